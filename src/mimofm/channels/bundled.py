@@ -1,0 +1,19 @@
+"""The small channel sets shipped inside the package (``mimofm/assets/sites``)."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from mimofm.channels.io import ChannelSet, load_channels
+
+__all__ = ["bundled_dir", "bundled_sites"]
+
+
+def bundled_dir() -> Path:
+    return Path(str(resources.files("mimofm") / "assets" / "sites"))
+
+
+def bundled_sites() -> list[ChannelSet]:
+    """Every bundled site, sorted by name."""
+    return [load_channels(p) for p in sorted(bundled_dir().glob("*.npz"))]

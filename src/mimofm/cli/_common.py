@@ -1,0 +1,77 @@
+"""CLI helpers: clean errors (no traceback, non-zero exit), list parsing, the results table."""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mimofm.core.validation import MimofmInputError
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def clean_errors(fn):
+    """Turn :class:`MimofmInputError` into a one-line message on stderr and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except MimofmInputError as e:
+            err_console.print(f"[bold red]error:[/] {e}", highlight=False)
+            raise typer.Exit(code=2) from None
+
+    return wrapper
+
+
+def parse_floats(text: str | None, name: str) -> list[float] | None:
+    if text is None:
+        return None
+    out = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            v = float(part)
+        except ValueError:
+            raise MimofmInputError(f"`{name}` must be comma-separated numbers, got {text!r}") from None
+        if not math.isfinite(v):
+            raise MimofmInputError(f"`{name}` values must be finite, got {part!r}")
+        out.append(v)
+    if not out:
+        raise MimofmInputError(f"`{name}` is empty")
+    return out
+
+
+def results_table(result: dict, title: str) -> Table:
+    """One row per (site, SNR point), one column per precoder: mean sum rate ± 95% CI."""
+    rows = result["results"]
+    precoders = list(dict.fromkeys(r["precoder"] for r in rows))
+    table = Table(title=title, show_lines=False)
+    table.add_column("site")
+    table.add_column("SNR", justify="right")
+    table.add_column("median SNR", justify="right")
+    for p in precoders:
+        table.add_column(p, justify="right")
+    keys = list(dict.fromkeys((r["site"], r["snr_db"], r["noise_dbm"] if r["snr_db"] is None else None) for r in rows))
+    for site, snr, noise in keys:
+        sel = {r["precoder"]: r for r in rows if r["site"] == site and r["snr_db"] == snr
+               and (snr is not None or r["noise_dbm"] == noise)}
+        first = next(iter(sel.values()))
+        label = f"{snr:g} dB" if snr is not None else f"{noise:g} dBm"
+        cells = []
+        for p in precoders:
+            r = sel[p]
+            cell = f"{r['sum_rate_mean']:.2f} ±{r['sum_rate_ci95']:.2f}"
+            if r.get("samples_above_dpc"):
+                cell += f" [red]({r['samples_above_dpc']} > DPC!)[/]"
+            cells.append(cell)
+        table.add_row(site, label, f"{first['snr_median_db']:.1f} dB", *cells)
+    table.caption = "sum rate in bit/s/Hz, mean ± 95% CI over paired multi-user samples"
+    return table

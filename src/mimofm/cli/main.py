@@ -1,0 +1,27 @@
+"""The `mimofm` command."""
+
+from __future__ import annotations
+
+import typer
+
+from mimofm.cli.eval import eval_command
+from mimofm.cli.quickstart import quickstart_command
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="mimofm: deep-learning precoding for the massive-MIMO downlink.")
+app.command("eval")(eval_command)
+app.command("quickstart")(quickstart_command)
+
+
+@app.command("precoders")
+def precoders_command() -> None:
+    """List the available precoders and bounds."""
+    from mimofm.cli._common import console
+    from mimofm.precoders.registry import REGISTRY
+
+    for spec in REGISTRY.values():
+        console.print(f"[bold]{spec.name:14s}[/] {spec.kind:9s} {spec.description}")
+
+
+if __name__ == "__main__":
+    app()

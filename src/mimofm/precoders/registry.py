@@ -1,0 +1,107 @@
+"""Named precoders and bounds, one uniform calling convention for evaluation, CLI and benchmarks.
+
+Every entry maps an SNR-scaled channel ``h`` ``[..., num_ue, num_bs_ant]`` (unit power, unit
+noise) to a :class:`PrecoderOutput`. Bounds (``dpc``) give a sum rate but no precoder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+import torch
+
+from mimofm.core.validation import MimofmInputError
+from mimofm.precoders._common import rates_from_hw
+
+__all__ = ["PrecoderOutput", "PrecoderSpec", "REGISTRY", "get_precoder", "run_precoder", "parse_precoders"]
+
+
+@dataclass
+class PrecoderOutput:
+    """``w`` ``[..., N, K]`` (None for bounds), ``sum_rate`` ``[...]`` float64, ``iterations`` ``[...]`` or None."""
+
+    w: torch.Tensor | None
+    sum_rate: torch.Tensor
+    iterations: torch.Tensor | None = None
+
+
+@dataclass(frozen=True)
+class PrecoderSpec:
+    name: str
+    kind: Literal["precoder", "bound"]
+    run: Callable[[torch.Tensor], PrecoderOutput]
+    description: str
+    needs_k_le_n: bool = False
+    iterative: bool = False
+
+
+def _linear(fn) -> Callable[[torch.Tensor], PrecoderOutput]:
+    def run(h: torch.Tensor) -> PrecoderOutput:
+        w = fn(h)
+        return PrecoderOutput(w=w, sum_rate=rates_from_hw(h.to(torch.complex128) @ w.to(torch.complex128)).sum(-1))
+
+    return run
+
+
+def _wmmse(setting: str, form: str) -> Callable[[torch.Tensor], PrecoderOutput]:
+    def run(h: torch.Tensor) -> PrecoderOutput:
+        from mimofm.precoders.wmmse import wmmse
+
+        r = wmmse(h, setting=setting, form=form)
+        return PrecoderOutput(w=r.w, sum_rate=r.sum_rate, iterations=r.iterations)
+
+    return run
+
+
+def _dpc(h: torch.Tensor) -> PrecoderOutput:
+    from mimofm.precoders.bounds import dpc_sum_capacity
+
+    r = dpc_sum_capacity(h)
+    return PrecoderOutput(w=None, sum_rate=r.sum_rate, iterations=r.iterations)
+
+
+def _build() -> dict[str, PrecoderSpec]:
+    from mimofm.precoders import linear
+
+    specs = [
+        PrecoderSpec("mrt", "precoder", _linear(linear.mrt), "maximum-ratio transmission"),
+        PrecoderSpec("zf", "precoder", _linear(linear.zf), "zero forcing, one global power scale", True),
+        PrecoderSpec("zf-wf", "precoder", _linear(linear.zf_wf), "zero forcing + water-filling powers", True),
+        PrecoderSpec("rzf", "precoder", _linear(linear.rzf), "regularized ZF, α = K σ²/P"),
+        PrecoderSpec("wmmse", "precoder", _wmmse("paper", "user"), "WMMSE, paper stopping rule, user-space form",
+                     iterative=True),
+        PrecoderSpec("wmmse-antenna", "precoder", _wmmse("paper", "antenna"),
+                     "WMMSE, paper stopping rule, textbook N_T-dimensional form", iterative=True),
+        PrecoderSpec("wmmse-ref", "precoder", _wmmse("reference", "user"),
+                     "WMMSE reference: tol 1e-7, 500 iterations, best of several starts", iterative=True),
+        PrecoderSpec("dpc", "bound", _dpc, "dirty-paper-coding sum capacity (upper bound)", iterative=True),
+    ]
+    return {s.name: s for s in specs}
+
+
+REGISTRY: dict[str, PrecoderSpec] = _build()
+
+
+def get_precoder(name: str) -> PrecoderSpec:
+    if name not in REGISTRY:
+        raise MimofmInputError(f"unknown precoder {name!r}; valid: {', '.join(REGISTRY)}")
+    return REGISTRY[name]
+
+
+def parse_precoders(text: str) -> list[PrecoderSpec]:
+    """``"mrt,zf,wmmse"`` -> specs (order kept, duplicates removed, names validated)."""
+    names = [n.strip().lower() for n in text.split(",") if n.strip()]
+    if not names:
+        raise MimofmInputError("`--precoder` is empty; give a comma-separated list, e.g. zf,wmmse,dpc")
+    return [get_precoder(n) for n in dict.fromkeys(names)]
+
+
+def run_precoder(name: str, h: torch.Tensor) -> PrecoderOutput:
+    """Run a named precoder on an SNR-scaled channel ``[..., K, N]``; checks K ≤ N where needed."""
+    spec = get_precoder(name)
+    if spec.needs_k_le_n and h.shape[-2] > h.shape[-1]:
+        raise MimofmInputError(
+            f"`num_ue` ({h.shape[-2]}) must be <= `num_bs_ant` ({h.shape[-1]}) for {name}"
+        )
+    return spec.run(h)
