@@ -54,6 +54,10 @@ def load_channels(path: str | Path, name: str | None = None) -> ChannelSet:
         raise MimofmInputError(f"`--data` file {str(path)!r} does not exist")
     if path.suffix.lower() != ".npz":
         raise _bad(path, f"unsupported extension {path.suffix!r}; expected .npz with an `H` array")
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic != b"PK\x03\x04":
+        raise _bad(path, "is not a readable .npz archive (no zip header)")
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from mimofm.core.validation import check_num_ue_le_num_ant
+from mimofm.core.validation import MimofmInputError, check_num_ue_le_num_ant
 from mimofm.precoders._common import eye_like, gram, prepare, scale_to_power
 
 __all__ = ["mrt", "zf", "zf_wf", "rzf", "water_filling"]
@@ -84,10 +84,10 @@ def rzf(h: torch.Tensor, power: float = 1.0, noise_power: float = 1.0, alpha: fl
     h64, power, noise_power, dtype = prepare(h, power, noise_power)
     k = h64.shape[-2]
     a = k * noise_power / power if alpha is None else float(alpha)
-    if not a >= 0:
-        from mimofm.core.validation import MimofmInputError
-
-        raise MimofmInputError(f"`alpha` must be >= 0, got {alpha!r}")
+    if not (a >= 0 and a < float("inf")):
+        raise MimofmInputError(f"`alpha` must be finite and >= 0, got {alpha!r}")
+    if a == 0:  # the ZF limit, well defined for any K through the pseudo-inverse
+        return scale_to_power(_pinv(h64), power).to(dtype)
     g = gram(h64)  # [..., K, K]
     x = torch.linalg.solve(g + a * eye_like(k, g), eye_like(k, g).expand_as(g))  # [..., K, K]
     return scale_to_power(h64.mH @ x, power).to(dtype)

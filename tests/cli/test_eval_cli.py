@@ -1,0 +1,86 @@
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from mimofm.channels.bundled import bundled_dir
+from mimofm.cli.main import app
+
+runner = CliRunner()
+SITE = str(bundled_dir() / "synth-mixed.npz")
+
+
+def _run(*args):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def test_eval_json_fields_and_physical_order(tmp_path):
+    out = tmp_path / "r.json"
+    res = _run("eval", "--precoder", "mrt,zf,zf-wf,rzf,wmmse,dpc", "--data", SITE, "--snr-db", "0,10,20",
+               "--num-ue", "4", "--samples", "120", "--seed", "1", "--json", str(out))
+    assert res.exit_code == 0, res.output
+    doc = json.loads(out.read_text())
+    assert doc["config"]["num_ue"] == 4 and doc["config"]["snr_db"] == [0.0, 10.0, 20.0]
+    rows = doc["results"]
+    assert len(rows) == 6 * 3
+    for r in rows:
+        for key in ("site", "precoder", "snr_db", "snr_median_db", "sum_rate_mean", "sum_rate_ci95",
+                    "num_samples", "seconds_per_precoder"):
+            assert key in r
+        assert np.isfinite(r["sum_rate_mean"]) and r["num_samples"] == 120
+        assert r.get("samples_above_dpc", 0) == 0
+    for snr in (0.0, 10.0, 20.0):
+        m = {r["precoder"]: r["sum_rate_mean"] for r in rows if r["snr_db"] == snr}
+        assert m["dpc"] >= m["wmmse"] >= m["zf-wf"] >= m["zf"]
+        assert abs(next(r["snr_median_db"] for r in rows if r["snr_db"] == snr) - snr) < 1e-6
+    wm = [r for r in rows if r["precoder"] == "wmmse"]
+    assert all(r["iterations_mean"] >= 1 for r in wm)
+
+
+def test_samples_are_paired_across_runs(tmp_path):
+    """A precoder's numbers do not depend on which other precoders ran beside it."""
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    _run("eval", "--precoder", "zf,rzf", "--data", SITE, "--snr-db", "10", "--samples", "50", "--json", str(a))
+    _run("eval", "--precoder", "rzf", "--data", SITE, "--snr-db", "10", "--samples", "50", "--json", str(b))
+    ra = [r for r in json.loads(a.read_text())["results"] if r["precoder"] == "rzf"][0]
+    rb = json.loads(b.read_text())["results"][0]
+    assert ra["sum_rate_mean"] == rb["sum_rate_mean"]
+
+
+def test_noise_dbm_convention(tmp_path):
+    out = tmp_path / "n.json"
+    res = _run("eval", "--precoder", "zf-wf", "--data", SITE, "--noise-dbm", "-94,-84", "--samples", "30",
+               "--json", str(out))
+    assert res.exit_code == 0, res.output
+    rows = json.loads(out.read_text())["results"]
+    assert rows[0]["noise_dbm"] == -94.0 and rows[0]["sum_rate_mean"] > rows[1]["sum_rate_mean"]
+    assert rows[0]["snr_median_db"] - rows[1]["snr_median_db"] == pytest.approx(10.0)
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--precoder", "zf,magic"], "unknown precoder 'magic'"),
+    (["--snr-db", "a,b"], "--snr-db"),
+    (["--samples", "1"], "samples"),
+    (["--num-ue", "0"], "num_ue"),
+    (["--snr-convention", "odd"], "relative_to"),
+])
+def test_bad_input_clean_error(args, match):
+    base = {"--precoder": "zf", "--snr-db": "10"}
+    argv = ["eval", "--data", SITE]
+    for k, v in base.items():
+        if k not in args:
+            argv += [k, v]
+    res = runner.invoke(app, argv + args)
+    assert res.exit_code == 2
+    assert match in res.output and "Traceback" not in res.output
+
+
+def test_missing_file_and_k_gt_n(tmp_path):
+    res = runner.invoke(app, ["eval", "--data", str(tmp_path / "x.npz"), "--snr-db", "0"])
+    assert res.exit_code == 2 and "does not exist" in res.output
+    small = tmp_path / "small.npz"
+    rng = np.random.default_rng(0)
+    np.savez(small, H=(rng.normal(size=(30, 2)) + 1j * rng.normal(size=(30, 2))).astype(np.complex64))
+    res = runner.invoke(app, ["eval", "--data", str(small), "--snr-db", "0", "--precoder", "zf", "--num-ue", "3"])
+    assert res.exit_code == 2 and "num_bs_ant" in res.output
