@@ -57,9 +57,9 @@ def test_not_a_zip_and_missing(tmp_path):
         load_channels(p)
     with pytest.raises(MimofmInputError, match="does not exist"):
         load_channels(tmp_path / "nope.npz")
-    (tmp_path / "x.mat").write_bytes(b"")
+    (tmp_path / "x.txt").write_bytes(b"")
     with pytest.raises(MimofmInputError, match="extension"):
-        load_channels(tmp_path / "x.mat")
+        load_channels(tmp_path / "x.txt")
 
 
 def test_user_sets_are_distinct_and_deterministic():

@@ -15,5 +15,6 @@ def bundled_dir() -> Path:
 
 
 def bundled_sites() -> list[ChannelSet]:
-    """Every bundled site, sorted by name."""
-    return [load_channels(p) for p in sorted(bundled_dir().glob("*.npz"))]
+    """Every bundled site (``.h5`` site files and ``.npz``), sorted by file name."""
+    files = sorted(list(bundled_dir().glob("*.h5")) + list(bundled_dir().glob("*.npz")))
+    return [load_channels(p) for p in files]

@@ -1,10 +1,29 @@
-"""Channel files: load and save single-antenna-UE channel sets.
+"""Channel files: the single entry point for every ``--data`` file, and ``.npz`` export.
 
-``.npz`` form (documented in docs/data.md): ``H`` complex ``[num_positions, num_bs_ant]`` (row n is
-the channel from the BS antennas to the UE at position n: ``y_n = H[n] @ x``, raw gains with path
-loss, or normalized gains), optional ``los`` ``[num_positions]`` (bool/0-1) and ``positions``
-``[num_positions, 2 or 3]`` (metres), optional ``meta_json`` (a JSON string). Files are read with
-``allow_pickle=False``: object arrays are rejected.
+:func:`load_channels` reads every supported format into a :class:`ChannelSet` and validates it the same
+way whatever the format (the rules are documented in docs/data.md):
+
+* ``.h5`` / ``.hdf5`` — a mimofm site file (root attribute ``mimofm_site_schema``; see
+  :mod:`mimofm.channels.store`), otherwise a plain HDF5 import: root datasets ``H`` complex
+  ``[num_positions, num_bs_ant]`` (or ``H_real`` + ``H_imag`` real pairs, or a compound dtype with
+  fields ``real``/``imag`` or ``r``/``i``), optional ``los``, ``positions``, ``split``, optional root
+  attribute ``meta_json``. A MATLAB v7.3 file renamed to ``.h5`` is recognised and read as ``.mat``.
+* ``.npz`` — arrays ``H``, optional ``los``, ``positions``, ``split``, ``meta_json`` (a JSON string).
+* ``.npy`` — just ``H``.
+* ``.mat`` — MATLAB v5 (``save -v7`` and older, read with :func:`scipy.io.loadmat`) or v7.3 (HDF5,
+  read with h5py). Variables ``H`` (complex), optional ``los``, ``positions``, ``split``,
+  ``meta_json`` (char). MATLAB is column-major, so a v7.3 file stores every array transposed:
+  arrays of v7.3 files are transposed back on read, so ``H`` is saved from MATLAB as the natural
+  ``num_positions × num_bs_ant`` matrix. MATLAB row/column vectors (``1×P`` or ``P×1``) are
+  accepted for ``los`` and ``split``.
+
+Shape contract of the result: ``h`` complex ``[num_positions, num_bs_ant]`` (row n is the channel from
+the BS antennas to the UE at position n: ``y_n = H[n] @ x``; raw gains with path loss, or normalized
+gains), ``los`` bool ``[num_positions]``, ``positions`` float64 ``[num_positions, 2 or 3]`` (metres),
+``split`` int8 ``[num_positions]`` (0 train, 1 val, 2 test). Nothing is ever unpickled: ``.npz`` and
+``.npy`` are read with ``allow_pickle=False``, and MATLAB cell arrays, structs, objects, sparse
+matrices and HDF5 object references are rejected. Every problem raises
+:class:`~mimofm.core.validation.MimofmInputError` naming the file and the problem.
 """
 
 from __future__ import annotations
@@ -20,19 +39,37 @@ import torch
 from mimofm._io import atomic_path
 from mimofm.core.validation import MimofmInputError
 
-__all__ = ["ChannelSet", "load_channels", "save_channels_npz"]
+__all__ = [
+    "ChannelSet",
+    "SUPPORTED_EXTENSIONS",
+    "detect_format",
+    "export_npz",
+    "load_channels",
+    "save_channels_npz",
+]
+
+SUPPORTED_EXTENSIONS = (".h5", ".hdf5", ".npz", ".npy", ".mat")
+SPLIT_NAMES = ("train", "val", "test")  # split codes 0, 1, 2
+
+# Variables read from imported files; anything else in the file is ignored.
+_IMPORT_NAMES = ("H", "H_real", "H_imag", "los", "positions", "split", "meta_json")
 
 
 @dataclass
 class ChannelSet:
-    """One site's channels: ``h`` complex ``[num_positions, num_bs_ant]``, ``los`` ``[num_positions]`` bool or None,
-    ``positions`` ``[num_positions, d]`` or None, ``meta`` dict."""
+    """One site's channels.
+
+    ``h`` complex ``[num_positions, num_bs_ant]``; ``los`` bool ``[num_positions]`` or None;
+    ``positions`` float64 ``[num_positions, 2 or 3]`` or None; ``meta`` dict; ``split`` int8
+    ``[num_positions]`` (0 train, 1 val, 2 test) or None.
+    """
 
     name: str
     h: torch.Tensor
     los: torch.Tensor | None = None
     positions: torch.Tensor | None = None
     meta: dict = field(default_factory=dict)
+    split: torch.Tensor | None = None
 
     @property
     def num_positions(self) -> int:
@@ -47,57 +84,345 @@ def _bad(path: Path, msg: str) -> MimofmInputError:
     return MimofmInputError(f"channel file {str(path)!r}: {msg}")
 
 
-def load_channels(path: str | Path, name: str | None = None) -> ChannelSet:
-    """Load a channel file (``.npz``); validates dtype, shape, finiteness and non-zero users."""
+# ---------------------------------------------------------------------------------------------
+# format detection
+
+_HDF5_SIG = b"\x89HDF\r\n\x1a\n"
+
+
+def _is_hdf5(path: Path) -> bool:
+    """HDF5 signature at offset 0, 512, 1024, ... (MATLAB v7.3 files have a 512-byte user block)."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        off = 0
+        while off + 8 <= size:
+            f.seek(off)
+            if f.read(8) == _HDF5_SIG:
+                return True
+            off = 512 if off == 0 else off * 2
+    return False
+
+
+def detect_format(path: str | Path) -> str:
+    """The format of a channel file, from its extension and header bytes.
+
+    One of ``"mimofm-site"``, ``"hdf5"``, ``"npz"``, ``"npy"``, ``"mat-v5"``, ``"mat-v7.3"``.
+    Raises :class:`MimofmInputError` for missing, empty or unsupported files.
+    """
     path = Path(path)
     if not path.exists():
         raise MimofmInputError(f"`--data` file {str(path)!r} does not exist")
-    if path.suffix.lower() != ".npz":
-        raise _bad(path, f"unsupported extension {path.suffix!r}; expected .npz with an `H` array")
+    if not path.is_file():
+        raise _bad(path, "is not a regular file")
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_EXTENSIONS:
+        raise _bad(path, f"unsupported extension {path.suffix!r}; expected one of {', '.join(SUPPORTED_EXTENSIONS)}")
+    if path.stat().st_size == 0:
+        raise _bad(path, "is empty (0 bytes)")
     with open(path, "rb") as f:
-        magic = f.read(4)
-    if magic != b"PK\x03\x04":
-        raise _bad(path, "is not a readable .npz archive (no zip header)")
+        head = f.read(128)
+    if suffix == ".npz":
+        if head[:4] != b"PK\x03\x04":
+            raise _bad(path, "is not a readable .npz archive (no zip header)")
+        return "npz"
+    if suffix == ".npy":
+        if head[:6] != b"\x93NUMPY":
+            raise _bad(path, "is not a readable .npy file (no NumPy header)")
+        return "npy"
+    if suffix == ".mat":
+        if head.startswith(b"MATLAB 7.3") or _is_hdf5(path):
+            return "mat-v7.3"
+        if head.startswith(b"MATLAB 5.0"):
+            return "mat-v5"
+        raise _bad(path, "is not a MATLAB v5/v7 or v7.3 MAT-file (MATLAB v4 and other files are not supported; "
+                         "save with `save(file, 'H', '-v7')` or `'-v7.3'`)")
+    # .h5 / .hdf5
+    if not _is_hdf5(path):
+        raise _bad(path, "is not an HDF5 file (no HDF5 signature)")
+    if head.startswith(b"MATLAB 7.3"):
+        return "mat-v7.3"
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            attrs = set(f.attrs.keys())
+    except OSError as e:
+        raise _bad(path, f"is not a readable HDF5 file (truncated or corrupt?): {e}") from None
+    if "mimofm_partial_schema" in attrs:
+        raise _bad(path, "is an unfinished partial site file (its generation was interrupted); resume the "
+                         "generator or finalize it with mimofm.channels.store.PartialSite")
+    return "mimofm-site" if "mimofm_site_schema" in attrs else "hdf5"
+
+
+# ---------------------------------------------------------------------------------------------
+# readers: each returns a dict of raw numpy arrays (the names in _IMPORT_NAMES), not yet validated
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except ValueError as e:  # object arrays need pickle
-        raise _bad(path, f"cannot be read without pickle ({e}); store plain numeric arrays") from None
+            return {k: z[k] for k in z.files}
+    except ValueError as e:
+        if "pickle" in str(e):  # object arrays need pickle
+            raise _bad(path, f"cannot be read without pickle ({e}); store plain numeric arrays") from None
+        raise _bad(path, f"is not a readable .npz archive ({e})") from None
     except (zipfile.BadZipFile, OSError, EOFError) as e:
         raise _bad(path, f"is not a readable .npz archive ({e})") from None
-    if "H" not in arrays:
-        raise _bad(path, f"has no `H` array (found: {', '.join(arrays) or 'nothing'})")
-    h = arrays["H"]
+
+
+def _read_npy(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                      else np.lib.format.read_array_header_2_0)(f)
+        if header[2].hasobject:
+            raise _bad(path, f"holds an object array (dtype {header[2]}) that cannot be read without pickle; "
+                             "store a plain complex array")
+        h = np.load(path, allow_pickle=False)
+    except MimofmInputError:
+        raise
+    except (ValueError, OSError, EOFError) as e:
+        raise _bad(path, f"is not a readable .npy file ({e})") from None
+    return {"H": h}
+
+
+def _mat5_variable(path: Path, key: str, v) -> np.ndarray:
+    import scipy.sparse
+
+    if scipy.sparse.issparse(v):
+        raise _bad(path, f"`{key}` is a MATLAB sparse matrix; save it full (`{key} = full({key})`)")
+    if not isinstance(v, np.ndarray):
+        raise _bad(path, f"`{key}` is a MATLAB {type(v).__name__}, not a numeric array")
+    if v.dtype.names is not None:
+        raise _bad(path, f"`{key}` is a MATLAB struct; store a numeric matrix")
+    if v.dtype.hasobject:
+        raise _bad(path, f"`{key}` is a MATLAB cell array or object (object dtype); store a numeric matrix")
+    return v
+
+
+def _read_mat5(path: Path) -> dict[str, np.ndarray]:
+    import scipy.io
+
+    try:
+        raw = scipy.io.loadmat(path, variable_names=list(_IMPORT_NAMES), squeeze_me=False,
+                               chars_as_strings=True, mat_dtype=False)
+    except (ValueError, TypeError, OSError, EOFError, NotImplementedError, IndexError,
+            scipy.io.matlab.MatReadError) as e:
+        raise _bad(path, f"is not a readable MATLAB v5 .mat file ({type(e).__name__}: {e})") from None
+    arrays = {}
+    for key in _IMPORT_NAMES:
+        if key not in raw:
+            continue
+        v = _mat5_variable(path, key, raw[key])
+        if key == "meta_json":
+            if v.dtype.kind != "U":
+                raise _bad(path, f"`meta_json` must be a char array holding JSON, got dtype {v.dtype}")
+            v = np.array("".join(v.ravel().tolist()))
+        arrays[key] = v
+    return arrays
+
+
+def _hdf5_dataset(path: Path, f, key: str, matlab: bool) -> np.ndarray:
+    import h5py
+
+    obj = f[key]
+    if not isinstance(obj, h5py.Dataset):
+        raise _bad(path, f"`{key}` is an HDF5 group, not a dataset (a MATLAB struct or sparse matrix?); "
+                         "store a full numeric matrix")
+    cls = obj.attrs.get("MATLAB_class")
+    cls = cls.decode() if isinstance(cls, bytes) else cls
+    if cls in ("cell", "struct") or h5py.check_dtype(ref=obj.dtype) is not None:
+        raise _bad(path, f"`{key}` is a MATLAB cell array or holds HDF5 object references; store a numeric matrix")
+    if obj.attrs.get("MATLAB_empty", 0):
+        raise _bad(path, f"`{key}` is an empty MATLAB array")
+    if h5py.check_dtype(vlen=obj.dtype) is not None or obj.dtype.hasobject:
+        raise _bad(path, f"`{key}` has a variable-length/object dtype ({obj.dtype}); store a numeric array")
+    try:
+        a = obj[()]
+    except (OSError, ValueError, TypeError) as e:
+        raise _bad(path, f"cannot read `{key}` (truncated or corrupt file?): {e}") from None
+    if not isinstance(a, np.ndarray):
+        a = np.asarray(a)
+    names = a.dtype.names
+    if names is not None:
+        pair = next((p for p in (("real", "imag"), ("r", "i")) if set(names) == set(p)), None)
+        if pair is None:
+            raise _bad(path, f"`{key}` has a compound dtype with fields {list(names)}; only complex "
+                             "compounds (fields real/imag or r/i) are read")
+        re, im = a[pair[0]], a[pair[1]]
+        if re.dtype.kind not in "fiu" or im.dtype.kind not in "fiu":
+            raise _bad(path, f"`{key}` compound fields must be numeric, got {re.dtype}/{im.dtype}")
+        ctype = np.complex64 if (re.dtype.itemsize <= 4 and im.dtype.itemsize <= 4) else np.complex128
+        a = re.astype(ctype) + 1j * im.astype(ctype)
+        a = a.astype(ctype)
+    if matlab:
+        if cls == "char" and key == "meta_json":
+            return np.array("".join(chr(c) for c in a.ravel(order="F").tolist()))
+        a = np.transpose(a)  # MATLAB is column-major: reverse the axes back
+    return a
+
+
+def _read_hdf5(path: Path, matlab: bool) -> dict[str, np.ndarray]:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            arrays = {k: _hdf5_dataset(path, f, k, matlab) for k in _IMPORT_NAMES if k in f and k != "meta_json"}
+            if "meta_json" in f:
+                obj = f["meta_json"]
+                if matlab:
+                    arrays["meta_json"] = _hdf5_dataset(path, f, "meta_json", matlab)
+                elif isinstance(obj, h5py.Dataset) and h5py.check_string_dtype(obj.dtype) is not None and obj.shape == ():
+                    m = obj[()]
+                    arrays["meta_json"] = np.array(m.decode() if isinstance(m, bytes) else str(m))
+                else:
+                    raise _bad(path, "`meta_json` must be a scalar string (root attribute or dataset) holding JSON")
+            if "meta_json" in f.attrs:
+                m = f.attrs["meta_json"]
+                arrays["meta_json"] = np.array(m.decode() if isinstance(m, bytes) else str(m))
+            found = list(f.keys())
+    except MimofmInputError:
+        raise
+    except OSError as e:
+        raise _bad(path, f"is not a readable HDF5 file (truncated or corrupt?): {e}") from None
+    if "H" not in arrays and "H_real" not in arrays:
+        raise _bad(path, f"has no `H` dataset (nor `H_real`/`H_imag`) at its root (found: {', '.join(found) or 'nothing'})")
+    return arrays
+
+
+# ---------------------------------------------------------------------------------------------
+# validation shared by every format
+
+
+def _vector(a: np.ndarray, n: int) -> np.ndarray | None:
+    """Accept ``[n]``, ``[1, n]`` and ``[n, 1]`` (MATLAB vectors); return ``[n]``, or None if the shape is wrong."""
+    if a.ndim == 2 and 1 in a.shape:
+        a = a.reshape(-1)
+    return a if a.shape == (n,) else None
+
+
+def _hint(h_shape: tuple, a_len: int) -> str:
+    """A hint when an auxiliary array's length matches the second axis of ``H`` instead of the first."""
+    if len(h_shape) == 2 and a_len == h_shape[1] != h_shape[0]:
+        return (f"; its length matches `H`'s second axis ({h_shape[1]}): is `H` stored transposed as "
+                "[num_bs_ant, num_positions]? Store it as [num_positions, num_bs_ant]")
+    return ""
+
+
+def check_h_array(path: Path, h: np.ndarray) -> None:
+    """Content checks of ``H`` ``[num_positions, num_bs_ant]``: complex, 2-D, non-empty, finite, no zero rows."""
     if not np.iscomplexobj(h):
         raise _bad(path, f"`H` must be complex, got dtype {h.dtype}")
     if h.ndim != 2:
         raise _bad(path, f"`H` must have shape [num_positions, num_bs_ant], got {list(h.shape)}")
     if min(h.shape) == 0:
         raise _bad(path, f"`H` is empty: shape {list(h.shape)}")
-    if not np.isfinite(h).all():
-        raise _bad(path, f"`H` has {int((~np.isfinite(h)).sum())} NaN/Inf entries")
+    finite = np.isfinite(h)
+    if not finite.all():
+        raise _bad(path, f"`H` has {int((~finite).sum())} NaN/Inf entries")
     zero = ~np.abs(h).any(axis=1)
     if zero.any():
         raise _bad(path, f"`H` has {int(zero.sum())} all-zero rows (first: {int(np.argmax(zero))}); remove them")
+
+
+def _combine_real_imag(path: Path, arrays: dict) -> np.ndarray:
+    if "H" in arrays:
+        if "H_real" in arrays or "H_imag" in arrays:
+            raise _bad(path, "has both `H` and `H_real`/`H_imag`; keep one form")
+        return arrays["H"]
+    if "H_real" not in arrays or "H_imag" not in arrays:
+        raise _bad(path, "has only one of `H_real`/`H_imag`; both are needed")
+    re, im = arrays["H_real"], arrays["H_imag"]
+    for k, a in (("H_real", re), ("H_imag", im)):
+        if a.dtype.kind not in "fiu":
+            raise _bad(path, f"`{k}` must be real numeric, got dtype {a.dtype}")
+    if re.shape != im.shape:
+        raise _bad(path, f"`H_real` {list(re.shape)} and `H_imag` {list(im.shape)} differ in shape")
+    ctype = np.complex64 if (re.dtype == np.float32 and im.dtype == np.float32) else np.complex128
+    return (re.astype(ctype) + 1j * im.astype(ctype)).astype(ctype)
+
+
+def _channel_set(path: Path, arrays: dict[str, np.ndarray], name: str | None) -> ChannelSet:
+    if "H" not in arrays and "H_real" not in arrays and "H_imag" not in arrays:
+        raise _bad(path, f"has no `H` array (found: {', '.join(arrays) or 'nothing'})")
+    h = _combine_real_imag(path, arrays)
+    if h.dtype.hasobject:
+        raise _bad(path, "`H` has an object dtype; store a plain complex array")
+    if not np.iscomplexobj(h):
+        raise _bad(path, f"`H` must be complex, got dtype {h.dtype} "
+                         "(for real and imaginary parts stored apart, name them `H_real` and `H_imag`)")
+    check_h_array(path, h)
     n = h.shape[0]
+
     los = arrays.get("los")
     if los is not None:
-        if los.shape != (n,) or not (los.dtype == bool or np.issubdtype(los.dtype, np.integer)):
-            raise _bad(path, f"`los` must be bool/int of shape [{n}], got {los.dtype} {list(los.shape)}")
-        los = torch.from_numpy(los.astype(bool))
+        v = _vector(los, n)
+        ok = v is not None and (v.dtype == bool or np.issubdtype(v.dtype, np.integer)
+                                or np.issubdtype(v.dtype, np.floating))
+        if not ok:
+            raise _bad(path, f"`los` must be bool/int of shape [{n}], got {los.dtype} {list(los.shape)}"
+                             + _hint(h.shape, los.size))
+        if v.dtype != bool and not np.isin(v, (0, 1)).all():
+            raise _bad(path, "`los` values must be 0/1 (or bool)")
+        los = torch.from_numpy(v.astype(bool))
+
     pos = arrays.get("positions")
     if pos is not None:
-        if pos.ndim != 2 or pos.shape[0] != n or pos.shape[1] not in (2, 3) or not np.issubdtype(pos.dtype, np.floating):
-            raise _bad(path, f"`positions` must be float of shape [{n}, 2|3], got {pos.dtype} {list(pos.shape)}")
-        pos = torch.from_numpy(pos.astype(np.float64))
+        if (pos.ndim != 2 or pos.shape[0] != n or pos.shape[1] not in (2, 3)
+                or not (np.issubdtype(pos.dtype, np.floating) or np.issubdtype(pos.dtype, np.integer))):
+            hint = _hint(h.shape, pos.shape[0]) if pos.ndim == 2 else ""
+            raise _bad(path, f"`positions` must be float of shape [{n}, 2|3], got {pos.dtype} {list(pos.shape)}{hint}")
+        if not np.isfinite(pos).all():
+            raise _bad(path, "`positions` has NaN/Inf entries")
+        pos = torch.from_numpy(np.ascontiguousarray(pos, dtype=np.float64))
+
+    split = arrays.get("split")
+    if split is not None:
+        v = _vector(split, n)
+        if v is None or not (np.issubdtype(v.dtype, np.integer) or np.issubdtype(v.dtype, np.floating)):
+            raise _bad(path, f"`split` must be int of shape [{n}], got {split.dtype} {list(split.shape)}")
+        if not np.isin(v, (0, 1, 2)).all():
+            raise _bad(path, "`split` values must be 0 (train), 1 (val) or 2 (test)")
+        split = torch.from_numpy(v.astype(np.int8))
+
     meta = {}
     if "meta_json" in arrays:
         try:
             meta = json.loads(str(arrays["meta_json"]))
         except json.JSONDecodeError as e:
             raise _bad(path, f"`meta_json` is not valid JSON ({e})") from None
-    h_t = torch.from_numpy(h.astype(np.complex64 if h.dtype == np.complex64 else np.complex128))
-    return ChannelSet(name=name or meta.get("name") or path.stem, h=h_t, los=los, positions=pos, meta=meta)
+        if not isinstance(meta, dict):
+            raise _bad(path, f"`meta_json` must hold a JSON object, got {type(meta).__name__}")
+    h = np.ascontiguousarray(h, dtype=np.complex64 if h.dtype == np.complex64 else np.complex128)
+    return ChannelSet(name=name or meta.get("name") or path.stem, h=torch.from_numpy(h), los=los,
+                      positions=pos, meta=meta, split=split)
+
+
+def load_channels(path: str | Path, name: str | None = None) -> ChannelSet:
+    """Load any supported channel file (see the module docstring); validates dtype, shape, finiteness
+    and non-zero users. Returns ``h`` complex ``[num_positions, num_bs_ant]``.
+
+    ``name`` overrides the site name (else the file's name, else the file stem).
+    """
+    path = Path(path)
+    fmt = detect_format(path)
+    if fmt == "mimofm-site":
+        from mimofm.channels.store import read_site
+
+        cs = read_site(path)
+        if name:
+            cs.name = name
+        return cs
+    if fmt == "npz":
+        arrays = _read_npz(path)
+    elif fmt == "npy":
+        arrays = _read_npy(path)
+    elif fmt == "mat-v5":
+        arrays = _read_mat5(path)
+    else:  # hdf5 or mat-v7.3
+        arrays = _read_hdf5(path, matlab=(fmt == "mat-v7.3"))
+    return _channel_set(path, arrays, name)
 
 
 def save_channels_npz(path: str | Path, cs: ChannelSet) -> None:
@@ -107,7 +432,18 @@ def save_channels_npz(path: str | Path, cs: ChannelSet) -> None:
         arrays["los"] = cs.los.numpy().astype(bool)
     if cs.positions is not None:
         arrays["positions"] = cs.positions.numpy()
-    arrays["meta_json"] = np.array(json.dumps({"name": cs.name, **cs.meta}, sort_keys=True))
+    if cs.split is not None:
+        arrays["split"] = cs.split.numpy().astype(np.int8)
+    arrays["meta_json"] = np.array(json.dumps({**cs.meta, "name": cs.name}, sort_keys=True))
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)
+
+
+def export_npz(cs: ChannelSet, path: str | Path) -> Path:
+    """Write ``cs`` atomically as ``.npz`` (same as :func:`save_channels_npz`); returns the path."""
+    path = Path(path)
+    if path.suffix.lower() != ".npz":
+        raise MimofmInputError(f"export file {str(path)!r} must end in .npz")
+    save_channels_npz(path, cs)
+    return path

@@ -23,7 +23,7 @@ def clean_errors(fn):
         try:
             return fn(*args, **kwargs)
         except MimofmInputError as e:
-            err_console.print(f"[bold red]error:[/] {e}", highlight=False)
+            err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
 
     return wrapper

@@ -16,7 +16,7 @@ from mimofm.evaluation.evaluate import EvalConfig, evaluate
 @clean_errors
 def eval_command(
     precoder: str = typer.Option("mrt,zf,zf-wf,rzf,wmmse,dpc", help="Comma-separated precoders/bounds."),
-    data: list[Path] = typer.Option(..., "--data", help="Channel file (.npz with H [num_positions, num_bs_ant]); repeatable."),
+    data: list[Path] = typer.Option(..., "--data", help="Channel file: site file (.h5), .npz/.npy/.mat/HDF5 with H [num_positions, num_bs_ant]; repeatable."),
     snr_db: Optional[str] = typer.Option(None, help="SNR points in dB, e.g. 0,10,20 (site-median single-user SNR by default)."),
     noise_dbm: Optional[str] = typer.Option(None, help="Absolute noise powers in dBm, e.g. -94,-104."),
     snr_convention: str = typer.Option("site-median", help="How --snr-db is read: site-median | none (P/σ² on normalized channels)."),

@@ -23,7 +23,10 @@ import torch
 
 from mimofm.core.validation import MimofmInputError, check_positive
 
-__all__ = ["LinkBudget", "SNRSpec", "dbm_to_w", "w_to_dbm", "median_gain"]
+# thermal noise over 20 MHz with a 7 dB UE noise figure: -174 + 10·log10(20e6) + 7 ≈ -94 dBm
+DEFAULT_NOISE_DBM = -94.0
+
+__all__ = ["DEFAULT_NOISE_DBM", "LinkBudget", "SNRSpec", "dbm_to_w", "w_to_dbm", "median_gain"]
 
 SNRConvention = Literal["site-median", "none"]
 

@@ -1,0 +1,131 @@
+"""`mimofm data`: inspect channel files, import them as site files, export them as ``.npz``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from mimofm.cli._common import clean_errors, console, err_console
+from mimofm.core.validation import MimofmInputError
+
+data_app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                       help="Channel data files: inspect (info), import as site files, export as .npz.")
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"  # unreachable
+
+
+def _check_out(out: Path, suffixes: tuple[str, ...], force: bool) -> None:
+    if out.suffix.lower() not in suffixes:
+        raise MimofmInputError(f"`--out` {str(out)!r} must end in {' or '.join(suffixes)}")
+    if out.is_dir():
+        raise MimofmInputError(f"`--out` {str(out)!r} is a directory")
+    if out.exists() and not force:
+        raise MimofmInputError(f"`--out` {str(out)!r} already exists; pass --force to replace it")
+
+
+def _load(src: Path, name: Optional[str]):
+    from mimofm.channels.io import detect_format, load_channels
+
+    fmt = detect_format(src)
+    with console.status(f"reading {src} ({fmt})…"):
+        return load_channels(src, name=name), fmt
+
+
+@data_app.command("info")
+@clean_errors
+def info_command(
+    file: Path = typer.Argument(..., help="Any importable channel file (.h5/.hdf5, .npz, .npy, .mat)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of a table."),
+) -> None:
+    """Summarize a channel file: size, LOS ratio, median gain, split, metadata, checksum."""
+    from mimofm.channels.store import site_info
+
+    with console.status(f"reading {file}…"):
+        info = site_info(file)
+    if as_json:
+        typer.echo(json.dumps(info, indent=2, sort_keys=True))
+    else:
+        table = Table(title=escape(info["name"]), show_header=False)
+        table.add_column("field", style="bold")
+        table.add_column("value", overflow="fold")
+        ok = info["checksum_ok"]
+        rows = [
+            ("file", escape(info["file"])),
+            ("format", info["format"] + (f" (schema {info['schema']})" if info["schema"] is not None else "")),
+            ("positions", str(info["num_positions"])),
+            ("BS antennas", str(info["num_bs_ant"])),
+            ("dtype", info["dtype"]),
+            ("LOS ratio", "—" if info["los_ratio"] is None else f"{info['los_ratio']:.3f}"),
+            ("median gain", f"{info['median_gain_db']:.1f} dB"),
+            ("positions stored", "yes" if info["has_positions"] else "no"),
+            ("split", "—" if info["split_counts"] is None
+             else ", ".join(f"{k} {v}" for k, v in info["split_counts"].items())),
+            ("file size", _size(info["file_size_bytes"])),
+            ("created (UTC)", info["created_utc"] or "—"),
+            ("checksum", "— (not a site file)" if ok is None
+             else ("[green]ok[/] " if ok else "[bold red]MISMATCH[/] ") + info["checksum_sha256"]),
+        ]
+        for k, v in sorted(info["meta"].items()):
+            text = v if isinstance(v, str) else json.dumps(v, sort_keys=True)
+            rows.append((escape(f"meta.{k}"), escape(text if len(text) <= 200 else text[:197] + "…")))
+        for k, v in rows:
+            table.add_row(k, v)
+        console.print(table)
+    if info["checksum_ok"] is False:
+        err_console.print(f"[bold red]error:[/] site file {str(file)!r}: checksum mismatch "
+                          "(corrupted or edited); re-generate or re-import the site", highlight=False)
+        raise typer.Exit(code=2)
+
+
+@data_app.command("import")
+@clean_errors
+def import_command(
+    src: Path = typer.Argument(..., help="Any importable channel file (.h5/.hdf5, .npz, .npy, .mat v5 or v7.3)."),
+    out: Path = typer.Option(..., "--out", help="The site file to write (.h5)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Site name (default: the source's name or file stem)."),
+    force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
+) -> None:
+    """Import a channel file as a mimofm site file (HDF5, schema 1, checksummed, written atomically)."""
+    from mimofm.channels.store import write_site
+
+    _check_out(out, (".h5", ".hdf5"), force)
+    if src.resolve() == out.resolve():
+        raise MimofmInputError("`--out` must differ from the source file")
+    cs, fmt = _load(src, name)
+    meta = {k: v for k, v in cs.meta.items() if k != "name"}  # the site's `name` attribute is authoritative
+    cs.meta = {**meta, "imported_from": {"file": src.name, "format": fmt}}
+    with console.status(f"writing {out}…"):
+        write_site(out, cs)
+    console.print(f"imported [bold]{escape(cs.name)}[/]: {cs.num_positions} positions × {cs.num_bs_ant} antennas "
+                  f"→ [bold]{escape(str(out))}[/]")
+
+
+@data_app.command("export")
+@clean_errors
+def export_command(
+    src: Path = typer.Argument(..., help="Any importable channel file (a site file, .npz, .npy, .mat, .h5)."),
+    out: Path = typer.Option(..., "--out", help="The .npz file to write."),
+    force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
+) -> None:
+    """Export a channel file as .npz (H, los, positions, split, meta_json), written atomically."""
+    from mimofm.channels.io import export_npz
+
+    _check_out(out, (".npz",), force)
+    if src.resolve() == out.resolve():
+        raise MimofmInputError("`--out` must differ from the source file")
+    cs, _ = _load(src, None)
+    with console.status(f"writing {out}…"):
+        export_npz(cs, out)
+    console.print(f"exported [bold]{escape(cs.name)}[/]: {cs.num_positions} positions × {cs.num_bs_ant} antennas "
+                  f"→ [bold]{escape(str(out))}[/]")

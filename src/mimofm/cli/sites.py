@@ -1,0 +1,105 @@
+"""`mimofm data raytrace` and `mimofm data sites`: the ray-traced site catalog."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from mimofm.cli._common import clean_errors, console
+
+DEFAULT_SITE_DIR = Path(os.environ.get("MIMOFM_SITE_DIR", Path.home() / ".cache" / "mimofm" / "sites"))
+
+
+def _select(site: list[str] | None, split: str | None, all_sites: bool):
+    from mimofm.channels.catalog import get_site, sites
+    from mimofm.core.validation import MimofmInputError
+
+    chosen = [get_site(s) for s in (site or [])]
+    if split:
+        chosen += sites(split)
+    if all_sites:
+        chosen += sites()
+    if not chosen:
+        raise MimofmInputError("choose sites with --site NAME (repeatable), --split train|val|heldout or --all")
+    return list({s.name: s for s in chosen}.values())
+
+
+@clean_errors
+def raytrace_command(
+    site: Optional[list[str]] = typer.Option(None, "--site", help="Catalog site name (repeatable)."),
+    split: Optional[str] = typer.Option(None, help="All sites of a split: train, val or heldout."),
+    all_sites: bool = typer.Option(False, "--all", help="Every catalog site."),
+    positions: int = typer.Option(2000, help="UE positions per site."),
+    max_depth: int = typer.Option(5, help="Maximum number of interactions per path (0..10)."),
+    samples_per_src: int = typer.Option(200_000, help="Rays shot per BS antenna panel."),
+    diffraction: bool = typer.Option(False, help="Include diffraction."),
+    diffuse: bool = typer.Option(False, help="Include diffuse reflection."),
+    frequency_ghz: float = typer.Option(2.0, help="Carrier frequency in GHz."),
+    rows: int = typer.Option(8, help="UPA rows."),
+    cols: int = typer.Option(8, help="UPA columns."),
+    layout: str = typer.Option("random", help="UE layout: random (radio-map cells) or ring (10° grid)."),
+    chunk: int = typer.Option(100, help="Positions per committed chunk (resume granularity)."),
+    seed: int = typer.Option(0, help="Seed of positions, rays and the position split."),
+    out_dir: Path = typer.Option(DEFAULT_SITE_DIR, help="Folder of the site files (env MIMOFM_SITE_DIR)."),
+    overwrite: bool = typer.Option(False, help="Regenerate sites whose file exists."),
+) -> None:
+    """Ray-trace catalog sites with Sionna RT into HDF5 site files (resumes if interrupted)."""
+    from mimofm.channels.generate import generate_site_file
+    from mimofm.channels.raytrace import RTSettings
+
+    settings = RTSettings(frequency_hz=frequency_ghz * 1e9, rows=rows, cols=cols, max_depth=max_depth,
+                          samples_per_src=samples_per_src, diffraction=diffraction, diffuse_reflection=diffuse,
+                          chunk=chunk)
+    settings.validate()
+    chosen = _select(site, split, all_sites)
+    with Progress(TextColumn("{task.description:16s}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TimeRemainingColumn(), console=console) as prog:
+        for spec in chosen:
+            target = out_dir / f"{spec.name}.h5"
+            if target.exists() and not overwrite:
+                console.print(f"{spec.name}: exists at {target} (use --overwrite to regenerate)")
+                continue
+            task = prog.add_task(spec.name, total=positions)
+            path, secs = generate_site_file(spec, out_dir, positions, seed, settings, layout, overwrite,
+                                            progress=lambda done, total: prog.update(task, completed=done, total=total))
+            prog.console.print(f"{spec.name}: {path} · {secs:.0f} s ({secs / positions:.3f} s per position)")
+
+
+@clean_errors
+def sites_command(
+    site_dir: Path = typer.Option(DEFAULT_SITE_DIR, help="Folder of generated site files."),
+    noise_dbm: float = typer.Option(-94.0, help="Noise power for the median-SNR column (20 MHz, NF 7 dB)."),
+) -> None:
+    """The site catalog: splits, roles, and for generated sites their LOS ratio and median SNR."""
+    from mimofm.channels.bundled import bundled_dir
+    from mimofm.channels.catalog import CATALOG, HELDOUT_SCENES
+    from mimofm.channels.io import load_channels
+    from mimofm.core.linkbudget import LinkBudget
+
+    table = Table(title=f"mimofm site catalog · held-out scenes: {', '.join(HELDOUT_SCENES)}")
+    for col in ("site", "scene", "split", "role", "anchor (x, y)", "UE range", "file", "positions", "LOS",
+                f"median SNR @ {noise_dbm:g} dBm"):
+        table.add_column(col)
+    budget = LinkBudget(noise_dbm=noise_dbm)
+    for spec in CATALOG.values():
+        cands = [site_dir / f"{spec.name}.h5", bundled_dir() / f"{spec.name}.h5"]
+        f = next((c for c in cands if c.exists()), None)
+        pos = los = snr = "-"
+        where = "not generated"
+        if f is not None:
+            cs = load_channels(f)
+            pos = str(cs.num_positions)
+            los = f"{float(cs.los.float().mean()):.2f}" if cs.los is not None else "-"
+            snr = f"{budget.median_snr_db(cs.h):.1f} dB"
+            where = "bundled" if f.parent == bundled_dir() else str(f.parent)
+        else:
+            los = f"~{spec.note.split('LOS ')[-1]}" if "LOS " in spec.note else "-"
+        table.add_row(spec.name, spec.scene, spec.split, spec.role or "-", f"({spec.anchor_xy[0]:g}, {spec.anchor_xy[1]:g})",
+                      f"{spec.d_min_m:g}-{spec.d_max_m:g} m", where, pos, los, snr)
+    table.caption = "LOS with ~ : candidate LOS fraction measured when the anchor was chosen (site not generated here)"
+    console.print(table)

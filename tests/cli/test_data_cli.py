@@ -1,0 +1,114 @@
+"""`mimofm data info|import|export`: exit codes, outputs, clean errors."""
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+import scipy.io
+import typer
+from typer.testing import CliRunner
+
+from mimofm.channels.bundled import bundled_dir
+from mimofm.channels.io import load_channels
+from mimofm.channels.store import read_site
+from mimofm.cli.data import data_app
+
+# the sub-app mounted as in mimofm.cli.main (`app.add_typer(data_app, name="data")`)
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+app.add_typer(data_app, name="data")
+
+
+@app.callback()
+def _root() -> None:
+    pass
+
+
+runner = CliRunner()
+SITE = bundled_dir() / "synth-mixed.npz"
+
+
+def _run(*args):
+    return runner.invoke(app, ["data", *map(str, args)], catch_exceptions=False)
+
+
+def _clean_error(res, match: str):
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output
+    text = " ".join(res.output.split())  # Rich wraps long lines
+    assert "error:" in text and match in text
+
+
+def test_import_info_export_roundtrip(tmp_path):
+    out = tmp_path / "mixed.h5"
+    res = _run("import", SITE, "--out", out, "--name", "mixed")
+    assert res.exit_code == 0, res.output
+    assert "imported" in res.output and out.exists()
+    site = read_site(out)
+    src = load_channels(SITE)
+    assert site.name == "mixed" and np.array_equal(site.h.numpy(), src.h.numpy().astype(np.complex64))
+    assert site.meta["imported_from"] == {"file": SITE.name, "format": "npz"}
+
+    res = _run("info", out)
+    assert res.exit_code == 0, res.output
+    for text in ("mixed", "mimofm-site (schema 1)", str(src.num_positions), "LOS ratio", "median gain", "ok"):
+        assert text in res.output
+
+    res = _run("info", out, "--json")
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.output)
+    assert info["checksum_ok"] is True and info["num_bs_ant"] == src.num_bs_ant
+
+    res = _run("export", out, "--out", tmp_path / "back.npz")
+    assert res.exit_code == 0, res.output
+    back = load_channels(tmp_path / "back.npz")
+    assert back.name == "mixed" and np.array_equal(back.h.numpy(), site.h.numpy())
+    assert np.array_equal(back.los.numpy(), site.los.numpy())
+
+
+def test_info_on_import_sources(tmp_path):
+    h = (np.ones((6, 4)) + 1j * np.arange(24).reshape(6, 4)).astype(np.complex64)
+    scipy.io.savemat(tmp_path / "h.mat", {"H": h})
+    res = _run("info", tmp_path / "h.mat")
+    assert res.exit_code == 0, res.output
+    assert "mat-v5" in res.output and "not a site file" in res.output
+    res = _run("import", tmp_path / "h.mat", "--out", tmp_path / "h.h5")
+    assert res.exit_code == 0, res.output
+    assert read_site(tmp_path / "h.h5").name == "h"
+
+
+def test_info_reports_checksum_mismatch_and_exits_2(tmp_path):
+    out = tmp_path / "s.h5"
+    assert _run("import", SITE, "--out", out).exit_code == 0
+    with h5py.File(out, "r+") as f:
+        f.attrs["name"] = "tampered"
+    res = _run("info", out)
+    _clean_error(res, "checksum mismatch")
+    assert "MISMATCH" in res.output
+    _clean_error(_run("export", out, "--out", tmp_path / "x.npz"), "checksum mismatch")
+
+
+@pytest.mark.parametrize("args, match", [
+    (("info", "{tmp}/nope.npz"), "does not exist"),
+    (("info", "{tmp}/junk.h5"), "not an HDF5 file"),
+    (("import", "{tmp}/junk.h5", "--out", "{tmp}/o.h5"), "not an HDF5 file"),
+    (("import", str(SITE), "--out", "{tmp}/o.npz"), "must end in .h5 or .hdf5"),
+    (("import", str(SITE), "--out", "{tmp}/exists.h5"), "already exists"),
+    (("export", str(SITE), "--out", "{tmp}/o.h5"), "must end in .npz"),
+    (("export", "{tmp}/cell.mat", "--out", "{tmp}/o.npz"), "cell array"),
+])
+def test_clean_errors(tmp_path, args, match):
+    (tmp_path / "junk.h5").write_bytes(b"junk" * 64)
+    (tmp_path / "exists.h5").write_bytes(b"")
+    scipy.io.savemat(tmp_path / "cell.mat", {"H": np.array([np.ones(3), np.ones(2)], dtype=object)})
+    res = _run(*(a.replace("{tmp}", str(tmp_path)) for a in args))
+    _clean_error(res, match)
+    assert not (tmp_path / "o.h5").exists() and not (tmp_path / "o.npz").exists()
+
+
+def test_force_replaces(tmp_path):
+    out = tmp_path / "s.h5"
+    assert _run("import", SITE, "--out", out).exit_code == 0
+    assert _run("import", SITE, "--out", out, "--name", "again", "--force").exit_code == 0
+    assert read_site(out).name == "again"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.h5"]
