@@ -3,7 +3,7 @@ VENV ?= .venv
 STAMP := $(VENV)/.bootstrapped
 export DRJIT_LIBLLVM_PATH ?= $(firstword $(wildcard /usr/lib/*-linux-gnu/libLLVM-19.so /usr/lib/*-linux-gnu/libLLVM-19.so.1 /usr/lib/llvm-19/lib/libLLVM-19.so /usr/lib/llvm-19/lib/libLLVM.so.1))
 
-.PHONY: quickstart test bench bootstrap clean
+.PHONY: quickstart test bench bootstrap clean bundled-sites catalog
 
 $(STAMP): pyproject.toml scripts/bootstrap.sh
 	bash scripts/bootstrap.sh
@@ -18,6 +18,15 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/bench_precoders.py
+
+# the compact held-out evaluation set shipped in the package (about 1 min per site on 2 cores)
+bundled-sites: $(STAMP)
+	$(VENV)/bin/mimofm data raytrace --site etoile-open --site etoile-mixed --site florence-dense \
+	    --positions 1000 --max-depth 5 --seed 0 --out-dir src/mimofm/assets/sites --overwrite
+
+# every training and validation site into ~/.cache/mimofm/sites (MIMOFM_SITE_DIR); resumes if interrupted
+catalog: $(STAMP)
+	$(VENV)/bin/mimofm data raytrace --split train --split val --positions 2000 --seed 0
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

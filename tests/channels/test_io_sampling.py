@@ -7,7 +7,6 @@ import torch
 from mimofm.channels.bundled import bundled_dir, bundled_sites
 from mimofm.channels.io import ChannelSet, load_channels, save_channels_npz
 from mimofm.channels.sampling import draw_user_sets, gather_users
-from mimofm.channels.synthetic import BUNDLED_SYNTHETIC, generate_site
 from mimofm.core.validation import MimofmInputError
 
 
@@ -73,16 +72,21 @@ def test_user_sets_are_distinct_and_deterministic():
         draw_user_sets(3, 4, 10, 0)
 
 
-def test_bundled_sites_regenerate_from_their_recipe():
-    """The shipped files are exactly what scripts/make_bundled_sites.py produces."""
+def test_bundled_sites_are_the_heldout_catalog_sites():
+    """The shipped files are site files made by `make bundled-sites` from the catalog entries."""
+    from dataclasses import asdict
+
+    from mimofm.channels.catalog import BUNDLED_HELDOUT, get_site
+    from mimofm.channels.raytrace import RTSettings
+
     shipped = {cs.name: cs for cs in bundled_sites()}
-    assert set(shipped) == {s.name for s in BUNDLED_SYNTHETIC}
-    for site in BUNDLED_SYNTHETIC:
-        fresh = generate_site(site)
-        torch.testing.assert_close(shipped[site.name].h, fresh.h, rtol=1e-6, atol=0)
-        assert bool((shipped[site.name].los == fresh.los).all())
+    assert set(shipped) == set(BUNDLED_HELDOUT)
     los = {n: float(cs.los.float().mean()) for n, cs in shipped.items()}
-    assert los["synth-open"] > 0.6 > los["synth-mixed"] > 0.25 > los["synth-dense"]  # LOS / mixed / NLOS roles
-    meta = json.loads(json.dumps(shipped["synth-open"].meta))
-    assert "not ray tracing" in meta["generator"]
-    assert bundled_dir().is_dir()
+    assert los["etoile-open"] > 0.7 and 0.35 < los["etoile-mixed"] < 0.65 and los["florence-dense"] < 0.3
+    for name, cs in shipped.items():
+        spec = get_site(name)
+        assert spec.split == "heldout"
+        assert cs.meta["spec"] == json.loads(json.dumps(asdict(spec)))
+        assert cs.meta["settings"] == json.loads(json.dumps(asdict(RTSettings())))
+        assert cs.split is not None and set(cs.split.tolist()) == {0, 1, 2}
+    assert sum(p.stat().st_size for p in bundled_dir().iterdir()) < 5 * 2**20

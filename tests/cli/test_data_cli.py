@@ -25,7 +25,7 @@ def _root() -> None:
 
 
 runner = CliRunner()
-SITE = bundled_dir() / "synth-mixed.npz"
+SITE = bundled_dir() / "etoile-mixed.h5"
 
 
 def _run(*args):
@@ -47,7 +47,7 @@ def test_import_info_export_roundtrip(tmp_path):
     site = read_site(out)
     src = load_channels(SITE)
     assert site.name == "mixed" and np.array_equal(site.h.numpy(), src.h.numpy().astype(np.complex64))
-    assert site.meta["imported_from"] == {"file": SITE.name, "format": "npz"}
+    assert site.meta["imported_from"] == {"file": SITE.name, "format": "mimofm-site"}
 
     res = _run("info", out)
     assert res.exit_code == 0, res.output

@@ -8,7 +8,7 @@ from mimofm.channels.bundled import bundled_dir
 from mimofm.cli.main import app
 
 runner = CliRunner()
-SITE = str(bundled_dir() / "synth-mixed.npz")
+SITE = str(bundled_dir() / "etoile-mixed.h5")
 
 
 def _run(*args):

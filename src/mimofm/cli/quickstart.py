@@ -28,8 +28,8 @@ def quickstart_command(
     with console.status("evaluating the bundled sites") as status:
         result = evaluate_sets(sets, cfg, progress=lambda m: status.update(m))
     console.print(results_table(result, f"mimofm quickstart · 4 users · 64 antennas · {samples} samples per site"))
-    console.print("[dim]bundled sites are synthetic stand-ins (clustered geometric model, "
-                  "mimofm.channels.synthetic), not ray-traced data[/]")
+    console.print("[dim]bundled sites: held-out Sionna RT sites (etoile, florence scenes never used for "
+                  "training); regenerate with `make bundled-sites`[/]")
     write_json(out / "results.json", result)
     png = plot_sum_rate_vs_snr(result, out / "sum_rate_vs_snr.png")
     console.print(f"report folder: [bold]{out}[/] (results.json, {png.name}) · {time.perf_counter() - t0:.1f} s")

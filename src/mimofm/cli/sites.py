@@ -15,13 +15,13 @@ from mimofm.cli._common import clean_errors, console
 DEFAULT_SITE_DIR = Path(os.environ.get("MIMOFM_SITE_DIR", Path.home() / ".cache" / "mimofm" / "sites"))
 
 
-def _select(site: list[str] | None, split: str | None, all_sites: bool):
+def _select(site: list[str] | None, split: list[str] | None, all_sites: bool):
     from mimofm.channels.catalog import get_site, sites
     from mimofm.core.validation import MimofmInputError
 
     chosen = [get_site(s) for s in (site or [])]
-    if split:
-        chosen += sites(split)
+    for sp in split or []:
+        chosen += sites(sp)
     if all_sites:
         chosen += sites()
     if not chosen:
@@ -32,7 +32,7 @@ def _select(site: list[str] | None, split: str | None, all_sites: bool):
 @clean_errors
 def raytrace_command(
     site: Optional[list[str]] = typer.Option(None, "--site", help="Catalog site name (repeatable)."),
-    split: Optional[str] = typer.Option(None, help="All sites of a split: train, val or heldout."),
+    split: Optional[list[str]] = typer.Option(None, "--split", help="All sites of a split: train, val or heldout (repeatable)."),
     all_sites: bool = typer.Option(False, "--all", help="Every catalog site."),
     positions: int = typer.Option(2000, help="UE positions per site."),
     max_depth: int = typer.Option(5, help="Maximum number of interactions per path (0..10)."),
