@@ -160,17 +160,30 @@ def _eig_mask(lam: torch.Tensor) -> torch.Tensor:
     return torch.where(lam > thr, lam, torch.zeros_like(lam))
 
 
+_OFF = 1e-30  # a user whose weight v|u|² falls below this fraction of the largest is switched off
+
+
+def _switch_off_starved(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Set ``u_k = 0`` exactly for users WMMSE has starved (``v|u|²`` negligible).
+
+    Such users carry sub-normal numbers (``|u| ~ 1e-300``) that would otherwise turn into Inf/NaN
+    in the next update; ``u_k = 0`` is the same fixed point (the user gets no power), cleanly.
+    """
+    d = v * u.abs().square()
+    off = d <= _OFF * d.amax(-1, keepdim=True)
+    return torch.where(off, torch.zeros_like(u), u)
+
+
 def _phase_weights(u: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``d = v|u|²`` and ``c = D^{-1/2} (u v) = √v · u/|u|`` (0 where u = 0)."""
-    au = u.abs()
-    d = v * au.square()
-    c = torch.where(au > 0, torch.sqrt(v) * u / torch.where(au > 0, au, torch.ones_like(au)), torch.zeros_like(u))
-    return d, c
+    d = v * u.abs().square()
+    return d, torch.sqrt(v) * torch.sgn(u)
 
 
 def _update_user(g: torch.Tensor, x: torch.Tensor, power: float) -> torch.Tensor:
     """User-space WMMSE update ``X -> X'`` with ``W = H^H X`` and ``G = H H^H`` (all ``[..., K, K]``)."""
     u, v = wmmse_receivers(g @ x)
+    u = _switch_off_starved(u, v)
     d, c = _phase_weights(u, v)
     sd = torch.sqrt(d).to(g.dtype)  # [..., K]
     m = sd[..., :, None] * g * sd[..., None, :]  # D^{1/2} G D^{1/2}
@@ -187,6 +200,7 @@ def _update_user(g: torch.Tensor, x: torch.Tensor, power: float) -> torch.Tensor
 def _update_antenna(h: torch.Tensor, w: torch.Tensor, power: float) -> torch.Tensor:
     """Textbook ``N_T``-dimensional WMMSE update ``W -> W'`` (``h`` ``[..., K, N]``, ``w`` ``[..., N, K]``)."""
     u, v = wmmse_receivers(h @ w)
+    u = _switch_off_starved(u, v)
     d = (v * u.abs().square()).to(h.dtype)
     a = h.mH @ (d[..., :, None] * h)  # H^H D H: [..., N, N]
     lam, e = torch.linalg.eigh(a)
@@ -241,8 +255,12 @@ def _iterate(step, rate_of, x0, setting: WMMSESetting, max_iter: int, tol: float
     for _ in range(max_iter):
         xn = step(x)
         rn = rate_of(xn)
+        # defensive: a sample whose update is not finite keeps its last iterate and stops
+        bad = ~(torch.isfinite(xn).flatten(-2).all(-1) & torch.isfinite(rn))
+        xn = torch.where(bad[..., None, None], x, xn)
+        rn = torch.where(bad, r, rn)
         its += active.to(torch.int64)
-        conv = (rn - r).abs() <= tol * r.abs().clamp_min(1e-12)
+        conv = bad | ((rn - r).abs() <= tol * r.abs().clamp_min(1e-12))
         sel = active[..., None, None]
         x = torch.where(sel, xn, x)
         r = torch.where(active, rn, r)
