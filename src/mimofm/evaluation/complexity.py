@@ -1,0 +1,179 @@
+"""Complexity of a precoder, three ways: analytic operation counts, measured FLOPs, wall-clock.
+
+:func:`complexity` works for any registry name or any callable ``h [B, K, N] -> w [B, N, K]`` (the
+neural precoders plug in the same way).
+
+**Analytic counts** (``K`` users, ``N`` antennas, ``I`` iterations):
+
+| precoder | source | count |
+|---|---|---|
+| zf | fm paper, Table II (FLOPs) | ``7(2/3 K³ + 2K²N)`` |
+| zf | PaPP paper, Table I (real multiplications) | ``8K²N + 8/3 K³`` |
+| wmmse | fm paper, Table II (FLOPs) | ``I(14/3 K N³ + 12K²N² + 12K²N + 9KN² + 8KN + 5K² + 68/3 K)`` |
+| wmmse | PaPP paper, Table I (real multiplications) | ``4I(2/3 N³K + N²K + 2N(2K² + K) + K² + 14/3 K)`` |
+| all | mimofm derivation (real multiplications) | see :func:`mimofm_multiplications` |
+
+The mimofm derivation counts real multiplications of the algorithms as implemented (a complex
+multiplication is 4 real ones; a ``K × K`` Hermitian eigendecomposition is taken as ``9K³`` real
+multiplications ×4 for complex data, a linear solve / inversion as ``4·(4/3)K³``); it is an estimate
+meant for comparing methods, not an instruction count.
+
+**Measured FLOPs** come from ``torch.utils.flop_counter.FlopCounterMode``, which counts only
+matmul-like aten ops (mm, bmm, addmm, convolutions, attention); factorizations (eigh, solve,
+Cholesky, pinv/SVD) are *not* counted, so for classical precoders it is a lower bound.
+
+**Wall-clock** is the median over repeats (after one warm-up call) of one batched call divided by the
+batch size, on the device and thread count recorded in the report.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from mimofm.core.validation import MimofmInputError
+from mimofm.precoders.registry import REGISTRY, get_precoder
+
+__all__ = ["ComplexityReport", "complexity", "paper_counts", "mimofm_multiplications", "complexity_table"]
+
+
+def paper_counts(name: str, k: int, n: int, iterations: float | None = None) -> dict[str, float]:
+    """The papers' formulas for ``name`` (only ZF and WMMSE have them): ``{label: count}``."""
+    out: dict[str, float] = {}
+    i = iterations
+    if name == "zf":
+        out["fm Table II FLOPs"] = 7 * (2 / 3 * k**3 + 2 * k**2 * n)
+        out["PaPP Table I real multiplications"] = 8 * k**2 * n + 8 / 3 * k**3
+    elif name.startswith("wmmse") and i is not None:
+        out["fm Table II FLOPs"] = i * (14 / 3 * k * n**3 + 12 * k**2 * n**2 + 12 * k**2 * n + 9 * k * n**2
+                                        + 8 * k * n + 5 * k**2 + 68 / 3 * k)
+        out["PaPP Table I real multiplications"] = 4 * i * (2 / 3 * n**3 * k + n**2 * k + 2 * n * (2 * k**2 + k)
+                                                            + k**2 + 14 / 3 * k)
+    return out
+
+
+_BISECTION = 64
+_EIGH = 4 * 9  # complex Hermitian eigendecomposition, × n³
+_SOLVE = 4 * 4 / 3  # complex solve / inversion, × n³
+
+
+def mimofm_multiplications(name: str, k: int, n: int, iterations: float | None = None) -> float | None:
+    """Real multiplications of mimofm's implementation of ``name`` (estimate; ``None`` if unknown)."""
+    gram = 4 * k * k * n  # H H^H
+    norm = 4 * n * k  # ‖W‖_F² and the global scale
+    i = iterations or 0.0
+    if name == "mrt":
+        return float(norm)
+    if name in ("zf", "rzf"):
+        return gram + _SOLVE * k**3 + 4 * n * k * k + norm
+    if name == "zf-wf":
+        return gram + _SOLVE * k**3 + 4 * n * k * k + 2 * n * k + 4 * k + norm
+    if name in ("wmmse", "wmmse-ref"):
+        per_it = 4 * k**3 + 2 * k * k + 6 * k + 8 * k * k + _EIGH * k**3 + 4 * k * k + 3 * _BISECTION * k + 4 * k**3 + 2 * k * k
+        return gram + i * per_it + 4 * n * k * k + norm
+    if name == "wmmse-antenna":
+        per_it = 4 * k * k * n + 2 * k * k + 6 * k + 4 * n * n * k + _EIGH * n**3 + 4 * n * n * k \
+            + 3 * _BISECTION * n + 4 * n * n * k + 2 * k * k
+        return i * per_it + norm
+    if name == "dpc":
+        return gram + i * (2 * _SOLVE * k**3 + 8 * k)
+    if name == "qos":
+        return gram + i * (_SOLVE * k**3 + 4 * k) + _SOLVE * k**3 + 4 * n * k * k + _SOLVE * k**3
+    return None
+
+
+@dataclass
+class ComplexityReport:
+    """All three complexity views of one precoder at one size."""
+
+    precoder: str
+    num_ue: int
+    num_bs_ant: int
+    iterations: float | None
+    analytic: dict[str, float] = field(default_factory=dict)
+    mimofm_multiplications: float | None = None
+    measured_flops_matmul_only: int | None = None
+    seconds_per_precoder: dict[int, float] = field(default_factory=dict)
+    device: str = "cpu"
+    threads: int = 1
+    torch_version: str = torch.__version__
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["seconds_per_precoder"] = {str(b): t for b, t in self.seconds_per_precoder.items()}
+        return d
+
+
+def _channels(batch: int, k: int, n: int, seed: int, device: str) -> torch.Tensor:
+    """Seeded complex Rayleigh channels ``[batch, k, n]`` at 10 dB per-antenna SNR (complex64)."""
+    g = torch.Generator().manual_seed(seed)
+    h = torch.complex(torch.randn(batch, k, n, generator=g), torch.randn(batch, k, n, generator=g))
+    return (h * (10 ** 0.5 / 2**0.5)).to(device)
+
+
+def _resolve(precoder: str | Callable) -> tuple[str, Callable[[torch.Tensor], object]]:
+    if isinstance(precoder, str):
+        spec = get_precoder(precoder)
+        return spec.name, spec.run
+    if callable(precoder):
+        return getattr(precoder, "__name__", type(precoder).__name__), precoder
+    raise MimofmInputError(f"`precoder` must be a registry name ({', '.join(REGISTRY)}) or a callable")
+
+
+def _timed(fn: Callable, h: torch.Tensor, repeats: int) -> float:
+    fn(h)  # warm-up
+    times = []
+    for _ in range(max(1, repeats)):
+        if h.is_cuda:
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        fn(h)
+        if h.is_cuda:
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def complexity(precoder: str | Callable, num_ue: int, num_bs_ant: int, *, iterations: float | None = None,
+               batch_sizes: tuple[int, ...] = (1, 1024), repeats: int = 3, seed: int = 0,
+               device: str = "cpu") -> ComplexityReport:
+    """Analytic counts, measured FLOPs and wall-clock of ``precoder`` at ``num_ue × num_bs_ant``."""
+    if num_ue < 1 or num_bs_ant < 1:
+        raise MimofmInputError(f"`num_ue` and `num_bs_ant` must be >= 1, got {num_ue}, {num_bs_ant}")
+    name, fn = _resolve(precoder)
+    k, n = num_ue, num_bs_ant
+    if iterations is None and isinstance(precoder, str) and get_precoder(precoder).iterative:
+        out = fn(_channels(64, k, n, seed, device))
+        its = getattr(out, "iterations", None)
+        iterations = float(its.double().mean()) if its is not None else None
+    with FlopCounterMode(display=False) as fc:
+        fn(_channels(1, k, n, seed, device))
+    timing = {b: _timed(fn, _channels(b, k, n, seed + 1, device), repeats) / b for b in batch_sizes}
+    return ComplexityReport(
+        precoder=name, num_ue=k, num_bs_ant=n, iterations=iterations,
+        analytic=paper_counts(name, k, n, iterations),
+        mimofm_multiplications=mimofm_multiplications(name, k, n, iterations),
+        measured_flops_matmul_only=int(fc.get_total_flops()),
+        seconds_per_precoder=timing, device=device, threads=torch.get_num_threads())
+
+
+def complexity_table(reports: list[ComplexityReport], reference: str = "zf") -> list[dict]:
+    """Flat rows for tables/JSON with time ratios to ``reference`` at the same size and batch."""
+    ref = {(r.num_ue, r.num_bs_ant): r for r in reports if r.precoder == reference}
+    rows = []
+    for r in reports:
+        row = {"precoder": r.precoder, "num_ue": r.num_ue, "num_bs_ant": r.num_bs_ant, "iterations": r.iterations,
+               "mimofm_multiplications": r.mimofm_multiplications,
+               "measured_flops_matmul_only": r.measured_flops_matmul_only, **{f"analytic: {k}": v for k, v in r.analytic.items()}}
+        base = ref.get((r.num_ue, r.num_bs_ant))
+        for b, t in r.seconds_per_precoder.items():
+            row[f"s/precoder @ batch {b}"] = t
+            if base is not None and b in base.seconds_per_precoder:
+                row[f"time ratio to {reference} @ batch {b}"] = t / base.seconds_per_precoder[b]
+        rows.append(row)
+    return rows
