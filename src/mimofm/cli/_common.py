@@ -50,28 +50,36 @@ def parse_floats(text: str | None, name: str) -> list[float] | None:
 
 
 def results_table(result: dict, title: str) -> Table:
-    """One row per (site, SNR point), one column per precoder: mean sum rate ± 95% CI."""
+    """One row per (site, SNR point), one column per precoder: mean sum rate (bit/s/Hz).
+
+    The 95% confidence half-widths are in the JSON; the caption gives the largest one.
+    """
     rows = result["results"]
     precoders = list(dict.fromkeys(r["precoder"] for r in rows))
-    table = Table(title=title, show_lines=False)
-    table.add_column("site")
-    table.add_column("SNR", justify="right")
-    table.add_column("median SNR", justify="right")
+    table = Table(title=title, show_lines=False, pad_edge=False)
+    table.add_column("site", no_wrap=True)
+    table.add_column("SNR", justify="right", no_wrap=True)
     for p in precoders:
-        table.add_column(p, justify="right")
+        table.add_column(p, justify="right", no_wrap=True)
     keys = list(dict.fromkeys((r["site"], r["snr_db"], r["noise_dbm"] if r["snr_db"] is None else None) for r in rows))
+    flagged = 0
     for site, snr, noise in keys:
         sel = {r["precoder"]: r for r in rows if r["site"] == site and r["snr_db"] == snr
                and (snr is not None or r["noise_dbm"] == noise)}
-        first = next(iter(sel.values()))
         label = f"{snr:g} dB" if snr is not None else f"{noise:g} dBm"
         cells = []
         for p in precoders:
             r = sel[p]
-            cell = f"{r['sum_rate_mean']:.2f} ±{r['sum_rate_ci95']:.2f}"
+            cell = f"{r['sum_rate_mean']:.2f}"
             if r.get("samples_above_dpc"):
-                cell += f" [red]({r['samples_above_dpc']} > DPC!)[/]"
+                cell = f"[red]{cell}*[/]"
+                flagged += 1
             cells.append(cell)
-        table.add_row(site, label, f"{first['snr_median_db']:.1f} dB", *cells)
-    table.caption = "sum rate in bit/s/Hz, mean ± 95% CI over paired multi-user samples"
+        table.add_row(site, label, *cells)
+    ci = max(r["sum_rate_ci95"] for r in rows)
+    conv = rows[0].get("snr_convention", "site-median")
+    table.caption = (f"mean sum rate in bit/s/Hz over paired samples (largest 95% CI ±{ci:.2f}); "
+                     f"SNR = {'site-median single-user SNR' if conv == 'site-median' else conv}")
+    if flagged:
+        table.caption += f"; [red]* {flagged} cells with samples above the DPC bound[/]"
     return table
