@@ -8,7 +8,7 @@ VENV=${VENV:-.venv}
 
 # Sionna RT on the CPU needs LLVM >= 19 (Debian 12's default LLVM 15 makes Dr.Jit abort).
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-  if ! ls /usr/lib/x86_64-linux-gnu/libLLVM-19.so* /usr/lib/aarch64-linux-gnu/libLLVM-19.so* >/dev/null 2>&1; then
+  if ! compgen -G "/usr/lib/*-linux-gnu/libLLVM-19.so*" >/dev/null; then
     echo "[bootstrap] installing libllvm19 (Sionna RT on the CPU)"
     (apt-get install -y -qq libllvm19 >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get install -y -qq libllvm19 >/dev/null; }) \
       || echo "[bootstrap] warning: libllvm19 could not be installed; ray tracing will be unavailable"
