@@ -1,0 +1,99 @@
+"""Every row of docs/errors.md raises MimofmInputError with the documented text."""
+
+import re
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from mimofm.channels.bundled import bundled_dir
+from mimofm.channels.io import load_channels
+from mimofm.core.energy import energy
+from mimofm.core.rates import sinr, sum_rate
+from mimofm.core.validation import MimofmInputError
+from mimofm.evaluation.evaluate import EvalConfig
+from mimofm.precoders.linear import mrt, rzf, zf
+from mimofm.precoders.qos import qos_power_min
+from mimofm.precoders.registry import parse_precoders
+from mimofm.precoders.wmmse import wmmse
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "errors.md"
+
+
+def _rows() -> dict[str, str]:
+    rows = {}
+    for line in DOC.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0] not in ("id", "---"):
+            rows[cells[0]] = re.sub(r"^`+ ?| ?`+$", "", cells[3])
+    return rows
+
+
+def _h(k=2, n=4):
+    g = torch.Generator().manual_seed(0)
+    return torch.complex(torch.randn(k, n, generator=g), torch.randn(k, n, generator=g))
+
+
+def _with_nan(h):
+    h = h.clone()
+    h[0, 0] = complex(float("nan"), 0.0)
+    return h
+
+
+def _npz(tmp, **arrays):
+    p = tmp / "x.npz"
+    np.savez(p, **arrays)
+    return p
+
+
+def _tampered(tmp):
+    import shutil
+
+    p = tmp / "t.h5"
+    shutil.copy(bundled_dir() / "etoile-open.h5", p)
+    with h5py.File(p, "r+") as f:
+        f["H"][0, 0] = f["H"][0, 0] * 2
+    return p
+
+
+CASES = {
+    "nan-channel": lambda tmp: mrt(_with_nan(_h())),
+    "zero-user": lambda tmp: zf(torch.zeros(2, 4, dtype=torch.complex64)),
+    "real-channel": lambda tmp: zf(torch.ones(2, 4)),
+    "rank-1-channel": lambda tmp: zf(torch.ones(4, dtype=torch.complex64)),
+    "not-a-tensor": lambda tmp: mrt([[1.0, 2.0]]),
+    "zf-k-gt-n": lambda tmp: zf(_h(8, 4)),
+    "negative-power": lambda tmp: zf(_h(), power=-1.0),
+    "zero-noise": lambda tmp: wmmse(_h(), noise_power=0.0),
+    "precoder-shape": lambda tmp: sinr(_h(), torch.ones(3, 2, dtype=torch.complex64)),
+    "negative-rate": lambda tmp: qos_power_min(_h(), torch.tensor([-1.0, 1.0])),
+    "nan-rate": lambda tmp: qos_power_min(_h(), torch.tensor([float("nan"), 1.0])),
+    "infeasible-rate": lambda tmp: qos_power_min(torch.stack([_h()[0], _h()[0]]), torch.ones(2), on_infeasible="raise"),
+    "unknown-precoder": lambda tmp: parse_precoders("zf,magic"),
+    "unknown-setting": lambda tmp: wmmse(_h(), setting="fast"),
+    "unknown-scene": lambda tmp: __import__("mimofm.channels.raytrace", fromlist=["SiteSpec"]).SiteSpec("x", "atlantis", (0.0, 0.0)).validate(),
+    "unknown-site": lambda tmp: __import__("mimofm.channels.catalog", fromlist=["get_site"]).get_site("atlantis"),
+    "missing-file": lambda tmp: load_channels(tmp / "nope.npz"),
+    "object-array": lambda tmp: load_channels(_npz(tmp, H=np.array([object()], dtype=object))),
+    "npz-real-h": lambda tmp: load_channels(_npz(tmp, H=np.ones((3, 2)))),
+    "npz-nan-h": lambda tmp: load_channels(_npz(tmp, H=np.full((3, 2), np.nan + 0j))),
+    "not-npz": lambda tmp: (tmp.joinpath("junk.npz").write_bytes(b"junk"), load_channels(tmp / "junk.npz")),
+    "tampered-site": lambda tmp: load_channels(_tampered(tmp)),
+    "snr-both": lambda tmp: EvalConfig(precoders=["zf"], snr_db=[1.0], noise_dbm=[-90.0]).validate(),
+    "bad-snr-list": lambda tmp: __import__("mimofm.cli._common", fromlist=["parse_floats"]).parse_floats("a,b", "--snr-db"),
+    "few-samples": lambda tmp: EvalConfig(precoders=["zf"], snr_db=[1.0], samples=1).validate(),
+    "energy-range": lambda tmp: energy(torch.tensor([2.0]), torch.tensor(0.5), 20.0, 1.0),
+}
+
+
+def test_doc_and_cases_list_the_same_rows():
+    assert set(_rows()) == set(CASES)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_rejected_input(case, tmp_path):
+    with pytest.raises(MimofmInputError) as e:
+        CASES[case](tmp_path)
+    assert _rows()[case] in str(e.value), str(e.value)
