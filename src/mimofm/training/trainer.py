@@ -1,0 +1,151 @@
+"""The one training loop of mimofm (every model's recipe plugs into it).
+
+Reads top to bottom: resume → for each step: [evaluate] → batch → forward/loss → backward → clip →
+step → [log] → [checkpoint]. A *recipe* provides the model, the batch of a given step and the loss.
+Batches are pure functions of ``(seed, step)`` and the learning rate is a pure function of the step,
+so a run killed at any point and resumed from its last checkpoint (weights, optimizer, RNG state)
+ends with exactly the weights of an uninterrupted run on the CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from mimofm._io import atomic_path
+from mimofm.core.validation import MimofmInputError
+from mimofm.training.checkpoint import load_checkpoint, save_checkpoint
+
+__all__ = ["TrainConfig", "Recipe", "train", "lr_at"]
+
+
+@dataclass
+class TrainConfig:
+    """Loop settings (the recipe holds the model's own settings)."""
+
+    steps: int = 1000
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.1
+    warmup: int = 0
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    seed: int = 0
+    log_every: int = 10
+    eval_every: int = 0
+    ckpt_every: int = 100
+    out_dir: str = "runs/train"
+
+    def validate(self) -> None:
+        if self.steps < 1 or self.ckpt_every < 1 or self.log_every < 1:
+            raise MimofmInputError("`steps`, `ckpt_every` and `log_every` must be >= 1")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise MimofmInputError(f"`lr` must be finite and > 0, got {self.lr}")
+        if not 0 <= self.min_lr_ratio <= 1 or self.warmup < 0 or self.grad_clip < 0:
+            raise MimofmInputError("`min_lr_ratio` must be in [0, 1], `warmup` and `grad_clip` >= 0")
+
+
+class Recipe(Protocol):
+    """What a model family gives the loop."""
+
+    name: str
+
+    def build_model(self) -> torch.nn.Module: ...
+
+    def batch(self, step: int) -> Any: ...  # deterministic in (recipe seed, step)
+
+    def loss(self, model: torch.nn.Module, batch: Any, step: int) -> tuple[torch.Tensor, dict[str, float]]: ...
+
+    def evaluate(self, model: torch.nn.Module) -> dict[str, float]: ...
+
+    def config(self) -> dict: ...
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up, then cosine decay to ``min_lr_ratio·lr`` at the last step."""
+    if cfg.warmup and step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
+
+
+def _truncate_log(path: Path, before_step: int) -> None:
+    """Keep only log lines of steps < ``before_step`` (a resumed run rewrites the rest)."""
+    if not path.exists():
+        return
+    keep = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln).get("step", 0) < before_step]
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(ln + "\n" for ln in keep))
+
+
+def _log(path: Path, record: dict) -> None:
+    with open(path, "a") as f:
+        f.write(json.dumps(record, allow_nan=False) + "\n")
+
+
+def train(recipe: Recipe, cfg: TrainConfig, *, resume: bool = True, progress: bool = True) -> dict:
+    """Train ``recipe`` under ``cfg``; returns ``{"model", "step", "metrics", "checkpoint"}``."""
+    cfg.validate()
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stem, log_path = out / "last", out / "log.jsonl"
+    torch.manual_seed(cfg.seed)
+    model = recipe.build_model()
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    config = {"train": asdict(cfg), "recipe": recipe.config(), "recipe_name": recipe.name}
+
+    start = 0
+    if resume and stem.with_suffix(".json").exists():
+        card = load_checkpoint(stem, model, opt)
+        if card["config"] != json.loads(json.dumps(config)):
+            raise MimofmInputError(f"{stem}.json was trained with a different config; use a new --out-dir "
+                                   "or resume with the same settings")
+        start = int(card["step"])
+    _truncate_log(log_path, start)
+
+    metrics: dict[str, float] = {}
+    t0 = time.perf_counter()
+    bar = Progress(TextColumn(f"{recipe.name}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                   TimeElapsedColumn(), TimeRemainingColumn(), disable=not progress)
+    with bar:
+        task = bar.add_task("train", total=cfg.steps, completed=start, info="")
+        model.train()
+        for step in range(start, cfg.steps):
+            if cfg.eval_every and step % cfg.eval_every == 0:
+                model.eval()
+                with torch.no_grad():
+                    ev = recipe.evaluate(model)
+                model.train()
+                _log(log_path, {"step": step, "eval": ev})
+            lr = lr_at(step, cfg)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            batch = recipe.batch(step)
+            loss, metrics = recipe.loss(model, batch, step)
+            if not torch.isfinite(loss):
+                raise RuntimeError(f"non-finite loss at step {step}; the last checkpoint is {stem}")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip) if cfg.grad_clip else None
+            opt.step()
+            if step % cfg.log_every == 0 or step + 1 == cfg.steps:
+                rec = {"step": step, "loss": loss.item(), "lr": lr, **metrics}
+                if gnorm is not None:
+                    rec["grad_norm"] = float(gnorm)
+                _log(log_path, rec)
+                bar.update(task, info=f"loss {float(loss):.4g}")
+            if (step + 1) % cfg.ckpt_every == 0 or step + 1 == cfg.steps:
+                save_checkpoint(stem, model, optimizer=opt, step=step + 1, config=config,
+                                meta={"seconds": time.perf_counter() - t0, "torch": torch.__version__})
+            bar.update(task, advance=1)
+    model.eval()
+    with torch.no_grad():
+        final = recipe.evaluate(model)
+    _log(log_path, {"step": cfg.steps, "eval": final})
+    return {"model": model, "step": cfg.steps, "metrics": final, "checkpoint": stem}

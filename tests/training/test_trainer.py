@@ -1,0 +1,169 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from mimofm.core.validation import MimofmInputError
+from mimofm.training.checkpoint import load_checkpoint, load_weights, save_checkpoint, sha256_file
+from mimofm.training.toy import ToyPrecoder, ToyRecipe
+from mimofm.training.trainer import TrainConfig, train
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_trained_toy_beats_untrained(tmp_path):
+    rec = ToyRecipe()
+    torch.manual_seed(0)
+    before = rec.evaluate(rec.build_model())["sum_rate"]
+    out = train(rec, TrainConfig(steps=300, lr=1e-2, ckpt_every=300, out_dir=str(tmp_path)), progress=False)
+    assert out["metrics"]["sum_rate"] > before + 0.1
+    log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["step"] == 300 and "eval" in log[-1]
+
+
+@dataclass
+class _Crashing(ToyRecipe):
+    crash_at: int = -1
+
+    def config(self) -> dict:  # the crash switch is not part of the training config
+        return {k: v for k, v in super().config().items() if k != "crash_at"}
+
+    def loss(self, model, batch, step):
+        if step == self.crash_at:
+            raise KeyboardInterrupt("simulated crash")
+        return super().loss(model, batch, step)
+
+
+def _weights(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_resume_after_crash_gives_identical_weights(tmp_path):
+    cfg = dict(steps=40, lr=5e-3, ckpt_every=10, log_every=5)
+    ref = train(ToyRecipe(), TrainConfig(out_dir=str(tmp_path / "a"), **cfg), progress=False)["model"]
+    with pytest.raises(KeyboardInterrupt):
+        train(_Crashing(crash_at=25), TrainConfig(out_dir=str(tmp_path / "b"), **cfg), progress=False)
+    assert json.loads((tmp_path / "b" / "last.json").read_text())["step"] == 20
+    resumed = train(ToyRecipe(), TrainConfig(out_dir=str(tmp_path / "b"), **cfg), progress=False)["model"]
+    for k, v in _weights(ref).items():
+        assert torch.equal(v, resumed.state_dict()[k]), k
+    steps = [json.loads(line)["step"] for line in (tmp_path / "b" / "log.jsonl").read_text().splitlines()]
+    assert steps == sorted(steps)  # the resumed run rewrote the log after step 20, no duplicates
+
+
+SCRIPT = textwrap.dedent("""
+    import sys, time, torch
+    torch.set_num_threads(1)
+    from mimofm.training.toy import ToyRecipe
+    from mimofm.training.trainer import TrainConfig, train
+
+    class Slow(ToyRecipe):
+        def loss(self, model, batch, step):
+            time.sleep(float(sys.argv[2]))
+            return super().loss(model, batch, step)
+
+    train(Slow(), TrainConfig(steps=60, lr=5e-3, ckpt_every=7, log_every=3, out_dir=sys.argv[1]), progress=False)
+""")
+
+
+def _run(out: Path, delay: float) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    return subprocess.Popen([sys.executable, "-c", SCRIPT, str(out), str(delay)], env=env)
+
+
+def test_sigkill_and_resume_subprocess(tmp_path):
+    """Kill -9 a training process mid-run, resume it: the final weights equal an uninterrupted run's."""
+    assert _run(tmp_path / "ref", 0.0).wait(timeout=120) == 0
+    p = _run(tmp_path / "killed", 0.03)
+    card = tmp_path / "killed" / "last.json"
+    deadline = time.time() + 60
+    while time.time() < deadline and not (card.exists() and json.loads(card.read_text())["step"] >= 14):
+        time.sleep(0.05)
+    time.sleep(0.1)  # somewhere inside the next interval, maybe during a checkpoint write
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    step_at_kill = json.loads(card.read_text())["step"]
+    assert 14 <= step_at_kill < 60
+    assert _run(tmp_path / "killed", 0.0).wait(timeout=120) == 0
+    a = load_file(str(tmp_path / "ref" / "last.safetensors"))
+    b = load_file(str(tmp_path / "killed" / "last.safetensors"))
+    for k in a:
+        if k.startswith("model."):
+            assert torch.equal(a[k], b[k]), k
+
+
+# ---- tampered checkpoints ------------------------------------------------------------------
+
+
+@pytest.fixture
+def ckpt(tmp_path):
+    m = ToyPrecoder(2, 4)
+    opt = torch.optim.AdamW(m.parameters())
+    m(torch.randn(3, 2, 4, dtype=torch.complex64)).abs().sum().backward()
+    opt.step()
+    save_checkpoint(tmp_path / "c", m, optimizer=opt, step=7, config={"a": 1})
+    return tmp_path / "c"
+
+
+def test_roundtrip_restores_everything(ckpt):
+    m, opt = ToyPrecoder(2, 4), None
+    m2 = ToyPrecoder(2, 4)
+    opt = torch.optim.AdamW(m2.parameters())
+    card = load_checkpoint(ckpt, m2, opt)
+    assert card["step"] == 7 and card["config"] == {"a": 1} and len(opt.state) > 0
+    assert not any(torch.equal(a, b) for a, b in zip(m.state_dict().values(), m2.state_dict().values()))
+
+
+def _rewrite(stem: Path, tensors: dict):
+    save_file(tensors, str(stem.with_suffix(".safetensors")))
+    card = json.loads(stem.with_suffix(".json").read_text())
+    card["tensors_sha256"] = sha256_file(stem.with_suffix(".safetensors"))
+    stem.with_suffix(".json").write_text(json.dumps(card))
+
+
+@pytest.mark.parametrize("tamper, match", [
+    ("truncate", "checksum"),
+    ("flip-byte", "checksum"),
+    ("extra-tensor", "unexpected"),
+    ("wrong-dtype", "expects"),
+    ("bad-json", "not valid JSON"),
+    ("not-a-checkpoint", "not a mimofm checkpoint"),
+    ("wrong-size", "expects"),
+    ("missing", "does not exist"),
+])
+def test_tampered_checkpoints_are_rejected(ckpt, tamper, match):
+    st, js = ckpt.with_suffix(".safetensors"), ckpt.with_suffix(".json")
+    model = ToyPrecoder(2, 4)
+    if tamper == "truncate":
+        st.write_bytes(st.read_bytes()[:-100])
+    elif tamper == "flip-byte":
+        b = bytearray(st.read_bytes())
+        b[-5] ^= 0xFF
+        st.write_bytes(bytes(b))
+    elif tamper == "extra-tensor":
+        t = load_file(str(st))
+        t["model.evil"] = torch.zeros(3)
+        _rewrite(ckpt, t)
+    elif tamper == "wrong-dtype":
+        t = load_file(str(st))
+        t["model.net.0.weight"] = t["model.net.0.weight"].double()
+        _rewrite(ckpt, t)
+    elif tamper == "bad-json":
+        js.write_text("{not json")
+    elif tamper == "not-a-checkpoint":
+        js.write_text(json.dumps({"format": "other"}))
+    elif tamper == "wrong-size":
+        model = ToyPrecoder(4, 4)  # a checkpoint for 2 users loaded into a 4-user model
+    elif tamper == "missing":
+        st.unlink()
+    with pytest.raises(MimofmInputError, match=match):
+        load_weights(ckpt, model)
