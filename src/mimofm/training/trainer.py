@@ -139,7 +139,7 @@ def train(recipe: Recipe, cfg: TrainConfig, *, resume: bool = True, progress: bo
                 if gnorm is not None:
                     rec["grad_norm"] = float(gnorm)
                 _log(log_path, rec)
-                bar.update(task, info=f"loss {float(loss):.4g}")
+                bar.update(task, info=f"loss {loss.item():.4g}")
             if (step + 1) % cfg.ckpt_every == 0 or step + 1 == cfg.steps:
                 save_checkpoint(stem, model, optimizer=opt, step=step + 1, config=config,
                                 meta={"seconds": time.perf_counter() - t0, "torch": torch.__version__})

@@ -1,0 +1,188 @@
+"""fm: the rate-conditioned transformer precoder with antenna selection and power scaling.
+
+Architecture (fm paper, Fig. 1 and Table III): one token per user built from its CSI, one extra
+token for the per-user rate requests ``R*``, a transformer encoder (the shared *feature extractor*),
+and per-dataset *output heads*, each with two parallel layers: one maps every user's feature to its
+precoding vector ``w_u``; the other maps the rate token's feature to ``N_T + 1`` sigmoid outputs — the
+antenna on/off mask ``Ω`` (thresholded at 0.5 with a straight-through estimator) and the power scale
+``γ``. The transmitted precoder is ``√γ · (Ω ⊙ W) / ‖Ω ⊙ W‖_F`` (total power exactly ``γ``).
+
+Input: the SNR-scaled channel ``h`` ``[B, K, N]`` (unit noise). A user's token is
+``[Re(h_u/‖h_u‖), Im(h_u/‖h_u‖), log10(‖h_u‖²)/10]``: the direction plus the user's SNR in bels, so one
+model serves every link budget and SNR without the dynamic range of raw gains reaching the network
+(the paper feeds raw ``[Re h_u, Im h_u]`` at one SNR; this is mimofm's change, documented).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from mimofm.core.validation import MimofmInputError
+
+__all__ = ["FMConfig", "FMFeatureExtractor", "FMHead", "FMPrecoder", "FMOutput", "user_tokens", "transmit"]
+
+
+@dataclass
+class FMConfig:
+    """Sizes (Table III defaults: width 128, 2 heads, 4 layers, FFN 1024, dropout 0.05)."""
+
+    num_bs_ant: int = 64
+    num_ue: int = 4
+    d_model: int = 128
+    num_attention_heads: int = 2
+    num_layers: int = 4
+    ffn: int = 1024
+    dropout: float = 0.05
+    num_output_heads: int = 1
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class FMOutput:
+    """``w`` ``[B, N, K]`` transmitted precoder, ``omega`` ``[B, N]`` (0/1 forward, sigmoid gradient),
+    ``gamma`` ``[B]`` power scale, ``features`` ``[B, K+1, d]``."""
+
+    w: torch.Tensor
+    omega: torch.Tensor
+    gamma: torch.Tensor
+    features: torch.Tensor
+
+
+def directions(h: torch.Tensor) -> torch.Tensor:
+    """The head's basis: regularized-ZF columns ``H^H (H H^H + K I)^{-1}``, unit norm: ``[B, N, K]``.
+
+    ``h`` is the SNR-scaled channel (unit noise and power), so ``K`` is the MMSE regularization.
+    Computed in complex128 (raw ray-traced SNRs span many decades), returned as complex64.
+    """
+    h64 = h.to(torch.complex128)
+    k = h.shape[-2]
+    eye = torch.eye(k, dtype=h64.dtype, device=h.device)
+    b = h64.mH @ torch.linalg.solve(h64 @ h64.mH + k * eye, eye.expand(h64.shape[:-2] + (k, k)))
+    return (b / b.norm(dim=-2, keepdim=True).clamp_min(1e-300)).to(torch.complex64)
+
+
+def user_tokens(h: torch.Tensor) -> torch.Tensor:
+    """``h`` ``[B, K, N]`` complex -> ``[B, K, 2N + 1]`` real tokens (direction and SNR in bels)."""
+    g = h.abs().square().sum(-1, keepdim=True)  # [B, K, 1]
+    u = h / torch.sqrt(g.clamp_min(1e-30))
+    snr_b = torch.log10(g.clamp_min(1e-30)).real / 10.0
+    # [B, K, N] complex -> [B, K, 2N] real
+    return torch.cat([u.real, u.imag, snr_b], dim=-1).float()
+
+
+class FMFeatureExtractor(nn.Module):
+    """Tokens -> transformer encoder features ``[B, K+1, d]`` (last token: the rate requests)."""
+
+    def __init__(self, cfg: FMConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.csi_embed = nn.Linear(2 * cfg.num_bs_ant + 1, cfg.d_model)
+        self.rate_embed = nn.Linear(cfg.num_ue, cfg.d_model)
+        layer = nn.TransformerEncoderLayer(cfg.d_model, cfg.num_attention_heads, cfg.ffn, cfg.dropout,
+                                           batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, cfg.num_layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(cfg.d_model)
+
+    def forward(self, h: torch.Tensor, rates: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([self.csi_embed(user_tokens(h)), self.rate_embed(rates.float())[:, None, :]], dim=1)
+        return self.norm(self.encoder(x))  # [B, K+1, d]
+
+
+class _STE(torch.autograd.Function):
+    """Threshold at 0.5 forward; the sigmoid's gradient passes straight through."""
+
+    @staticmethod
+    def forward(ctx, p: torch.Tensor) -> torch.Tensor:  # noqa: D401
+        return (p > 0.5).to(p.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return grad
+
+
+class FMHead(nn.Module):
+    """One output head: per-user precoding vectors, and the mask/power layer on the rate token.
+
+    User ``u``'s feature is mapped to coefficients ``x_u ∈ C^K`` and its precoding vector is
+    ``w_u = B x_u`` with ``B = H^H (H H^H + K I)^{-1}`` the regularized-ZF basis (unit noise and power,
+    columns normalized): every sum-rate-optimal linear precoder lies in the row space of ``H`` (WMMSE,
+    ZF, RZF and MRT all have this form), so the head spends its capacity on a ``K × K`` combination —
+    power allocation and interference trade-offs on top of RZF — instead of ``N``-dimensional vectors
+    (mimofm's change to the paper's head, which outputs ``w_u ∈ C^N`` directly; it costs one ``K × K``
+    solve). Initialized at ``X = I`` (RZF).
+    """
+
+    def __init__(self, cfg: FMConfig):
+        super().__init__()
+        self.k = cfg.num_ue
+        self.w_out = nn.Linear(cfg.d_model, 2 * cfg.num_ue)
+        nn.init.normal_(self.w_out.weight, std=0.01)
+        with torch.no_grad():
+            self.w_out.bias.zero_()
+            self.w_out.bias[: cfg.num_ue] = 0.0
+        self.mask_out = nn.Linear(cfg.d_model, cfg.num_bs_ant + 1)
+        nn.init.constant_(self.mask_out.bias, 3.0)  # start with every antenna on and full power
+
+    def forward(self, feats: torch.Tensor, directions: torch.Tensor, *, full_power: bool = False
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``feats`` ``[B, K+1, d]``, ``directions`` ``[B, K, N]`` -> (``W`` ``[B, N, K]``, ``Ω`` ``[B, N]``, ``γ`` ``[B]``)."""
+        k = self.k
+        y = self.w_out(feats[:, :k])  # [B, K(user u), 2K]
+        x = torch.complex(y[..., :k], y[..., k:]).transpose(-2, -1)  # [B, K(basis j), K(user u)]
+        x = x + torch.eye(k, dtype=x.dtype, device=x.device)  # residual around MRT
+        w = directions @ x.to(directions.dtype)  # basis [B, N, K] · X [B, K, K] -> [B, N, K]
+        s = torch.sigmoid(self.mask_out(feats[:, k]))  # [B, N+1]
+        n = directions.shape[-2]
+        if full_power:
+            return w, torch.ones_like(s[:, :n]), torch.ones_like(s[:, n])
+        return w, _STE.apply(s[:, :n]), s[:, n]
+
+
+def transmit(w: torch.Tensor, omega: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
+    """``√γ·(Ω ⊙ W)/‖Ω ⊙ W‖_F``: ``w`` ``[B, N, K]``, ``omega`` ``[B, N]``, ``gamma`` ``[B]`` -> ``[B, N, K]``."""
+    wm = w * omega[:, :, None].to(w.dtype)
+    norm = torch.sqrt((wm.real.square() + wm.imag.square()).sum((-2, -1)).clamp_min(1e-12))
+    return wm / norm[:, None, None] * torch.sqrt(gamma)[:, None, None]
+
+
+class FMPrecoder(nn.Module):
+    """Shared feature extractor + ``num_output_heads`` heads (the last one is the default head)."""
+
+    def __init__(self, cfg: FMConfig):
+        super().__init__()
+        if cfg.num_output_heads < 1:
+            raise MimofmInputError(f"`num_output_heads` must be >= 1, got {cfg.num_output_heads}")
+        self.cfg = cfg
+        self.extractor = FMFeatureExtractor(cfg)
+        self.heads = nn.ModuleList(FMHead(cfg) for _ in range(cfg.num_output_heads))
+
+    @property
+    def default_head(self) -> int:
+        return self.cfg.num_output_heads - 1
+
+    def check_input(self, h: torch.Tensor, rates: torch.Tensor | None) -> None:
+        if not h.is_complex() or h.dim() != 3:
+            raise MimofmInputError(f"fm expects a complex channel [batch, num_ue, num_bs_ant], got {h.dtype} {list(h.shape)}")
+        if h.shape[-1] != self.cfg.num_bs_ant or h.shape[-2] != self.cfg.num_ue:
+            raise MimofmInputError(
+                f"this fm checkpoint serves {self.cfg.num_ue} users × {self.cfg.num_bs_ant} antennas; "
+                f"the data has {h.shape[-2]} users × {h.shape[-1]} antennas")
+        if rates is not None and (rates.shape != h.shape[:-1] or not bool(torch.isfinite(rates).all())
+                                  or bool((rates < 0).any())):
+            raise MimofmInputError(f"`rate_targets` must be finite, >= 0 and of shape {list(h.shape[:-1])}")
+
+    def forward(self, h: torch.Tensor, rates: torch.Tensor | None = None, head: int | None = None,
+                *, full_power: bool | None = None) -> FMOutput:
+        """``h`` ``[B, K, N]`` SNR-scaled channel, ``rates`` ``[B, K]`` requests (None: maximum sum rate)."""
+        if rates is None:
+            rates = torch.full(h.shape[:-1], 1e3, device=h.device)  # "very large requests"
+            full_power = True if full_power is None else full_power
+        feats = self.extractor(h, torch.log1p(rates.float()))
+        w, omega, gamma = self.heads[self.default_head if head is None else head](feats, directions(h),
+                                                                                  full_power=bool(full_power))
+        return FMOutput(w=transmit(w, omega, gamma).to(h.dtype), omega=omega, gamma=gamma, features=feats)

@@ -1,0 +1,212 @@
+"""The fm training recipe (fm paper, Algorithm 1) for the shared loop.
+
+* **Datasets**: every training site split into its LOS and NLOS users (``k = 2 × sites``), training
+  positions only (the site's ``split == 0``); one output head per dataset plus a default head.
+* **SNR**: each dataset batch is drawn at a site-median SNR from ``snr_grid_db`` (the paper trains
+  at one SNR; fm here serves a range).
+* **Phase 1, site-aware weighted sum-rate maximization** (steps ``< pretrain_steps``): per dataset
+  ``e``, ``α_e = clamp((R_e − R_e^max)², 1, T)``, normalized; ``R_e^max`` is WMMSE's mean sum rate on
+  dataset ``e`` at that SNR, ``R_e`` the model's sum rate on the current batch (before the update, i.e.
+  after the previous iteration). Loss ``−Σ_e α_e R_e``.
+* **Phase 2, multi-objective** (later steps): random requests ``R*_u ~ U(0,1)`` scaled to sum to
+  ``β·R_e^max``, ``β ~ U(0,1)``; loss ``μ·L_AR + (1−μ)·L_EC`` with ``L_AR`` the mean squared per-user
+  rate error and ``L_EC = E(Ω, γ)/E_max`` (eq. 4, normalized by all antennas on at full power); a
+  quarter of every batch keeps "very large requests" with the phase-1 loss so the maximum-rate mode
+  is not forgotten.
+* **Default head**: trained on batches mixing every dataset, on detached features (it does not shape
+  the shared extractor), as the paper's "default output head trained offline on the entire training
+  dataset".
+
+``P_RF`` default: 1 W per active RF chain, the circuit power per BS antenna used by Björnson,
+Sanguinetti, Hoydis & Debbah, "Optimal design of energy-efficient multi-user MIMO systems: is massive
+MIMO the answer?", IEEE Trans. Wireless Commun. 14(6), 2015.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mimofm.channels.io import load_channels
+from mimofm.channels.sampling import candidate_positions, draw_user_sets, gather_users
+from mimofm.core.energy import energy
+from mimofm.core.linkbudget import median_gain
+from mimofm.core.rates import user_rates
+from mimofm.core.validation import MimofmInputError
+from mimofm.models.fm import FMConfig, FMPrecoder, directions
+from mimofm.models.fm import transmit as _transmit
+from mimofm.precoders.wmmse import wmmse
+
+__all__ = ["FMRecipe", "Dataset", "load_datasets"]
+
+
+@dataclass
+class Dataset:
+    """One (site, LOS|NLOS) training dataset: positions ``h`` ``[P, N]`` (raw gains) and the site's median gain."""
+
+    name: str
+    h: torch.Tensor
+    site_median_gain: float
+
+
+def load_datasets(files: list[str], num_ue: int, split_code: int = 0) -> list[Dataset]:
+    """LOS and NLOS datasets of every site file (positions of one split; default: train)."""
+    out = []
+    for f in files:
+        cs = load_channels(Path(f))
+        g = median_gain(cs.h)
+        for mix in ("los", "nlos"):
+            try:
+                idx = candidate_positions(cs.num_positions, los=cs.los, mix=mix, split=cs.split,
+                                          split_code=split_code if cs.split is not None else None)
+            except MimofmInputError:
+                continue
+            if idx.size >= max(num_ue, 8):
+                out.append(Dataset(f"{cs.name}/{mix}", cs.h[torch.from_numpy(idx)], g))
+    if not out:
+        raise MimofmInputError("no training dataset: give site files with LOS/NLOS flags and enough positions")
+    return out
+
+
+@dataclass
+class FMRecipe:
+    """Hyper-parameters of fm training (everything here is saved with the checkpoint)."""
+
+    sites: list[str] = field(default_factory=list)
+    model: dict = field(default_factory=dict)  # FMConfig overrides
+    snr_grid_db: list[float] = field(default_factory=lambda: [0.0, 10.0, 20.0, 30.0])
+    batch_per_dataset: int = 32
+    default_batch: int = 64
+    pretrain_steps: int = 1000
+    clamp_t: float = 25.0
+    mu: float = 0.98
+    p_tx_w: float = 20.0
+    p_rf_w: float = 1.0
+    rmax_samples: int = 128
+    seed: int = 0
+    name: str = "fm"
+
+    def __post_init__(self) -> None:
+        self._data: list[Dataset] | None = None
+        self._rmax: torch.Tensor | None = None
+
+    def config(self) -> dict:
+        return asdict(self)
+
+    def model_config(self) -> FMConfig:
+        data = self.datasets()
+        n = data[0].h.shape[-1]
+        cfg = FMConfig(num_bs_ant=n, **{k: v for k, v in self.model.items() if k != "num_output_heads"})
+        cfg.num_output_heads = len(data) + 1
+        return cfg
+
+    # -- data -------------------------------------------------------------------------------------
+    def datasets(self) -> list[Dataset]:
+        if self._data is None:
+            self._data = load_datasets(self.sites, FMConfig(**self.model).num_ue)
+        return self._data
+
+    def _scale(self, d: Dataset, snr_db: float) -> float:
+        return math.sqrt(10.0 ** (snr_db / 10.0) / d.site_median_gain)
+
+    def _draw(self, d: Dataset, n: int, seed: int, snr_db: float) -> torch.Tensor:
+        idx = draw_user_sets(d.h.shape[0], FMConfig(**self.model).num_ue, n, seed)
+        return gather_users(d.h, idx).to(torch.complex64) * self._scale(d, snr_db)
+
+    def rmax(self) -> torch.Tensor:
+        """``[datasets, SNR grid]`` WMMSE mean sum rate (the paper's ``R_e^max``), computed once."""
+        if self._rmax is None:
+            rows = []
+            for e, d in enumerate(self.datasets()):
+                rows.append([float(wmmse(self._draw(d, self.rmax_samples, 10_000 + e, s)).sum_rate.mean())
+                             for s in self.snr_grid_db])
+            self._rmax = torch.tensor(rows)
+        return self._rmax
+
+    def build_model(self) -> FMPrecoder:
+        self.rmax()
+        return FMPrecoder(self.model_config())
+
+    def batch(self, step: int) -> dict:
+        """Per dataset: channels ``[B, K, N]`` at a grid SNR, its index, and phase-2 requests."""
+        rng = np.random.default_rng([self.seed, step])
+        data = self.datasets()
+        k = FMConfig(**self.model).num_ue
+        out = {"h": [], "snr_index": [], "requests": []}
+        for e, d in enumerate(data):
+            si = int(rng.integers(len(self.snr_grid_db)))
+            out["h"].append(self._draw(d, self.batch_per_dataset, int(rng.integers(2**62)), self.snr_grid_db[si]))
+            out["snr_index"].append(si)
+            r = rng.uniform(size=(self.batch_per_dataset, k))
+            beta = rng.uniform(size=(self.batch_per_dataset, 1))
+            req = r / r.sum(1, keepdims=True) * beta * float(self.rmax()[e, si])
+            req[: self.batch_per_dataset // 4] = 1e3  # keep the maximum-rate mode
+            out["requests"].append(torch.from_numpy(req).float())
+        mix = [int(x) for x in rng.integers(len(data), size=self.default_batch)]
+        si = int(rng.integers(len(self.snr_grid_db)))
+        out["default_h"] = torch.cat([self._draw(data[e], 1, int(rng.integers(2**62)), self.snr_grid_db[si]) for e in mix])
+        return out
+
+    # -- loss ----------------------------------------------------------------------------------
+    def _site_weights(self, rates: torch.Tensor, rmax: torch.Tensor) -> torch.Tensor:
+        a = ((rates.detach() - rmax) ** 2).clamp(1.0, self.clamp_t)
+        return a / a.sum()
+
+    def loss(self, model: FMPrecoder, batch: dict, step: int):
+        phase2 = step >= self.pretrain_steps
+        rmax = self.rmax()
+        e_max = self.p_tx_w + self.p_rf_w * model.cfg.num_bs_ant
+        h_all = torch.cat(batch["h"])
+        req_all = torch.cat(batch["requests"]) if phase2 else None
+        feats = model.extractor(h_all, torch.log1p(req_all) if phase2 else torch.log1p(torch.full(h_all.shape[:-1], 1e3)))
+        b = self.batch_per_dataset
+        rates, objs = [], []
+        for e in range(len(batch["h"])):
+            f = feats[e * b:(e + 1) * b]
+            h = batch["h"][e]
+            if not phase2:
+                w = _transmit(*model.heads[e](f, directions(h), full_power=True))
+                r = user_rates(h, w.to(h.dtype)).sum(-1).mean()
+                rates.append(r)
+                continue
+            req = batch["requests"][e]
+            w_raw, om, ga = model.heads[e](f, directions(h))
+            w = _transmit(w_raw, om, ga)
+            ur = user_rates(h, w.to(h.dtype))
+            big = req[:, 0] >= 1e3
+            l_max = -(ur.sum(-1) * big).sum() / big.sum().clamp_min(1)
+            l_ar = (((ur - req) ** 2).mean(-1) * ~big).sum() / (~big).sum().clamp_min(1)
+            l_ec = ((energy(om, ga, self.p_tx_w, self.p_rf_w) / e_max) * ~big).sum() / (~big).sum().clamp_min(1)
+            rates.append(ur.sum(-1)[big].mean())
+            objs.append(l_max / 10.0 + self.mu * l_ar + (1 - self.mu) * l_ec)
+        rates_t = torch.stack(rates)
+        rmax_e = rmax[torch.arange(len(rates)), torch.tensor(batch["snr_index"])]
+        alpha = self._site_weights(rates_t, rmax_e)
+        main = -(alpha * rates_t).sum() if not phase2 else (alpha * torch.stack(objs)).sum()
+        # default head: every dataset, detached features (it does not shape the extractor)
+        hd = batch["default_h"]
+        fd = model.extractor(hd, torch.log1p(torch.full(hd.shape[:-1], 1e3))).detach()
+        wd = _transmit(*model.heads[model.default_head](fd, directions(hd), full_power=True))
+        rd = user_rates(hd, wd.to(hd.dtype)).sum(-1).mean()
+        metrics = {"sum_rate": float(rates_t.mean().detach()), "ratio_to_wmmse": float((rates_t / rmax_e).mean().detach()),
+                   "default_sum_rate": float(rd.detach()), "phase": 2 if phase2 else 1}
+        return main - rd / len(rates), metrics
+
+    @torch.no_grad()
+    def evaluate(self, model: FMPrecoder) -> dict[str, float]:
+        """Default head on a fixed draw of the training datasets, as a ratio to WMMSE, at each grid SNR.
+
+        (Held-out sites are evaluated with ``mimofm eval``, never here.)
+        """
+        out = {}
+        data = self.datasets()
+        for si, snr in enumerate(self.snr_grid_db):
+            hs = torch.cat([self._draw(d, 16, 20_000 + e, snr) for e, d in enumerate(data)])
+            r = user_rates(hs, model(hs).w).sum(-1).mean()
+            out[f"default_ratio_to_wmmse@{snr:g}dB"] = float(r / self.rmax()[:, si].mean())
+        return out
+
