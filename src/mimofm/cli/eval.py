@@ -26,6 +26,7 @@ def eval_command(
     samples: int = typer.Option(1000, help="Multi-user samples per site."),
     seed: int = typer.Option(0, help="Seed of the user draws (same for every precoder)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the results JSON here (atomically)."),
+    checkpoint: Optional[Path] = typer.Option(None, help="fm checkpoint (stem, .json or .safetensors) instead of the shipped one."),
 ) -> None:
     """Evaluate classical precoders and bounds on the same multi-user samples."""
     cfg = EvalConfig(
@@ -41,6 +42,10 @@ def eval_command(
         seed=seed,
     )
     cfg.validate()
+    if checkpoint is not None:
+        from mimofm.precoders.registry import set_checkpoint
+
+        set_checkpoint("fm", str(checkpoint))
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=console, transient=True) as prog:
         task = prog.add_task("evaluating", total=None)

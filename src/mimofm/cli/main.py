@@ -8,11 +8,13 @@ from mimofm.cli.data import data_app
 from mimofm.cli.eval import eval_command
 from mimofm.cli.quickstart import quickstart_command
 from mimofm.cli.sites import raytrace_command, sites_command
+from mimofm.cli.train import train_command
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="mimofm: deep-learning precoding for the massive-MIMO downlink.")
 app.command("eval")(eval_command)
 app.command("quickstart")(quickstart_command)
+app.command("train")(train_command)
 app.add_typer(data_app, name="data", help="Channel data: ray-traced sites, 3GPP tasks, import/export, info.")
 data_app.command("raytrace")(raytrace_command)
 data_app.command("sites")(sites_command)

@@ -14,7 +14,18 @@ import torch
 from mimofm.core.validation import MimofmInputError
 from mimofm.precoders._common import rates_from_hw
 
-__all__ = ["PrecoderOutput", "PrecoderSpec", "REGISTRY", "get_precoder", "run_precoder", "parse_precoders"]
+__all__ = ["PrecoderOutput", "PrecoderSpec", "REGISTRY", "get_precoder", "run_precoder", "parse_precoders",
+           "set_checkpoint"]
+
+# checkpoint overrides of the neural precoders (None: the shipped checkpoint)
+_CHECKPOINTS: dict[str, str | None] = {"fm": None}
+
+
+def set_checkpoint(name: str, path: str | None) -> None:
+    """Use ``path`` instead of the shipped checkpoint for the neural precoder ``name``."""
+    if name not in _CHECKPOINTS:
+        raise MimofmInputError(f"`--checkpoint` applies to {', '.join(_CHECKPOINTS)}, not {name!r}")
+    _CHECKPOINTS[name] = path
 
 
 @dataclass
@@ -61,6 +72,17 @@ def _dpc(h: torch.Tensor) -> PrecoderOutput:
     return PrecoderOutput(w=None, sum_rate=r.sum_rate, iterations=r.iterations)
 
 
+def _fm(h: torch.Tensor) -> PrecoderOutput:
+    """fm zero-shot (default head, maximum-sum-rate requests) on an SNR-scaled channel."""
+    from mimofm.models.loading import load_fm
+
+    model = load_fm(_CHECKPOINTS["fm"])
+    model.check_input(h, None)
+    with torch.no_grad():
+        w = model(h.to(torch.complex64)).w
+    return PrecoderOutput(w=w, sum_rate=rates_from_hw(h.to(torch.complex128) @ w.to(torch.complex128)).sum(-1))
+
+
 def _build() -> dict[str, PrecoderSpec]:
     from mimofm.precoders import linear
 
@@ -76,6 +98,7 @@ def _build() -> dict[str, PrecoderSpec]:
         PrecoderSpec("wmmse-ref", "precoder", _wmmse("reference", "user"),
                      "WMMSE reference: tol 1e-7, 500 iterations, best of several starts", iterative=True),
         PrecoderSpec("dpc", "bound", _dpc, "dirty-paper-coding sum capacity (upper bound)", iterative=True),
+        PrecoderSpec("fm", "precoder", _fm, "fm foundation model, zero-shot default head (shipped checkpoint)"),
     ]
     return {s.name: s for s in specs}
 

@@ -141,8 +141,10 @@ def train(recipe: Recipe, cfg: TrainConfig, *, resume: bool = True, progress: bo
                 _log(log_path, rec)
                 bar.update(task, info=f"loss {loss.item():.4g}")
             if (step + 1) % cfg.ckpt_every == 0 or step + 1 == cfg.steps:
+                arch = getattr(model, "cfg", None)
                 save_checkpoint(stem, model, optimizer=opt, step=step + 1, config=config,
-                                meta={"seconds": time.perf_counter() - t0, "torch": torch.__version__})
+                                meta={"seconds": time.perf_counter() - t0, "torch": torch.__version__,
+                                      "architecture": arch.to_dict() if hasattr(arch, "to_dict") else None})
             bar.update(task, advance=1)
     model.eval()
     with torch.no_grad():

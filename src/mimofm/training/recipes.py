@@ -1,0 +1,84 @@
+"""Recipe files (YAML) -> typed configs, with ``key=value`` overrides validated by name."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mimofm.core.validation import MimofmInputError
+from mimofm.training.trainer import TrainConfig
+
+__all__ = ["load_recipe", "apply_overrides", "resolve_sites", "site_dir"]
+
+
+def site_dir() -> Path:
+    return Path(os.environ.get("MIMOFM_SITE_DIR", Path.home() / ".cache" / "mimofm" / "sites"))
+
+
+def _check_keys(section: str, given: dict, cls) -> None:
+    valid = {f.name for f in dataclasses.fields(cls)}
+    bad = sorted(set(given) - valid)
+    if bad:
+        raise MimofmInputError(f"unknown key(s) {', '.join(f'{section}.{b}' for b in bad)} in the recipe; "
+                               f"valid: {', '.join(sorted(valid))}")
+
+
+def apply_overrides(doc: dict, overrides: list[str]) -> dict:
+    """``["train.steps=100", "fm.model.d_model=64"]`` applied to the recipe document (YAML-typed values)."""
+    for ov in overrides:
+        if "=" not in ov:
+            raise MimofmInputError(f"override {ov!r} must look like section.key=value")
+        path, value = ov.split("=", 1)
+        keys = path.split(".")
+        node = doc
+        for k in keys[:-1]:
+            if not isinstance(node.get(k), dict):
+                raise MimofmInputError(f"override {ov!r}: {k!r} is not a section of the recipe")
+            node = node[k]
+        if keys[-1] not in node:
+            raise MimofmInputError(f"override {ov!r}: unknown key {path!r}")
+        node[keys[-1]] = yaml.safe_load(value)
+    return doc
+
+
+def resolve_sites(spec: Any) -> list[str]:
+    """``"catalog:train"`` -> the train-split site files in :func:`site_dir`; a list of paths stays."""
+    if isinstance(spec, str) and spec.startswith("catalog:"):
+        from mimofm.channels.catalog import sites
+
+        split = spec.split(":", 1)[1]
+        files = [site_dir() / f"{s.name}.h5" for s in sites(split)]
+        missing = [f.name for f in files if not f.exists()]
+        if missing:
+            raise MimofmInputError(f"site files missing in {site_dir()}: {', '.join(missing)}; "
+                                   f"generate them with `make catalog` (or set MIMOFM_SITE_DIR)")
+        return [str(f) for f in files]
+    if isinstance(spec, list) and all(isinstance(s, str) for s in spec):
+        return spec
+    raise MimofmInputError(f"`sites` must be 'catalog:<split>' or a list of files, got {spec!r}")
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> tuple[str, TrainConfig, dict]:
+    """Read a recipe file: (family, TrainConfig, family section with sites resolved)."""
+    path = Path(path)
+    if not path.exists():
+        raise MimofmInputError(f"recipe file {str(path)!r} does not exist")
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise MimofmInputError(f"recipe file {str(path)!r} is not valid YAML ({e})") from None
+    if not isinstance(doc, dict) or "recipe" not in doc:
+        raise MimofmInputError(f"recipe file {str(path)!r} needs a top-level `recipe:` (e.g. fm)")
+    doc = apply_overrides(doc, overrides or [])
+    family = doc["recipe"]
+    extra = sorted(set(doc) - {"recipe", "train", family})
+    if extra:
+        raise MimofmInputError(f"unknown section(s) {', '.join(extra)} in {path.name}")
+    train = doc.get("train") or {}
+    _check_keys("train", train, TrainConfig)
+    section = dict(doc.get(family) or {})
+    return family, TrainConfig(**train), section

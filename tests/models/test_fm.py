@@ -1,0 +1,78 @@
+import numpy as np
+import pytest
+import torch
+
+from mimofm.channels.io import ChannelSet
+from mimofm.channels.store import write_site
+from mimofm.core.energy import total_power
+from mimofm.core.rates import sum_rate
+from mimofm.core.validation import MimofmInputError
+from mimofm.models.fm import FMConfig, FMPrecoder
+from mimofm.training.fm_recipe import FMRecipe
+from mimofm.training.trainer import TrainConfig, train
+from tests.conftest import correlated
+
+TINY = {"num_ue": 4, "d_model": 32, "num_attention_heads": 2, "num_layers": 1, "ffn": 64, "dropout": 0.0}
+
+
+def _site(path, seed, n=200, ant=16):
+    """A toy site file: correlated channels with raw-gain magnitudes and LOS flags."""
+    h = correlated(1, n, ant, seed=seed, snr_db=-90.0, rank=3)[0].to(torch.complex64)
+    los = torch.from_numpy(np.arange(n) % 3 == 0)
+    split = np.zeros(n, dtype=np.int8)
+    write_site(path, ChannelSet(path.stem, h, los, torch.zeros(n, 3, dtype=torch.float64)), split=split)
+    return str(path)
+
+
+def test_mask_is_binary_with_sigmoid_gradient_and_power_is_gamma():
+    torch.manual_seed(0)
+    m = FMPrecoder(FMConfig(num_bs_ant=16, num_output_heads=2, **TINY))
+    h = correlated(8, 4, 16, seed=1, snr_db=10.0).to(torch.complex64)
+    with torch.no_grad():
+        m.heads[0].mask_out.bias[:8] = -5.0  # switch antennas 0..7 off, γ stays high
+        m.heads[0].mask_out.bias[-1] = 0.0  # γ around 0.5
+    out = m(h, torch.rand(8, 4), head=0)
+    assert set(out.omega.unique().tolist()) <= {0.0, 1.0} and bool((out.omega[:, :8] == 0).all())
+    assert bool((out.w[:, :8].abs() == 0).all())  # switched-off antennas radiate nothing
+    torch.testing.assert_close(total_power(out.w.to(torch.complex128)).float(), out.gamma, rtol=1e-4, atol=1e-6)
+    assert 0.2 < float(out.gamma.mean()) < 0.8
+    # straight-through: the threshold passes the loss gradient on to the mask logits
+    out.omega.sum().backward()
+    assert m.heads[0].mask_out.weight.grad.abs().sum() > 0
+
+
+def test_max_rate_mode_uses_full_power_and_all_antennas():
+    m = FMPrecoder(FMConfig(num_bs_ant=16, **TINY))
+    out = m(correlated(4, 4, 16, seed=2).to(torch.complex64))
+    assert bool((out.omega == 1).all()) and bool((out.gamma == 1).all())
+    torch.testing.assert_close(total_power(out.w.to(torch.complex128)).float(), torch.ones(4), rtol=1e-5, atol=0)
+
+
+def test_checkpoint_shape_mismatch_is_a_clear_error():
+    m = FMPrecoder(FMConfig(num_bs_ant=16, **TINY))
+    with pytest.raises(MimofmInputError, match="serves 4 users × 16 antennas"):
+        m.check_input(correlated(2, 4, 8).to(torch.complex64), None)
+
+
+def test_tiny_fm_training_beats_its_untrained_self(tmp_path):
+    sites = [_site(tmp_path / "a.h5", 1), _site(tmp_path / "b.h5", 2)]
+    rec = FMRecipe(sites=sites, model=TINY, snr_grid_db=[10.0], batch_per_dataset=16, default_batch=32,
+                   pretrain_steps=60, rmax_samples=16)
+    torch.manual_seed(0)
+    before = rec.evaluate(rec.build_model())
+    out = train(rec, TrainConfig(steps=60, lr=3e-3, ckpt_every=60, out_dir=str(tmp_path / "run")), progress=False)
+    after = out["metrics"]
+    assert after["default_ratio_to_wmmse@10dB"] > before["default_ratio_to_wmmse@10dB"] + 0.02
+    assert len(rec.datasets()) == 4  # LOS and NLOS users of each site: k = 2 × sites
+
+
+def test_phase_two_loss_runs_and_tracks_requests(tmp_path):
+    sites = [_site(tmp_path / "a.h5", 3)]
+    rec = FMRecipe(sites=sites, model=TINY, snr_grid_db=[10.0], batch_per_dataset=16, default_batch=16,
+                   pretrain_steps=0, rmax_samples=8)
+    torch.manual_seed(0)
+    model = rec.build_model()
+    loss, metrics = rec.loss(model, rec.batch(0), step=0)
+    assert metrics["phase"] == 2 and torch.isfinite(loss)
+    loss.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.heads[0].mask_out.parameters())
