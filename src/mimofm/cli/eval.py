@@ -25,6 +25,7 @@ def eval_command(
     num_ue: int = typer.Option(4, help="Users per multi-user sample."),
     samples: int = typer.Option(1000, help="Multi-user samples per site."),
     seed: int = typer.Option(0, help="Seed of the user draws (same for every precoder)."),
+    positions: str = typer.Option("all", help="Draw users from all positions or one split: all, train, val, test."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the results JSON here (atomically)."),
     checkpoint: Optional[Path] = typer.Option(None, help="fm checkpoint (stem, .json or .safetensors) instead of the shipped one."),
 ) -> None:
@@ -40,6 +41,7 @@ def eval_command(
         num_ue=num_ue,
         samples=samples,
         seed=seed,
+        positions=positions,
     )
     cfg.validate()
     if checkpoint is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from mimofm.cli.adapt import adapt_command
 from mimofm.cli.data import data_app
 from mimofm.cli.eval import eval_command
 from mimofm.cli.quickstart import quickstart_command
@@ -15,6 +16,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 app.command("eval")(eval_command)
 app.command("quickstart")(quickstart_command)
 app.command("train")(train_command)
+app.command("adapt")(adapt_command)
 app.add_typer(data_app, name="data", help="Channel data: ray-traced sites, 3GPP tasks, import/export, info.")
 data_app.command("raytrace")(raytrace_command)
 data_app.command("sites")(sites_command)

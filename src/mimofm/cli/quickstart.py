@@ -23,7 +23,10 @@ def quickstart_command(
     """Compare MRT, ZF, ZF-WF, RZF, WMMSE and the DPC bound on the bundled sites over an SNR sweep."""
     t0 = time.perf_counter()
     sets = bundled_sites()
-    cfg = EvalConfig(precoders=["mrt", "zf", "zf-wf", "rzf", "wmmse", "dpc"], data=[f"bundled:{s.name}" for s in sets],
+    from mimofm.models.loading import shipped_checkpoint
+
+    neural = ["fm"] if shipped_checkpoint("fm").with_suffix(".json").exists() else []
+    cfg = EvalConfig(precoders=["mrt", "zf", "zf-wf", "rzf", "wmmse", *neural, "dpc"], data=[f"bundled:{s.name}" for s in sets],
                      snr_db=[0.0, 10.0, 20.0, 30.0], num_ue=4, samples=samples, seed=seed)
     with console.status("evaluating the bundled sites") as status:
         result = evaluate_sets(sets, cfg, progress=lambda m: status.update(m))

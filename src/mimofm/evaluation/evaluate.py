@@ -20,7 +20,7 @@ import torch
 from scipy import stats
 
 from mimofm.channels.io import ChannelSet, load_channels
-from mimofm.channels.sampling import draw_user_sets, gather_users
+from mimofm.channels.sampling import candidate_positions, draw_user_sets, gather_users
 from mimofm.core.linkbudget import LinkBudget, SNRSpec, median_gain
 from mimofm.core.rates import sum_rate
 from mimofm.core.validation import MimofmInputError
@@ -44,6 +44,7 @@ class EvalConfig:
     samples: int = 1000
     seed: int = 0
     chunk: int = 250
+    positions: str = "all"  # all | train | val | test: which position split the users come from
 
     def snr_points(self) -> list[SNRSpec]:
         if (self.snr_db is None) == (self.noise_dbm is None):
@@ -59,6 +60,8 @@ class EvalConfig:
             raise MimofmInputError(f"`num_ue` must be >= 1, got {self.num_ue}")
         if self.samples < 2:
             raise MimofmInputError(f"`samples` must be >= 2 (for a confidence interval), got {self.samples}")
+        if self.positions not in ("all", "train", "val", "test"):
+            raise MimofmInputError(f"`positions` must be all, train, val or test, got {self.positions!r}")
         if self.chunk < 1:
             raise MimofmInputError(f"`chunk` must be >= 1, got {self.chunk}")
         LinkBudget(self.tx_power_dbm, self.system_loss_db)
@@ -103,7 +106,13 @@ def evaluate_sets(
     budget = LinkBudget(cfg.tx_power_dbm, cfg.system_loss_db)
     results = []
     for cs in sets:
-        idx = draw_user_sets(cs.num_positions, cfg.num_ue, cfg.samples, cfg.seed)
+        cand = None
+        if cfg.positions != "all":
+            if cs.split is None:
+                raise MimofmInputError(f"`--positions {cfg.positions}` needs a position split; {cs.name} has none")
+            cand = candidate_positions(cs.num_positions, split=cs.split,
+                                       split_code={"train": 0, "val": 1, "test": 2}[cfg.positions])
+        idx = draw_user_sets(cs.num_positions, cfg.num_ue, cfg.samples, cfg.seed, cand)
         h_users = gather_users(cs.h, idx).to(torch.complex128)  # [S, K, N] raw gains
         for k_spec in specs:
             if k_spec.needs_k_le_n and cfg.num_ue > cs.num_bs_ant:
