@@ -15,9 +15,9 @@ from tests.conftest import correlated
 TINY = {"num_ue": 4, "d_model": 32, "num_attention_heads": 2, "num_layers": 1, "ffn": 64, "dropout": 0.0}
 
 
-def _site(path, seed, n=200, ant=16):
+def _site(path, seed, n=200, ant=16, rank=3):
     """A toy site file: correlated channels with raw-gain magnitudes and LOS flags."""
-    h = correlated(1, n, ant, seed=seed, snr_db=-90.0, rank=3)[0].to(torch.complex64)
+    h = correlated(1, n, ant, seed=seed, snr_db=-90.0, rank=rank)[0].to(torch.complex64)
     los = torch.from_numpy(np.arange(n) % 3 == 0)
     split = np.zeros(n, dtype=np.int8)
     write_site(path, ChannelSet(path.stem, h, los, torch.zeros(n, 3, dtype=torch.float64)), split=split)
