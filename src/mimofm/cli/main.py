@@ -8,7 +8,7 @@ from mimofm.cli.adapt import adapt_command
 from mimofm.cli.data import data_app
 from mimofm.cli.eval import eval_command
 from mimofm.cli.quickstart import quickstart_command
-from mimofm.cli.sites import raytrace_command, sites_command
+from mimofm.cli.sites import raytrace_command, sites_command, tasks_command, tr38901_command
 from mimofm.cli.train import train_command
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -20,6 +20,8 @@ app.command("adapt")(adapt_command)
 app.add_typer(data_app, name="data", help="Channel data: ray-traced sites, 3GPP tasks, import/export, info.")
 data_app.command("raytrace")(raytrace_command)
 data_app.command("sites")(sites_command)
+data_app.command("tr38901")(tr38901_command)
+data_app.command("tasks")(tasks_command)
 
 
 @app.command("precoders")
