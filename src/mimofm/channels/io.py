@@ -406,6 +406,17 @@ def load_channels(path: str | Path, name: str | None = None) -> ChannelSet:
     ``name`` overrides the site name (else the file's name, else the file stem).
     """
     path = Path(path)
+    try:
+        return _load(path, name)
+    except MimofmInputError:
+        raise
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError, IndexError, EOFError, OverflowError,
+            MemoryError, UnicodeDecodeError) as e:
+        # a damaged container (HDF5 B-tree, zip directory, MATLAB header) fails deep inside its library
+        raise _bad(path, f"is damaged or not a valid file of its format ({type(e).__name__}: {e})") from None
+
+
+def _load(path: Path, name: str | None) -> ChannelSet:
     fmt = detect_format(path)
     if fmt == "mimofm-site":
         from mimofm.channels.store import read_site

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -19,12 +20,28 @@ def site_dir() -> Path:
     return Path(os.environ.get("MIMOFM_SITE_DIR", Path.home() / ".cache" / "mimofm" / "sites"))
 
 
+_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
+
+
 def _check_keys(section: str, given: dict, cls) -> None:
-    valid = {f.name for f in dataclasses.fields(cls)}
-    bad = sorted(set(given) - valid)
+    """Unknown keys and values of the wrong scalar type are errors that name the key."""
+    if not isinstance(given, dict):
+        raise MimofmInputError(f"recipe section `{section}` must be a mapping, got {type(given).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    bad = sorted(set(map(str, given)) - set(fields))
     if bad:
         raise MimofmInputError(f"unknown key(s) {', '.join(f'{section}.{b}' for b in bad)} in the recipe; "
-                               f"valid: {', '.join(sorted(valid))}")
+                               f"valid: {', '.join(sorted(fields))}")
+    for key, value in given.items():
+        kind = fields[key].type if isinstance(fields[key].type, str) else getattr(fields[key].type, "__name__", "")
+        allowed = _TYPES.get(kind)
+        if allowed is None:
+            continue
+        ok = isinstance(value, allowed) and not (kind in ("int", "float") and isinstance(value, bool))
+        if ok and kind == "float" and not math.isfinite(float(value)):
+            ok = False
+        if not ok:
+            raise MimofmInputError(f"recipe key `{section}.{key}` must be a finite {kind}, got {value!r}")
 
 
 def apply_overrides(doc: dict, overrides: list[str]) -> dict:
@@ -75,10 +92,16 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> tuple[s
         raise MimofmInputError(f"recipe file {str(path)!r} needs a top-level `recipe:` (e.g. fm)")
     doc = apply_overrides(doc, overrides or [])
     family = doc["recipe"]
+    if family not in ("fm", "toy"):
+        raise MimofmInputError(f"`recipe:` must name a model family (fm, toy), got {family!r}")
     extra = sorted(set(doc) - {"recipe", "train", family})
     if extra:
         raise MimofmInputError(f"unknown section(s) {', '.join(extra)} in {path.name}")
     train = doc.get("train") or {}
     _check_keys("train", train, TrainConfig)
-    section = dict(doc.get(family) or {})
-    return family, TrainConfig(**train), section
+    section = doc.get(family) or {}
+    if not isinstance(section, dict):
+        raise MimofmInputError(f"recipe section `{family}` must be a mapping, got {type(section).__name__}")
+    cfg = TrainConfig(**train)
+    cfg.validate()
+    return family, cfg, dict(section)
