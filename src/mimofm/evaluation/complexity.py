@@ -11,6 +11,7 @@ neural precoders plug in the same way).
 | zf | PaPP paper, Table I (real multiplications) | ``8K²N + 8/3 K³`` |
 | wmmse | fm paper, Table II (FLOPs) | ``I(14/3 K N³ + 12K²N² + 12K²N + 9KN² + 8KN + 5K² + 68/3 K)`` |
 | wmmse | PaPP paper, Table I (real multiplications) | ``4I(2/3 N³K + N²K + 2N(2K² + K) + K² + 14/3 K)`` |
+| fm | fm paper, Table II (FLOPs of the paper's model) | ``(2^19 + 2^21)K + 2048K² + 1024KN`` |
 | all | mimofm derivation (real multiplications) | see :func:`mimofm_multiplications` |
 
 The mimofm derivation counts real multiplications of the algorithms as implemented (a complex
@@ -49,6 +50,8 @@ def paper_counts(name: str, k: int, n: int, iterations: float | None = None) -> 
     if name == "zf":
         out["fm Table II FLOPs"] = 7 * (2 / 3 * k**3 + 2 * k**2 * n)
         out["PaPP Table I real multiplications"] = 8 * k**2 * n + 8 / 3 * k**3
+    elif name == "fm":
+        out["fm Table II FLOPs (paper's model)"] = (2**19 + 2**21) * k + 2048 * k**2 + 1024 * k * n
     elif name.startswith("wmmse") and i is not None:
         out["fm Table II FLOPs"] = i * (14 / 3 * k * n**3 + 12 * k**2 * n**2 + 12 * k**2 * n + 9 * k * n**2
                                         + 8 * k * n + 5 * k**2 + 68 / 3 * k)
