@@ -24,9 +24,9 @@ bundled-sites: $(STAMP)
 	$(VENV)/bin/mimofm data raytrace --site etoile-open --site etoile-mixed --site florence-dense \
 	    --positions 1000 --max-depth 5 --seed 0 --out-dir src/mimofm/assets/sites --overwrite
 
-# every training and validation site into ~/.cache/mimofm/sites (MIMOFM_SITE_DIR); resumes if interrupted
+# every catalog site (train, val, held-out) into ~/.cache/mimofm/sites (MIMOFM_SITE_DIR); resumes if interrupted
 catalog: $(STAMP)
-	$(VENV)/bin/mimofm data raytrace --split train --split val --positions 2000 --seed 0
+	$(VENV)/bin/mimofm data raytrace --all --positions 2000 --seed 0
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

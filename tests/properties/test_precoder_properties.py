@@ -72,3 +72,25 @@ def test_order_dpc_wmmse_zf(hn):
     d = dpc_sum_capacity(hs)
     assert bool(torch.isfinite(d.sum_rate).all())
     assert bool((d.upper_bound >= w - 1e-9 * w.abs().clamp_min(1.0)).all())
+
+
+@SETTINGS
+@given(channels())
+def test_neural_precoder_finite_and_power_constraint(hn):
+    """fm (shipped checkpoint shape, random weights here) on any finite channel: finite W, ‖W‖² = γ ≤ 1."""
+    from mimofm.models.fm import FMConfig, FMPrecoder
+
+    h, noise = hn
+    k, n = h.shape[-2], h.shape[-1]
+    torch.manual_seed(0)
+    model = FMPrecoder(FMConfig(num_bs_ant=n, num_ue=k, d_model=16, num_attention_heads=2, num_layers=1, ffn=32,
+                                dropout=0.0))
+    model.eval()
+    with torch.no_grad():
+        hs = (h / noise**0.5).to(torch.complex64)
+        for rates in (None, torch.rand(h.shape[:-1])):
+            out = model(hs, rates)
+            assert bool(torch.isfinite(out.w).all())
+            p = total_power(out.w.to(torch.complex128))
+            assert bool((p <= 1.0 + 1e-5).all())
+            torch.testing.assert_close(p.float(), out.gamma.float(), rtol=1e-4, atol=1e-6)
