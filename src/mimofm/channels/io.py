@@ -410,9 +410,9 @@ def load_channels(path: str | Path, name: str | None = None) -> ChannelSet:
         return _load(path, name)
     except MimofmInputError:
         raise
-    except (OSError, RuntimeError, KeyError, ValueError, TypeError, IndexError, EOFError, OverflowError,
-            MemoryError, UnicodeDecodeError) as e:
-        # a damaged container (HDF5 B-tree, zip directory, MATLAB header) fails deep inside its library
+    except Exception as e:  # noqa: BLE001 - the file-parsing boundary
+        # a damaged container (HDF5 B-tree, zip directory, .npy header parsed by ast, MATLAB header) fails
+        # deep inside its library with whatever that library raises; to the user it is one clean error
         raise _bad(path, f"is damaged or not a valid file of its format ({type(e).__name__}: {e})") from None
 
 
