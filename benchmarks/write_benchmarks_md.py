@@ -72,7 +72,6 @@ def speed_section(doc: dict, command: str) -> list[str]:
            "Median wall-clock of one batched call divided by the batch size, and the ratio to ZF measured in "
            "the same run. Channels: clustered (3 shared directions, 20 dB gain spread, median single-user SNR "
            "10 dB; `mimofm.evaluation.complexity`); WMMSE iteration counts depend on the channels.", "",
-           "",
            "| N_T | N_U | precoder | iterations | " + " | ".join(f"µs @ batch {b} | ×ZF @ {b}" for b in batches) + " |",
            "|---|---|---|---|" + "---|---|" * len(batches)]
     for r in doc["rows"]:
