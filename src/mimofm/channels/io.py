@@ -187,34 +187,38 @@ def _read_npy(path: Path) -> dict[str, np.ndarray]:
     return {"H": h}
 
 
-def _mat5_variable(path: Path, key: str, v) -> np.ndarray:
-    import scipy.sparse
-
-    if scipy.sparse.issparse(v):
-        raise _bad(path, f"`{key}` is a MATLAB sparse matrix; save it full (`{key} = full({key})`)")
-    if not isinstance(v, np.ndarray):
-        raise _bad(path, f"`{key}` is a MATLAB {type(v).__name__}, not a numeric array")
-    if v.dtype.names is not None:
-        raise _bad(path, f"`{key}` is a MATLAB struct; store a numeric matrix")
-    if v.dtype.hasobject:
-        raise _bad(path, f"`{key}` is a MATLAB cell array or object (object dtype); store a numeric matrix")
-    return v
-
-
 def _read_mat5(path: Path) -> dict[str, np.ndarray]:
-    import scipy.io
+    """Parse a MATLAB v5 file in a child process (scipy's reader can crash on malformed files)."""
+    import subprocess
+    import sys
+    import tempfile
 
-    try:
-        raw = scipy.io.loadmat(path, variable_names=list(_IMPORT_NAMES), squeeze_me=False,
-                               chars_as_strings=True, mat_dtype=False)
-    except (ValueError, TypeError, OSError, EOFError, NotImplementedError, IndexError,
-            scipy.io.matlab.MatReadError) as e:
-        raise _bad(path, f"is not a readable MATLAB v5 .mat file ({type(e).__name__}: {e})") from None
+    _REJECT = {"sparse": "a MATLAB sparse matrix; save it full", "struct": "a MATLAB struct; store a numeric matrix",
+               "object": "a MATLAB cell array or object (object dtype); store a numeric matrix"}
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "vars.npz"
+        try:
+            proc = subprocess.run([sys.executable, "-m", "mimofm.channels._mat5_child", str(path), str(out),
+                                   ",".join(_IMPORT_NAMES)], capture_output=True, text=True, timeout=120)
+        except subprocess.TimeoutExpired:
+            raise _bad(path, "the MATLAB v5 reader did not finish within 120 s (malformed file?)") from None
+        if proc.returncode < 0:
+            raise _bad(path, f"is not a readable MATLAB v5 .mat file (the reader crashed with signal {-proc.returncode})")
+        try:
+            report = json.loads(proc.stdout.strip().splitlines()[-1])
+        except (IndexError, json.JSONDecodeError):
+            raise _bad(path, f"is not a readable MATLAB v5 .mat file (reader exit {proc.returncode})") from None
+        if "error" in report:
+            raise _bad(path, f"is not a readable MATLAB v5 .mat file ({report['error']})")
+        for key, kind in report.get("rejected", {}).items():
+            raise _bad(path, f"`{key}` is {_REJECT.get(kind, f'a MATLAB {kind}, not a numeric array')}")
+        with np.load(out, allow_pickle=False) as z:
+            raw = {k: z[k] for k in z.files}
     arrays = {}
     for key in _IMPORT_NAMES:
         if key not in raw:
             continue
-        v = _mat5_variable(path, key, raw[key])
+        v = raw[key]
         if key == "meta_json":
             if v.dtype.kind != "U":
                 raise _bad(path, f"`meta_json` must be a char array holding JSON, got dtype {v.dtype}")

@@ -1,0 +1,45 @@
+"""Child process that parses a MATLAB v5 file (internal).
+
+scipy's MAT v5 reader is C code that can crash the interpreter on a malformed file (a fuzzer found a
+segmentation fault); parsing in a child process turns such a crash into a clean error in the parent.
+Usage: ``python -m mimofm.channels._mat5_child IN.mat OUT.npz name1,name2,...``; prints one JSON line.
+"""
+
+import json
+import sys
+
+import numpy as np
+
+
+def main() -> int:
+    src, out, names = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+    import scipy.io
+    import scipy.sparse
+
+    try:
+        raw = scipy.io.loadmat(src, variable_names=names, squeeze_me=False, chars_as_strings=True, mat_dtype=False)
+    except Exception as e:  # noqa: BLE001 - reported to the parent as one clean error
+        print(json.dumps({"error": f"{type(e).__name__}: {e}"}))
+        return 3
+    arrays, kinds = {}, {}
+    for k in names:
+        if k not in raw:
+            continue
+        v = raw[k]
+        if scipy.sparse.issparse(v):
+            kinds[k] = "sparse"
+        elif not isinstance(v, np.ndarray):
+            kinds[k] = type(v).__name__
+        elif v.dtype.names is not None:
+            kinds[k] = "struct"
+        elif v.dtype.hasobject:
+            kinds[k] = "object"
+        else:
+            arrays[k] = v
+    np.savez(out, **arrays)
+    print(json.dumps({"rejected": kinds}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
