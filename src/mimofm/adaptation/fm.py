@@ -17,13 +17,13 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from mimofm.channels.sampling import draw_user_sets, gather_users
 from mimofm.core.linkbudget import median_gain
 from mimofm.core.rates import user_rates
 from mimofm.core.validation import MimofmInputError
 from mimofm.models.fm import FMPrecoder, directions
 from mimofm.models.fm import transmit as _transmit
 from mimofm.training.fm_recipe import Dataset
+from mimofm.training.fm_recipe import draw_samples as _samples
 
 __all__ = ["dataset_feature", "similar_datasets", "HeadAdaptation"]
 
@@ -33,12 +33,6 @@ def dataset_feature(model: FMPrecoder, h: torch.Tensor) -> torch.Tensor:
     """``ψ = mean_i f_θ(H_i)``: mean extractor feature over samples and tokens, ``h`` ``[S, K, N]`` -> ``[d]``."""
     rates = torch.full(h.shape[:-1], 1e3)
     return model.extractor(h.to(torch.complex64), torch.log1p(rates)).mean(dim=(0, 1))
-
-
-def _samples(d: Dataset, n: int, num_ue: int, seed: int, snr_db: float) -> torch.Tensor:
-    idx = draw_user_sets(d.h.shape[0], num_ue, n, seed)
-    scale = (10.0 ** (snr_db / 10.0) / d.site_median_gain) ** 0.5
-    return gather_users(d.h, idx).to(torch.complex64) * scale
 
 
 def similar_datasets(model: FMPrecoder, training: list[Dataset], local: Dataset, *, shots: int = 10,

@@ -41,7 +41,7 @@ from mimofm.models.fm import FMConfig, FMPrecoder, directions
 from mimofm.models.fm import transmit as _transmit
 from mimofm.precoders.wmmse import wmmse
 
-__all__ = ["FMRecipe", "Dataset", "load_datasets"]
+__all__ = ["FMRecipe", "Dataset", "load_datasets", "draw_samples"]
 
 
 @dataclass
@@ -51,6 +51,13 @@ class Dataset:
     name: str
     h: torch.Tensor
     site_median_gain: float
+
+
+def draw_samples(d: Dataset, n: int, num_ue: int, seed: int, snr_db: float) -> torch.Tensor:
+    """``n`` multi-user samples ``[n, num_ue, N]`` of dataset ``d`` at site-median SNR ``snr_db`` (complex64)."""
+    idx = draw_user_sets(d.h.shape[0], num_ue, n, seed)
+    scale = math.sqrt(10.0 ** (snr_db / 10.0) / d.site_median_gain)
+    return gather_users(d.h, idx).to(torch.complex64) * scale
 
 
 def load_datasets(files: list[str], num_ue: int, split_code: int = 0) -> list[Dataset]:
@@ -110,12 +117,8 @@ class FMRecipe:
             self._data = load_datasets(self.sites, FMConfig(**self.model).num_ue)
         return self._data
 
-    def _scale(self, d: Dataset, snr_db: float) -> float:
-        return math.sqrt(10.0 ** (snr_db / 10.0) / d.site_median_gain)
-
     def _draw(self, d: Dataset, n: int, seed: int, snr_db: float) -> torch.Tensor:
-        idx = draw_user_sets(d.h.shape[0], FMConfig(**self.model).num_ue, n, seed)
-        return gather_users(d.h, idx).to(torch.complex64) * self._scale(d, snr_db)
+        return draw_samples(d, n, FMConfig(**self.model).num_ue, seed, snr_db)
 
     def rmax(self) -> torch.Tensor:
         """``[datasets, SNR grid]`` WMMSE mean sum rate (the paper's ``R_e^max``), computed once."""
