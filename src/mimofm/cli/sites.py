@@ -123,7 +123,7 @@ def tr38901_command(
 
     cfg = get_task(task)
     if out.exists() and not overwrite:
-        raise MimofmInputError(f"{out} exists; pass --overwrite to replace it")
+        raise MimofmInputError(f"{out} already exists; pass --overwrite to replace it")
     if out.suffix not in (".h5", ".npz"):
         raise MimofmInputError(f"`--out` must end in .h5 or .npz, got {out.name!r}")
     with console.status(f"generating {task} ({cfg.scenario}, {cfg.num_bs_ant} antennas, {positions} positions)"):
@@ -145,7 +145,7 @@ def tasks_command() -> None:
         table.add_column(col)
     for t in TASKS.values():
         los = "mixed" if t.los is None else ("LOS" if t.los else "NLOS")
-        table.add_row(t.name, t.group, t.scenario.upper(), los, f"{t.rows}x{t.cols} {t.array.upper()}",
+        table.add_row(t.name, t.group, {"uma": "UMa", "umi": "UMi", "rma": "RMa"}[t.scenario], los, f"{t.rows}x{t.cols} {t.array.upper()}",
                       str(t.num_bs_ant), f"{t.frequency_ghz:g}", f"{t.min_ue}-{t.max_ue}", str(t.pilot_length),
                       str(t.feedback_bits))
     console.print(table)
