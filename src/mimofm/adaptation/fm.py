@@ -20,8 +20,9 @@ import torch
 from mimofm.core.linkbudget import median_gain
 from mimofm.core.rates import user_rates
 from mimofm.core.validation import MimofmInputError
-from mimofm.models.fm import FMPrecoder, directions
+from mimofm.models.fm import FMPrecoder
 from mimofm.models.fm import transmit as _transmit
+from mimofm.precoders.linear import rzf
 from mimofm.training.fm_recipe import Dataset
 from mimofm.training.fm_recipe import draw_samples as _samples
 
@@ -91,14 +92,22 @@ class HeadAdaptation:
     def loss(self, model: FMPrecoder, h: torch.Tensor, step: int):
         model.extractor.eval()  # frozen: no dropout either
         feats = model.extractor(h, torch.log1p(torch.full(h.shape[:-1], 1e3)))
-        w = _transmit(*model.heads[model.default_head](feats, directions(h), full_power=True))
+        w = _transmit(*model.heads[model.default_head](feats, h, full_power=True))
         r = user_rates(h, w.to(h.dtype)).sum(-1).mean()
-        return -r, {"sum_rate": float(r.detach())}
+        ref = user_rates(h, rzf(h)).sum(-1).mean()  # the batch's RZF rate: every SNR weighs the same
+        return -r / ref, {"sum_rate": float(r.detach()), "ratio_to_rzf": float(r.detach() / ref)}
 
     @torch.no_grad()
     def evaluate(self, model: FMPrecoder) -> dict[str, float]:
-        hs = torch.cat([_samples(d, 32, 4, 5000 + e, 20.0) for e, d in enumerate(self.datasets)])
-        return {"sum_rate@20dB": float(user_rates(hs, model(hs).w).sum(-1).mean())}
+        """Mean sum rate and ratio to RZF on a fixed draw of the adaptation datasets, at each grid SNR."""
+        out, ratios = {}, []
+        for snr in self.snr_grid_db:
+            hs = torch.cat([_samples(d, 32, 4, 5000 + e, snr) for e, d in enumerate(self.datasets)])
+            r = user_rates(hs, model(hs).w).sum(-1).mean()
+            ratios.append(float(r / user_rates(hs, rzf(hs)).sum(-1).mean()))
+            out[f"sum_rate@{snr:g}dB"] = float(r)
+        out["ratio_to_rzf"] = sum(ratios) / len(ratios)
+        return out
 
 
 def local_dataset(h_positions: torch.Tensor, name: str = "local") -> Dataset:

@@ -22,7 +22,7 @@ from torch import nn
 
 from mimofm.core.validation import MimofmInputError
 
-__all__ = ["FMConfig", "FMFeatureExtractor", "FMHead", "FMPrecoder", "FMOutput", "user_tokens", "transmit"]
+__all__ = ["FMConfig", "FMFeatureExtractor", "FMHead", "FMPrecoder", "FMOutput", "user_tokens", "transmit", "structured_precoder"]
 
 
 @dataclass
@@ -37,6 +37,7 @@ class FMConfig:
     ffn: int = 1024
     dropout: float = 0.05
     num_output_heads: int = 1
+    head_form: str = "structure"  # "structure" (λ, p of the optimal beamforming structure) or "rzf-mix"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -64,6 +65,24 @@ def directions(h: torch.Tensor) -> torch.Tensor:
     eye = torch.eye(k, dtype=h64.dtype, device=h.device)
     b = h64.mH @ torch.linalg.solve(h64 @ h64.mH + k * eye, eye.expand(h64.shape[:-2] + (k, k)))
     return (b / b.norm(dim=-2, keepdim=True).clamp_min(1e-300)).to(torch.complex64)
+
+
+def structured_precoder(h: torch.Tensor, lam: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    """The optimal linear-beamforming structure: ``w_k = √p_k · v_k/‖v_k‖``, ``v_k = (I + Σ_i λ_i h_i^H h_i)^{-1} h_k^H``.
+
+    ``h`` ``[B, K, N]`` SNR-scaled channel, ``lam`` ``[B, K]`` virtual uplink powers (``Σ λ = 1`` is the
+    total-power constraint in these units), ``p`` ``[B, K]`` downlink power fractions -> ``[B, N, K]``.
+    Every sum-rate-optimal precoder has this form for some ``(λ, p)`` (Björnson, Bengtsson & Ottersten,
+    IEEE Signal Process. Mag. 31(4), 2014); ``λ = p = 1/K`` is RZF with equal powers. Computed in the
+    user space, ``V = H^H (I + Λ H H^H)^{-1}`` (one ``K × K`` solve), in complex128, returned as complex64.
+    """
+    h64 = h.to(torch.complex128)
+    k = h.shape[-2]
+    eye = torch.eye(k, dtype=h64.dtype, device=h.device).expand(h64.shape[:-2] + (k, k))
+    m = eye + lam.to(torch.float64)[..., :, None] * (h64 @ h64.mH)  # I + Λ H H^H  [B, K, K]
+    v = h64.mH @ torch.linalg.solve(m, eye)  # [B, N, K]
+    v = v / v.norm(dim=-2, keepdim=True).clamp_min(1e-300)
+    return (v * torch.sqrt(p.to(torch.float64))[..., None, :]).to(torch.complex64)
 
 
 def user_tokens(h: torch.Tensor) -> torch.Tensor:
@@ -108,36 +127,42 @@ class _STE(torch.autograd.Function):
 class FMHead(nn.Module):
     """One output head: per-user precoding vectors, and the mask/power layer on the rate token.
 
-    User ``u``'s feature is mapped to coefficients ``x_u ∈ C^K`` and its precoding vector is
-    ``w_u = B x_u`` with ``B = H^H (H H^H + K I)^{-1}`` the regularized-ZF basis (unit noise and power,
-    columns normalized): every sum-rate-optimal linear precoder lies in the row space of ``H`` (WMMSE,
-    ZF, RZF and MRT all have this form), so the head spends its capacity on a ``K × K`` combination —
-    power allocation and interference trade-offs on top of RZF — instead of ``N``-dimensional vectors
-    (mimofm's change to the paper's head, which outputs ``w_u ∈ C^N`` directly; it costs one ``K × K``
-    solve). Initialized at ``X = I`` (RZF).
+    ``head_form="structure"`` (default): user ``u``'s feature gives two scalars, the logits of its virtual
+    uplink power ``λ_u`` and of its downlink power share ``p_u`` (softmax over users, both sum to 1), and
+    the precoder is :func:`structured_precoder` — a ``2K``-parameter family that contains the sum-rate
+    optimum at every SNR, including switching weak users off at low SNR. ``"rzf-mix"``: coefficients
+    ``x_u ∈ C^K`` on the unit-norm RZF basis, ``w_u = B x_u``. Both are mimofm's changes to the paper's
+    head (which outputs ``w_u ∈ C^N`` directly) and both start at RZF with equal powers.
     """
 
     def __init__(self, cfg: FMConfig):
         super().__init__()
+        if cfg.head_form not in ("structure", "rzf-mix"):
+            raise MimofmInputError(f"`head_form` must be 'structure' or 'rzf-mix', got {cfg.head_form!r}")
         self.k = cfg.num_ue
-        self.w_out = nn.Linear(cfg.d_model, 2 * cfg.num_ue)
+        self.form = cfg.head_form
+        self.w_out = nn.Linear(cfg.d_model, 2 if self.form == "structure" else 2 * cfg.num_ue)
         nn.init.normal_(self.w_out.weight, std=0.01)
-        with torch.no_grad():
-            self.w_out.bias.zero_()
-            self.w_out.bias[: cfg.num_ue] = 0.0
+        nn.init.zeros_(self.w_out.bias)
         self.mask_out = nn.Linear(cfg.d_model, cfg.num_bs_ant + 1)
         nn.init.constant_(self.mask_out.bias, 3.0)  # start with every antenna on and full power
 
-    def forward(self, feats: torch.Tensor, directions: torch.Tensor, *, full_power: bool = False
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``feats`` ``[B, K+1, d]``, ``directions`` ``[B, K, N]`` -> (``W`` ``[B, N, K]``, ``Ω`` ``[B, N]``, ``γ`` ``[B]``)."""
+    def precoder(self, feats: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """``feats`` ``[B, K+1, d]``, ``h`` ``[B, K, N]`` -> un-normalized ``W`` ``[B, N, K]``."""
         k = self.k
-        y = self.w_out(feats[:, :k])  # [B, K(user u), 2K]
+        y = self.w_out(feats[:, :k])  # [B, K, 2] or [B, K, 2K]
+        if self.form == "structure":
+            return structured_precoder(h, torch.softmax(y[..., 0], -1), torch.softmax(y[..., 1], -1))
         x = torch.complex(y[..., :k], y[..., k:]).transpose(-2, -1)  # [B, K(basis j), K(user u)]
-        x = x + torch.eye(k, dtype=x.dtype, device=x.device)  # residual around MRT
-        w = directions @ x.to(directions.dtype)  # basis [B, N, K] · X [B, K, K] -> [B, N, K]
-        s = torch.sigmoid(self.mask_out(feats[:, k]))  # [B, N+1]
-        n = directions.shape[-2]
+        x = x + torch.eye(k, dtype=x.dtype, device=x.device)  # residual around RZF
+        return directions(h) @ x.to(torch.complex64)
+
+    def forward(self, feats: torch.Tensor, h: torch.Tensor, *, full_power: bool = False
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``feats`` ``[B, K+1, d]``, ``h`` ``[B, K, N]`` -> (``W`` ``[B, N, K]``, ``Ω`` ``[B, N]``, ``γ`` ``[B]``)."""
+        w = self.precoder(feats, h)
+        s = torch.sigmoid(self.mask_out(feats[:, self.k]))  # [B, N+1]
+        n = h.shape[-1]
         if full_power:
             return w, torch.ones_like(s[:, :n]), torch.ones_like(s[:, n])
         return w, _STE.apply(s[:, :n]), s[:, n]
@@ -183,6 +208,5 @@ class FMPrecoder(nn.Module):
             rates = torch.full(h.shape[:-1], 1e3, device=h.device)  # "very large requests"
             full_power = True if full_power is None else full_power
         feats = self.extractor(h, torch.log1p(rates.float()))
-        w, omega, gamma = self.heads[self.default_head if head is None else head](feats, directions(h),
-                                                                                  full_power=bool(full_power))
+        w, omega, gamma = self.heads[self.default_head if head is None else head](feats, h, full_power=bool(full_power))
         return FMOutput(w=transmit(w, omega, gamma).to(h.dtype), omega=omega, gamma=gamma, features=feats)

@@ -34,6 +34,7 @@ def load_fm(stem: str | None = None):
     arch = (card.get("meta") or {}).get("architecture")
     if not arch or card.get("config", {}).get("recipe_name") != "fm":
         raise MimofmInputError(f"checkpoint {str(path)!r} is not an fm checkpoint")
+    arch = {"head_form": "rzf-mix", **arch}  # checkpoints written before `head_form` existed
     model = FMPrecoder(FMConfig(**arch))
     load_weights(path, model)
     model.eval()

@@ -37,7 +37,7 @@ from mimofm.core.energy import energy
 from mimofm.core.linkbudget import median_gain
 from mimofm.core.rates import user_rates
 from mimofm.core.validation import MimofmInputError
-from mimofm.models.fm import FMConfig, FMPrecoder, directions
+from mimofm.models.fm import FMConfig, FMPrecoder
 from mimofm.models.fm import transmit as _transmit
 from mimofm.precoders.wmmse import wmmse
 
@@ -134,8 +134,18 @@ class FMRecipe:
         self.rmax()
         return FMPrecoder(self.model_config())
 
+    def _requests(self, rng: np.random.Generator, n: int, k: int, r_max: float) -> torch.Tensor:
+        """Phase-2 requests ``[n, k]``: ``R*_u ~ U(0,1)`` scaled to sum to ``β·R^max``, ``β ~ U(0,1)``;
+        the first quarter keeps "very large requests" (``1e3``) so the maximum-rate mode is not forgotten."""
+        r = rng.uniform(size=(n, k))
+        beta = rng.uniform(size=(n, 1))
+        req = r / r.sum(1, keepdims=True) * beta * r_max
+        req[: n // 4] = 1e3
+        return torch.from_numpy(req).float()
+
     def batch(self, step: int) -> dict:
-        """Per dataset: channels ``[B, K, N]`` at a grid SNR, its index, and phase-2 requests."""
+        """Per dataset: channels ``[B, K, N]`` at a grid SNR, its index and phase-2 requests; the same for
+        the default head's batch, which mixes every dataset at one grid SNR."""
         rng = np.random.default_rng([self.seed, step])
         data = self.datasets()
         k = FMConfig(**self.model).num_ue
@@ -144,14 +154,12 @@ class FMRecipe:
             si = int(rng.integers(len(self.snr_grid_db)))
             out["h"].append(self._draw(d, self.batch_per_dataset, int(rng.integers(2**62)), self.snr_grid_db[si]))
             out["snr_index"].append(si)
-            r = rng.uniform(size=(self.batch_per_dataset, k))
-            beta = rng.uniform(size=(self.batch_per_dataset, 1))
-            req = r / r.sum(1, keepdims=True) * beta * float(self.rmax()[e, si])
-            req[: self.batch_per_dataset // 4] = 1e3  # keep the maximum-rate mode
-            out["requests"].append(torch.from_numpy(req).float())
+            out["requests"].append(self._requests(rng, self.batch_per_dataset, k, float(self.rmax()[e, si])))
         mix = [int(x) for x in rng.integers(len(data), size=self.default_batch)]
         si = int(rng.integers(len(self.snr_grid_db)))
+        out["default_snr_index"] = si
         out["default_h"] = torch.cat([self._draw(data[e], 1, int(rng.integers(2**62)), self.snr_grid_db[si]) for e in mix])
+        out["default_requests"] = self._requests(rng, self.default_batch, k, float(self.rmax()[:, si].mean()))
         return out
 
     # -- loss ----------------------------------------------------------------------------------
@@ -159,45 +167,68 @@ class FMRecipe:
         a = ((rates.detach() - rmax) ** 2).clamp(1.0, self.clamp_t)
         return a / a.sum()
 
+    def _objective(self, head, feats: torch.Tensor, h: torch.Tensor, req: torch.Tensor | None, r_max: float
+                   ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+        """One head's loss on one batch -> (objective, mean max-rate sum rate, phase-2 metrics).
+
+        Phase 1 (``req is None``): ``−R/R^max``. Phase 2: ``−R/R^max`` on the "very large requests"
+        rows, and ``μ·L_AR + (1−μ)·L_EC`` on the others, with the per-user rate error measured in units
+        of WMMSE's mean per-user rate and the energy (eq. 4) in units of all antennas on at full power —
+        both SNR-independent, so every SNR of the grid weighs the same.
+        """
+        if req is None:
+            ur = user_rates(h, _transmit(*head(feats, h, full_power=True)).to(h.dtype))
+            rate = ur.sum(-1).mean()
+            return -rate / r_max, rate, {}
+        w_raw, om, ga = head(feats, h)
+        ur = user_rates(h, _transmit(w_raw, om, ga).to(h.dtype))
+        big = req[:, 0] >= 1e3
+        small = ~big
+        n_big, n_small = big.sum().clamp_min(1), small.sum().clamp_min(1)
+        l_max = -(ur.sum(-1) * big).sum() / n_big / r_max
+        l_ar = ((((ur - req) / (r_max / ur.shape[-1])) ** 2).mean(-1) * small).sum() / n_small
+        e_max = self.p_tx_w + self.p_rf_w * h.shape[-1]
+        e = energy(om, ga, self.p_tx_w, self.p_rf_w) / e_max
+        l_ec = (e * small).sum() / n_small
+        with torch.no_grad():
+            rel = ((ur - req).abs() / req.clamp_min(1e-3)).mean(-1)
+            stats = {"rel_rate_error": float((rel * small).sum() / n_small),
+                     "energy_ratio": float(l_ec), "antennas_on": float((om.sum(-1) * small).sum() / n_small)}
+        rate = (ur.sum(-1) * big).sum() / n_big
+        return l_max + self.mu * l_ar + (1 - self.mu) * l_ec, rate, stats
+
     def loss(self, model: FMPrecoder, batch: dict, step: int):
         phase2 = step >= self.pretrain_steps
         rmax = self.rmax()
-        e_max = self.p_tx_w + self.p_rf_w * model.cfg.num_bs_ant
+        max_req = lambda h: torch.full(h.shape[:-1], 1e3)  # noqa: E731
         h_all = torch.cat(batch["h"])
-        req_all = torch.cat(batch["requests"]) if phase2 else None
-        feats = model.extractor(h_all, torch.log1p(req_all) if phase2 else torch.log1p(torch.full(h_all.shape[:-1], 1e3)))
+        req_all = torch.cat(batch["requests"]) if phase2 else max_req(h_all)
+        feats = model.extractor(h_all, torch.log1p(req_all))
         b = self.batch_per_dataset
-        rates, objs = [], []
-        for e in range(len(batch["h"])):
-            f = feats[e * b:(e + 1) * b]
-            h = batch["h"][e]
-            if not phase2:
-                w = _transmit(*model.heads[e](f, directions(h), full_power=True))
-                r = user_rates(h, w.to(h.dtype)).sum(-1).mean()
-                rates.append(r)
-                continue
-            req = batch["requests"][e]
-            w_raw, om, ga = model.heads[e](f, directions(h))
-            w = _transmit(w_raw, om, ga)
-            ur = user_rates(h, w.to(h.dtype))
-            big = req[:, 0] >= 1e3
-            l_max = -(ur.sum(-1) * big).sum() / big.sum().clamp_min(1)
-            l_ar = (((ur - req) ** 2).mean(-1) * ~big).sum() / (~big).sum().clamp_min(1)
-            l_ec = ((energy(om, ga, self.p_tx_w, self.p_rf_w) / e_max) * ~big).sum() / (~big).sum().clamp_min(1)
-            rates.append(ur.sum(-1)[big].mean())
-            objs.append(l_max / 10.0 + self.mu * l_ar + (1 - self.mu) * l_ec)
+        rates, objs, stats = [], [], []
+        for e, h in enumerate(batch["h"]):
+            r_e = float(rmax[e, batch["snr_index"][e]])
+            obj, rate, st = self._objective(model.heads[e], feats[e * b:(e + 1) * b], h,
+                                            batch["requests"][e] if phase2 else None, r_e)
+            objs.append(obj)
+            rates.append(rate)
+            stats.append(st)
         rates_t = torch.stack(rates)
         rmax_e = rmax[torch.arange(len(rates)), torch.tensor(batch["snr_index"])]
-        alpha = self._site_weights(rates_t, rmax_e)
-        main = -(alpha * rates_t).sum() if not phase2 else (alpha * torch.stack(objs)).sum()
+        alpha = self._site_weights(rates_t, rmax_e)  # Algorithm 1: α_e from (R_e − R_e^max)²
+        main = (alpha * torch.stack(objs)).sum()
         # default head: every dataset, detached features (it does not shape the extractor)
         hd = batch["default_h"]
-        fd = model.extractor(hd, torch.log1p(torch.full(hd.shape[:-1], 1e3))).detach()
-        wd = _transmit(*model.heads[model.default_head](fd, directions(hd), full_power=True))
-        rd = user_rates(hd, wd.to(hd.dtype)).sum(-1).mean()
+        req_d = batch["default_requests"] if phase2 else max_req(hd)
+        fd = model.extractor(hd, torch.log1p(req_d)).detach()
+        obj_d, rd, st_d = self._objective(model.heads[model.default_head], fd, hd, req_d if phase2 else None,
+                                          float(rmax[:, batch["default_snr_index"]].mean()))
         metrics = {"sum_rate": float(rates_t.mean().detach()), "ratio_to_wmmse": float((rates_t / rmax_e).mean().detach()),
                    "default_sum_rate": float(rd.detach()), "phase": 2 if phase2 else 1}
-        return main - rd / len(rates), metrics
+        if phase2:
+            metrics.update({k: sum(s[k] for s in stats) / len(stats) for k in stats[0]})
+            metrics.update({f"default_{k}": v for k, v in st_d.items()})
+        return main + obj_d, metrics
 
     @torch.no_grad()
     def evaluate(self, model: FMPrecoder) -> dict[str, float]:
