@@ -84,3 +84,23 @@ def test_missing_file_and_k_gt_n(tmp_path):
     np.savez(small, H=(rng.normal(size=(30, 2)) + 1j * rng.normal(size=(30, 2))).astype(np.complex64))
     res = runner.invoke(app, ["eval", "--data", str(small), "--snr-db", "0", "--precoder", "zf", "--num-ue", "3"])
     assert res.exit_code == 2 and "num_bs_ant" in res.output
+
+
+def test_eval_rate_targets_mode_with_the_shipped_fm(tmp_path):
+    out = tmp_path / "t.json"
+    res = _run("eval", "--precoder", "fm", "--rate-targets", "random", "--betas", "0.5", "--data", SITE,
+               "--snr-db", "20", "--samples", "20", "--greedy-samples", "0", "--positions", "test", "--json", str(out))
+    assert res.exit_code == 0, res.output
+    doc = json.loads(out.read_text())
+    assert doc["mimofm_result"] == "tradeoff"
+    methods = {r["method"] for r in doc["results"]}
+    assert methods == {"fm", "qos@fm-rates", "qos@requests"}
+    fm = next(r for r in doc["results"] if r["method"] == "fm")
+    assert 0 <= fm["rel_rate_error_mean"] and fm["energy_w_mean"] > 0
+
+
+def test_eval_rate_targets_rejects_wrong_lengths_and_other_precoders():
+    res = runner.invoke(app, ["eval", "--precoder", "fm", "--rate-targets", "1,2", "--data", SITE, "--snr-db", "20"])
+    assert res.exit_code == 2 and "one rate per user" in res.output
+    res = runner.invoke(app, ["eval", "--precoder", "zf", "--rate-targets", "random", "--data", SITE, "--snr-db", "20"])
+    assert res.exit_code == 2 and "--precoder fm" in res.output

@@ -76,3 +76,48 @@ def test_phase_two_loss_runs_and_tracks_requests(tmp_path):
     assert metrics["phase"] == 2 and torch.isfinite(loss)
     loss.backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.heads[0].mask_out.parameters())
+
+
+def test_structured_head_starts_at_rzf_and_reaches_the_optimal_structure():
+    from mimofm.models.fm import structured_precoder
+    from mimofm.precoders.linear import rzf
+    from mimofm.precoders.wmmse import wmmse
+
+    h = correlated(6, 4, 16, seed=3, snr_db=10.0)
+    k = h.shape[-2]
+    eq = torch.full((6, k), 1.0 / k)
+    w = structured_precoder(h, eq, eq).to(torch.complex128)
+    ref = rzf(h)  # H^H (H H^H + K I)^{-1}, one scale: same directions; here columns get equal power
+    cos = (w.conj() * ref).sum(-2).abs() / (w.norm(dim=-2) * ref.norm(dim=-2))
+    torch.testing.assert_close(cos, torch.ones_like(cos), rtol=0, atol=1e-5)
+    torch.testing.assert_close(w.norm(dim=-2).square(), eq.double(), rtol=1e-5, atol=0)
+    # the WMMSE optimum has this structure: its powers with the fitted λ reproduce its sum rate
+    opt = wmmse(h)
+    p = opt.w.abs().square().sum(-2)
+    lam = torch.nn.Parameter(torch.zeros(6, k))
+    adam = torch.optim.Adam([lam], lr=0.1)
+    for _ in range(150):
+        w = structured_precoder(h, torch.softmax(lam, -1), p / p.sum(-1, keepdim=True))
+        loss = -sum_rate(h, w.to(torch.complex128)).mean()
+        adam.zero_grad()
+        loss.backward()
+        adam.step()
+    assert float(-loss.detach()) >= 0.99 * float(opt.sum_rate.mean())
+
+
+def test_old_rzf_mix_checkpoints_still_load(tmp_path):
+    import json
+
+    from mimofm.models.loading import load_fm
+    from mimofm.training.checkpoint import save_checkpoint
+
+    cfg = FMConfig(num_bs_ant=16, head_form="rzf-mix", **TINY)
+    m = FMPrecoder(cfg)
+    arch = cfg.to_dict()
+    arch.pop("head_form")  # a card written before `head_form` existed
+    save_checkpoint(tmp_path / "old", m, step=1, config={"recipe_name": "fm"}, meta={"architecture": arch})
+    loaded = load_fm(str(tmp_path / "old"))
+    assert loaded.cfg.head_form == "rzf-mix"
+    h = correlated(2, 4, 16, seed=4).to(torch.complex64)
+    torch.testing.assert_close(loaded(h).w, m.eval()(h).w)
+    assert json.loads((tmp_path / "old.json").read_text())["step"] == 1

@@ -30,6 +30,20 @@ def test_trained_toy_beats_untrained(tmp_path):
     assert log[-1]["step"] == 300 and "eval" in log[-1]
 
 
+def test_tensorboard_events_mirror_the_log(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    train(ToyRecipe(), TrainConfig(steps=30, log_every=10, ckpt_every=30, out_dir=str(tmp_path)), progress=False)
+    acc = EventAccumulator(str(tmp_path / "tb"))
+    acc.Reload()
+    loss = acc.Scalars("train/loss")
+    log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines() if "loss" in line]
+    assert [e.step for e in loss] == [r["step"] for r in log]
+    assert [e.value for e in loss] == pytest.approx([r["loss"] for r in log], rel=1e-6)
+    assert "eval/sum_rate" in acc.Tags()["scalars"]
+
+
 @dataclass
 class _Crashing(ToyRecipe):
     crash_at: int = -1

@@ -26,7 +26,7 @@ from mimofm.precoders.linear import rzf
 from mimofm.training.fm_recipe import Dataset
 from mimofm.training.fm_recipe import draw_samples as _samples
 
-__all__ = ["dataset_feature", "similar_datasets", "HeadAdaptation"]
+__all__ = ["dataset_feature", "similar_datasets", "HeadAdaptation", "adapt_fm", "local_dataset"]
 
 
 @torch.no_grad()
@@ -113,3 +113,51 @@ class HeadAdaptation:
 def local_dataset(h_positions: torch.Tensor, name: str = "local") -> Dataset:
     """Wrap a site's positions ``[P, N]`` (raw gains) as an adaptation dataset."""
     return Dataset(name, h_positions, median_gain(h_positions))
+
+
+def adapt_fm(cs, shots: str | int, *, checkpoint: str | None = None, training_files: list[str] | None = None,
+             top_n: int = 5, steps: int = 300, lr: float = 1e-3, seed: int = 0, out_dir: str = "runs/adapt",
+             progress: bool = True, log=print) -> dict:
+    """Adapt fm to the site ``cs`` (a :class:`~mimofm.channels.io.ChannelSet` with a position split).
+
+    ``shots="full"``: a new head on every local train-split position. ``shots=n``: ``n`` local positions
+    (drawn from the train split with ``seed``) -> the ``top_n`` most similar training datasets (files
+    ``training_files``, default: the catalog's training sites) plus the local samples. Returns the
+    shared loop's result dict plus ``"similar"`` (names and cosines, few-shot only).
+    """
+    from mimofm.models.loading import load_fm
+    from mimofm.training.fm_recipe import load_datasets
+    from mimofm.training.trainer import TrainConfig, train
+
+    if cs.split is None:
+        raise MimofmInputError(f"{cs.name} has no position split; adaptation uses its train positions only")
+    local_idx = np.flatnonzero(cs.split.numpy() == 0)
+    model = load_fm(checkpoint)
+    similar = []
+    if str(shots) == "full":
+        datasets = [local_dataset(cs.h[torch.from_numpy(local_idx)], f"{cs.name}/train")]
+        log(f"full adaptation on {len(local_idx)} local positions")
+    else:
+        try:
+            n = int(shots)
+        except ValueError:
+            raise MimofmInputError(f"`--shots` must be an integer or 'full', got {shots!r}") from None
+        if not model.cfg.num_ue <= n <= len(local_idx):
+            raise MimofmInputError(f"`--shots` must be between {model.cfg.num_ue} and {len(local_idx)}, got {n}")
+        if training_files is None:
+            from mimofm.training.recipes import resolve_sites
+
+            training_files = resolve_sites("catalog:train")
+        pick = np.random.default_rng(seed).choice(local_idx, size=n, replace=False)
+        local = local_dataset(cs.h[torch.from_numpy(pick)], f"{cs.name}/{n}-shot")
+        training = load_datasets(training_files, model.cfg.num_ue)
+        top = similar_datasets(model, training, local, shots=n, top_n=top_n, seed=seed)
+        similar = [(training[i].name, sim) for i, sim in top]
+        for name, sim in similar:
+            log(f"  similar: {name:22s} cosine {sim:.4f}")
+        datasets = [training[i] for i, _ in top] + [local]
+    rec = HeadAdaptation(checkpoint=checkpoint, datasets=datasets, dataset_names=[d.name for d in datasets], seed=seed)
+    out = train(rec, TrainConfig(steps=steps, lr=lr, warmup=0, ckpt_every=max(1, steps // 4), log_every=20,
+                                 out_dir=str(out_dir), seed=seed), progress=progress)
+    out["similar"] = similar
+    return out

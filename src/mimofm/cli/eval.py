@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+import torch
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from mimofm._io import write_json
-from mimofm.cli._common import clean_errors, console, parse_floats, results_table
+from mimofm.cli._common import clean_errors, console, parse_floats, results_table, tradeoff_table
 from mimofm.evaluation.evaluate import EvalConfig, evaluate
 
 
@@ -28,8 +29,15 @@ def eval_command(
     positions: str = typer.Option("all", help="Draw users from all positions or one split: all, train, val, test."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the results JSON here (atomically)."),
     checkpoint: Optional[Path] = typer.Option(None, help="fm checkpoint (stem, .json or .safetensors) instead of the shipped one."),
+    rate_targets: Optional[str] = typer.Option(None, help="Trade-off mode (fm only): per-user requests in bit/s/Hz, e.g. 1,1,0.5,0.5, or 'random' (R*_u ~ U(0,1) scaled to β·R_WMMSE for each --betas)."),
+    betas: str = typer.Option("0.2,0.4,0.6,0.8", help="With --rate-targets random: fractions β of each sample's WMMSE sum rate."),
+    greedy_samples: int = typer.Option(20, help="With --rate-targets: samples given the (slow) greedy antenna switch-off baseline."),
+    p_rf_w: float = typer.Option(1.0, help="With --rate-targets: circuit power per active antenna (W), eq. 4."),
 ) -> None:
-    """Evaluate classical precoders and bounds on the same multi-user samples."""
+    """Evaluate classical precoders and bounds on the same multi-user samples (or fm's rate-target mode)."""
+    if rate_targets is not None:
+        return _tradeoff(precoder, data, snr_db, num_ue, samples, seed, positions, json_out, checkpoint,
+                         rate_targets, betas, greedy_samples, tx_power_dbm, system_loss_db, p_rf_w)
     cfg = EvalConfig(
         precoders=[p.strip() for p in precoder.split(",") if p.strip()],
         data=[str(d) for d in data],
@@ -53,6 +61,40 @@ def eval_command(
         task = prog.add_task("evaluating", total=None)
         result = evaluate(cfg, progress=lambda msg: prog.update(task, description=msg))
     console.print(results_table(result, f"mimofm eval · {num_ue} users · {samples} samples · seed {seed}"))
+    if json_out is not None:
+        write_json(json_out, result)
+        console.print(f"results written to [bold]{json_out}[/]")
+
+
+def _tradeoff(precoder, data, snr_db, num_ue, samples, seed, positions, json_out, checkpoint, rate_targets,
+              betas, greedy_samples, tx_power_dbm, system_loss_db, p_rf_w) -> None:
+    from mimofm.core.linkbudget import LinkBudget
+    from mimofm.core.validation import MimofmInputError
+    from mimofm.evaluation.evaluate import load_sets
+    from mimofm.evaluation.tradeoff import TradeoffConfig, evaluate_tradeoff
+    from mimofm.models.loading import load_fm
+
+    if precoder.strip() not in ("fm", "mrt,zf,zf-wf,rzf,wmmse,dpc"):
+        raise MimofmInputError("`--rate-targets` evaluates fm against the QoS baselines; use `--precoder fm`")
+    budget = LinkBudget(tx_power_dbm, system_loss_db)
+    random = rate_targets.strip().lower() == "random"
+    cfg = TradeoffConfig(snr_db=parse_floats(snr_db, "--snr-db") or [10.0, 20.0],
+                         rate_targets=None if random else parse_floats(rate_targets, "--rate-targets"),
+                         betas=parse_floats(betas, "--betas"), num_ue=num_ue, samples=samples, seed=seed,
+                         positions=positions, p_tx_w=10 ** (tx_power_dbm / 10) / 1000, p_rf_w=p_rf_w,
+                         greedy_samples=greedy_samples)
+    cfg.validate()
+    model = load_fm(str(checkpoint) if checkpoint else None)
+    sets = load_sets([str(d) for d in data])
+    for cs in sets:
+        model.check_input(torch.zeros(1, num_ue, cs.num_bs_ant, dtype=torch.complex64), None)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=console, transient=True) as prog:
+        task = prog.add_task("evaluating", total=None)
+        result = evaluate_tradeoff(sets, cfg, model, link_budget=budget,
+                                   progress=lambda msg: prog.update(task, description=msg))
+    result["checkpoint"] = str(checkpoint) if checkpoint else "shipped"
+    console.print(tradeoff_table(result, f"mimofm eval · fm rate targets · {num_ue} users · {samples} samples"))
     if json_out is not None:
         write_json(json_out, result)
         console.print(f"results written to [bold]{json_out}[/]")

@@ -26,7 +26,7 @@ from mimofm.core.rates import sum_rate
 from mimofm.core.validation import MimofmInputError
 from mimofm.precoders.registry import parse_precoders
 
-__all__ = ["EvalConfig", "evaluate", "evaluate_sets", "summarize_ci"]
+__all__ = ["EvalConfig", "evaluate", "evaluate_sets", "summarize_ci", "sample_users", "load_sets", "machine_info"]
 
 
 @dataclass
@@ -77,6 +77,34 @@ def summarize_ci(x: np.ndarray) -> tuple[float, float]:
     return mean, half
 
 
+def sample_users(cs: ChannelSet, num_ue: int, samples: int, seed: int, positions: str = "all") -> torch.Tensor:
+    """``samples`` multi-user draws ``[S, num_ue, N]`` (raw gains, complex128) from one split of ``cs``."""
+    cand = None
+    if positions != "all":
+        if cs.split is None:
+            raise MimofmInputError(f"`--positions {positions}` needs a position split; {cs.name} has none")
+        cand = candidate_positions(cs.num_positions, split=cs.split,
+                                   split_code={"train": 0, "val": 1, "test": 2}[positions])
+    idx = draw_user_sets(cs.num_positions, num_ue, samples, seed, cand)
+    return gather_users(cs.h, idx).to(torch.complex128)
+
+
+def load_sets(paths: list[str]) -> list[ChannelSet]:
+    """Load channel files; site names must be distinct (they key the results)."""
+    if not paths:
+        raise MimofmInputError("give at least one `--data` file")
+    sets = [load_channels(Path(p)) for p in paths]
+    names = [s.name for s in sets]
+    if len(set(names)) != len(names):
+        raise MimofmInputError(f"two `--data` files have the same site name: {names}")
+    return sets
+
+
+def machine_info() -> dict:
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "threads": torch.get_num_threads(), "platform": platform.platform()}
+
+
 def _run_chunked(spec, hs: torch.Tensor, chunk: int) -> tuple[np.ndarray, np.ndarray | None, float]:
     """Sum rate per sample ``[S]``, iterations ``[S]`` (or None) and seconds spent."""
     rates, iters, elapsed = [], [], 0.0
@@ -106,14 +134,7 @@ def evaluate_sets(
     budget = LinkBudget(cfg.tx_power_dbm, cfg.system_loss_db)
     results = []
     for cs in sets:
-        cand = None
-        if cfg.positions != "all":
-            if cs.split is None:
-                raise MimofmInputError(f"`--positions {cfg.positions}` needs a position split; {cs.name} has none")
-            cand = candidate_positions(cs.num_positions, split=cs.split,
-                                       split_code={"train": 0, "val": 1, "test": 2}[cfg.positions])
-        idx = draw_user_sets(cs.num_positions, cfg.num_ue, cfg.samples, cfg.seed, cand)
-        h_users = gather_users(cs.h, idx).to(torch.complex128)  # [S, K, N] raw gains
+        h_users = sample_users(cs, cfg.num_ue, cfg.samples, cfg.seed, cfg.positions)  # [S, K, N] raw gains
         for k_spec in specs:
             if k_spec.needs_k_le_n and cfg.num_ue > cs.num_bs_ant:
                 raise MimofmInputError(
@@ -161,18 +182,11 @@ def evaluate_sets(
         "link_budget": budget.to_dict(),
         "sites": [{"name": cs.name, "num_positions": cs.num_positions, "num_bs_ant": cs.num_bs_ant,
                    "los_fraction": float(cs.los.float().mean()) if cs.los is not None else None} for cs in sets],
-        "machine": {"python": platform.python_version(), "torch": torch.__version__,
-                    "threads": torch.get_num_threads(), "platform": platform.platform()},
+        "machine": machine_info(),
         "results": results,
     }
 
 
 def evaluate(cfg: EvalConfig, progress: Callable[[str], None] | None = None) -> dict:
     """Load ``cfg.data`` files and evaluate (see :func:`evaluate_sets`)."""
-    if not cfg.data:
-        raise MimofmInputError("give at least one `--data` file")
-    sets = [load_channels(Path(p)) for p in cfg.data]
-    names = [s.name for s in sets]
-    if len(set(names)) != len(names):
-        raise MimofmInputError(f"two `--data` files have the same site name: {names}")
-    return evaluate_sets(sets, cfg, progress)
+    return evaluate_sets(load_sets(cfg.data), cfg, progress)

@@ -1,7 +1,8 @@
 """The one training loop of mimofm (every model's recipe plugs into it).
 
 Reads top to bottom: resume → for each step: [evaluate] → batch → forward/loss → backward → clip →
-step → [log] → [checkpoint]. A *recipe* provides the model, the batch of a given step and the loss.
+step → [log] → [checkpoint]. Logs go to ``log.jsonl`` and, when tensorboard is installed, to TensorBoard
+event files in ``tb/``. A *recipe* provides the model, the batch of a given step and the loss.
 Batches are pure functions of ``(seed, step)`` and the learning rate is a pure function of the step,
 so a run killed at any point and resumed from its last checkpoint (weights, optimizer, RNG state)
 ends with exactly the weights of an uninterrupted run on the CPU.
@@ -89,6 +90,23 @@ def _log(path: Path, record: dict) -> None:
         f.write(json.dumps(record, allow_nan=False) + "\n")
 
 
+def _tensorboard(out: Path, start: int):
+    """A TensorBoard writer in ``out/tb`` (events after ``start`` dropped on resume), or None without tensorboard."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(out / "tb"), purge_step=start)
+
+
+def _scalars(writer, prefix: str, record: dict, step: int) -> None:
+    if writer is None:
+        return
+    for k, v in record.items():
+        if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+            writer.add_scalar(f"{prefix}/{k}", v, step)
+
+
 def train(recipe: Recipe, cfg: TrainConfig, *, resume: bool = True, progress: bool = True) -> dict:
     """Train ``recipe`` under ``cfg``; returns ``{"model", "step", "metrics", "checkpoint"}``."""
     cfg.validate()
@@ -108,6 +126,7 @@ def train(recipe: Recipe, cfg: TrainConfig, *, resume: bool = True, progress: bo
                                    "or resume with the same settings")
         start = int(card["step"])
     _truncate_log(log_path, start)
+    tb = _tensorboard(out, start)  # `tensorboard --logdir <out_dir>/tb`, when tensorboard is installed
 
     metrics: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -123,6 +142,7 @@ def train(recipe: Recipe, cfg: TrainConfig, *, resume: bool = True, progress: bo
                     ev = recipe.evaluate(model)
                 model.train()
                 _log(log_path, {"step": step, "eval": ev})
+                _scalars(tb, "eval", ev, step)
             lr = lr_at(step, cfg)
             for g in opt.param_groups:
                 g["lr"] = lr
@@ -139,6 +159,7 @@ def train(recipe: Recipe, cfg: TrainConfig, *, resume: bool = True, progress: bo
                 if gnorm is not None:
                     rec["grad_norm"] = float(gnorm)
                 _log(log_path, rec)
+                _scalars(tb, "train", rec, step)
                 bar.update(task, info=f"loss {loss.item():.4g}")
             if (step + 1) % cfg.ckpt_every == 0 or step + 1 == cfg.steps:
                 arch = getattr(model, "cfg", None)
@@ -150,4 +171,7 @@ def train(recipe: Recipe, cfg: TrainConfig, *, resume: bool = True, progress: bo
     with torch.no_grad():
         final = recipe.evaluate(model)
     _log(log_path, {"step": cfg.steps, "eval": final})
+    _scalars(tb, "eval", final, cfg.steps)
+    if tb is not None:
+        tb.close()
     return {"model": model, "step": cfg.steps, "metrics": final, "checkpoint": stem}
