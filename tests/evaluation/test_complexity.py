@@ -47,3 +47,15 @@ def test_registry_precoder_report_and_table():
 def test_unknown_precoder():
     with pytest.raises(MimofmInputError, match="unknown precoder"):
         complexity("magic", 4, 16)
+
+
+def test_measured_fm_flops_match_the_architecture_count():
+    from mimofm.models.fm import FMConfig, FMPrecoder, fm_flops
+
+    cfg = FMConfig(num_bs_ant=16, num_ue=4, d_model=32, num_attention_heads=2, num_layers=2, ffn=64)
+    model = FMPrecoder(cfg).eval()
+    rep = complexity(lambda h: model(h.to(torch.complex64)), 4, 16, batch_sizes=(1,), repeats=1)
+    # the counter sees the eval-mode transformer's linear layers (fast path off while counting) and the
+    # head's complex matmuls, not the attention products of scaled_dot_product_attention: within 5%
+    assert rep.measured_flops_matmul_only == pytest.approx(fm_flops(cfg), rel=0.05)
+    assert rep.measured_flops_matmul_only > 0.5 * fm_flops(cfg)  # not the fused path's near-zero count

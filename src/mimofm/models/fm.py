@@ -22,7 +22,7 @@ from torch import nn
 
 from mimofm.core.validation import MimofmInputError
 
-__all__ = ["FMConfig", "FMFeatureExtractor", "FMHead", "FMPrecoder", "FMOutput", "user_tokens", "transmit", "structured_precoder"]
+__all__ = ["FMConfig", "FMFeatureExtractor", "FMHead", "FMPrecoder", "FMOutput", "user_tokens", "transmit", "structured_precoder", "fm_flops"]
 
 
 @dataclass
@@ -92,6 +92,16 @@ def user_tokens(h: torch.Tensor) -> torch.Tensor:
     snr_b = torch.log10(g.clamp_min(1e-30)).real / 10.0
     # [B, K, N] complex -> [B, K, 2N] real
     return torch.cat([u.real, u.imag, snr_b], dim=-1).float()
+
+
+def fm_flops(cfg: FMConfig) -> float:
+    """Analytic FLOPs (2 per multiply-add) of one fm forward pass for one sample: embeddings, the encoder's
+    linear layers and attention products, one head; the ``K × K`` structure solve and norms excluded."""
+    k, n, d, t = cfg.num_ue, cfg.num_bs_ant, cfg.d_model, cfg.num_ue + 1
+    embed = 2 * k * (2 * n + 1) * d + 2 * k * d
+    layer = 2 * t * d * 3 * d + 2 * 2 * t * t * d + 2 * t * d * d + 2 * 2 * t * d * cfg.ffn
+    head = 2 * k * d * (2 if cfg.head_form == "structure" else 2 * k) + 2 * d * (n + 1)
+    return float(embed + cfg.num_layers * layer + head)
 
 
 class FMFeatureExtractor(nn.Module):
