@@ -6,8 +6,6 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-import torch
-
 from mimofm.core.validation import MimofmInputError
 from mimofm.training.checkpoint import load_weights, _read
 
@@ -38,5 +36,4 @@ def load_fm(stem: str | None = None):
     model = FMPrecoder(FMConfig(**arch))
     load_weights(path, model)
     model.eval()
-    torch.set_grad_enabled(True)
     return model

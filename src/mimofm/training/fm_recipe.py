@@ -60,13 +60,14 @@ def draw_samples(d: Dataset, n: int, num_ue: int, seed: int, snr_db: float) -> t
     return gather_users(d.h, idx).to(torch.complex64) * scale
 
 
-def load_datasets(files: list[str], num_ue: int, split_code: int = 0) -> list[Dataset]:
-    """LOS and NLOS datasets of every site file (positions of one split; default: train)."""
+def load_datasets(files: list[str], num_ue: int, split_code: int = 0,
+                  mixes: tuple[str, ...] = ("los", "nlos")) -> list[Dataset]:
+    """LOS and NLOS datasets (``mixes``) of every site file (positions of one split; default: train)."""
     out = []
     for f in files:
         cs = load_channels(Path(f))
         g = median_gain(cs.h)
-        for mix in ("los", "nlos"):
+        for mix in mixes:
             try:
                 idx = candidate_positions(cs.num_positions, los=cs.los, mix=mix, split=cs.split,
                                           split_code=split_code if cs.split is not None else None)
@@ -94,10 +95,13 @@ class FMRecipe:
     p_tx_w: float = 20.0
     p_rf_w: float = 1.0
     rmax_samples: int = 128
+    mixes: list[str] = field(default_factory=lambda: ["los", "nlos"])  # which user groups make datasets
     seed: int = 0
     name: str = "fm"
 
     def __post_init__(self) -> None:
+        if not self.mixes or set(self.mixes) - {"los", "nlos"}:
+            raise MimofmInputError(f"`mixes` must be a non-empty subset of ['los', 'nlos'], got {self.mixes}")
         self._data: list[Dataset] | None = None
         self._rmax: torch.Tensor | None = None
 
@@ -114,7 +118,7 @@ class FMRecipe:
     # -- data -------------------------------------------------------------------------------------
     def datasets(self) -> list[Dataset]:
         if self._data is None:
-            self._data = load_datasets(self.sites, FMConfig(**self.model).num_ue)
+            self._data = load_datasets(self.sites, FMConfig(**self.model).num_ue, mixes=tuple(self.mixes))
         return self._data
 
     def _draw(self, d: Dataset, n: int, seed: int, snr_db: float) -> torch.Tensor:

@@ -1,0 +1,66 @@
+"""The Python API: a named precoder as a plain callable.
+
+>>> import torch, mimofm
+>>> h = torch.randn(8, 4, 64, dtype=torch.complex64)          # SNR-scaled channel [batch, users, antennas]
+>>> zf = mimofm.load_precoder("zf")
+>>> w = zf(h)                                                   # [batch, antennas, users], total power 1
+>>> w.shape
+torch.Size([8, 64, 4])
+>>> bool(mimofm.sum_rate(h, w).mean() > 0)
+True
+>>> fm = mimofm.load_precoder("fm")                             # the shipped checkpoint, zero-shot
+>>> w_max = fm(h)                                               # maximum sum rate, full power
+>>> w_req = fm(h, rate_targets=torch.full((8, 4), 0.5))        # per-user requests in bit/s/Hz
+>>> bool(mimofm.total_power(w_req).max() <= 1 + 1e-5)
+True
+
+The channel is SNR-scaled (unit transmit power, unit noise; ``mimofm.core.linkbudget`` turns raw
+gains into it), rows are users: ``y_u = h_u · W · s + n_u``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from mimofm.core.validation import MimofmInputError
+from mimofm.precoders.registry import REGISTRY, get_precoder, run_precoder
+
+__all__ = ["load_precoder", "Precoder"]
+
+Precoder = Callable[..., torch.Tensor]
+
+
+def load_precoder(name: str, checkpoint: str | None = None) -> Precoder:
+    """``name`` from ``mimofm precoders`` (bounds excluded) -> ``f(h, rate_targets=None) -> W``.
+
+    ``h`` ``[..., K, N]`` complex SNR-scaled channel; ``W`` ``[..., N, K]``. ``rate_targets`` ``[..., K]``
+    (bit/s/Hz) is accepted by fm only. ``checkpoint``: an fm checkpoint stem instead of the shipped one.
+    """
+    spec = get_precoder(name)
+    if spec.kind != "precoder":
+        raise MimofmInputError(f"{name!r} is a bound, not a precoder; precoders: "
+                               f"{', '.join(n for n, s in REGISTRY.items() if s.kind == 'precoder')}")
+    if name == "fm":
+        from mimofm.models.loading import load_fm
+
+        model = load_fm(checkpoint)
+
+        def fm(h: torch.Tensor, rate_targets: torch.Tensor | None = None) -> torch.Tensor:
+            rates = None if rate_targets is None else torch.as_tensor(rate_targets, dtype=torch.float32)
+            model.check_input(h, rates)
+            with torch.no_grad():
+                return model(h.to(torch.complex64), rates=rates).w.to(h.dtype)
+
+        return fm
+    if checkpoint is not None:
+        raise MimofmInputError(f"`checkpoint` applies to fm, not {name!r}")
+
+    def classical(h: torch.Tensor, rate_targets: torch.Tensor | None = None) -> torch.Tensor:
+        if rate_targets is not None:
+            raise MimofmInputError(f"{name} has no rate-target mode; use fm, or mimofm.precoders.qos_power_min")
+        return run_precoder(name, h).w
+
+    classical.__name__ = name
+    return classical

@@ -1,0 +1,35 @@
+import doctest
+
+import pytest
+import torch
+
+import mimofm
+import mimofm.api
+from mimofm.core.validation import MimofmInputError
+
+
+def test_docstring_examples_run():
+    torch.manual_seed(0)
+    res = doctest.testmod(mimofm.api, optionflags=doctest.ELLIPSIS)
+    assert res.attempted >= 6 and res.failed == 0
+
+
+def test_every_registry_precoder_loads_and_bounds_are_refused():
+    h = torch.randn(3, 2, 8, dtype=torch.complex128)
+    for name in ("mrt", "zf", "zf-wf", "rzf", "wmmse"):
+        w = mimofm.load_precoder(name)(h)
+        assert w.shape == (3, 8, 2)
+        assert float(mimofm.total_power(w).max()) <= 1 + 1e-9
+    with pytest.raises(MimofmInputError, match="bound"):
+        mimofm.load_precoder("dpc")
+    with pytest.raises(MimofmInputError, match="no rate-target mode"):
+        mimofm.load_precoder("zf")(h, rate_targets=torch.ones(3, 2))
+
+
+def test_fm_rate_targets_are_checked():
+    fm = mimofm.load_precoder("fm")
+    h = torch.randn(2, 4, 64, dtype=torch.complex64)
+    with pytest.raises(MimofmInputError, match="rate_targets"):
+        fm(h, rate_targets=-torch.ones(2, 4))
+    with pytest.raises(MimofmInputError, match="4 users × 64 antennas"):
+        fm(torch.randn(2, 4, 32, dtype=torch.complex64))
