@@ -89,7 +89,7 @@ def tradeoff_table(result: dict, title: str) -> Table:
     """One row per (site, SNR, β): requested and achieved sum rates, fm's rate error and the energies."""
     rows = result["results"]
     table = Table(title=title, pad_edge=False)
-    for c in ("site", "SNR", "β", "asked", "fm got", "fm err", "fm W", "fm ant", "QoS W", "greedy W", "QoS ok"):
+    for c in ("site", "SNR", "β", "asked", "fm got", "fm err", "err|ok", "fm W", "fm ant", "QoS W", "greedy W", "QoS ok"):
         table.add_column(c, justify="left" if c == "site" else "right", no_wrap=True)
     keys = list(dict.fromkeys((r["site"], r["snr_db"], r["beta"]) for r in rows))
     for site, snr, beta in keys:
@@ -98,9 +98,11 @@ def tradeoff_table(result: dict, title: str) -> Table:
         fmt = lambda r, k, f="{:.1f}": f.format(r[k]) if r is not None and r.get(k) is not None else "-"  # noqa: E731
         table.add_row(site, f"{snr:g} dB", str(beta), fmt(fm, "requested_sum_rate_mean", "{:.2f}"),
                       fmt(fm, "achieved_sum_rate_mean", "{:.2f}"), f"{100 * fm['rel_rate_error_mean']:.1f}%",
+                      "-" if fm.get("rel_rate_error_feasible_mean") is None else f"{100 * fm['rel_rate_error_feasible_mean']:.1f}%",
                       fmt(fm, "energy_w_mean"), fmt(fm, "antennas_on_mean"), fmt(q, "energy_w_mean"),
                       fmt(g, "energy_w_mean"), f"{100 * qr['feasible_fraction']:.0f}%")
-    table.caption = ("mean sum rates asked/got (bit/s/Hz); fm err: mean |r_u − R*_u| / max(R*_u, floor); energy "
+    table.caption = ("mean sum rates asked/got (bit/s/Hz); fm err: mean |r_u − R*_u| / max(R*_u, floor), err|ok: "
+                     "the same on requests QoS can meet; energy "
                      "E = γ·P_TX + P_RF·(antennas on) (eq. 4, watts); QoS and greedy (antenna switch-off) reach "
                      "fm's achieved rates with least power; QoS ok: requests reachable at full power")
     return table

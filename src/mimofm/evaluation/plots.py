@@ -35,3 +35,58 @@ def plot_sum_rate_vs_snr(result: dict, path: Path) -> Path:
         fig.savefig(tmp, format="png", dpi=120)
     plt.close(fig)
     return Path(path)
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_tradeoff(result: dict, path: Path) -> Path:
+    """One panel per (site, SNR): energy (eq. 4) against achieved sum rate — fm over the request levels,
+    QoS power minimization and greedy antenna switch-off at fm's achieved rates."""
+    rows = result["results"]
+    keys = list(dict.fromkeys((r["site"], r["snr_db"]) for r in rows))
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.6), squeeze=False, sharey=True)
+    styles = {"fm": "-o", "qos@fm-rates": ":s", "greedy@fm-rates": ":^"}
+    for ax, (site, snr) in zip(axes[0], keys):
+        for method, style in styles.items():
+            pts = sorted((r["achieved_sum_rate_mean"], r["energy_w_mean"]) for r in rows
+                         if (r["site"], r["snr_db"], r["method"]) == (site, snr, method)
+                         and r.get("energy_w_mean") is not None and r.get("achieved_sum_rate_mean") is not None)
+            if pts:
+                x, y = zip(*pts)
+                ax.plot(x, y, style, label=method, markersize=4)
+        ax.set_title(f"{site} · {snr:g} dB")
+        ax.set_xlabel("achieved sum rate (bit/s/Hz)")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("energy per transmission (W)")
+    axes[0][-1].legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_complexity_vs_rate(result: dict, path: Path, snr_db: float | None = None) -> Path:
+    """Sum rate ÷ WMMSE (site mean) against measured time per precoder, one point per precoder."""
+    rows = [r for r in result["results"] if r["snr_db"] is not None]
+    snrs = sorted({r["snr_db"] for r in rows})
+    snr = snr_db if snr_db is not None else snrs[len(snrs) // 2]
+    rows = [r for r in rows if r["snr_db"] == snr]
+    sites = list(dict.fromkeys(r["site"] for r in rows))
+    w = {r["site"]: r["sum_rate_mean"] for r in rows if r["precoder"] == "wmmse"}
+    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    for p in dict.fromkeys(r["precoder"] for r in rows):
+        sel = [r for r in rows if r["precoder"] == p]
+        if p == "dpc" or not w:
+            continue
+        x = sum(r["seconds_per_precoder"] for r in sel) / len(sel) * 1e6
+        y = sum(r["sum_rate_mean"] / w[r["site"]] for r in sel) / len(sel)
+        ax.scatter([x], [y])
+        ax.annotate(p, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("time per precoder (µs, CPU, batched)")
+    ax.set_ylabel(f"sum rate ÷ WMMSE at {snr:g} dB ({len(sites)} sites)")
+    ax.grid(alpha=0.3, which="both")
+    return _save(fig, path)
