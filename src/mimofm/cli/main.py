@@ -7,6 +7,7 @@ import typer
 from mimofm.cli.adapt import adapt_command
 from mimofm.cli.data import data_app
 from mimofm.cli.eval import eval_command
+from mimofm.cli.export import export_app
 from mimofm.cli.quickstart import quickstart_command
 from mimofm.cli.sites import raytrace_command, sites_command, tasks_command, tr38901_command
 from mimofm.cli.train import train_command
@@ -18,6 +19,7 @@ app.command("quickstart")(quickstart_command)
 app.command("train")(train_command)
 app.command("adapt")(adapt_command)
 app.add_typer(data_app, name="data", help="Channel data: ray-traced sites, 3GPP tasks, import/export, info.")
+app.add_typer(export_app, name="export", help="Export neural precoders for deployment (ONNX).")
 data_app.command("raytrace")(raytrace_command)
 data_app.command("sites")(sites_command)
 data_app.command("tr38901")(tr38901_command)

@@ -22,7 +22,8 @@ from torch import nn
 
 from mimofm.core.validation import MimofmInputError
 
-__all__ = ["FMConfig", "FMFeatureExtractor", "FMHead", "FMPrecoder", "FMOutput", "user_tokens", "transmit", "structured_precoder", "fm_flops"]
+__all__ = ["FMConfig", "FMFeatureExtractor", "FMHead", "FMPrecoder", "FMOutput", "user_tokens", "transmit", "structured_precoder", "fm_flops",
+           "user_tokens_real"]
 
 
 @dataclass
@@ -87,11 +88,14 @@ def structured_precoder(h: torch.Tensor, lam: torch.Tensor, p: torch.Tensor) -> 
 
 def user_tokens(h: torch.Tensor) -> torch.Tensor:
     """``h`` ``[B, K, N]`` complex -> ``[B, K, 2N + 1]`` real tokens (direction and SNR in bels)."""
-    g = h.abs().square().sum(-1, keepdim=True)  # [B, K, 1]
-    u = h / torch.sqrt(g.clamp_min(1e-30))
-    snr_b = torch.log10(g.clamp_min(1e-30)).real / 10.0
-    # [B, K, N] complex -> [B, K, 2N] real
-    return torch.cat([u.real, u.imag, snr_b], dim=-1).float()
+    return user_tokens_real(h.real.float(), h.imag.float())
+
+
+def user_tokens_real(h_re: torch.Tensor, h_im: torch.Tensor) -> torch.Tensor:
+    """:func:`user_tokens` from the real and imaginary parts ``[B, K, N]`` (real ops only: exportable)."""
+    g = (h_re.square() + h_im.square()).sum(-1, keepdim=True).clamp_min(1e-30)  # [B, K, 1]
+    s = torch.rsqrt(g)
+    return torch.cat([h_re * s, h_im * s, torch.log10(g) / 10.0], dim=-1)
 
 
 def fm_flops(cfg: FMConfig) -> float:
@@ -118,8 +122,12 @@ class FMFeatureExtractor(nn.Module):
         self.norm = nn.LayerNorm(cfg.d_model)
 
     def forward(self, h: torch.Tensor, rates: torch.Tensor) -> torch.Tensor:
-        x = torch.cat([self.csi_embed(user_tokens(h)), self.rate_embed(rates.float())[:, None, :]], dim=1)
-        return self.norm(self.encoder(x))  # [B, K+1, d]
+        return self.from_tokens(user_tokens(h), rates)
+
+    def from_tokens(self, tokens: torch.Tensor, rates: torch.Tensor) -> torch.Tensor:
+        """``tokens`` ``[B, K, 2N+1]``, ``rates`` ``[B, K]`` (already ``log1p``) -> ``[B, K+1, d]``."""
+        x = torch.cat([self.csi_embed(tokens), self.rate_embed(rates.float())[:, None, :]], dim=1)
+        return self.norm(self.encoder(x))
 
 
 class _STE(torch.autograd.Function):
@@ -160,22 +168,31 @@ class FMHead(nn.Module):
     def precoder(self, feats: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         """``feats`` ``[B, K+1, d]``, ``h`` ``[B, K, N]`` -> un-normalized ``W`` ``[B, N, K]``."""
         k = self.k
-        y = self.w_out(feats[:, :k])  # [B, K, 2] or [B, K, 2K]
         if self.form == "structure":
-            return structured_precoder(h, torch.softmax(y[..., 0], -1), torch.softmax(y[..., 1], -1))
+            return structured_precoder(h, *self.structure(feats))
+        y = self.w_out(feats[:, :k])  # [B, K, 2K]
         x = torch.complex(y[..., :k], y[..., k:]).transpose(-2, -1)  # [B, K(basis j), K(user u)]
         x = x + torch.eye(k, dtype=x.dtype, device=x.device)  # residual around RZF
         return directions(h) @ x.to(torch.complex64)
+
+    def structure(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``head_form="structure"``: ``feats`` ``[B, K+1, d]`` -> (``λ`` ``[B, K]``, ``p`` ``[B, K]``), each summing to 1."""
+        y = self.w_out(feats[:, : self.k])  # [B, K, 2]
+        return torch.softmax(y[..., 0], -1), torch.softmax(y[..., 1], -1)
+
+    def mask_and_power(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``feats`` ``[B, K+1, d]`` -> (``Ω`` ``[B, N]`` 0/1 with the sigmoid's gradient, ``γ`` ``[B]``)."""
+        s = torch.sigmoid(self.mask_out(feats[:, self.k]))  # [B, N+1]
+        return _STE.apply(s[:, :-1]), s[:, -1]
 
     def forward(self, feats: torch.Tensor, h: torch.Tensor, *, full_power: bool = False
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``feats`` ``[B, K+1, d]``, ``h`` ``[B, K, N]`` -> (``W`` ``[B, N, K]``, ``Ω`` ``[B, N]``, ``γ`` ``[B]``)."""
         w = self.precoder(feats, h)
-        s = torch.sigmoid(self.mask_out(feats[:, self.k]))  # [B, N+1]
-        n = h.shape[-1]
+        omega, gamma = self.mask_and_power(feats)
         if full_power:
-            return w, torch.ones_like(s[:, :n]), torch.ones_like(s[:, n])
-        return w, _STE.apply(s[:, :n]), s[:, n]
+            return w, torch.ones_like(omega), torch.ones_like(gamma)
+        return w, omega, gamma
 
 
 def transmit(w: torch.Tensor, omega: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,96 @@
+"""ONNX export of the neural precoders, and the small exact step that turns the graph's outputs into ``W``.
+
+fm's ONNX graph is the whole network — tokens from the channel, the transformer, one head — with real
+inputs and outputs (ONNX has no complex type):
+
+* inputs: ``h_re``, ``h_im`` ``[B, K, N]`` float32 (SNR-scaled channel), ``rates`` ``[B, K]`` float32
+  per-user requests in bit/s/Hz (``1e3`` for "maximum sum rate");
+* outputs: ``lam``, ``p`` ``[B, K]`` (the optimal-structure parameters), ``omega`` ``[B, N]`` (0/1 antenna
+  mask), ``gamma`` ``[B]`` (power scale). The batch axis is dynamic.
+
+:func:`fm_precoder_from_outputs` forms ``W = √γ·(Ω ⊙ V diag(√p))`` with ``V = H^H (I + Λ H H^H)^{-1}``
+(unit-norm columns) — one ``K × K`` solve per sample, done in float64 outside the graph because ONNX has
+no linear solver and the channel's dynamic range needs double precision there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from mimofm._io import atomic_path
+from mimofm.core.validation import MimofmInputError
+from mimofm.models.fm import FMPrecoder, user_tokens_real
+
+__all__ = ["FMGraph", "export_fm_onnx", "fm_precoder_from_outputs", "run_fm_onnx"]
+
+
+class FMGraph(nn.Module):
+    """fm (one head) with real inputs/outputs, for export: ``(h_re, h_im, rates) -> (λ, p, Ω, γ)``."""
+
+    def __init__(self, model: FMPrecoder, head: int | None = None):
+        super().__init__()
+        if model.cfg.head_form != "structure":
+            raise MimofmInputError(f"ONNX export needs head_form='structure', this checkpoint has {model.cfg.head_form!r}")
+        self.extractor = model.extractor
+        self.head = model.heads[model.default_head if head is None else head]
+
+    def forward(self, h_re: torch.Tensor, h_im: torch.Tensor, rates: torch.Tensor):
+        feats = self.extractor.from_tokens(user_tokens_real(h_re, h_im), torch.log1p(rates))
+        lam, p = self.head.structure(feats)
+        omega, gamma = self.head.mask_and_power(feats)
+        return lam, p, omega, gamma
+
+
+def export_fm_onnx(model: FMPrecoder, path: str | Path, *, head: int | None = None, opset: int = 18) -> Path:
+    """Write fm (default head unless ``head``) as an ONNX file with a dynamic batch axis."""
+    graph = FMGraph(model, head).eval()
+    k, n = model.cfg.num_ue, model.cfg.num_bs_ant
+    args = (torch.randn(2, k, n), torch.randn(2, k, n), torch.ones(2, k))
+    fast = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)  # the fused encoder kernel has no ONNX form
+    try:
+        batch = torch.export.Dim("batch")
+        with atomic_path(Path(path)) as tmp:
+            torch.onnx.export(graph, args, str(tmp), input_names=["h_re", "h_im", "rates"],
+                              output_names=["lam", "p", "omega", "gamma"], opset_version=opset, dynamo=True,
+                              dynamic_shapes=({0: batch}, {0: batch}, {0: batch}), verbose=False)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fast)
+    return Path(path)
+
+
+def fm_precoder_from_outputs(h: np.ndarray, lam: np.ndarray, p: np.ndarray, omega: np.ndarray, gamma: np.ndarray,
+                             *, full_power: bool = False) -> np.ndarray:
+    """``W`` ``[B, N, K]`` complex128 from the graph's outputs and the channel ``h`` ``[B, K, N]``.
+
+    ``full_power=True`` is fm's maximum-sum-rate mode (every antenna on, ``γ = 1``), as
+    :class:`~mimofm.models.fm.FMPrecoder` does when no requests are given.
+    """
+    h = np.asarray(h, dtype=np.complex128)
+    k = h.shape[-2]
+    m = np.eye(k) + lam[..., :, None] * (h @ np.conj(np.swapaxes(h, -1, -2)))  # I + Λ H H^H
+    v = np.conj(np.swapaxes(h, -1, -2)) @ np.linalg.solve(m, np.broadcast_to(np.eye(k), m.shape))  # [B, N, K]
+    v = v / np.maximum(np.linalg.norm(v, axis=-2, keepdims=True), 1e-300) * np.sqrt(p)[..., None, :]
+    if full_power:
+        return v
+    v = v * omega[..., :, None]
+    norm = np.sqrt(np.maximum((np.abs(v) ** 2).sum((-2, -1)), 1e-12))
+    return v / norm[..., None, None] * np.sqrt(gamma)[..., None, None]
+
+
+def run_fm_onnx(path: str | Path, h: np.ndarray, rates: np.ndarray | None = None) -> np.ndarray:
+    """Run an exported fm with ONNX Runtime (CPU) and return ``W`` ``[B, N, K]`` (None rates: maximum sum rate)."""
+    import onnxruntime as ort
+
+    h = np.asarray(h)
+    full = rates is None
+    rates = np.full(h.shape[:-1], 1e3, dtype=np.float32) if full else np.asarray(rates, dtype=np.float32)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    lam, p, omega, gamma = sess.run(None, {"h_re": h.real.astype(np.float32), "h_im": h.imag.astype(np.float32),
+                                           "rates": rates})
+    return fm_precoder_from_outputs(h, lam.astype(np.float64), p.astype(np.float64), omega.astype(np.float64),
+                                    gamma.astype(np.float64), full_power=full)

@@ -1,0 +1,36 @@
+import numpy as np
+import pytest
+import torch
+
+from mimofm.core.validation import MimofmInputError
+from mimofm.models.fm import FMConfig, FMPrecoder
+
+pytest.importorskip("onnxruntime")
+
+from mimofm.export import export_fm_onnx, run_fm_onnx  # noqa: E402
+from tests.models.test_fm import TINY  # noqa: E402
+
+
+def test_onnx_export_matches_pytorch_at_any_batch(tmp_path):
+    torch.manual_seed(0)
+    model = FMPrecoder(FMConfig(num_bs_ant=16, **TINY)).eval()
+    with torch.no_grad():
+        model.heads[0].mask_out.bias[:5] = -4.0  # some antennas off in rate-request mode
+        model.heads[0].mask_out.bias[-1] = 0.0
+    path = export_fm_onnx(model, tmp_path / "fm.onnx")
+    for batch in (1, 7):  # exported at batch 2: the batch axis is dynamic
+        h = torch.randn(batch, 4, 16, dtype=torch.complex64) * 10 ** torch.empty(batch, 4, 1).uniform_(-1, 1)
+        rates = torch.rand(batch, 4) * 2
+        with torch.no_grad():
+            for r in (None, rates):
+                w_t = model(h, rates=r).w.numpy()
+                w_o = run_fm_onnx(path, h.numpy(), None if r is None else r.numpy())
+                assert w_o.shape == (batch, 16, 4)
+                assert np.abs(w_o - w_t).max() < 1e-4
+    assert (np.abs(run_fm_onnx(path, h.numpy(), rates.numpy())[:, :5]) == 0).all()
+
+
+def test_onnx_export_refuses_the_old_head():
+    model = FMPrecoder(FMConfig(num_bs_ant=16, head_form="rzf-mix", **TINY))
+    with pytest.raises(MimofmInputError, match="head_form='structure'"):
+        export_fm_onnx(model, "unused.onnx")
