@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from mimofm.cli.adapt import adapt_command
+from mimofm.cli.bench import bench_app
 from mimofm.cli.data import data_app
 from mimofm.cli.eval import eval_command
 from mimofm.cli.export import export_app
@@ -19,6 +20,7 @@ app.command("quickstart")(quickstart_command)
 app.command("train")(train_command)
 app.command("adapt")(adapt_command)
 app.add_typer(data_app, name="data", help="Channel data: ray-traced sites, 3GPP tasks, import/export, info.")
+app.add_typer(bench_app, name="bench", help="Benchmarks: latency (PyTorch, ONNX Runtime) and the real-time budget.")
 app.add_typer(export_app, name="export", help="Export neural precoders for deployment (ONNX).")
 data_app.command("raytrace")(raytrace_command)
 data_app.command("sites")(sites_command)

@@ -1,0 +1,85 @@
+"""Time per precoder of PyTorch and ONNX Runtime contenders, side by side, and the real-time budget.
+
+Every contender runs on the same seeded clustered channels (``mimofm.evaluation.complexity``) at each
+batch size; the median of ``repeats`` calls (after a warm-up) divided by the batch is the time per
+precoder, reported with its ratio to WMMSE measured in the same run. ONNX sessions are created before
+timing; fm-onnx includes the float64 ``K × K`` step that forms ``W`` from the graph's outputs.
+
+Real-time budget: a 100 MHz NR carrier at 30 kHz subcarrier spacing (273 resource blocks, 0.5 ms
+slots) precoded per subband of 4 resource blocks needs ``69 × 2000 = 138,000`` precoders per second
+per cell — the assumption behind ``budget_fraction`` (precoders/s sustained ÷ that need).
+"""
+
+from __future__ import annotations
+
+import platform
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from mimofm.core.validation import MimofmInputError
+from mimofm.evaluation.complexity import _channels, _timed
+from mimofm.precoders.registry import get_precoder
+
+__all__ = ["LatencyConfig", "latency", "NEEDED_PER_SECOND"]
+
+NEEDED_PER_SECOND = 69 * 2000  # subbands of 4 RBs in 273 RBs, times 2000 slots/s (see module docstring)
+
+
+@dataclass
+class LatencyConfig:
+    methods: list[str] = field(default_factory=lambda: ["zf", "rzf", "wmmse", "fm", "fm-onnx"])
+    num_ue: int = 4
+    num_bs_ant: int = 64
+    batches: list[int] = field(default_factory=lambda: [1, 1024])
+    repeats: int = 5
+    seed: int = 0
+
+
+def _contender(name: str, tmp: Path) -> Callable[[torch.Tensor], object]:
+    if name == "fm-onnx":
+        import onnxruntime as ort
+
+        from mimofm.export import export_fm_onnx, fm_precoder_from_outputs
+        from mimofm.models.loading import load_fm
+
+        path = export_fm_onnx(load_fm(None), tmp / "fm.onnx")
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+        def run(h: torch.Tensor):
+            hn = h.numpy()
+            lam, p, om, ga = sess.run(None, {"h_re": hn.real.astype(np.float32), "h_im": hn.imag.astype(np.float32),
+                                             "rates": np.full(hn.shape[:-1], 1e3, dtype=np.float32)})
+            return fm_precoder_from_outputs(hn, lam.astype(np.float64), p.astype(np.float64), om, ga, full_power=True)
+
+        return run
+    spec = get_precoder(name)
+    if spec.kind != "precoder":
+        raise MimofmInputError(f"{name!r} is a bound; time precoders only")
+    return spec.run
+
+
+def latency(cfg: LatencyConfig, progress: Callable[[str], None] | None = None) -> dict:
+    """``{"rows": [...], "machine": ...}``: seconds per precoder, ratio to WMMSE, precoders/s, budget share."""
+    if "wmmse" not in cfg.methods:
+        raise MimofmInputError("include wmmse: every time is reported as a ratio to it")
+    rows = []
+    with tempfile.TemporaryDirectory() as d, torch.no_grad():
+        fns = {m: _contender(m, Path(d)) for m in cfg.methods}
+        for b in cfg.batches:
+            h = _channels(b, cfg.num_ue, cfg.num_bs_ant, cfg.seed, "cpu")
+            t = {}
+            for m, fn in fns.items():
+                if progress:
+                    progress(f"batch {b} · {m}")
+                t[m] = _timed(fn, h, cfg.repeats) / b
+            for m in cfg.methods:
+                rows.append({"method": m, "batch": b, "seconds_per_precoder": t[m], "ratio_to_wmmse": t[m] / t["wmmse"],
+                             "precoders_per_second": 1.0 / t[m], "budget_fraction": 1.0 / t[m] / NEEDED_PER_SECOND})
+    return {"config": cfg.__dict__, "needed_per_second": NEEDED_PER_SECOND, "rows": rows,
+            "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                        "threads": torch.get_num_threads(), "torch": torch.__version__, "device": "cpu"}}

@@ -1,0 +1,22 @@
+import pytest
+
+from mimofm.core.validation import MimofmInputError
+from mimofm.evaluation.latency import NEEDED_PER_SECOND, LatencyConfig, latency
+
+
+def test_latency_rows_are_consistent_ratios_to_wmmse():
+    res = latency(LatencyConfig(methods=["zf", "wmmse"], num_ue=2, num_bs_ant=8, batches=[1, 4], repeats=1))
+    rows = res["rows"]
+    assert [(r["method"], r["batch"]) for r in rows] == [("zf", 1), ("wmmse", 1), ("zf", 4), ("wmmse", 4)]
+    for r in rows:
+        assert r["seconds_per_precoder"] > 0
+        assert r["precoders_per_second"] == pytest.approx(1 / r["seconds_per_precoder"])
+        assert r["budget_fraction"] == pytest.approx(r["precoders_per_second"] / NEEDED_PER_SECOND)
+    assert all(r["ratio_to_wmmse"] == 1.0 for r in rows if r["method"] == "wmmse")
+
+
+def test_latency_needs_wmmse_and_refuses_bounds():
+    with pytest.raises(MimofmInputError, match="include wmmse"):
+        latency(LatencyConfig(methods=["zf"]))
+    with pytest.raises(MimofmInputError, match="bound"):
+        latency(LatencyConfig(methods=["dpc", "wmmse"], num_ue=2, num_bs_ant=8, batches=[1], repeats=1))
