@@ -39,6 +39,7 @@ class FMConfig:
     dropout: float = 0.05
     num_output_heads: int = 1
     head_form: str = "structure"  # "structure" (λ, p of the optimal beamforming structure) or "rzf-mix"
+    request_in_user_tokens: bool = False  # also add each user's own request to its token (docs/fm.md)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -102,7 +103,7 @@ def fm_flops(cfg: FMConfig) -> float:
     """Analytic FLOPs (2 per multiply-add) of one fm forward pass for one sample: embeddings, the encoder's
     linear layers and attention products, one head; the ``K × K`` structure solve and norms excluded."""
     k, n, d, t = cfg.num_ue, cfg.num_bs_ant, cfg.d_model, cfg.num_ue + 1
-    embed = 2 * k * (2 * n + 1) * d + 2 * k * d
+    embed = 2 * k * (2 * n + 1) * d + 2 * k * d + (2 * k * d if cfg.request_in_user_tokens else 0)
     layer = 2 * t * d * 3 * d + 2 * 2 * t * t * d + 2 * t * d * d + 2 * 2 * t * d * cfg.ffn
     head = 2 * k * d * (2 if cfg.head_form == "structure" else 2 * k) + 2 * d * (n + 1)
     return float(embed + cfg.num_layers * layer + head)
@@ -116,6 +117,7 @@ class FMFeatureExtractor(nn.Module):
         self.cfg = cfg
         self.csi_embed = nn.Linear(2 * cfg.num_bs_ant + 1, cfg.d_model)
         self.rate_embed = nn.Linear(cfg.num_ue, cfg.d_model)
+        self.user_rate_embed = nn.Linear(1, cfg.d_model) if cfg.request_in_user_tokens else None
         layer = nn.TransformerEncoderLayer(cfg.d_model, cfg.num_attention_heads, cfg.ffn, cfg.dropout,
                                            batch_first=True, norm_first=True)
         self.encoder = nn.TransformerEncoder(layer, cfg.num_layers, enable_nested_tensor=False)
@@ -126,7 +128,10 @@ class FMFeatureExtractor(nn.Module):
 
     def from_tokens(self, tokens: torch.Tensor, rates: torch.Tensor) -> torch.Tensor:
         """``tokens`` ``[B, K, 2N+1]``, ``rates`` ``[B, K]`` (already ``log1p``) -> ``[B, K+1, d]``."""
-        x = torch.cat([self.csi_embed(tokens), self.rate_embed(rates.float())[:, None, :]], dim=1)
+        users = self.csi_embed(tokens)  # [B, K, d]
+        if self.user_rate_embed is not None:
+            users = users + self.user_rate_embed(rates.float()[..., None])
+        x = torch.cat([users, self.rate_embed(rates.float())[:, None, :]], dim=1)
         return self.norm(self.encoder(x))
 
 

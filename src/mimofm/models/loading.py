@@ -32,7 +32,8 @@ def load_fm(stem: str | None = None):
     arch = (card.get("meta") or {}).get("architecture")
     if not arch or card.get("config", {}).get("recipe_name") != "fm":
         raise MimofmInputError(f"checkpoint {str(path)!r} is not an fm checkpoint")
-    arch = {"head_form": "rzf-mix", **arch}  # checkpoints written before `head_form` existed
+    # checkpoints written before these options existed
+    arch = {"head_form": "rzf-mix", "request_in_user_tokens": False, **arch}
     model = FMPrecoder(FMConfig(**arch))
     load_weights(path, model)
     model.eval()

@@ -7,7 +7,7 @@
 * **Phase 1, site-aware weighted sum-rate maximization** (steps ``< pretrain_steps``): per dataset
   ``e``, ``α_e = clamp((R_e − R_e^max)², 1, T)``, normalized; ``R_e^max`` is WMMSE's mean sum rate on
   dataset ``e`` at that SNR, ``R_e`` the model's sum rate on the current batch (before the update, i.e.
-  after the previous iteration). Loss ``−Σ_e α_e R_e``.
+  after the previous iteration). Loss ``−Σ_e α_e R_e / R_e^max``.
 * **Phase 2, multi-objective** (later steps): random requests ``R*_u ~ U(0,1)`` scaled to sum to
   ``β·R_e^max``, ``β ~ U(0,1)``; loss ``μ·L_AR + (1−μ)·L_EC`` with ``L_AR`` the mean squared per-user
   rate error and ``L_EC = E(Ω, γ)/E_max`` (eq. 4, normalized by all antennas on at full power); a
@@ -176,9 +176,9 @@ class FMRecipe:
         """One head's loss on one batch -> (objective, mean max-rate sum rate, phase-2 metrics).
 
         Phase 1 (``req is None``): ``−R/R^max``. Phase 2: ``−R/R^max`` on the "very large requests"
-        rows, and ``μ·L_AR + (1−μ)·L_EC`` on the others, with the per-user rate error measured in units
-        of WMMSE's mean per-user rate and the energy (eq. 4) in units of all antennas on at full power —
-        both SNR-independent, so every SNR of the grid weighs the same.
+        rows, and ``μ·L_AR + (1−μ)·L_EC`` on the others, with ``L_AR`` the mean squared per-user rate
+        error in units of WMMSE's mean per-user rate and the energy (eq. 4) in units of all antennas on
+        at full power — both SNR-independent, so every SNR of the grid weighs the same.
         """
         if req is None:
             ur = user_rates(h, _transmit(*head(feats, h, full_power=True)).to(h.dtype))
