@@ -57,7 +57,8 @@ def export_fm_onnx(model: FMPrecoder, path: str | Path, *, head: int | None = No
         with atomic_path(Path(path)) as tmp:
             torch.onnx.export(graph, args, str(tmp), input_names=["h_re", "h_im", "rates"],
                               output_names=["lam", "p", "omega", "gamma"], opset_version=opset, dynamo=True,
-                              dynamic_shapes=({0: batch}, {0: batch}, {0: batch}), verbose=False)
+                              dynamic_shapes=({0: batch}, {0: batch}, {0: batch}), verbose=False,
+                              external_data=False)  # one self-contained file
     finally:
         torch.backends.mha.set_fastpath_enabled(fast)
     return Path(path)
