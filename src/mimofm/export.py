@@ -61,18 +61,29 @@ def export_fm_onnx(model: FMPrecoder, path: str | Path, *, head: int | None = No
                               external_data=False)  # one self-contained file
     finally:
         torch.backends.mha.set_fastpath_enabled(fast)
+    import onnx
+
+    proto = onnx.load(str(path))
+    onnx.helper.set_model_props(proto, {"mimofm.rate_mode": model.cfg.rate_mode,
+                                        "mimofm.num_ue": str(k), "mimofm.num_bs_ant": str(n)})
+    with atomic_path(Path(path)) as tmp:
+        onnx.save(proto, str(tmp))
     return Path(path)
 
 
 def fm_precoder_from_outputs(h: np.ndarray, lam: np.ndarray, p: np.ndarray, omega: np.ndarray, gamma: np.ndarray,
-                             *, full_power: bool = False) -> np.ndarray:
+                             *, full_power: bool = False, rate_mode: str = "paper") -> np.ndarray:
     """``W`` ``[B, N, K]`` complex128 from the graph's outputs and the channel ``h`` ``[B, K, N]``.
 
     ``full_power=True`` is fm's maximum-sum-rate mode (every antenna on, ``γ = 1``), as
-    :class:`~mimofm.models.fm.FMPrecoder` does when no requests are given.
+    :class:`~mimofm.models.fm.FMPrecoder` does when no requests are given. ``rate_mode`` (the model's,
+    stored in the ONNX file's metadata as ``mimofm.rate_mode``): ``"per-user"`` scales ``λ`` by ``γ``
+    outside the maximum-rate mode.
     """
     h = np.asarray(h, dtype=np.complex128)
     k = h.shape[-2]
+    if rate_mode == "per-user" and not full_power:
+        lam = lam * gamma[..., None]
     m = np.eye(k) + lam[..., :, None] * (h @ np.conj(np.swapaxes(h, -1, -2)))  # I + Λ H H^H
     v = np.conj(np.swapaxes(h, -1, -2)) @ np.linalg.solve(m, np.broadcast_to(np.eye(k), m.shape))  # [B, N, K]
     v = v / np.maximum(np.linalg.norm(v, axis=-2, keepdims=True), 1e-300) * np.sqrt(p)[..., None, :]
@@ -91,7 +102,8 @@ def run_fm_onnx(path: str | Path, h: np.ndarray, rates: np.ndarray | None = None
     full = rates is None
     rates = np.full(h.shape[:-1], 1e3, dtype=np.float32) if full else np.asarray(rates, dtype=np.float32)
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    mode = sess.get_modelmeta().custom_metadata_map.get("mimofm.rate_mode", "paper")
     lam, p, omega, gamma = sess.run(None, {"h_re": h.real.astype(np.float32), "h_im": h.imag.astype(np.float32),
                                            "rates": rates})
     return fm_precoder_from_outputs(h, lam.astype(np.float64), p.astype(np.float64), omega.astype(np.float64),
-                                    gamma.astype(np.float64), full_power=full)
+                                    gamma.astype(np.float64), full_power=full, rate_mode=mode)

@@ -11,10 +11,13 @@ from mimofm.export import export_fm_onnx, run_fm_onnx  # noqa: E402
 from tests.models.test_fm import TINY  # noqa: E402
 
 
-def test_onnx_export_matches_pytorch_at_any_batch(tmp_path):
+@pytest.mark.parametrize("rate_mode", ["paper", "per-user"])
+def test_onnx_export_matches_pytorch_at_any_batch(tmp_path, rate_mode):
     torch.manual_seed(0)
-    model = FMPrecoder(FMConfig(num_bs_ant=16, **TINY)).eval()
+    model = FMPrecoder(FMConfig(num_bs_ant=16, rate_mode=rate_mode, **TINY)).eval()
     with torch.no_grad():
+        if model.extractor.user_rate_embed is not None:  # zero-initialized: make it matter
+            model.extractor.user_rate_embed.weight.normal_()
         model.heads[0].mask_out.bias[:5] = -4.0  # some antennas off in rate-request mode
         model.heads[0].mask_out.bias[-1] = 0.0
     path = export_fm_onnx(model, tmp_path / "fm.onnx")

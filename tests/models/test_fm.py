@@ -121,3 +121,22 @@ def test_old_rzf_mix_checkpoints_still_load(tmp_path):
     h = correlated(2, 4, 16, seed=4).to(torch.complex64)
     torch.testing.assert_close(loaded(h).w, m.eval()(h).w)
     assert json.loads((tmp_path / "old.json").read_text())["step"] == 1
+
+
+def test_per_user_rate_mode_starts_as_the_paper_model_and_scales_lambda_by_gamma():
+    torch.manual_seed(0)
+    paper = FMPrecoder(FMConfig(num_bs_ant=16, **TINY)).eval()
+    torch.manual_seed(0)
+    per_user = FMPrecoder(FMConfig(num_bs_ant=16, rate_mode="per-user", **TINY)).eval()
+    per_user.load_state_dict(paper.state_dict(), strict=False)  # the extra embedding stays zero
+    h = correlated(3, 4, 16, seed=5).to(torch.complex64)
+    with torch.no_grad():
+        torch.testing.assert_close(per_user(h).w, paper(h).w)  # maximum-rate mode: identical
+        per_user.heads[0].mask_out.bias[-1] = -1.0  # γ ≈ 0.27 in rate-target mode
+        out = per_user(h, torch.ones(3, 4))
+        from mimofm.models.fm import structured_precoder, transmit
+
+        f = per_user.extractor(h, torch.log1p(torch.ones(3, 4)))
+        lam, p = per_user.heads[0].structure(f)
+        w = transmit(structured_precoder(h, lam * out.gamma[:, None], p), out.omega, out.gamma)
+        torch.testing.assert_close(out.w, w)

@@ -39,7 +39,7 @@ class FMConfig:
     dropout: float = 0.05
     num_output_heads: int = 1
     head_form: str = "structure"  # "structure" (λ, p of the optimal beamforming structure) or "rzf-mix"
-    request_in_user_tokens: bool = False  # also add each user's own request to its token (docs/fm.md)
+    rate_mode: str = "paper"  # "paper" or "per-user" (requests also in user tokens, λ scaled by γ; docs/fm.md)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -103,7 +103,7 @@ def fm_flops(cfg: FMConfig) -> float:
     """Analytic FLOPs (2 per multiply-add) of one fm forward pass for one sample: embeddings, the encoder's
     linear layers and attention products, one head; the ``K × K`` structure solve and norms excluded."""
     k, n, d, t = cfg.num_ue, cfg.num_bs_ant, cfg.d_model, cfg.num_ue + 1
-    embed = 2 * k * (2 * n + 1) * d + 2 * k * d + (2 * k * d if cfg.request_in_user_tokens else 0)
+    embed = 2 * k * (2 * n + 1) * d + 2 * k * d + (2 * k * d if cfg.rate_mode == "per-user" else 0)
     layer = 2 * t * d * 3 * d + 2 * 2 * t * t * d + 2 * t * d * d + 2 * 2 * t * d * cfg.ffn
     head = 2 * k * d * (2 if cfg.head_form == "structure" else 2 * k) + 2 * d * (n + 1)
     return float(embed + cfg.num_layers * layer + head)
@@ -117,7 +117,13 @@ class FMFeatureExtractor(nn.Module):
         self.cfg = cfg
         self.csi_embed = nn.Linear(2 * cfg.num_bs_ant + 1, cfg.d_model)
         self.rate_embed = nn.Linear(cfg.num_ue, cfg.d_model)
-        self.user_rate_embed = nn.Linear(1, cfg.d_model) if cfg.request_in_user_tokens else None
+        if cfg.rate_mode not in ("paper", "per-user"):
+            raise MimofmInputError(f"`rate_mode` must be 'paper' or 'per-user', got {cfg.rate_mode!r}")
+        self.user_rate_embed = None
+        if cfg.rate_mode == "per-user":  # zero-initialized: starts as the paper's extractor
+            self.user_rate_embed = nn.Linear(1, cfg.d_model)
+            nn.init.zeros_(self.user_rate_embed.weight)
+            nn.init.zeros_(self.user_rate_embed.bias)
         layer = nn.TransformerEncoderLayer(cfg.d_model, cfg.num_attention_heads, cfg.ffn, cfg.dropout,
                                            batch_first=True, norm_first=True)
         self.encoder = nn.TransformerEncoder(layer, cfg.num_layers, enable_nested_tensor=False)
@@ -164,17 +170,23 @@ class FMHead(nn.Module):
             raise MimofmInputError(f"`head_form` must be 'structure' or 'rzf-mix', got {cfg.head_form!r}")
         self.k = cfg.num_ue
         self.form = cfg.head_form
+        self.lam_times_gamma = cfg.rate_mode == "per-user"
         self.w_out = nn.Linear(cfg.d_model, 2 if self.form == "structure" else 2 * cfg.num_ue)
         nn.init.normal_(self.w_out.weight, std=0.01)
         nn.init.zeros_(self.w_out.bias)
         self.mask_out = nn.Linear(cfg.d_model, cfg.num_bs_ant + 1)
         nn.init.constant_(self.mask_out.bias, 3.0)  # start with every antenna on and full power
 
-    def precoder(self, feats: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        """``feats`` ``[B, K+1, d]``, ``h`` ``[B, K, N]`` -> un-normalized ``W`` ``[B, N, K]``."""
+    def precoder(self, feats: torch.Tensor, h: torch.Tensor, lam_scale: torch.Tensor | None = None) -> torch.Tensor:
+        """``feats`` ``[B, K+1, d]``, ``h`` ``[B, K, N]`` -> un-normalized ``W`` ``[B, N, K]``.
+
+        ``lam_scale`` ``[B]`` multiplies ``λ`` (``rate_mode="per-user"``: ``Σλ = γ``, the total power, which
+        is the structure of QoS power minimization's solution).
+        """
         k = self.k
         if self.form == "structure":
-            return structured_precoder(h, *self.structure(feats))
+            lam, p = self.structure(feats)
+            return structured_precoder(h, lam if lam_scale is None else lam * lam_scale[:, None], p)
         y = self.w_out(feats[:, :k])  # [B, K, 2K]
         x = torch.complex(y[..., :k], y[..., k:]).transpose(-2, -1)  # [B, K(basis j), K(user u)]
         x = x + torch.eye(k, dtype=x.dtype, device=x.device)  # residual around RZF
@@ -193,11 +205,10 @@ class FMHead(nn.Module):
     def forward(self, feats: torch.Tensor, h: torch.Tensor, *, full_power: bool = False
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``feats`` ``[B, K+1, d]``, ``h`` ``[B, K, N]`` -> (``W`` ``[B, N, K]``, ``Ω`` ``[B, N]``, ``γ`` ``[B]``)."""
-        w = self.precoder(feats, h)
         omega, gamma = self.mask_and_power(feats)
         if full_power:
-            return w, torch.ones_like(omega), torch.ones_like(gamma)
-        return w, omega, gamma
+            return self.precoder(feats, h), torch.ones_like(omega), torch.ones_like(gamma)
+        return self.precoder(feats, h, gamma if self.lam_times_gamma else None), omega, gamma
 
 
 def transmit(w: torch.Tensor, omega: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:

@@ -33,7 +33,7 @@ def load_fm(stem: str | None = None):
     if not arch or card.get("config", {}).get("recipe_name") != "fm":
         raise MimofmInputError(f"checkpoint {str(path)!r} is not an fm checkpoint")
     # checkpoints written before these options existed
-    arch = {"head_form": "rzf-mix", "request_in_user_tokens": False, **arch}
+    arch = {"head_form": "rzf-mix", "rate_mode": "paper", **arch}
     model = FMPrecoder(FMConfig(**arch))
     load_weights(path, model)
     model.eval()
