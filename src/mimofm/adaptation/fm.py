@@ -23,8 +23,8 @@ from mimofm.core.validation import MimofmInputError
 from mimofm.models.fm import FMPrecoder
 from mimofm.models.fm import transmit as _transmit
 from mimofm.precoders.linear import rzf
-from mimofm.training.fm_recipe import Dataset
-from mimofm.training.fm_recipe import draw_samples as _samples
+from mimofm.training.site_data import Dataset
+from mimofm.training.site_data import draw_samples as _samples
 
 __all__ = ["dataset_feature", "similar_datasets", "HeadAdaptation", "adapt_fm", "local_dataset"]
 
@@ -126,7 +126,7 @@ def adapt_fm(cs, shots: str | int, *, checkpoint: str | None = None, training_fi
     shared loop's result dict plus ``"similar"`` (names and cosines, few-shot only).
     """
     from mimofm.models.loading import load_fm
-    from mimofm.training.fm_recipe import load_datasets
+    from mimofm.training.site_data import load_datasets
     from mimofm.training.trainer import TrainConfig, train
 
     if cs.split is None:

@@ -24,60 +24,19 @@ MIMO the answer?", IEEE Trans. Wireless Commun. 14(6), 2015.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from mimofm.channels.io import load_channels
-from mimofm.channels.sampling import candidate_positions, draw_user_sets, gather_users
 from mimofm.core.energy import energy
-from mimofm.core.linkbudget import median_gain
 from mimofm.core.rates import user_rates
 from mimofm.core.validation import MimofmInputError
 from mimofm.models.fm import FMConfig, FMPrecoder
 from mimofm.models.fm import transmit as _transmit
-from mimofm.precoders.wmmse import wmmse
+from mimofm.training.site_data import Dataset, draw_samples, load_datasets, wmmse_reference
 
-__all__ = ["FMRecipe", "Dataset", "load_datasets", "draw_samples"]
-
-
-@dataclass
-class Dataset:
-    """One (site, LOS|NLOS) training dataset: positions ``h`` ``[P, N]`` (raw gains) and the site's median gain."""
-
-    name: str
-    h: torch.Tensor
-    site_median_gain: float
-
-
-def draw_samples(d: Dataset, n: int, num_ue: int, seed: int, snr_db: float) -> torch.Tensor:
-    """``n`` multi-user samples ``[n, num_ue, N]`` of dataset ``d`` at site-median SNR ``snr_db`` (complex64)."""
-    idx = draw_user_sets(d.h.shape[0], num_ue, n, seed)
-    scale = math.sqrt(10.0 ** (snr_db / 10.0) / d.site_median_gain)
-    return gather_users(d.h, idx).to(torch.complex64) * scale
-
-
-def load_datasets(files: list[str], num_ue: int, split_code: int = 0,
-                  mixes: tuple[str, ...] = ("los", "nlos")) -> list[Dataset]:
-    """LOS and NLOS datasets (``mixes``) of every site file (positions of one split; default: train)."""
-    out = []
-    for f in files:
-        cs = load_channels(Path(f))
-        g = median_gain(cs.h)
-        for mix in mixes:
-            try:
-                idx = candidate_positions(cs.num_positions, los=cs.los, mix=mix, split=cs.split,
-                                          split_code=split_code if cs.split is not None else None)
-            except MimofmInputError:
-                continue
-            if idx.size >= max(num_ue, 8):
-                out.append(Dataset(f"{cs.name}/{mix}", cs.h[torch.from_numpy(idx)], g))
-    if not out:
-        raise MimofmInputError("no training dataset: give site files with LOS/NLOS flags and enough positions")
-    return out
+__all__ = ["FMRecipe", "Dataset", "load_datasets", "draw_samples"]  # the last three from site_data
 
 
 @dataclass
@@ -127,11 +86,8 @@ class FMRecipe:
     def rmax(self) -> torch.Tensor:
         """``[datasets, SNR grid]`` WMMSE mean sum rate (the paper's ``R_e^max``), computed once."""
         if self._rmax is None:
-            rows = []
-            for e, d in enumerate(self.datasets()):
-                rows.append([float(wmmse(self._draw(d, self.rmax_samples, 10_000 + e, s)).sum_rate.mean())
-                             for s in self.snr_grid_db])
-            self._rmax = torch.tensor(rows)
+            self._rmax = wmmse_reference(self.datasets(), self.snr_grid_db, self.rmax_samples,
+                                         FMConfig(**self.model).num_ue)
         return self._rmax
 
     def build_model(self) -> FMPrecoder:

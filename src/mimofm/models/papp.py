@@ -1,0 +1,243 @@
+"""papp: the plug-and-play teacher–student precoder (PaPP papers), fully digital and hybrid.
+
+Input: the power-aware normalized channel ``H̄ = √P/σ · H`` ``[B, K, N]`` — mimofm's SNR-scaled channel,
+so one model serves every transmit power and noise level; the transmitted precoder is ``√P · W̄``.
+
+* **Shared feature extractor** (:class:`PaPPExtractor`): a CNN branch over the ``2 × K × N`` CSI image
+  (3 conv layers, 8/8/2 channels, batch norm, ReLU) giving a global feature; per-user MLP encoders
+  (shared weights, 5 layers) over each user's token; a permutation-invariant pooling across users
+  (mean and the 0.25/0.5/0.75 quantiles); a gated merge that broadcasts the pooled context and the CNN
+  feature back to every user. Dropout 0.15. Tokens are fm's (:func:`mimofm.models.fm.user_tokens`:
+  direction plus SNR in bels), so the ray-traced channels' 70 dB gain spread never reaches a layer raw.
+* **Teacher** (:class:`PaPPTeacher`, training only): per-user heads for the WMMSE receivers ``u`` and
+  weights ``v`` and a head for the multiplier ``μ`` on the pooled context, then one WMMSE transmitter
+  update, :func:`mimofm.precoders.wmmse.wmmse_precoder`. Each variable is a learned multiplicative
+  correction of its closed form one WMMSE step after RZF (``u₀, v₀`` from :func:`wmmse_receivers` of
+  RZF, ``μ₀ = Σ_k v_k |u_k|²``, the multiplier's value at a KKT point for unit power and noise), so an
+  untrained teacher is exactly "RZF + one WMMSE step".
+* **Student** (:class:`PaPPStudent`, deployed): compact fully connected layers (64, 64, 512; the
+  paper's Table II) from the flattened features, the normalized Gram matrix ``Ĥ Ĥ^H`` and the users'
+  SNRs to the precoder. Fully digital: the ``2K`` parameters ``(λ, p)`` of the optimal linear
+  structure, :func:`mimofm.models.fm.structured_precoder` (``W = H^H (I + Λ H H^H)^{-1}`` with unit
+  columns scaled by ``√p``; one ``K × K`` solve, no ``N``-dimensional inversion) — the teacher's WMMSE
+  step has this form too, with ``λ = v|u|²/μ``; mimofm's change to the paper's direct ``N × K`` output.
+  Hybrid: digital ``W_dp ∈ C^{N_RF×K}`` and analog phases ``A = e^{jθ}/√N`` ``[N, N_RF]`` (unit
+  modulus by construction); ``W̄ = A W_dp``. Outputs are normalized to unit power.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from mimofm.core.energy import normalize_power
+from mimofm.core.validation import MimofmInputError
+from mimofm.models.fm import structured_precoder, user_tokens
+from mimofm.precoders.linear import rzf
+from mimofm.precoders.wmmse import wmmse_precoder, wmmse_receivers
+
+__all__ = ["PaPPConfig", "PaPPExtractor", "PaPPTeacher", "PaPPStudent", "PaPP", "papp_multiplications"]
+
+QUANTILES = (0.25, 0.5, 0.75)
+
+
+@dataclass
+class PaPPConfig:
+    """Sizes (papers' Table II where given: CNN 8/8/2 channels, student FC 64/64/512, dropout 0.15)."""
+
+    num_bs_ant: int = 64
+    num_ue: int = 4
+    cnn_channels: list[int] = field(default_factory=lambda: [8, 8, 2])
+    kernel: int = 3
+    encoder_layers: int = 5
+    encoder_width: int = 128
+    feature_dim: int = 64  # E: per-user feature size
+    teacher_width: int = 128
+    student_widths: list[int] = field(default_factory=lambda: [64, 64, 512])
+    dropout: float = 0.15
+    num_rf: int | None = None  # hybrid beamforming with this many RF chains (None: fully digital)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def validate(self) -> None:
+        if self.num_ue < 1 or self.num_bs_ant < self.num_ue:
+            raise MimofmInputError(f"papp needs 1 <= num_ue <= num_bs_ant, got {self.num_ue}, {self.num_bs_ant}")
+        if self.num_rf is not None and not self.num_ue <= self.num_rf <= self.num_bs_ant:
+            raise MimofmInputError(f"`num_rf` must be between num_ue and num_bs_ant, got {self.num_rf}")
+        if self.encoder_layers < 1 or not self.cnn_channels or not self.student_widths:
+            raise MimofmInputError("papp needs >= 1 encoder layer, CNN channels and student widths")
+
+
+def _mlp(sizes: list[int], dropout: float, last_act: bool = True) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2 or last_act:
+            layers += [nn.ReLU(), nn.Dropout(dropout)]
+    return nn.Sequential(*layers)
+
+
+class PaPPExtractor(nn.Module):
+    """``h`` ``[B, K, N]`` -> per-user features ``[B, K, E]`` and the pooled context ``[B, E]``."""
+
+    def __init__(self, cfg: PaPPConfig):
+        super().__init__()
+        k, n, e = cfg.num_ue, cfg.num_bs_ant, cfg.feature_dim
+        convs: list[nn.Module] = []
+        c_in = 2
+        for c in cfg.cnn_channels:
+            convs += [nn.Conv2d(c_in, c, cfg.kernel, padding=cfg.kernel // 2), nn.BatchNorm2d(c), nn.ReLU()]
+            c_in = c
+        self.cnn = nn.Sequential(*convs)
+        self.cnn_out = nn.Linear(c_in * k * n, e)
+        w = cfg.encoder_width
+        self.encoder = _mlp([2 * n + 1] + [w] * (cfg.encoder_layers - 1) + [e], cfg.dropout)
+        self.pool_out = nn.Linear(len(QUANTILES) * e + e + e, e)  # mean, quantiles, CNN feature -> context
+        self.gate = nn.Linear(2 * e, e)
+        self.broadcast = nn.Linear(e, e)
+
+    def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        tok = user_tokens(h)  # [B, K, 2N+1]
+        n = h.shape[-1]
+        img = torch.stack([tok[..., :n], tok[..., n:2 * n]], dim=1)  # [B, 2, K, N] unit-norm directions
+        g = torch.relu(self.cnn_out(self.cnn(img).flatten(1)))  # [B, E]
+        z = self.encoder(tok)  # [B, K, E]
+        q = torch.quantile(z, torch.tensor(QUANTILES, dtype=z.dtype, device=z.device), dim=1)  # [3, B, E]
+        pooled = torch.cat([z.mean(1), *q.unbind(0), g], dim=-1)  # [B, 5E]
+        ctx = torch.relu(self.pool_out(pooled))  # [B, E]
+        c = ctx[:, None, :].expand_as(z)
+        a = torch.sigmoid(self.gate(torch.cat([z, c], dim=-1)))
+        return a * z + (1 - a) * self.broadcast(c), ctx  # [B, K, E], [B, E]
+
+
+class PaPPTeacher(nn.Module):
+    """Heads for ``u``, ``v``, ``μ`` (corrections of RZF + one WMMSE step) and the WMMSE update."""
+
+    def __init__(self, cfg: PaPPConfig):
+        super().__init__()
+        e, w = cfg.feature_dim, cfg.teacher_width
+        self.user_head = _mlp([e, w, 3], 0.0, last_act=False)  # log|u| correction, phase of u, log v correction
+        self.mu_head = _mlp([e, w, 1], 0.0, last_act=False)
+        for head in (self.user_head, self.mu_head):
+            nn.init.zeros_(head[-1].weight)
+            nn.init.zeros_(head[-1].bias)
+
+    @staticmethod
+    def start(h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Closed-form ``(u₀, v₀, μ₀)`` from RZF: ``[B, K]`` complex, ``[B, K]``, ``[B]`` (float64)."""
+        h64 = h.to(torch.complex128)
+        u0, v0 = wmmse_receivers(h64 @ rzf(h64))
+        return u0, v0, (v0 * u0.abs().square()).sum(-1)
+
+    def variables(self, feats: torch.Tensor, ctx: torch.Tensor, h: torch.Tensor):
+        """``(u, v, μ)`` for the batch: ``[B, K]`` complex128, ``[B, K]`` float64, ``[B]`` float64."""
+        u0, v0, mu0 = self.start(h)
+        y = self.user_head(feats).double()  # [B, K, 3]
+        u = u0 * torch.exp(torch.complex(y[..., 0], y[..., 1]))
+        v = 1.0 + (v0 - 1.0) * torch.exp(y[..., 2])  # v ≥ 1 (v = 1/MSE)
+        mu = mu0 * torch.exp(self.mu_head(ctx).double()[:, 0])
+        return u, v, mu
+
+    def forward(self, feats: torch.Tensor, ctx: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """One WMMSE transmitter update from the predicted variables, unit power: ``[B, N, K]``."""
+        u, v, mu = self.variables(feats, ctx, h)
+        return normalize_power(wmmse_precoder(h.to(torch.complex128), u, v, mu.clamp_min(1e-12))).to(h.dtype)
+
+
+class PaPPStudent(nn.Module):
+    """Compact FC layers from the flattened features to a unit-power precoder (digital or hybrid)."""
+
+    def __init__(self, cfg: PaPPConfig):
+        super().__init__()
+        k, n = cfg.num_ue, cfg.num_bs_ant
+        self.k, self.n, self.num_rf = k, n, cfg.num_rf
+        out = 2 * k if cfg.num_rf is None else cfg.num_rf * n + 2 * cfg.num_rf * k
+        self.body = _mlp([k * cfg.feature_dim + 2 * k * k + k] + list(cfg.student_widths), 0.0)
+        self.out = nn.Linear(cfg.student_widths[-1], out)
+        if cfg.num_rf is None:  # start near RZF with equal powers (small weights so the body still learns)
+            nn.init.normal_(self.out.weight, std=1e-2)
+            nn.init.zeros_(self.out.bias)
+
+    @staticmethod
+    def inputs(feats: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Student input ``[B, K·E + 2K² + K]``: features, the normalized Gram matrix ``Ĥ Ĥ^H`` and the
+        users' SNRs in bels (the sufficient statistics of the row-space coefficients); and ``Ĥ``."""
+        g = h.abs().square().sum(-1, keepdim=True).clamp_min(1e-30)  # [B, K, 1]
+        hn = h / g.sqrt()  # Ĥ: unit-norm rows
+        gram = hn @ hn.mH  # [B, K, K]
+        x = torch.cat([feats.flatten(1), gram.real.flatten(1).float(), gram.imag.flatten(1).float(),
+                       torch.log10(g[..., 0]).float() / 10.0], dim=-1)
+        return x, hn
+
+    def forward(self, feats: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        x_in, hn = self.inputs(feats, h)
+        y = self.out(self.body(x_in))
+        k = self.k
+        if self.num_rf is None:
+            # λ free in scale (the teacher's λ = v|u|²/μ sums to 1 only at a KKT point), p: power shares
+            w = structured_precoder(h, torch.exp(y[:, :k].clamp(max=30.0)) / k, torch.softmax(y[:, k:], -1))
+            return normalize_power(w.to(h.dtype))  # [B, N, K]
+        a, wd = self.hybrid(y)
+        return normalize_power(a @ wd)
+
+    def hybrid(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Analog ``A`` ``[B, N, N_RF]`` (unit modulus / √N) and digital ``W_dp`` ``[B, N_RF, K]``."""
+        n, r, k = self.n, self.num_rf, self.k
+        theta = y[:, : n * r].reshape(-1, n, r)
+        a = torch.polar(torch.full_like(theta, n ** -0.5), theta)
+        d = y[:, n * r:]
+        return a, torch.complex(d[:, : r * k], d[:, r * k:]).reshape(-1, r, k)
+
+
+class PaPP(nn.Module):
+    """Extractor + teacher + student; ``forward`` is the deployed path (extractor + student)."""
+
+    def __init__(self, cfg: PaPPConfig):
+        super().__init__()
+        cfg.validate()
+        self.cfg = cfg
+        self.extractor = PaPPExtractor(cfg)
+        self.teacher = PaPPTeacher(cfg)
+        self.student = PaPPStudent(cfg)
+
+    def check_input(self, h: torch.Tensor) -> None:
+        if not h.is_complex() or h.dim() != 3 or tuple(h.shape[1:]) != (self.cfg.num_ue, self.cfg.num_bs_ant):
+            raise MimofmInputError(f"this papp checkpoint serves {self.cfg.num_ue} users × {self.cfg.num_bs_ant} "
+                                   f"antennas; got a {h.dtype} tensor of shape {list(h.shape)}")
+
+    def forward(self, h: torch.Tensor, with_teacher: bool = False):
+        """``h`` ``[B, K, N]`` SNR-scaled channel -> unit-power precoder ``[B, N, K]`` (student);
+        ``with_teacher=True`` (training): ``(student, teacher)`` precoders from one feature pass."""
+        feats, ctx = self.extractor(h)
+        w = self.student(feats, h)
+        return (w, self.teacher(feats, ctx, h)) if with_teacher else w
+
+    def teacher_precoder(self, h: torch.Tensor) -> torch.Tensor:
+        feats, ctx = self.extractor(h)
+        return self.teacher(feats, ctx, h)
+
+
+def papp_multiplications(cfg: PaPPConfig) -> float:
+    """Real multiplications of the deployed path (extractor + student) for one sample."""
+    k, n, e, w = cfg.num_ue, cfg.num_bs_ant, cfg.feature_dim, cfg.encoder_width
+    cnn, c_in = 0, 2
+    for c in cfg.cnn_channels:
+        cnn += c * c_in * cfg.kernel**2 * k * n
+        c_in = c
+    cnn += c_in * k * n * e
+    enc_sizes = [2 * n + 1] + [w] * (cfg.encoder_layers - 1) + [e]
+    enc = k * sum(a * b for a, b in zip(enc_sizes[:-1], enc_sizes[1:]))
+    merge = (len(QUANTILES) + 2) * e * e + k * (2 * e * e + e * e + 2 * e)
+    st_sizes = [k * e + 2 * k * k + k] + list(cfg.student_widths)
+    student = sum(a * b for a, b in zip(st_sizes[:-1], st_sizes[1:]))
+    out = 2 * k if cfg.num_rf is None else cfg.num_rf * n + 2 * cfg.num_rf * k
+    student += cfg.student_widths[-1] * out
+    if cfg.num_rf is None:  # Gram (shared with the input), K × K solve, H^H·M, column norms
+        basis = 4 * n * k * k + 16 * k**3 // 3 + 4 * n * k * k + 4 * n * k
+    else:
+        basis = 4 * n * k * k + 4 * n * cfg.num_rf * k
+    tokens = 3 * k * n
+    return float(cnn + enc + merge + student + basis + tokens + 4 * n * k)

@@ -1,0 +1,150 @@
+"""The papp training recipe for the shared loop: teacher, student distillation and MLDG.
+
+* **Domains**: every (site, LOS|NLOS) training dataset at every SNR of ``snr_grid_db`` (train-split
+  positions only). Each step draws ``domains_per_step`` domains and ``batch_per_domain`` samples of each.
+* **Teacher** (self-supervised): ``−R(W̄_T)/R^WMMSE`` per domain, ``R^WMMSE`` the domain's WMMSE mean
+  sum rate (:func:`mimofm.training.site_data.wmmse_reference`).
+* **Student** (from ``teacher_warmup_steps`` on): ``L_S = L_MSE(W̄_T, W̄)`` (per-column phase-invariant:
+  rates do not depend on a column's phase) while the teacher's rate on
+  the domain is below ``gate · R^WMMSE``, else ``L_MSE − λ·R(W̄)/R^WMMSE`` (papers: gate 0.8, λ = 0.1).
+  The teacher's precoder is a fixed target for the student (detached).
+* **MLDG** (``mldg: true``): the step's domains are split into meta-train and meta-generalization
+  sets; the loss is ``L_train(θ) + β·L_gen(θ − α∇L_train)`` (first order: the inner gradient is not
+  differentiated), so the optimizer's update is ``θ ← θ − ε(δ_train + β·δ_gen)``. ``mldg: false`` is
+  the "DeepAll" baseline: the mean loss over all the step's domains, same budget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from torch.func import functional_call
+
+from mimofm.core.rates import sum_rate
+from mimofm.core.validation import MimofmInputError
+from mimofm.models.papp import PaPP, PaPPConfig
+from mimofm.training.site_data import Dataset, draw_samples, load_datasets, wmmse_reference
+
+__all__ = ["PaPPRecipe", "phase_invariant_mse"]
+
+
+@dataclass
+class PaPPRecipe:
+    """Hyper-parameters of papp training (saved with the checkpoint)."""
+
+    sites: list[str] = field(default_factory=list)
+    model: dict = field(default_factory=dict)  # PaPPConfig overrides
+    snr_grid_db: list[float] = field(default_factory=lambda: [0.0, 10.0, 20.0, 30.0])
+    batch_per_domain: int = 32
+    domains_per_step: int = 6
+    mldg: bool = True
+    meta_gen_domains: int = 2
+    meta_lr: float = 1e-2  # α of the virtual step
+    meta_beta: float = 1.0
+    teacher_warmup_steps: int = 200
+    gate: float = 0.8
+    student_lambda: float = 0.1
+    rmax_samples: int = 128
+    seed: int = 0
+    name: str = "papp"
+
+    def __post_init__(self) -> None:
+        if self.mldg and not 1 <= self.meta_gen_domains < self.domains_per_step:
+            raise MimofmInputError("MLDG needs 1 <= meta_gen_domains < domains_per_step")
+        self._data: list[Dataset] | None = None
+        self._rmax: torch.Tensor | None = None
+
+    def config(self) -> dict:
+        return asdict(self)
+
+    def _cfg(self) -> PaPPConfig:
+        n = self.datasets()[0].h.shape[-1]
+        return PaPPConfig(num_bs_ant=n, **self.model)
+
+    def datasets(self) -> list[Dataset]:
+        if self._data is None:
+            self._data = load_datasets(self.sites, PaPPConfig(**self.model).num_ue)
+        return self._data
+
+    def rmax(self) -> torch.Tensor:
+        if self._rmax is None:
+            self._rmax = wmmse_reference(self.datasets(), self.snr_grid_db, self.rmax_samples, self._cfg().num_ue)
+        return self._rmax
+
+    def build_model(self) -> PaPP:
+        self.rmax()
+        return PaPP(self._cfg())
+
+    def batch(self, step: int) -> list[tuple[torch.Tensor, float]]:
+        """``domains_per_step`` (channels ``[B, K, N]``, WMMSE reference rate) pairs, deterministic in step."""
+        rng = np.random.default_rng([self.seed, step])
+        data, k = self.datasets(), self._cfg().num_ue
+        out = []
+        for _ in range(self.domains_per_step):
+            e, si = int(rng.integers(len(data))), int(rng.integers(len(self.snr_grid_db)))
+            h = draw_samples(data[e], self.batch_per_domain, k, int(rng.integers(2**62)), self.snr_grid_db[si])
+            out.append((h, float(self.rmax()[e, si])))
+        return out
+
+    def _domain_loss(self, model, params, h: torch.Tensor, r_max: float, student: bool):
+        w_s, w_t = functional_call(model, params, (h,), {"with_teacher": True})
+        r_t = sum_rate(h.to(torch.complex128), w_t.to(torch.complex128)).mean()
+        loss = -r_t / r_max
+        stats = {"teacher_ratio": float(r_t.detach()) / r_max}
+        if student:
+            r_s = sum_rate(h.to(torch.complex128), w_s.to(torch.complex128)).mean()
+            mse = phase_invariant_mse(w_s, w_t.detach()).mean()
+            gated = float(r_t.detach()) >= self.gate * r_max
+            loss = loss + mse - (self.student_lambda * r_s / r_max if gated else 0.0)
+            stats.update(student_ratio=float(r_s.detach()) / r_max, mse=float(mse.detach()))
+        return loss, stats
+
+    def loss(self, model: PaPP, batch, step: int):
+        student = step >= self.teacher_warmup_steps
+        params = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+        if not self.mldg:
+            parts = [self._domain_loss(model, params, h, r, student) for h, r in batch]
+            loss = torch.stack([p[0] for p in parts]).mean()
+            return loss, _mean_stats([p[1] for p in parts])
+        n_gen = self.meta_gen_domains
+        train_parts = [self._domain_loss(model, params, h, r, student) for h, r in batch[:-n_gen]]
+        l_train = torch.stack([p[0] for p in train_parts]).mean()
+        names = [k for k, p in model.named_parameters() if p.requires_grad]
+        grads = torch.autograd.grad(l_train, [params[k] for k in names], retain_graph=True, allow_unused=True)
+        fast = dict(params)
+        for k, g in zip(names, grads):
+            if g is not None:
+                fast[k] = params[k] - self.meta_lr * g.detach()
+        gen_parts = [self._domain_loss(model, fast, h, r, student) for h, r in batch[-n_gen:]]
+        l_gen = torch.stack([p[0] for p in gen_parts]).mean()
+        stats = _mean_stats([p[1] for p in train_parts])
+        stats["meta_gen_loss"] = float(l_gen.detach())
+        return l_train + self.meta_beta * l_gen, stats
+
+    @torch.no_grad()
+    def evaluate(self, model: PaPP) -> dict[str, float]:
+        """Student and teacher as ratios to WMMSE on a fixed draw of the training datasets, per grid SNR."""
+        out = {}
+        data, k = self.datasets(), self._cfg().num_ue
+        for si, snr in enumerate(self.snr_grid_db):
+            hs = torch.cat([draw_samples(d, 16, k, 20_000 + e, snr) for e, d in enumerate(data)])
+            ref = float(self.rmax()[:, si].mean())
+            h64 = hs.to(torch.complex128)
+            out[f"student_ratio_to_wmmse@{snr:g}dB"] = float(sum_rate(h64, model(hs).to(torch.complex128)).mean()) / ref
+            out[f"teacher_ratio_to_wmmse@{snr:g}dB"] = float(
+                sum_rate(h64, model.teacher_precoder(hs).to(torch.complex128)).mean()) / ref
+        return out
+
+
+def phase_invariant_mse(w: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """``Σ_k min_φ ‖w_k e^{jφ} − ref_k‖²`` per sample (``[B, N, K]`` -> ``[B]``): rates do not see a
+    column's phase, so the student is not asked to copy it."""
+    cross = (w.conj() * ref).sum(-2).abs()  # [B, K]
+    return (w.abs().square().sum(-2) + ref.abs().square().sum(-2) - 2 * cross).sum(-1)
+
+
+def _mean_stats(stats: list[dict[str, float]]) -> dict[str, float]:
+    keys = stats[0].keys()
+    return {k: sum(s.get(k, 0.0) for s in stats) / len(stats) for k in keys}
