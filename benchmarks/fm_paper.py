@@ -237,27 +237,9 @@ def plot_fig2(doc: dict, path: Path) -> None:
 
 
 def plot_fig3(doc: dict, path: Path) -> None:
-    rows = doc["results"]
-    sites = list(dict.fromkeys(r["site"] for r in rows))
-    fig, axes = plt.subplots(1, len(sites), figsize=(4.3 * len(sites), 3.6), squeeze=False, sharey=True)
-    marks = {"fm": "-o", "qos@fm-rates": ":s", "greedy@fm-rates": ":^"}
-    for ax, s in zip(axes[0], sites):
-        for label in dict.fromkeys(r["model"] for r in rows):
-            for method, style in marks.items():
-                pts = sorted((r["achieved_sum_rate_mean"], r["energy_w_mean"]) for r in rows
-                             if r["site"] == s and r["model"] == label and r["method"] == method
-                             and r.get("energy_w_mean") is not None)
-                if pts and (method == "fm" or label == "zero"):
-                    x, y = zip(*pts)
-                    name = f"fm-{label}" if method == "fm" else f"{method} (zero's rates)"
-                    ax.plot(x, y, style, label=name, markersize=3)
-        ax.set_title(f"{s} · 20 dB")
-        ax.set_xlabel("achieved sum rate (bit/s/Hz)")
-        ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("energy per transmission (W, eq. 4)")
-    axes[0][-1].legend(fontsize=7)
-    fig.tight_layout()
-    _savefig(fig, path)
+    from mimofm.evaluation.plots import plot_tradeoff
+
+    plot_tradeoff(doc, path)
 
 
 def table2_md(t2: dict) -> list[str]:

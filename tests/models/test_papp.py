@@ -42,7 +42,7 @@ def test_student_outputs_unit_power_and_hybrid_phases_are_unit_modulus():
         assert w.shape == (6, 16, 4)
         torch.testing.assert_close(total_power(w), torch.ones(6), rtol=1e-5, atol=0)
     feats, _ = m.extractor(h)
-    a, wd = m.student.hybrid(m.student.out(m.student.body(m.student.inputs(feats, h)[0])))
+    a, wd = m.student.hybrid(m.student.out(m.student.body(m.student.inputs(feats, h))))
     assert a.shape == (6, 16, 6) and wd.shape == (6, 6, 4)
     torch.testing.assert_close(a.abs(), torch.full(a.shape, 16 ** -0.5), rtol=1e-6, atol=0)
 

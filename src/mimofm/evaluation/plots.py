@@ -46,25 +46,30 @@ def _save(fig, path: Path) -> Path:
 
 
 def plot_tradeoff(result: dict, path: Path) -> Path:
-    """One panel per (site, SNR): energy (eq. 4) against achieved sum rate — fm over the request levels,
-    QoS power minimization and greedy antenna switch-off at fm's achieved rates."""
-    rows = result["results"]
+    """One panel per (site, SNR): fm's energy (eq. 4) divided by the baseline's at fm's own achieved rates —
+    QoS power minimization (all antennas on, every sample) and greedy antenna switch-off (the first samples)
+    — against the request level β; below 1, fm spends less. One line per ``model`` when rows carry it."""
+    rows = [r for r in result["results"] if isinstance(r.get("beta"), (int, float))]
     keys = list(dict.fromkeys((r["site"], r["snr_db"]) for r in rows))
-    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.6), squeeze=False, sharey=True)
-    styles = {"fm": "-o", "qos@fm-rates": ":s", "greedy@fm-rates": ":^"}
+    models = list(dict.fromkeys(r.get("model") for r in rows))
+    fig, axes = plt.subplots(1, max(1, len(keys)), figsize=(4.2 * max(1, len(keys)), 3.6), squeeze=False, sharey=True)
+    styles = {"qos@fm-rates": "-o", "greedy@fm-rates": "--^"}
     for ax, (site, snr) in zip(axes[0], keys):
-        for method, style in styles.items():
-            pts = sorted((r["achieved_sum_rate_mean"], r["energy_w_mean"]) for r in rows
-                         if (r["site"], r["snr_db"], r["method"]) == (site, snr, method)
-                         and r.get("energy_w_mean") is not None and r.get("achieved_sum_rate_mean") is not None)
-            if pts:
-                x, y = zip(*pts)
-                ax.plot(x, y, style, label=method, markersize=4)
+        for model in models:
+            for method, style in styles.items():
+                pts = sorted((r["beta"], r["fm_energy_ratio"]) for r in rows
+                             if (r["site"], r["snr_db"], r["method"], r.get("model")) == (site, snr, method, model)
+                             and r.get("fm_energy_ratio") is not None)
+                if pts:
+                    x, y = zip(*pts)
+                    base = "QoS" if method.startswith("qos") else "greedy switch-off"
+                    ax.plot(x, y, style, label=f"{'fm' if model is None else 'fm-' + model} ÷ {base}", markersize=4)
+        ax.axhline(1.0, color="k", lw=0.8)
         ax.set_title(f"{site} · {snr:g} dB")
-        ax.set_xlabel("achieved sum rate (bit/s/Hz)")
+        ax.set_xlabel("request level β (fraction of WMMSE's sum rate)")
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("energy per transmission (W)")
-    axes[0][-1].legend(fontsize=8)
+    axes[0][0].set_ylabel("energy ÷ baseline at fm's rates")
+    axes[0][-1].legend(fontsize=7)
     return _save(fig, path)
 
 

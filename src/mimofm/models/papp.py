@@ -154,32 +154,31 @@ class PaPPStudent(nn.Module):
         super().__init__()
         k, n = cfg.num_ue, cfg.num_bs_ant
         self.k, self.n, self.num_rf = k, n, cfg.num_rf
-        out = 2 * k if cfg.num_rf is None else cfg.num_rf * n + 2 * cfg.num_rf * k
-        self.body = _mlp([k * cfg.feature_dim + 2 * k * k + k] + list(cfg.student_widths), 0.0)
-        self.out = nn.Linear(cfg.student_widths[-1], out)
-        if cfg.num_rf is None:  # start near RZF with equal powers (small weights so the body still learns)
-            nn.init.normal_(self.out.weight, std=1e-2)
+        if cfg.num_rf is None:  # per user (shared weights): its feature, Gram row and SNR -> (λ_u, p_u) logits
+            self.body = _mlp([cfg.feature_dim + 2 * k + 1] + list(cfg.student_widths), 0.0)
+            self.out = nn.Linear(cfg.student_widths[-1], 2)
+            nn.init.normal_(self.out.weight, std=1e-2)  # start near RZF with equal powers
             nn.init.zeros_(self.out.bias)
+        else:
+            self.body = _mlp([k * cfg.feature_dim + 2 * k * k + k] + list(cfg.student_widths), 0.0)
+            self.out = nn.Linear(cfg.student_widths[-1], cfg.num_rf * n + 2 * cfg.num_rf * k)
 
-    @staticmethod
-    def inputs(feats: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Student input ``[B, K·E + 2K² + K]``: features, the normalized Gram matrix ``Ĥ Ĥ^H`` and the
-        users' SNRs in bels (the sufficient statistics of the row-space coefficients); and ``Ĥ``."""
+    def inputs(self, feats: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """Student input: per user ``[B, K, E + 2K + 1]`` (digital) or flattened ``[B, K(E + 2K + 1)]``
+        (hybrid): features, the normalized Gram matrix ``Ĥ Ĥ^H`` (row u for user u) and the users' SNRs
+        in bels — the statistics the precoder's user-space coefficients depend on."""
         g = h.abs().square().sum(-1, keepdim=True).clamp_min(1e-30)  # [B, K, 1]
         hn = h / g.sqrt()  # Ĥ: unit-norm rows
         gram = hn @ hn.mH  # [B, K, K]
-        x = torch.cat([feats.flatten(1), gram.real.flatten(1).float(), gram.imag.flatten(1).float(),
-                       torch.log10(g[..., 0]).float() / 10.0], dim=-1)
-        return x, hn
+        x = torch.cat([feats, gram.real.float(), gram.imag.float(), torch.log10(g).float() / 10.0], dim=-1)
+        return x if self.num_rf is None else x.flatten(1)
 
     def forward(self, feats: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        x_in, hn = self.inputs(feats, h)
-        y = self.out(self.body(x_in))
-        k = self.k
-        if self.num_rf is None:
+        y = self.out(self.body(self.inputs(feats, h)))
+        if self.num_rf is None:  # y [B, K, 2]
             # λ free in scale (the teacher's λ = v|u|²/μ sums to 1 only at a KKT point), p: power shares
-            w = structured_precoder(h, torch.exp(y[:, :k].clamp(max=30.0)) / k, torch.softmax(y[:, k:], -1))
-            return normalize_power(w.to(h.dtype))  # [B, N, K]
+            lam = torch.exp(y[..., 0].clamp(max=30.0)) / self.k
+            return normalize_power(structured_precoder(h, lam, torch.softmax(y[..., 1], -1)).to(h.dtype))
         a, wd = self.hybrid(y)
         return normalize_power(a @ wd)
 
@@ -231,10 +230,12 @@ def papp_multiplications(cfg: PaPPConfig) -> float:
     enc_sizes = [2 * n + 1] + [w] * (cfg.encoder_layers - 1) + [e]
     enc = k * sum(a * b for a, b in zip(enc_sizes[:-1], enc_sizes[1:]))
     merge = (len(QUANTILES) + 2) * e * e + k * (2 * e * e + e * e + 2 * e)
-    st_sizes = [k * e + 2 * k * k + k] + list(cfg.student_widths)
-    student = sum(a * b for a, b in zip(st_sizes[:-1], st_sizes[1:]))
-    out = 2 * k if cfg.num_rf is None else cfg.num_rf * n + 2 * cfg.num_rf * k
-    student += cfg.student_widths[-1] * out
+    if cfg.num_rf is None:  # per-user student: K times (E + 2K + 1) -> widths -> 2
+        st_sizes = [e + 2 * k + 1] + list(cfg.student_widths) + [2]
+        student = k * sum(a * b for a, b in zip(st_sizes[:-1], st_sizes[1:]))
+    else:
+        st_sizes = [k * (e + 2 * k + 1)] + list(cfg.student_widths) + [cfg.num_rf * n + 2 * cfg.num_rf * k]
+        student = sum(a * b for a, b in zip(st_sizes[:-1], st_sizes[1:]))
     if cfg.num_rf is None:  # Gram (shared with the input), K × K solve, H^H·M, column norms
         basis = 4 * n * k * k + 16 * k**3 // 3 + 4 * n * k * k + 4 * n * k
     else:
