@@ -228,7 +228,7 @@ def plot_fig2(doc: dict, path: Path) -> None:
             ax.plot(SNRS, y, "--k" if p == "dpc" else "-o", label=p, markersize=3)
         ax.set_title(s)
         ax.set_xlabel("median single-user SNR (dB)")
-        ax.set_ylim(0.4, 1.1)
+        ax.set_ylim(0.0, 1.12)
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("sum rate ÷ WMMSE (test positions)")
     axes[0][-1].legend(fontsize=7)

@@ -15,6 +15,7 @@ no linear solver and the channel's dynamic range needs double precision there.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -53,12 +54,14 @@ def export_fm_onnx(model: FMPrecoder, path: str | Path, *, head: int | None = No
     fast = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)  # the fused encoder kernel has no ONNX form
     try:
-        batch = torch.export.Dim("batch")
-        with atomic_path(Path(path)) as tmp:
-            torch.onnx.export(graph, args, str(tmp), input_names=["h_re", "h_im", "rates"],
-                              output_names=["lam", "p", "omega", "gamma"], opset_version=opset, dynamo=True,
-                              dynamic_shapes=({0: batch}, {0: batch}, {0: batch}), verbose=False,
-                              external_data=False)  # one self-contained file
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", (UserWarning, FutureWarning, DeprecationWarning))  # exporter chatter
+            batch = torch.export.Dim("batch")
+            with atomic_path(Path(path)) as tmp:
+                torch.onnx.export(graph, args, str(tmp), input_names=["h_re", "h_im", "rates"],
+                                  output_names=["lam", "p", "omega", "gamma"], opset_version=opset, dynamo=True,
+                                  dynamic_shapes=({0: batch}, {0: batch}, {0: batch}), verbose=False,
+                                  external_data=False)  # one self-contained file
     finally:
         torch.backends.mha.set_fastpath_enabled(fast)
     import onnx

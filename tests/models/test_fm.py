@@ -140,3 +140,18 @@ def test_per_user_rate_mode_starts_as_the_paper_model_and_scales_lambda_by_gamma
         lam, p = per_user.heads[0].structure(f)
         w = transmit(structured_precoder(h, lam * out.gamma[:, None], p), out.omega, out.gamma)
         torch.testing.assert_close(out.w, w)
+
+
+def test_cards_of_the_short_lived_request_option_load_when_it_was_off(tmp_path):
+    from mimofm.models.loading import load_fm
+    from mimofm.training.checkpoint import save_checkpoint
+
+    cfg = FMConfig(num_bs_ant=16, **TINY)
+    arch = {**cfg.to_dict(), "request_in_user_tokens": False}
+    arch.pop("rate_mode")
+    save_checkpoint(tmp_path / "a", FMPrecoder(cfg), step=1, config={"recipe_name": "fm"}, meta={"architecture": arch})
+    assert load_fm(str(tmp_path / "a")).cfg.rate_mode == "paper"
+    arch["request_in_user_tokens"] = True
+    save_checkpoint(tmp_path / "b", FMPrecoder(cfg), step=1, config={"recipe_name": "fm"}, meta={"architecture": arch})
+    with pytest.raises(MimofmInputError, match="rate_mode: per-user"):
+        load_fm(str(tmp_path / "b"))

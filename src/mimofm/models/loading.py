@@ -34,6 +34,9 @@ def load_fm(stem: str | None = None):
         raise MimofmInputError(f"checkpoint {str(path)!r} is not an fm checkpoint")
     # checkpoints written before these options existed
     arch = {"head_form": "rzf-mix", "rate_mode": "paper", **arch}
+    if arch.pop("request_in_user_tokens", False):  # a short-lived development option, never shipped
+        raise MimofmInputError(f"checkpoint {str(path)!r} uses `request_in_user_tokens`, which is no longer "
+                               "supported; retrain with `rate_mode: per-user`")
     model = FMPrecoder(FMConfig(**arch))
     load_weights(path, model)
     model.eval()
