@@ -36,7 +36,7 @@ def load_precoder(name: str, checkpoint: str | None = None) -> Precoder:
     """``name`` from ``mimofm precoders`` (bounds excluded) -> ``f(h, rate_targets=None) -> W``.
 
     ``h`` ``[..., K, N]`` complex SNR-scaled channel; ``W`` ``[..., N, K]``. ``rate_targets`` ``[..., K]``
-    (bit/s/Hz) is accepted by fm only. ``checkpoint``: an fm checkpoint stem instead of the shipped one.
+    (bit/s/Hz) is accepted by fm only. ``checkpoint``: an fm or papp checkpoint stem instead of the shipped one.
     """
     spec = get_precoder(name)
     if spec.kind != "precoder":
@@ -54,8 +54,21 @@ def load_precoder(name: str, checkpoint: str | None = None) -> Precoder:
                 return model(h.to(torch.complex64), rates=rates).w.to(h.dtype)
 
         return fm
+    if name == "papp":
+        from mimofm.models.loading import load_papp
+
+        student = load_papp(checkpoint)
+
+        def papp(h: torch.Tensor, rate_targets: torch.Tensor | None = None) -> torch.Tensor:
+            if rate_targets is not None:
+                raise MimofmInputError("papp has no rate-target mode; use fm")
+            student.check_input(h)
+            with torch.no_grad():
+                return student(h.to(torch.complex64)).to(h.dtype)
+
+        return papp
     if checkpoint is not None:
-        raise MimofmInputError(f"`checkpoint` applies to fm, not {name!r}")
+        raise MimofmInputError(f"`checkpoint` applies to fm and papp, not {name!r}")
 
     def classical(h: torch.Tensor, rate_targets: torch.Tensor | None = None) -> torch.Tensor:
         if rate_targets is not None:

@@ -33,3 +33,13 @@ def test_fm_rate_targets_are_checked():
         fm(h, rate_targets=-torch.ones(2, 4))
     with pytest.raises(MimofmInputError, match="4 users × 64 antennas"):
         fm(torch.randn(2, 4, 32, dtype=torch.complex64))
+
+
+def test_papp_is_served_like_fm():
+    papp = mimofm.load_precoder("papp")
+    h = torch.randn(3, 4, 64, dtype=torch.complex64)
+    w = papp(h)
+    assert w.shape == (3, 64, 4)
+    torch.testing.assert_close(mimofm.total_power(w), torch.ones(3), rtol=1e-5, atol=0)
+    with pytest.raises(MimofmInputError, match="no rate-target mode"):
+        papp(h, rate_targets=torch.ones(3, 4))

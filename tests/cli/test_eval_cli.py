@@ -104,3 +104,9 @@ def test_eval_rate_targets_rejects_wrong_lengths_and_other_precoders():
     assert res.exit_code == 2 and "one rate per user" in res.output
     res = runner.invoke(app, ["eval", "--precoder", "zf", "--rate-targets", "random", "--data", SITE, "--snr-db", "20"])
     assert res.exit_code == 2 and "--precoder fm" in res.output
+
+
+def test_checkpoint_needs_exactly_one_neural_precoder(tmp_path):
+    res = runner.invoke(app, ["eval", "--precoder", "zf,wmmse", "--checkpoint", str(tmp_path / "x"), "--data", SITE,
+                              "--snr-db", "20"])
+    assert res.exit_code == 2 and "exactly one neural precoder" in res.output

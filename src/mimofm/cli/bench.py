@@ -17,7 +17,7 @@ bench_app = typer.Typer(add_completion=False, no_args_is_help=True)
 @bench_app.command("latency")
 @clean_errors
 def latency_command(
-    methods: str = typer.Option("zf,rzf,wmmse,fm,fm-onnx", help="Contenders (registry names, fm-onnx)."),
+    methods: str = typer.Option("zf,rzf,wmmse,fm,fm-onnx,papp", help="Contenders (registry names, fm-onnx)."),
     batches: str = typer.Option("1,1024", help="Batch sizes."),
     repeats: int = typer.Option(5, help="Timed calls per point (median)."),
     quick: bool = typer.Option(False, help="Batches 1 and 64, 2 repeats (seconds)."),

@@ -28,7 +28,7 @@ def eval_command(
     seed: int = typer.Option(0, help="Seed of the user draws (same for every precoder)."),
     positions: str = typer.Option("all", help="Draw users from all positions or one split: all, train, val, test."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the results JSON here (atomically)."),
-    checkpoint: Optional[Path] = typer.Option(None, help="fm checkpoint (stem, .json or .safetensors) instead of the shipped one."),
+    checkpoint: Optional[Path] = typer.Option(None, help="Checkpoint (stem, .json or .safetensors) of the one neural precoder in --precoder, instead of the shipped one."),
     rate_targets: Optional[str] = typer.Option(None, help="Trade-off mode (fm only): per-user requests in bit/s/Hz, e.g. 1,1,0.5,0.5, or 'random' (R*_u ~ U(0,1) scaled to β·R_WMMSE for each --betas)."),
     betas: str = typer.Option("0.2,0.4,0.6,0.8", help="With --rate-targets random: fractions β of each sample's WMMSE sum rate."),
     greedy_samples: int = typer.Option(20, help="With --rate-targets: samples given the (slow) greedy antenna switch-off baseline."),
@@ -53,9 +53,14 @@ def eval_command(
     )
     cfg.validate()
     if checkpoint is not None:
-        from mimofm.precoders.registry import set_checkpoint
+        from mimofm.core.validation import MimofmInputError
+        from mimofm.precoders.registry import neural_precoders, set_checkpoint
 
-        set_checkpoint("fm", str(checkpoint))
+        neural = [p for p in cfg.precoders if p in neural_precoders()]
+        if len(neural) != 1:
+            raise MimofmInputError(f"`--checkpoint` needs exactly one neural precoder ({', '.join(neural_precoders())}) "
+                                   f"in `--precoder`, got {neural or 'none'}")
+        set_checkpoint(neural[0], str(checkpoint))
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=console, transient=True) as prog:
         task = prog.add_task("evaluating", total=None)

@@ -87,6 +87,10 @@ def mimofm_multiplications(name: str, k: int, n: int, iterations: float | None =
         return gram + i * (2 * _SOLVE * k**3 + 8 * k)
     if name == "qos":
         return gram + i * (_SOLVE * k**3 + 4 * k) + _SOLVE * k**3 + 4 * n * k * k + _SOLVE * k**3
+    if name == "papp":  # the shipped recipe's sizes (recipes/papp.yaml = PaPPConfig defaults)
+        from mimofm.models.papp import PaPPConfig, papp_multiplications
+
+        return papp_multiplications(PaPPConfig(num_bs_ant=n, num_ue=k))
     return None
 
 

@@ -32,7 +32,7 @@ NEEDED_PER_SECOND = 69 * 2000  # subbands of 4 RBs in 273 RBs, times 2000 slots/
 
 @dataclass
 class LatencyConfig:
-    methods: list[str] = field(default_factory=lambda: ["zf", "rzf", "wmmse", "fm", "fm-onnx"])
+    methods: list[str] = field(default_factory=lambda: ["zf", "rzf", "wmmse", "fm", "fm-onnx", "papp"])
     num_ue: int = 4
     num_bs_ant: int = 64
     batches: list[int] = field(default_factory=lambda: [1, 1024])

@@ -9,7 +9,7 @@ from pathlib import Path
 from mimofm.core.validation import MimofmInputError
 from mimofm.training.checkpoint import load_weights, _read
 
-__all__ = ["shipped_checkpoint", "load_fm"]
+__all__ = ["shipped_checkpoint", "load_fm", "load_papp"]
 
 
 def shipped_checkpoint(name: str) -> Path:
@@ -17,27 +17,44 @@ def shipped_checkpoint(name: str) -> Path:
     return Path(str(resources.files("mimofm") / "assets" / "checkpoints" / name))
 
 
+def _architecture(family: str, stem: str | None) -> tuple[Path, dict]:
+    """Resolve a checkpoint stem of ``family`` (default: the shipped one) and read its architecture."""
+    path = Path(stem) if stem else shipped_checkpoint(family)
+    if path.suffix in (".json", ".safetensors"):
+        path = path.with_suffix("")
+    if not path.with_suffix(".json").exists():
+        raise MimofmInputError(f"no {family} checkpoint at {str(path)!r} (.json/.safetensors); train one with "
+                               f"`mimofm train {family} --recipe recipes/{family}.yaml`")
+    _, card = _read(path)
+    arch = (card.get("meta") or {}).get("architecture")
+    if not arch or card.get("config", {}).get("recipe_name") != family:
+        raise MimofmInputError(f"checkpoint {str(path)!r} is not a {family} checkpoint")
+    return path, arch
+
+
+def _finish(path: Path, model):
+    load_weights(path, model)
+    return model.eval()
+
+
 @lru_cache(maxsize=8)
 def load_fm(stem: str | None = None):
     """An :class:`~mimofm.models.fm.FMPrecoder` in eval mode from a checkpoint (default: the shipped one)."""
     from mimofm.models.fm import FMConfig, FMPrecoder
 
-    path = Path(stem) if stem else shipped_checkpoint("fm")
-    if path.suffix in (".json", ".safetensors"):
-        path = path.with_suffix("")
-    if not path.with_suffix(".json").exists():
-        raise MimofmInputError(f"no fm checkpoint at {str(path)!r} (.json/.safetensors); train one with "
-                               "`mimofm train fm --recipe recipes/fm.yaml`")
-    _, card = _read(path)
-    arch = (card.get("meta") or {}).get("architecture")
-    if not arch or card.get("config", {}).get("recipe_name") != "fm":
-        raise MimofmInputError(f"checkpoint {str(path)!r} is not an fm checkpoint")
+    path, arch = _architecture("fm", stem)
     # checkpoints written before these options existed
     arch = {"head_form": "rzf-mix", "rate_mode": "paper", **arch}
     if arch.pop("request_in_user_tokens", False):  # a short-lived development option, never shipped
         raise MimofmInputError(f"checkpoint {str(path)!r} uses `request_in_user_tokens`, which is no longer "
                                "supported; retrain with `rate_mode: per-user`")
-    model = FMPrecoder(FMConfig(**arch))
-    load_weights(path, model)
-    model.eval()
-    return model
+    return _finish(path, FMPrecoder(FMConfig(**arch)))
+
+
+@lru_cache(maxsize=8)
+def load_papp(stem: str | None = None):
+    """A :class:`~mimofm.models.papp.PaPP` in eval mode from a checkpoint (default: the shipped one)."""
+    from mimofm.models.papp import PaPP, PaPPConfig
+
+    path, arch = _architecture("papp", stem)
+    return _finish(path, PaPP(PaPPConfig(**arch)))

@@ -15,10 +15,15 @@ from mimofm.core.validation import MimofmInputError
 from mimofm.precoders._common import rates_from_hw
 
 __all__ = ["PrecoderOutput", "PrecoderSpec", "REGISTRY", "get_precoder", "run_precoder", "parse_precoders",
-           "set_checkpoint"]
+           "set_checkpoint", "neural_precoders"]
 
 # checkpoint overrides of the neural precoders (None: the shipped checkpoint)
-_CHECKPOINTS: dict[str, str | None] = {"fm": None}
+_CHECKPOINTS: dict[str, str | None] = {"fm": None, "papp": None}
+
+
+def neural_precoders() -> list[str]:
+    """Names of the precoders that load a checkpoint (``--checkpoint`` applies to them)."""
+    return list(_CHECKPOINTS)
 
 
 def set_checkpoint(name: str, path: str | None) -> None:
@@ -83,6 +88,17 @@ def _fm(h: torch.Tensor) -> PrecoderOutput:
     return PrecoderOutput(w=w, sum_rate=rates_from_hw(h.to(torch.complex128) @ w.to(torch.complex128)).sum(-1))
 
 
+def _papp(h: torch.Tensor) -> PrecoderOutput:
+    """papp zero-shot: shared extractor + student (the deployed path) on an SNR-scaled channel."""
+    from mimofm.models.loading import load_papp
+
+    model = load_papp(_CHECKPOINTS["papp"])
+    model.check_input(h)
+    with torch.no_grad():
+        w = model(h.to(torch.complex64))
+    return PrecoderOutput(w=w, sum_rate=rates_from_hw(h.to(torch.complex128) @ w.to(torch.complex128)).sum(-1))
+
+
 def _build() -> dict[str, PrecoderSpec]:
     from mimofm.precoders import linear
 
@@ -99,6 +115,7 @@ def _build() -> dict[str, PrecoderSpec]:
                      "WMMSE reference: tol 1e-7, 500 iterations, best of several starts", iterative=True),
         PrecoderSpec("dpc", "bound", _dpc, "dirty-paper-coding sum capacity (upper bound)", iterative=True),
         PrecoderSpec("fm", "precoder", _fm, "fm foundation model, zero-shot default head (shipped checkpoint)"),
+        PrecoderSpec("papp", "precoder", _papp, "papp plug-and-play student, zero-shot (shipped checkpoint)"),
     ]
     return {s.name: s for s in specs}
 
