@@ -26,7 +26,8 @@ from mimofm.precoders.linear import rzf
 from mimofm.training.site_data import Dataset
 from mimofm.training.site_data import draw_samples as _samples
 
-__all__ = ["dataset_feature", "similar_datasets", "HeadAdaptation", "adapt_fm", "local_dataset"]
+__all__ = ["dataset_feature", "similar_datasets", "HeadAdaptation", "adapt_fm", "local_dataset", "local_positions",
+           "rzf_ratio_report"]
 
 
 @torch.no_grad()
@@ -97,17 +98,39 @@ class HeadAdaptation:
         ref = user_rates(h, rzf(h)).sum(-1).mean()  # the batch's RZF rate: every SNR weighs the same
         return -r / ref, {"sum_rate": float(r.detach()), "ratio_to_rzf": float(r.detach() / ref)}
 
-    @torch.no_grad()
     def evaluate(self, model: FMPrecoder) -> dict[str, float]:
         """Mean sum rate and ratio to RZF on a fixed draw of the adaptation datasets, at each grid SNR."""
-        out, ratios = {}, []
-        for snr in self.snr_grid_db:
-            hs = torch.cat([_samples(d, 32, 4, 5000 + e, snr) for e, d in enumerate(self.datasets)])
-            r = user_rates(hs, model(hs).w).sum(-1).mean()
-            ratios.append(float(r / user_rates(hs, rzf(hs)).sum(-1).mean()))
-            out[f"sum_rate@{snr:g}dB"] = float(r)
-        out["ratio_to_rzf"] = sum(ratios) / len(ratios)
-        return out
+        return rzf_ratio_report(lambda h: model(h).w, self.datasets, self.snr_grid_db)
+
+
+@torch.no_grad()
+def rzf_ratio_report(precode, datasets: list[Dataset], snr_grid_db: list[float], num_ue: int = 4) -> dict[str, float]:
+    """``precode(h) -> W`` on a fixed draw of ``datasets`` at each SNR: mean sum rates and mean ratio to RZF."""
+    out, ratios = {}, []
+    for snr in snr_grid_db:
+        hs = torch.cat([_samples(d, 32, num_ue, 5000 + e, snr) for e, d in enumerate(datasets)])
+        r = user_rates(hs, precode(hs)).sum(-1).mean()
+        ratios.append(float(r / user_rates(hs, rzf(hs)).sum(-1).mean()))
+        out[f"sum_rate@{snr:g}dB"] = float(r)
+    out["ratio_to_rzf"] = sum(ratios) / len(ratios)
+    return out
+
+
+def local_positions(cs, shots: str | int, num_ue: int, seed: int = 0) -> Dataset:
+    """The deployment site's local data: every train-split position (``shots="full"``) or ``shots`` of them."""
+    if cs.split is None:
+        raise MimofmInputError(f"{cs.name} has no position split; adaptation uses its train positions only")
+    local_idx = np.flatnonzero(cs.split.numpy() == 0)
+    if str(shots) == "full":
+        return local_dataset(cs.h[torch.from_numpy(local_idx)], f"{cs.name}/train")
+    try:
+        n = int(shots)
+    except ValueError:
+        raise MimofmInputError(f"`--shots` must be an integer or 'full', got {shots!r}") from None
+    if not num_ue <= n <= len(local_idx):
+        raise MimofmInputError(f"`--shots` must be between {num_ue} and {len(local_idx)}, got {n}")
+    pick = np.random.default_rng(seed).choice(local_idx, size=n, replace=False)
+    return local_dataset(cs.h[torch.from_numpy(pick)], f"{cs.name}/{n}-shot")
 
 
 def local_dataset(h_positions: torch.Tensor, name: str = "local") -> Dataset:
@@ -129,29 +152,19 @@ def adapt_fm(cs, shots: str | int, *, checkpoint: str | None = None, training_fi
     from mimofm.training.site_data import load_datasets
     from mimofm.training.trainer import TrainConfig, train
 
-    if cs.split is None:
-        raise MimofmInputError(f"{cs.name} has no position split; adaptation uses its train positions only")
-    local_idx = np.flatnonzero(cs.split.numpy() == 0)
     model = load_fm(checkpoint)
+    local = local_positions(cs, shots, model.cfg.num_ue, seed)
     similar = []
     if str(shots) == "full":
-        datasets = [local_dataset(cs.h[torch.from_numpy(local_idx)], f"{cs.name}/train")]
-        log(f"full adaptation on {len(local_idx)} local positions")
+        datasets = [local]
+        log(f"full adaptation on {local.h.shape[0]} local positions")
     else:
-        try:
-            n = int(shots)
-        except ValueError:
-            raise MimofmInputError(f"`--shots` must be an integer or 'full', got {shots!r}") from None
-        if not model.cfg.num_ue <= n <= len(local_idx):
-            raise MimofmInputError(f"`--shots` must be between {model.cfg.num_ue} and {len(local_idx)}, got {n}")
         if training_files is None:
             from mimofm.training.recipes import resolve_sites
 
             training_files = resolve_sites("catalog:train")
-        pick = np.random.default_rng(seed).choice(local_idx, size=n, replace=False)
-        local = local_dataset(cs.h[torch.from_numpy(pick)], f"{cs.name}/{n}-shot")
         training = load_datasets(training_files, model.cfg.num_ue)
-        top = similar_datasets(model, training, local, shots=n, top_n=top_n, seed=seed)
+        top = similar_datasets(model, training, local, shots=int(shots), top_n=top_n, seed=seed)
         similar = [(training[i].name, sim) for i, sim in top]
         for name, sim in similar:
             log(f"  similar: {name:22s} cosine {sim:.4f}")

@@ -1,4 +1,4 @@
-"""`mimofm adapt fm --data SITE --shots N|full`: a site-adapted fm checkpoint."""
+"""`mimofm adapt fm|papp --data SITE --shots N|full`: a site-adapted checkpoint."""
 
 from __future__ import annotations
 
@@ -13,22 +13,30 @@ from mimofm.core.validation import MimofmInputError
 
 @clean_errors
 def adapt_command(
-    family: str = typer.Argument(..., help="Model family (fm)."),
+    family: str = typer.Argument(..., help="Model family: fm (new head) or papp (fine-tune the whole model)."),
     data: Path = typer.Option(..., help="Site file of the deployment site (its train-split positions are the local data)."),
-    shots: str = typer.Option("10", help="Local samples for few-shot (e.g. 10), or 'full' for every local train position."),
-    checkpoint: Optional[Path] = typer.Option(None, help="Pretrained fm checkpoint (default: the shipped one)."),
-    top_n: int = typer.Option(5, help="Few-shot: number of most similar training datasets."),
-    steps: int = typer.Option(300, help="Head training steps."),
-    lr: float = typer.Option(1e-3, help="Head learning rate."),
+    shots: str = typer.Option("10", help="Local samples (e.g. 10, 40), or 'full' for every local train position."),
+    checkpoint: Optional[Path] = typer.Option(None, help="Pretrained checkpoint (default: the shipped one)."),
+    top_n: int = typer.Option(5, help="fm few-shot: number of most similar training datasets."),
+    steps: Optional[int] = typer.Option(None, help="Training steps (default: fm 300, papp 200)."),
+    lr: Optional[float] = typer.Option(None, help="Learning rate (default: fm 1e-3, papp 3e-4)."),
     seed: int = typer.Option(0),
     out_dir: Path = typer.Option(Path("runs/adapt"), help="The adapted checkpoint goes here (last.*)."),
 ) -> None:
-    """Adapt fm to a new site: few-shot (similar training datasets + local samples) or full."""
-    from mimofm.adaptation.fm import adapt_fm
+    """Adapt a pretrained model to a new site: fm few-shot/full (a new head), papp fine-tuning (whole model)."""
     from mimofm.channels.io import load_channels
 
-    if family != "fm":
-        raise MimofmInputError(f"adaptation is implemented for fm, not {family!r}")
-    out = adapt_fm(load_channels(data), shots, checkpoint=str(checkpoint) if checkpoint else None, top_n=top_n,
-                   steps=steps, lr=lr, seed=seed, out_dir=str(out_dir), log=console.print)
-    console.print(f"adapted fm: {out['checkpoint']}.safetensors · {out['metrics']}")
+    ckpt = str(checkpoint) if checkpoint else None
+    if family == "fm":
+        from mimofm.adaptation.fm import adapt_fm
+
+        out = adapt_fm(load_channels(data), shots, checkpoint=ckpt, top_n=top_n, steps=steps or 300, lr=lr or 1e-3,
+                       seed=seed, out_dir=str(out_dir), log=console.print)
+    elif family == "papp":
+        from mimofm.adaptation.papp import finetune_papp
+
+        out = finetune_papp(load_channels(data), shots, checkpoint=ckpt, steps=steps or 200, lr=lr or 3e-4, seed=seed,
+                            out_dir=str(out_dir))
+    else:
+        raise MimofmInputError(f"adaptation is implemented for fm and papp, not {family!r}")
+    console.print(f"adapted {family}: {out['checkpoint']}.safetensors · {out['metrics']}")
