@@ -82,7 +82,7 @@ def scratch_all(out: Path, files: dict[str, str], steps: int, model: dict) -> di
 
 
 def fig2(out: Path, sites, variants: dict[str, dict[str, str | None]], samples: int) -> dict:
-    from mimofm.precoders.registry import set_checkpoint
+    from mimofm.evaluation.evaluate import evaluate_variants, machine_info
 
     path = out / "fig2.json"
     if path.exists():
@@ -91,18 +91,10 @@ def fig2(out: Path, sites, variants: dict[str, dict[str, str | None]], samples: 
     for cs in sites:
         _log(f"fig2 {cs.name}")
         cfg = EvalConfig(precoders=CLASSICAL, snr_db=SNRS, samples=samples, positions="test")
-        res = evaluate_sets([cs], cfg)
-        rows += res["results"]
-        for label, stems in variants.items():
-            set_checkpoint("fm", stems[cs.name])
-            fm_rows = evaluate_sets([cs], EvalConfig(precoders=["fm"], snr_db=SNRS, samples=samples,
-                                                     positions="test"))["results"]
-            for r in fm_rows:
-                r["precoder"] = f"fm-{label}"
-            rows += fm_rows
-        set_checkpoint("fm", None)
+        rows += evaluate_sets([cs], cfg)["results"]
+        rows += evaluate_variants(cs, "fm", {label: stems[cs.name] for label, stems in variants.items()}, cfg)
     doc = {"config": {"snr_db": SNRS, "samples": samples, "positions": "test"}, "results": rows,
-           "machine": res["machine"]}
+           "machine": machine_info()}
     write_json(path, doc)
     return doc
 

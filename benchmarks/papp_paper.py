@@ -59,7 +59,7 @@ def finetune(out: Path, sites) -> dict[str, dict[str, str]]:
 
 
 def evaluate(out: Path, sites, variants: dict[str, dict[str, str | None]], samples: int) -> dict:
-    from mimofm.precoders.registry import set_checkpoint
+    from mimofm.evaluation.evaluate import evaluate_variants, machine_info
 
     path = out / "eval.json"
     if path.exists():
@@ -67,17 +67,11 @@ def evaluate(out: Path, sites, variants: dict[str, dict[str, str | None]], sampl
     rows = []
     for cs in sites:
         _log(f"eval {cs.name}")
-        rows += evaluate_sets([cs], EvalConfig(precoders=["zf", "wmmse"], snr_db=SNRS, samples=samples,
-                                               positions="test"))["results"]
-        for label, stems in variants.items():
-            set_checkpoint("papp", stems[cs.name])
-            part = evaluate_sets([cs], EvalConfig(precoders=["papp"], snr_db=SNRS, samples=samples, positions="test"))
-            for r in part["results"]:
-                r["precoder"] = f"papp-{label}"
-            rows += part["results"]
-        set_checkpoint("papp", None)
+        cfg = EvalConfig(precoders=["zf", "wmmse"], snr_db=SNRS, samples=samples, positions="test")
+        rows += evaluate_sets([cs], cfg)["results"]
+        rows += evaluate_variants(cs, "papp", {label: stems[cs.name] for label, stems in variants.items()}, cfg)
     doc = {"config": {"snr_db": SNRS, "samples": samples, "positions": "test"}, "results": rows,
-           "machine": part["machine"]}
+           "machine": machine_info()}
     write_json(path, doc)
     return doc
 

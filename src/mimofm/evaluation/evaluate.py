@@ -26,7 +26,8 @@ from mimofm.core.rates import sum_rate
 from mimofm.core.validation import MimofmInputError
 from mimofm.precoders.registry import parse_precoders
 
-__all__ = ["EvalConfig", "evaluate", "evaluate_sets", "summarize_ci", "sample_users", "load_sets", "machine_info"]
+__all__ = ["EvalConfig", "evaluate", "evaluate_sets", "summarize_ci", "sample_users", "load_sets", "machine_info",
+           "evaluate_variants"]
 
 
 @dataclass
@@ -185,6 +186,26 @@ def evaluate_sets(
         "machine": machine_info(),
         "results": results,
     }
+
+
+def evaluate_variants(cs: ChannelSet, name: str, variants: dict[str, str | None], cfg: EvalConfig) -> list[dict]:
+    """Rows of the neural precoder ``name`` for each checkpoint in ``variants`` (label -> stem, None: shipped),
+    named ``"<name>-<label>"``, on the same paired samples as ``cfg`` draws for ``cs``."""
+    from dataclasses import replace
+
+    from mimofm.precoders.registry import set_checkpoint
+
+    rows = []
+    try:
+        for label, stem in variants.items():
+            set_checkpoint(name, stem)
+            part = evaluate_sets([cs], replace(cfg, precoders=[name]))["results"]
+            for r in part:
+                r["precoder"] = f"{name}-{label}"
+            rows += part
+    finally:
+        set_checkpoint(name, None)
+    return rows
 
 
 def evaluate(cfg: EvalConfig, progress: Callable[[str], None] | None = None) -> dict:
