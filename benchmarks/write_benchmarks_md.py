@@ -131,6 +131,14 @@ def update_cards(q: dict, command: str) -> None:
         write_json(card_path, card)
 
 
+def papp_paper_section(folder: Path, command: str) -> list[str]:
+    out = ["## papp: zero-shot, DeepAll and fine-tuning on the held-out sites", "",
+           "Zero-shot: the shipped checkpoint (MLDG). DeepAll: the same recipe without MLDG, same budget. FT-n: the "
+           "shipped model fine-tuned on n local train-split positions (full: all 700), 200 steps. Test positions.", ""]
+    out += (folder / "summary.md").read_text().splitlines()
+    return out + ["", f"Command: `{command}`", ""]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--eval", type=Path, required=True)
@@ -139,6 +147,8 @@ def main() -> None:
     ap.add_argument("--speed-command", default="")
     ap.add_argument("--fm-paper", type=Path, default=None, help="output folder of benchmarks/fm_paper.py")
     ap.add_argument("--fm-paper-command", default="python benchmarks/fm_paper.py --out runs/fm_paper")
+    ap.add_argument("--papp-paper", type=Path, default=None, help="output folder of benchmarks/papp_paper.py")
+    ap.add_argument("--papp-paper-command", default="python benchmarks/papp_paper.py --out runs/papp_paper")
     ap.add_argument("--latency", type=Path, default=None, help="JSON of mimofm bench latency")
     ap.add_argument("--latency-command", default="mimofm bench latency --json runs/latency.json")
     ap.add_argument("--update-card", action="store_true", help="write the neural precoders' held-out ratios into their shipped cards")
@@ -153,6 +163,8 @@ def main() -> None:
     lines += quality_section(q, a.eval_command)
     if a.fm_paper:
         lines += fm_paper_section(a.fm_paper, a.fm_paper_command)
+    if a.papp_paper:
+        lines += papp_paper_section(a.papp_paper, a.papp_paper_command)
     if a.latency:
         lines += latency_section(json.loads(a.latency.read_text()), a.latency_command)
     lines += speed_section(json.loads(a.speed.read_text()), a.speed_command)
