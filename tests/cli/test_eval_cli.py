@@ -110,3 +110,18 @@ def test_checkpoint_needs_exactly_one_neural_precoder(tmp_path):
     res = runner.invoke(app, ["eval", "--precoder", "zf,wmmse", "--checkpoint", str(tmp_path / "x"), "--data", SITE,
                               "--snr-db", "20"])
     assert res.exit_code == 2 and "exactly one neural precoder" in res.output
+
+
+def test_imperfect_csi_costs_rate_and_vanishes_at_tiny_error(tmp_path):
+    def rates(nmse):
+        out = tmp_path / f"r{nmse}.json"
+        args = ["eval", "--precoder", "zf,rzf,dpc", "--data", SITE, "--snr-db", "20", "--samples", "60", "--json", str(out)]
+        if nmse is not None:
+            args += ["--csi-nmse-db", str(nmse)]
+        assert _run(*args).exit_code == 0
+        return {r["precoder"]: r["sum_rate_mean"] for r in json.loads(out.read_text())["results"]}
+
+    perfect, tiny, bad = rates(None), rates(-80), rates(-5)
+    assert tiny["zf"] == pytest.approx(perfect["zf"], rel=1e-4)
+    assert bad["zf"] < 0.8 * perfect["zf"] and bad["rzf"] < perfect["rzf"]
+    assert bad["dpc"] == perfect["dpc"]  # the bound keeps perfect CSI

@@ -92,11 +92,11 @@ def test_mldg_gradient_is_train_plus_beta_times_gen_at_the_virtual_step(tmp_path
     g = torch.autograd.grad(loss, list(model.parameters()), allow_unused=True)
     # by hand: δ_train at θ, then δ_gen at θ' = θ − α δ_train
     params = dict(model.named_parameters())
-    lt = torch.stack([rec._domain_loss(model, params, h, r, False)[0] for h, r in batch[:-1]]).mean()
+    lt = torch.stack([rec._domain_loss(model, params, h, s, r, False)[0] for h, s, r in batch[:-1]]).mean()
     dt = torch.autograd.grad(lt, list(params.values()), allow_unused=True)
     fast = {k: p - 0.1 * (d if d is not None else 0) for (k, p), d in zip(params.items(), dt)}
     fast = {k: v.detach().requires_grad_(True) for k, v in fast.items()}
-    lg = torch.stack([rec._domain_loss(model, fast, h, r, False)[0] for h, r in batch[-1:]]).mean()
+    lg = torch.stack([rec._domain_loss(model, fast, h, s, r, False)[0] for h, s, r in batch[-1:]]).mean()
     dg = torch.autograd.grad(lg, list(fast.values()), allow_unused=True)
     for a, t, gen in zip(g, dt, dg):
         if a is None:
@@ -133,3 +133,13 @@ def test_finetuning_permutes_users_and_improves_on_local_samples(tmp_path):
     before = ft.evaluate(ft.build_model())["ratio_to_rzf"]
     out = train(ft, TrainConfig(steps=30, lr=3e-3, ckpt_every=30, out_dir=str(tmp_path / "ft")), progress=False)
     assert out["metrics"]["ratio_to_rzf"] > before
+
+
+def test_csi_error_domains_see_an_estimate_and_are_scored_on_the_true_channel(tmp_path):
+    rec = _recipe(tmp_path, csi_error_fraction=1.0, csi_nmse_db_grid=[-10.0])
+    for h, seen, _ in rec.batch(0):
+        err = (seen - h).abs().square().sum(-1) / h.abs().square().sum(-1)
+        assert 0.05 < float(err.mean()) < 0.2  # NMSE -10 dB
+    assert all(torch.equal(h, seen) for h, seen, _ in _recipe(tmp_path / "p").batch(0))
+    with pytest.raises(MimofmInputError, match="csi_error_fraction"):
+        _recipe(tmp_path / "q", csi_error_fraction=1.5)

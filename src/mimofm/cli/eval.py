@@ -33,6 +33,7 @@ def eval_command(
     betas: str = typer.Option("0.2,0.4,0.6,0.8", help="With --rate-targets random: fractions β of each sample's WMMSE sum rate."),
     greedy_samples: int = typer.Option(20, help="With --rate-targets: samples given the (slow) greedy antenna switch-off baseline."),
     p_rf_w: float = typer.Option(1.0, help="With --rate-targets: circuit power per active antenna (W), eq. 4."),
+    csi_nmse_db: Optional[float] = typer.Option(None, help="Imperfect CSI: precoders see H + E with this NMSE (dB, e.g. -10); rates are measured on H."),
 ) -> None:
     """Evaluate classical precoders and bounds on the same multi-user samples (or fm's rate-target mode)."""
     if rate_targets is not None:
@@ -50,6 +51,7 @@ def eval_command(
         samples=samples,
         seed=seed,
         positions=positions,
+        csi_nmse_db=csi_nmse_db,
     )
     cfg.validate()
     if checkpoint is not None:

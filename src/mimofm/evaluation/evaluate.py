@@ -20,7 +20,7 @@ import torch
 from scipy import stats
 
 from mimofm.channels.io import ChannelSet, load_channels
-from mimofm.channels.sampling import candidate_positions, draw_user_sets, gather_users
+from mimofm.channels.sampling import candidate_positions, draw_user_sets, gather_users, imperfect_csi
 from mimofm.core.linkbudget import LinkBudget, SNRSpec, median_gain
 from mimofm.core.rates import sum_rate
 from mimofm.core.validation import MimofmInputError
@@ -46,6 +46,7 @@ class EvalConfig:
     seed: int = 0
     chunk: int = 250
     positions: str = "all"  # all | train | val | test: which position split the users come from
+    csi_nmse_db: float | None = None  # precoders see Ĥ = H + E with this NMSE; rates are measured on H
 
     def snr_points(self) -> list[SNRSpec]:
         if (self.snr_db is None) == (self.noise_dbm is None):
@@ -65,6 +66,8 @@ class EvalConfig:
             raise MimofmInputError(f"`positions` must be all, train, val or test, got {self.positions!r}")
         if self.chunk < 1:
             raise MimofmInputError(f"`chunk` must be >= 1, got {self.chunk}")
+        if self.csi_nmse_db is not None and not math.isfinite(self.csi_nmse_db):
+            raise MimofmInputError(f"`csi_nmse_db` must be finite, got {self.csi_nmse_db!r}")
         LinkBudget(self.tx_power_dbm, self.system_loss_db)
 
 
@@ -106,13 +109,19 @@ def machine_info() -> dict:
             "threads": torch.get_num_threads(), "platform": platform.platform()}
 
 
-def _run_chunked(spec, hs: torch.Tensor, chunk: int) -> tuple[np.ndarray, np.ndarray | None, float]:
-    """Sum rate per sample ``[S]``, iterations ``[S]`` (or None) and seconds spent."""
+def _run_chunked(spec, hs: torch.Tensor, chunk: int, h_est: torch.Tensor | None = None
+                 ) -> tuple[np.ndarray, np.ndarray | None, float]:
+    """Sum rate per sample ``[S]``, iterations ``[S]`` (or None) and seconds spent.
+
+    ``h_est``: the channel estimate precoders are computed from (default: ``hs``, perfect CSI); rates are
+    always measured on ``hs``. Bounds use the true channel.
+    """
     rates, iters, elapsed = [], [], 0.0
     for i in range(0, hs.shape[0], chunk):
         hc = hs[i : i + chunk]
+        seen = hc if h_est is None or spec.kind != "precoder" else h_est[i : i + chunk]
         t0 = time.perf_counter()
-        out = spec.run(hc)
+        out = spec.run(seen)
         elapsed += time.perf_counter() - t0
         if spec.kind == "precoder":
             r = sum_rate(hc, out.w.to(torch.complex128))  # recomputed independently of the precoder
@@ -144,12 +153,13 @@ def evaluate_sets(
         for point in cfg.snr_points():
             scale, resolved = point.scale_for(cs.h, budget)
             hs = h_users * scale  # SNR-scaled: unit power, unit noise
+            h_est = None if cfg.csi_nmse_db is None else imperfect_csi(hs, cfg.csi_nmse_db, cfg.seed + 7919)
             snr_median_db = 10.0 * math.log10(scale**2 * median_gain(cs.h))
             per = {}
             for spec in specs:
                 if progress:
                     progress(f"{cs.name} · {point.label} · {spec.name}")
-                rates, iters, secs = _run_chunked(spec, hs, cfg.chunk)
+                rates, iters, secs = _run_chunked(spec, hs, cfg.chunk, h_est)
                 per[spec.name] = (rates, iters, secs)
             dpc = per.get("dpc")
             for spec in specs:
@@ -169,6 +179,7 @@ def evaluate_sets(
                     "seconds_per_precoder": secs / rates.size,
                     "iterations_mean": float(iters.mean()) if iters is not None else None,
                     "iterations_max": int(iters.max()) if iters is not None else None,
+                    "csi_nmse_db": cfg.csi_nmse_db if spec.kind == "precoder" else None,
                 }
                 if dpc is not None and spec.name != "dpc":
                     over = rates > dpc[0] * (1 + 1e-6) + 1e-9

@@ -8,6 +8,8 @@
   rates do not depend on a column's phase) while the teacher's rate on
   the domain is below ``gate · R^WMMSE``, else ``L_MSE − λ·R(W̄)/R^WMMSE`` (papers: gate 0.8, λ = 0.1).
   The teacher's precoder is a fixed target for the student (detached).
+* **Imperfect CSI** (``csi_error_fraction > 0``): that share of the domains precode from ``H + E`` at an
+  NMSE drawn from ``csi_nmse_db_grid`` (:func:`mimofm.channels.sampling.imperfect_csi`), rates on ``H``.
 * **MLDG** (``mldg: true``): the step's domains are split into meta-train and meta-generalization
   sets; the loss is ``L_train(θ) + β·L_gen(θ − α∇L_train)`` (first order: the inner gradient is not
   differentiated), so the optimizer's update is ``θ ← θ − ε(δ_train + β·δ_gen)``. ``mldg: false`` is
@@ -22,6 +24,7 @@ import numpy as np
 import torch
 from torch.func import functional_call
 
+from mimofm.channels.sampling import imperfect_csi
 from mimofm.core.rates import sum_rate
 from mimofm.core.validation import MimofmInputError
 from mimofm.models.papp import PaPP, PaPPConfig
@@ -47,12 +50,16 @@ class PaPPRecipe:
     gate: float = 0.8
     student_lambda: float = 0.1
     rmax_samples: int = 128
+    csi_error_fraction: float = 0.0  # share of domains whose CSI carries an estimation error
+    csi_nmse_db_grid: list[float] = field(default_factory=lambda: [-20.0, -10.0])
     seed: int = 0
     name: str = "papp"
 
     def __post_init__(self) -> None:
         if self.mldg and not 1 <= self.meta_gen_domains < self.domains_per_step:
             raise MimofmInputError("MLDG needs 1 <= meta_gen_domains < domains_per_step")
+        if not 0.0 <= self.csi_error_fraction <= 1.0 or (self.csi_error_fraction > 0 and not self.csi_nmse_db_grid):
+            raise MimofmInputError("`csi_error_fraction` must be in [0, 1], with a non-empty `csi_nmse_db_grid`")
         self._data: list[Dataset] | None = None
         self._rmax: torch.Tensor | None = None
 
@@ -77,19 +84,25 @@ class PaPPRecipe:
         self.rmax()
         return PaPP(self._cfg())
 
-    def batch(self, step: int) -> list[tuple[torch.Tensor, float]]:
-        """``domains_per_step`` (channels ``[B, K, N]``, WMMSE reference rate) pairs, deterministic in step."""
+    def batch(self, step: int) -> list[tuple[torch.Tensor, torch.Tensor, float]]:
+        """``domains_per_step`` (true channel ``[B, K, N]``, the channel the model sees, WMMSE reference rate),
+        deterministic in step; a ``csi_error_fraction`` of the domains see ``H + E`` at a grid NMSE."""
         rng = np.random.default_rng([self.seed, step])
         data, k = self.datasets(), self._cfg().num_ue
         out = []
         for _ in range(self.domains_per_step):
             e, si = int(rng.integers(len(data))), int(rng.integers(len(self.snr_grid_db)))
             h = draw_samples(data[e], self.batch_per_domain, k, int(rng.integers(2**62)), self.snr_grid_db[si])
-            out.append((h, float(self.rmax()[e, si])))
+            seen = h
+            if self.csi_error_fraction and rng.uniform() < self.csi_error_fraction:
+                nmse = self.csi_nmse_db_grid[int(rng.integers(len(self.csi_nmse_db_grid)))]
+                seen = imperfect_csi(h, nmse, int(rng.integers(2**62)))
+            out.append((h, seen, float(self.rmax()[e, si])))
         return out
 
-    def _domain_loss(self, model, params, h: torch.Tensor, r_max: float, student: bool):
-        w_s, w_t = functional_call(model, params, (h,), {"with_teacher": True})
+    def _domain_loss(self, model, params, h: torch.Tensor, seen: torch.Tensor, r_max: float, student: bool):
+        """Loss of one domain: the model precodes from ``seen`` (``h`` or an estimate), rates on ``h``."""
+        w_s, w_t = functional_call(model, params, (seen,), {"with_teacher": True})
         r_t = sum_rate(h.to(torch.complex128), w_t.to(torch.complex128)).mean()
         loss = -r_t / r_max
         stats = {"teacher_ratio": float(r_t.detach()) / r_max}
@@ -105,11 +118,11 @@ class PaPPRecipe:
         student = step >= self.teacher_warmup_steps
         params = {**dict(model.named_parameters()), **dict(model.named_buffers())}
         if not self.mldg:
-            parts = [self._domain_loss(model, params, h, r, student) for h, r in batch]
+            parts = [self._domain_loss(model, params, h, seen, r, student) for h, seen, r in batch]
             loss = torch.stack([p[0] for p in parts]).mean()
             return loss, _mean_stats([p[1] for p in parts])
         n_gen = self.meta_gen_domains
-        train_parts = [self._domain_loss(model, params, h, r, student) for h, r in batch[:-n_gen]]
+        train_parts = [self._domain_loss(model, params, h, seen, r, student) for h, seen, r in batch[:-n_gen]]
         l_train = torch.stack([p[0] for p in train_parts]).mean()
         names = [k for k, p in model.named_parameters() if p.requires_grad]
         grads = torch.autograd.grad(l_train, [params[k] for k in names], retain_graph=True, allow_unused=True)
@@ -117,7 +130,7 @@ class PaPPRecipe:
         for k, g in zip(names, grads):
             if g is not None:
                 fast[k] = params[k] - self.meta_lr * g.detach()
-        gen_parts = [self._domain_loss(model, fast, h, r, student) for h, r in batch[-n_gen:]]
+        gen_parts = [self._domain_loss(model, fast, h, seen, r, student) for h, seen, r in batch[-n_gen:]]
         l_gen = torch.stack([p[0] for p in gen_parts]).mean()
         stats = _mean_stats([p[1] for p in train_parts])
         stats["meta_gen_loss"] = float(l_gen.detach())
