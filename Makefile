@@ -3,7 +3,7 @@ VENV ?= .venv
 STAMP := $(VENV)/.bootstrapped
 export DRJIT_LIBLLVM_PATH ?= $(firstword $(wildcard /usr/lib/*-linux-gnu/libLLVM-19.so /usr/lib/*-linux-gnu/libLLVM-19.so.1 /usr/lib/llvm-19/lib/libLLVM-19.so /usr/lib/llvm-19/lib/libLLVM.so.1))
 
-.PHONY: quickstart test bench bootstrap clean bundled-sites catalog
+.PHONY: quickstart test bench bootstrap clean bundled-sites catalog docs-cli
 
 $(STAMP): pyproject.toml scripts/bootstrap.sh
 	bash scripts/bootstrap.sh
@@ -30,3 +30,6 @@ catalog: $(STAMP)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
+
+docs-cli: $(STAMP)
+	$(VENV)/bin/python -m typer mimofm.cli.main utils docs --name mimofm --output docs/cli.md
