@@ -1,5 +1,8 @@
 """ONNX export of the neural precoders, and the small exact step that turns the graph's outputs into ``W``.
 
+papp's graph is its deployed path (extractor + fully digital student) from ``h_re``, ``h_im`` to its
+structure parameters ``lam``, ``p``; ``W`` is formed the same way, at full power.
+
 fm's ONNX graph is the whole network — tokens from the channel, the transformer, one head — with real
 inputs and outputs (ONNX has no complex type):
 
@@ -15,6 +18,7 @@ no linear solver and the channel's dynamic range needs double precision there.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from pathlib import Path
 
@@ -26,7 +30,8 @@ from mimofm._io import atomic_path
 from mimofm.core.validation import MimofmInputError
 from mimofm.models.fm import FMPrecoder, user_tokens_real
 
-__all__ = ["FMGraph", "export_fm_onnx", "fm_precoder_from_outputs", "run_fm_onnx"]
+__all__ = ["FMGraph", "PaPPGraph", "export_fm_onnx", "export_papp_onnx", "fm_precoder_from_outputs", "run_onnx",
+           "run_fm_onnx"]
 
 
 class FMGraph(nn.Module):
@@ -46,32 +51,63 @@ class FMGraph(nn.Module):
         return lam, p, omega, gamma
 
 
-def export_fm_onnx(model: FMPrecoder, path: str | Path, *, head: int | None = None, opset: int = 18) -> Path:
-    """Write fm (default head unless ``head``) as an ONNX file with a dynamic batch axis."""
-    graph = FMGraph(model, head).eval()
-    k, n = model.cfg.num_ue, model.cfg.num_bs_ant
-    args = (torch.randn(2, k, n), torch.randn(2, k, n), torch.ones(2, k))
+def _export(graph: nn.Module, args: tuple, inputs: list[str], outputs: list[str], path: str | Path, opset: int,
+            meta: dict[str, str]) -> Path:
+    """torch.export-based ONNX export with a dynamic batch axis on every input, metadata in the file."""
     fast = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)  # the fused encoder kernel has no ONNX form
+    onnx_log = logging.getLogger("torch.onnx")
+    level = onnx_log.level
+    onnx_log.setLevel(logging.ERROR)  # "torchvision is not installed" and similar notices
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", (UserWarning, FutureWarning, DeprecationWarning))  # exporter chatter
             batch = torch.export.Dim("batch")
             with atomic_path(Path(path)) as tmp:
-                torch.onnx.export(graph, args, str(tmp), input_names=["h_re", "h_im", "rates"],
-                                  output_names=["lam", "p", "omega", "gamma"], opset_version=opset, dynamo=True,
-                                  dynamic_shapes=({0: batch}, {0: batch}, {0: batch}), verbose=False,
-                                  external_data=False)  # one self-contained file
+                torch.onnx.export(graph.eval(), args, str(tmp), input_names=inputs, output_names=outputs,
+                                  opset_version=opset, dynamo=True, dynamic_shapes=tuple({0: batch} for _ in args),
+                                  verbose=False, external_data=False)  # one self-contained file
     finally:
         torch.backends.mha.set_fastpath_enabled(fast)
+        onnx_log.setLevel(level)
     import onnx
 
     proto = onnx.load(str(path))
-    onnx.helper.set_model_props(proto, {"mimofm.rate_mode": model.cfg.rate_mode,
-                                        "mimofm.num_ue": str(k), "mimofm.num_bs_ant": str(n)})
+    onnx.helper.set_model_props(proto, meta)
     with atomic_path(Path(path)) as tmp:
         onnx.save(proto, str(tmp))
     return Path(path)
+
+
+def export_fm_onnx(model: FMPrecoder, path: str | Path, *, head: int | None = None, opset: int = 18) -> Path:
+    """Write fm (default head unless ``head``) as an ONNX file with a dynamic batch axis."""
+    k, n = model.cfg.num_ue, model.cfg.num_bs_ant
+    args = (torch.randn(2, k, n), torch.randn(2, k, n), torch.ones(2, k))
+    return _export(FMGraph(model, head), args, ["h_re", "h_im", "rates"], ["lam", "p", "omega", "gamma"], path, opset,
+                   {"mimofm.family": "fm", "mimofm.rate_mode": model.cfg.rate_mode,
+                    "mimofm.num_ue": str(k), "mimofm.num_bs_ant": str(n)})
+
+
+class PaPPGraph(nn.Module):
+    """papp's deployed path (extractor + fully digital student) for export: ``(h_re, h_im) -> (λ, p)``."""
+
+    def __init__(self, model):
+        super().__init__()
+        if model.cfg.num_rf is not None:
+            raise MimofmInputError("ONNX export of the hybrid papp student is not implemented yet")
+        self.extractor, self.student = model.extractor, model.student
+
+    def forward(self, h_re: torch.Tensor, h_im: torch.Tensor):
+        h = torch.complex(h_re, h_im)
+        feats, _ = self.extractor(h)
+        return self.student.structure(feats, h)
+
+
+def export_papp_onnx(model, path: str | Path, *, opset: int = 18) -> Path:
+    """Write papp's deployed path as an ONNX file with a dynamic batch axis."""
+    k, n = model.cfg.num_ue, model.cfg.num_bs_ant
+    return _export(PaPPGraph(model), (torch.randn(2, k, n), torch.randn(2, k, n)), ["h_re", "h_im"], ["lam", "p"],
+                   path, opset, {"mimofm.family": "papp", "mimofm.num_ue": str(k), "mimofm.num_bs_ant": str(n)})
 
 
 def fm_precoder_from_outputs(h: np.ndarray, lam: np.ndarray, p: np.ndarray, omega: np.ndarray, gamma: np.ndarray,
@@ -97,16 +133,29 @@ def fm_precoder_from_outputs(h: np.ndarray, lam: np.ndarray, p: np.ndarray, omeg
     return v / norm[..., None, None] * np.sqrt(gamma)[..., None, None]
 
 
-def run_fm_onnx(path: str | Path, h: np.ndarray, rates: np.ndarray | None = None) -> np.ndarray:
-    """Run an exported fm with ONNX Runtime (CPU) and return ``W`` ``[B, N, K]`` (None rates: maximum sum rate)."""
+def run_onnx(path: str | Path, h: np.ndarray, rates: np.ndarray | None = None, *, session=None) -> np.ndarray:
+    """Run an exported fm or papp with ONNX Runtime (CPU) and return ``W`` ``[B, N, K]``.
+
+    ``rates``: fm's per-user requests (None: maximum sum rate); papp has none. ``session``: an open
+    ``onnxruntime.InferenceSession`` of ``path`` to reuse (timing loops).
+    """
     import onnxruntime as ort
 
     h = np.asarray(h)
+    sess = session or ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    meta = sess.get_modelmeta().custom_metadata_map
+    feed = {"h_re": h.real.astype(np.float32), "h_im": h.imag.astype(np.float32)}
+    if meta.get("mimofm.family", "fm") == "papp":
+        if rates is not None:
+            raise MimofmInputError("papp has no rate-target mode")
+        lam, p = sess.run(None, feed)
+        return fm_precoder_from_outputs(h, lam.astype(np.float64), p.astype(np.float64), None, None, full_power=True)
     full = rates is None
-    rates = np.full(h.shape[:-1], 1e3, dtype=np.float32) if full else np.asarray(rates, dtype=np.float32)
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    mode = sess.get_modelmeta().custom_metadata_map.get("mimofm.rate_mode", "paper")
-    lam, p, omega, gamma = sess.run(None, {"h_re": h.real.astype(np.float32), "h_im": h.imag.astype(np.float32),
-                                           "rates": rates})
+    feed["rates"] = np.full(h.shape[:-1], 1e3, dtype=np.float32) if full else np.asarray(rates, dtype=np.float32)
+    lam, p, omega, gamma = sess.run(None, feed)
     return fm_precoder_from_outputs(h, lam.astype(np.float64), p.astype(np.float64), omega.astype(np.float64),
-                                    gamma.astype(np.float64), full_power=full, rate_mode=mode)
+                                    gamma.astype(np.float64), full_power=full,
+                                    rate_mode=meta.get("mimofm.rate_mode", "paper"))
+
+
+run_fm_onnx = run_onnx  # the name it had when fm was the only exportable model

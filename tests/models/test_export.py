@@ -37,3 +37,18 @@ def test_onnx_export_refuses_the_old_head():
     model = FMPrecoder(FMConfig(num_bs_ant=16, head_form="rzf-mix", **TINY))
     with pytest.raises(MimofmInputError, match="head_form='structure'"):
         export_fm_onnx(model, "unused.onnx")
+
+
+def test_papp_onnx_export_matches_pytorch(tmp_path):
+    from mimofm.export import export_papp_onnx, run_onnx
+    from mimofm.models.papp import PaPP, PaPPConfig
+    from tests.models.test_papp import TINY as PAPP_TINY
+
+    torch.manual_seed(0)
+    model = PaPP(PaPPConfig(**PAPP_TINY)).eval()
+    path = export_papp_onnx(model, tmp_path / "papp.onnx")
+    h = torch.randn(5, 4, 16, dtype=torch.complex64)
+    with torch.no_grad():
+        assert np.abs(run_onnx(path, h.numpy()) - model(h).numpy()).max() < 1e-4
+    with pytest.raises(MimofmInputError, match="no rate-target mode"):
+        run_onnx(path, h.numpy(), np.ones((5, 4)))

@@ -17,7 +17,7 @@ bench_app = typer.Typer(add_completion=False, no_args_is_help=True)
 @bench_app.command("latency")
 @clean_errors
 def latency_command(
-    methods: str = typer.Option("zf,rzf,wmmse,fm,fm-onnx,papp", help="Contenders (registry names, fm-onnx)."),
+    methods: str = typer.Option("zf,rzf,wmmse,fm,fm-onnx,papp,papp-onnx", help="Contenders (registry names, fm-onnx, papp-onnx)."),
     batches: str = typer.Option("1,1024", help="Batch sizes."),
     repeats: int = typer.Option(5, help="Timed calls per point (median)."),
     quick: bool = typer.Option(False, help="Batches 1 and 64, 2 repeats (seconds)."),
@@ -41,7 +41,7 @@ def latency_command(
         table.add_row(r["method"], str(r["batch"]), f"{r['seconds_per_precoder'] * 1e6:.1f}", f"{r['ratio_to_wmmse']:.3f}",
                       f"{r['precoders_per_second']:.0f}", f"{100 * r['budget_fraction']:.1f}%")
     table.caption = (f"need: {res['needed_per_second']:,} precoders/s per cell (100 MHz NR, 30 kHz SCS, 4-RB "
-                     "subbands, 0.5 ms slots); fm-onnx includes the float64 K×K step forming W")
+                     "subbands, 0.5 ms slots); the ONNX contenders include the float64 K×K step forming W")
     console.print(table)
     if json_out:
         write_json(json_out, res)

@@ -1,4 +1,4 @@
-"""`mimofm export onnx --precoder fm`: an ONNX graph with a dynamic batch, checked against PyTorch."""
+"""`mimofm export onnx --precoder fm|papp`: an ONNX graph with a dynamic batch, checked against PyTorch."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ export_app = typer.Typer(add_completion=False, no_args_is_help=True)
 @export_app.command("onnx")
 @clean_errors
 def onnx_command(
-    precoder: str = typer.Option("fm", help="Neural precoder to export (fm; papp and wifoe to come)."),
+    precoder: str = typer.Option("fm", help="Neural precoder to export: fm or papp (wifoe to come)."),
     checkpoint: Optional[Path] = typer.Option(None, help="Checkpoint stem (default: the shipped one)."),
     out: Path = typer.Option(Path("runs/export/fm.onnx"), help="ONNX file to write."),
     opset: int = typer.Option(18, help="ONNX opset."),
@@ -27,28 +27,36 @@ def onnx_command(
     import torch
 
     from mimofm.channels.bundled import bundled_sites
-    from mimofm.export import export_fm_onnx, run_fm_onnx
-    from mimofm.models.loading import load_fm
+    from mimofm.export import export_fm_onnx, export_papp_onnx, run_onnx
+    from mimofm.models.loading import load_fm, load_papp
 
-    if precoder != "fm":
-        raise MimofmInputError(f"export is implemented for fm, not {precoder!r}")
-    model = load_fm(str(checkpoint) if checkpoint else None)
+    ckpt = str(checkpoint) if checkpoint else None
+    if precoder == "fm":
+        model = load_fm(ckpt)
+        export, modes = export_fm_onnx, ("maximum sum rate", "rate requests")
+    elif precoder == "papp":
+        model = load_papp(ckpt)
+        export, modes = export_papp_onnx, ("student",)
+    else:
+        raise MimofmInputError(f"export is implemented for fm and papp, not {precoder!r}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    export_fm_onnx(model, out, opset=opset)
-    # parity on real channels: a bundled held-out site at 20 dB median SNR, both modes
+    export(model, out, opset=opset)
+    # parity on real channels: a bundled held-out site at 20 dB median SNR
     cs = bundled_sites()[0]
     g = cs.h.abs().square().sum(-1).median()
-    idx = torch.from_numpy(np.random.default_rng(0).integers(cs.num_positions, size=(check_samples, model.cfg.num_ue)))
+    k = model.cfg.num_ue
+    idx = torch.from_numpy(np.random.default_rng(0).integers(cs.num_positions, size=(check_samples, k)))
     h = (cs.h[idx] * torch.sqrt(100.0 / g)).to(torch.complex64)
-    rates = torch.rand(check_samples, model.cfg.num_ue, generator=torch.Generator().manual_seed(0)) * 3
+    rates = torch.rand(check_samples, k, generator=torch.Generator().manual_seed(0)) * 3
     errs = []
     with torch.no_grad():
-        for r in (None, rates):
-            w_t = model(h, rates=r).w.numpy()
-            w_o = run_fm_onnx(out, h.numpy(), None if r is None else r.numpy())
+        for mode in modes:
+            r = rates if mode == "rate requests" else None
+            w_t = (model(h, rates=r).w if precoder == "fm" else model(h)).numpy()
+            w_o = run_onnx(out, h.numpy(), None if r is None else r.numpy())
             errs.append(float(np.abs(w_o - w_t).max()))
     console.print(f"wrote [bold]{out}[/] ({out.stat().st_size / 1e6:.1f} MB, opset {opset}, dynamic batch)")
-    console.print(f"parity with PyTorch on {check_samples} samples of {cs.name}: max |ΔW| {errs[0]:.2e} (maximum "
-                  f"sum rate), {errs[1]:.2e} (rate requests)")
+    console.print(f"parity with PyTorch on {check_samples} samples of {cs.name}: "
+                  + ", ".join(f"max |ΔW| {e:.2e} ({m})" for e, m in zip(errs, modes)))
     if max(errs) > 1e-4:
         raise MimofmInputError(f"ONNX output differs from PyTorch by {max(errs):.2e} (> 1e-4)")

@@ -3,7 +3,7 @@
 Every contender runs on the same seeded clustered channels (``mimofm.evaluation.complexity``) at each
 batch size; the median of ``repeats`` calls (after a warm-up) divided by the batch is the time per
 precoder, reported with its ratio to WMMSE measured in the same run. ONNX sessions are created before
-timing; fm-onnx includes the float64 ``K × K`` step that forms ``W`` from the graph's outputs.
+timing; the ONNX contenders include the float64 ``K × K`` step that forms ``W`` from the graph's outputs.
 
 Real-time budget: a 100 MHz NR carrier at 30 kHz subcarrier spacing (273 resource blocks, 0.5 ms
 slots) precoded per subband of 4 resource blocks needs ``69 × 2000 = 138,000`` precoders per second
@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 
 from mimofm.core.validation import MimofmInputError
@@ -32,7 +31,7 @@ NEEDED_PER_SECOND = 69 * 2000  # subbands of 4 RBs in 273 RBs, times 2000 slots/
 
 @dataclass
 class LatencyConfig:
-    methods: list[str] = field(default_factory=lambda: ["zf", "rzf", "wmmse", "fm", "fm-onnx", "papp"])
+    methods: list[str] = field(default_factory=lambda: ["zf", "rzf", "wmmse", "fm", "fm-onnx", "papp", "papp-onnx"])
     num_ue: int = 4
     num_bs_ant: int = 64
     batches: list[int] = field(default_factory=lambda: [1, 1024])
@@ -41,26 +40,24 @@ class LatencyConfig:
 
 
 def _contender(name: str, tmp: Path) -> Callable[[torch.Tensor], object]:
-    if name == "fm-onnx":
-        import onnxruntime as ort
+    if name in ("fm-onnx", "papp-onnx"):
+        from mimofm.export import export_fm_onnx, export_papp_onnx, run_onnx
+        from mimofm.models.loading import load_fm, load_papp
 
-        from mimofm.export import export_fm_onnx, fm_precoder_from_outputs
-        from mimofm.models.loading import load_fm
-
-        path = export_fm_onnx(load_fm(None), tmp / "fm.onnx")
-        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-
-        def run(h: torch.Tensor):
-            hn = h.numpy()
-            lam, p, om, ga = sess.run(None, {"h_re": hn.real.astype(np.float32), "h_im": hn.imag.astype(np.float32),
-                                             "rates": np.full(hn.shape[:-1], 1e3, dtype=np.float32)})
-            return fm_precoder_from_outputs(hn, lam.astype(np.float64), p.astype(np.float64), om, ga, full_power=True)
-
-        return run
+        path = (export_fm_onnx(load_fm(None), tmp / "fm.onnx") if name == "fm-onnx"
+                else export_papp_onnx(load_papp(None), tmp / "papp.onnx"))
+        session = _session(path)
+        return lambda h: run_onnx(path, h.numpy(), session=session)
     spec = get_precoder(name)
     if spec.kind != "precoder":
         raise MimofmInputError(f"{name!r} is a bound; time precoders only")
     return spec.run
+
+
+def _session(path: Path):
+    import onnxruntime as ort
+
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 
 def latency(cfg: LatencyConfig, progress: Callable[[str], None] | None = None) -> dict:

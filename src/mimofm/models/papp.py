@@ -173,13 +173,16 @@ class PaPPStudent(nn.Module):
         x = torch.cat([feats, gram.real.float(), gram.imag.float(), torch.log10(g).float() / 10.0], dim=-1)
         return x if self.num_rf is None else x.flatten(1)
 
+    def structure(self, feats: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fully digital: ``(λ, p)`` ``[B, K]`` each; λ free in scale (the teacher's ``λ = v|u|²/μ`` sums to 1
+        only at a KKT point), ``p`` power shares."""
+        y = self.out(self.body(self.inputs(feats, h)))  # [B, K, 2]
+        return torch.exp(y[..., 0].clamp(max=30.0)) / self.k, torch.softmax(y[..., 1], -1)
+
     def forward(self, feats: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        y = self.out(self.body(self.inputs(feats, h)))
-        if self.num_rf is None:  # y [B, K, 2]
-            # λ free in scale (the teacher's λ = v|u|²/μ sums to 1 only at a KKT point), p: power shares
-            lam = torch.exp(y[..., 0].clamp(max=30.0)) / self.k
-            return normalize_power(structured_precoder(h, lam, torch.softmax(y[..., 1], -1)).to(h.dtype))
-        a, wd = self.hybrid(y)
+        if self.num_rf is None:
+            return normalize_power(structured_precoder(h, *self.structure(feats, h)).to(h.dtype))
+        a, wd = self.hybrid(self.out(self.body(self.inputs(feats, h))))
         return normalize_power(a @ wd)
 
     def hybrid(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
