@@ -30,8 +30,7 @@ from mimofm._io import atomic_path
 from mimofm.core.validation import MimofmInputError
 from mimofm.models.fm import FMPrecoder, user_tokens_real
 
-__all__ = ["FMGraph", "PaPPGraph", "export_fm_onnx", "export_papp_onnx", "fm_precoder_from_outputs", "run_onnx",
-           "run_fm_onnx"]
+__all__ = ["FMGraph", "PaPPGraph", "export_fm_onnx", "export_papp_onnx", "fm_precoder_from_outputs", "run_onnx"]
 
 
 class FMGraph(nn.Module):
@@ -157,5 +156,3 @@ def run_onnx(path: str | Path, h: np.ndarray, rates: np.ndarray | None = None, *
                                     gamma.astype(np.float64), full_power=full,
                                     rate_mode=meta.get("mimofm.rate_mode", "paper"))
 
-
-run_fm_onnx = run_onnx  # the name it had when fm was the only exportable model

@@ -7,7 +7,7 @@ from mimofm.models.fm import FMConfig, FMPrecoder
 
 pytest.importorskip("onnxruntime")
 
-from mimofm.export import export_fm_onnx, run_fm_onnx  # noqa: E402
+from mimofm.export import export_fm_onnx, run_onnx  # noqa: E402
 from tests.models.test_fm import TINY  # noqa: E402
 
 
@@ -27,10 +27,10 @@ def test_onnx_export_matches_pytorch_at_any_batch(tmp_path, rate_mode):
         with torch.no_grad():
             for r in (None, rates):
                 w_t = model(h, rates=r).w.numpy()
-                w_o = run_fm_onnx(path, h.numpy(), None if r is None else r.numpy())
+                w_o = run_onnx(path, h.numpy(), None if r is None else r.numpy())
                 assert w_o.shape == (batch, 16, 4)
                 assert np.abs(w_o - w_t).max() < 1e-4
-    assert (np.abs(run_fm_onnx(path, h.numpy(), rates.numpy())[:, :5]) == 0).all()
+    assert (np.abs(run_onnx(path, h.numpy(), rates.numpy())[:, :5]) == 0).all()
 
 
 def test_onnx_export_refuses_the_old_head():

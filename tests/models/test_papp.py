@@ -82,7 +82,6 @@ def test_tiny_papp_training_improves_the_teacher(tmp_path, mldg):
 
 
 def test_mldg_gradient_is_train_plus_beta_times_gen_at_the_virtual_step(tmp_path):
-    from torch.func import functional_call  # noqa: F401
 
     rec = _recipe(tmp_path, meta_beta=0.5, meta_lr=0.1)
     torch.manual_seed(0)

@@ -33,6 +33,7 @@ class PaPPFineTune:
     local_name: str = ""
     snr_grid_db: list[float] = field(default_factory=lambda: [0.0, 10.0, 20.0, 30.0])
     batch_size: int = 64
+    num_ue: int = 4  # the checkpoint's
     seed: int = 0
     name: str = "papp"
 
@@ -54,7 +55,7 @@ class PaPPFineTune:
     def batch(self, step: int) -> torch.Tensor:
         rng = np.random.default_rng([self.seed, step, 29])
         snr = self.snr_grid_db[int(rng.integers(len(self.snr_grid_db)))]
-        h = draw_samples(self.local, self.batch_size, 4, int(rng.integers(2**62)), snr)
+        h = draw_samples(self.local, self.batch_size, self.num_ue, int(rng.integers(2**62)), snr)
         perm = torch.from_numpy(np.argsort(rng.uniform(size=h.shape[:2]), axis=1))  # user-permutation augmentation
         return torch.gather(h, 1, perm[..., None].expand_as(h))
 
@@ -65,15 +66,17 @@ class PaPPFineTune:
         return -r / ref, {"sum_rate": float(r.detach()), "ratio_to_rzf": float(r.detach() / ref)}
 
     def evaluate(self, model: PaPP) -> dict[str, float]:
-        return rzf_ratio_report(model, [self.local], self.snr_grid_db)
+        return rzf_ratio_report(model, [self.local], self.snr_grid_db, self.num_ue)
 
 
 def finetune_papp(cs, shots: str | int, *, checkpoint: str | None = None, steps: int = 200, lr: float = 3e-4,
                   seed: int = 0, out_dir: str = "runs/adapt-papp", progress: bool = True) -> dict:
     """Fine-tune papp on ``shots`` local train-split positions of the site ``cs`` (or all: ``"full"``)."""
+    from mimofm.models.loading import load_papp
     from mimofm.training.trainer import TrainConfig, train
 
-    local = local_positions(cs, shots, 4, seed)
-    rec = PaPPFineTune(checkpoint=checkpoint, local=local, local_name=local.name, seed=seed)
+    k = load_papp(checkpoint).cfg.num_ue
+    local = local_positions(cs, shots, k, seed)
+    rec = PaPPFineTune(checkpoint=checkpoint, local=local, local_name=local.name, num_ue=k, seed=seed)
     return train(rec, TrainConfig(steps=steps, lr=lr, warmup=0, ckpt_every=max(1, steps // 4), log_every=20,
                                   out_dir=str(out_dir), seed=seed), progress=progress)
