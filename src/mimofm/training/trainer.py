@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import torch
+import torch.distributed as dist
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from mimofm._io import atomic_path
@@ -107,14 +109,46 @@ def _scalars(writer, prefix: str, record: dict, step: int) -> None:
             writer.add_scalar(f"{prefix}/{k}", v, step)
 
 
+def _distributed() -> tuple[int, int]:
+    """``(rank, world size)``; under ``torchrun`` (``WORLD_SIZE > 1``) joins the process group (gloo on the
+    CPU, NCCL on CUDA) if the caller has not."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _average_gradients(model: torch.nn.Module, world: int) -> None:
+    """Data parallelism: every rank's gradients become their mean over the ranks (what DDP computes)."""
+    for p in model.parameters():
+        if p.requires_grad:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+            dist.all_reduce(p.grad)
+            p.grad /= world
+
+
 def train(recipe: Recipe, cfg: TrainConfig, *, resume: bool = True, progress: bool = True) -> dict:
-    """Train ``recipe`` under ``cfg``; returns ``{"model", "step", "metrics", "checkpoint"}``."""
+    """Train ``recipe`` under ``cfg``; returns ``{"model", "step", "metrics", "checkpoint"}``.
+
+    Under ``torchrun --nproc-per-node R`` every rank runs this same function: the model starts from the
+    same weights, rank ``r`` trains on the recipe's batches ``step·R + r``, gradients are averaged over
+    the ranks before each update (so the ranks stay identical), and rank 0 alone writes logs and
+    checkpoints. Exact resume is guaranteed for a single process.
+    """
     cfg.validate()
+    rank, world = _distributed()
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stem, log_path = out / "last", out / "log.jsonl"
     torch.manual_seed(cfg.seed)
     model = recipe.build_model()
+    if world > 1:
+        for t in model.state_dict().values():
+            dist.broadcast(t, 0)
+        torch.manual_seed(cfg.seed + rank)  # dropout differs per rank, the data too
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     config = {"train": asdict(cfg), "recipe": recipe.config(), "recipe_name": recipe.name}
 
@@ -125,13 +159,15 @@ def train(recipe: Recipe, cfg: TrainConfig, *, resume: bool = True, progress: bo
             raise MimofmInputError(f"{stem}.json was trained with a different config; use a new --out-dir "
                                    "or resume with the same settings")
         start = int(card["step"])
-    _truncate_log(log_path, start)
-    tb = _tensorboard(out, start)  # `tensorboard --logdir <out_dir>/tb`, when tensorboard is installed
+    if rank == 0:
+        _truncate_log(log_path, start)
+    tb = _tensorboard(out, start) if rank == 0 else None  # `tensorboard --logdir <out_dir>/tb`
+    log = _log if rank == 0 else (lambda path, record: None)
 
     metrics: dict[str, float] = {}
     t0 = time.perf_counter()
     bar = Progress(TextColumn(f"{recipe.name}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                   TimeElapsedColumn(), TimeRemainingColumn(), disable=not progress)
+                   TimeElapsedColumn(), TimeRemainingColumn(), disable=not progress or rank != 0)
     with bar:
         task = bar.add_task("train", total=cfg.steps, completed=start, info="")
         model.train()
@@ -141,37 +177,42 @@ def train(recipe: Recipe, cfg: TrainConfig, *, resume: bool = True, progress: bo
                 with torch.no_grad():
                     ev = recipe.evaluate(model)
                 model.train()
-                _log(log_path, {"step": step, "eval": ev})
+                log(log_path, {"step": step, "eval": ev})
                 _scalars(tb, "eval", ev, step)
             lr = lr_at(step, cfg)
             for g in opt.param_groups:
                 g["lr"] = lr
-            batch = recipe.batch(step)
+            batch = recipe.batch(step * world + rank)
             loss, metrics = recipe.loss(model, batch, step)
             if not torch.isfinite(loss):
                 raise RuntimeError(f"non-finite loss at step {step}; the last checkpoint is {stem}")
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if world > 1:
+                _average_gradients(model, world)
             gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip) if cfg.grad_clip else None
             opt.step()
             if step % cfg.log_every == 0 or step + 1 == cfg.steps:
                 rec = {"step": step, "loss": loss.item(), "lr": lr, **metrics}
                 if gnorm is not None:
                     rec["grad_norm"] = float(gnorm)
-                _log(log_path, rec)
+                log(log_path, rec)
                 _scalars(tb, "train", rec, step)
                 bar.update(task, info=f"loss {loss.item():.4g}")
-            if (step + 1) % cfg.ckpt_every == 0 or step + 1 == cfg.steps:
+            if ((step + 1) % cfg.ckpt_every == 0 or step + 1 == cfg.steps) and rank == 0:
                 arch = getattr(model, "cfg", None)
                 save_checkpoint(stem, model, optimizer=opt, step=step + 1, config=config,
                                 meta={"seconds": time.perf_counter() - t0, "torch": torch.__version__,
+                                      "world_size": world,
                                       "architecture": arch.to_dict() if hasattr(arch, "to_dict") else None})
             bar.update(task, advance=1)
     model.eval()
     with torch.no_grad():
         final = recipe.evaluate(model)
-    _log(log_path, {"step": cfg.steps, "eval": final})
+    log(log_path, {"step": cfg.steps, "eval": final})
     _scalars(tb, "eval", final, cfg.steps)
+    if world > 1:
+        dist.barrier()  # rank 0's last checkpoint is on disk before anyone returns
     if tb is not None:
         tb.close()
     return {"model": model, "step": cfg.steps, "metrics": final, "checkpoint": stem}
