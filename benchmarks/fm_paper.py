@@ -34,7 +34,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from mimofm._io import atomic_path, write_json  # noqa: E402
 from mimofm.channels.bundled import bundled_dir  # noqa: E402
 from mimofm.channels.catalog import BUNDLED_HELDOUT  # noqa: E402
-from mimofm.evaluation.evaluate import EvalConfig, evaluate_sets, load_sets  # noqa: E402
+from mimofm.evaluation.evaluate import EvalConfig, load_sets  # noqa: E402
 
 SNRS = [0.0, 10.0, 20.0, 30.0]
 CLASSICAL = ["zf", "rzf", "wmmse", "dpc"]
@@ -82,19 +82,13 @@ def scratch_all(out: Path, files: dict[str, str], steps: int, model: dict) -> di
 
 
 def fig2(out: Path, sites, variants: dict[str, dict[str, str | None]], samples: int) -> dict:
-    from mimofm.evaluation.evaluate import evaluate_variants, machine_info
+    from mimofm.evaluation.evaluate import compare_checkpoints
 
     path = out / "fig2.json"
     if path.exists():
         return json.loads(path.read_text())
-    rows = []
-    for cs in sites:
-        _log(f"fig2 {cs.name}")
-        cfg = EvalConfig(precoders=CLASSICAL, snr_db=SNRS, samples=samples, positions="test")
-        rows += evaluate_sets([cs], cfg)["results"]
-        rows += evaluate_variants(cs, "fm", {label: stems[cs.name] for label, stems in variants.items()}, cfg)
-    doc = {"config": {"snr_db": SNRS, "samples": samples, "positions": "test"}, "results": rows,
-           "machine": machine_info()}
+    cfg = EvalConfig(precoders=CLASSICAL, snr_db=SNRS, samples=samples, positions="test")
+    doc = compare_checkpoints(sites, CLASSICAL, "fm", variants, cfg, progress=lambda s: _log(f"fig2 {s}"))
     write_json(path, doc)
     return doc
 

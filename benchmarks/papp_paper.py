@@ -23,7 +23,7 @@ from pathlib import Path
 from mimofm._io import write_json
 from mimofm.channels.bundled import bundled_dir
 from mimofm.channels.catalog import BUNDLED_HELDOUT
-from mimofm.evaluation.evaluate import EvalConfig, evaluate_sets, load_sets
+from mimofm.evaluation.evaluate import EvalConfig, load_sets
 
 SNRS = [0.0, 10.0, 20.0, 30.0]
 SHOTS = ["10", "20", "40", "100", "full"]
@@ -59,19 +59,13 @@ def finetune(out: Path, sites) -> dict[str, dict[str, str]]:
 
 
 def evaluate(out: Path, sites, variants: dict[str, dict[str, str | None]], samples: int) -> dict:
-    from mimofm.evaluation.evaluate import evaluate_variants, machine_info
+    from mimofm.evaluation.evaluate import compare_checkpoints
 
     path = out / "eval.json"
     if path.exists():
         return json.loads(path.read_text())
-    rows = []
-    for cs in sites:
-        _log(f"eval {cs.name}")
-        cfg = EvalConfig(precoders=["zf", "wmmse"], snr_db=SNRS, samples=samples, positions="test")
-        rows += evaluate_sets([cs], cfg)["results"]
-        rows += evaluate_variants(cs, "papp", {label: stems[cs.name] for label, stems in variants.items()}, cfg)
-    doc = {"config": {"snr_db": SNRS, "samples": samples, "positions": "test"}, "results": rows,
-           "machine": machine_info()}
+    cfg = EvalConfig(precoders=["zf", "wmmse"], snr_db=SNRS, samples=samples, positions="test")
+    doc = compare_checkpoints(sites, ["zf", "wmmse"], "papp", variants, cfg, progress=lambda s: _log(f"eval {s}"))
     write_json(path, doc)
     return doc
 

@@ -27,7 +27,7 @@ from mimofm.core.validation import MimofmInputError
 from mimofm.precoders.registry import parse_precoders
 
 __all__ = ["EvalConfig", "evaluate", "evaluate_sets", "summarize_ci", "sample_users", "load_sets", "machine_info",
-           "evaluate_variants"]
+           "evaluate_variants", "compare_checkpoints"]
 
 
 @dataclass
@@ -217,6 +217,24 @@ def evaluate_variants(cs: ChannelSet, name: str, variants: dict[str, str | None]
     finally:
         set_checkpoint(name, None)
     return rows
+
+
+def compare_checkpoints(sites: list[ChannelSet], classical: list[str], name: str,
+                        variants: dict[str, dict[str, str | None]], cfg: EvalConfig,
+                        progress: Callable[[str], None] | None = None) -> dict:
+    """Per site: the ``classical`` precoders and every checkpoint variant of ``name`` (label -> site -> stem)
+    on the same paired samples; ``{"config", "results", "machine"}``."""
+    from dataclasses import replace
+
+    rows = []
+    for cs in sites:
+        if progress:
+            progress(cs.name)
+        site_cfg = replace(cfg, precoders=classical)
+        rows += evaluate_sets([cs], site_cfg)["results"]
+        rows += evaluate_variants(cs, name, {label: stems[cs.name] for label, stems in variants.items()}, site_cfg)
+    return {"config": {"snr_db": cfg.snr_db, "samples": cfg.samples, "positions": cfg.positions},
+            "results": rows, "machine": machine_info()}
 
 
 def evaluate(cfg: EvalConfig, progress: Callable[[str], None] | None = None) -> dict:
