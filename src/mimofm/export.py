@@ -30,7 +30,8 @@ from mimofm._io import atomic_path
 from mimofm.core.validation import MimofmInputError
 from mimofm.models.fm import FMPrecoder, user_tokens_real
 
-__all__ = ["FMGraph", "PaPPGraph", "export_fm_onnx", "export_papp_onnx", "fm_precoder_from_outputs", "run_onnx"]
+__all__ = ["FMGraph", "PaPPGraph", "export_fm_onnx", "export_papp_onnx", "fm_precoder_from_outputs", "run_onnx",
+           "WiFoEUserGraph", "WiFoEBSGraph", "export_wifoe_onnx", "run_wifoe_onnx"]
 
 
 class FMGraph(nn.Module):
@@ -51,8 +52,8 @@ class FMGraph(nn.Module):
 
 
 def _export(graph: nn.Module, args: tuple, inputs: list[str], outputs: list[str], path: str | Path, opset: int,
-            meta: dict[str, str]) -> Path:
-    """torch.export-based ONNX export with a dynamic batch axis on every input, metadata in the file."""
+            meta: dict[str, str], dynamic: tuple | None = None) -> Path:
+    """torch.export-based ONNX export with a dynamic batch axis on every input (or ``dynamic``), metadata in the file."""
     fast = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)  # the fused encoder kernel has no ONNX form
     onnx_log = logging.getLogger("torch.onnx")
@@ -62,9 +63,10 @@ def _export(graph: nn.Module, args: tuple, inputs: list[str], outputs: list[str]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", (UserWarning, FutureWarning, DeprecationWarning))  # exporter chatter
             batch = torch.export.Dim("batch")
+            dynamic = dynamic or tuple({0: batch} for _ in args)
             with atomic_path(Path(path)) as tmp:
                 torch.onnx.export(graph.eval(), args, str(tmp), input_names=inputs, output_names=outputs,
-                                  opset_version=opset, dynamo=True, dynamic_shapes=tuple({0: batch} for _ in args),
+                                  opset_version=opset, dynamo=True, dynamic_shapes=dynamic,
                                   verbose=False, external_data=False)  # one self-contained file
     finally:
         torch.backends.mha.set_fastpath_enabled(fast)
@@ -107,6 +109,85 @@ def export_papp_onnx(model, path: str | Path, *, opset: int = 18) -> Path:
     k, n = model.cfg.num_ue, model.cfg.num_bs_ant
     return _export(PaPPGraph(model), (torch.randn(2, k, n), torch.randn(2, k, n)), ["h_re", "h_im"], ["lam", "p"],
                    path, opset, {"mimofm.family": "papp", "mimofm.num_ue": str(k), "mimofm.num_bs_ant": str(n)})
+
+
+class WiFoEUserGraph(nn.Module):
+    """wifoe's user side of one task: received pilots ``(y_re, y_im)`` ``[B, K, L]`` -> bits ``q`` ``[B, K, B]``."""
+
+    def __init__(self, model, task: str):
+        super().__init__()
+        self.model, self.task = model, task
+
+    def forward(self, y_re: torch.Tensor, y_im: torch.Tensor):
+        return self.model.feedback_real(y_re, y_im, self.task)
+
+
+class WiFoEBSGraph(nn.Module):
+    """wifoe's BS side of one task: feedback ``q`` ``[B, K, B]`` -> ``(v_re, v_im)`` ``[B, N, K]``, ``‖V‖_F = 1``."""
+
+    def __init__(self, model, task: str):
+        super().__init__()
+        self.model, self.task = model, task
+
+    def forward(self, q: torch.Tensor):
+        return self.model.decode_real(q, self.task)
+
+
+def export_wifoe_onnx(model, task: str, out_stem: str | Path, *, opset: int = 18) -> dict[str, Path]:
+    """Write one task of a wifoe model for deployment: ``<stem>-user.onnx`` (the UE's encoder),
+    ``<stem>-bs.onnx`` (the BS precoder: input layer, trunk, output layer) and ``<stem>-pilots.npy``
+    (``X`` complex64 ``[N_t, L]``, the BS's pilot transmissions). Batch and user axes are dynamic; the MoE
+    runs every expert and gates with zeros in the graph (same output, no data-dependent shapes)."""
+    from mimofm.models.layers import MoEFFN
+
+    if model.cfg.feedback != "bits":
+        raise MimofmInputError("export is for the B-bit feedback model (not the CEP baseline)")
+    br = model.branch(task)
+    sh = br.shape
+    stem = Path(out_stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"mimofm.family": "wifoe", "mimofm.task": task, "mimofm.num_bs_ant": str(sh.num_bs_ant),
+            "mimofm.pilot_length": str(sh.pilot_length), "mimofm.feedback_bits": str(sh.feedback_bits)}
+    moes = [m for m in model.modules() if isinstance(m, MoEFFN)]
+    for m in moes:
+        m.dense_dispatch = True
+    try:
+        with torch.no_grad():
+            pilots = br.pilots().numpy().astype(np.complex64)
+        paths = {"user": stem.with_name(stem.name + "-user.onnx"), "bs": stem.with_name(stem.name + "-bs.onnx"),
+                 "pilots": stem.with_name(stem.name + "-pilots.npy")}
+        with atomic_path(paths["pilots"]) as tmp:
+            with open(tmp, "wb") as f:
+                np.save(f, pilots)
+        y_re, y_im = torch.randn(2, 2, 4, sh.pilot_length)  # two distinct tensors (one would be aliased)
+        _export_dyn(WiFoEUserGraph(model, task), (y_re.contiguous(), y_im.contiguous()), ["y_re", "y_im"], ["q"], paths["user"], opset, meta)
+        _export_dyn(WiFoEBSGraph(model, task), (torch.ones(2, 4, sh.feedback_bits),), ["q"], ["v_re", "v_im"],
+                    paths["bs"], opset, meta)
+    finally:
+        for m in moes:
+            m.dense_dispatch = False
+    return paths
+
+
+def _export_dyn(graph, args, inputs, outputs, path, opset, meta) -> Path:
+    """:func:`_export` with dynamic batch and user axes (axes 0 and 1 of every input)."""
+    batch, users = torch.export.Dim("batch"), torch.export.Dim("users", min=1, max=64)
+    return _export(graph, args, inputs, outputs, path, opset, meta, dynamic=tuple({0: batch, 1: users} for _ in args))
+
+
+def run_wifoe_onnx(stem: str | Path, h: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """The exported pipeline end to end with ONNX Runtime: pilots through ``h`` ``[B, K, N]`` plus ``noise``
+    ``[B, K, L]``, the user graph, the BS graph -> ``V`` ``[B, N, K]`` complex."""
+    import onnxruntime as ort
+
+    stem = Path(stem)
+    x = np.load(stem.with_name(stem.name + "-pilots.npy"))
+    y = np.asarray(h) @ x + noise
+    user = ort.InferenceSession(str(stem.with_name(stem.name + "-user.onnx")), providers=["CPUExecutionProvider"])
+    bs = ort.InferenceSession(str(stem.with_name(stem.name + "-bs.onnx")), providers=["CPUExecutionProvider"])
+    (q,) = user.run(None, {"y_re": y.real.astype(np.float32), "y_im": y.imag.astype(np.float32)})
+    v_re, v_im = bs.run(None, {"q": q})
+    return v_re.astype(np.float64) + 1j * v_im.astype(np.float64)
 
 
 def fm_precoder_from_outputs(h: np.ndarray, lam: np.ndarray, p: np.ndarray, omega: np.ndarray, gamma: np.ndarray,

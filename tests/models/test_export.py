@@ -52,3 +52,22 @@ def test_papp_onnx_export_matches_pytorch(tmp_path):
         assert np.abs(run_onnx(path, h.numpy()) - model(h).numpy()).max() < 1e-4
     with pytest.raises(MimofmInputError, match="no rate-target mode"):
         run_onnx(path, h.numpy(), np.ones((5, 4)))
+
+
+def test_wifoe_onnx_user_and_bs_graphs_match_pytorch_for_any_batch_and_user_count(tmp_path):
+    from mimofm.export import export_wifoe_onnx, run_wifoe_onnx
+    from mimofm.models.wifoe import TaskShape, WiFoE, WiFoEConfig
+
+    torch.manual_seed(0)
+    m = WiFoE(WiFoEConfig(d_model=32, num_layers=2, num_heads=4, d_ff=64, num_experts=4, top_k=2,
+                          tasks=[TaskShape("A", 16, 4, 6)])).eval()
+    paths = export_wifoe_onnx(m, "A", tmp_path / "A")
+    assert all(p.exists() for p in paths.values())
+    g = torch.Generator().manual_seed(1)
+    for b, k in ((1, 3), (5, 7)):
+        h = torch.complex(torch.randn(b, k, 16, generator=g), torch.randn(b, k, 16, generator=g))
+        z = torch.complex(torch.randn(b, k, 4, generator=g), torch.randn(b, k, 4, generator=g)) * 0.7
+        with torch.no_grad():
+            w = m(h, "A", noise=z).numpy()
+        np.testing.assert_allclose(run_wifoe_onnx(tmp_path / "A", h.numpy(), z.numpy()), w, atol=1e-5)
+    assert not any(mod.dense_dispatch for mod in m.modules() if hasattr(mod, "dense_dispatch"))

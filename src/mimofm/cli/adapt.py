@@ -1,4 +1,5 @@
-"""`mimofm adapt fm|papp --data SITE --shots N|full`: a site-adapted checkpoint."""
+"""`mimofm adapt fm|papp --data SITE --shots N|full` (a site-adapted checkpoint) and
+`mimofm adapt wifoe --task T10 --budget 2000` (a new task branch on the frozen pretrained trunk)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,17 @@ from mimofm.core.validation import MimofmInputError
 
 @clean_errors
 def adapt_command(
-    family: str = typer.Argument(..., help="Model family: fm (new head) or papp (fine-tune the whole model)."),
-    data: Path = typer.Option(..., help="Site file of the deployment site (its train-split positions are the local data)."),
+    family: str = typer.Argument(..., help="Model family: fm (new head), papp (fine-tune the whole model) or wifoe "
+                                           "(new task branch, frozen trunk)."),
+    data: Optional[Path] = typer.Option(None, help="fm/papp: site file of the deployment site (its train-split "
+                                                   "positions are the local data)."),
+    task: Optional[str] = typer.Option(None, help="wifoe: the new 3GPP task (mimofm data tasks), e.g. T10."),
+    budget: int = typer.Option(2000, help="wifoe: training samples of the new task (0: every train position)."),
     shots: str = typer.Option("10", help="Local samples (e.g. 10, 40), or 'full' for every local train position."),
     checkpoint: Optional[Path] = typer.Option(None, help="Pretrained checkpoint (default: the shipped one)."),
     top_n: int = typer.Option(5, help="fm few-shot: number of most similar training datasets."),
-    steps: Optional[int] = typer.Option(None, help="Training steps (default: fm 300, papp 200)."),
-    lr: Optional[float] = typer.Option(None, help="Learning rate (default: fm 1e-3, papp 3e-4)."),
+    steps: Optional[int] = typer.Option(None, help="Training steps (default: fm 300, papp 200, wifoe 800)."),
+    lr: Optional[float] = typer.Option(None, help="Learning rate (default: fm 1e-3, papp 3e-4, wifoe 1e-3)."),
     seed: int = typer.Option(0),
     out_dir: Path = typer.Option(Path("runs/adapt"), help="The adapted checkpoint goes here (last.*)."),
 ) -> None:
@@ -27,7 +32,16 @@ def adapt_command(
     from mimofm.channels.io import load_channels
 
     ckpt = str(checkpoint) if checkpoint else None
-    if family == "fm":
+    if family in ("fm", "papp") and data is None:
+        raise MimofmInputError(f"`mimofm adapt {family}` needs --data SITE_FILE")
+    if family == "wifoe":
+        from mimofm.adaptation.wifoe import finetune_wifoe
+
+        if not task:
+            raise MimofmInputError("`mimofm adapt wifoe` needs --task NAME (e.g. T10; see `mimofm data tasks`)")
+        out = finetune_wifoe(task, budget, checkpoint=ckpt, steps=steps or 800, lr=lr or 1e-3, seed=seed,
+                             out_dir=str(out_dir))
+    elif family == "fm":
         from mimofm.adaptation.fm import adapt_fm
 
         out = adapt_fm(load_channels(data), shots, checkpoint=ckpt, top_n=top_n, steps=steps or 300, lr=lr or 1e-3,
@@ -38,5 +52,5 @@ def adapt_command(
         out = finetune_papp(load_channels(data), shots, checkpoint=ckpt, steps=steps or 200, lr=lr or 3e-4, seed=seed,
                             out_dir=str(out_dir))
     else:
-        raise MimofmInputError(f"adaptation is implemented for fm and papp, not {family!r}")
+        raise MimofmInputError(f"adaptation is implemented for fm, papp and wifoe, not {family!r}")
     console.print(f"adapted {family}: {out['checkpoint']}.safetensors · {out['metrics']}")

@@ -17,7 +17,8 @@ from mimofm.evaluation.evaluate import EvalConfig, evaluate
 @clean_errors
 def eval_command(
     precoder: str = typer.Option("mrt,zf,zf-wf,rzf,wmmse,dpc", help="Comma-separated precoders/bounds."),
-    data: list[Path] = typer.Option(..., "--data", help="Channel file: site file (.h5), .npz/.npy/.mat/HDF5 with H [num_positions, num_bs_ant]; repeatable."),
+    data: Optional[list[Path]] = typer.Option(None, "--data", help="Channel file: site file (.h5), .npz/.npy/.mat/HDF5 with H [num_positions, num_bs_ant]; repeatable."),
+    task: Optional[str] = typer.Option(None, help="wifoe: comma-separated 3GPP tasks (e.g. T1,G1); end-to-end sum rate with pilots and feedback on the task's test drops, vs perfect-CSI ZF and WMMSE."),
     snr_db: Optional[str] = typer.Option(None, help="SNR points in dB, e.g. 0,10,20 (site-median single-user SNR by default)."),
     noise_dbm: Optional[str] = typer.Option(None, help="Absolute noise powers in dBm, e.g. -94,-104."),
     snr_convention: str = typer.Option("site-median", help="How --snr-db is read: site-median | none (P/σ² on normalized channels)."),
@@ -35,7 +36,13 @@ def eval_command(
     p_rf_w: float = typer.Option(1.0, help="With --rate-targets: circuit power per active antenna (W), eq. 4."),
     csi_nmse_db: Optional[float] = typer.Option(None, help="Imperfect CSI: precoders see H + E with this NMSE (dB, e.g. -10); rates are measured on H."),
 ) -> None:
-    """Evaluate classical precoders and bounds on the same multi-user samples (or fm's rate-target mode)."""
+    """Evaluate classical precoders and bounds on the same multi-user samples (or fm's rate-target mode, or wifoe on 3GPP tasks)."""
+    if task is not None or precoder.strip() == "wifoe":
+        return _wifoe(precoder, task, snr_db, samples, seed, checkpoint, json_out)
+    if not data:
+        from mimofm.core.validation import MimofmInputError
+
+        raise MimofmInputError("give at least one --data channel file (or --task with --precoder wifoe)")
     if rate_targets is not None:
         return _tradeoff(precoder, data, snr_db, num_ue, samples, seed, positions, json_out, checkpoint,
                          rate_targets, betas, greedy_samples, tx_power_dbm, system_loss_db, p_rf_w)
@@ -105,3 +112,50 @@ def _tradeoff(precoder, data, snr_db, num_ue, samples, seed, positions, json_out
     if json_out is not None:
         write_json(json_out, result)
         console.print(f"results written to [bold]{json_out}[/]")
+
+
+def _wifoe(precoder, task, snr_db, samples, seed, checkpoint, json_out) -> None:
+    """``--precoder wifoe --task T1,G1``: the end-to-end FDD pipeline on 3GPP task test drops."""
+    from rich.table import Table
+
+    from mimofm.core.validation import MimofmInputError
+    from mimofm.evaluation.wifoe_eval import evaluate_wifoe
+    from mimofm.models.loading import load_wifoe
+
+    if precoder.strip() != "wifoe" or not task:
+        raise MimofmInputError("3GPP task evaluation is `--precoder wifoe --task NAME[,NAME]` (see `mimofm data tasks`)")
+    tasks = [t.strip() for t in task.split(",") if t.strip()]
+    snrs = parse_floats(snr_db, "--snr-db") or [0.0, 10.0, 20.0]
+    model = load_wifoe(str(checkpoint) if checkpoint else None)
+    # a task without a branch of its own: a same-shape pretraining task's branch (zero-shot), else an error
+    branches = {}
+    for t in tasks:
+        if t not in model.branches:
+            from mimofm.models.wifoe import TaskShape
+
+            shape = TaskShape.of(t)
+            same = [b for b, br in model.branches.items()
+                    if (br.shape.num_bs_ant, br.shape.pilot_length, br.shape.feedback_bits) ==
+                    (shape.num_bs_ant, shape.pilot_length, shape.feedback_bits)]
+            if not same:
+                raise MimofmInputError(f"the wifoe model has no branch for {t} and none of the same shape; "
+                                       f"fine-tune one: mimofm adapt wifoe --task {t}")
+            branches[t] = same[0]
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=console, transient=True) as prog:
+        bar = prog.add_task("evaluating", total=None)
+        rows = evaluate_wifoe(model, tasks, snrs, samples=samples, seed=seed, branches=branches,
+                              progress=lambda msg: prog.update(bar, description=msg))
+    table = Table(title=f"wifoe end to end (learned pilots, B-bit feedback) · mean sum rate (bit/s/Hz) over "
+                        f"K = 3..8, {samples} samples per K, test drops")
+    for col in ("task", "branch", "L", "B", "SNR (dB)", "wifoe", "ZF (perfect CSI)", "WMMSE (perfect CSI)", "wifoe ÷ WMMSE"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        sh = model.branch(r["branch"]).shape
+        table.add_row(r["task"], r["branch"], str(sh.pilot_length), str(sh.feedback_bits), f"{r['snr_db']:g}",
+                      f"{r['rate']:.2f}", f"{r['zf']:.2f}", f"{r['wmmse']:.2f}", f"{r['ratio_to_wmmse']:.3f}")
+    console.print(table)
+    if json_out:
+        write_json(json_out, {"precoder": "wifoe", "checkpoint": str(checkpoint) if checkpoint else "shipped",
+                              "samples_per_k": samples, "seed": seed, "rows": rows})
+        console.print(f"wrote {json_out}")

@@ -32,17 +32,22 @@ def _build(family: str, section: dict):
         _check_keys("papp", section, PaPPRecipe)
         section["sites"] = resolve_sites(section.get("sites", "catalog:train"))
         return PaPPRecipe(**section)
+    if family == "wifoe":
+        from mimofm.training.wifoe_recipe import WiFoERecipe
+
+        _check_keys("wifoe", section, WiFoERecipe)
+        return WiFoERecipe(**section)
     if family == "toy":
         from mimofm.training.toy import ToyRecipe
 
         _check_keys("toy", section, ToyRecipe)
         return ToyRecipe(**section)
-    raise MimofmInputError(f"unknown model family {family!r}; valid: fm, papp, toy")
+    raise MimofmInputError(f"unknown model family {family!r}; valid: fm, papp, wifoe, toy")
 
 
 @clean_errors
 def train_command(
-    family: str = typer.Argument(..., help="Model family: fm, papp (wifoe to come), toy."),
+    family: str = typer.Argument(..., help="Model family: fm, papp, wifoe, toy."),
     recipe: Path = typer.Option(..., help="Recipe YAML file (recipes/*.yaml)."),
     out_dir: Path = typer.Option(Path("runs/train"), help="Checkpoints and log.jsonl go here; resumes if present."),
     set_: Optional[list[str]] = typer.Option(None, "--set", help="Override, e.g. train.steps=100 (repeatable)."),

@@ -9,7 +9,7 @@ from pathlib import Path
 from mimofm.core.validation import MimofmInputError
 from mimofm.training.checkpoint import load_weights, _read
 
-__all__ = ["shipped_checkpoint", "load_fm", "load_papp"]
+__all__ = ["shipped_checkpoint", "load_fm", "load_papp", "load_wifoe"]
 
 
 def shipped_checkpoint(name: str) -> Path:
@@ -58,3 +58,21 @@ def load_papp(stem: str | None = None):
 
     path, arch = _architecture("papp", stem)
     return _finish(path, PaPP(PaPPConfig(**arch)))
+
+
+def load_wifoe(stem: str | None = None, fresh: bool = False):
+    """A :class:`~mimofm.models.wifoe.WiFoE` (every branch of the checkpoint) in eval mode.
+
+    Cached per stem unless ``fresh`` (a new module the caller may change, e.g. add a branch to).
+    """
+    if not fresh:
+        return _load_wifoe_cached(stem)
+    from mimofm.models.wifoe import WiFoE, WiFoEConfig
+
+    path, arch = _architecture("wifoe", stem)
+    return _finish(path, WiFoE(WiFoEConfig(**arch)))
+
+
+@lru_cache(maxsize=8)
+def _load_wifoe_cached(stem: str | None):
+    return load_wifoe(stem, fresh=True)

@@ -92,8 +92,8 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> tuple[s
         raise MimofmInputError(f"recipe file {str(path)!r} needs a top-level `recipe:` (e.g. fm)")
     doc = apply_overrides(doc, overrides or [])
     family = doc["recipe"]
-    if family not in ("fm", "papp", "toy"):
-        raise MimofmInputError(f"`recipe:` must name a model family (fm, papp, toy), got {family!r}")
+    if family not in ("fm", "papp", "wifoe", "toy"):
+        raise MimofmInputError(f"`recipe:` must name a model family (fm, papp, wifoe, toy), got {family!r}")
     extra = sorted(set(doc) - {"recipe", "train", family})
     if extra:
         raise MimofmInputError(f"unknown section(s) {', '.join(extra)} in {path.name}")

@@ -1,0 +1,41 @@
+"""wifoe fine-tuning for an unseen task (Algorithm 2): the pretrained trunk frozen, a new branch
+(pilots, user encoder, input and output layers) trained on a fixed budget of the task's samples.
+
+Goes through :class:`~mimofm.training.wifoe_recipe.WiFoERecipe` and the shared loop; the same
+function gives the paper's two references: ``trunk="random"`` (a randomly initialized, frozen trunk)
+and ``trunk="train"`` (single-task training of the whole model on the same budget, STL).
+"""
+
+from __future__ import annotations
+
+from mimofm.core.validation import MimofmInputError
+from mimofm.training.trainer import TrainConfig, train
+from mimofm.training.wifoe_recipe import WiFoERecipe
+
+__all__ = ["finetune_wifoe"]
+
+
+def finetune_wifoe(task: str, budget: int, *, checkpoint: str | None = None, trunk: str = "pretrained",
+                   steps: int = 800, lr: float = 1e-3, batch: int = 64, seed: int = 0,
+                   out_dir: str = "runs/adapt-wifoe", progress: bool = True, resume: bool = True) -> dict:
+    """Train a branch for ``task`` on ``budget`` multi-user samples (0: fresh draws from every train position).
+
+    ``trunk``: ``"pretrained"`` (frozen, from ``checkpoint``, default the shipped one), ``"random"``
+    (frozen, random init with the checkpoint's architecture) or ``"train"`` (the whole model trained,
+    random init). Returns the loop's result (model, metrics, checkpoint stem).
+    """
+    from mimofm.models.loading import load_wifoe, shipped_checkpoint
+
+    if trunk not in ("pretrained", "random", "train"):
+        raise MimofmInputError(f"`trunk` must be pretrained, random or train, got {trunk!r}")
+    stem = str(checkpoint or shipped_checkpoint("wifoe"))
+    arch = load_wifoe(stem).cfg.to_dict()
+    arch.pop("tasks")
+    kw = dict(tasks=[task], batch_per_task=batch, sample_budget=budget, seed=seed, name="wifoe")
+    if trunk == "pretrained":
+        rec = WiFoERecipe(init_from=stem, freeze_trunk=True, **kw)
+    else:
+        rec = WiFoERecipe(model=arch, freeze_trunk=trunk == "random", **kw)
+    cfg = TrainConfig(steps=steps, lr=lr, warmup=min(50, steps // 10), weight_decay=1e-4, log_every=50,
+                      ckpt_every=max(1, steps // 4), seed=seed, out_dir=out_dir)
+    return train(rec, cfg, resume=resume, progress=progress)

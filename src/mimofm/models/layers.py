@@ -1,0 +1,116 @@
+"""Transformer building blocks shared by mimofm's token models: a sparse mixture-of-experts
+feed-forward layer with top-k routing, its dense counterpart, and a post-LN transformer block.
+
+Shapes: tokens are ``[B, T, d]`` (``T`` tokens per sample, e.g. one per user). No positional
+encoding anywhere here, so a stack of :class:`TransformerBlock` is permutation equivariant over tokens
+(a test checks it).
+
+MoE (wifoe paper, eqs. 25-28; Shazeer et al. 2017): a linear router gives logits ``r_t`` ``[E]`` per
+token, the ``k`` largest are kept and softmax-normalized among themselves (``π_t``), and the output is
+``Σ_{i∈top-k} π_{t,i} E_i(z_t)`` with each expert a two-layer MLP. Only the selected experts run on a
+token (tokens are gathered per expert). The router also reports
+* ``aux_loss``: the Switch-Transformer load-balancing loss ``E · Σ_i f_i · P_i`` (``f_i`` share of
+  routed slots that go to expert ``i``, ``P_i`` mean router probability of ``i``); 1 when balanced,
+  up to ``E/k``-ish when collapsed; add ``α · aux_loss`` to the training loss;
+* ``load``: ``f`` ``[E]``, the share of routed slots each expert received.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from mimofm.core.validation import MimofmInputError
+
+__all__ = ["MoEFFN", "DenseFFN", "TransformerBlock", "ffn_flops_per_token"]
+
+
+class DenseFFN(nn.Module):
+    """Position-wise ``Linear(d, d_ff) → GELU → dropout → Linear(d_ff, d)``. ``aux_loss`` is 0."""
+
+    def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_ff, d_model))
+        self.aux_loss = torch.zeros(())
+        self.load = torch.ones(1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
+class MoEFFN(nn.Module):
+    """Sparse mixture of ``num_experts`` two-layer MLPs, ``top_k`` per token: ``[B, T, d] -> [B, T, d]``.
+
+    After a forward pass, ``aux_loss`` (scalar tensor, differentiable) and ``load`` ``[E]`` (detached)
+    hold the router statistics of that pass; ``last_topk`` ``[B·T, k]`` the chosen experts.
+    """
+
+    def __init__(self, d_model: int, d_ff: int, num_experts: int, top_k: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        if not 1 <= top_k <= num_experts:
+            raise MimofmInputError(f"need 1 <= top_k <= num_experts, got top_k={top_k}, num_experts={num_experts}")
+        self.num_experts, self.top_k = num_experts, top_k
+        self.router = nn.Linear(d_model, num_experts)
+        self.w1 = nn.Parameter(torch.empty(num_experts, d_model, d_ff))
+        self.b1 = nn.Parameter(torch.zeros(num_experts, d_ff))
+        self.w2 = nn.Parameter(torch.empty(num_experts, d_ff, d_model))
+        self.b2 = nn.Parameter(torch.zeros(num_experts, d_model))
+        for w, fan_in in ((self.w1, d_model), (self.w2, d_ff)):
+            nn.init.uniform_(w, -fan_in ** -0.5, fan_in ** -0.5)  # nn.Linear's default range
+        self.dropout = nn.Dropout(dropout)
+        self.aux_loss = torch.zeros(())
+        self.load = torch.full((num_experts,), 1.0 / num_experts)
+        self.last_topk = torch.zeros(0, top_k, dtype=torch.long)
+        self.dense_dispatch = False  # True: every expert runs on every token (same output; for ONNX export)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        shape = z.shape
+        x = z.reshape(-1, shape[-1])  # [N, d], N = B·T
+        logits = self.router(x)  # [N, E]
+        probs = logits.softmax(-1)
+        top_val, top_idx = logits.topk(self.top_k, dim=-1)  # [N, k]
+        gates = top_val.softmax(-1)  # π over the selected experts only (eq. 26)
+        if self.dense_dispatch:  # no data-dependent shapes: gate matrix [N, E] with zeros off the top-k
+            gate_full = torch.zeros_like(logits).scatter(1, top_idx, gates)
+            h = torch.nn.functional.gelu(torch.einsum("nd,edf->enf", x, self.w1) + self.b1[:, None])
+            y = torch.einsum("enf,efd->end", h, self.w2) + self.b2[:, None]
+            return torch.einsum("ne,end->nd", gate_full, y).reshape(shape)
+        out = torch.zeros_like(x)
+        counts = torch.zeros(self.num_experts, device=x.device)
+        for e in range(self.num_experts):
+            tok, slot = (top_idx == e).nonzero(as_tuple=True)  # tokens routed to expert e
+            counts[e] = tok.numel()
+            if tok.numel() == 0:
+                continue
+            h = torch.nn.functional.gelu(x[tok] @ self.w1[e] + self.b1[e])
+            y = self.dropout(h) @ self.w2[e] + self.b2[e]
+            out.index_add_(0, tok, y * gates[tok, slot, None])
+        f = counts / counts.sum().clamp_min(1.0)
+        self.aux_loss = self.num_experts * (f * probs.mean(0)).sum()
+        self.load = f.detach()
+        self.last_topk = top_idx.detach()
+        return out.reshape(shape)
+
+
+def ffn_flops_per_token(d_model: int, d_ff: int, num_experts: int = 1, top_k: int = 1) -> int:
+    """Multiply-adds ×2 of one token through a (MoE) FFN: router + ``top_k`` experts."""
+    router = 2 * d_model * num_experts if num_experts > 1 else 0
+    return router + top_k * 2 * (2 * d_model * d_ff)
+
+
+class TransformerBlock(nn.Module):
+    """Post-LN block (wifoe eqs. 22, 25): ``Z̄ = LN(Z + MHA(Z))``, ``Z' = LN(Z̄ + FFN(Z̄))`` on ``[B, T, d]``."""
+
+    def __init__(self, d_model: int, num_heads: int, ffn: nn.Module, dropout: float = 0.0) -> None:
+        super().__init__()
+        if d_model % num_heads:
+            raise MimofmInputError(f"d_model ({d_model}) must be divisible by num_heads ({num_heads})")
+        self.attn = nn.MultiheadAttention(d_model, num_heads, dropout=dropout, batch_first=True)
+        self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
+        self.ffn = ffn
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        a, _ = self.attn(z, z, z, need_weights=False)
+        z = self.norm1(z + self.drop(a))
+        return self.norm2(z + self.drop(self.ffn(z)))

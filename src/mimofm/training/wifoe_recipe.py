@@ -1,0 +1,160 @@
+"""The wifoe training recipe for the shared loop: multi-task pretraining (Algorithm 1), single-task
+training (STL), frozen-trunk fine-tuning (Algorithm 2) and the CEP / DSC baselines.
+
+* Per step, every task of ``tasks`` contributes one mini-batch of ``batch_per_task`` samples with a
+  user count drawn from the task's range (3–8) and an SNR drawn from ``snr_grid_db``; the loss is
+  ``Σ_n λ_n · (−mean sum rate_n)`` with uniform ``λ_n = 1/N`` (the paper's Algorithm 1), plus
+  ``aux_loss_weight ·`` the MoE load-balancing loss. Pilots, encoders, trunk and heads train end to end;
+  the pilot noise of the forward pass is part of the batch (deterministic in step).
+* ``init_from`` (a wifoe checkpoint stem): the trunk's weights are copied from it; tasks that the
+  checkpoint has keep its branch only when ``keep_branches`` is true. ``freeze_trunk``: only branch
+  parameters train (Algorithm 2; with ``init_from: ""`` it is the paper's "random init + fine-tune").
+* ``sample_budget > 0``: the training data is a fixed pool of that many multi-user samples per task
+  (:class:`~mimofm.training.task_data.SamplePool`), the fine-tuning budget of Fig. 4.
+* CEP (``model.feedback: estimate``): for the first ``cep_estimation_steps`` steps the loss is the
+  estimation NMSE of the user side; afterwards the user side is frozen (its estimate detached) and the
+  BS trains on the sum rate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+from mimofm.core.rates import sum_rate
+from mimofm.core.validation import MimofmInputError
+from mimofm.models.wifoe import TaskShape, WiFoE, WiFoEConfig
+from mimofm.training.task_data import DEFAULT_POSITIONS, SamplePool, TaskData, draw_task_samples, load_task
+
+__all__ = ["WiFoERecipe", "PRETRAIN_TASKS"]
+
+PRETRAIN_TASKS = ["T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8", "T9"]
+
+
+@dataclass
+class WiFoERecipe:
+    """Hyper-parameters of wifoe training (saved with the checkpoint)."""
+
+    tasks: list[str] = field(default_factory=lambda: list(PRETRAIN_TASKS))
+    model: dict = field(default_factory=dict)  # WiFoEConfig overrides (not `tasks`)
+    snr_grid_db: list[float] = field(default_factory=lambda: [0.0, 5.0, 10.0, 15.0, 20.0])
+    batch_per_task: int = 64
+    aux_loss_weight: float = 0.01
+    positions: int = DEFAULT_POSITIONS
+    data_seed: int = 0
+    sample_budget: int = 0
+    init_from: str = ""
+    keep_branches: bool = False
+    freeze_trunk: bool = False
+    cep_estimation_steps: int = 0
+    seed: int = 0
+    name: str = "wifoe"
+
+    def __post_init__(self) -> None:
+        if not self.tasks or not all(isinstance(t, str) for t in self.tasks):
+            raise MimofmInputError("`tasks` must be a non-empty list of catalog task names (T1..T12, G1..G3)")
+        if "tasks" in self.model:
+            raise MimofmInputError("`model.tasks` is set from the recipe's `tasks`; remove it")
+        if self.batch_per_task < 1 or self.sample_budget < 0 or not self.snr_grid_db:
+            raise MimofmInputError("need batch_per_task >= 1, sample_budget >= 0 and a non-empty snr_grid_db")
+        from mimofm.channels.tr38901 import get_task
+
+        self._cfgs = [get_task(t) for t in self.tasks]
+        self._data: list[TaskData] | None = None
+        self._pools: list[SamplePool] | None = None
+
+    def config(self) -> dict:
+        return asdict(self)
+
+    def data(self) -> list[TaskData]:
+        if self._data is None:
+            self._data = [load_task(t, self.positions, self.data_seed) for t in self.tasks]
+        return self._data
+
+    def pools(self) -> list[SamplePool] | None:
+        if self.sample_budget and self._pools is None:
+            self._pools = [SamplePool(d.train, self.sample_budget, c.num_ue_range, self.seed + i)
+                           for i, (d, c) in enumerate(zip(self.data(), self._cfgs))]
+        return self._pools
+
+    def build_model(self) -> WiFoE:
+        self.data()
+        shapes = [TaskShape.of(c) for c in self._cfgs]
+        if not self.init_from:
+            model = WiFoE(WiFoEConfig(**self.model, tasks=shapes))
+        else:
+            from mimofm.models.loading import load_wifoe
+
+            pre = load_wifoe(self.init_from, fresh=True)
+            if self.model:
+                raise MimofmInputError("`model` overrides cannot be combined with `init_from` (the checkpoint "
+                                       "fixes the architecture)")
+            keep = [s for s in shapes if self.keep_branches and s.name in pre.branches]
+            model = WiFoE(WiFoEConfig(**{**pre.cfg.to_dict(), "tasks": keep or shapes[:1]}))
+            model.trunk.load_state_dict(pre.trunk.state_dict())
+            for s in keep:
+                model.branches[s.name].load_state_dict(pre.branches[s.name].state_dict())
+            for s in shapes:
+                if s.name not in model.branches:
+                    model.add_task(s)
+        if self.freeze_trunk:
+            model.freeze_trunk()
+        return model
+
+    def batch(self, step: int) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+        """Per task: (name, SNR-scaled channel ``[B, K, N_t]``, pilot noise ``[B, K, L]``), deterministic in step."""
+        rng = np.random.default_rng([self.seed, step])
+        pools = self.pools()
+        out = []
+        for i, (c, d) in enumerate(zip(self._cfgs, self.data())):
+            snr = self.snr_grid_db[int(rng.integers(len(self.snr_grid_db)))]
+            if pools is not None:
+                h = pools[i].draw(self.batch_per_task, rng, snr)
+            else:
+                k = int(rng.integers(c.min_ue, c.max_ue + 1))
+                h = draw_task_samples(d.train, self.batch_per_task, k, int(rng.integers(2**62)), snr)
+            g = torch.Generator().manual_seed(int(rng.integers(2**62)))
+            re_im = torch.randn((2,) + h.shape[:2] + (c.pilot_length,), generator=g) * 0.5 ** 0.5
+            out.append((c.name, h, torch.complex(re_im[0], re_im[1])))
+        return out
+
+    def loss(self, model: WiFoE, batch, step: int):
+        stats: dict[str, float] = {}
+        losses, aux = [], []
+        cep_est = model.cfg.feedback == "estimate" and step < self.cep_estimation_steps
+        for name, h, z in batch:
+            y = model.receive(h, name, z)
+            if cep_est:  # stage 1 of CEP: the user side learns to estimate its channel
+                err = (model.estimate(y, name) - h).abs().square().sum(-1) / h.abs().square().sum(-1)
+                losses.append(err.mean())
+                stats[f"nmse/{name}"] = float(err.mean().detach())
+                continue
+            q = model.feedback(y, name)
+            if model.cfg.feedback == "estimate":
+                q = q.detach()  # stage 2 of CEP: the estimator is fixed
+            w = model.decode(q, name)
+            r = sum_rate(h.to(torch.complex128), w.to(torch.complex128)).mean()
+            losses.append(-r.float())
+            aux.append(model.aux_loss())
+            stats[f"rate/{name}"] = float(r.detach())
+        loss = torch.stack(losses).mean()
+        if aux and self.aux_loss_weight:
+            a = torch.stack(aux).mean()
+            loss = loss + self.aux_loss_weight * a
+            stats["aux_loss"] = float(a.detach())
+        return loss, stats
+
+    @torch.no_grad()
+    def evaluate(self, model: WiFoE) -> dict[str, float]:
+        """Mean end-to-end sum rate per task at 10 dB on a fixed draw of training positions (K cycles 3..8)."""
+        out = {}
+        for c, d in zip(self._cfgs, self.data()):
+            rates = []
+            for k in range(c.min_ue, c.max_ue + 1):
+                h = draw_task_samples(d.train, 16, k, 30_000 + k, 10.0)
+                w = model(h, c.name, generator=torch.Generator().manual_seed(k))
+                rates.append(float(sum_rate(h.to(torch.complex128), w.to(torch.complex128)).mean()))
+            out[f"rate@10dB/{c.name}"] = sum(rates) / len(rates)
+        return out
