@@ -99,16 +99,24 @@ def latency_section(doc: dict, command: str) -> list[str]:
     return out
 
 
+def paper_section(title: str, intro: str, folder: Path, figures: list[tuple[str, str]], command: str,
+                  skip_title: bool = False) -> list[str]:
+    """A benchmark section: heading, what was compared, the run's summary.md, its figures, the command."""
+    body = (folder / "summary.md").read_text().splitlines()
+    out = [f"## {title}", "", intro, ""] + (body[1:] if skip_title else body) + [""]
+    for caption, png in figures:
+        out += [f"![{caption}]({png})", ""]
+    return out + [f"Command: `{command}`", ""]
+
+
 def fm_paper_section(folder: Path, command: str) -> list[str]:
-    out = ["## fm: the paper's results on the held-out sites", "",
-           "Zero-shot: the shipped checkpoint's default head. Few-shot: 10 local train-split positions → the 5 most "
-           "similar training datasets + those samples → a new head (300 steps). Full: a new head on every local "
-           "train-split position (300 steps). Scratch: a model of the same size trained from scratch on the same "
-           "local positions (300 steps). All numbers on the sites' test positions.", ""]
-    out += (folder / "summary.md").read_text().splitlines()
-    out += ["", "![fm Fig. 2 analogue](docs/figures/fm_fig2.png)", "", "![fm Fig. 3 analogue](docs/figures/fm_fig3.png)", "",
-            f"Command: `{command}`", ""]
-    return out
+    return paper_section(
+        "fm: the paper's results on the held-out sites",
+        "Zero-shot: the shipped checkpoint's default head. Few-shot: 10 local train-split positions → the 5 most "
+        "similar training datasets + those samples → a new head (300 steps). Full: a new head on every local "
+        "train-split position (300 steps). Scratch: a model of the same size trained from scratch on the same "
+        "local positions (300 steps). All numbers on the sites' test positions.", folder,
+        [("fm Fig. 2 analogue", "docs/figures/fm_fig2.png"), ("fm Fig. 3 analogue", "docs/figures/fm_fig3.png")], command)
 
 
 def update_cards(q: dict, command: str) -> None:
@@ -139,6 +147,35 @@ def papp_paper_section(folder: Path, command: str) -> list[str]:
     return out + ["", f"Command: `{command}`", ""]
 
 
+def wifoe_paper_section(folder: Path, command: str) -> list[str]:
+    return paper_section(
+        "wifoe: the paper's tables on the 3GPP 38.901 tasks",
+        "MTL: the shipped multi-task checkpoint (T1–T9). STL/CEP/DSC: one model per task, same architecture, "
+        "same steps. End-to-end sum rate (learned pilots with noise, B-bit feedback) on the tasks' test drops, "
+        "mean over K = 3..8; ZF and WMMSE with perfect CSI on the same draws. SNR: the beamformed single-user "
+        "SNR (docs/wifoe.md).", folder,
+        [(f"wifoe Fig. {i} analogue", f"docs/figures/wifoe_fig{i}.png") for i in (3, 4, 5)], command, skip_title=True)
+
+
+def update_wifoe_card(folder: Path, command: str) -> None:
+    """The shipped wifoe card gets the MTL model's test-drop rates (Table II analogue) from the benchmark."""
+    from mimofm._io import write_json
+    from mimofm.models.loading import shipped_checkpoint
+
+    card_path = shipped_checkpoint("wifoe").with_suffix(".json")
+    t2 = json.loads((folder / "table2_fig3.json").read_text())
+    card = json.loads(card_path.read_text())
+    rows = {k: v for k, v in t2["rates"].items()}
+    card["heldout_metrics"] = {
+        "command": command, "split": "test drops of each task", "samples_per_k": "see the command",
+        "sum_rate_bits": {k: v["mtl"] for k, v in rows.items()},
+        "ratio_to_wmmse": {k: v["mtl"] / v["wmmse"] for k, v in rows.items()},
+        "mean_ratio_to_wmmse@10dB": sum(v["mtl"] / v["wmmse"] for k, v in rows.items() if k.endswith("@10"))
+        / sum(1 for k in rows if k.endswith("@10")),
+    }
+    write_json(card_path, card)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--eval", type=Path, required=True)
@@ -149,6 +186,9 @@ def main() -> None:
     ap.add_argument("--fm-paper-command", default="python benchmarks/fm_paper.py --out runs/fm_paper")
     ap.add_argument("--papp-paper", type=Path, default=None, help="output folder of benchmarks/papp_paper.py")
     ap.add_argument("--papp-paper-command", default="python benchmarks/papp_paper.py --out runs/papp_paper")
+    ap.add_argument("--wifoe-paper", type=Path, default=None, help="output folder of benchmarks/wifoe_paper.py")
+    ap.add_argument("--wifoe-paper-command", default="python benchmarks/wifoe_paper.py train --shard i/2 (i = 0, 1); "
+                                                      "python benchmarks/wifoe_paper.py report")
     ap.add_argument("--latency", type=Path, default=None, help="JSON of mimofm bench latency")
     ap.add_argument("--latency-command", default="mimofm bench latency --json runs/latency.json")
     ap.add_argument("--update-card", action="store_true", help="write the neural precoders' held-out ratios into their shipped cards")
@@ -165,6 +205,10 @@ def main() -> None:
         lines += fm_paper_section(a.fm_paper, a.fm_paper_command)
     if a.papp_paper:
         lines += papp_paper_section(a.papp_paper, a.papp_paper_command)
+    if a.wifoe_paper:
+        lines += wifoe_paper_section(a.wifoe_paper, a.wifoe_paper_command)
+        if a.update_card:
+            update_wifoe_card(a.wifoe_paper, a.wifoe_paper_command)
     if a.latency:
         lines += latency_section(json.loads(a.latency.read_text()), a.latency_command)
     lines += speed_section(json.loads(a.speed.read_text()), a.speed_command)

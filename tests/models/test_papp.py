@@ -142,3 +142,17 @@ def test_csi_error_domains_see_an_estimate_and_are_scored_on_the_true_channel(tm
     assert all(torch.equal(h, seen) for h, seen, _ in _recipe(tmp_path / "p").batch(0))
     with pytest.raises(MimofmInputError, match="csi_error_fraction"):
         _recipe(tmp_path / "q", csi_error_fraction=1.5)
+
+
+def test_bounded_teacher_corrections_stay_finite_where_unbounded_ones_overflow():
+    h = correlated(8, 4, 16, seed=3, snr_db=20.0).to(torch.complex64)
+    outs = {}
+    for clamp in (None, 10.0):
+        torch.manual_seed(0)
+        m = PaPP(PaPPConfig(correction_clamp=clamp, **TINY)).eval()
+        with torch.no_grad():
+            m.teacher.user_head[-1].bias.fill_(800.0)  # e^800 overflows float64
+            m.teacher.mu_head[-1].bias.fill_(-800.0)
+            outs[clamp] = m.teacher_precoder(h)
+    assert not bool(torch.isfinite(outs[None]).all())
+    assert bool(torch.isfinite(outs[10.0]).all())

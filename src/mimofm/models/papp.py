@@ -58,6 +58,7 @@ class PaPPConfig:
     student_widths: list[int] = field(default_factory=lambda: [64, 64, 512])
     dropout: float = 0.15
     num_rf: int | None = None  # hybrid beamforming with this many RF chains (None: fully digital)
+    correction_clamp: float | None = None  # bound on the teacher's log-corrections (None: unbounded, as shipped)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -121,6 +122,7 @@ class PaPPTeacher(nn.Module):
         e, w = cfg.feature_dim, cfg.teacher_width
         self.user_head = _mlp([e, w, 3], 0.0, last_act=False)  # log|u| correction, phase of u, log v correction
         self.mu_head = _mlp([e, w, 1], 0.0, last_act=False)
+        self.correction_clamp = cfg.correction_clamp
         for head in (self.user_head, self.mu_head):
             nn.init.zeros_(head[-1].weight)
             nn.init.zeros_(head[-1].bias)
@@ -136,9 +138,14 @@ class PaPPTeacher(nn.Module):
         """``(u, v, μ)`` for the batch: ``[B, K]`` complex128, ``[B, K]`` float64, ``[B]`` float64."""
         u0, v0, mu0 = self.start(h)
         y = self.user_head(feats).double()  # [B, K, 3]
+        y_mu = self.mu_head(ctx).double()[:, 0]
+        c = self.correction_clamp
+        if c is not None:  # log-magnitude corrections bounded: e^±c (the phase y[..., 1] needs no bound)
+            y = torch.stack([y[..., 0].clamp(-c, c), y[..., 1], y[..., 2].clamp(-c, c)], -1)
+            y_mu = y_mu.clamp(-c, c)
         u = u0 * torch.exp(torch.complex(y[..., 0], y[..., 1]))
         v = 1.0 + (v0 - 1.0) * torch.exp(y[..., 2])  # v ≥ 1 (v = 1/MSE)
-        mu = mu0 * torch.exp(self.mu_head(ctx).double()[:, 0])
+        mu = mu0 * torch.exp(y_mu)
         return u, v, mu
 
     def forward(self, feats: torch.Tensor, ctx: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
