@@ -25,8 +25,7 @@ from mimofm.channels.bundled import bundled_dir
 from mimofm.channels.catalog import BUNDLED_HELDOUT
 from mimofm.evaluation.evaluate import EvalConfig, load_sets
 
-SNRS = [0.0, 10.0, 20.0, 30.0]
-SHOTS = ["10", "20", "40", "100", "full"]
+from mimofm.reports.papp_paper import SHOTS, SNRS, summary  # noqa: E402
 
 
 def _log(msg: str) -> None:
@@ -68,30 +67,6 @@ def evaluate(out: Path, sites, variants: dict[str, dict[str, str | None]], sampl
     doc = compare_checkpoints(sites, ["zf", "wmmse"], "papp", variants, cfg, progress=lambda s: _log(f"eval {s}"))
     write_json(path, doc)
     return doc
-
-
-def summary(doc: dict) -> str:
-    rows = doc["results"]
-    sites = list(dict.fromkeys(r["site"] for r in rows))
-    m = {(r["site"], r["snr_db"], r["precoder"]): r["sum_rate_mean"] for r in rows}
-    methods = [p for p in dict.fromkeys(r["precoder"] for r in rows) if p != "wmmse"]
-    out = ["### papp on the held-out sites", "", "Mean sum rate ÷ WMMSE on test positions, averaged over "
-           + ", ".join(sites) + ".", "", "| method | " + " | ".join(f"{s:g} dB" for s in SNRS) + " | mean |",
-           "|---|" + "---|" * (len(SNRS) + 1)]
-    for p in methods:
-        r = [sum(m[(s, x, p)] / m[(s, x, "wmmse")] for s in sites) / len(sites) for x in SNRS]
-        out.append(f"| {p} | " + " | ".join(f"{v:.3f}" for v in r) + f" | {sum(r) / len(r):.3f} |")
-    out += ["", "Few-shot recovery `(FT_n − zero)/(FT_full − zero)` of the site-mean sum rate over the SNR points:", ""]
-    zero = sum(m[(s, x, "papp-zero")] for s in sites for x in SNRS)
-    full = sum(m[(s, x, "papp-ft-full")] for s in sites for x in SNRS)
-    for n in SHOTS[:-1]:
-        ft = sum(m[(s, x, f"papp-ft-{n}")] for s in sites for x in SNRS)
-        rec = (ft - zero) / (full - zero) if full != zero else float("nan")
-        out.append(f"* {n} samples: {100 * rec:.1f}% (full fine-tuning gains {100 * (full / zero - 1):.2f}% over zero-shot)")
-    above = [(s, x) for s in sites for x in SNRS if m[(s, x, "papp-zero")] < m[(s, x, "papp-deepall")]]
-    out += ["", f"papp zero-shot below DeepAll at {len(above)} of {len(sites) * len(SNRS)} (site, SNR) points"
-            + (f": {above}" if above else "") + "."]
-    return "\n".join(out) + "\n"
 
 
 def main() -> None:

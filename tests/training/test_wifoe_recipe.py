@@ -114,3 +114,15 @@ def test_cli_eval_wifoe_reports_end_to_end_rates(task_env):
     assert rows[0]["task"] == "T4" and 0 < rows[0]["rate"] < rows[0]["wmmse"] * 1.05
     bad = CliRunner().invoke(app, ["eval", "--precoder", "wifoe", "--task", "T11", "--checkpoint", str(stem)])
     assert bad.exit_code != 0 and "adapt wifoe --task T11" in bad.output
+
+
+def test_lmmse_reference_sits_below_perfect_csi_and_improves_with_snr(task_env):
+    from mimofm.core.rates import sum_rate
+    from mimofm.evaluation.wifoe_eval import lmmse_wmmse_rate, task_draws
+    from mimofm.precoders.wmmse import wmmse
+
+    lo, hi = (lmmse_wmmse_rate("T4", s, 8, positions=POS) for s in (0.0, 20.0))
+    assert 0 < lo < hi
+    perfect = sum(float(sum_rate(h.to(torch.complex128), wmmse(h).w).mean())
+                  for h in task_draws("T4", 20.0, 8, positions=POS)) / 6
+    assert hi < perfect

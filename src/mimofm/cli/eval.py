@@ -126,7 +126,15 @@ def _wifoe(precoder, task, snr_db, samples, seed, checkpoint, json_out) -> None:
         raise MimofmInputError("3GPP task evaluation is `--precoder wifoe --task NAME[,NAME]` (see `mimofm data tasks`)")
     tasks = [t.strip() for t in task.split(",") if t.strip()]
     snrs = parse_floats(snr_db, "--snr-db") or [0.0, 10.0, 20.0]
+    import json
+
+    from mimofm.models.loading import shipped_checkpoint
+    from mimofm.training.task_data import DEFAULT_POSITIONS
+
     model = load_wifoe(str(checkpoint) if checkpoint else None)
+    stem = Path(str(checkpoint)) if checkpoint else shipped_checkpoint("wifoe")
+    card = json.loads(stem.with_suffix(".json").read_text())
+    positions = card.get("config", {}).get("recipe", {}).get("positions", DEFAULT_POSITIONS)  # the training data's size
     # a task without a branch of its own: a same-shape pretraining task's branch (zero-shot), else an error
     branches = {}
     for t in tasks:
@@ -145,7 +153,7 @@ def _wifoe(precoder, task, snr_db, samples, seed, checkpoint, json_out) -> None:
                   console=console, transient=True) as prog:
         bar = prog.add_task("evaluating", total=None)
         rows = evaluate_wifoe(model, tasks, snrs, samples=samples, seed=seed, branches=branches,
-                              progress=lambda msg: prog.update(bar, description=msg))
+                              progress=lambda msg: prog.update(bar, description=msg), positions=positions)
     table = Table(title=f"wifoe end to end (learned pilots, B-bit feedback) · mean sum rate (bit/s/Hz) over "
                         f"K = 3..8, {samples} samples per K, test drops")
     for col in ("task", "branch", "L", "B", "SNR (dB)", "wifoe", "ZF (perfect CSI)", "WMMSE (perfect CSI)", "wifoe ÷ WMMSE"):

@@ -10,6 +10,7 @@ from mimofm.cli.data import data_app
 from mimofm.cli.eval import eval_command
 from mimofm.cli.export import export_app
 from mimofm.cli.quickstart import quickstart_command
+from mimofm.cli.report import report_command
 from mimofm.cli.sites import raytrace_command, sites_command, tasks_command, tr38901_command
 from mimofm.cli.train import train_command
 
@@ -19,6 +20,7 @@ app.command("eval")(eval_command)
 app.command("quickstart")(quickstart_command)
 app.command("train")(train_command)
 app.command("adapt")(adapt_command)
+app.command("report")(report_command)
 app.add_typer(data_app, name="data", help="Channel data: ray-traced sites, 3GPP tasks, import/export, info.")
 app.add_typer(bench_app, name="bench", help="Benchmarks: latency (PyTorch, ONNX Runtime) and the real-time budget.")
 app.add_typer(export_app, name="export", help="Export neural precoders for deployment (ONNX).")

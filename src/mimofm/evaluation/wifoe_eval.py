@@ -18,7 +18,7 @@ from mimofm.precoders.linear import zf
 from mimofm.precoders.wmmse import wmmse
 from mimofm.training.task_data import DEFAULT_POSITIONS, draw_task_samples, load_task
 
-__all__ = ["task_draws", "wifoe_rate", "classical_rates", "evaluate_wifoe"]
+__all__ = ["task_draws", "wifoe_rate", "classical_rates", "evaluate_wifoe", "lmmse_wmmse_rate"]
 
 
 def task_draws(task: str, snr_db: float, samples: int = 200, seed: int = 0, split: str = "test",
@@ -54,22 +54,56 @@ def wifoe_rate(model, task: str, draws: list[torch.Tensor], branch: str | None =
 _CLASSICAL: dict[tuple, dict[str, float]] = {}
 
 
-def classical_rates(task: str, snr_db: float, samples: int = 200, seed: int = 0) -> dict[str, float]:
+def classical_rates(task: str, snr_db: float, samples: int = 200, seed: int = 0,
+                    positions: int = DEFAULT_POSITIONS) -> dict[str, float]:
     """ZF and WMMSE mean sum rates with perfect CSI on :func:`task_draws` (cached per process)."""
-    key = (task, snr_db, samples, seed)
+    key = (task, snr_db, samples, seed, positions)
     if key not in _CLASSICAL:
-        draws = task_draws(task, snr_db, samples, seed)
+        draws = task_draws(task, snr_db, samples, seed, positions=positions)
         _CLASSICAL[key] = {"zf": _mean_rate(draws, lambda h, i: zf(h)),
                            "wmmse": _mean_rate(draws, lambda h, i: wmmse(h).w)}
     return _CLASSICAL[key]
 
 
+def lmmse_wmmse_rate(task: str, snr_db: float, samples: int = 200, seed: int = 0,
+                     positions: int = DEFAULT_POSITIONS) -> float:
+    """A classical FDD reference with the task's pilot budget and **unquantized** feedback: random pilots
+    ``X`` (``L`` unit-norm Gaussian columns), the LMMSE channel estimate with the channel covariance
+    measured on the task's train positions, WMMSE on the estimates, rates on the true channels.
+
+    With column vectors ``g = hᵀ``: ``yᵀ = Xᵀ g + zᵀ``, ``ĝ = C X* (Xᵀ C X* + I)⁻¹ yᵀ``, ``C = E[g gᴴ]``.
+    It shows what the pilots alone cost (the learned schemes also pay for B-bit feedback).
+    """
+    from mimofm.channels.tr38901 import get_task
+    from mimofm.training.task_data import snr_scale
+
+    cfg = get_task(task)
+    n, L = cfg.num_bs_ant, cfg.pilot_length
+    train = load_task(task, positions).train.to(torch.complex128) * snr_scale(snr_db, n)
+    c = train.T @ train.conj() / train.shape[0]  # E[g g^H], [N, N]
+    g = torch.Generator().manual_seed(seed)
+    x = torch.complex(*torch.randn(2, n, L, generator=g, dtype=torch.float64))
+    x = x / x.norm(dim=0, keepdim=True)
+    gain = c @ x.conj() @ torch.linalg.inv(x.T @ c @ x.conj() + torch.eye(L, dtype=c.dtype))  # [N, L]
+
+    def precode(h, i):
+        h64 = h.to(torch.complex128)
+        z = torch.complex(*torch.randn(2, *h.shape[:2], L, generator=g, dtype=torch.float64)) * 0.5 ** 0.5
+        y = h64 @ x + z  # [B, K, L]
+        h_est = y @ gain.T  # ĥ = (gain yᵀ)ᵀ = y gainᵀ
+        return wmmse(h_est).w
+
+    return _mean_rate(task_draws(task, snr_db, samples, seed, positions=positions), precode)
+
+
 def evaluate_wifoe(model, tasks: list[str], snrs_db: list[float], samples: int = 200, seed: int = 0,
-                   branches: dict[str, str] | None = None, progress=None) -> list[dict]:
+                   branches: dict[str, str] | None = None, progress=None,
+                   positions: int = DEFAULT_POSITIONS) -> list[dict]:
     """Rows ``{task, branch, snr_db, rate, zf, wmmse, ratio_to_wmmse}`` for every task and SNR.
 
     ``branches`` maps an evaluated task to the model branch that precodes it (zero-shot transfer, e.g.
-    ``{"G1": "T1"}``); default: the task's own branch.
+    ``{"G1": "T1"}``); default: the task's own branch. ``positions``: the task data's size (the
+    recipe's ``positions``; the test drops depend on it).
     """
     rows = []
     for t in tasks:
@@ -77,8 +111,8 @@ def evaluate_wifoe(model, tasks: list[str], snrs_db: list[float], samples: int =
         for s in snrs_db:
             if progress:
                 progress(f"{t} @ {s:g} dB")
-            draws = task_draws(t, s, samples, seed)
+            draws = task_draws(t, s, samples, seed, positions=positions)
             r = wifoe_rate(model, t, draws, br, seed)
-            ref = classical_rates(t, s, samples, seed)
+            ref = classical_rates(t, s, samples, seed, positions)
             rows.append({"task": t, "branch": br, "snr_db": s, "rate": r, **ref, "ratio_to_wmmse": r / ref["wmmse"]})
     return rows

@@ -1,0 +1,44 @@
+"""`mimofm report` re-makes tables and figures from stored benchmark JSON (synthetic results here)."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from mimofm.cli.main import app
+from mimofm.reports.papp_paper import SHOTS, SNRS
+
+
+def _papp_eval(folder):
+    rows = []
+    for snr in SNRS:
+        w = 10.0 + snr / 10
+        rates = {"zf": 0.5 * w, "wmmse": w, "papp-zero": 0.95 * w, "papp-deepall": 0.96 * w,
+                 **{f"papp-ft-{n}": (0.95 + 0.01 * i) * w for i, n in enumerate(SHOTS)}}
+        rows += [{"site": "s1", "snr_db": snr, "precoder": p, "sum_rate_mean": r} for p, r in rates.items()]
+    folder.mkdir()
+    (folder / "eval.json").write_text(json.dumps({"results": rows}))
+
+
+def test_report_from_stored_papp_results(tmp_path):
+    _papp_eval(tmp_path / "papp")
+    out = tmp_path / "rep"
+    r = CliRunner().invoke(app, ["report", "--fm", "", "--wifoe", "", "--papp", str(tmp_path / "papp"),
+                                 "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    md = (out / "report.md").read_text()
+    assert "| papp-zero | 0.950 | 0.950 | 0.950 | 0.950 | 0.950 |" in md
+    assert "below DeepAll at 4 of 4" in md  # 0.95 < 0.96 at every SNR
+    assert "benchmarks/papp_paper.py" in md
+    assert (out / "papp_ratios.png").stat().st_size > 1000
+
+
+def test_report_errors_name_the_missing_input(tmp_path):
+    r = CliRunner().invoke(app, ["report", "--fm", "", "--wifoe", "", "--papp", str(tmp_path / "nope")])
+    assert r.exit_code != 0 and "does not exist" in r.output
+    (tmp_path / "empty").mkdir()
+    r = CliRunner().invoke(app, ["report", "--fm", "", "--wifoe", "", "--papp", str(tmp_path / "empty")])
+    assert r.exit_code != 0 and "eval.json is missing" in r.output
+    r = CliRunner().invoke(app, ["report", "--fm", "", "--wifoe", "", "--papp", ""])
+    assert r.exit_code != 0 and "no results folder" in r.output
