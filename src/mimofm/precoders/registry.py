@@ -18,7 +18,7 @@ __all__ = ["PrecoderOutput", "PrecoderSpec", "REGISTRY", "get_precoder", "run_pr
            "set_checkpoint", "neural_precoders"]
 
 # checkpoint overrides of the neural precoders (None: the shipped checkpoint)
-_CHECKPOINTS: dict[str, str | None] = {"fm": None, "papp": None}
+_CHECKPOINTS: dict[str, str | None] = {"fm": None, "papp": None, "papp-hbf": None}
 
 
 def neural_precoders() -> list[str]:
@@ -88,15 +88,29 @@ def _fm(h: torch.Tensor) -> PrecoderOutput:
     return PrecoderOutput(w=w, sum_rate=rates_from_hw(h.to(torch.complex128) @ w.to(torch.complex128)).sum(-1))
 
 
-def _papp(h: torch.Tensor) -> PrecoderOutput:
-    """papp zero-shot: shared extractor + student (the deployed path) on an SNR-scaled channel."""
-    from mimofm.models.loading import load_papp
+def _papp(name: str) -> Callable[[torch.Tensor], PrecoderOutput]:
+    """papp zero-shot (``papp`` fully digital, ``papp-hbf`` hybrid): extractor + student on an SNR-scaled channel."""
 
-    model = load_papp(_CHECKPOINTS["papp"])
-    model.check_input(h)
-    with torch.no_grad():
-        w = model(h.to(torch.complex64))
-    return PrecoderOutput(w=w, sum_rate=rates_from_hw(h.to(torch.complex128) @ w.to(torch.complex128)).sum(-1))
+    def run(h: torch.Tensor) -> PrecoderOutput:
+        from mimofm.models.loading import load_papp, shipped_checkpoint
+
+        model = load_papp(_CHECKPOINTS[name] or (None if name == "papp" else str(shipped_checkpoint(name))))
+        model.check_input(h)
+        with torch.no_grad():
+            w = model(h.to(torch.complex64))
+        return PrecoderOutput(w=w, sum_rate=rates_from_hw(h.to(torch.complex128) @ w.to(torch.complex128)).sum(-1))
+
+    return run
+
+
+def _hybrid(num_rf: int) -> Callable[[torch.Tensor], PrecoderOutput]:
+    def run(h: torch.Tensor) -> PrecoderOutput:
+        from mimofm.precoders.hybrid import phase_extraction_hybrid
+
+        w = phase_extraction_hybrid(h, num_rf).w
+        return PrecoderOutput(w=w, sum_rate=rates_from_hw(h.to(torch.complex128) @ w.to(torch.complex128)).sum(-1))
+
+    return run
 
 
 def _build() -> dict[str, PrecoderSpec]:
@@ -113,9 +127,15 @@ def _build() -> dict[str, PrecoderSpec]:
                      "WMMSE, paper stopping rule, textbook N_T-dimensional form", iterative=True),
         PrecoderSpec("wmmse-ref", "precoder", _wmmse("reference", "user"),
                      "WMMSE reference: tol 1e-7, 500 iterations, best of several starts", iterative=True),
+        PrecoderSpec("hybrid-pe-4", "precoder", _hybrid(4),
+                     "hybrid, 4 RF chains: phases of WMMSE (+ matched filters), digital WMMSE on the effective channel"),
+        PrecoderSpec("hybrid-pe-8", "precoder", _hybrid(8),
+                     "hybrid, 8 RF chains: phases of WMMSE (+ matched filters), digital WMMSE on the effective channel"),
         PrecoderSpec("dpc", "bound", _dpc, "dirty-paper-coding sum capacity (upper bound)", iterative=True),
         PrecoderSpec("fm", "precoder", _fm, "fm foundation model, zero-shot default head (shipped checkpoint)"),
-        PrecoderSpec("papp", "precoder", _papp, "papp plug-and-play student, zero-shot (shipped checkpoint)"),
+        PrecoderSpec("papp", "precoder", _papp("papp"), "papp plug-and-play student, zero-shot (shipped checkpoint)"),
+        PrecoderSpec("papp-hbf", "precoder", _papp("papp-hbf"),
+                     "papp hybrid-beamforming student (8 RF chains), zero-shot (shipped checkpoint)"),
     ]
     return {s.name: s for s in specs}
 
