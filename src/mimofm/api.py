@@ -13,6 +13,9 @@ True
 >>> w_req = fm(h, rate_targets=torch.full((8, 4), 0.5))        # per-user requests in bit/s/Hz
 >>> bool(mimofm.total_power(w_req).max() <= 1 + 1e-5)
 True
+>>> wf = mimofm.load_precoder("wifoe", task="T1")              # end to end FDD: pilots, 24-bit feedback, BS
+>>> wf(torch.randn(2, 5, 96, dtype=torch.complex64)).shape      # any number of users (3..8 trained)
+torch.Size([2, 96, 5])
 
 The channel is SNR-scaled (unit transmit power, unit noise; ``mimofm.core.linkbudget`` turns raw
 gains into it), rows are users: ``y_u = h_u · W · s + n_u``.
@@ -32,12 +35,18 @@ __all__ = ["load_precoder", "Precoder"]
 Precoder = Callable[..., torch.Tensor]
 
 
-def load_precoder(name: str, checkpoint: str | None = None) -> Precoder:
-    """``name`` from ``mimofm precoders`` (bounds excluded) -> ``f(h, rate_targets=None) -> W``.
+def load_precoder(name: str, checkpoint: str | None = None, task: str | None = None) -> Precoder:
+    """``name`` from ``mimofm precoders`` (bounds excluded), or ``"wifoe"`` -> ``f(h, rate_targets=None) -> W``.
 
     ``h`` ``[..., K, N]`` complex SNR-scaled channel; ``W`` ``[..., N, K]``. ``rate_targets`` ``[..., K]``
-    (bit/s/Hz) is accepted by fm only. ``checkpoint``: an fm or papp checkpoint stem instead of the shipped one.
+    (bit/s/Hz) is accepted by fm only. ``checkpoint``: an fm, papp or wifoe checkpoint stem instead of the
+    shipped one. wifoe needs ``task`` (a branch of the checkpoint, e.g. ``"T1"``): ``f(h, generator=None)``
+    runs the whole FDD chain — the task's pilots through ``h`` with unit-variance noise (from
+    ``generator``), the users' B-bit feedback, the BS precoder — on ``h`` ``[B, K, N_t]`` (beamformed-SNR
+    scaling, docs/wifoe.md).
     """
+    if name == "wifoe":
+        return _wifoe(checkpoint, task)
     spec = get_precoder(name)
     if spec.kind != "precoder":
         raise MimofmInputError(f"{name!r} is a bound, not a precoder; precoders: "
@@ -77,3 +86,21 @@ def load_precoder(name: str, checkpoint: str | None = None) -> Precoder:
 
     classical.__name__ = name
     return classical
+
+
+def _wifoe(checkpoint: str | None, task: str | None) -> Precoder:
+    from mimofm.models.loading import load_wifoe
+
+    if not task:
+        raise MimofmInputError("wifoe needs `task=` (a branch of the checkpoint, e.g. 'T1'; see `mimofm data tasks`)")
+    model = load_wifoe(checkpoint)
+    model.branch(task)
+
+    def wifoe(h: torch.Tensor, rate_targets: torch.Tensor | None = None,
+              generator: torch.Generator | None = None) -> torch.Tensor:
+        if rate_targets is not None:
+            raise MimofmInputError("wifoe has no rate-target mode; use fm")
+        with torch.no_grad():
+            return model(h.to(torch.complex64), task, generator=generator).to(h.dtype)
+
+    return wifoe

@@ -43,3 +43,20 @@ def test_papp_is_served_like_fm():
     torch.testing.assert_close(mimofm.total_power(w), torch.ones(3), rtol=1e-5, atol=0)
     with pytest.raises(MimofmInputError, match="no rate-target mode"):
         papp(h, rate_targets=torch.ones(3, 4))
+
+
+def test_wifoe_api_needs_a_known_task_and_is_seedable():
+    import pytest
+    import torch
+
+    from mimofm.core.validation import MimofmInputError
+
+    with pytest.raises(MimofmInputError, match="task="):
+        mimofm.load_precoder("wifoe")
+    with pytest.raises(MimofmInputError, match="no branch for task 'T11'"):
+        mimofm.load_precoder("wifoe", task="T11")
+    wf = mimofm.load_precoder("wifoe", task="T4")
+    h = torch.randn(3, 4, 64, dtype=torch.complex64)
+    a = wf(h, generator=torch.Generator().manual_seed(0))
+    b = wf(h, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(a, b) and a.shape == (3, 64, 4)
