@@ -15,7 +15,8 @@ architecture and budget (``--steps`` per task, the MTL recipe's steps):
 * ``dsc/T``: the MLP-based distributed source coding design (Sohrabi, Attiah & Yu 2021): the same
   user encoder and B-bit feedback, an MLP at the BS on the concatenated (zero-padded) feedback;
 * ``ft/T/strategy/budget`` for the unseen tasks T10..T12 (Algorithm 2): ``pretrained`` (frozen MTL
-  trunk, new branch), ``random`` (frozen random trunk, new branch), ``train`` (STL on the budget);
+  trunk, new branch), ``random`` (frozen random trunk, new branch), ``train`` (STL on the budget),
+  ``finetune`` (the MTL trunk as the start, trained with the new branch), ``--ft-steps`` steps each;
 * ``scale/NAME``: MTL pretraining with other trunks — more experts (MoE scaling) or wider dense FFNs
   (dense scaling) — for Fig. 5, all for ``--scale-steps`` steps (the reference MoE trunk included).
 
@@ -185,10 +186,11 @@ def main() -> None:
     ap.add_argument("--out", default="runs/wifoe_paper")
     ap.add_argument("--checkpoint", default=None, help="MTL wifoe checkpoint stem (default: the shipped one)")
     ap.add_argument("--steps", type=int, default=0, help="steps per baseline model (default: the MTL recipe's)")
-    ap.add_argument("--ft-steps", type=int, default=600)
+    ap.add_argument("--ft-steps", type=int, default=2000)
     ap.add_argument("--scale-steps", type=int, default=800)
     ap.add_argument("--samples", type=int, default=200, help="test samples per user count K (K = 3..8)")
     ap.add_argument("--shard", default="0/1", help="i/n: train every n-th job starting at i")
+    ap.add_argument("--only", default="", help="train only the jobs whose name starts with this (e.g. ft/)")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--fig-dir", default="docs/figures")
     args = ap.parse_args()
@@ -201,7 +203,7 @@ def main() -> None:
     if args.phase == "train":
         steps = args.steps or _mtl_recipe(ckpt)[1]["steps"]
         i, n = map(int, args.shard.split("/"))
-        todo = jobs(ckpt, steps, args.ft_steps, args.scale_steps)[i::n]
+        todo = [j for j in jobs(ckpt, steps, args.ft_steps, args.scale_steps) if j[0].startswith(args.only)][i::n]
         for name, rkw, tkw in todo:
             run_job(out, ckpt, name, rkw, tkw)
         _log(f"shard {args.shard}: {len(todo)} jobs done")

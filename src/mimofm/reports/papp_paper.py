@@ -8,10 +8,14 @@ from pathlib import Path
 
 from mimofm.reports._plot import plt, savefig
 
-__all__ = ["SNRS", "SHOTS", "summary", "plot_ratios", "render", "COMMAND"]
+__all__ = ["SNRS", "SHOTS", "CSI_NMSES", "CSI_SNR", "HYBRID", "summary", "csi_md", "hybrid_md", "plot_ratios",
+           "plot_csi", "render", "COMMAND"]
 
 SNRS = [0.0, 10.0, 20.0, 30.0]
 SHOTS = ["10", "20", "40", "100", "full"]
+CSI_NMSES = [-30.0, -20.0, -15.0, -10.0, -5.0]
+CSI_SNR = 20.0
+HYBRID = ["zf", "wmmse", "hybrid-pe-4", "hybrid-pe-8", "papp"]  # + papp-hbf once a hybrid checkpoint is shipped
 COMMAND = "python benchmarks/papp_paper.py --out {folder}"
 
 
@@ -54,8 +58,64 @@ def plot_ratios(doc: dict, path: Path) -> None:
     savefig(fig, path)
 
 
+def _site_mean(rows: list[dict], key) -> dict:
+    """``{key(row) + (precoder,): mean over sites of sum_rate_mean}``."""
+    acc: dict = {}
+    for r in rows:
+        acc.setdefault(key(r) + (r["precoder"],), []).append(r["sum_rate_mean"])
+    return {k: sum(v) / len(v) for k, v in acc.items()}
+
+
+def csi_md(doc: dict) -> str:
+    m = _site_mean(doc["results"], lambda r: (r["csi_nmse_db"],))
+    pre = list(dict.fromkeys(r["precoder"] for r in doc["results"]))
+    out = [f"### Imperfect CSI at {doc['snr_db']:g} dB (every precoder sees H + E; rates on H)", "",
+           "Mean sum rate (bit/s/Hz) over the held-out sites' test positions; papp-csi: trained with half of its "
+           "domains at NMSE −20/−10 dB (recipes/papp-csi.yaml).", "",
+           "| CSI NMSE (dB) | " + " | ".join(pre) + " |", "|---|" + "---|" * len(pre)]
+    for e in CSI_NMSES:
+        out.append(f"| {e:g} | " + " | ".join(f"{m[(e, p)]:.2f}" for p in pre) + " |")
+    best = {p: m[(-10.0, p)] for p in pre}
+    wins = {p: best[p] > max(best["zf"], best["wmmse"]) for p in ("papp", "papp-csi") if p in best}
+    out += ["", "At −10 dB: " + "; ".join(f"{p} {'beats' if w else 'does not beat'} ZF and WMMSE fed the same estimate "
+                                         f"({best[p]:.2f} vs {best['zf']:.2f} / {best['wmmse']:.2f})" for p, w in wins.items()) + "."]
+    return "\n".join(out) + "\n"
+
+
+def hybrid_md(doc: dict) -> str:
+    m = _site_mean(doc["results"], lambda r: (r["snr_db"],))
+    pre = [p for p in dict.fromkeys(r["precoder"] for r in doc["results"])]
+    out = ["### Hybrid beamforming (N_T = 64, 4 users)", "",
+           "Mean sum rate ÷ fully digital WMMSE over the held-out sites' test positions. hybrid-pe-N: phases of "
+           "WMMSE (+ matched filters) on N RF chains, digital WMMSE on the effective channel; papp-hbf (when "
+           "shipped): papp's hybrid student with 8 RF chains.", "",
+           "| precoder | " + " | ".join(f"{s:g} dB" for s in SNRS) + " |", "|---|" + "---|" * len(SNRS)]
+    for p in pre:
+        out.append(f"| {p} | " + " | ".join(f"{m[(s, p)] / m[(s, 'wmmse')]:.3f}" for s in SNRS) + " |")
+    return "\n".join(out) + "\n"
+
+
+def plot_csi(doc: dict, path: Path) -> None:
+    m = _site_mean(doc["results"], lambda r: (r["csi_nmse_db"],))
+    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    for p in dict.fromkeys(r["precoder"] for r in doc["results"]):
+        ax.plot(CSI_NMSES, [m[(e, p)] for e in CSI_NMSES], "-o", label=p, markersize=3)
+    ax.set_xlabel("channel-estimation NMSE (dB)"), ax.set_ylabel(f"sum rate at {doc['snr_db']:g} dB (bit/s/Hz)")
+    ax.grid(alpha=0.3), ax.legend(fontsize=8)
+    fig.tight_layout()
+    savefig(fig, path)
+
+
 def render(folder: Path, out: Path) -> tuple[str, list[Path]]:
     doc = json.loads((folder / "eval.json").read_text())
     png = out / "papp_ratios.png"
     plot_ratios(doc, png)
-    return summary(doc), [png]
+    md, pngs = summary(doc), [png]
+    if (folder / "csi.json").exists():
+        c = json.loads((folder / "csi.json").read_text())
+        md += "\n" + csi_md(c)
+        pngs.append(out / "papp_csi.png")
+        plot_csi(c, pngs[-1])
+    if (folder / "hybrid.json").exists():
+        md += "\n" + hybrid_md(json.loads((folder / "hybrid.json").read_text()))
+    return md, pngs

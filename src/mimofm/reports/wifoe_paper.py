@@ -19,7 +19,9 @@ DG = {"G1": "T1", "G2": "T2", "G3": "T3"}  # target task -> source task with the
 SNRS = [0.0, 5.0, 10.0, 15.0, 20.0]
 FIG3 = ("zf", "wmmse", "lmmse", "dsc", "cep", "stl", "mtl")
 BUDGETS = [500, 2000, 8000]
-STRATEGIES = ["pretrained", "random", "train"]
+STRATEGIES = ["pretrained", "random", "train", "finetune"]
+STRATEGY_LABELS = {"pretrained": "MTL trunk (frozen) + new branch", "random": "random trunk (frozen) + new branch",
+                   "train": "STL (whole model, random init)", "finetune": "MTL trunk as init, all trained"}
 SCALE = {  # Fig. 5: trunk variants of the reference (2 blocks, d 128, FFN 256)
     "moe-e2": dict(moe=True, num_experts=2, top_k=2),
     "moe-e4": dict(moe=True, num_experts=4, top_k=2),
@@ -48,10 +50,10 @@ def plots(t2: dict, f4: dict, f5: dict, fig_dir: Path) -> None:
 
     fig, axes = plt.subplots(1, len(UNSEEN), figsize=(11, 3.4), sharey=False)
     for ax, t in zip(axes, UNSEEN):
-        for s, style in zip(STRATEGIES, ("C0-o", "C3-v", "C1-s")):
-            ax.semilogx(BUDGETS, [f4["rates"][t][s][str(b)] for b in BUDGETS], style,
-                        label={"pretrained": "MTL trunk (frozen) + new branch", "random": "random trunk (frozen)",
-                               "train": "STL (whole model)"}[s])
+        for s, style in zip(STRATEGIES, ("C0-o", "C3-v", "C1-s", "C2-^")):
+            if s not in f4["rates"][t]:
+                continue
+            ax.semilogx(BUDGETS, [f4["rates"][t][s][str(b)] for b in BUDGETS], style, label=STRATEGY_LABELS[s])
         ax.axhline(f4["rates"][t]["wmmse"], color="k", ls="--", lw=0.8, label="WMMSE (perfect CSI)")
         ax.set_title(t, fontsize=9), ax.set_xlabel("training samples"), ax.grid(alpha=0.3)
     axes[0].set_ylabel("sum rate at 10 dB (bit/s/Hz)"), axes[0].legend(fontsize=7)
@@ -107,8 +109,8 @@ def summary(t2: dict, f4: dict, t3: dict, f5: dict, checkpoint: str) -> str:
               "| task | strategy | " + " | ".join(str(b) for b in BUDGETS) + " |", "|---|---|" + "---|" * len(BUDGETS)]
     beats, within = True, []
     for t in UNSEEN:
-        for s in STRATEGIES:
-            lines.append(f"| {t} | {s} | " + " | ".join(f"{f4['rates'][t][s][str(b)]:.2f}" for b in BUDGETS) + " |")
+        for s in (s for s in STRATEGIES if s in f4["rates"][t]):
+            lines.append(f"| {t} | {STRATEGY_LABELS[s]} | " + " | ".join(f"{f4['rates'][t][s][str(b)]:.2f}" for b in BUDGETS) + " |")
         beats &= all(f4["rates"][t]["pretrained"][str(b)] > f4["rates"][t]["random"][str(b)] for b in BUDGETS)
         within.append(f4["rates"][t]["pretrained"]["2000"] / f4["rates"][t]["train"]["2000"])
     lines += ["", f"- frozen pretrained trunk beats a frozen random trunk at every budget: {ok(beats)}",

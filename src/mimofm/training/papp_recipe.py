@@ -46,6 +46,7 @@ class PaPPRecipe:
     meta_gen_domains: int = 2
     meta_lr: float = 1e-2  # α of the virtual step
     meta_beta: float = 1.0
+    meta_grad_clip: float = 0.0  # > 0: clip the virtual step's gradient to this norm (0: off, as shipped)
     teacher_warmup_steps: int = 200
     gate: float = 0.8
     student_lambda: float = 0.1
@@ -126,6 +127,10 @@ class PaPPRecipe:
         l_train = torch.stack([p[0] for p in train_parts]).mean()
         names = [k for k, p in model.named_parameters() if p.requires_grad]
         grads = torch.autograd.grad(l_train, [params[k] for k in names], retain_graph=True, allow_unused=True)
+        if self.meta_grad_clip > 0:  # a gradient spike must not throw the virtual weights off (NaN in L_gen)
+            norm = torch.sqrt(sum(g.detach().square().sum() for g in grads if g is not None))
+            scale = min(1.0, self.meta_grad_clip / (float(norm) + 1e-12))
+            grads = tuple(None if g is None else g * scale for g in grads)
         fast = dict(params)
         for k, g in zip(names, grads):
             if g is not None:
