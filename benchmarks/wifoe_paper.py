@@ -209,14 +209,19 @@ def main() -> None:
         _log(f"shard {args.shard}: {len(todo)} jobs done")
         return
     models = Models(out, ckpt)
-    t2 = table2_fig3(models, args.samples)
-    write_json(out / "table2_fig3.json", t2)
-    f4 = fig4(models, args.samples)
-    write_json(out / "fig4.json", f4)
-    t3 = table3(models, args.samples)
-    write_json(out / "table3.json", t3)
-    f5 = fig5(models, args.samples)
-    write_json(out / "fig5.json", f5)
+
+    def cached(name: str, make):
+        path = out / name
+        if path.exists():
+            return json.loads(path.read_text())
+        doc = make()
+        write_json(path, doc)
+        return doc
+
+    t2 = cached("table2_fig3.json", lambda: table2_fig3(models, args.samples))
+    t3 = cached("table3.json", lambda: table3(models, args.samples))
+    f5 = cached("fig5.json", lambda: fig5(models, args.samples))
+    f4 = cached("fig4.json", lambda: fig4(models, args.samples))
     plots(t2, f4, f5, Path(args.fig_dir))
     text = summary(t2, f4, t3, f5, args.checkpoint or "shipped wifoe")
     (out / "summary.md").write_text(text + "\n")

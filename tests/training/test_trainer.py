@@ -181,3 +181,38 @@ def test_tampered_checkpoints_are_rejected(ckpt, tamper, match):
         st.unlink()
     with pytest.raises(MimofmInputError, match=match):
         load_weights(ckpt, model)
+
+
+def test_a_non_finite_gradient_skips_the_update_instead_of_poisoning_the_weights(tmp_path):
+    import json
+
+    import torch
+
+    from mimofm.training.trainer import TrainConfig, train
+
+    class NaNGradAtStep2:
+        name = "nan-grad"
+
+        def build_model(self):
+            return torch.nn.Linear(3, 1)
+
+        def batch(self, step):
+            return torch.ones(4, 3) * (step + 1)
+
+        def loss(self, model, x, step):
+            loss = (model(x) - 1).square().mean()
+            if step == 2:  # finite loss, NaN gradient: d/du sqrt(u²) at u = 0
+                u = sum(p.sum() for p in model.parameters()) * 0
+                loss = loss + torch.sqrt(u * u)
+            return loss, {}
+
+        def evaluate(self, model):
+            return {}
+
+        def config(self):
+            return {}
+
+    out = train(NaNGradAtStep2(), TrainConfig(steps=5, lr=0.01, out_dir=str(tmp_path), ckpt_every=5), progress=False)
+    assert all(bool(torch.isfinite(p).all()) for p in out["model"].parameters())
+    logs = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in logs if "skipped" in r] == [2]

@@ -38,13 +38,13 @@ def _avg(doc: dict, method: str, snr: float) -> float:
 
 def plots(t2: dict, f4: dict, f5: dict, fig_dir: Path) -> None:
     fig_dir.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    fig, ax = plt.subplots(figsize=(8.2, 3.8))
     for m, style in (("wmmse", "k--"), ("zf", "k:"), ("lmmse", "C7-."), ("mtl", "C0-o"), ("stl", "C1-s"), ("cep", "C2-^"), ("dsc", "C3-v")):
         label = {"wmmse": "WMMSE (perfect CSI)", "zf": "ZF (perfect CSI)",
                  "lmmse": "LMMSE est. from L pilots + WMMSE (unquantized feedback)"}.get(m, m.upper())
         ax.plot(SNRS, [_avg(t2, m, s) for s in SNRS], style, label=label)
     ax.set_xlabel("beamformed SNR P·E‖h‖²/σ² (dB)"), ax.set_ylabel("sum rate (bit/s/Hz), mean of T1–T9")
-    ax.grid(alpha=0.3), ax.legend(fontsize=8)
+    ax.grid(alpha=0.3), ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     ax.set_title("wifoe Fig. 3 analogue (3GPP 38.901 test drops)", fontsize=9)
     fig.tight_layout(), savefig(fig, fig_dir / "wifoe_fig3.png")
 
@@ -55,6 +55,7 @@ def plots(t2: dict, f4: dict, f5: dict, fig_dir: Path) -> None:
                 continue
             ax.semilogx(BUDGETS, [f4["rates"][t][s][str(b)] for b in BUDGETS], style, label=STRATEGY_LABELS[s])
         ax.axhline(f4["rates"][t]["wmmse"], color="k", ls="--", lw=0.8, label="WMMSE (perfect CSI)")
+        ax.set_xticks(BUDGETS, [str(b) for b in BUDGETS]), ax.minorticks_off()
         ax.set_title(t, fontsize=9), ax.set_xlabel("training samples"), ax.grid(alpha=0.3)
     axes[0].set_ylabel("sum rate at 10 dB (bit/s/Hz)"), axes[0].legend(fontsize=7)
     fig.tight_layout(), savefig(fig, fig_dir / "wifoe_fig4.png")

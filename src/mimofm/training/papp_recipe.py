@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -128,9 +129,9 @@ class PaPPRecipe:
         names = [k for k, p in model.named_parameters() if p.requires_grad]
         grads = torch.autograd.grad(l_train, [params[k] for k in names], retain_graph=True, allow_unused=True)
         if self.meta_grad_clip > 0:  # a gradient spike must not throw the virtual weights off (NaN in L_gen)
-            norm = torch.sqrt(sum(g.detach().square().sum() for g in grads if g is not None))
-            scale = min(1.0, self.meta_grad_clip / (float(norm) + 1e-12))
-            grads = tuple(None if g is None else g * scale for g in grads)
+            norm = float(torch.sqrt(sum(g.detach().square().sum() for g in grads if g is not None)))
+            scale = min(1.0, self.meta_grad_clip / (norm + 1e-12)) if math.isfinite(norm) else 0.0
+            grads = tuple(None if g is None else torch.nan_to_num(g) * scale for g in grads)
         fast = dict(params)
         for k, g in zip(names, grads):
             if g is not None:

@@ -26,7 +26,9 @@ from mimofm._io import atomic_path
 from mimofm.core.validation import MimofmInputError
 from mimofm.training.checkpoint import load_checkpoint, save_checkpoint
 
-__all__ = ["TrainConfig", "Recipe", "train", "lr_at"]
+__all__ = ["TrainConfig", "Recipe", "train", "lr_at", "MAX_SKIPPED"]
+
+MAX_SKIPPED = 20  # consecutive non-finite gradients before a run gives up
 
 
 @dataclass
@@ -165,6 +167,7 @@ def train(recipe: Recipe, cfg: TrainConfig, *, resume: bool = True, progress: bo
     log = _log if rank == 0 else (lambda path, record: None)
 
     metrics: dict[str, float] = {}
+    skipped = 0  # consecutive updates skipped for a non-finite gradient
     t0 = time.perf_counter()
     bar = Progress(TextColumn(f"{recipe.name}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
                    TimeElapsedColumn(), TimeRemainingColumn(), disable=not progress or rank != 0)
@@ -190,11 +193,19 @@ def train(recipe: Recipe, cfg: TrainConfig, *, resume: bool = True, progress: bo
             loss.backward()
             if world > 1:
                 _average_gradients(model, world)
-            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip) if cfg.grad_clip else None
-            opt.step()
+            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip if cfg.grad_clip else float("inf"))
+            if not torch.isfinite(gnorm):  # a NaN/inf gradient would poison every weight: skip this update
+                skipped += 1
+                log(log_path, {"step": step, "skipped": "non-finite gradient", "consecutive": skipped})
+                if skipped >= MAX_SKIPPED:
+                    raise RuntimeError(f"{skipped} consecutive non-finite gradients at step {step}; the last "
+                                       f"checkpoint is {stem}")
+            else:
+                skipped = 0
+                opt.step()
             if step % cfg.log_every == 0 or step + 1 == cfg.steps:
                 rec = {"step": step, "loss": loss.item(), "lr": lr, **metrics}
-                if gnorm is not None:
+                if cfg.grad_clip:
                     rec["grad_norm"] = float(gnorm)
                 log(log_path, rec)
                 _scalars(tb, "train", rec, step)
