@@ -28,6 +28,14 @@ def task_env(tmp_path_factory):
     mp.undo()
 
 
+@pytest.fixture(scope="module")
+def mtl(task_env):
+    """A 6-step pretraining run on T4 + T7 (shared by the tests that need a checkpoint; any xdist worker)."""
+    out = train(_recipe(), TrainConfig(steps=6, lr=3e-3, ckpt_every=3, log_every=1, out_dir=str(task_env / "mtl")),
+                progress=False)
+    return out
+
+
 def _recipe(**kw):
     from mimofm.training.wifoe_recipe import WiFoERecipe
 
@@ -45,15 +53,14 @@ def test_task_split_is_by_drop_and_samples_have_the_beamformed_snr(task_env):
     assert float(h.abs().square().sum(-1).mean()) == pytest.approx(10.0, rel=0.15)  # E‖h‖² = SNR
 
 
-def test_batches_are_deterministic_and_training_runs_and_saves(task_env):
+def test_batches_are_deterministic_and_training_runs_and_saves(task_env, mtl):
     rec = _recipe()
     b1, b2 = rec.batch(3), rec.batch(3)
     assert [x[0] for x in b1] == ["T4", "T7"]
     for (_, h1, z1), (_, h2, z2) in zip(b1, b2):
         assert torch.equal(h1, h2) and torch.equal(z1, z2)
         assert 3 <= h1.shape[1] <= 8 and z1.shape[-1] in (8, 12)  # L = N_t/8 (T4), 3N_t/16 (T7)
-    out = train(rec, TrainConfig(steps=6, lr=3e-3, ckpt_every=3, log_every=1, out_dir=str(task_env / "mtl")),
-                progress=False)
+    out = mtl
     logs = [json.loads(x) for x in (task_env / "mtl" / "log.jsonl").read_text().splitlines()]
     assert all(np.isfinite(r["loss"]) and "aux_loss" in r for r in logs if "loss" in r)
     from mimofm.models.loading import load_wifoe
@@ -63,13 +70,11 @@ def test_batches_are_deterministic_and_training_runs_and_saves(task_env):
     assert torch.equal(m.trunk[0].ffn.w1, out["model"].trunk[0].ffn.w1)
 
 
-def test_finetuning_keeps_the_pretrained_trunk_frozen(task_env):
+def test_finetuning_keeps_the_pretrained_trunk_frozen(task_env, mtl):
     from mimofm.adaptation.wifoe import finetune_wifoe
     from mimofm.models.loading import load_wifoe
 
-    stem = str(task_env / "mtl" / "last")
-    if not (task_env / "mtl" / "last.json").exists():
-        pytest.skip("needs the pretraining test's checkpoint")
+    stem = str(mtl["checkpoint"])
     pre = load_wifoe(stem)
     res = finetune_wifoe("T7", 60, checkpoint=stem, trunk="pretrained", steps=4, out_dir=str(task_env / "ft"),
                          progress=False, resume=False)
@@ -100,12 +105,10 @@ def test_sample_budget_is_a_fixed_pool(task_env):
     assert len(seen) <= 12
 
 
-def test_cli_eval_wifoe_reports_end_to_end_rates(task_env):
+def test_cli_eval_wifoe_reports_end_to_end_rates(task_env, mtl):
     from mimofm.cli.main import app
 
-    stem = task_env / "mtl" / "last"
-    if not stem.with_suffix(".json").exists():
-        pytest.skip("needs the pretraining test's checkpoint")
+    stem = mtl["checkpoint"]
     out = task_env / "eval.json"
     r = CliRunner().invoke(app, ["eval", "--precoder", "wifoe", "--task", "T4", "--checkpoint", str(stem),
                                  "--snr-db", "10", "--samples", "8", "--json", str(out)])
@@ -123,6 +126,6 @@ def test_lmmse_reference_sits_below_perfect_csi_and_improves_with_snr(task_env):
 
     lo, hi = (lmmse_wmmse_rate("T4", s, 8, positions=POS) for s in (0.0, 20.0))
     assert 0 < lo < hi
-    perfect = sum(float(sum_rate(h.to(torch.complex128), wmmse(h).w).mean())
+    perfect = sum(float(sum_rate(h.to(torch.complex128), wmmse(h).w.to(torch.complex128)).mean())
                   for h in task_draws("T4", 20.0, 8, positions=POS)) / 6
     assert hi < perfect
