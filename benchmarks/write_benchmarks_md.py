@@ -103,7 +103,8 @@ def paper_section(title: str, intro: str, folder: Path, figures: list[tuple[str,
                   skip_title: bool = False) -> list[str]:
     """A benchmark section: heading, what was compared, the run's summary.md, its figures, the command."""
     body = (folder / "summary.md").read_text().splitlines()
-    out = [f"## {title}", "", intro, ""] + (body[1:] if skip_title else body) + [""]
+    body = ["#" + line if line.startswith("## ") else line for line in (body[1:] if skip_title else body)]
+    out = [f"## {title}", "", intro, ""] + body + [""]
     for caption, png in figures:
         out += [f"![{caption}]({png})", ""]
     return out + [f"Command: `{command}`", ""]

@@ -30,3 +30,13 @@ def test_more_rf_chains_do_not_hurt_and_registry_entries_run():
     assert out.w.shape == (3, 32, 4)
     with pytest.raises(MimofmInputError, match="num_rf"):
         phase_extraction_hybrid(h, 3)
+
+
+def test_repeated_phase_columns_do_not_break_the_digital_stage():
+    # one user twice: its WMMSE and matched-filter phase columns repeat, the analog matrix is rank deficient
+    h = rayleigh(8, 3, 16, seed=7, snr_db=20.0)
+    h = torch.cat([h, h[:, :1]], 1)
+    hp = phase_extraction_hybrid(h, 8)
+    assert bool(torch.isfinite(hp.w).all())
+    torch.testing.assert_close(hp.analog @ hp.digital, hp.w)
+    torch.testing.assert_close(hp.w.abs().square().sum((-2, -1)), torch.ones(8, dtype=torch.float64))
