@@ -31,6 +31,23 @@ def summary_section(q: dict, sp: dict) -> list[str]:
     return out + [""]
 
 
+def wifoe_summary(folder: Path) -> list[str]:
+    """One-screen rows for the 3GPP tasks: each FDD scheme ÷ perfect-CSI WMMSE (mean of T1–T9, test drops)."""
+    t2 = json.loads((folder / "table2_fig3.json").read_text())
+    snrs = [s for s in t2["snrs_db"] if s in (0.0, 10.0, 20.0)]
+
+    def avg(m, s):
+        return sum(t2["rates"][f"{t}@{s:g}"][m] for t in t2["tasks"]) / len(t2["tasks"])
+
+    out = ["3GPP 38.901 tasks T1–T9 (FDD, learned pilots and B-bit feedback; ZF and WMMSE with perfect CSI), mean "
+           "sum rate ÷ perfect-CSI WMMSE (the wifoe section below):", "",
+           "| method | " + " | ".join(f"÷ WMMSE @ {s:g} dB" for s in snrs) + " |", "|---|" + "---|" * len(snrs)]
+    for m in ("zf", "lmmse", "dsc", "cep", "stl", "mtl"):
+        name = {"zf": "zf (perfect CSI)", "lmmse": "lmmse pilots + wmmse", "mtl": "wifoe (MTL)"}.get(m, m)
+        out.append(f"| {name} | " + " | ".join(f"{avg(m, s) / avg('wmmse', s):.3f}" for s in snrs) + " |")
+    return out + [""]
+
+
 def quality_section(doc: dict, command: str) -> list[str]:
     rows = doc["results"]
     pre = list(dict.fromkeys(r["precoder"] for r in rows))
@@ -201,6 +218,8 @@ def main() -> None:
     if a.update_card:
         update_cards(q, a.eval_command)
     lines += summary_section(q, json.loads(a.speed.read_text()))
+    if a.wifoe_paper:
+        lines += wifoe_summary(a.wifoe_paper)
     lines += quality_section(q, a.eval_command)
     if a.fm_paper:
         lines += fm_paper_section(a.fm_paper, a.fm_paper_command)
