@@ -158,11 +158,11 @@ def update_cards(q: dict, command: str) -> None:
 
 
 def papp_paper_section(folder: Path, command: str) -> list[str]:
-    out = ["## papp: zero-shot, DeepAll and fine-tuning on the held-out sites", "",
-           "Zero-shot: the shipped checkpoint (MLDG). DeepAll: the same recipe without MLDG, same budget. FT-n: the "
-           "shipped model fine-tuned on n local train-split positions (full: all 700), 200 steps. Test positions.", ""]
-    out += (folder / "summary.md").read_text().splitlines()
-    return out + ["", f"Command: `{command}`", ""]
+    return paper_section(
+        "papp: zero-shot, DeepAll and fine-tuning on the held-out sites",
+        "Zero-shot: the shipped checkpoint (MLDG). DeepAll: the same recipe without MLDG, same budget. FT-n: the "
+        "shipped model fine-tuned on n local train-split positions (full: all 700), 200 steps. Test positions.",
+        folder, [], command)
 
 
 def wifoe_paper_section(folder: Path, command: str) -> list[str]:
