@@ -216,3 +216,35 @@ def test_a_non_finite_gradient_skips_the_update_instead_of_poisoning_the_weights
     assert all(bool(torch.isfinite(p).all()) for p in out["model"].parameters())
     logs = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in logs if "skipped" in r] == [2]
+
+
+def test_bf16_autocast_trains_and_the_card_records_precision_and_samples(tmp_path):
+    rec = ToyRecipe()
+    torch.manual_seed(0)
+    before = rec.evaluate(rec.build_model())["sum_rate"]
+    out = train(rec, TrainConfig(steps=300, lr=1e-2, ckpt_every=300, precision="bf16", out_dir=str(tmp_path)),
+                progress=False)
+    assert out["metrics"]["sum_rate"] > before + 0.1
+    assert all(p.dtype == torch.float32 for p in out["model"].parameters())  # autocast, not a bf16 model
+    meta = json.loads((tmp_path / "last.json").read_text())["meta"]
+    assert meta["precision"] == "bf16" and meta["device"] == "cpu" and meta["samples_per_step"] == rec.batch_size
+
+
+def test_batches_move_to_the_device_whole_and_devices_are_validated():
+    from mimofm.training.trainer import _comparable, _to
+
+    batch = {"h": [torch.zeros(2, 3), torch.ones(1)], "t": (torch.zeros(1), "name", 3), "x": 1.5}
+    moved = _to(batch, torch.device("meta"))
+    assert moved["h"][0].is_meta and moved["h"][1].is_meta and moved["t"][0].is_meta
+    assert isinstance(moved["t"], tuple) and moved["t"][1:] == ("name", 3) and moved["x"] == 1.5
+    assert _to(batch, torch.device("cpu")) is batch
+    with pytest.raises(MimofmInputError, match="precision"):
+        TrainConfig(precision="fp8").validate()
+    if not torch.cuda.is_available():
+        with pytest.raises(MimofmInputError, match="no GPU"):
+            TrainConfig(device="cuda").validate()
+        TrainConfig(device="auto").validate()  # falls back to the CPU
+    # a resume may change the device, nothing else
+    a = {"train": {"device": "cpu", "lr": 1e-3}, "recipe": {}}
+    assert _comparable(a) == _comparable({"train": {"device": "cuda", "lr": 1e-3}, "recipe": {}})
+    assert _comparable(a) != _comparable({"train": {"device": "cpu", "lr": 2e-3}, "recipe": {}})

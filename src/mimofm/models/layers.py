@@ -84,7 +84,7 @@ class MoEFFN(nn.Module):
                 continue
             h = torch.nn.functional.gelu(x[tok] @ self.w1[e] + self.b1[e])
             y = self.dropout(h) @ self.w2[e] + self.b2[e]
-            out.index_add_(0, tok, y * gates[tok, slot, None])
+            out.index_add_(0, tok, (y * gates[tok, slot, None]).to(out.dtype))  # bf16 under autocast
         f = counts / counts.sum().clamp_min(1.0)
         self.aux_loss = self.num_experts * (f * probs.mean(0)).sum()
         self.load = f.detach()

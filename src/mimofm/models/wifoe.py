@@ -214,12 +214,12 @@ class WiFoE(nn.Module):
         feats, rms = _agc(y.real, y.imag)
         u = self.branch(task).encoder(feats)
         n = u.shape[-1] // 2
-        return torch.complex(u[..., :n], u[..., n:]) * rms
+        return torch.complex(u[..., :n].float(), u[..., n:].float()) * rms  # float: bf16 under autocast
 
     def decode(self, q: torch.Tensor, task: str) -> torch.Tensor:
         """BS side: feedback ``[B, K, ·]`` -> ``V`` ``[B, N_t, K]`` with ``‖V‖_F = 1``."""
         v_re, v_im = self.decode_real(q, task)
-        return torch.complex(v_re, v_im)
+        return torch.complex(v_re.float(), v_im.float())  # float: bf16 under autocast
 
     def decode_real(self, q: torch.Tensor, task: str) -> tuple[torch.Tensor, torch.Tensor]:
         """:meth:`decode` as real and imaginary parts ``[B, N_t, K]`` (the exported BS graph)."""

@@ -90,6 +90,10 @@ class FMRecipe:
                                          FMConfig(**self.model).num_ue)
         return self._rmax
 
+    def samples_per_step(self) -> int:
+        """Channel samples one step draws: a batch per dataset plus the default head's batch."""
+        return self.batch_per_dataset * len(self.datasets()) + self.default_batch
+
     def build_model(self) -> FMPrecoder:
         self.rmax()
         return FMPrecoder(self.model_config())
@@ -160,7 +164,7 @@ class FMRecipe:
     def loss(self, model: FMPrecoder, batch: dict, step: int):
         phase2 = step >= self.pretrain_steps
         rmax = self.rmax()
-        max_req = lambda h: torch.full(h.shape[:-1], 1e3)  # noqa: E731
+        max_req = lambda h: torch.full(h.shape[:-1], 1e3, device=h.device)  # noqa: E731
         h_all = torch.cat(batch["h"])
         req_all = torch.cat(batch["requests"]) if phase2 else max_req(h_all)
         feats = model.extractor(h_all, torch.log1p(req_all))
@@ -174,7 +178,7 @@ class FMRecipe:
             rates.append(rate)
             stats.append(st)
         rates_t = torch.stack(rates)
-        rmax_e = rmax[torch.arange(len(rates)), torch.tensor(batch["snr_index"])]
+        rmax_e = rmax[torch.arange(len(rates)), torch.tensor(batch["snr_index"])].to(rates_t.device)
         alpha = self._site_weights(rates_t, rmax_e)  # Algorithm 1: α_e from (R_e − R_e^max)²
         main = (alpha * torch.stack(objs)).sum()
         # default head: every dataset, detached features (it does not shape the extractor)

@@ -82,6 +82,10 @@ class PaPPRecipe:
             self._rmax = wmmse_reference(self.datasets(), self.snr_grid_db, self.rmax_samples, self._cfg().num_ue)
         return self._rmax
 
+    def samples_per_step(self) -> int:
+        """Channel samples one step draws (one batch per sampled domain)."""
+        return self.domains_per_step * self.batch_per_domain
+
     def build_model(self) -> PaPP:
         self.rmax()
         return PaPP(self._cfg())

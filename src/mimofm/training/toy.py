@@ -48,6 +48,9 @@ class ToyRecipe:
     def config(self) -> dict:
         return asdict(self)
 
+    def samples_per_step(self) -> int:
+        return self.batch_size
+
     def build_model(self) -> nn.Module:
         return ToyPrecoder(self.num_ue, self.num_bs_ant)
 

@@ -6,10 +6,16 @@ event files in ``tb/``. A *recipe* provides the model, the batch of a given step
 Batches are pure functions of ``(seed, step)`` and the learning rate is a pure function of the step,
 so a run killed at any point and resumed from its last checkpoint (weights, optimizer, RNG state)
 ends with exactly the weights of an uninterrupted run on the CPU.
+
+Devices: ``device: cuda`` (or ``auto``) moves the model and every batch to the GPU (``cuda:LOCAL_RANK``
+under ``torchrun``); recipes build batches on the CPU and their losses follow the batch's device;
+evaluation runs on a CPU copy of the model. ``precision: bf16`` runs forward and loss under
+``torch.autocast(bfloat16)`` (weights, optimizer and the rate computations stay in float32/complex).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -46,8 +52,15 @@ class TrainConfig:
     eval_every: int = 0
     ckpt_every: int = 100
     out_dir: str = "runs/train"
+    device: str = "cpu"  # cpu | cuda | auto (cuda when available)
+    precision: str = "fp32"  # fp32 | bf16 (autocast)
 
     def validate(self) -> None:
+        if self.device not in ("cpu", "cuda", "auto") or self.precision not in ("fp32", "bf16"):
+            raise MimofmInputError(f"`device` must be cpu, cuda or auto and `precision` fp32 or bf16, got "
+                                   f"{self.device!r}, {self.precision!r}")
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise MimofmInputError("`device: cuda` but torch sees no GPU here; use cpu or auto")
         if self.steps < 1 or self.ckpt_every < 1 or self.log_every < 1:
             raise MimofmInputError("`steps`, `ckpt_every` and `log_every` must be >= 1")
         if not (self.lr > 0 and math.isfinite(self.lr)):
@@ -122,6 +135,41 @@ def _distributed() -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
+def _comparable(config: dict) -> dict:
+    """A run's config without the settings a resume may change (the device)."""
+    return {**config, "train": {k: v for k, v in config.get("train", {}).items() if k != "device"}}
+
+
+def _device(cfg: TrainConfig) -> torch.device:
+    if cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    torch.cuda.set_device(dev)
+    return dev
+
+
+def _to(batch: Any, device: torch.device) -> Any:
+    """``batch`` with every tensor in it (nested lists, tuples, dicts) on ``device``."""
+    if device.type == "cpu":
+        return batch
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: _to(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(_to(v, device) for v in batch)
+    return batch
+
+
+def _evaluate(recipe: Recipe, model: torch.nn.Module, device: torch.device) -> dict[str, float]:
+    """The recipe's evaluation (built on the CPU) of ``model``, on a CPU copy when training elsewhere."""
+    model.eval()
+    with torch.no_grad():
+        ev = recipe.evaluate(model if device.type == "cpu" else copy.deepcopy(model).cpu())
+    model.train()
+    return ev
+
+
 def _average_gradients(model: torch.nn.Module, world: int) -> None:
     """Data parallelism: every rank's gradients become their mean over the ranks (what DDP computes)."""
     for p in model.parameters():
@@ -142,11 +190,13 @@ def train(recipe: Recipe, cfg: TrainConfig, *, resume: bool = True, progress: bo
     """
     cfg.validate()
     rank, world = _distributed()
+    device = _device(cfg)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stem, log_path = out / "last", out / "log.jsonl"
     torch.manual_seed(cfg.seed)
-    model = recipe.build_model()
+    model = recipe.build_model().to(device)
     if world > 1:
         for t in model.state_dict().values():
             dist.broadcast(t, 0)
@@ -156,8 +206,8 @@ def train(recipe: Recipe, cfg: TrainConfig, *, resume: bool = True, progress: bo
 
     start = 0
     if resume and stem.with_suffix(".json").exists():
-        card = load_checkpoint(stem, model, opt)
-        if card["config"] != json.loads(json.dumps(config)):
+        card = load_checkpoint(stem, model, opt)  # loads onto the model's device
+        if _comparable(card["config"]) != _comparable(json.loads(json.dumps(config))):
             raise MimofmInputError(f"{stem}.json was trained with a different config; use a new --out-dir "
                                    "or resume with the same settings")
         start = int(card["step"])
@@ -166,6 +216,8 @@ def train(recipe: Recipe, cfg: TrainConfig, *, resume: bool = True, progress: bo
     tb = _tensorboard(out, start) if rank == 0 else None  # `tensorboard --logdir <out_dir>/tb`
     log = _log if rank == 0 else (lambda path, record: None)
 
+    # channel samples per update over all ranks (the training-cost table), when the recipe says
+    samples_per_step = recipe.samples_per_step() * world if hasattr(recipe, "samples_per_step") else None
     metrics: dict[str, float] = {}
     skipped = 0  # consecutive updates skipped for a non-finite gradient
     t0 = time.perf_counter()
@@ -176,17 +228,15 @@ def train(recipe: Recipe, cfg: TrainConfig, *, resume: bool = True, progress: bo
         model.train()
         for step in range(start, cfg.steps):
             if cfg.eval_every and step % cfg.eval_every == 0:
-                model.eval()
-                with torch.no_grad():
-                    ev = recipe.evaluate(model)
-                model.train()
+                ev = _evaluate(recipe, model, device)
                 log(log_path, {"step": step, "eval": ev})
                 _scalars(tb, "eval", ev, step)
             lr = lr_at(step, cfg)
             for g in opt.param_groups:
                 g["lr"] = lr
-            batch = recipe.batch(step * world + rank)
-            loss, metrics = recipe.loss(model, batch, step)
+            batch = _to(recipe.batch(step * world + rank), device)
+            with autocast:
+                loss, metrics = recipe.loss(model, batch, step)
             if not torch.isfinite(loss):
                 raise RuntimeError(f"non-finite loss at step {step}; the last checkpoint is {stem}")
             opt.zero_grad(set_to_none=True)
@@ -214,12 +264,12 @@ def train(recipe: Recipe, cfg: TrainConfig, *, resume: bool = True, progress: bo
                 arch = getattr(model, "cfg", None)
                 save_checkpoint(stem, model, optimizer=opt, step=step + 1, config=config,
                                 meta={"seconds": time.perf_counter() - t0, "torch": torch.__version__,
-                                      "world_size": world,
+                                      "world_size": world, "device": str(device), "precision": cfg.precision,
+                                      "samples_per_step": samples_per_step,
                                       "architecture": arch.to_dict() if hasattr(arch, "to_dict") else None})
             bar.update(task, advance=1)
+    final = _evaluate(recipe, model, device)
     model.eval()
-    with torch.no_grad():
-        final = recipe.evaluate(model)
     log(log_path, {"step": cfg.steps, "eval": final})
     _scalars(tb, "eval", final, cfg.steps)
     if world > 1:

@@ -79,6 +79,10 @@ class WiFoERecipe:
                            for i, (d, c) in enumerate(zip(self.data(), self._cfgs))]
         return self._pools
 
+    def samples_per_step(self) -> int:
+        """Channel samples one step draws (one batch per task)."""
+        return self.batch_per_task * len(self.tasks)
+
     def build_model(self) -> WiFoE:
         self.data()
         shapes = [TaskShape.of(c) for c in self._cfgs]

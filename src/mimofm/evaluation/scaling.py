@@ -1,0 +1,159 @@
+"""Scaling: time per precoder and sum rate ÷ WMMSE as the array (N_T) and the user count (N_U) grow.
+
+Two sweeps, each point on its own seeded clustered channels (:func:`mimofm.evaluation.complexity._channels`,
+median single-user SNR 10 dB): **antennas** ``N_T ∈ antennas`` at ``N_U = users_fixed``, and **users**
+``N_U ∈ users`` at ``N_T = antennas_fixed``. At every point each contender precodes the same ``batch``
+channels; its time is the median of ``repeats`` batched calls ÷ ``batch`` and is reported as a ratio to
+WMMSE's in the same run; its quality is its mean sum rate ÷ WMMSE's on those channels.
+
+What each neural model can do at another size (said in every row's ``note``):
+
+- **fm** and **papp**: their input layers are sized by ``K`` and ``N`` (fm: the ``2N+1``-wide CSI embedding
+  and the ``K``-wide rate token; papp: the CNN feature flattened over ``K × N``), so a checkpoint serves
+  the size it was trained at. At that size the shipped model is timed and scored; at the other sizes the
+  *same architecture with random weights* is timed (time does not depend on the weights) and no rate is
+  reported: quality there needs a model trained at that size.
+- **wifoe**: per-user tokens through a shared trunk, so one branch serves any ``K`` (``N_t``, the pilots
+  and the feedback bits are fixed by the task). Its sweep runs the shipped checkpoint end to end (pilots
+  with noise, B-bit feedback, precoder) on its task's test drops for ``K ∈ users`` (≤ ``N_t``), against
+  perfect-CSI WMMSE on the same drops; ``K`` outside the trained range is marked.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from mimofm.core.rates import sum_rate
+from mimofm.core.validation import MimofmInputError
+from mimofm.evaluation.complexity import _channels, _timed
+from mimofm.precoders.registry import get_precoder
+
+__all__ = ["ScalingConfig", "scaling", "NEURAL"]
+
+NEURAL = ("fm", "papp")
+
+
+@dataclass
+class ScalingConfig:
+    antennas: list[int] = field(default_factory=lambda: [16, 32, 64, 128, 256])
+    users: list[int] = field(default_factory=lambda: [2, 4, 8, 16])
+    users_fixed: int = 4
+    antennas_fixed: int = 64
+    methods: list[str] = field(default_factory=lambda: ["mrt", "zf", "rzf", "wmmse", "fm", "papp"])
+    batch: int = 256
+    repeats: int = 3
+    seed: int = 0
+    wifoe_task: str | None = "T4"  # None: no wifoe sweep
+    wifoe_snr_db: float = 10.0
+
+    @classmethod
+    def quick(cls) -> "ScalingConfig":
+        return cls(antennas=[16, 64], users=[2, 4], batch=32, repeats=1)
+
+    def validate(self) -> None:
+        if "wmmse" not in self.methods:
+            raise MimofmInputError("include wmmse: every ratio is to WMMSE in the same run")
+        if min(self.antennas + self.users + [self.batch, self.repeats, self.users_fixed, self.antennas_fixed]) < 1:
+            raise MimofmInputError("sizes, batch and repeats must be >= 1")
+
+
+def _w(out) -> torch.Tensor:
+    return out.w if hasattr(out, "w") else out
+
+
+def _neural(name: str, k: int, n: int) -> tuple[Callable[[torch.Tensor], torch.Tensor], bool]:
+    """``(precode, trained)``: the shipped model at its own size, else its architecture with random weights."""
+    from mimofm.models.loading import load_fm, load_papp
+
+    shipped = load_fm(None) if name == "fm" else load_papp(None)
+    if (shipped.cfg.num_ue, shipped.cfg.num_bs_ant) == (k, n):
+        model, trained = shipped, True
+    else:
+        cfg = dataclasses.replace(shipped.cfg, num_ue=k, num_bs_ant=n)
+        torch.manual_seed(0)
+        model, trained = type(shipped)(cfg).eval(), False
+    return (lambda h: _w(model(h.to(torch.complex64)))), trained
+
+
+def _point(sweep: str, k: int, n: int, cfg: ScalingConfig, progress) -> list[dict]:
+    h = _channels(cfg.batch, k, n, cfg.seed + 1000 * k + n, "cpu")
+    rows, times, rates = [], {}, {}
+    for m in cfg.methods:
+        if progress:
+            progress(f"{sweep}: N_T={n} N_U={k} · {m}")
+        note = ""
+        if m in NEURAL:
+            fn, trained = _neural(m, k, n)
+            note = "shipped checkpoint" if trained else "architecture with random weights: time only"
+        else:
+            spec = get_precoder(m)
+            if spec.kind != "precoder":
+                raise MimofmInputError(f"{m!r} is a bound; scale precoders only")
+            fn = lambda x, run=spec.run: _w(run(x))  # noqa: E731
+            trained = True
+        with torch.no_grad():
+            times[m] = _timed(fn, h, cfg.repeats) / cfg.batch
+            rates[m] = float(sum_rate(h.to(torch.complex128), fn(h).to(torch.complex128)).mean()) if trained else None
+        rows.append({"sweep": sweep, "num_ue": k, "num_bs_ant": n, "method": m, "note": note})
+    for r in rows:
+        m = r["method"]
+        r.update(seconds_per_precoder=times[m], time_ratio_to_wmmse=times[m] / times["wmmse"], sum_rate=rates[m],
+                 ratio_to_wmmse=None if rates[m] is None else rates[m] / rates["wmmse"])
+    return rows
+
+
+def _wifoe_rows(cfg: ScalingConfig, progress) -> list[dict]:
+    from mimofm.channels.tr38901 import get_task
+    from mimofm.models.loading import load_wifoe
+    from mimofm.precoders.wmmse import wmmse
+    from mimofm.training.task_data import DEFAULT_POSITIONS, draw_task_samples, load_task
+
+    task = get_task(cfg.wifoe_task)
+    model = load_wifoe(None)
+    if task.name not in model.branches:
+        raise MimofmInputError(f"the shipped wifoe has no branch for {task.name}; its tasks: {', '.join(model.branches)}")
+    pos = load_task(task.name, DEFAULT_POSITIONS).split("test")
+    rows = []
+    for k in [k for k in cfg.users if k <= task.num_bs_ant]:
+        if progress:
+            progress(f"wifoe users: {task.name} N_U={k}")
+        h = draw_task_samples(pos, cfg.batch, k, cfg.seed + k, cfg.wifoe_snr_db)
+        gen = lambda: torch.Generator().manual_seed(cfg.seed)  # noqa: E731
+        fns = {"wmmse": lambda x: wmmse(x).w, "wifoe": lambda x: model(x, task.name, generator=gen())}
+        with torch.no_grad():
+            t = {m: _timed(f, h, cfg.repeats) / cfg.batch for m, f in fns.items()}
+            r = {m: float(sum_rate(h.to(torch.complex128), f(h).to(torch.complex128)).mean()) for m, f in fns.items()}
+        inside = task.min_ue <= k <= task.max_ue
+        for m in fns:
+            rows.append({"sweep": f"wifoe users ({task.name}, N_t={task.num_bs_ant}, {cfg.wifoe_snr_db:g} dB)",
+                         "num_ue": k, "num_bs_ant": task.num_bs_ant, "method": m if m == "wmmse" else "wifoe",
+                         "note": ("perfect CSI" if m == "wmmse" else
+                                  "end to end (pilots, feedback bits); " + ("trained K range" if inside
+                                                                          else "outside the trained K range")),
+                         "seconds_per_precoder": t[m], "time_ratio_to_wmmse": t[m] / t["wmmse"], "sum_rate": r[m],
+                         "ratio_to_wmmse": r[m] / r["wmmse"]})
+    return rows
+
+
+def scaling(cfg: ScalingConfig, progress: Callable[[str], None] | None = None) -> dict:
+    """``{"rows": [...], "config", "machine"}`` (row keys: sweep, num_ue, num_bs_ant, method, note,
+    seconds_per_precoder, time_ratio_to_wmmse, sum_rate, ratio_to_wmmse — the last two ``None`` where no
+    trained model exists at that size)."""
+    cfg.validate()
+    rows = []
+    for n in cfg.antennas:
+        if n >= cfg.users_fixed:
+            rows += _point("antennas", cfg.users_fixed, n, cfg, progress)
+    for k in cfg.users:
+        if k <= cfg.antennas_fixed:
+            rows += _point("users", k, cfg.antennas_fixed, cfg, progress)
+    if cfg.wifoe_task:
+        rows += _wifoe_rows(cfg, progress)
+    return {"config": dataclasses.asdict(cfg), "rows": rows,
+            "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                        "threads": torch.get_num_threads(), "torch": torch.__version__, "device": "cpu"}}
