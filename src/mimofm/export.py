@@ -31,7 +31,8 @@ from mimofm.core.validation import MimofmInputError
 from mimofm.models.fm import FMPrecoder, user_tokens_real
 
 __all__ = ["FMGraph", "PaPPGraph", "export_fm_onnx", "export_papp_onnx", "fm_precoder_from_outputs", "run_onnx",
-           "WiFoEUserGraph", "WiFoEBSGraph", "export_wifoe_onnx", "run_wifoe_onnx"]
+           "WiFoEUserGraph", "WiFoEBSGraph", "export_wifoe_onnx", "run_wifoe_onnx",
+           "wifoe_onnx_sessions", "ort_session"]
 
 
 class FMGraph(nn.Module):
@@ -175,16 +176,32 @@ def _export_dyn(graph, args, inputs, outputs, path, opset, meta) -> Path:
     return _export(graph, args, inputs, outputs, path, opset, meta, dynamic=tuple({0: batch, 1: users} for _ in args))
 
 
-def run_wifoe_onnx(stem: str | Path, h: np.ndarray, noise: np.ndarray) -> np.ndarray:
-    """The exported pipeline end to end with ONNX Runtime: pilots through ``h`` ``[B, K, N]`` plus ``noise``
-    ``[B, K, L]``, the user graph, the BS graph -> ``V`` ``[B, N, K]`` complex."""
+def ort_session(path: str | Path, threads: int = 0):
+    """An ONNX Runtime CPU session of ``path``; ``threads`` > 0 caps its intra-op threads (0: ORT's default)."""
     import onnxruntime as ort
 
+    opts = ort.SessionOptions()
+    # idle ORT workers spin-wait by default: on a small machine they steal the cores of whatever runs next
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if threads:
+        opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
+    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+def wifoe_onnx_sessions(stem: str | Path, threads: int = 0) -> tuple[np.ndarray, object, object]:
+    """``(pilots, user session, BS session)`` of an exported wifoe task (create once, run many times)."""
     stem = Path(stem)
     x = np.load(stem.with_name(stem.name + "-pilots.npy"))
+    return (x, ort_session(stem.with_name(stem.name + "-user.onnx"), threads),
+            ort_session(stem.with_name(stem.name + "-bs.onnx"), threads))
+
+
+def run_wifoe_onnx(stem: str | Path, h: np.ndarray, noise: np.ndarray, *, sessions=None) -> np.ndarray:
+    """The exported pipeline end to end with ONNX Runtime: pilots through ``h`` ``[B, K, N]`` plus ``noise``
+    ``[B, K, L]``, the user graph, the BS graph -> ``V`` ``[B, N, K]`` complex. ``sessions``: from
+    :func:`wifoe_onnx_sessions` (default: created for this call)."""
+    x, user, bs = sessions or wifoe_onnx_sessions(stem)
     y = np.asarray(h) @ x + noise
-    user = ort.InferenceSession(str(stem.with_name(stem.name + "-user.onnx")), providers=["CPUExecutionProvider"])
-    bs = ort.InferenceSession(str(stem.with_name(stem.name + "-bs.onnx")), providers=["CPUExecutionProvider"])
     (q,) = user.run(None, {"y_re": y.real.astype(np.float32), "y_im": y.imag.astype(np.float32)})
     v_re, v_im = bs.run(None, {"q": q})
     return v_re.astype(np.float64) + 1j * v_im.astype(np.float64)

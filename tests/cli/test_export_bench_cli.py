@@ -27,3 +27,17 @@ def test_bench_latency_quick_json(tmp_path):
     assert res.exit_code == 0, res.output
     doc = json.loads(out.read_text())
     assert {r["method"] for r in doc["rows"]} == {"zf", "wmmse", "fm"} and {r["batch"] for r in doc["rows"]} == {1, 64}
+
+
+def test_bench_cost_and_scaling_cli(tmp_path):
+    res = runner.invoke(app, ["bench", "cost", "--json", str(tmp_path / "cost.json")])
+    assert res.exit_code == 0, res.output
+    assert [r["name"] for r in json.loads((tmp_path / "cost.json").read_text())["rows"]][:2] == ["fm", "papp"]
+    res = runner.invoke(app, ["bench", "scaling", "--antennas", "8", "--users", "2", "--users-fixed", "2",
+                              "--antennas-fixed", "8", "--methods", "zf,wmmse", "--batch", "4", "--repeats", "1",
+                              "--wifoe-task", "", "--json", str(tmp_path / "sc.json")])
+    assert res.exit_code == 0, res.output
+    rows = json.loads((tmp_path / "sc.json").read_text())["rows"]
+    assert {(r["sweep"], r["method"]) for r in rows} == {("N_T", "zf"), ("N_T", "wmmse"), ("N_U", "zf"), ("N_U", "wmmse")}
+    res = runner.invoke(app, ["bench", "latency", "--threads", "-1"])
+    assert res.exit_code == 2 and "--threads" in res.output

@@ -32,6 +32,8 @@ def test_report_from_stored_papp_results(tmp_path):
     assert "below DeepAll at 4 of 4" in md  # 0.95 < 0.96 at every SNR
     assert "benchmarks/papp_paper.py" in md
     assert (out / "papp_ratios.png").stat().st_size > 1000
+    page = (out / "report.html").read_text()  # the same report as a standalone page
+    assert "<table>" in page and '<img alt="papp_ratios" src="papp_ratios.png"' in page and "papp-zero" in page
 
 
 def test_report_errors_name_the_missing_input(tmp_path):

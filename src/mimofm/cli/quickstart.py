@@ -54,7 +54,10 @@ def quickstart_command(
     if shipped_checkpoint("wifoe").with_suffix(".json").exists():
         report += _wifoe(out, min(samples, 50), seed)
     (out / "report.md").write_text(report)
-    console.print(f"report folder: [bold]{out}[/] (report.md, results.json, {', '.join(p.name for p in pngs)}) · "
+    from mimofm.reports import write_html
+
+    write_html(out / "report.md")
+    console.print(f"report folder: [bold]{out}[/] (report.md, report.html, results.json, {', '.join(p.name for p in pngs)}) · "
                   f"{time.perf_counter() - t0:.1f} s")
 
 

@@ -14,6 +14,9 @@ neural precoders plug in the same way).
 | fm | fm paper, Table II (FLOPs of the paper's model) | ``(2^19 + 2^21)K + 2048K² + 1024KN`` |
 | all | mimofm derivation (real multiplications) | see :func:`mimofm_multiplications` |
 
+For fm the derivation takes the shipped checkpoint's architecture (``fm_flops`` ÷ 2, one multiplication
+per multiply-add) plus its structure step ``W = Hᴴ(I + ΛHHᴴ)⁻¹`` at the requested size.
+
 The mimofm derivation counts real multiplications of the algorithms as implemented (a complex
 multiplication is 4 real ones; a ``K × K`` Hermitian eigendecomposition is taken as ``9K³`` real
 multiplications ×4 for complex data, a linear solve / inversion as ``4·(4/3)K³``); it is an estimate
@@ -87,6 +90,15 @@ def mimofm_multiplications(name: str, k: int, n: int, iterations: float | None =
         return gram + i * (2 * _SOLVE * k**3 + 8 * k)
     if name == "qos":
         return gram + i * (_SOLVE * k**3 + 4 * k) + _SOLVE * k**3 + 4 * n * k * k + _SOLVE * k**3
+    if name == "fm":  # the shipped checkpoint's architecture at this size: network (FLOPs ÷ 2) + structure step
+        import dataclasses
+
+        from mimofm.models.fm import fm_flops
+        from mimofm.models.loading import load_fm
+
+        cfg = dataclasses.replace(load_fm(None).cfg, num_ue=k, num_bs_ant=n)
+        structure = gram + _SOLVE * k**3 + 4 * n * k * k + norm if cfg.head_form == "structure" else norm
+        return fm_flops(cfg) / 2 + structure
     if name == "papp":  # the shipped recipe's sizes (recipes/papp.yaml = PaPPConfig defaults)
         from mimofm.models.papp import PaPPConfig, papp_multiplications
 

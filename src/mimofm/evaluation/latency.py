@@ -4,6 +4,8 @@ Every contender runs on the same seeded clustered channels (``mimofm.evaluation.
 batch size; the median of ``repeats`` calls (after a warm-up) divided by the batch is the time per
 precoder, reported with its ratio to WMMSE measured in the same run. ONNX sessions are created before
 timing; the ONNX contenders include the float64 ``K × K`` step that forms ``W`` from the graph's outputs.
+wifoe runs end to end on its task with the same antenna count (T4: 64): pilots with noise, the users'
+B-bit feedback and the BS decoder — everything an FDD deployment computes per precoder.
 
 Real-time budget: a 100 MHz NR carrier at 30 kHz subcarrier spacing (273 resource blocks, 0.5 ms
 slots) precoded per subband of 4 resource blocks needs ``69 × 2000 = 138,000`` precoders per second
@@ -31,22 +33,61 @@ NEEDED_PER_SECOND = 69 * 2000  # subbands of 4 RBs in 273 RBs, times 2000 slots/
 
 @dataclass
 class LatencyConfig:
-    methods: list[str] = field(default_factory=lambda: ["zf", "rzf", "wmmse", "fm", "fm-onnx", "papp", "papp-onnx"])
+    methods: list[str] = field(default_factory=lambda: ["zf", "rzf", "wmmse", "fm", "fm-onnx", "papp", "papp-onnx",
+                                                         "wifoe", "wifoe-onnx"])
     num_ue: int = 4
     num_bs_ant: int = 64
     batches: list[int] = field(default_factory=lambda: [1, 1024])
     repeats: int = 5
     seed: int = 0
+    threads: int = 0  # > 0: PyTorch and ONNX Runtime on this many threads (1: the one-core real-time budget)
 
 
-def _contender(name: str, tmp: Path) -> Callable[[torch.Tensor], object]:
+def _wifoe_task(model, num_bs_ant: int) -> str:
+    from mimofm.channels.tr38901 import get_task
+
+    for t in model.branches:
+        if get_task(t).num_bs_ant == num_bs_ant:
+            return t
+    raise MimofmInputError(f"the shipped wifoe has no task with {num_bs_ant} antennas (its tasks: "
+                           f"{', '.join(model.branches)})")
+
+
+def _wifoe_contender(name: str, cfg: "LatencyConfig", tmp: Path) -> Callable[[torch.Tensor], object]:
+    """wifoe end to end on its task with ``cfg.num_bs_ant`` antennas: pilots and noise, the users' B-bit
+    feedback, the BS decoder (PyTorch, or the exported user and BS graphs with ONNX Runtime)."""
+    import numpy as np
+
+    from mimofm.models.loading import load_wifoe
+
+    model = load_wifoe(None)
+    task = _wifoe_task(model, cfg.num_bs_ant)
+    if name == "wifoe":
+        return lambda h: model(h, task, generator=torch.Generator().manual_seed(0))
+    from mimofm.export import export_wifoe_onnx, run_wifoe_onnx, wifoe_onnx_sessions
+
+    export_wifoe_onnx(model, task, tmp / "wifoe")
+    sessions = wifoe_onnx_sessions(tmp / "wifoe", cfg.threads)
+    rng = np.random.default_rng(0)
+    L = sessions[0].shape[-1]
+
+    def run(h: torch.Tensor):
+        noise = (rng.standard_normal((*h.shape[:2], L)) + 1j * rng.standard_normal((*h.shape[:2], L))) * 0.5 ** 0.5
+        return run_wifoe_onnx(tmp / "wifoe", h.numpy(), noise, sessions=sessions)
+
+    return run
+
+
+def _contender(name: str, cfg: "LatencyConfig", tmp: Path) -> Callable[[torch.Tensor], object]:
+    if name in ("wifoe", "wifoe-onnx"):
+        return _wifoe_contender(name, cfg, tmp)
     if name in ("fm-onnx", "papp-onnx"):
-        from mimofm.export import export_fm_onnx, export_papp_onnx, run_onnx
+        from mimofm.export import export_fm_onnx, export_papp_onnx, ort_session, run_onnx
         from mimofm.models.loading import load_fm, load_papp
 
         path = (export_fm_onnx(load_fm(None), tmp / "fm.onnx") if name == "fm-onnx"
                 else export_papp_onnx(load_papp(None), tmp / "papp.onnx"))
-        session = _session(path)
+        session = ort_session(path, cfg.threads)
         return lambda h: run_onnx(path, h.numpy(), session=session)
     spec = get_precoder(name)
     if spec.kind != "precoder":
@@ -54,19 +95,15 @@ def _contender(name: str, tmp: Path) -> Callable[[torch.Tensor], object]:
     return spec.run
 
 
-def _session(path: Path):
-    import onnxruntime as ort
-
-    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-
-
 def latency(cfg: LatencyConfig, progress: Callable[[str], None] | None = None) -> dict:
     """``{"rows": [...], "machine": ...}``: seconds per precoder, ratio to WMMSE, precoders/s, budget share."""
     if "wmmse" not in cfg.methods:
         raise MimofmInputError("include wmmse: every time is reported as a ratio to it")
     rows = []
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     with tempfile.TemporaryDirectory() as d, torch.no_grad():
-        fns = {m: _contender(m, Path(d)) for m in cfg.methods}
+        fns = {m: _contender(m, cfg, Path(d)) for m in cfg.methods}
         for b in cfg.batches:
             h = _channels(b, cfg.num_ue, cfg.num_bs_ant, cfg.seed, "cpu")
             t = {}

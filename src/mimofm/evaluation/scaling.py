@@ -89,7 +89,7 @@ def _point(sweep: str, k: int, n: int, cfg: ScalingConfig, progress) -> list[dic
         note = ""
         if m in NEURAL:
             fn, trained = _neural(m, k, n)
-            note = "shipped checkpoint" if trained else "architecture with random weights: time only"
+            note = "shipped" if trained else "random weights: time only"
         else:
             spec = get_precoder(m)
             if spec.kind != "precoder":
@@ -130,28 +130,27 @@ def _wifoe_rows(cfg: ScalingConfig, progress) -> list[dict]:
             r = {m: float(sum_rate(h.to(torch.complex128), f(h).to(torch.complex128)).mean()) for m, f in fns.items()}
         inside = task.min_ue <= k <= task.max_ue
         for m in fns:
-            rows.append({"sweep": f"wifoe users ({task.name}, N_t={task.num_bs_ant}, {cfg.wifoe_snr_db:g} dB)",
+            rows.append({"sweep": f"wifoe N_U ({task.name})",
                          "num_ue": k, "num_bs_ant": task.num_bs_ant, "method": m if m == "wmmse" else "wifoe",
                          "note": ("perfect CSI" if m == "wmmse" else
-                                  "end to end (pilots, feedback bits); " + ("trained K range" if inside
-                                                                          else "outside the trained K range")),
+                                  "end to end" + ("" if inside else ", K outside training")),
                          "seconds_per_precoder": t[m], "time_ratio_to_wmmse": t[m] / t["wmmse"], "sum_rate": r[m],
                          "ratio_to_wmmse": r[m] / r["wmmse"]})
     return rows
 
 
 def scaling(cfg: ScalingConfig, progress: Callable[[str], None] | None = None) -> dict:
-    """``{"rows": [...], "config", "machine"}`` (row keys: sweep, num_ue, num_bs_ant, method, note,
+    """``{"rows": [...], "config", "machine"}`` (row keys: sweep — ``N_T``, ``N_U`` or ``wifoe N_U (task)`` —, num_ue, num_bs_ant, method, note,
     seconds_per_precoder, time_ratio_to_wmmse, sum_rate, ratio_to_wmmse — the last two ``None`` where no
     trained model exists at that size)."""
     cfg.validate()
     rows = []
     for n in cfg.antennas:
         if n >= cfg.users_fixed:
-            rows += _point("antennas", cfg.users_fixed, n, cfg, progress)
+            rows += _point("N_T", cfg.users_fixed, n, cfg, progress)
     for k in cfg.users:
         if k <= cfg.antennas_fixed:
-            rows += _point("users", k, cfg.antennas_fixed, cfg, progress)
+            rows += _point("N_U", k, cfg.antennas_fixed, cfg, progress)
     if cfg.wifoe_task:
         rows += _wifoe_rows(cfg, progress)
     return {"config": dataclasses.asdict(cfg), "rows": rows,

@@ -1,0 +1,309 @@
+"""Write BENCHMARKS.md from the JSON of the benchmark commands (each section names its command).
+
+    python benchmarks/write_benchmarks_md.py --eval runs/bench_eval.json --speed runs/bench_speed.json \
+        --eval-command "..." --speed-command "..." [--latency J] [--latency-1core J] [--scaling J] \
+        [--fm-paper DIR] [--papp-paper DIR] [--wifoe-paper DIR] [--keep BENCHMARKS.md] > BENCHMARKS.md
+
+With ``--keep``, a section whose JSON is not given is carried over verbatim from the earlier file (its
+numbers, command and machine unchanged), so one benchmark can be re-run without re-running them all.
+The training-cost section is always re-made from the shipped checkpoints' cards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from mimofm.evaluation.training_cost import training_cost
+from mimofm.reports.bench import cost_markdown, scaling_figure, scaling_markdown
+
+
+def summary_section(q: dict) -> list[str]:
+    """One screen: per method, ratio to WMMSE per SNR (site mean), ratio to DPC, operations, time ratio to WMMSE."""
+    rows = q["results"]
+    pre = [p for p in dict.fromkeys(r["precoder"] for r in rows) if p != "dpc"]
+    snrs = sorted({r["snr_db"] for r in rows})
+    m = {(r["site"], r["snr_db"], r["precoder"]): r["sum_rate_mean"] for r in rows}
+    sites = list(dict.fromkeys(r["site"] for r in rows))
+    t = {r["precoder"]: r["seconds_per_precoder"] for r in rows if r["site"] == sites[0] and r["snr_db"] == snrs[len(snrs) // 2]}
+    k, n = q["config"]["num_ue"], q["sites"][0]["num_bs_ant"]
+    out = ["## Summary", "", f"Held-out sites, {k} users × {n} antennas; ratios of mean sum rates averaged over the three "
+           f"sites; time per precoder from the same run at {snrs[len(snrs) // 2]:g} dB (batch 250, CPU); operations: "
+           "real multiplications per precoder of mimofm's implementation (`mimofm.evaluation.complexity`; iterative "
+           "methods at their mean iteration count in this run).", "",
+           "| method | " + " | ".join(f"÷ WMMSE @ {s:g} dB" for s in snrs) + " | ÷ DPC (all SNR) | operations | time ÷ WMMSE |",
+           "|---|" + "---|" * (len(snrs) + 3)]
+    for p in pre:
+        ratios = [sum(m[(s, x, p)] / m[(s, x, "wmmse")] for s in sites) / len(sites) for x in snrs]
+        dpc = sum(m[(s, x, p)] / m[(s, x, "dpc")] for s in sites for x in snrs) / (len(sites) * len(snrs))
+        out.append(f"| {p} | " + " | ".join(f"{v:.3f}" for v in ratios) + f" | {dpc:.3f} | {_ops(p, rows, k, n)} | "
+                   f"{t[p] / t['wmmse']:.2f} |")
+    return out + [""]
+
+
+def _ops(p: str, rows: list[dict], k: int, n: int) -> str:
+    from mimofm.evaluation.complexity import mimofm_multiplications
+
+    its = [r["iterations_mean"] for r in rows if r["precoder"] == p and r.get("iterations_mean") is not None]
+    ops = mimofm_multiplications(p, k, n, sum(its) / len(its) if its else None)
+    return "-" if ops is None else f"{ops:.3g}"
+
+
+def keep_block(old: list[str], start: str) -> list[str]:
+    """The lines of an existing BENCHMARKS.md from the one starting with ``start`` up to the next ``## ``
+    heading: a section whose run is not repeated here is carried over verbatim (with its own command)."""
+    i = next((j for j, line in enumerate(old) if line.startswith(start)), None)
+    if i is None:
+        raise SystemExit(f"--keep: no line starting with {start!r} in the kept file")
+    j = next((j for j in range(i + 1, len(old)) if old[j].startswith("## ")), len(old))
+    return old[i:j]
+
+
+def wifoe_summary(folder: Path) -> list[str]:
+    """One-screen rows for the 3GPP tasks: each FDD scheme ÷ perfect-CSI WMMSE (mean of T1–T9, test drops)."""
+    t2 = json.loads((folder / "table2_fig3.json").read_text())
+    snrs = [s for s in t2["snrs_db"] if s in (0.0, 10.0, 20.0)]
+
+    def avg(m, s):
+        return sum(t2["rates"][f"{t}@{s:g}"][m] for t in t2["tasks"]) / len(t2["tasks"])
+
+    out = ["3GPP 38.901 tasks T1–T9 (FDD, learned pilots and B-bit feedback; ZF and WMMSE with perfect CSI), mean "
+           "sum rate ÷ perfect-CSI WMMSE (the wifoe section below):", "",
+           "| method | " + " | ".join(f"÷ WMMSE @ {s:g} dB" for s in snrs) + " |", "|---|" + "---|" * len(snrs)]
+    for m in ("zf", "lmmse", "dsc", "cep", "stl", "mtl"):
+        name = {"zf": "zf (perfect CSI)", "lmmse": "lmmse pilots + wmmse", "mtl": "wifoe (MTL)"}.get(m, m)
+        out.append(f"| {name} | " + " | ".join(f"{avg(m, s) / avg('wmmse', s):.3f}" for s in snrs) + " |")
+    return out + [""]
+
+
+def quality_section(doc: dict, command: str) -> list[str]:
+    rows = doc["results"]
+    pre = list(dict.fromkeys(r["precoder"] for r in rows))
+    snrs = sorted({r["snr_db"] for r in rows})
+    mean = defaultdict(dict)
+    for r in rows:
+        mean[(r["site"], r["snr_db"])][r["precoder"]] = r
+    out = ["## Quality on the held-out sites", "",
+           f"Mean sum rate (bit/s/Hz) over {rows[0]['num_samples']} paired multi-user samples per site "
+           f"({doc['config']['num_ue']} users × {doc['sites'][0]['num_bs_ant']} antennas, test positions), "
+           "± the 95% confidence half-width. SNR: site-median single-user SNR.", "",
+           "| site | SNR | " + " | ".join(pre) + " |", "|---|---|" + "---|" * len(pre)]
+    for (site, snr), d in mean.items():
+        out.append(f"| {site} | {snr:g} dB | " + " | ".join(
+            f"{d[p]['sum_rate_mean']:.2f} ± {d[p]['sum_rate_ci95']:.2f}" for p in pre) + " |")
+    out += ["", "Ratios of the mean sum rates, averaged over sites:", "",
+            "| SNR | " + " | ".join(f"{p}/wmmse" for p in pre if p not in ("wmmse", "dpc")) + " | dpc/wmmse |",
+            "|---|" + "---|" * (len(pre) - 1)]
+    for snr in snrs:
+        cells = []
+        for p in pre:
+            if p in ("wmmse", "dpc"):
+                continue
+            v = [mean[(s, snr)][p]["sum_rate_mean"] / mean[(s, snr)]["wmmse"]["sum_rate_mean"]
+                 for (s, x) in mean if x == snr]
+            cells.append(f"{sum(v) / len(v):.3f}")
+        v = [mean[(s, snr)]["dpc"]["sum_rate_mean"] / mean[(s, snr)]["wmmse"]["sum_rate_mean"] for (s, x) in mean if x == snr]
+        out.append(f"| {snr:g} dB | " + " | ".join(cells) + f" | {sum(v) / len(v):.3f} |")
+    above = sum(r.get("samples_above_dpc", 0) for r in rows)
+    out += ["", f"Samples where any precoder exceeded the DPC bound: {above}.", "",
+            f"Command: `{command}`  ", f"Machine: {doc['machine']['platform']}, torch {doc['machine']['torch']}, "
+            f"{doc['machine']['threads']} threads.", ""]
+    return out
+
+
+def speed_section(doc: dict, command: str) -> list[str]:
+    batches = list(doc["rows"][0]["seconds_per_precoder"])
+    out = ["## Time per precoder (CPU)", "",
+           "Median wall-clock of one batched call divided by the batch size, and the ratio to ZF measured in "
+           "the same run. Channels: clustered (3 shared directions, 20 dB gain spread, median single-user SNR "
+           "10 dB; `mimofm.evaluation.complexity`); WMMSE iteration counts depend on the channels.", "",
+           "| N_T | N_U | precoder | iterations | " + " | ".join(f"µs @ batch {b} | ×ZF @ {b}" for b in batches) + " |",
+           "|---|---|---|---|" + "---|---|" * len(batches)]
+    for r in doc["rows"]:
+        it = f"{r['iterations']:.1f}" if r["iterations"] else "-"
+        cells = " | ".join(f"{r['seconds_per_precoder'][b] * 1e6:.1f} | {r['ratio_to_zf'][b]:.2f}" for b in batches)
+        note = " (batch ≤ 16)" if r["precoder"] == "wmmse-antenna" else ""
+        out.append(f"| {r['num_bs_ant']} | {r['num_ue']} | {r['precoder']}{note} | {it} | {cells} |")
+    out += ["", f"Command: `{command}` ({doc['seconds_total']:.0f} s)  ",
+            f"Machine: {doc['platform']}, torch {doc['torch']}, {doc['threads']} threads.", ""]
+    return out
+
+
+def latency_section(doc: dict, command: str, one_core: bool = False) -> list[str]:
+    m = doc["machine"]
+    title = ("## Real-time budget on one CPU core" if one_core else "## Latency: PyTorch and ONNX Runtime (CPU)")
+    out = [title, "",
+           f"{doc['config']['num_ue']} users × {doc['config']['num_bs_ant']} antennas, clustered channels; median of "
+           f"{doc['config']['repeats']} calls ÷ batch; ratios to WMMSE from the same run. Need: "
+           f"{doc['needed_per_second']:,} precoders/s per cell (100 MHz NR, 30 kHz SCS, 4-RB subbands, 0.5 ms slots; "
+           "`mimofm.evaluation.latency`). fm-onnx includes the float64 K×K step that forms W; wifoe runs end to end on "
+           "its 64-antenna task T4 (pilots with noise, B-bit feedback, BS decoder)." + (
+               " PyTorch and ONNX Runtime both on one thread: how many cores a cell would need is 1 ÷ the share."
+               if one_core else ""), "",
+           "| method | batch | µs / precoder | ÷ WMMSE | precoders/s | share of a cell's need |", "|---|---|---|---|---|---|"]
+    for r in doc["rows"]:
+        out.append(f"| {r['method']} | {r['batch']} | {r['seconds_per_precoder'] * 1e6:.1f} | {r['ratio_to_wmmse']:.3f} | "
+                   f"{r['precoders_per_second']:,.0f} | {100 * r['budget_fraction']:.1f}% |")
+    out += ["", f"Command: `{command}`  ", f"Machine: {m['platform']}, torch {m['torch']}, {m['threads']} threads, {m['device']}.", ""]
+    return out
+
+
+def paper_section(title: str, intro: str, folder: Path, figures: list[tuple[str, str]], command: str,
+                  skip_title: bool = False) -> list[str]:
+    """A benchmark section: heading, what was compared, the run's summary.md, its figures, the command."""
+    body = (folder / "summary.md").read_text().splitlines()
+    body = ["#" + line if line.startswith("## ") else line for line in (body[1:] if skip_title else body)]
+    out = [f"## {title}", "", intro, ""] + body + [""]
+    for caption, png in figures:
+        out += [f"![{caption}]({png})", ""]
+    return out + [f"Command: `{command}`", ""]
+
+
+def fm_paper_section(folder: Path, command: str) -> list[str]:
+    return paper_section(
+        "fm: the paper's results on the held-out sites",
+        "Zero-shot: the shipped checkpoint's default head. Few-shot: 10 local train-split positions → the 5 most "
+        "similar training datasets + those samples → a new head (300 steps). Full: a new head on every local "
+        "train-split position (300 steps). Scratch: a model of the same size trained from scratch on the same "
+        "local positions (300 steps). All numbers on the sites' test positions.", folder,
+        [("fm Fig. 2 analogue", "docs/figures/fm_fig2.png"), ("fm Fig. 3 analogue", "docs/figures/fm_fig3.png")], command)
+
+
+def update_cards(q: dict, command: str) -> None:
+    """Write each shipped neural precoder's held-out numbers from the quality run into its JSON card."""
+    from mimofm._io import write_json
+    from mimofm.models.loading import shipped_checkpoint
+
+    rows = q["results"]
+    w = {(r["site"], r["snr_db"]): r["sum_rate_mean"] for r in rows if r["precoder"] == "wmmse"}
+    for name in ("fm", "papp"):
+        mine = [r for r in rows if r["precoder"] == name]
+        card_path = shipped_checkpoint(name).with_suffix(".json")
+        if not mine or not card_path.exists():
+            continue
+        card = json.loads(card_path.read_text())
+        ratios = {f"{r['site']}@{r['snr_db']:g}dB": r["sum_rate_mean"] / w[(r["site"], r["snr_db"])] for r in mine}
+        card["heldout_metrics"] = {"command": command, "positions": q["config"]["positions"],
+                                   "samples": q["config"]["samples"], "sum_rate_ratio_to_wmmse": ratios,
+                                   "mean_ratio_to_wmmse": sum(ratios.values()) / len(ratios)}
+        write_json(card_path, card)
+
+
+def papp_paper_section(folder: Path, command: str) -> list[str]:
+    return paper_section(
+        "papp: zero-shot, DeepAll and fine-tuning on the held-out sites",
+        "Zero-shot: the shipped checkpoint (MLDG). DeepAll: the same recipe without MLDG, same budget. FT-n: the "
+        "shipped model fine-tuned on n local train-split positions (full: all 700), 200 steps. Test positions.",
+        folder, [], command)
+
+
+def wifoe_paper_section(folder: Path, command: str) -> list[str]:
+    return paper_section(
+        "wifoe: the paper's tables on the 3GPP 38.901 tasks",
+        "MTL: the shipped multi-task checkpoint (T1–T9). STL/CEP/DSC: one model per task, same architecture, "
+        "same steps. End-to-end sum rate (learned pilots with noise, B-bit feedback) on the tasks' test drops, "
+        "mean over K = 3..8; ZF and WMMSE with perfect CSI on the same draws. SNR: the beamformed single-user "
+        "SNR (docs/wifoe.md).", folder,
+        [(f"wifoe Fig. {i} analogue", f"docs/figures/wifoe_fig{i}.png") for i in (3, 4, 5)], command, skip_title=True)
+
+
+def update_wifoe_card(folder: Path, command: str) -> None:
+    """The shipped wifoe card gets the MTL model's test-drop rates (Table II analogue) from the benchmark."""
+    from mimofm._io import write_json
+    from mimofm.models.loading import shipped_checkpoint
+
+    card_path = shipped_checkpoint("wifoe").with_suffix(".json")
+    t2 = json.loads((folder / "table2_fig3.json").read_text())
+    card = json.loads(card_path.read_text())
+    rows = {k: v for k, v in t2["rates"].items()}
+    card["heldout_metrics"] = {
+        "command": command, "split": "test drops of each task", "samples_per_k": "see the command",
+        "sum_rate_bits": {k: v["mtl"] for k, v in rows.items()},
+        "ratio_to_wmmse": {k: v["mtl"] / v["wmmse"] for k, v in rows.items()},
+        "mean_ratio_to_wmmse@10dB": sum(v["mtl"] / v["wmmse"] for k, v in rows.items() if k.endswith("@10"))
+        / sum(1 for k in rows if k.endswith("@10")),
+    }
+    write_json(card_path, card)
+
+
+def main(argv: list[str] | None = None) -> str:
+    """Parse ``argv`` (the options above), print and return the page."""
+    ap = argparse.ArgumentParser(prog="write_benchmarks_md")
+    ap.add_argument("--eval", type=Path, required=True, help="JSON of mimofm eval on the held-out sites")
+    ap.add_argument("--speed", type=Path, default=None, help="JSON of benchmarks/bench_precoders.py")
+    ap.add_argument("--eval-command", default="")
+    ap.add_argument("--speed-command", default="")
+    ap.add_argument("--fm-paper", type=Path, default=None, help="output folder of benchmarks/fm_paper.py")
+    ap.add_argument("--fm-paper-command", default="python benchmarks/fm_paper.py --out runs/fm_paper")
+    ap.add_argument("--papp-paper", type=Path, default=None, help="output folder of benchmarks/papp_paper.py")
+    ap.add_argument("--papp-paper-command", default="python benchmarks/papp_paper.py --out runs/papp_paper")
+    ap.add_argument("--wifoe-paper", type=Path, default=None, help="output folder of benchmarks/wifoe_paper.py")
+    ap.add_argument("--wifoe-paper-command", default="python benchmarks/wifoe_paper.py train --shard i/2 (i = 0, 1); "
+                                                      "python benchmarks/wifoe_paper.py report")
+    ap.add_argument("--latency", type=Path, default=None, help="JSON of mimofm bench latency")
+    ap.add_argument("--latency-command", default="mimofm bench latency --json runs/latency.json")
+    ap.add_argument("--update-card", action="store_true", help="write the neural precoders' held-out ratios into their shipped cards")
+    ap.add_argument("--latency-1core", type=Path, default=None, help="JSON of mimofm bench latency --threads 1")
+    ap.add_argument("--latency-1core-command", default="mimofm bench latency --threads 1 --json runs/latency_1core.json")
+    ap.add_argument("--scaling", type=Path, default=None, help="JSON of mimofm bench scaling")
+    ap.add_argument("--scaling-command", default="mimofm bench scaling --json runs/scaling.json")
+    ap.add_argument("--keep", type=Path, default=None,
+                    help="an earlier BENCHMARKS.md: sections whose JSON is not given are carried over from it verbatim")
+    ap.add_argument("--figures", type=Path, default=Path("docs/figures"), help="where the scaling plot is written")
+    ap.add_argument("--page-dir", type=Path, default=Path("."), help="the folder the page will live in (image links)")
+    ap.add_argument("--out", type=Path, default=None, help="write the page here (may be the --keep file itself)")
+    a = ap.parse_args(argv)
+    old = a.keep.read_text().splitlines() if a.keep else None
+
+    def section(path, make, start):
+        if path:
+            return make()
+        if old is None:
+            return []
+        try:
+            return keep_block(old, start)
+        except SystemExit as e:  # the kept page never had this section: the new one has none either
+            print(f"note: {e}", file=sys.stderr)
+            return []
+
+    lines = ["# mimofm benchmarks", "",
+             "Generated by `mimofm.reports.benchmarks_md` (`benchmarks/write_benchmarks_md.py`, `mimofm bench suite`) "
+             "from the JSON of the commands named below; "
+             "every number comes from those runs.", ""]
+    q = json.loads(a.eval.read_text())
+    if a.update_card:
+        update_cards(q, a.eval_command)
+    lines += summary_section(q)
+    lines += section(a.wifoe_paper, lambda: wifoe_summary(a.wifoe_paper), "3GPP 38.901 tasks T1–T9")
+    lines += quality_section(q, a.eval_command)
+    lines += section(a.fm_paper, lambda: fm_paper_section(a.fm_paper, a.fm_paper_command), "## fm: ")
+    lines += section(a.papp_paper, lambda: papp_paper_section(a.papp_paper, a.papp_paper_command), "## papp: ")
+    lines += section(a.wifoe_paper, lambda: wifoe_paper_section(a.wifoe_paper, a.wifoe_paper_command), "## wifoe: ")
+    if a.wifoe_paper and a.update_card:
+        update_wifoe_card(a.wifoe_paper, a.wifoe_paper_command)
+    lines += section(a.latency, lambda: latency_section(json.loads(a.latency.read_text()), a.latency_command),
+                     "## Latency: ")
+    lines += section(a.latency_1core, lambda: latency_section(json.loads(a.latency_1core.read_text()),
+                                                              a.latency_1core_command, one_core=True),
+                     "## Real-time budget on one CPU core")
+    if a.scaling:
+        sc = json.loads(a.scaling.read_text())
+        fig = scaling_figure(sc, a.figures / "scaling.png")
+    lines += section(a.scaling, lambda: scaling_markdown(sc, a.scaling_command, os.path.relpath(fig, a.page_dir)),
+                     "## Scaling in N_T and N_U")
+    lines += cost_markdown(training_cost(), "mimofm bench cost")
+    lines += section(a.speed, lambda: speed_section(json.loads(a.speed.read_text()), a.speed_command),
+                     "## Time per precoder (CPU)")
+    import shlex
+
+    args = sys.argv[1:] if argv is None else argv
+    lines += ["## How this page was made", "",
+              "`python benchmarks/write_benchmarks_md.py " + " ".join(shlex.quote(x) for x in args) + "`", ""]
+    page = "\n".join(lines)
+    if a.out:
+        a.out.write_text(page + "\n")
+    return page

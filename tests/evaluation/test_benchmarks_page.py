@@ -1,0 +1,39 @@
+"""The BENCHMARKS.md writer: sections from JSON, the rest carried over verbatim with --keep."""
+
+import json
+
+import pytest
+
+from mimofm.reports.benchmarks_md import keep_block, main
+
+
+def _eval_json(path):
+    rows = []
+    for snr in (0.0, 20.0):
+        for p, f in (("zf", 0.5), ("wmmse", 1.0), ("dpc", 1.05)):
+            rows.append({"site": "s1", "snr_db": snr, "precoder": p, "sum_rate_mean": f * (1 + snr / 10),
+                         "sum_rate_ci95": 0.01, "num_samples": 10, "seconds_per_precoder": f * 1e-4,
+                         "iterations_mean": 5.0 if p == "wmmse" else None})
+    path.write_text(json.dumps({"results": rows, "config": {"num_ue": 4, "positions": "test", "samples": 10},
+                                "sites": [{"num_bs_ant": 64}],
+                                "machine": {"platform": "p", "torch": "t", "threads": 2}}))
+
+
+def test_page_from_eval_json_keeps_the_sections_it_does_not_remake(tmp_path):
+    _eval_json(tmp_path / "eval.json")
+    old = tmp_path / "old.md"
+    old.write_text("# x\n\n## Summary\nold summary\n\n## fm: the paper's results\nfm table 0.975\n\n"
+                   "## Time per precoder (CPU)\nspeed table\n")
+    page = main(["--eval", str(tmp_path / "eval.json"), "--keep", str(old), "--out", str(old)])
+    assert "| zf | 0.500 | 0.500 | 0.476 |" in page  # remade: ratios to WMMSE per SNR, to DPC
+    assert "old summary" not in page  # the summary is always remade from the eval JSON
+    assert "fm table 0.975" in page and "speed table" in page  # carried over verbatim
+    assert "## Training cost of the shipped checkpoints" in page and "## How this page was made" in page
+    assert old.read_text().strip() == page.strip()
+
+
+def test_keep_block_stops_at_the_next_section_and_names_a_missing_one():
+    lines = ["## A", "a", "## B", "b1", "b2", "## C"]
+    assert keep_block(lines, "## B") == ["## B", "b1", "b2"]
+    with pytest.raises(SystemExit, match="## D"):
+        keep_block(lines, "## D")
