@@ -208,13 +208,15 @@ def run_wifoe_onnx(stem: str | Path, h: np.ndarray, noise: np.ndarray, *, sessio
 
 
 def fm_precoder_from_outputs(h: np.ndarray, lam: np.ndarray, p: np.ndarray, omega: np.ndarray, gamma: np.ndarray,
-                             *, full_power: bool = False, rate_mode: str = "paper") -> np.ndarray:
+                             *, full_power: bool = False, rate_mode: str = "paper",
+                             rates: np.ndarray | None = None) -> np.ndarray:
     """``W`` ``[B, N, K]`` complex128 from the graph's outputs and the channel ``h`` ``[B, K, N]``.
 
     ``full_power=True`` is fm's maximum-sum-rate mode (every antenna on, ``γ = 1``), as
     :class:`~mimofm.models.fm.FMPrecoder` does when no requests are given. ``rate_mode`` (the model's,
     stored in the ONNX file's metadata as ``mimofm.rate_mode``): ``"per-user"`` scales ``λ`` by ``γ``
-    outside the maximum-rate mode.
+    outside the maximum-rate mode. ``rates`` (rate-target mode): the exact power layer of
+    :func:`mimofm.models.fm.exact_rates_or_keep`, as the PyTorch model applies it.
     """
     h = np.asarray(h, dtype=np.complex128)
     k = h.shape[-2]
@@ -225,6 +227,12 @@ def fm_precoder_from_outputs(h: np.ndarray, lam: np.ndarray, p: np.ndarray, omeg
     v = v / np.maximum(np.linalg.norm(v, axis=-2, keepdims=True), 1e-300) * np.sqrt(p)[..., None, :]
     if full_power:
         return v
+    if rates is not None:
+        from mimofm.models.fm import exact_rates_or_keep
+
+        w, _, _ = exact_rates_or_keep(torch.from_numpy(h), torch.from_numpy(v), torch.from_numpy(omega),
+                                      torch.from_numpy(gamma), torch.from_numpy(np.asarray(rates, dtype=np.float64)))
+        return w.numpy()
     v = v * omega[..., :, None]
     norm = np.sqrt(np.maximum((np.abs(v) ** 2).sum((-2, -1)), 1e-12))
     return v / norm[..., None, None] * np.sqrt(gamma)[..., None, None]
@@ -252,5 +260,5 @@ def run_onnx(path: str | Path, h: np.ndarray, rates: np.ndarray | None = None, *
     lam, p, omega, gamma = sess.run(None, feed)
     return fm_precoder_from_outputs(h, lam.astype(np.float64), p.astype(np.float64), omega.astype(np.float64),
                                     gamma.astype(np.float64), full_power=full,
-                                    rate_mode=meta.get("mimofm.rate_mode", "paper"))
+                                    rate_mode=meta.get("mimofm.rate_mode", "paper"), rates=None if full else rates)
 

@@ -2,6 +2,8 @@ import numpy as np
 import pytest
 import torch
 
+from mimofm.core.rates import user_rates
+
 from mimofm.core.validation import MimofmInputError
 from mimofm.models.fm import FMConfig, FMPrecoder
 
@@ -30,7 +32,15 @@ def test_onnx_export_matches_pytorch_at_any_batch(tmp_path, rate_mode):
                 w_o = run_onnx(path, h.numpy(), None if r is None else r.numpy())
                 assert w_o.shape == (batch, 16, 4)
                 assert np.abs(w_o - w_t).max() < 1e-4
-    assert (np.abs(run_onnx(path, h.numpy(), rates.numpy())[:, :5]) == 0).all()
+    # each sample either keeps the mask (5 antennas off) or meets its requests exactly (exact power layer,
+    # all antennas on when the masked beams cannot)
+    w_o = run_onnx(path, h.numpy(), rates.numpy())
+    off = (np.abs(w_o[:, :5]) == 0).all((1, 2))
+    got = user_rates(h.to(torch.complex128), torch.from_numpy(w_o)).numpy()
+    exact = np.isclose(got, rates.double().numpy(), rtol=1e-6, atol=1e-9).all(-1)
+    assert (off | exact).all()
+    with torch.no_grad():
+        assert (np.abs(model(h, rates=rates, exact_rates=False).w.numpy()[:, :5]) == 0).all()
 
 
 def test_onnx_export_refuses_the_old_head():

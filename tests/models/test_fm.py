@@ -31,7 +31,7 @@ def test_mask_is_binary_with_sigmoid_gradient_and_power_is_gamma():
     with torch.no_grad():
         m.heads[0].mask_out.bias[:8] = -5.0  # switch antennas 0..7 off, γ stays high
         m.heads[0].mask_out.bias[-1] = 0.0  # γ around 0.5
-    out = m(h, torch.rand(8, 4), head=0)
+    out = m(h, torch.rand(8, 4), head=0, exact_rates=False)  # the head's own mask and power
     assert set(out.omega.unique().tolist()) <= {0.0, 1.0} and bool((out.omega[:, :8] == 0).all())
     assert bool((out.w[:, :8].abs() == 0).all())  # switched-off antennas radiate nothing
     torch.testing.assert_close(total_power(out.w.to(torch.complex128)).float(), out.gamma, rtol=1e-4, atol=1e-6)
@@ -133,7 +133,7 @@ def test_per_user_rate_mode_starts_as_the_paper_model_and_scales_lambda_by_gamma
     with torch.no_grad():
         torch.testing.assert_close(per_user(h).w, paper(h).w)  # maximum-rate mode: identical
         per_user.heads[0].mask_out.bias[-1] = -1.0  # γ ≈ 0.27 in rate-target mode
-        out = per_user(h, torch.ones(3, 4))
+        out = per_user(h, torch.ones(3, 4), exact_rates=False)
         from mimofm.models.fm import structured_precoder, transmit
 
         f = per_user.extractor(h, torch.log1p(torch.ones(3, 4)))
@@ -155,3 +155,43 @@ def test_cards_of_the_short_lived_request_option_load_when_it_was_off(tmp_path):
     save_checkpoint(tmp_path / "b", FMPrecoder(cfg), step=1, config={"recipe_name": "fm"}, meta={"architecture": arch})
     with pytest.raises(MimofmInputError, match="rate_mode: per-user"):
         load_fm(str(tmp_path / "b"))
+
+
+def test_exact_power_layer_meets_feasible_requests_with_the_least_power():
+    from mimofm.core.rates import user_rates
+    from mimofm.models.fm import exact_rate_powers
+    from mimofm.precoders.linear import rzf
+
+    h = correlated(64, 4, 16, seed=3, snr_db=15.0)
+    w = rzf(h)
+    req = 0.5 * user_rates(h, w)  # half of what RZF reaches at full power: feasible with RZF's beams
+    w_e, ok = exact_rate_powers(h, w, req)
+    assert bool(ok.all())
+    torch.testing.assert_close(user_rates(h, w_e.to(h.dtype)), req, rtol=1e-9, atol=1e-12)
+    assert bool((total_power(w_e) < 1).all())
+    # least power: scaling every stream down a little misses some request
+    assert bool((user_rates(h, 0.99 * w_e.to(h.dtype)) < req - 1e-9).any(-1).all())
+    # requests beyond the budget (and zero requests: zero power) are recognised
+    big = req.clone()
+    big[:, 0] = 30.0
+    assert not bool(exact_rate_powers(h, w, big)[1].any())
+    zero = req.clone()
+    zero[:, 1] = 0.0
+    w_z, ok_z = exact_rate_powers(h, w, zero)
+    assert bool(ok_z.all()) and float(w_z[..., 1].abs().max()) == 0.0
+
+
+def test_rate_target_mode_is_exact_where_the_beams_allow_and_keeps_the_head_elsewhere():
+    from mimofm.core.rates import user_rates
+
+    torch.manual_seed(0)
+    m = FMPrecoder(FMConfig(num_bs_ant=16, **TINY)).eval()
+    h = correlated(32, 4, 16, seed=4, snr_db=15.0).to(torch.complex64)
+    req = torch.full((32, 4), 0.3)
+    req[16:] = 20.0  # far beyond any precoder at this SNR
+    with torch.no_grad():
+        ex, raw = m(h, rates=req), m(h, rates=req, exact_rates=False)
+    got = user_rates(h.to(torch.complex128), ex.w.to(torch.complex128))
+    torch.testing.assert_close(got[:16], req[:16].double(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(ex.w[16:], raw.w[16:])  # infeasible: the head's own precoder
+    torch.testing.assert_close(total_power(ex.w.to(torch.complex128)).float(), ex.gamma, rtol=1e-4, atol=1e-6)

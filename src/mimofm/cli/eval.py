@@ -34,6 +34,7 @@ def eval_command(
     betas: str = typer.Option("0.2,0.4,0.6,0.8", help="With --rate-targets random: fractions β of each sample's WMMSE sum rate."),
     greedy_samples: int = typer.Option(20, help="With --rate-targets: samples given the (slow) greedy antenna switch-off baseline."),
     p_rf_w: float = typer.Option(1.0, help="With --rate-targets: circuit power per active antenna (W), eq. 4."),
+    exact_rates: bool = typer.Option(True, help="With --rate-targets: fm's exact power layer (least powers meeting the requests with fm's beams); --no-exact-rates: the network's own powers."),
     csi_nmse_db: Optional[float] = typer.Option(None, help="Imperfect CSI: precoders see H + E with this NMSE (dB, e.g. -10); rates are measured on H."),
 ) -> None:
     """Evaluate classical precoders and bounds on the same multi-user samples (or fm's rate-target mode, or wifoe on 3GPP tasks)."""
@@ -45,7 +46,7 @@ def eval_command(
         raise MimofmInputError("give at least one --data channel file (or --task with --precoder wifoe)")
     if rate_targets is not None:
         return _tradeoff(precoder, data, snr_db, num_ue, samples, seed, positions, json_out, checkpoint,
-                         rate_targets, betas, greedy_samples, tx_power_dbm, system_loss_db, p_rf_w)
+                         rate_targets, betas, greedy_samples, tx_power_dbm, system_loss_db, p_rf_w, exact_rates)
     cfg = EvalConfig(
         precoders=[p.strip() for p in precoder.split(",") if p.strip()],
         data=[str(d) for d in data],
@@ -81,7 +82,7 @@ def eval_command(
 
 
 def _tradeoff(precoder, data, snr_db, num_ue, samples, seed, positions, json_out, checkpoint, rate_targets,
-              betas, greedy_samples, tx_power_dbm, system_loss_db, p_rf_w) -> None:
+              betas, greedy_samples, tx_power_dbm, system_loss_db, p_rf_w, exact_rates=True) -> None:
     from mimofm.core.linkbudget import LinkBudget
     from mimofm.core.validation import MimofmInputError
     from mimofm.evaluation.evaluate import load_sets
@@ -96,7 +97,7 @@ def _tradeoff(precoder, data, snr_db, num_ue, samples, seed, positions, json_out
                          rate_targets=None if random else parse_floats(rate_targets, "--rate-targets"),
                          betas=parse_floats(betas, "--betas"), num_ue=num_ue, samples=samples, seed=seed,
                          positions=positions, p_tx_w=10 ** (tx_power_dbm / 10) / 1000, p_rf_w=p_rf_w,
-                         greedy_samples=greedy_samples)
+                         greedy_samples=greedy_samples, exact_rates=exact_rates)
     cfg.validate()
     model = load_fm(str(checkpoint) if checkpoint else None)
     sets = load_sets([str(d) for d in data])

@@ -15,6 +15,8 @@ model serves every link budget and SNR without the dynamic range of raw gains re
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import asdict, dataclass
 
 import torch
@@ -22,7 +24,7 @@ from torch import nn
 
 from mimofm.core.validation import MimofmInputError
 
-__all__ = ["FMConfig", "FMFeatureExtractor", "FMHead", "FMPrecoder", "FMOutput", "user_tokens", "transmit", "structured_precoder", "fm_flops",
+__all__ = ["FMConfig", "FMFeatureExtractor", "FMHead", "FMPrecoder", "FMOutput", "user_tokens", "transmit", "structured_precoder", "fm_flops", "exact_rate_powers",
            "user_tokens_real"]
 
 
@@ -211,6 +213,54 @@ class FMHead(nn.Module):
         return self.precoder(feats, h, gamma if self.lam_times_gamma else None), omega, gamma
 
 
+def exact_rate_powers(h: torch.Tensor, w: torch.Tensor, rates: torch.Tensor, max_power: float = 1.0
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The least per-user powers that meet ``rates`` exactly with the beam directions of ``w``.
+
+    ``h`` ``[B, K, N]`` SNR-scaled channel (unit noise), ``w`` ``[B, N, K]`` precoder (only its column
+    directions matter), ``rates`` ``[B, K]`` bit/s/Hz. With unit directions ``d_j`` and gains
+    ``g_uj = |h_u d_j|²``, user ``u`` meets ``t_u = 2^{R_u} − 1`` iff ``q_u g_uu ≥ t_u (Σ_{j≠u} q_j g_uj + 1)``;
+    equality for every user is the ``K × K`` linear system ``(diag(g) − diag(t) G_off) q = t`` (powers for
+    fixed beams: Zander's power control). Returns ``(W', ok)``: ``W' = [√q_j d_j]`` and ``ok`` ``[B]`` where
+    the solution is non-negative and ``Σ q ≤ max_power`` (the directions can meet the requests within the
+    budget); where not ``ok`` the caller keeps its own precoder. Computed in complex128/float64.
+    """
+    h64, w64 = h.to(torch.complex128), w.to(torch.complex128)
+    col = torch.linalg.vector_norm(w64, dim=-2, keepdim=True)  # [B, 1, K]
+    d = w64 / col.clamp_min(1e-300)
+    g = (h64 @ d).abs().square()  # [B, K(user), K(stream)]
+    t = torch.expm1(rates.double() * math.log(2.0))  # 2^R − 1
+    diag = torch.diagonal(g, dim1=-2, dim2=-1)
+    a = torch.diag_embed(diag) - t[..., :, None] * (g - torch.diag_embed(diag))
+    q, info = torch.linalg.solve_ex(a, t)
+    total = q.sum(-1)
+    ok = (info == 0) & torch.isfinite(q).all(-1) & (q >= -1e-12).all(-1) & (total <= max_power * (1 + 1e-9))
+    ok = ok & ((col[:, 0] > 0) | (t == 0)).all(-1)
+    q = torch.where(ok[:, None], q.clamp_min(0), torch.zeros_like(q))
+    return (d * q.sqrt()[:, None, :]).to(w.dtype), ok
+
+
+def exact_rates_or_keep(h: torch.Tensor, w_raw: torch.Tensor, omega: torch.Tensor, gamma: torch.Tensor,
+                        rates: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Rate-target mode with exact powers: ``(W, Ω, γ)`` from the head's beams ``w_raw``, mask and power.
+
+    Per sample, in order: the masked beams with :func:`exact_rate_powers` if they can meet ``rates``
+    within the budget; else the same beams with every antenna on (meeting the requests comes before
+    saving RF power, as in the paper's loss with ``μ`` near 1); else the head's own precoder
+    ``√γ·(Ω ⊙ W)``. ``γ`` is the power transmitted. No gradient flows through the choice.
+    """
+    w = transmit(w_raw, omega, gamma)
+    with torch.no_grad():
+        w_m, ok_m = exact_rate_powers(h, w, rates)
+        ones = torch.ones_like(omega)
+        w_a, ok_a = exact_rate_powers(h, transmit(w_raw, ones, torch.ones_like(gamma)), rates)
+    use_a = ok_a & ~ok_m
+    w = torch.where(ok_m[:, None, None], w_m.to(w.dtype), torch.where(use_a[:, None, None], w_a.to(w.dtype), w))
+    omega = torch.where(use_a[:, None], ones, omega)
+    power = w.abs().square().sum((-2, -1)).to(gamma.dtype)
+    return w, omega, torch.where(ok_m | use_a, power, gamma)
+
+
 def transmit(w: torch.Tensor, omega: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
     """``√γ·(Ω ⊙ W)/‖Ω ⊙ W‖_F``: ``w`` ``[B, N, K]``, ``omega`` ``[B, N]``, ``gamma`` ``[B]`` -> ``[B, N, K]``."""
     wm = w * omega[:, :, None].to(w.dtype)
@@ -245,11 +295,19 @@ class FMPrecoder(nn.Module):
             raise MimofmInputError(f"`rate_targets` must be finite, >= 0 and of shape {list(h.shape[:-1])}")
 
     def forward(self, h: torch.Tensor, rates: torch.Tensor | None = None, head: int | None = None,
-                *, full_power: bool | None = None) -> FMOutput:
-        """``h`` ``[B, K, N]`` SNR-scaled channel, ``rates`` ``[B, K]`` requests (None: maximum sum rate)."""
+                *, full_power: bool | None = None, exact_rates: bool = True) -> FMOutput:
+        """``h`` ``[B, K, N]`` SNR-scaled channel, ``rates`` ``[B, K]`` requests (None: maximum sum rate).
+
+        ``exact_rates`` (rate-target mode only): keep the network's beams and antenna mask but replace its
+        powers by the least powers that meet the requests exactly (:func:`exact_rate_powers`), wherever
+        those beams can within the power budget; ``gamma`` is then the power actually transmitted.
+        """
         if rates is None:
             rates = torch.full(h.shape[:-1], 1e3, device=h.device)  # "very large requests"
             full_power = True if full_power is None else full_power
         feats = self.extractor(h, torch.log1p(rates.float()))
-        w, omega, gamma = self.heads[self.default_head if head is None else head](feats, h, full_power=bool(full_power))
-        return FMOutput(w=transmit(w, omega, gamma).to(h.dtype), omega=omega, gamma=gamma, features=feats)
+        w_raw, omega, gamma = self.heads[self.default_head if head is None else head](feats, h, full_power=bool(full_power))
+        w = transmit(w_raw, omega, gamma)
+        if exact_rates and not full_power:
+            w, omega, gamma = exact_rates_or_keep(h, w_raw, omega, gamma, rates)
+        return FMOutput(w=w.to(h.dtype), omega=omega, gamma=gamma, features=feats)
