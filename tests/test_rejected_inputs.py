@@ -11,10 +11,10 @@ import torch
 from mimofm.channels.bundled import bundled_dir
 from mimofm.channels.io import load_channels
 from mimofm.core.energy import energy
-from mimofm.core.rates import sinr, sum_rate
+from mimofm.core.rates import sinr
 from mimofm.core.validation import MimofmInputError
 from mimofm.evaluation.evaluate import EvalConfig
-from mimofm.precoders.linear import mrt, rzf, zf
+from mimofm.precoders.linear import mrt, zf
 from mimofm.precoders.qos import qos_power_min
 from mimofm.precoders.registry import parse_precoders
 from mimofm.precoders.wmmse import wmmse

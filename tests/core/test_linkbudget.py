@@ -1,7 +1,6 @@
 import math
 
 import pytest
-import torch
 
 from mimofm.core.linkbudget import LinkBudget, SNRSpec, dbm_to_w, median_gain
 from mimofm.core.validation import MimofmInputError

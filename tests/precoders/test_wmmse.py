@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from mimofm.core.energy import total_power
-from mimofm.core.rates import sum_rate, user_rates
+from mimofm.core.rates import sum_rate
 from mimofm.core.validation import MimofmInputError
 from mimofm.precoders.linear import mrt, rzf, zf_wf
 from mimofm.precoders.wmmse import wmmse, wmmse_precoder, wmmse_receivers

@@ -30,7 +30,7 @@ import torch
 
 from mimofm.core.validation import MimofmInputError, check_choice
 from mimofm.precoders._common import eye_like, fro2, gram, prepare, rates_from_hw, snr_scaled
-from mimofm.precoders.linear import rzf, zf_wf
+from mimofm.precoders.linear import zf_wf
 
 __all__ = [
     "WMMSESetting",

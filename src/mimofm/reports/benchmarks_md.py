@@ -19,7 +19,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from mimofm.evaluation.training_cost import training_cost
-from mimofm.reports.bench import cost_markdown, scaling_figure, scaling_markdown
+from mimofm.reports.bench import cost_markdown, scaling_figure, scaling_markdown, tradeoff_markdown
 
 
 def summary_section(q: dict) -> list[str]:
@@ -251,6 +251,9 @@ def main(argv: list[str] | None = None) -> str:
     ap.add_argument("--latency-1core-command", default="mimofm bench latency --threads 1 --json runs/latency_1core.json")
     ap.add_argument("--scaling", type=Path, default=None, help="JSON of mimofm bench scaling")
     ap.add_argument("--scaling-command", default="mimofm bench scaling --json runs/scaling.json")
+    ap.add_argument("--tradeoff", action="append", default=[], metavar="LABEL=JSON",
+                    help="fm rate-target results (mimofm eval --rate-targets random --json), repeatable")
+    ap.add_argument("--tradeoff-command", default="mimofm eval --precoder fm --rate-targets random ...")
     ap.add_argument("--keep", type=Path, default=None,
                     help="an earlier BENCHMARKS.md: sections whose JSON is not given are carried over from it verbatim")
     ap.add_argument("--figures", type=Path, default=Path("docs/figures"), help="where the scaling plot is written")
@@ -281,6 +284,8 @@ def main(argv: list[str] | None = None) -> str:
     lines += section(a.wifoe_paper, lambda: wifoe_summary(a.wifoe_paper), "3GPP 38.901 tasks T1–T9")
     lines += quality_section(q, a.eval_command)
     lines += section(a.fm_paper, lambda: fm_paper_section(a.fm_paper, a.fm_paper_command), "## fm: ")
+    variants = {x.split("=", 1)[0]: json.loads(Path(x.split("=", 1)[1]).read_text()) for x in a.tradeoff}
+    lines += section(variants, lambda: tradeoff_markdown(variants, a.tradeoff_command), "## fm rate-target mode")
     lines += section(a.papp_paper, lambda: papp_paper_section(a.papp_paper, a.papp_paper_command), "## papp: ")
     lines += section(a.wifoe_paper, lambda: wifoe_paper_section(a.wifoe_paper, a.wifoe_paper_command), "## wifoe: ")
     if a.wifoe_paper and a.update_card:
