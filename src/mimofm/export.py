@@ -87,7 +87,8 @@ def export_fm_onnx(model: FMPrecoder, path: str | Path, *, head: int | None = No
     args = (torch.randn(2, k, n), torch.randn(2, k, n), torch.ones(2, k))
     return _export(FMGraph(model, head), args, ["h_re", "h_im", "rates"], ["lam", "p", "omega", "gamma"], path, opset,
                    {"mimofm.family": "fm", "mimofm.rate_mode": model.cfg.rate_mode,
-                    "mimofm.num_ue": str(k), "mimofm.num_bs_ant": str(n)})
+                    "mimofm.num_ue": str(k), "mimofm.num_bs_ant": str(n),
+                    "mimofm.p_tx_w": repr(model.cfg.p_tx_w), "mimofm.p_rf_w": repr(model.cfg.p_rf_w)})
 
 
 class PaPPGraph(nn.Module):
@@ -209,14 +210,16 @@ def run_wifoe_onnx(stem: str | Path, h: np.ndarray, noise: np.ndarray, *, sessio
 
 def fm_precoder_from_outputs(h: np.ndarray, lam: np.ndarray, p: np.ndarray, omega: np.ndarray, gamma: np.ndarray,
                              *, full_power: bool = False, rate_mode: str = "paper",
-                             rates: np.ndarray | None = None) -> np.ndarray:
+                             rates: np.ndarray | None = None,
+                             energy_w: tuple[float, float] | None = None) -> np.ndarray:
     """``W`` ``[B, N, K]`` complex128 from the graph's outputs and the channel ``h`` ``[B, K, N]``.
 
     ``full_power=True`` is fm's maximum-sum-rate mode (every antenna on, ``γ = 1``), as
     :class:`~mimofm.models.fm.FMPrecoder` does when no requests are given. ``rate_mode`` (the model's,
     stored in the ONNX file's metadata as ``mimofm.rate_mode``): ``"per-user"`` scales ``λ`` by ``γ``
     outside the maximum-rate mode. ``rates`` (rate-target mode): the exact power layer of
-    :func:`mimofm.models.fm.exact_rates_or_keep`, as the PyTorch model applies it.
+    :func:`mimofm.models.fm.exact_rates_or_keep`, as the PyTorch model applies it, with the antenna
+    switch-off for ``energy_w = (P_TX, P_RF)`` when given.
     """
     h = np.asarray(h, dtype=np.complex128)
     k = h.shape[-2]
@@ -231,7 +234,8 @@ def fm_precoder_from_outputs(h: np.ndarray, lam: np.ndarray, p: np.ndarray, omeg
         from mimofm.models.fm import exact_rates_or_keep
 
         w, _, _ = exact_rates_or_keep(torch.from_numpy(h), torch.from_numpy(v), torch.from_numpy(omega),
-                                      torch.from_numpy(gamma), torch.from_numpy(np.asarray(rates, dtype=np.float64)))
+                                      torch.from_numpy(gamma), torch.from_numpy(np.asarray(rates, dtype=np.float64)),
+                                      energy_w)
         return w.numpy()
     v = v * omega[..., :, None]
     norm = np.sqrt(np.maximum((np.abs(v) ** 2).sum((-2, -1)), 1e-12))
@@ -260,5 +264,6 @@ def run_onnx(path: str | Path, h: np.ndarray, rates: np.ndarray | None = None, *
     lam, p, omega, gamma = sess.run(None, feed)
     return fm_precoder_from_outputs(h, lam.astype(np.float64), p.astype(np.float64), omega.astype(np.float64),
                                     gamma.astype(np.float64), full_power=full,
-                                    rate_mode=meta.get("mimofm.rate_mode", "paper"), rates=None if full else rates)
+                                    rate_mode=meta.get("mimofm.rate_mode", "paper"), rates=None if full else rates,
+                                    energy_w=(float(meta.get("mimofm.p_tx_w", 20.0)), float(meta.get("mimofm.p_rf_w", 1.0))))
 

@@ -24,7 +24,8 @@ def test_baselines_never_need_more_energy_than_fm_at_its_own_rates(tmp_path):
     cs = load_channels(_site(tmp_path / "s.h5", 3))
     torch.manual_seed(0)
     model = FMPrecoder(FMConfig(num_bs_ant=16, **TINY)).eval()  # untrained: every antenna on
-    cfg = TradeoffConfig(snr_db=[10.0], betas=[0.5], samples=12, greedy_samples=3, positions="all")
+    cfg = TradeoffConfig(snr_db=[10.0], betas=[0.5], samples=12, greedy_samples=3, positions="all",
+                         exact_rates=False)  # the network's own powers and mask
     rows = {r["method"]: r for r in evaluate_tradeoff([cs], cfg, model)["results"]}
     assert set(rows) == {"fm", "qos@fm-rates", "greedy@fm-rates", "qos@requests"}
     fm = rows["fm"]
@@ -36,6 +37,21 @@ def test_baselines_never_need_more_energy_than_fm_at_its_own_rates(tmp_path):
     assert rows["greedy@fm-rates"]["fm_energy_ratio"] >= rows["qos@fm-rates"]["fm_energy_ratio"] - 1e-6 or \
         rows["greedy@fm-rates"]["energy_w_mean"] <= fm["energy_w_mean"]
     assert rows["qos@requests"]["requested_sum_rate_mean"] == pytest.approx(fm["requested_sum_rate_mean"])
+
+
+def test_exact_layer_and_switch_off_meet_feasible_requests_with_less_energy(tmp_path):
+    cs = load_channels(_site(tmp_path / "s.h5", 3))
+    torch.manual_seed(0)
+    model = FMPrecoder(FMConfig(num_bs_ant=16, **TINY)).eval()
+    cfg = TradeoffConfig(snr_db=[20.0], betas=[0.2], samples=12, greedy_samples=0, positions="all")
+    res = {}
+    for exact in (False, True):
+        cfg.exact_rates = exact
+        res[exact] = {r["method"]: r for r in evaluate_tradeoff([cs], cfg, model)["results"]}
+    fm, raw = res[True]["fm"], res[False]["fm"]
+    assert fm["rel_rate_error_feasible_mean"] < 1e-4 < raw["rel_rate_error_feasible_mean"]
+    assert fm["antennas_on_mean"] < raw["antennas_on_mean"] == 16  # antennas switched off on fm's beams
+    assert res[True]["qos@fm-rates"]["fm_energy_ratio"] < 1  # below QoS with every antenna on
 
 
 def test_fixed_targets_need_one_rate_per_user():

@@ -195,3 +195,19 @@ def test_rate_target_mode_is_exact_where_the_beams_allow_and_keeps_the_head_else
     torch.testing.assert_close(got[:16], req[:16].double(), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(ex.w[16:], raw.w[16:])  # infeasible: the head's own precoder
     torch.testing.assert_close(total_power(ex.w.to(torch.complex128)).float(), ex.gamma, rtol=1e-4, atol=1e-6)
+
+
+def test_antenna_switch_off_keeps_the_rates_and_lowers_the_energy():
+    from mimofm.core.rates import user_rates
+    from mimofm.models.fm import exact_rate_powers, prune_antennas
+    from mimofm.precoders.linear import rzf
+
+    h = correlated(16, 4, 16, seed=6, snr_db=20.0)
+    req = 0.3 * user_rates(h, rzf(h))
+    w, ok = exact_rate_powers(h, rzf(h), req)
+    om = torch.ones(16, 16, dtype=torch.float64)
+    w_p, om_p = prune_antennas(h, w, om, req, ok, 20.0, 1.0)
+    torch.testing.assert_close(user_rates(h, w_p.to(h.dtype)), req, rtol=1e-8, atol=1e-10)
+    e = lambda w_, o: 20.0 * total_power(w_) + o.sum(-1)  # noqa: E731
+    assert bool((e(w_p, om_p) <= e(w, om) + 1e-9).all()) and float(om_p.sum(-1).mean()) < 16
+    assert bool((w_p[om_p == 0].abs() == 0).all())  # a switched-off antenna radiates nothing

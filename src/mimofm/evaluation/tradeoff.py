@@ -6,7 +6,8 @@ drawn once (test positions by default); each sample gets per-user requests, eith
 (``β`` from ``betas``, ``R^WMMSE`` the sample's own WMMSE sum rate at full power). Then:
 
 * ``fm``: the model with the requests as its rate token (and, unless ``exact_rates`` is off, its exact
-  power layer: the least powers meeting the requests with fm's beams); achieved per-user rates ``r_u``, the energy
+  power layer: the least powers meeting the requests with fm's beams, then antennas switched off on
+  those beams while the energy falls, for this evaluation's ``P_TX``, ``P_RF``); achieved per-user rates ``r_u``, the energy
   ``E(Ω, γ)`` of eq. 4 and the relative per-user rate error ``|r_u − R*_u| / max(R*_u, floor)``, over
   all samples and over the samples whose requests can be met at all (QoS feasible at full power);
 * ``qos@fm-rates``: the least power reaching exactly fm's achieved rates with every antenna on
@@ -85,13 +86,15 @@ def relative_rate_error(achieved: torch.Tensor, requested: torch.Tensor, floor: 
     return ((achieved - requested).abs() / requested.clamp_min(floor)).mean(-1)
 
 
-def _fm_run(model, hs: torch.Tensor, req: torch.Tensor, chunk: int, exact_rates: bool = True):
+def _fm_run(model, hs: torch.Tensor, req: torch.Tensor, chunk: int, exact_rates: bool = True,
+            energy_w: tuple[float, float] | None = None):
     """fm with requests -> achieved rates ``[S, K]``, Ω ``[S, N]``, γ ``[S]`` (float64)."""
     rates, om, ga = [], [], []
     with torch.no_grad():
         for i in range(0, hs.shape[0], chunk):
             h = hs[i:i + chunk]
-            out = model(h.to(torch.complex64), rates=req[i:i + chunk].float(), exact_rates=exact_rates)
+            out = model(h.to(torch.complex64), rates=req[i:i + chunk].float(), exact_rates=exact_rates,
+                        energy_w=energy_w)
             rates.append(user_rates(h, out.w.to(h.dtype)))
             om.append(out.omega.double())
             ga.append(out.gamma.double())
@@ -132,7 +135,7 @@ def evaluate_tradeoff(sets: list[ChannelSet], cfg: TradeoffConfig, model, *, lin
                 base = {"site": cs.name, "snr_db": float(snr), "beta": beta}
                 if progress:
                     progress(f"{cs.name} · {snr:g} dB · β {beta} · fm")
-                ach, om, ga = _fm_run(model, hs, req, cfg.chunk, cfg.exact_rates)
+                ach, om, ga = _fm_run(model, hs, req, cfg.chunk, cfg.exact_rates, (cfg.p_tx_w, cfg.p_rf_w))
                 e_fm = energy(om, ga, cfg.p_tx_w, cfg.p_rf_w)
                 err = relative_rate_error(ach, req, cfg.error_floor)
                 all_ok = torch.ones(hs.shape[0], dtype=torch.bool)

@@ -70,7 +70,8 @@ class FMRecipe:
     def model_config(self) -> FMConfig:
         data = self.datasets()
         n = data[0].h.shape[-1]
-        cfg = FMConfig(num_bs_ant=n, **{k: v for k, v in self.model.items() if k != "num_output_heads"})
+        cfg = FMConfig(num_bs_ant=n, **{"p_tx_w": self.p_tx_w, "p_rf_w": self.p_rf_w,
+                                        **{k: v for k, v in self.model.items() if k != "num_output_heads"}})
         cfg.num_output_heads = len(data) + 1
         return cfg
 
