@@ -20,21 +20,23 @@ def finetune_wifoe(task: str, budget: int, *, checkpoint: str | None = None, tru
                    out_dir: str = "runs/adapt-wifoe", progress: bool = True, resume: bool = True) -> dict:
     """Train a branch for ``task`` on ``budget`` multi-user samples (0: fresh draws from every train position).
 
-    ``trunk``: ``"pretrained"`` (frozen, from ``checkpoint``, default the shipped one), ``"random"``
+    ``trunk``: ``"pretrained"`` (frozen, from ``checkpoint``, default the shipped one),
+    ``"pretrained-norms"`` (the same with the trunk's LayerNorm scales and shifts trainable), ``"random"``
     (frozen, random init with the checkpoint's architecture), ``"train"`` (the whole model trained,
     random init: STL on the budget) or ``"finetune"`` (the pretrained trunk as the start, trained with
     the new branch). Returns the loop's result (model, metrics, checkpoint stem).
     """
     from mimofm.models.loading import load_wifoe, shipped_checkpoint
 
-    if trunk not in ("pretrained", "random", "train", "finetune"):
-        raise MimofmInputError(f"`trunk` must be pretrained, random, train or finetune, got {trunk!r}")
+    if trunk not in ("pretrained", "pretrained-norms", "random", "train", "finetune"):
+        raise MimofmInputError(f"`trunk` must be pretrained, pretrained-norms, random, train or finetune, got {trunk!r}")
     stem = str(checkpoint or shipped_checkpoint("wifoe"))
     arch = load_wifoe(stem).cfg.to_dict()
     arch.pop("tasks")
     kw = dict(tasks=[task], batch_per_task=batch, sample_budget=budget, seed=seed, name="wifoe")
-    if trunk in ("pretrained", "finetune"):
-        rec = WiFoERecipe(init_from=stem, freeze_trunk=trunk == "pretrained", **kw)
+    if trunk in ("pretrained", "pretrained-norms", "finetune"):
+        rec = WiFoERecipe(init_from=stem, freeze_trunk=trunk != "finetune",
+                          trunk_norms_trainable=trunk == "pretrained-norms", **kw)
     else:
         rec = WiFoERecipe(model=arch, freeze_trunk=trunk == "random", **kw)
     cfg = TrainConfig(steps=steps, lr=lr, warmup=min(50, steps // 10), weight_decay=1e-4, log_every=50,

@@ -178,9 +178,15 @@ class WiFoE(nn.Module):
                                    f"{', '.join(self.branches)} (fine-tune one with `mimofm adapt wifoe`)")
         return self.branches[task]
 
-    def freeze_trunk(self) -> None:
+    def freeze_trunk(self, keep_norms: bool = False) -> None:
+        """Trunk weights fixed; ``keep_norms``: its LayerNorm scales and shifts stay trainable (2·d per norm)."""
         for p in self.trunk.parameters():
             p.requires_grad_(False)
+        if keep_norms:
+            for m in self.trunk.modules():
+                if isinstance(m, nn.LayerNorm):
+                    for p in m.parameters():
+                        p.requires_grad_(True)
 
     # -- pipeline ---------------------------------------------------------------------------
     def receive(self, h: torch.Tensor, task: str, noise: torch.Tensor | None = None,

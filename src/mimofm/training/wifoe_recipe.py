@@ -48,6 +48,7 @@ class WiFoERecipe:
     init_from: str = ""
     keep_branches: bool = False
     freeze_trunk: bool = False
+    trunk_norms_trainable: bool = False  # with freeze_trunk: the trunk's LayerNorm affine stays trainable
     cep_estimation_steps: int = 0
     seed: int = 0
     name: str = "wifoe"
@@ -104,7 +105,7 @@ class WiFoERecipe:
                 if s.name not in model.branches:
                     model.add_task(s)
         if self.freeze_trunk:
-            model.freeze_trunk()
+            model.freeze_trunk(keep_norms=self.trunk_norms_trainable)
         return model
 
     def batch(self, step: int) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
