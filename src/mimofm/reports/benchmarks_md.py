@@ -163,16 +163,6 @@ def paper_section(title: str, intro: str, folder: Path, figures: list[tuple[str,
     return out + [f"Command: `{command}`", ""]
 
 
-def fm_paper_section(folder: Path, command: str) -> list[str]:
-    return paper_section(
-        "fm: the paper's results on the held-out sites",
-        "Zero-shot: the shipped checkpoint's default head. Few-shot: 10 local train-split positions → the 5 most "
-        "similar training datasets + those samples → a new head (300 steps). Full: a new head on every local "
-        "train-split position (300 steps). Scratch: a model of the same size trained from scratch on the same "
-        "local positions (300 steps). All numbers on the sites' test positions.", folder,
-        [("fm Fig. 2 analogue", "docs/figures/fm_fig2.png"), ("fm Fig. 3 analogue", "docs/figures/fm_fig3.png")], command)
-
-
 def update_cards(q: dict, command: str) -> None:
     """Write each shipped neural precoder's held-out numbers from the quality run into its JSON card."""
     from mimofm._io import write_json
@@ -193,22 +183,30 @@ def update_cards(q: dict, command: str) -> None:
         write_json(card_path, card)
 
 
-def papp_paper_section(folder: Path, command: str) -> list[str]:
-    return paper_section(
-        "papp: zero-shot, DeepAll and fine-tuning on the held-out sites",
-        "Zero-shot: the shipped checkpoint (MLDG). DeepAll: the same recipe without MLDG, same budget. FT-n: the "
-        "shipped model fine-tuned on n local train-split positions (full: all 700), 200 steps. Test positions.",
-        folder, [], command)
+_PAPERS = {  # family: (section title, what was compared, figures, skip the summary's own title)
+    "fm": ("fm: the paper's results on the held-out sites",
+           "Zero-shot: the shipped checkpoint's default head. Few-shot: 10 local train-split positions → the 5 most "
+           "similar training datasets + those samples → a new head (300 steps). Full: a new head on every local "
+           "train-split position (300 steps). Scratch: a model of the same size trained from scratch on the same "
+           "local positions (300 steps). All numbers on the sites' test positions.",
+           [("fm Fig. 2 analogue", "docs/figures/fm_fig2.png"), ("fm Fig. 3 analogue", "docs/figures/fm_fig3.png")],
+           False),
+    "papp": ("papp: zero-shot, DeepAll and fine-tuning on the held-out sites",
+             "Zero-shot: the shipped checkpoint (MLDG). DeepAll: the same recipe without MLDG, same budget. FT-n: "
+             "the shipped model fine-tuned on n local train-split positions (full: all 700), 200 steps. Test "
+             "positions.", [], False),
+    "wifoe": ("wifoe: the paper's tables on the 3GPP 38.901 tasks",
+              "MTL: the shipped multi-task checkpoint (T1–T9). STL/CEP/DSC: one model per task, same architecture, "
+              "same steps. End-to-end sum rate (learned pilots with noise, B-bit feedback) on the tasks' test drops, "
+              "mean over K = 3..8; ZF and WMMSE with perfect CSI on the same draws. SNR: the beamformed "
+              "single-user SNR (docs/wifoe.md).",
+              [(f"wifoe Fig. {i} analogue", f"docs/figures/wifoe_fig{i}.png") for i in (3, 4, 5)], True),
+}
 
 
-def wifoe_paper_section(folder: Path, command: str) -> list[str]:
-    return paper_section(
-        "wifoe: the paper's tables on the 3GPP 38.901 tasks",
-        "MTL: the shipped multi-task checkpoint (T1–T9). STL/CEP/DSC: one model per task, same architecture, "
-        "same steps. End-to-end sum rate (learned pilots with noise, B-bit feedback) on the tasks' test drops, "
-        "mean over K = 3..8; ZF and WMMSE with perfect CSI on the same draws. SNR: the beamformed single-user "
-        "SNR (docs/wifoe.md).", folder,
-        [(f"wifoe Fig. {i} analogue", f"docs/figures/wifoe_fig{i}.png") for i in (3, 4, 5)], command, skip_title=True)
+def family_paper_section(family: str, folder: Path, command: str) -> list[str]:
+    title, intro, figures, skip_title = _PAPERS[family]
+    return paper_section(title, intro, folder, figures, command, skip_title=skip_title)
 
 
 def update_wifoe_card(folder: Path, command: str) -> None:
@@ -283,11 +281,13 @@ def main(argv: list[str] | None = None) -> str:
     lines += summary_section(q)
     lines += section(a.wifoe_paper, lambda: wifoe_summary(a.wifoe_paper), "3GPP 38.901 tasks T1–T9")
     lines += quality_section(q, a.eval_command)
-    lines += section(a.fm_paper, lambda: fm_paper_section(a.fm_paper, a.fm_paper_command), "## fm: ")
+    lines += section(a.fm_paper, lambda: family_paper_section("fm", a.fm_paper, a.fm_paper_command), "## fm: ")
     variants = {x.split("=", 1)[0]: json.loads(Path(x.split("=", 1)[1]).read_text()) for x in a.tradeoff}
     lines += section(variants, lambda: tradeoff_markdown(variants, a.tradeoff_command), "## fm rate-target mode")
-    lines += section(a.papp_paper, lambda: papp_paper_section(a.papp_paper, a.papp_paper_command), "## papp: ")
-    lines += section(a.wifoe_paper, lambda: wifoe_paper_section(a.wifoe_paper, a.wifoe_paper_command), "## wifoe: ")
+    lines += section(a.papp_paper, lambda: family_paper_section("papp", a.papp_paper, a.papp_paper_command),
+                     "## papp: ")
+    lines += section(a.wifoe_paper, lambda: family_paper_section("wifoe", a.wifoe_paper, a.wifoe_paper_command),
+                     "## wifoe: ")
     if a.wifoe_paper and a.update_card:
         update_wifoe_card(a.wifoe_paper, a.wifoe_paper_command)
     lines += section(a.latency, lambda: latency_section(json.loads(a.latency.read_text()), a.latency_command),
