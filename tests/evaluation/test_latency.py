@@ -13,6 +13,9 @@ def test_latency_rows_are_consistent_ratios_to_wmmse():
         assert r["precoders_per_second"] == pytest.approx(1 / r["seconds_per_precoder"])
         assert r["budget_fraction"] == pytest.approx(r["precoders_per_second"] / NEEDED_PER_SECOND)
     assert all(r["ratio_to_wmmse"] == 1.0 for r in rows if r["method"] == "wmmse")
+    ops = res["operations"]  # mimofm's count and PyTorch's matmul FLOPs per precoder
+    assert ops["zf"]["multiplications"] > 0 and ops["wmmse"]["multiplications"] > ops["zf"]["multiplications"]
+    assert ops["wmmse"]["measured_flops_matmul_only"] > 0
 
 
 def test_latency_needs_wmmse_and_refuses_bounds():

@@ -95,6 +95,37 @@ def _contender(name: str, cfg: "LatencyConfig", tmp: Path) -> Callable[[torch.Te
     return spec.run
 
 
+def _counts(name: str, fn: Callable, cfg: "LatencyConfig") -> dict:
+    """Operations of one precoder: mimofm's real-multiplication count and the matmul FLOPs PyTorch counts
+    on one call (``None`` for the ONNX contenders: the same graph as their PyTorch model)."""
+    if name.endswith("-onnx"):
+        return {"multiplications": None, "measured_flops_matmul_only": None}
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from mimofm.evaluation.complexity import mimofm_multiplications
+
+    k, n = cfg.num_ue, cfg.num_bs_ant
+    fast = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)  # the fused path hides its matmuls from the counter
+    try:
+        with FlopCounterMode(display=False) as fc:
+            fn(_channels(1, k, n, cfg.seed, "cpu"))
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fast)
+    if name == "wifoe":
+        from mimofm.channels.tr38901 import get_task
+        from mimofm.models.loading import load_wifoe
+        from mimofm.models.wifoe import TaskShape, wifoe_flops
+
+        model = load_wifoe(None)
+        mults = wifoe_flops(model.cfg, TaskShape.of(get_task(_wifoe_task(model, n))), k)["total"] / 2
+    else:
+        out = fn(_channels(64, k, n, cfg.seed, "cpu"))
+        its = getattr(out, "iterations", None)
+        mults = mimofm_multiplications(name, k, n, None if its is None else float(its.double().mean()))
+    return {"multiplications": mults, "measured_flops_matmul_only": int(fc.get_total_flops())}
+
+
 def latency(cfg: LatencyConfig, progress: Callable[[str], None] | None = None) -> dict:
     """``{"rows": [...], "machine": ...}``: seconds per precoder, ratio to WMMSE, precoders/s, budget share."""
     if "wmmse" not in cfg.methods:
@@ -114,6 +145,7 @@ def latency(cfg: LatencyConfig, progress: Callable[[str], None] | None = None) -
             for m in cfg.methods:
                 rows.append({"method": m, "batch": b, "seconds_per_precoder": t[m], "ratio_to_wmmse": t[m] / t["wmmse"],
                              "precoders_per_second": 1.0 / t[m], "budget_fraction": 1.0 / t[m] / NEEDED_PER_SECOND})
-    return {"config": cfg.__dict__, "needed_per_second": NEEDED_PER_SECOND, "rows": rows,
+        ops = {m: _counts(m, fn, cfg) for m, fn in fns.items()}
+    return {"config": cfg.__dict__, "needed_per_second": NEEDED_PER_SECOND, "rows": rows, "operations": ops,
             "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                         "threads": torch.get_num_threads(), "torch": torch.__version__, "device": "cpu"}}

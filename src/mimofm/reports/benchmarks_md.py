@@ -148,6 +148,18 @@ def latency_section(doc: dict, command: str, one_core: bool = False) -> list[str
     for r in doc["rows"]:
         out.append(f"| {r['method']} | {r['batch']} | {r['seconds_per_precoder'] * 1e6:.1f} | {r['ratio_to_wmmse']:.3f} | "
                    f"{r['precoders_per_second']:,.0f} | {100 * r['budget_fraction']:.1f}% |")
+    ops = doc.get("operations")
+    if ops and not one_core:
+        out += ["", "Operations per precoder: mimofm's real-multiplication count (`mimofm.evaluation.complexity`; "
+                "iterative methods at their mean iteration count on 64 of these channels; wifoe: `wifoe_flops` ÷ 2, "
+                "users' encoders included) and the matmul FLOPs PyTorch's FlopCounterMode counts on one call "
+                "(factorizations and solves are not counted: a lower bound for the classical methods).", "",
+                "| method | multiplications | measured FLOPs (matmul only) |", "|---|---|---|"]
+        for meth, c in ops.items():
+            if c["multiplications"] is None and c["measured_flops_matmul_only"] is None:
+                continue
+            mul = "-" if c["multiplications"] is None else f"{c['multiplications']:.3g}"
+            out.append(f"| {meth} | {mul} | {c['measured_flops_matmul_only']:.3g} |")
     out += ["", f"Command: `{command}`  ", f"Machine: {m['platform']}, torch {m['torch']}, {m['threads']} threads, {m['device']}.", ""]
     return out
 
