@@ -141,7 +141,8 @@ def latency_section(doc: dict, command: str, one_core: bool = False) -> list[str
            f"{doc['config']['repeats']} calls ÷ batch; ratios to WMMSE from the same run. Need: "
            f"{doc['needed_per_second']:,} precoders/s per cell (100 MHz NR, 30 kHz SCS, 4-RB subbands, 0.5 ms slots; "
            "`mimofm.evaluation.latency`). fm-onnx includes the float64 K×K step that forms W; wifoe runs end to end on "
-           "its 64-antenna task T4 (pilots with noise, B-bit feedback, BS decoder)." + (
+           "its 64-antenna task T4 (pilots with noise, B-bit feedback, BS decoder); its ONNX graph runs every expert "
+           "on every token (dense dispatch: static shapes), twice the FFN work of PyTorch's top-2 routing." + (
                " PyTorch and ONNX Runtime both on one thread: how many cores a cell would need is 1 ÷ the share."
                if one_core else ""), "",
            "| method | batch | µs / precoder | ÷ WMMSE | precoders/s | share of a cell's need |", "|---|---|---|---|---|---|"]
