@@ -21,9 +21,9 @@ def _model(**kw) -> WiFoE:
     return WiFoE(WiFoEConfig(**{**SMALL, **kw}, tasks=[A, B])).eval()
 
 
-@pytest.mark.parametrize("moe", [True, False])
-def test_bs_side_is_permutation_equivariant_over_users(moe):
-    m = _model(moe=moe)
+@pytest.mark.parametrize("moe,pre_ln", [(True, False), (False, False), (True, True)])
+def test_bs_side_is_permutation_equivariant_over_users(moe, pre_ln):
+    m = _model(moe=moe, pre_ln=pre_ln)
     q = sign_ste(torch.randn(5, 6, A.feedback_bits, generator=torch.Generator().manual_seed(1)))
     perm = torch.tensor([3, 0, 5, 1, 4, 2])
     w = m.decode(q, "A")
@@ -116,6 +116,25 @@ def test_frozen_trunk_and_new_branch():
     assert m.cfg.tasks[-1]["name"] == "C"
     with pytest.raises(MimofmInputError, match="already"):
         m.add_task(TaskShape("C", 8, 2, 3))
+
+
+def test_pre_ln_trunk_has_identity_residuals_and_a_final_norm():
+    from torch import nn
+
+    m = _model(pre_ln=True)
+    assert isinstance(m.trunk[-1], nn.LayerNorm) and all(b.norm_first for b in m.trunk[:-1])
+    assert m.expert_load().shape == (2, 4)  # the final norm is not a block
+    m.freeze_trunk(keep_norms=True)  # only the LayerNorms of the trunk train
+    trainable = {n for n, p in m.trunk.named_parameters() if p.requires_grad}
+    assert trainable and all("norm" in n or n.startswith("2.") for n in trainable)
+    blk = m.trunk[0]
+    with torch.no_grad():  # a block whose attention and FFN output zero is the identity
+        blk.attn.out_proj.weight.zero_()
+        blk.attn.out_proj.bias.zero_()
+        blk.ffn.b2.zero_()
+        blk.ffn.w2.zero_()
+    z = torch.randn(3, 5, SMALL["d_model"])
+    torch.testing.assert_close(blk(z), z)
 
 
 def test_a_few_training_steps_beat_the_untrained_pipeline():

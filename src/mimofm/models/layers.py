@@ -99,9 +99,11 @@ def ffn_flops_per_token(d_model: int, d_ff: int, num_experts: int = 1, top_k: in
 
 
 class TransformerBlock(nn.Module):
-    """Post-LN block (wifoe eqs. 22, 25): ``Z̄ = LN(Z + MHA(Z))``, ``Z' = LN(Z̄ + FFN(Z̄))`` on ``[B, T, d]``."""
+    """Post-LN block (wifoe eqs. 22, 25): ``Z̄ = LN(Z + MHA(Z))``, ``Z' = LN(Z̄ + FFN(Z̄))`` on ``[B, T, d]``;
+    ``norm_first``: the pre-LN form ``Z̄ = Z + MHA(LN(Z))``, ``Z' = Z̄ + FFN(LN(Z̄))`` (identity residual path)."""
 
-    def __init__(self, d_model: int, num_heads: int, ffn: nn.Module, dropout: float = 0.0) -> None:
+    def __init__(self, d_model: int, num_heads: int, ffn: nn.Module, dropout: float = 0.0,
+                 norm_first: bool = False) -> None:
         super().__init__()
         if d_model % num_heads:
             raise MimofmInputError(f"d_model ({d_model}) must be divisible by num_heads ({num_heads})")
@@ -109,8 +111,13 @@ class TransformerBlock(nn.Module):
         self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
         self.ffn = ffn
         self.drop = nn.Dropout(dropout)
+        self.norm_first = norm_first
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if self.norm_first:
+            x = self.norm1(z)
+            z = z + self.drop(self.attn(x, x, x, need_weights=False)[0])
+            return z + self.drop(self.ffn(self.norm2(z)))
         a, _ = self.attn(z, z, z, need_weights=False)
         z = self.norm1(z + self.drop(a))
         return self.norm2(z + self.drop(self.ffn(z)))

@@ -74,6 +74,7 @@ class WiFoEConfig:
     feedback: str = "bits"  # "bits" or "estimate" (CEP baseline: unquantized channel estimate)
     max_ue: int = 8  # the mlp decoder's padding
     mlp_width: int = 512
+    pre_ln: bool = False  # pre-LN trunk blocks and a final LayerNorm (the paper's blocks are post-LN)
     tasks: list = field(default_factory=list)  # TaskShape dicts, one branch each
 
     def __post_init__(self) -> None:
@@ -158,7 +159,9 @@ class WiFoE(nn.Module):
             for _ in range(cfg.num_layers):
                 ffn = (MoEFFN(cfg.d_model, cfg.d_ff, cfg.num_experts, cfg.top_k, cfg.dropout) if cfg.moe
                        else DenseFFN(cfg.d_model, cfg.d_ff, cfg.dropout))
-                self.trunk.append(TransformerBlock(cfg.d_model, cfg.num_heads, ffn, cfg.dropout))
+                self.trunk.append(TransformerBlock(cfg.d_model, cfg.num_heads, ffn, cfg.dropout, norm_first=cfg.pre_ln))
+            if cfg.pre_ln:
+                self.trunk.append(nn.LayerNorm(cfg.d_model))
 
     # -- tasks ------------------------------------------------------------------------------
     def _add_branch(self, shape: TaskShape) -> TaskBranch:
@@ -256,12 +259,12 @@ class WiFoE(nn.Module):
     # -- router statistics ------------------------------------------------------------------
     def aux_loss(self) -> torch.Tensor:
         """Mean load-balancing loss of the MoE layers in the last forward pass (0 without MoE)."""
-        losses = [b.ffn.aux_loss for b in self.trunk if isinstance(b.ffn, MoEFFN)]
+        losses = [b.ffn.aux_loss for b in self.trunk if isinstance(getattr(b, "ffn", None), MoEFFN)]
         return torch.stack(losses).mean() if losses else torch.zeros(())
 
     def expert_load(self) -> torch.Tensor:
         """``[layers, experts]`` share of routed slots per expert in the last forward pass."""
-        return torch.stack([b.ffn.load for b in self.trunk if isinstance(b.ffn, MoEFFN)])
+        return torch.stack([b.ffn.load for b in self.trunk if isinstance(getattr(b, "ffn", None), MoEFFN)])
 
 
 def parameter_counts(model: WiFoE) -> dict:
