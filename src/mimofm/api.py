@@ -63,10 +63,10 @@ def load_precoder(name: str, checkpoint: str | None = None, task: str | None = N
                 return model(h.to(torch.complex64), rates=rates).w.to(h.dtype)
 
         return fm
-    if name == "papp":
-        from mimofm.models.loading import load_papp
+    if name in ("papp", "papp-csi", "papp-hbf"):
+        from mimofm.models.loading import load_papp, shipped_checkpoint
 
-        student = load_papp(checkpoint)
+        student = load_papp(checkpoint or (None if name == "papp" else str(shipped_checkpoint(name))))
 
         def papp(h: torch.Tensor, rate_targets: torch.Tensor | None = None) -> torch.Tensor:
             if rate_targets is not None:
@@ -77,7 +77,7 @@ def load_precoder(name: str, checkpoint: str | None = None, task: str | None = N
 
         return papp
     if checkpoint is not None:
-        raise MimofmInputError(f"`checkpoint` applies to fm and papp, not {name!r}")
+        raise MimofmInputError(f"`checkpoint` applies to fm, papp (-csi, -hbf) and wifoe, not {name!r}")
 
     def classical(h: torch.Tensor, rate_targets: torch.Tensor | None = None) -> torch.Tensor:
         if rate_targets is not None:

@@ -1,7 +1,10 @@
 """ONNX export of the neural precoders, and the small exact step that turns the graph's outputs into ``W``.
 
-papp's graph is its deployed path (extractor + fully digital student) from ``h_re``, ``h_im`` to its
-structure parameters ``lam``, ``p``; ``W`` is formed the same way, at full power.
+papp's graph is its deployed path (extractor + student) from ``h_re``, ``h_im`` to its structure
+parameters ``lam``, ``p``; ``W`` is formed the same way, at full power. The hybrid student's graph adds
+``lam_a`` (its analog beams' parameter); the analog phases and the digital stage are formed outside the
+graph too (:func:`mimofm.models.papp.hybrid_structure`: a Cholesky factor and two triangular solves,
+which ONNX has no operators for).
 
 fm's ONNX graph is the whole network — tokens from the channel, the transformer, one head — with real
 inputs and outputs (ONNX has no complex type):
@@ -92,12 +95,10 @@ def export_fm_onnx(model: FMPrecoder, path: str | Path, *, head: int | None = No
 
 
 class PaPPGraph(nn.Module):
-    """papp's deployed path (extractor + fully digital student) for export: ``(h_re, h_im) -> (λ, p)``."""
+    """papp's deployed path (extractor + student) for export: ``(h_re, h_im) -> (λ, p)`` (hybrid: ``(λ_d, p, λ_a)``)."""
 
     def __init__(self, model):
         super().__init__()
-        if model.cfg.num_rf is not None:
-            raise MimofmInputError("ONNX export of the hybrid papp student is not implemented yet")
         self.extractor, self.student = model.extractor, model.student
 
     def forward(self, h_re: torch.Tensor, h_im: torch.Tensor):
@@ -108,9 +109,14 @@ class PaPPGraph(nn.Module):
 
 def export_papp_onnx(model, path: str | Path, *, opset: int = 18) -> Path:
     """Write papp's deployed path as an ONNX file with a dynamic batch axis."""
-    k, n = model.cfg.num_ue, model.cfg.num_bs_ant
-    return _export(PaPPGraph(model), (torch.randn(2, k, n), torch.randn(2, k, n)), ["h_re", "h_im"], ["lam", "p"],
-                   path, opset, {"mimofm.family": "papp", "mimofm.num_ue": str(k), "mimofm.num_bs_ant": str(n)})
+    k, n, r = model.cfg.num_ue, model.cfg.num_bs_ant, model.cfg.num_rf
+    meta = {"mimofm.family": "papp", "mimofm.num_ue": str(k), "mimofm.num_bs_ant": str(n)}
+    outputs = ["lam", "p"]
+    if r is not None:
+        meta["mimofm.num_rf"] = str(r)
+        outputs.append("lam_a")
+    return _export(PaPPGraph(model), (torch.randn(2, k, n), torch.randn(2, k, n)), ["h_re", "h_im"], outputs,
+                   path, opset, meta)
 
 
 class WiFoEUserGraph(nn.Module):
@@ -257,8 +263,15 @@ def run_onnx(path: str | Path, h: np.ndarray, rates: np.ndarray | None = None, *
     if meta.get("mimofm.family", "fm") == "papp":
         if rates is not None:
             raise MimofmInputError("papp has no rate-target mode")
-        lam, p = sess.run(None, feed)
-        return fm_precoder_from_outputs(h, lam.astype(np.float64), p.astype(np.float64), None, None, full_power=True)
+        out = [o.astype(np.float64) for o in sess.run(None, feed)]
+        if "mimofm.num_rf" in meta:  # hybrid: A W_dp from (λ_d, p, λ_a), float64 outside the graph
+            from mimofm.core.energy import normalize_power
+            from mimofm.models.papp import hybrid_structure
+
+            lam_d, p, lam_a = (torch.from_numpy(o) for o in out)
+            a, wd = hybrid_structure(torch.from_numpy(h), lam_a, lam_d, p, int(meta["mimofm.num_rf"]))
+            return normalize_power(a @ wd).numpy()
+        return fm_precoder_from_outputs(h, out[0], out[1], None, None, full_power=True)
     full = rates is None
     feed["rates"] = np.full(h.shape[:-1], 1e3, dtype=np.float32) if full else np.asarray(rates, dtype=np.float32)
     lam, p, omega, gamma = sess.run(None, feed)

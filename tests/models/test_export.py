@@ -54,12 +54,13 @@ def test_papp_onnx_export_matches_pytorch(tmp_path):
     from mimofm.models.papp import PaPP, PaPPConfig
     from tests.models.test_papp import TINY as PAPP_TINY
 
-    torch.manual_seed(0)
-    model = PaPP(PaPPConfig(**PAPP_TINY)).eval()
-    path = export_papp_onnx(model, tmp_path / "papp.onnx")
     h = torch.randn(5, 4, 16, dtype=torch.complex64)
-    with torch.no_grad():
-        assert np.abs(run_onnx(path, h.numpy()) - model(h).numpy()).max() < 1e-4
+    for num_rf in (None, 6):  # fully digital and hybrid (its analog and digital stages formed outside the graph)
+        torch.manual_seed(0)
+        model = PaPP(PaPPConfig(num_rf=num_rf, **PAPP_TINY)).eval()
+        path = export_papp_onnx(model, tmp_path / f"papp-{num_rf}.onnx")
+        with torch.no_grad():
+            assert np.abs(run_onnx(path, h.numpy()) - model(h).numpy()).max() < 1e-4
     with pytest.raises(MimofmInputError, match="no rate-target mode"):
         run_onnx(path, h.numpy(), np.ones((5, 4)))
 

@@ -42,9 +42,42 @@ def test_student_outputs_unit_power_and_hybrid_phases_are_unit_modulus():
         assert w.shape == (6, 16, 4)
         torch.testing.assert_close(total_power(w), torch.ones(6), rtol=1e-5, atol=0)
     feats, _ = m.extractor(h)
-    a, wd = m.student.hybrid(m.student.out(m.student.body(m.student.inputs(feats, h))))
+    a, wd = m.student.hybrid(feats, h)
     assert a.shape == (6, 16, 6) and wd.shape == (6, 6, 4)
-    torch.testing.assert_close(a.abs(), torch.full(a.shape, 16 ** -0.5), rtol=1e-6, atol=0)
+    torch.testing.assert_close(a.abs(), torch.ones(a.shape, dtype=torch.float64), rtol=1e-9, atol=0)
+    with torch.no_grad():
+        hp = m.hybrid_precoder(h)
+        torch.testing.assert_close(hp.w, m(h), rtol=0, atol=1e-5)
+        torch.testing.assert_close(hp.analog @ hp.digital, hp.w, rtol=0, atol=1e-5)
+    with pytest.raises(MimofmInputError, match="fully digital"):
+        PaPP(PaPPConfig(**TINY)).hybrid_precoder(h)
+
+
+def test_hybrid_structure_is_exact_in_power_and_starts_near_the_classical_hybrid():
+    from mimofm.core.rates import sum_rate
+    from mimofm.models.fm import structured_precoder
+    from mimofm.models.papp import hybrid_structure
+    from mimofm.precoders.hybrid import phase_extraction_hybrid
+
+    h = correlated(5, 4, 16, seed=4).to(torch.complex128) * 3.0
+    g = torch.Generator().manual_seed(0)
+    lam_a, lam_d = torch.rand(5, 4, generator=g, dtype=torch.float64), torch.rand(5, 4, generator=g, dtype=torch.float64)
+    p = torch.softmax(torch.randn(5, 4, generator=g, dtype=torch.float64), -1)
+    for r in (4, 8):
+        a, wd = hybrid_structure(h, lam_a, lam_d, p, r)
+        assert a.shape == (5, 16, r) and wd.shape == (5, r, 4)
+        torch.testing.assert_close(a.abs(), torch.ones_like(a.real))
+        w = a @ wd
+        # the whitened digital stage: unit-norm columns of W̃ scaled by √p -> user powers are exactly p
+        torch.testing.assert_close(w.abs().square().sum(-2), p, rtol=1e-4, atol=1e-8)
+        # the analog stage only restricts: the same digital parameters on the full array do no worse here
+        full = sum_rate(h, structured_precoder(h, lam_d, p).to(torch.complex128))
+        assert float(sum_rate(h, w).mean()) <= float(full.mean()) + 1e-6
+    # its RZF start is in the classical phase-extraction + WMMSE baseline's range
+    eq = torch.full((5, 4), 0.25, dtype=torch.float64)
+    a, wd = hybrid_structure(h, eq, eq, eq, 8)
+    ratio = sum_rate(h, a @ wd).mean() / sum_rate(h, phase_extraction_hybrid(h, 8).w).mean()
+    assert 0.7 < float(ratio) < 1.1
 
 
 def test_bad_sizes_and_inputs_are_clear_errors():

@@ -20,14 +20,14 @@ def quickstart_command(
     samples: int = typer.Option(300, help="Multi-user samples per site."),
     seed: int = typer.Option(0, help="Seed of the user draws."),
 ) -> None:
-    """Shipped neural precoders (fm, papp) zero-shot beside MRT, ZF, ZF-WF, RZF, WMMSE and the DPC bound on
+    """Shipped neural precoders (fm, papp, papp-hbf) zero-shot beside MRT, ZF, ZF-WF, RZF, WMMSE and the DPC bound on
     the bundled held-out sites over an SNR sweep; fm's rate-target mode; wifoe end to end on a 3GPP task;
     a report folder with plots."""
     t0 = time.perf_counter()
     sets = bundled_sites()
     from mimofm.models.loading import shipped_checkpoint
 
-    neural = [n for n in ("fm", "papp") if shipped_checkpoint(n).with_suffix(".json").exists()]
+    neural = [n for n in ("fm", "papp", "papp-hbf") if shipped_checkpoint(n).with_suffix(".json").exists()]
     cfg = EvalConfig(precoders=["mrt", "zf", "zf-wf", "rzf", "wmmse", *neural, "dpc"], data=[f"bundled:{s.name}" for s in sets],
                      snr_db=[0.0, 10.0, 20.0, 30.0], num_ue=4, samples=samples, seed=seed)
     with console.status("evaluating the bundled sites") as status:

@@ -16,7 +16,7 @@ from mimofm.models.loading import shipped_checkpoint
 
 __all__ = ["training_cost", "SHIPPED"]
 
-SHIPPED = ("fm", "papp", "papp-csi", "wifoe")
+SHIPPED = ("fm", "papp", "papp-csi", "papp-hbf", "wifoe")
 
 
 def _derived_samples_per_step(card: dict) -> int | None:

@@ -21,8 +21,14 @@ so one model serves every transmit power and noise level; the transmitted precod
   structure, :func:`mimofm.models.fm.structured_precoder` (``W = H^H (I + Λ H H^H)^{-1}`` with unit
   columns scaled by ``√p``; one ``K × K`` solve, no ``N``-dimensional inversion) — the teacher's WMMSE
   step has this form too, with ``λ = v|u|²/μ``; mimofm's change to the paper's direct ``N × K`` output.
-  Hybrid: digital ``W_dp ∈ C^{N_RF×K}`` and analog phases ``A = e^{jθ}/√N`` ``[N, N_RF]`` (unit
-  modulus by construction); ``W̄ = A W_dp``. Outputs are normalized to unit power.
+  Hybrid (:func:`hybrid_structure`): analog phases ``A = e^{jθ}`` ``[N, N_RF]`` (unit modulus by
+  construction) and digital ``W_dp ∈ C^{N_RF×K}``, ``W̄ = A W_dp``, again from per-user parameters: the
+  first ``K`` RF chains take the phases of the structured precoder with the student's ``λ_a``, extra
+  chains the phases of the users' matched filters; the digital stage is the structured precoder with
+  ``(λ_d, p)`` on the whitened effective channel (``A = Q Lᴴ`` from the Cholesky factor of ``AᴴA``), so
+  ``‖A W_dp‖ = ‖W̃‖`` exactly and every sum-rate-optimal digital stage for that ``A`` is reachable.
+  An untrained hybrid student is "phases of RZF + RZF on the effective channel". Outputs are
+  normalized to unit power.
 """
 
 from __future__ import annotations
@@ -32,13 +38,15 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
-from mimofm.core.energy import normalize_power
+from mimofm.core.energy import normalize_power, total_power
 from mimofm.core.validation import MimofmInputError
 from mimofm.models.fm import structured_precoder, user_tokens
+from mimofm.precoders.hybrid import HybridPrecoder
 from mimofm.precoders.linear import rzf
 from mimofm.precoders.wmmse import wmmse_precoder, wmmse_receivers
 
-__all__ = ["PaPPConfig", "PaPPExtractor", "PaPPTeacher", "PaPPStudent", "PaPP", "papp_multiplications"]
+__all__ = ["PaPPConfig", "PaPPExtractor", "PaPPTeacher", "PaPPStudent", "PaPP", "hybrid_structure",
+           "papp_multiplications"]
 
 QUANTILES = (0.25, 0.5, 0.75)
 
@@ -155,50 +163,67 @@ class PaPPTeacher(nn.Module):
 
 
 class PaPPStudent(nn.Module):
-    """Compact FC layers from the flattened features to a unit-power precoder (digital or hybrid)."""
+    """Compact FC layers (per user, shared weights) to a unit-power precoder, fully digital or hybrid."""
 
     def __init__(self, cfg: PaPPConfig):
         super().__init__()
         k, n = cfg.num_ue, cfg.num_bs_ant
         self.k, self.n, self.num_rf = k, n, cfg.num_rf
-        if cfg.num_rf is None:  # per user (shared weights): its feature, Gram row and SNR -> (λ_u, p_u) logits
-            self.body = _mlp([cfg.feature_dim + 2 * k + 1] + list(cfg.student_widths), 0.0)
-            self.out = nn.Linear(cfg.student_widths[-1], 2)
-            nn.init.normal_(self.out.weight, std=1e-2)  # start near RZF with equal powers
-            nn.init.zeros_(self.out.bias)
-        else:
-            self.body = _mlp([k * cfg.feature_dim + 2 * k * k + k] + list(cfg.student_widths), 0.0)
-            self.out = nn.Linear(cfg.student_widths[-1], cfg.num_rf * n + 2 * cfg.num_rf * k)
+        # its feature, Gram row and SNR -> logits of (λ_u, p_u), hybrid: (λ_d,u, p_u, λ_a,u)
+        self.body = _mlp([cfg.feature_dim + 2 * k + 1] + list(cfg.student_widths), 0.0)
+        self.out = nn.Linear(cfg.student_widths[-1], 2 if cfg.num_rf is None else 3)
+        nn.init.normal_(self.out.weight, std=1e-2)  # start near RZF with equal powers
+        nn.init.zeros_(self.out.bias)
 
     def inputs(self, feats: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        """Student input: per user ``[B, K, E + 2K + 1]`` (digital) or flattened ``[B, K(E + 2K + 1)]``
-        (hybrid): features, the normalized Gram matrix ``Ĥ Ĥ^H`` (row u for user u) and the users' SNRs
-        in bels — the statistics the precoder's user-space coefficients depend on."""
+        """Student input per user ``[B, K, E + 2K + 1]``: features, the normalized Gram matrix ``Ĥ Ĥ^H``
+        (row u for user u) and the users' SNRs in bels — the statistics the precoder's user-space
+        coefficients depend on."""
         g = h.abs().square().sum(-1, keepdim=True).clamp_min(1e-30)  # [B, K, 1]
         hn = h / g.sqrt()  # Ĥ: unit-norm rows
         gram = hn @ hn.mH  # [B, K, K]
-        x = torch.cat([feats, gram.real.float(), gram.imag.float(), torch.log10(g).float() / 10.0], dim=-1)
-        return x if self.num_rf is None else x.flatten(1)
+        return torch.cat([feats, gram.real.float(), gram.imag.float(), torch.log10(g).float() / 10.0], dim=-1)
 
-    def structure(self, feats: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Fully digital: ``(λ, p)`` ``[B, K]`` each; λ free in scale (the teacher's ``λ = v|u|²/μ`` sums to 1
-        only at a KKT point), ``p`` power shares."""
-        y = self.out(self.body(self.inputs(feats, h)))  # [B, K, 2]
-        return torch.exp(y[..., 0].clamp(max=30.0)) / self.k, torch.softmax(y[..., 1], -1)
+    def structure(self, feats: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """``(λ, p)`` ``[B, K]`` each (hybrid: ``(λ_d, p, λ_a)``); λ free in scale (the teacher's
+        ``λ = v|u|²/μ`` sums to 1 only at a KKT point), ``p`` power shares."""
+        y = self.out(self.body(self.inputs(feats, h)))  # [B, K, 2 | 3]
+        lam = [torch.exp(y[..., i].clamp(max=30.0)) / self.k for i in range(0, y.shape[-1], 2)]
+        return lam[0], torch.softmax(y[..., 1], -1), *lam[1:]
 
     def forward(self, feats: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         if self.num_rf is None:
             return normalize_power(structured_precoder(h, *self.structure(feats, h)).to(h.dtype))
-        a, wd = self.hybrid(self.out(self.body(self.inputs(feats, h))))
-        return normalize_power(a @ wd)
+        a, wd = self.hybrid(feats, h)
+        return normalize_power(a @ wd).to(h.dtype)
 
-    def hybrid(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Analog ``A`` ``[B, N, N_RF]`` (unit modulus / √N) and digital ``W_dp`` ``[B, N_RF, K]``."""
-        n, r, k = self.n, self.num_rf, self.k
-        theta = y[:, : n * r].reshape(-1, n, r)
-        a = torch.polar(torch.full_like(theta, n ** -0.5), theta)
-        d = y[:, n * r:]
-        return a, torch.complex(d[:, : r * k], d[:, r * k:]).reshape(-1, r, k)
+    def hybrid(self, feats: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Analog ``A`` ``[B, N, N_RF]`` (unit modulus) and digital ``W_dp`` ``[B, N_RF, K]`` (complex128)."""
+        lam_d, p, lam_a = self.structure(feats, h)
+        return hybrid_structure(h, lam_a, lam_d, p, self.num_rf)
+
+
+def hybrid_structure(h: torch.Tensor, lam_a: torch.Tensor, lam_d: torch.Tensor, p: torch.Tensor, num_rf: int
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """A hybrid precoder from ``3K`` per-user parameters, differentiable: ``(A, W_dp)``, complex128.
+
+    ``h`` ``[B, K, N]``; ``lam_a`` ``[B, K]`` shapes the analog beams (chain ``k < K``: the phases of
+    column ``k`` of :func:`~mimofm.models.fm.structured_precoder` ``(h, λ_a)``; chain ``K + i``: the
+    phases of user ``i mod K``'s matched filter ``h^H``); ``(lam_d, p)`` the digital stage, the
+    structured precoder on the whitened effective channel ``H Q``, ``Q = A L^{-H}``, ``L Lᴴ = AᴴA``.
+    Then ``A W_dp = Q W̃`` with ``Qᴴ Q = I``: the power of ``W̃`` is the transmitted power.
+    """
+    k, n = h.shape[-2], h.shape[-1]
+    h64 = h.to(torch.complex128)
+    proto = structured_precoder(h64, lam_a, torch.ones_like(lam_a)).to(torch.complex128)  # [B, N, K]
+    mf = h64.mH
+    cols = torch.cat([proto] + [mf[..., i % k, None] for i in range(num_rf - k)], -1)  # [B, N, N_RF]
+    a = cols / cols.abs().clamp_min(1e-30)  # e^{jθ}
+    eye = torch.eye(num_rf, dtype=a.dtype, device=a.device)
+    chol = torch.linalg.cholesky(a.mH @ a + 1e-6 * n * eye)  # ridge: repeated phase columns stay invertible
+    q = torch.linalg.solve_triangular(chol, a.mH, upper=False).mH  # A L^{-H}  [B, N, N_RF]
+    w_t = structured_precoder(h64 @ q, lam_d, p).to(torch.complex128)  # [B, N_RF, K]
+    return a, torch.linalg.solve_triangular(chol.mH, w_t, upper=True)
 
 
 class PaPP(nn.Module):
@@ -224,6 +249,17 @@ class PaPP(nn.Module):
         w = self.student(feats, h)
         return (w, self.teacher(feats, ctx, h)) if with_teacher else w
 
+    def hybrid_precoder(self, h: torch.Tensor) -> HybridPrecoder:
+        """The hybrid student's two stages for a phase-shifter array: ``analog`` ``[B, N, N_RF]`` (unit
+        modulus), ``digital`` ``[B, N_RF, K]`` scaled so that ``w = analog @ digital`` has unit power."""
+        if self.cfg.num_rf is None:
+            raise MimofmInputError("this papp checkpoint is fully digital (num_rf is None); use a hybrid one")
+        self.check_input(h)
+        feats, _ = self.extractor(h)
+        a, wd = self.student.hybrid(feats, h)
+        wd = wd / total_power(a @ wd).sqrt()[..., None, None]
+        return HybridPrecoder(w=(a @ wd).to(h.dtype), analog=a.to(h.dtype), digital=wd.to(h.dtype))
+
     def teacher_precoder(self, h: torch.Tensor) -> torch.Tensor:
         feats, ctx = self.extractor(h)
         return self.teacher(feats, ctx, h)
@@ -240,15 +276,13 @@ def papp_multiplications(cfg: PaPPConfig) -> float:
     enc_sizes = [2 * n + 1] + [w] * (cfg.encoder_layers - 1) + [e]
     enc = k * sum(a * b for a, b in zip(enc_sizes[:-1], enc_sizes[1:]))
     merge = (len(QUANTILES) + 2) * e * e + k * (2 * e * e + e * e + 2 * e)
-    if cfg.num_rf is None:  # per-user student: K times (E + 2K + 1) -> widths -> 2
-        st_sizes = [e + 2 * k + 1] + list(cfg.student_widths) + [2]
-        student = k * sum(a * b for a, b in zip(st_sizes[:-1], st_sizes[1:]))
-    else:
-        st_sizes = [k * (e + 2 * k + 1)] + list(cfg.student_widths) + [cfg.num_rf * n + 2 * cfg.num_rf * k]
-        student = sum(a * b for a, b in zip(st_sizes[:-1], st_sizes[1:]))
-    if cfg.num_rf is None:  # Gram (shared with the input), K × K solve, H^H·M, column norms
-        basis = 4 * n * k * k + 16 * k**3 // 3 + 4 * n * k * k + 4 * n * k
-    else:
-        basis = 4 * n * k * k + 4 * n * cfg.num_rf * k
+    # per-user student: K times (E + 2K + 1) -> widths -> 2 (hybrid: 3)
+    st_sizes = [e + 2 * k + 1] + list(cfg.student_widths) + [2 if cfg.num_rf is None else 3]
+    student = k * sum(a * b for a, b in zip(st_sizes[:-1], st_sizes[1:]))
+    basis = 4 * n * k * k + 16 * k**3 // 3 + 4 * n * k * k + 4 * n * k  # Gram (shared), K × K solve, H^H·M, norms
+    if cfg.num_rf is not None:  # phases, AᴴA, Cholesky, Q, H Q, digital structure on it, L^{-H}, A·W_dp
+        r = cfg.num_rf
+        basis += (2 * n * r + 4 * n * r * r + 4 * r**3 // 3 + 4 * n * r * r + 4 * k * n * r
+                  + 4 * r * k * k + 16 * k**3 // 3 + 4 * r * k * k + 4 * r * k + 2 * r * r * k + 4 * n * r * k)
     tokens = 3 * k * n
     return float(cnn + enc + merge + student + basis + tokens + 4 * n * k)

@@ -18,7 +18,7 @@ __all__ = ["PrecoderOutput", "PrecoderSpec", "REGISTRY", "get_precoder", "run_pr
            "set_checkpoint", "neural_precoders"]
 
 # checkpoint overrides of the neural precoders (None: the shipped checkpoint)
-_CHECKPOINTS: dict[str, str | None] = {"fm": None, "papp": None, "papp-csi": None}
+_CHECKPOINTS: dict[str, str | None] = {"fm": None, "papp": None, "papp-csi": None, "papp-hbf": None}
 
 
 def neural_precoders() -> list[str]:
@@ -89,8 +89,8 @@ def _fm(h: torch.Tensor) -> PrecoderOutput:
 
 
 def _papp(name: str) -> Callable[[torch.Tensor], PrecoderOutput]:
-    """papp zero-shot (``papp``; ``papp-csi``: trained on imperfect CSI): extractor + student on an
-    SNR-scaled channel."""
+    """papp zero-shot (``papp``; ``papp-csi``: trained on imperfect CSI; ``papp-hbf``: hybrid student):
+    extractor + student on an SNR-scaled channel."""
 
     def run(h: torch.Tensor) -> PrecoderOutput:
         from mimofm.models.loading import load_papp, shipped_checkpoint
@@ -137,6 +137,8 @@ def _build() -> dict[str, PrecoderSpec]:
         PrecoderSpec("papp", "precoder", _papp("papp"), "papp plug-and-play student, zero-shot (shipped checkpoint)"),
         PrecoderSpec("papp-csi", "precoder", _papp("papp-csi"),
                      "papp trained with channel-estimation error (NMSE -20/-10 dB), zero-shot (shipped checkpoint)"),
+        PrecoderSpec("papp-hbf", "precoder", _papp("papp-hbf"),
+                     "papp hybrid student, 8 RF chains (analog phases + digital), zero-shot (shipped checkpoint)"),
     ]
     return {s.name: s for s in specs}
 
