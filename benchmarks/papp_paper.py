@@ -102,7 +102,8 @@ def hybrid(out: Path, sites, samples: int) -> dict:
     if path.exists():
         return json.loads(path.read_text())
     _log("hybrid")
-    cfg = EvalConfig(precoders=HYBRID + _shipped("papp-hbf"), snr_db=SNRS, samples=samples, positions="test")
+    hbf = ["papp-hbf-4", "papp-hbf"] if _shipped("papp-hbf") else []
+    cfg = EvalConfig(precoders=HYBRID + hbf, snr_db=SNRS, samples=samples, positions="test")
     doc = evaluate_sets(sites, cfg)
     write_json(path, doc)
     return doc

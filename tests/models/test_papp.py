@@ -49,6 +49,11 @@ def test_student_outputs_unit_power_and_hybrid_phases_are_unit_modulus():
         hp = m.hybrid_precoder(h)
         torch.testing.assert_close(hp.w, m(h), rtol=0, atol=1e-5)
         torch.testing.assert_close(hp.analog @ hp.digital, hp.w, rtol=0, atol=1e-5)
+        hp4 = m.hybrid_precoder(h, num_rf=4)  # the same checkpoint served with fewer RF chains
+        assert hp4.analog.shape == (6, 16, 4) and hp4.digital.shape == (6, 4, 4)
+        torch.testing.assert_close(total_power(m(h, num_rf=4)), torch.ones(6), rtol=1e-5, atol=0)
+    with pytest.raises(MimofmInputError, match="num_rf"):
+        m(h, num_rf=3)
     with pytest.raises(MimofmInputError, match="fully digital"):
         PaPP(PaPPConfig(**TINY)).hybrid_precoder(h)
 

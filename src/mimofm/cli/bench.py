@@ -142,7 +142,7 @@ def suite_command(
     out.mkdir(parents=True, exist_ok=True)
     n = 100 if quick else samples
     sets = bundled_sites()
-    neural = [m for m in ("fm", "papp") if shipped_checkpoint(m).with_suffix(".json").exists()]
+    neural = [m for m in ("fm", "papp", "papp-hbf") if shipped_checkpoint(m).with_suffix(".json").exists()]
     ecfg = EvalConfig(precoders=["mrt", "zf", "zf-wf", "rzf", "wmmse", *neural, "dpc"],
                       data=[f"bundled:{s.name}" for s in sets], snr_db=[0.0, 10.0, 20.0, 30.0], samples=n,
                       positions="test", seed=0)

@@ -99,10 +99,10 @@ def mimofm_multiplications(name: str, k: int, n: int, iterations: float | None =
         cfg = dataclasses.replace(load_fm(None).cfg, num_ue=k, num_bs_ant=n)
         structure = gram + _SOLVE * k**3 + 4 * n * k * k + norm if cfg.head_form == "structure" else norm
         return fm_flops(cfg) / 2 + structure
-    if name == "papp":  # the shipped recipe's sizes (recipes/papp.yaml = PaPPConfig defaults)
+    if name in ("papp", "papp-csi", "papp-hbf"):  # the shipped recipes' sizes (PaPPConfig defaults; hbf: 8 RF chains)
         from mimofm.models.papp import PaPPConfig, papp_multiplications
 
-        return papp_multiplications(PaPPConfig(num_bs_ant=n, num_ue=k))
+        return papp_multiplications(PaPPConfig(num_bs_ant=n, num_ue=k, num_rf=8 if name == "papp-hbf" else None))
     return None
 
 

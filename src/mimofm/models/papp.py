@@ -191,16 +191,22 @@ class PaPPStudent(nn.Module):
         lam = [torch.exp(y[..., i].clamp(max=30.0)) / self.k for i in range(0, y.shape[-1], 2)]
         return lam[0], torch.softmax(y[..., 1], -1), *lam[1:]
 
-    def forward(self, feats: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    def forward(self, feats: torch.Tensor, h: torch.Tensor, num_rf: int | None = None) -> torch.Tensor:
         if self.num_rf is None:
             return normalize_power(structured_precoder(h, *self.structure(feats, h)).to(h.dtype))
-        a, wd = self.hybrid(feats, h)
+        a, wd = self.hybrid(feats, h, num_rf)
         return normalize_power(a @ wd).to(h.dtype)
 
-    def hybrid(self, feats: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Analog ``A`` ``[B, N, N_RF]`` (unit modulus) and digital ``W_dp`` ``[B, N_RF, K]`` (complex128)."""
+    def hybrid(self, feats: torch.Tensor, h: torch.Tensor, num_rf: int | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Analog ``A`` ``[B, N, N_RF]`` (unit modulus) and digital ``W_dp`` ``[B, N_RF, K]`` (complex128).
+        ``num_rf``: serve another number of RF chains than trained with (``K ≤ num_rf ≤ N``): the student's
+        per-user parameters do not depend on it."""
+        r = self.num_rf if num_rf is None else num_rf
+        if not self.k <= r <= self.n:
+            raise MimofmInputError(f"`num_rf` must be between num_ue ({self.k}) and num_bs_ant ({self.n}), got {r}")
         lam_d, p, lam_a = self.structure(feats, h)
-        return hybrid_structure(h, lam_a, lam_d, p, self.num_rf)
+        return hybrid_structure(h, lam_a, lam_d, p, r)
 
 
 def hybrid_structure(h: torch.Tensor, lam_a: torch.Tensor, lam_d: torch.Tensor, p: torch.Tensor, num_rf: int
@@ -242,21 +248,22 @@ class PaPP(nn.Module):
             raise MimofmInputError(f"this papp checkpoint serves {self.cfg.num_ue} users × {self.cfg.num_bs_ant} "
                                    f"antennas; got a {h.dtype} tensor of shape {list(h.shape)}")
 
-    def forward(self, h: torch.Tensor, with_teacher: bool = False):
+    def forward(self, h: torch.Tensor, with_teacher: bool = False, num_rf: int | None = None):
         """``h`` ``[B, K, N]`` SNR-scaled channel -> unit-power precoder ``[B, N, K]`` (student);
-        ``with_teacher=True`` (training): ``(student, teacher)`` precoders from one feature pass."""
+        ``with_teacher=True`` (training): ``(student, teacher)`` precoders from one feature pass.
+        ``num_rf`` (hybrid students): RF chains to serve, default the trained number."""
         feats, ctx = self.extractor(h)
-        w = self.student(feats, h)
+        w = self.student(feats, h, num_rf)
         return (w, self.teacher(feats, ctx, h)) if with_teacher else w
 
-    def hybrid_precoder(self, h: torch.Tensor) -> HybridPrecoder:
+    def hybrid_precoder(self, h: torch.Tensor, num_rf: int | None = None) -> HybridPrecoder:
         """The hybrid student's two stages for a phase-shifter array: ``analog`` ``[B, N, N_RF]`` (unit
         modulus), ``digital`` ``[B, N_RF, K]`` scaled so that ``w = analog @ digital`` has unit power."""
         if self.cfg.num_rf is None:
             raise MimofmInputError("this papp checkpoint is fully digital (num_rf is None); use a hybrid one")
         self.check_input(h)
         feats, _ = self.extractor(h)
-        a, wd = self.student.hybrid(feats, h)
+        a, wd = self.student.hybrid(feats, h, num_rf)
         wd = wd / total_power(a @ wd).sqrt()[..., None, None]
         return HybridPrecoder(w=(a @ wd).to(h.dtype), analog=a.to(h.dtype), digital=wd.to(h.dtype))
 

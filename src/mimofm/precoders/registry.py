@@ -88,9 +88,9 @@ def _fm(h: torch.Tensor) -> PrecoderOutput:
     return PrecoderOutput(w=w, sum_rate=rates_from_hw(h.to(torch.complex128) @ w.to(torch.complex128)).sum(-1))
 
 
-def _papp(name: str) -> Callable[[torch.Tensor], PrecoderOutput]:
-    """papp zero-shot (``papp``; ``papp-csi``: trained on imperfect CSI; ``papp-hbf``: hybrid student):
-    extractor + student on an SNR-scaled channel."""
+def _papp(name: str, num_rf: int | None = None) -> Callable[[torch.Tensor], PrecoderOutput]:
+    """papp zero-shot (``papp``; ``papp-csi``: trained on imperfect CSI; ``papp-hbf``: hybrid student,
+    served with ``num_rf`` RF chains, default its trained 8): extractor + student on an SNR-scaled channel."""
 
     def run(h: torch.Tensor) -> PrecoderOutput:
         from mimofm.models.loading import load_papp, shipped_checkpoint
@@ -98,7 +98,7 @@ def _papp(name: str) -> Callable[[torch.Tensor], PrecoderOutput]:
         model = load_papp(_CHECKPOINTS[name] or (None if name == "papp" else str(shipped_checkpoint(name))))
         model.check_input(h)
         with torch.no_grad():
-            w = model(h.to(torch.complex64))
+            w = model(h.to(torch.complex64), num_rf=num_rf)
         return PrecoderOutput(w=w, sum_rate=rates_from_hw(h.to(torch.complex128) @ w.to(torch.complex128)).sum(-1))
 
     return run
@@ -139,6 +139,8 @@ def _build() -> dict[str, PrecoderSpec]:
                      "papp trained with channel-estimation error (NMSE -20/-10 dB), zero-shot (shipped checkpoint)"),
         PrecoderSpec("papp-hbf", "precoder", _papp("papp-hbf"),
                      "papp hybrid student, 8 RF chains (analog phases + digital), zero-shot (shipped checkpoint)"),
+        PrecoderSpec("papp-hbf-4", "precoder", _papp("papp-hbf", 4),
+                     "the papp-hbf checkpoint served with 4 RF chains (its per-user parameters do not depend on N_RF)"),
     ]
     return {s.name: s for s in specs}
 

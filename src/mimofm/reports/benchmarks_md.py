@@ -183,7 +183,7 @@ def update_cards(q: dict, command: str) -> None:
 
     rows = q["results"]
     w = {(r["site"], r["snr_db"]): r["sum_rate_mean"] for r in rows if r["precoder"] == "wmmse"}
-    for name in ("fm", "papp"):
+    for name in ("fm", "papp", "papp-csi", "papp-hbf"):
         mine = [r for r in rows if r["precoder"] == name]
         card_path = shipped_checkpoint(name).with_suffix(".json")
         if not mine or not card_path.exists():

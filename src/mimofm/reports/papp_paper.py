@@ -15,7 +15,7 @@ SNRS = [0.0, 10.0, 20.0, 30.0]
 SHOTS = ["10", "20", "40", "100", "full"]
 CSI_NMSES = [-30.0, -20.0, -15.0, -10.0, -5.0]
 CSI_SNR = 20.0
-HYBRID = ["zf", "wmmse", "hybrid-pe-4", "hybrid-pe-8", "papp"]  # + papp-hbf once a hybrid checkpoint is shipped
+HYBRID = ["zf", "wmmse", "hybrid-pe-4", "hybrid-pe-8", "papp"]  # + papp-hbf-4, papp-hbf when shipped
 COMMAND = "python benchmarks/papp_paper.py --out {folder}"
 
 
@@ -87,8 +87,9 @@ def hybrid_md(doc: dict) -> str:
     pre = [p for p in dict.fromkeys(r["precoder"] for r in doc["results"])]
     out = ["### Hybrid beamforming (N_T = 64, 4 users)", "",
            "Mean sum rate ÷ fully digital WMMSE over the held-out sites' test positions. hybrid-pe-N: phases of "
-           "WMMSE (+ matched filters) on N RF chains, digital WMMSE on the effective channel; papp-hbf (when "
-           "shipped): papp's hybrid student with 8 RF chains.", "",
+           "WMMSE (+ matched filters) on N RF chains, digital WMMSE on the effective channel; papp-hbf: papp's "
+           "hybrid student, trained with 8 RF chains (recipes/papp-hbf.yaml); papp-hbf-4: the same checkpoint "
+           "served with 4 RF chains.", "",
            "| precoder | " + " | ".join(f"{s:g} dB" for s in SNRS) + " |", "|---|" + "---|" * len(SNRS)]
     for p in pre:
         out.append(f"| {p} | " + " | ".join(f"{m[(s, p)] / m[(s, 'wmmse')]:.3f}" for s in SNRS) + " |")
