@@ -212,10 +212,13 @@ def test_a_non_finite_gradient_skips_the_update_instead_of_poisoning_the_weights
         def config(self):
             return {}
 
-    out = train(NaNGradAtStep2(), TrainConfig(steps=5, lr=0.01, out_dir=str(tmp_path), ckpt_every=5), progress=False)
+    out = train(NaNGradAtStep2(), TrainConfig(steps=5, lr=0.01, out_dir=str(tmp_path), ckpt_every=5, log_every=1,
+                                              grad_clip=1.0), progress=False)
     assert all(bool(torch.isfinite(p).all()) for p in out["model"].parameters())
     logs = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in logs if "skipped" in r] == [2]
+    # the step's own record is still written, its NaN gradient norm as null
+    assert [r["grad_norm"] for r in logs if r.get("step") == 2 and "loss" in r] == [None]
 
 
 def test_bf16_autocast_trains_and_the_card_records_precision_and_samples(tmp_path):

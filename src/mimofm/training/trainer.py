@@ -102,9 +102,16 @@ def _truncate_log(path: Path, before_step: int) -> None:
         tmp.write_text("".join(ln + "\n" for ln in keep))
 
 
+def _finite(v):
+    """JSON-safe: a non-finite float becomes ``None`` (a skipped update's gradient norm is NaN)."""
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    return None if isinstance(v, float) and not math.isfinite(v) else v
+
+
 def _log(path: Path, record: dict) -> None:
     with open(path, "a") as f:
-        f.write(json.dumps(record, allow_nan=False) + "\n")
+        f.write(json.dumps(_finite(record), allow_nan=False) + "\n")
 
 
 def _tensorboard(out: Path, start: int):
