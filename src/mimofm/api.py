@@ -64,9 +64,9 @@ def load_precoder(name: str, checkpoint: str | None = None, task: str | None = N
 
         return fm
     if name in ("papp", "papp-csi", "papp-hbf"):
-        from mimofm.models.loading import load_papp, shipped_checkpoint
+        from mimofm.models.loading import load_papp
 
-        student = load_papp(checkpoint or (None if name == "papp" else str(shipped_checkpoint(name))))
+        student = load_papp(checkpoint, shipped=name)
 
         def papp(h: torch.Tensor, rate_targets: torch.Tensor | None = None) -> torch.Tensor:
             if rate_targets is not None:

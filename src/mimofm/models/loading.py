@@ -17,9 +17,10 @@ def shipped_checkpoint(name: str) -> Path:
     return Path(str(resources.files("mimofm") / "assets" / "checkpoints" / name))
 
 
-def _architecture(family: str, stem: str | None) -> tuple[Path, dict]:
-    """Resolve a checkpoint stem of ``family`` (default: the shipped one) and read its architecture."""
-    path = Path(stem) if stem else shipped_checkpoint(family)
+def _architecture(family: str, stem: str | None, shipped: str | None = None) -> tuple[Path, dict]:
+    """Resolve a checkpoint stem of ``family`` (default: the shipped one named ``shipped``, else ``family``)
+    and read its architecture."""
+    path = Path(stem) if stem else shipped_checkpoint(shipped or family)
     if path.suffix in (".json", ".safetensors"):
         path = path.with_suffix("")
     if not path.with_suffix(".json").exists():
@@ -52,11 +53,12 @@ def load_fm(stem: str | None = None):
 
 
 @lru_cache(maxsize=8)
-def load_papp(stem: str | None = None):
-    """A :class:`~mimofm.models.papp.PaPP` in eval mode from a checkpoint (default: the shipped one)."""
+def load_papp(stem: str | None = None, shipped: str = "papp"):
+    """A :class:`~mimofm.models.papp.PaPP` in eval mode from a checkpoint (default: the shipped one named
+    ``shipped``: ``papp``, ``papp-csi`` or ``papp-hbf``)."""
     from mimofm.models.papp import PaPP, PaPPConfig
 
-    path, arch = _architecture("papp", stem)
+    path, arch = _architecture("papp", stem, shipped)
     return _finish(path, PaPP(PaPPConfig(**arch)))
 
 

@@ -264,8 +264,9 @@ class PaPP(nn.Module):
         self.check_input(h)
         feats, _ = self.extractor(h)
         a, wd = self.student.hybrid(feats, h, num_rf)
-        wd = wd / total_power(a @ wd).sqrt()[..., None, None]
-        return HybridPrecoder(w=(a @ wd).to(h.dtype), analog=a.to(h.dtype), digital=wd.to(h.dtype))
+        w = a @ wd
+        scale = total_power(w).sqrt()[..., None, None]
+        return HybridPrecoder(w=(w / scale).to(h.dtype), analog=a.to(h.dtype), digital=(wd / scale).to(h.dtype))
 
     def teacher_precoder(self, h: torch.Tensor) -> torch.Tensor:
         feats, ctx = self.extractor(h)

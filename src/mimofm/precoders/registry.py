@@ -93,9 +93,9 @@ def _papp(name: str, num_rf: int | None = None) -> Callable[[torch.Tensor], Prec
     served with ``num_rf`` RF chains, default its trained 8): extractor + student on an SNR-scaled channel."""
 
     def run(h: torch.Tensor) -> PrecoderOutput:
-        from mimofm.models.loading import load_papp, shipped_checkpoint
+        from mimofm.models.loading import load_papp
 
-        model = load_papp(_CHECKPOINTS[name] or (None if name == "papp" else str(shipped_checkpoint(name))))
+        model = load_papp(_CHECKPOINTS[name], shipped=name)
         model.check_input(h)
         with torch.no_grad():
             w = model(h.to(torch.complex64), num_rf=num_rf)
