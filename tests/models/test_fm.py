@@ -105,6 +105,21 @@ def test_structured_head_starts_at_rzf_and_reaches_the_optimal_structure():
     assert float(-loss.detach()) >= 0.99 * float(opt.sum_rate.mean())
 
 
+def test_structured_precoder_gradient_is_finite_when_a_power_share_underflows_to_zero():
+    """A softmax share of exactly 0 (float32 underflow) gave NaN gradients through √p (papp-hbf skipped updates)."""
+    from mimofm.models.fm import structured_precoder
+
+    h = correlated(2, 4, 16, seed=5, snr_db=20.0)
+    logits = torch.tensor([[0.0, 1.0, -200.0, 2.0], [0.5, 0.0, 0.0, 0.0]], requires_grad=True)
+    p = torch.softmax(logits, -1)
+    assert float(p[0, 2]) == 0.0
+    lam = torch.full((2, 4), 0.25, requires_grad=True)
+    w = structured_precoder(h, lam, p).to(torch.complex128)
+    sum_rate(h, w).sum().backward()
+    assert torch.isfinite(logits.grad).all() and torch.isfinite(lam.grad).all()
+    assert float(w[0, :, 2].abs().max()) < 1e-100  # the zero-share user still gets no power
+
+
 def test_old_rzf_mix_checkpoints_still_load(tmp_path):
     import json
 

@@ -89,7 +89,8 @@ def structured_precoder(h: torch.Tensor, lam: torch.Tensor, p: torch.Tensor) -> 
     m = eye + lam.to(torch.float64)[..., :, None] * (h64 @ h64.mH)  # I + Λ H H^H  [B, K, K]
     v = h64.mH @ torch.linalg.solve(m, eye)  # [B, N, K]
     v = v / v.norm(dim=-2, keepdim=True).clamp_min(1e-300)
-    return (v * torch.sqrt(p.to(torch.float64))[..., None, :]).to(torch.complex64)
+    # a softmax share can underflow to exactly 0: √0 has an infinite derivative (0·∞ = NaN in backward)
+    return (v * torch.sqrt(p.to(torch.float64).clamp_min(1e-300))[..., None, :]).to(torch.complex64)
 
 
 def user_tokens(h: torch.Tensor) -> torch.Tensor:
