@@ -120,8 +120,8 @@ def tradeoff_markdown(variants: dict[str, dict], command: str) -> list[str]:
            "per-user error |r_u − R*_u| / max(R*_u, 0.1), over all requests and over the requests QoS power "
            "minimization can meet at all. Energy E = γ·P_TX + P_RF·(antennas on) (P_TX = 20 W, P_RF = 1 W); QoS / "
            "greedy: least energy reaching fm's achieved rates with every antenna on / with greedy antenna "
-           "switch-off (greedy on the first samples only). The fm section's Fig. 3 analogue above was measured "
-           "with the network's powers (before the exact layer).", "",
+           "switch-off (greedy on the first samples only). The fm section's Fig. 3 analogue above uses the exact "
+           "layer (the default) at 20 dB.", "",
            "| fm powers | SNR | β | rate error | error (QoS-feasible) | fm W | antennas | fm ÷ QoS | fm ÷ greedy | "
            "QoS feasible |", "|---|---|---|---|---|---|---|---|---|---|"]
     for label, doc in variants.items():
