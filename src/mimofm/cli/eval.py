@@ -36,6 +36,7 @@ def eval_command(
     p_rf_w: float = typer.Option(1.0, help="With --rate-targets: circuit power per active antenna (W), eq. 4."),
     exact_rates: bool = typer.Option(True, help="With --rate-targets: fm's exact power layer (least powers meeting the requests with fm's beams); --no-exact-rates: the network's own powers."),
     csi_nmse_db: Optional[float] = typer.Option(None, help="Imperfect CSI: precoders see H + E with this NMSE (dB, e.g. -10); rates are measured on H."),
+    csi_denoise: bool = typer.Option(False, help="With --csi-nmse-db: denoise H + E in the array's angular domain before every precoder (mimofm.channels.denoise)."),
 ) -> None:
     """Evaluate classical precoders and bounds on the same multi-user samples (or fm's rate-target mode, or wifoe on 3GPP tasks)."""
     if task is not None or precoder.strip() == "wifoe":
@@ -60,6 +61,7 @@ def eval_command(
         seed=seed,
         positions=positions,
         csi_nmse_db=csi_nmse_db,
+        csi_denoise=csi_denoise,
     )
     cfg.validate()
     if checkpoint is not None:

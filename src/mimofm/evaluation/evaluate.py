@@ -20,6 +20,7 @@ import torch
 from scipy import stats
 
 from mimofm.channels.io import ChannelSet, load_channels
+from mimofm.channels.denoise import array_shape, beamspace_denoise
 from mimofm.channels.sampling import candidate_positions, draw_user_sets, gather_users, imperfect_csi
 from mimofm.core.linkbudget import LinkBudget, SNRSpec, median_gain
 from mimofm.core.rates import sum_rate
@@ -47,6 +48,7 @@ class EvalConfig:
     chunk: int = 250
     positions: str = "all"  # all | train | val | test: which position split the users come from
     csi_nmse_db: float | None = None  # precoders see Ĥ = H + E with this NMSE; rates are measured on H
+    csi_denoise: bool = False  # Ĥ passes the beamspace denoiser (mimofm.channels.denoise) before every precoder
 
     def snr_points(self) -> list[SNRSpec]:
         if (self.snr_db is None) == (self.noise_dbm is None):
@@ -68,6 +70,8 @@ class EvalConfig:
             raise MimofmInputError(f"`chunk` must be >= 1, got {self.chunk}")
         if self.csi_nmse_db is not None and not math.isfinite(self.csi_nmse_db):
             raise MimofmInputError(f"`csi_nmse_db` must be finite, got {self.csi_nmse_db!r}")
+        if self.csi_denoise and self.csi_nmse_db is None:
+            raise MimofmInputError("`csi_denoise` needs `csi_nmse_db` (the estimate's error level)")
         LinkBudget(self.tx_power_dbm, self.system_loss_db)
 
 
@@ -154,6 +158,8 @@ def evaluate_sets(
             scale, resolved = point.scale_for(cs.h, budget)
             hs = h_users * scale  # SNR-scaled: unit power, unit noise
             h_est = None if cfg.csi_nmse_db is None else imperfect_csi(hs, cfg.csi_nmse_db, cfg.seed + 7919)
+            if cfg.csi_denoise:
+                h_est = beamspace_denoise(h_est, *array_shape(cs.meta, cs.num_bs_ant), cfg.csi_nmse_db)
             snr_median_db = 10.0 * math.log10(scale**2 * median_gain(cs.h))
             per = {}
             for spec in specs:
@@ -180,6 +186,7 @@ def evaluate_sets(
                     "iterations_mean": float(iters.mean()) if iters is not None else None,
                     "iterations_max": int(iters.max()) if iters is not None else None,
                     "csi_nmse_db": cfg.csi_nmse_db if spec.kind == "precoder" else None,
+                    "csi_denoise": cfg.csi_denoise if spec.kind == "precoder" else None,
                 }
                 if dpc is not None and spec.name != "dpc":
                     over = rates > dpc[0] * (1 + 1e-6) + 1e-9
