@@ -90,6 +90,11 @@ def mimofm_multiplications(name: str, k: int, n: int, iterations: float | None =
         return gram + i * (2 * _SOLVE * k**3 + 8 * k)
     if name == "qos":
         return gram + i * (_SOLVE * k**3 + 4 * k) + _SOLVE * k**3 + 4 * n * k * k + _SOLVE * k**3
+    if name.endswith("-refined"):  # the base precoder + the user-space sum-rate steps on its (λ, p)
+        from mimofm.models.refine import refine_multiplications
+
+        base = mimofm_multiplications(name.removesuffix("-refined"), k, n, iterations)
+        return None if base is None else base + refine_multiplications(k)
     if name == "fm":  # the shipped checkpoint's architecture at this size: network (FLOPs ÷ 2) + structure step
         import dataclasses
 

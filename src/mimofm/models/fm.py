@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from mimofm.core.validation import MimofmInputError
+from mimofm.models.refine import refine_structure
 
 __all__ = ["FMConfig", "FMFeatureExtractor", "FMHead", "FMPrecoder", "FMOutput", "user_tokens", "transmit", "structured_precoder", "fm_flops", "exact_rate_powers",
            "prune_antennas",
@@ -341,7 +342,7 @@ class FMPrecoder(nn.Module):
 
     def forward(self, h: torch.Tensor, rates: torch.Tensor | None = None, head: int | None = None,
                 *, full_power: bool | None = None, exact_rates: bool = True, prune: bool = True,
-                energy_w: tuple[float, float] | None = None) -> FMOutput:
+                energy_w: tuple[float, float] | None = None, refine_steps: int = 0) -> FMOutput:
         """``h`` ``[B, K, N]`` SNR-scaled channel, ``rates`` ``[B, K]`` requests (None: maximum sum rate).
 
         ``exact_rates`` (rate-target mode only): keep the network's beams and antenna mask but replace its
@@ -349,7 +350,19 @@ class FMPrecoder(nn.Module):
         those beams can within the power budget; ``gamma`` is then the power actually transmitted. ``prune``
         (with ``exact_rates``): then switch further antennas off on those beams while the energy of eq. 4
         falls (:func:`prune_antennas`), for ``energy_w = (P_TX, P_RF)`` (default: the config's).
+        ``refine_steps`` (maximum-sum-rate mode, structured head): that many sum-rate steps on the head's
+        ``(λ, p)`` (:func:`mimofm.models.refine.refine_structure`; ``fm-refined`` in the registry).
         """
+        if refine_steps:
+            if rates is not None or full_power is False or self.cfg.head_form != "structure":
+                raise MimofmInputError("sum-rate refinement needs the maximum-sum-rate mode (no rate targets) "
+                                       "and the structured head")
+            feats = self.extractor(h, torch.log1p(torch.full(h.shape[:-1], 1e3, device=h.device)))
+            lam, p = self.heads[self.default_head if head is None else head].structure(feats)
+            w = structured_precoder(h, *refine_structure(h, lam, p, refine_steps))
+            ones = torch.ones(h.shape[0], device=h.device)
+            return FMOutput(w=w.to(h.dtype), omega=torch.ones(h.shape[0], h.shape[-1], device=h.device),
+                            gamma=ones, features=feats)
         if rates is None:
             rates = torch.full(h.shape[:-1], 1e3, device=h.device)  # "very large requests"
             full_power = True if full_power is None else full_power

@@ -41,6 +41,7 @@ from torch import nn
 from mimofm.core.energy import normalize_power, total_power
 from mimofm.core.validation import MimofmInputError
 from mimofm.models.fm import structured_precoder, user_tokens
+from mimofm.models.refine import refine_structure
 from mimofm.precoders.hybrid import HybridPrecoder
 from mimofm.precoders.linear import rzf
 from mimofm.precoders.wmmse import wmmse_precoder, wmmse_receivers
@@ -191,9 +192,15 @@ class PaPPStudent(nn.Module):
         lam = [torch.exp(y[..., i].clamp(max=30.0)) / self.k for i in range(0, y.shape[-1], 2)]
         return lam[0], torch.softmax(y[..., 1], -1), *lam[1:]
 
-    def forward(self, feats: torch.Tensor, h: torch.Tensor, num_rf: int | None = None) -> torch.Tensor:
+    def forward(self, feats: torch.Tensor, h: torch.Tensor, num_rf: int | None = None,
+                refine_steps: int = 0) -> torch.Tensor:
         if self.num_rf is None:
-            return normalize_power(structured_precoder(h, *self.structure(feats, h)).to(h.dtype))
+            lam, p = self.structure(feats, h)
+            if refine_steps:
+                lam, p = refine_structure(h, lam, p, refine_steps)
+            return normalize_power(structured_precoder(h, lam, p).to(h.dtype))
+        if refine_steps:
+            raise MimofmInputError("sum-rate refinement is for the fully digital student (num_rf is None)")
         a, wd = self.hybrid(feats, h, num_rf)
         return normalize_power(a @ wd).to(h.dtype)
 
@@ -248,12 +255,15 @@ class PaPP(nn.Module):
             raise MimofmInputError(f"this papp checkpoint serves {self.cfg.num_ue} users × {self.cfg.num_bs_ant} "
                                    f"antennas; got a {h.dtype} tensor of shape {list(h.shape)}")
 
-    def forward(self, h: torch.Tensor, with_teacher: bool = False, num_rf: int | None = None):
+    def forward(self, h: torch.Tensor, with_teacher: bool = False, num_rf: int | None = None,
+                refine_steps: int = 0):
         """``h`` ``[B, K, N]`` SNR-scaled channel -> unit-power precoder ``[B, N, K]`` (student);
         ``with_teacher=True`` (training): ``(student, teacher)`` precoders from one feature pass.
-        ``num_rf`` (hybrid students): RF chains to serve, default the trained number."""
+        ``num_rf`` (hybrid students): RF chains to serve, default the trained number.
+        ``refine_steps`` (fully digital): that many sum-rate steps on the student's ``(λ, p)``
+        (:func:`mimofm.models.refine.refine_structure`; ``papp-refined`` in the registry)."""
         feats, ctx = self.extractor(h)
-        w = self.student(feats, h, num_rf)
+        w = self.student(feats, h, num_rf, refine_steps)
         return (w, self.teacher(feats, ctx, h)) if with_teacher else w
 
     def hybrid_precoder(self, h: torch.Tensor, num_rf: int | None = None) -> HybridPrecoder:

@@ -12,6 +12,7 @@ from typing import Callable, Literal
 import torch
 
 from mimofm.core.validation import MimofmInputError
+from mimofm.models.refine import REFINE_STEPS
 from mimofm.precoders._common import rates_from_hw
 
 __all__ = ["PrecoderOutput", "PrecoderSpec", "REGISTRY", "get_precoder", "run_precoder", "parse_precoders",
@@ -70,6 +71,17 @@ def _wmmse(setting: str, form: str) -> Callable[[torch.Tensor], PrecoderOutput]:
     return run
 
 
+def _rzf_refined(h: torch.Tensor) -> PrecoderOutput:
+    """RZF with equal powers (``λ = p = 1/K``) as the start of the sum-rate steps on ``(λ, p)``."""
+    from mimofm.models.fm import structured_precoder
+    from mimofm.models.refine import refine_structure
+
+    k = h.shape[-2]
+    start = torch.full(h.shape[:-1], 1.0 / k, dtype=torch.float64, device=h.device)
+    w = structured_precoder(h, *refine_structure(h, start, start)).to(torch.complex128)
+    return PrecoderOutput(w=w, sum_rate=rates_from_hw(h.to(torch.complex128) @ w).sum(-1))
+
+
 def _dpc(h: torch.Tensor) -> PrecoderOutput:
     from mimofm.precoders.bounds import dpc_sum_capacity
 
@@ -77,20 +89,26 @@ def _dpc(h: torch.Tensor) -> PrecoderOutput:
     return PrecoderOutput(w=None, sum_rate=r.sum_rate, iterations=r.iterations)
 
 
-def _fm(h: torch.Tensor) -> PrecoderOutput:
-    """fm zero-shot (default head, maximum-sum-rate requests) on an SNR-scaled channel."""
-    from mimofm.models.loading import load_fm
+def _fm(refine_steps: int = 0) -> Callable[[torch.Tensor], PrecoderOutput]:
+    """fm zero-shot (default head, maximum-sum-rate requests) on an SNR-scaled channel; ``refine_steps``:
+    that many sum-rate steps on the head's ``(λ, p)`` (``fm-refined``)."""
 
-    model = load_fm(_CHECKPOINTS["fm"])
-    model.check_input(h, None)
-    with torch.no_grad():
-        w = model(h.to(torch.complex64)).w
-    return PrecoderOutput(w=w, sum_rate=rates_from_hw(h.to(torch.complex128) @ w.to(torch.complex128)).sum(-1))
+    def run(h: torch.Tensor) -> PrecoderOutput:
+        from mimofm.models.loading import load_fm
+
+        model = load_fm(_CHECKPOINTS["fm"])
+        model.check_input(h, None)
+        with torch.no_grad():
+            w = model(h.to(torch.complex64), refine_steps=refine_steps).w
+        return PrecoderOutput(w=w, sum_rate=rates_from_hw(h.to(torch.complex128) @ w.to(torch.complex128)).sum(-1))
+
+    return run
 
 
-def _papp(name: str, num_rf: int | None = None) -> Callable[[torch.Tensor], PrecoderOutput]:
+def _papp(name: str, num_rf: int | None = None, refine_steps: int = 0) -> Callable[[torch.Tensor], PrecoderOutput]:
     """papp zero-shot (``papp``; ``papp-csi``: trained on imperfect CSI; ``papp-hbf``: hybrid student,
-    served with ``num_rf`` RF chains, default its trained 8): extractor + student on an SNR-scaled channel."""
+    served with ``num_rf`` RF chains, default its trained 8): extractor + student on an SNR-scaled channel;
+    ``refine_steps``: that many sum-rate steps on the student's ``(λ, p)`` (``papp-refined``)."""
 
     def run(h: torch.Tensor) -> PrecoderOutput:
         from mimofm.models.loading import load_papp
@@ -98,7 +116,7 @@ def _papp(name: str, num_rf: int | None = None) -> Callable[[torch.Tensor], Prec
         model = load_papp(_CHECKPOINTS[name], shipped=name)
         model.check_input(h)
         with torch.no_grad():
-            w = model(h.to(torch.complex64), num_rf=num_rf)
+            w = model(h.to(torch.complex64), num_rf=num_rf, refine_steps=refine_steps)
         return PrecoderOutput(w=w, sum_rate=rates_from_hw(h.to(torch.complex128) @ w.to(torch.complex128)).sum(-1))
 
     return run
@@ -122,6 +140,8 @@ def _build() -> dict[str, PrecoderSpec]:
         PrecoderSpec("zf", "precoder", _linear(linear.zf), "zero forcing, one global power scale", True),
         PrecoderSpec("zf-wf", "precoder", _linear(linear.zf_wf), "zero forcing + water-filling powers", True),
         PrecoderSpec("rzf", "precoder", _linear(linear.rzf), "regularized ZF, α = K σ²/P"),
+        PrecoderSpec("rzf-refined", "precoder", _rzf_refined,
+                     f"RZF with equal powers, then {REFINE_STEPS} sum-rate steps on its (λ, p) in the user space (K×K)"),
         PrecoderSpec("wmmse", "precoder", _wmmse("paper", "user"), "WMMSE, paper stopping rule, user-space form",
                      iterative=True),
         PrecoderSpec("wmmse-antenna", "precoder", _wmmse("paper", "antenna"),
@@ -133,8 +153,12 @@ def _build() -> dict[str, PrecoderSpec]:
         PrecoderSpec("hybrid-pe-8", "precoder", _hybrid(8),
                      "hybrid, 8 RF chains: phases of WMMSE (+ matched filters), digital WMMSE on the effective channel"),
         PrecoderSpec("dpc", "bound", _dpc, "dirty-paper-coding sum capacity (upper bound)", iterative=True),
-        PrecoderSpec("fm", "precoder", _fm, "fm foundation model, zero-shot default head (shipped checkpoint)"),
+        PrecoderSpec("fm", "precoder", _fm(), "fm foundation model, zero-shot default head (shipped checkpoint)"),
+        PrecoderSpec("fm-refined", "precoder", _fm(REFINE_STEPS),
+                     f"fm, then {REFINE_STEPS} sum-rate steps on its head's (λ, p) in the user space (K×K)"),
         PrecoderSpec("papp", "precoder", _papp("papp"), "papp plug-and-play student, zero-shot (shipped checkpoint)"),
+        PrecoderSpec("papp-refined", "precoder", _papp("papp", refine_steps=REFINE_STEPS),
+                     f"papp, then {REFINE_STEPS} sum-rate steps on the student's (λ, p) in the user space (K×K)"),
         PrecoderSpec("papp-csi", "precoder", _papp("papp-csi"),
                      "papp trained with channel-estimation error (NMSE -20/-10 dB), zero-shot (shipped checkpoint)"),
         PrecoderSpec("papp-hbf", "precoder", _papp("papp-hbf"),
