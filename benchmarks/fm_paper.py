@@ -82,10 +82,11 @@ def fig2(out: Path, sites, variants: dict[str, dict[str, str | None]], samples: 
     from mimofm.evaluation.evaluate import compare_checkpoints
 
     path = out / "fig2.json"
-    if path.exists():
+    if path.exists() and any(r["precoder"].startswith("fm-refined-") for r in json.loads(path.read_text())["results"]):
         return json.loads(path.read_text())
     cfg = EvalConfig(precoders=CLASSICAL, snr_db=SNRS, samples=samples, positions="test")
-    doc = compare_checkpoints(sites, CLASSICAL, "fm", variants, cfg, progress=lambda s: _log(f"fig2 {s}"))
+    doc = compare_checkpoints(sites, CLASSICAL, "fm", variants, cfg, progress=lambda s: _log(f"fig2 {s}"),
+                              also=("fm-refined",))
     write_json(path, doc)
     return doc
 

@@ -61,10 +61,11 @@ def evaluate(out: Path, sites, variants: dict[str, dict[str, str | None]], sampl
     from mimofm.evaluation.evaluate import compare_checkpoints
 
     path = out / "eval.json"
-    if path.exists():
+    if path.exists() and any(r["precoder"].startswith("papp-refined-") for r in json.loads(path.read_text())["results"]):
         return json.loads(path.read_text())
     cfg = EvalConfig(precoders=["zf", "wmmse"], snr_db=SNRS, samples=samples, positions="test")
-    doc = compare_checkpoints(sites, ["zf", "wmmse"], "papp", variants, cfg, progress=lambda s: _log(f"eval {s}"))
+    doc = compare_checkpoints(sites, ["zf", "wmmse"], "papp", variants, cfg, progress=lambda s: _log(f"eval {s}"),
+                              also=("papp-refined",))
     write_json(path, doc)
     return doc
 

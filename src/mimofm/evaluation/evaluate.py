@@ -206,9 +206,11 @@ def evaluate_sets(
     }
 
 
-def evaluate_variants(cs: ChannelSet, name: str, variants: dict[str, str | None], cfg: EvalConfig) -> list[dict]:
+def evaluate_variants(cs: ChannelSet, name: str, variants: dict[str, str | None], cfg: EvalConfig,
+                      also: tuple[str, ...] = ()) -> list[dict]:
     """Rows of the neural precoder ``name`` for each checkpoint in ``variants`` (label -> stem, None: shipped),
-    named ``"<name>-<label>"``, on the same paired samples as ``cfg`` draws for ``cs``."""
+    named ``"<name>-<label>"``, on the same paired samples as ``cfg`` draws for ``cs``; ``also``: registry
+    names served by the same checkpoint (e.g. ``papp-refined``), named ``"<also>-<label>"``."""
     from dataclasses import replace
 
     from mimofm.precoders.registry import set_checkpoint
@@ -217,9 +219,9 @@ def evaluate_variants(cs: ChannelSet, name: str, variants: dict[str, str | None]
     try:
         for label, stem in variants.items():
             set_checkpoint(name, stem)
-            part = evaluate_sets([cs], replace(cfg, precoders=[name]))["results"]
+            part = evaluate_sets([cs], replace(cfg, precoders=[name, *also]))["results"]
             for r in part:
-                r["precoder"] = f"{name}-{label}"
+                r["precoder"] = f"{r['precoder']}-{label}"
             rows += part
     finally:
         set_checkpoint(name, None)
@@ -228,9 +230,9 @@ def evaluate_variants(cs: ChannelSet, name: str, variants: dict[str, str | None]
 
 def compare_checkpoints(sites: list[ChannelSet], classical: list[str], name: str,
                         variants: dict[str, dict[str, str | None]], cfg: EvalConfig,
-                        progress: Callable[[str], None] | None = None) -> dict:
+                        progress: Callable[[str], None] | None = None, also: tuple[str, ...] = ()) -> dict:
     """Per site: the ``classical`` precoders and every checkpoint variant of ``name`` (label -> site -> stem)
-    on the same paired samples; ``{"config", "results", "machine"}``."""
+    on the same paired samples (``also``: see :func:`evaluate_variants`); ``{"config", "results", "machine"}``."""
     from dataclasses import replace
 
     rows = []
@@ -239,7 +241,8 @@ def compare_checkpoints(sites: list[ChannelSet], classical: list[str], name: str
             progress(cs.name)
         site_cfg = replace(cfg, precoders=classical)
         rows += evaluate_sets([cs], site_cfg)["results"]
-        rows += evaluate_variants(cs, name, {label: stems[cs.name] for label, stems in variants.items()}, site_cfg)
+        rows += evaluate_variants(cs, name, {label: stems[cs.name] for label, stems in variants.items()}, site_cfg,
+                                  also)
     return {"config": {"snr_db": cfg.snr_db, "samples": cfg.samples, "positions": cfg.positions},
             "results": rows, "machine": machine_info()}
 

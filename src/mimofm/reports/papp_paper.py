@@ -1,5 +1,6 @@
 """papp paper analogues from stored results (``benchmarks/papp_paper.py``'s ``eval.json``): the table of
-zero-shot, DeepAll and fine-tuned papp ÷ WMMSE, few-shot recovery, and a plot of the same."""
+zero-shot, DeepAll and fine-tuned papp ÷ WMMSE (``papp-refined-*``: the same checkpoints with the
+sum-rate refinement of their ``(λ, p)``), few-shot recovery, and a plot of the same."""
 
 from __future__ import annotations
 
@@ -30,13 +31,16 @@ def summary(doc: dict) -> str:
     for p in methods:
         r = [sum(m[(s, x, p)] / m[(s, x, "wmmse")] for s in sites) / len(sites) for x in SNRS]
         out.append(f"| {p} | " + " | ".join(f"{v:.3f}" for v in r) + f" | {sum(r) / len(r):.3f} |")
-    out += ["", "Few-shot recovery `(FT_n − zero)/(FT_full − zero)` of the site-mean sum rate over the SNR points:", ""]
-    zero = sum(m[(s, x, "papp-zero")] for s in sites for x in SNRS)
-    full = sum(m[(s, x, "papp-ft-full")] for s in sites for x in SNRS)
-    for n in SHOTS[:-1]:
-        ft = sum(m[(s, x, f"papp-ft-{n}")] for s in sites for x in SNRS)
-        rec = (ft - zero) / (full - zero) if full != zero else float("nan")
-        out.append(f"* {n} samples: {100 * rec:.1f}% (full fine-tuning gains {100 * (full / zero - 1):.2f}% over zero-shot)")
+    for pre in [x for x in ("papp", "papp-refined") if f"{x}-zero" in methods]:
+        out += ["", f"Few-shot recovery `(FT_n − zero)/(FT_full − zero)` of the site-mean sum rate over the SNR "
+                f"points, {pre}:", ""]
+        zero = sum(m[(s, x, f"{pre}-zero")] for s in sites for x in SNRS)
+        full = sum(m[(s, x, f"{pre}-ft-full")] for s in sites for x in SNRS)
+        for n in SHOTS[:-1]:
+            ft = sum(m[(s, x, f"{pre}-ft-{n}")] for s in sites for x in SNRS)
+            rec = (ft - zero) / (full - zero) if full != zero else float("nan")
+            out.append(f"* {n} samples: {100 * rec:.1f}% (full fine-tuning gains {100 * (full / zero - 1):.2f}% "
+                       "over zero-shot)")
     above = [(s, x) for s in sites for x in SNRS if m[(s, x, "papp-zero")] < m[(s, x, "papp-deepall")]]
     out += ["", f"papp zero-shot below DeepAll at {len(above)} of {len(sites) * len(SNRS)} (site, SNR) points"
             + (f": {above}" if above else "") + "."]
@@ -49,7 +53,8 @@ def plot_ratios(doc: dict, path: Path) -> None:
     sites = list(dict.fromkeys(r["site"] for r in rows))
     m = {(r["site"], r["snr_db"], r["precoder"]): r["sum_rate_mean"] for r in rows}
     fig, ax = plt.subplots(figsize=(5.2, 3.8))
-    for p in (p for p in dict.fromkeys(r["precoder"] for r in rows) if p != "wmmse"):
+    keep = lambda p: p != "wmmse" and (not p.startswith("papp-refined-") or p.endswith(("-zero", "-ft-full")))  # noqa: E731
+    for p in (p for p in dict.fromkeys(r["precoder"] for r in rows) if keep(p)):
         ax.plot(SNRS, [sum(m[(s, x, p)] / m[(s, x, "wmmse")] for s in sites) / len(sites) for x in SNRS],
                 "--k" if p == "zf" else "-o", label=p, markersize=3)
     ax.set_xlabel("median single-user SNR (dB)"), ax.set_ylabel("sum rate ÷ WMMSE (test positions, site mean)")
