@@ -82,18 +82,19 @@ def csi(out: Path, sites, samples: int) -> dict:
     from mimofm.evaluation.evaluate import evaluate_sets
 
     path = out / "csi.json"
-    if path.exists() and any(r["precoder"].endswith("+dn") for r in json.loads(path.read_text())["results"]):
+    if path.exists() and any(r["precoder"] == "papp-refined+dn" for r in json.loads(path.read_text())["results"]):
         return json.loads(path.read_text())
     rows = []
     for nmse in CSI_NMSES:
         _log(f"csi {nmse} dB")
-        cfg = EvalConfig(precoders=["zf", "wmmse", "papp"] + _shipped("papp-csi"), snr_db=[CSI_SNR], samples=samples,
+        cfg = EvalConfig(precoders=["zf", "wmmse", "papp"] + _shipped("papp-csi") + ["papp-refined", "rzf-refined"],
+                         snr_db=[CSI_SNR], samples=samples,
                          positions="test", csi_nmse_db=nmse)
         for r in evaluate_sets(sites, cfg)["results"]:
             rows.append({**r, "csi_nmse_db": nmse})
         # the same estimates through the beamspace denoiser (mimofm.channels.denoise) before every precoder
-        cfg = EvalConfig(precoders=["zf", "wmmse", "papp"], snr_db=[CSI_SNR], samples=samples, positions="test",
-                         csi_nmse_db=nmse, csi_denoise=True)
+        cfg = EvalConfig(precoders=["zf", "wmmse", "papp", "papp-refined"], snr_db=[CSI_SNR], samples=samples,
+                         positions="test", csi_nmse_db=nmse, csi_denoise=True)
         for r in evaluate_sets(sites, cfg)["results"]:
             rows.append({**r, "precoder": r["precoder"] + "+dn", "csi_nmse_db": nmse})
     doc = {"snr_db": CSI_SNR, "results": rows}

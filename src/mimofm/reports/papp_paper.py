@@ -78,18 +78,23 @@ def csi_md(doc: dict) -> str:
            "Mean sum rate (bit/s/Hz) over the held-out sites' test positions; papp-csi: trained with half of its "
            "domains at NMSE −20/−10 dB (recipes/papp-csi.yaml). `+dn`: the same estimate denoised in the array's "
            "angular domain before the precoder (`mimofm eval --csi-denoise`, mimofm.channels.denoise; threshold "
-           "chosen on the validation sites by benchmarks/csi_denoise.py).", "",
+           "chosen on the validation sites by benchmarks/csi_denoise.py). papp-refined / rzf-refined: 20 sum-rate "
+           "steps on the structured precoder's (λ, p) from papp's output / from RZF (docs/fm.md).", "",
            "| CSI NMSE (dB) | " + " | ".join(pre) + " |", "|---|" + "---|" * len(pre)]
     for e in CSI_NMSES:
         out.append(f"| {e:g} | " + " | ".join(f"{m[(e, p)]:.2f}" for p in pre) + " |")
     best = {p: m[(-10.0, p)] for p in pre}
-    wins = {p: best[p] > max(best["zf"], best["wmmse"]) for p in ("papp", "papp-csi", "papp+dn") if p in best}
+    wins = {p: best[p] > max(best["zf"], best["wmmse"]) for p in ("papp", "papp-csi", "papp-refined", "papp+dn")
+            if p in best}
     out += ["", "At −10 dB: " + "; ".join(f"{p} {'beats' if w else 'does not beat'} ZF and WMMSE fed the raw estimate "
                                          f"({best[p]:.2f} vs {best['zf']:.2f} / {best['wmmse']:.2f})" for p, w in wins.items()) + "."]
-    if "papp+dn" in best and "wmmse+dn" in best:
-        verb = "beats" if best["papp+dn"] > best["wmmse+dn"] else "does not beat"
-        out.append(f"On equal inputs, papp+dn {verb} WMMSE fed the same denoised estimate "
-                   f"({best['papp+dn']:.2f} vs {best['wmmse+dn']:.2f}): the denoiser is a front end every precoder gains from.")
+    for p in ("papp+dn", "papp-refined+dn"):
+        if p in best and "wmmse+dn" in best:
+            verb = "beats" if best[p] > best["wmmse+dn"] else "does not beat"
+            out.append(f"On equal inputs, {p} {verb} WMMSE fed the same denoised estimate "
+                       f"({best[p]:.2f} vs {best['wmmse+dn']:.2f}).")
+    if "rzf-refined" in best:
+        out.append(f"The classical rzf-refined fed the raw estimate: {best['rzf-refined']:.2f}.")
     return "\n".join(out) + "\n"
 
 
