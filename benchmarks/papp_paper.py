@@ -25,7 +25,7 @@ from mimofm.channels.bundled import bundled_dir
 from mimofm.channels.catalog import BUNDLED_HELDOUT
 from mimofm.evaluation.evaluate import EvalConfig, load_sets
 
-from mimofm.reports.papp_paper import CSI_NMSES, CSI_SNR, HYBRID, SHOTS, SNRS, csi_md, hybrid_md, summary  # noqa: E402
+from mimofm.reports.papp_paper import CSI_NMSES, CSI_SNR, HYBRID, SHOTS, SNRS, csi_md, hybrid_md, summary, table1_md  # noqa: E402
 
 
 def _log(msg: str) -> None:
@@ -130,7 +130,7 @@ def main() -> None:
     variants = {"zero": {cs.name: None for cs in sites}, "deepall": {cs.name: da for cs in sites},
                 **{f"ft-{n}": {cs.name: ft[cs.name][n] for cs in sites} for n in SHOTS}}
     doc = evaluate(out, sites, variants, args.samples)
-    text = summary(doc) + "\n" + csi_md(csi(out, sites, args.samples // 2))
+    text = summary(doc) + "\n" + table1_md(doc) + "\n" + csi_md(csi(out, sites, args.samples // 2))
     text += "\n" + hybrid_md(hybrid(out, sites, args.samples // 2))
     (out / "summary.md").write_text(text)
     _log(f"wrote {out / 'summary.md'}")

@@ -28,6 +28,7 @@ from typing import Callable
 import torch
 
 from mimofm.core.validation import MimofmInputError
+from mimofm.models.refine import REFINE_STEPS
 from mimofm.precoders.registry import REGISTRY, get_precoder, run_precoder
 
 __all__ = ["load_precoder", "Precoder"]
@@ -51,33 +52,37 @@ def load_precoder(name: str, checkpoint: str | None = None, task: str | None = N
     if spec.kind != "precoder":
         raise MimofmInputError(f"{name!r} is a bound, not a precoder; precoders: "
                                f"{', '.join(n for n, s in REGISTRY.items() if s.kind == 'precoder')}")
-    if name == "fm":
+    steps = REFINE_STEPS if name.endswith("-refined") else 0
+    if name in ("fm", "fm-refined"):
         from mimofm.models.loading import load_fm
 
         model = load_fm(checkpoint)
 
         def fm(h: torch.Tensor, rate_targets: torch.Tensor | None = None) -> torch.Tensor:
             rates = None if rate_targets is None else torch.as_tensor(rate_targets, dtype=torch.float32)
+            if rates is not None and steps:
+                raise MimofmInputError("fm-refined is the maximum-sum-rate mode; use fm for rate targets")
             model.check_input(h, rates)
             with torch.no_grad():
-                return model(h.to(torch.complex64), rates=rates).w.to(h.dtype)
+                return model(h.to(torch.complex64), rates=rates, refine_steps=steps).w.to(h.dtype)
 
         return fm
-    if name in ("papp", "papp-csi", "papp-hbf"):
+    if name in ("papp", "papp-csi", "papp-hbf", "papp-refined"):
         from mimofm.models.loading import load_papp
 
-        student = load_papp(checkpoint, shipped=name)
+        student = load_papp(checkpoint, shipped=name.removesuffix("-refined"))
 
         def papp(h: torch.Tensor, rate_targets: torch.Tensor | None = None) -> torch.Tensor:
             if rate_targets is not None:
                 raise MimofmInputError("papp has no rate-target mode; use fm")
             student.check_input(h)
             with torch.no_grad():
-                return student(h.to(torch.complex64)).to(h.dtype)
+                return student(h.to(torch.complex64), refine_steps=steps).to(h.dtype)
 
         return papp
     if checkpoint is not None:
-        raise MimofmInputError(f"`checkpoint` applies to fm, papp (-csi, -hbf) and wifoe, not {name!r}")
+        raise MimofmInputError(f"`checkpoint` applies to fm(-refined), papp (-csi, -hbf, -refined) and wifoe, "
+                               f"not {name!r}")
 
     def classical(h: torch.Tensor, rate_targets: torch.Tensor | None = None) -> torch.Tensor:
         if rate_targets is not None:

@@ -60,3 +60,20 @@ def test_wifoe_api_needs_a_known_task_and_is_seedable():
     a = wf(h, generator=torch.Generator().manual_seed(0))
     b = wf(h, generator=torch.Generator().manual_seed(0))
     assert torch.equal(a, b) and a.shape == (3, 64, 4)
+
+
+def test_refined_precoders_take_a_checkpoint_and_gain_over_their_base():
+    from mimofm.core.rates import sum_rate
+    from mimofm.models.loading import shipped_checkpoint
+
+    from tests.conftest import correlated
+
+    h = correlated(16, 4, 64, seed=0, snr_db=0.0).to(torch.complex64)  # users sharing directions, spread gains
+    for base in ("fm", "papp"):
+        plain = mimofm.load_precoder(base)(h)
+        refined = mimofm.load_precoder(f"{base}-refined", checkpoint=str(shipped_checkpoint(base)))(h)
+        torch.testing.assert_close(mimofm.total_power(refined), torch.ones(16), rtol=1e-5, atol=0)
+        h64 = h.to(torch.complex128)
+        assert float(sum_rate(h64, refined.to(torch.complex128)).mean()) > float(sum_rate(h64, plain.to(torch.complex128)).mean())
+    with pytest.raises(MimofmInputError, match="maximum-sum-rate"):
+        mimofm.load_precoder("fm-refined")(h, rate_targets=torch.ones(16, 4))

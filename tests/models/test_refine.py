@@ -33,7 +33,7 @@ def test_refinement_raises_the_sum_rate_and_keeps_power_shares():
         lam2, p2 = refine_structure(h, lam, p, steps=20)
     after = sum_rate(h, structured_precoder(h, lam2, p2).to(torch.complex128))
     assert float(after.mean()) > float(before.mean()) * 1.02
-    assert float((after < before - 1e-6).float().mean()) < 0.1  # almost every sample gains
+    assert bool((after >= before - 1e-9).all())  # the best iterate is kept: never below the start
     torch.testing.assert_close(p2.sum(-1), torch.ones(64, dtype=torch.float64))
     assert bool((lam2 > 0).all())
 
@@ -80,4 +80,4 @@ def test_fm_refinement_is_for_the_maximum_sum_rate_mode_only():
 def test_refined_counts_add_the_steps_to_the_base():
     assert mimofm_multiplications("papp-refined", 4, 64) == pytest.approx(
         mimofm_multiplications("papp", 4, 64) + refine_multiplications(4))
-    assert refine_multiplications(4, 0) == 0.0 and refine_multiplications(4, 20) == 2 * refine_multiplications(4, 10)
+    assert refine_multiplications(4, 0) == 0.0 and refine_multiplications(4, 20) > refine_multiplications(4, 10)

@@ -3,7 +3,8 @@
 fm's and papp's students output the parameters ``(λ, p)`` of the optimal linear-beamforming structure
 (:func:`mimofm.models.fm.structured_precoder`). A network's ``(λ, p)`` is close to, not at, a
 sum-rate optimum of the given channel; ``refine_structure`` takes ``steps`` Adam steps on
-``(log λ, logits of p)`` to raise the sum rate of that very channel. Everything is done with ``K × K``
+``(log λ, logits of p)`` to raise the sum rate of that very channel and keeps, per sample, the best
+iterate (the start included), so the result is never worse than the start. Everything is done with ``K × K``
 matrices — the Gram matrix ``G = H H^H`` is formed once (``K²N`` complex multiplications), then each
 step costs ``O(K³)`` — so ten steps cost a few percent of the network that produced the start.
 
@@ -49,7 +50,8 @@ def refine_structure(h: torch.Tensor, lam: torch.Tensor, p: torch.Tensor, steps:
     """``steps`` Adam steps raising the sum rate of ``structured_precoder(h, λ, p)`` on the channel ``h``.
 
     ``h`` ``[B, K, N]`` SNR-scaled; ``lam``, ``p`` ``[B, K]`` (``λ > 0``, ``p`` power shares summing to 1)
-    -> refined ``(λ, p)`` ``[B, K]`` float64, ``p`` still summing to 1. Works under ``torch.no_grad``.
+    -> refined ``(λ, p)`` ``[B, K]`` float64, ``p`` still summing to 1: of the start and the ``steps``
+    iterates, the one with the highest sum rate. Works under ``torch.no_grad``.
     """
     if steps < 0 or not (lr > 0 and math.isfinite(lr)):
         raise MimofmInputError(f"`steps` must be >= 0 and `lr` > 0, got {steps} and {lr}")
@@ -61,16 +63,25 @@ def refine_structure(h: torch.Tensor, lam: torch.Tensor, p: torch.Tensor, steps:
     x = torch.cat([lam.clamp_min(1e-300).log(), p.clamp_min(1e-300).log()], -1)  # [B, 2K]
     m, v = torch.zeros_like(x), torch.zeros_like(x)
     b1, b2, k = 0.9, 0.999, lam.shape[-1]
+
+    def rates(z: torch.Tensor) -> torch.Tensor:  # [B] sum rate
+        return structure_rates(gram, z[..., :k].exp(), torch.softmax(z[..., k:], -1)).sum(-1)
+
+    best, best_rate = x, torch.full(x.shape[:-1], -math.inf, dtype=x.dtype, device=x.device)
     with torch.enable_grad():
         for t in range(1, steps + 1):
             xg = x.detach().requires_grad_(True)
-            rate = structure_rates(gram, xg[..., :k].exp(), torch.softmax(xg[..., k:], -1)).sum()
-            (g,) = torch.autograd.grad(rate, xg)
+            rate = rates(xg)
+            (g,) = torch.autograd.grad(rate.sum(), xg)
+            better = torch.nan_to_num(rate.detach(), nan=-math.inf) > best_rate  # keep each sample's best iterate
+            best, best_rate = torch.where(better[..., None], x, best), torch.where(better, rate.detach(), best_rate)
             g = torch.nan_to_num(g)  # a sample whose rate saturates keeps its parameters
             m = b1 * m + (1 - b1) * g
             v = b2 * v + (1 - b2) * g.square()
             x = x + lr * (m / (1 - b1**t)) / ((v / (1 - b2**t)).sqrt() + 1e-8)  # ascent
-    return x[..., :k].exp(), torch.softmax(x[..., k:], -1)
+    better = torch.nan_to_num(rates(x), nan=-math.inf) > best_rate
+    best = torch.where(better[..., None], x, best)
+    return best[..., :k].exp(), torch.softmax(best[..., k:], -1)
 
 
 def refine_multiplications(k: int, steps: int = REFINE_STEPS) -> float:
@@ -78,6 +89,6 @@ def refine_multiplications(k: int, steps: int = REFINE_STEPS) -> float:
     :func:`mimofm.evaluation.complexity.mimofm_multiplications`): per step the forward pass — ``Λ G``,
     one complex ``K × K`` solve (``4·4/3 K³``), ``M^{-H} G M^{-1}`` and ``G M^{-1}`` (three complex
     ``K³`` products), gains and SINRs — the backward pass taken as twice the forward, and Adam on ``2K``
-    numbers; the Gram matrix ``G`` (``4K²N``) is counted by the structure step it shares."""
+    numbers, plus one forward pass for the last iterate; the Gram matrix ``G`` (``4K²N``) is counted by the structure step it shares."""
     forward = 2 * k * k + 4 * 4 / 3 * k**3 + 3 * 4 * k**3 + 2 * k * k + k * k + 4 * k
-    return float(steps * (3 * forward + 8 * 2 * k))
+    return float(steps * (3 * forward + 8 * 2 * k) + (forward if steps else 0))
