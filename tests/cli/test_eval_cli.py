@@ -110,6 +110,20 @@ def test_checkpoint_needs_exactly_one_neural_precoder(tmp_path):
     res = runner.invoke(app, ["eval", "--precoder", "zf,wmmse", "--checkpoint", str(tmp_path / "x"), "--data", SITE,
                               "--snr-db", "20"])
     assert res.exit_code == 2 and "exactly one neural precoder" in res.output
+    res = runner.invoke(app, ["eval", "--precoder", "fm,papp-refined", "--checkpoint", str(tmp_path / "x"),
+                              "--data", SITE, "--snr-db", "20"])
+    assert res.exit_code == 2 and "exactly one neural precoder" in res.output
+
+
+def test_a_refined_precoder_serves_the_given_checkpoint(tmp_path):
+    from mimofm.models.loading import shipped_checkpoint
+
+    out = tmp_path / "r.json"
+    res = runner.invoke(app, ["eval", "--precoder", "papp,papp-refined", "--checkpoint", str(shipped_checkpoint("papp")),
+                              "--data", SITE, "--snr-db", "20", "--samples", "8", "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    rate = {r["precoder"]: r["sum_rate_mean"] for r in json.loads(out.read_text())["results"]}
+    assert rate["papp-refined"] >= rate["papp"]
 
 
 def test_imperfect_csi_costs_rate_and_vanishes_at_tiny_error(tmp_path):

@@ -68,10 +68,11 @@ def eval_command(
         from mimofm.core.validation import MimofmInputError
         from mimofm.precoders.registry import neural_precoders, set_checkpoint
 
-        neural = [p for p in cfg.precoders if p in neural_precoders()]
+        # fm-refined / papp-refined serve the checkpoint of fm / papp
+        neural = sorted({p.removesuffix("-refined") for p in cfg.precoders} & set(neural_precoders()))
         if len(neural) != 1:
-            raise MimofmInputError(f"`--checkpoint` needs exactly one neural precoder ({', '.join(neural_precoders())}) "
-                                   f"in `--precoder`, got {neural or 'none'}")
+            raise MimofmInputError(f"`--checkpoint` needs exactly one neural precoder ({', '.join(neural_precoders())}, "
+                                   f"or fm-refined / papp-refined) in `--precoder`, got {neural or 'none'}")
         set_checkpoint(neural[0], str(checkpoint))
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=console, transient=True) as prog:
