@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from mimofm._io import atomic_path  # noqa: E402
 
-__all__ = ["plt", "savefig"]
+__all__ = ["plt", "savefig", "variant_styles"]
 
 
 def savefig(fig, path: Path, dpi: int = 130) -> Path:
@@ -21,3 +21,12 @@ def savefig(fig, path: Path, dpi: int = 130) -> Path:
         fig.savefig(tmp, format="png", dpi=dpi)
     plt.close(fig)
     return path
+
+
+def variant_styles(names: list[str]) -> dict[str, dict]:
+    """Line styles that pair variants with their base: ``X-refined`` (sum-rate refinement, open markers) and
+    ``X+dn`` (denoised CSI, dashed) take ``X``'s colour, so a plot reads as base + what each variant adds."""
+    base = lambda n: n.replace("-refined", "").replace("+dn", "")  # noqa: E731
+    colours = {b: plt.get_cmap("tab10")(i % 10) for i, b in enumerate(dict.fromkeys(base(n) for n in names))}
+    return {n: {"color": colours[base(n)], "linestyle": "--" if "+dn" in n else "-", "marker": "o", "markersize": 3,
+                "markerfacecolor": "none" if "-refined" in n else colours[base(n)]} for n in names}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mimofm.reports._plot import plt, savefig
+from mimofm.reports._plot import plt, savefig, variant_styles
 
 __all__ = ["SNRS", "plot_fig2", "plot_fig3", "table1_md", "table2_md", "summary", "render", "COMMAND"]
 
@@ -35,17 +35,14 @@ def plot_fig2(doc: dict, path: Path) -> None:
     m = {(r["site"], r["snr_db"], r["precoder"]): r["sum_rate_mean"] for r in rows}
     methods = list(dict.fromkeys(r["precoder"] for r in rows))
     fig, axes = plt.subplots(1, len(sites), figsize=(4.3 * len(sites), 3.6), squeeze=False, sharey=True)
-    bases = list(dict.fromkeys(p.replace("-refined", "") for p in methods if p != "dpc"))
-    color = {b: plt.get_cmap("tab10")(i % 10) for i, b in enumerate(bases)}
+    style = variant_styles([p for p in methods if p != "dpc"])  # a refined variant: its base's colour, open markers
     for ax, s in zip(axes[0], sites):
         for p in methods:
             y = [m[(s, x, p)] / m[(s, x, "wmmse")] for x in SNRS]
             if p == "dpc":
                 ax.plot(SNRS, y, "--k", label=p)
-            else:  # a refined variant: its base's colour, dashed, open markers
-                refined = "-refined" in p
-                ax.plot(SNRS, y, "--o" if refined else "-o", color=color[p.replace("-refined", "")], label=p,
-                        markersize=3, markerfacecolor="none" if refined else None)
+            else:
+                ax.plot(SNRS, y, label=p, **style[p])
         ax.set_title(s)
         ax.set_xlabel("median single-user SNR (dB)")
         ax.set_ylim(0.0, 1.12)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mimofm.reports._plot import plt, savefig
+from mimofm.reports._plot import plt, savefig, variant_styles
 
 __all__ = ["SNRS", "SHOTS", "CSI_NMSES", "CSI_SNR", "HYBRID", "summary", "table1_md", "csi_md", "hybrid_md", "plot_ratios",
            "plot_csi", "render", "COMMAND"]
@@ -151,8 +151,10 @@ def hybrid_md(doc: dict) -> str:
 def plot_csi(doc: dict, path: Path) -> None:
     m = _site_mean(doc["results"], lambda r: (r["csi_nmse_db"],))
     fig, ax = plt.subplots(figsize=(5.2, 3.8))
-    for p in dict.fromkeys(r["precoder"] for r in doc["results"]):
-        ax.plot(CSI_NMSES, [m[(e, p)] for e in CSI_NMSES], "-o", label=p, markersize=3)
+    names = list(dict.fromkeys(r["precoder"] for r in doc["results"]))
+    style = variant_styles(names)  # +dn dashed, -refined open markers, in the base's colour
+    for p in names:
+        ax.plot(CSI_NMSES, [m[(e, p)] for e in CSI_NMSES], label=p, **style[p])
     ax.set_xlabel("channel-estimation NMSE (dB)"), ax.set_ylabel(f"sum rate at {doc['snr_db']:g} dB (bit/s/Hz)")
     ax.grid(alpha=0.3), ax.legend(fontsize=8)
     fig.tight_layout()
