@@ -24,9 +24,11 @@ def savefig(fig, path: Path, dpi: int = 130) -> Path:
 
 
 def variant_styles(names: list[str]) -> dict[str, dict]:
-    """Line styles that pair variants with their base: ``X-refined`` (sum-rate refinement, open markers) and
-    ``X+dn`` (denoised CSI, dashed) take ``X``'s colour, so a plot reads as base + what each variant adds."""
+    """Line styles that pair variants with their base: ``X-refined`` (sum-rate refinement: dotted, open
+    markers), ``X+dn`` (denoised CSI: dashed) and ``X-refined+dn`` (dash-dot, open markers) take ``X``'s
+    colour, so a plot reads as base + what each variant adds."""
     base = lambda n: n.replace("-refined", "").replace("+dn", "")  # noqa: E731
     colours = {b: plt.get_cmap("tab10")(i % 10) for i, b in enumerate(dict.fromkeys(base(n) for n in names))}
-    return {n: {"color": colours[base(n)], "linestyle": "--" if "+dn" in n else "-", "marker": "o", "markersize": 3,
-                "markerfacecolor": "none" if "-refined" in n else colours[base(n)]} for n in names}
+    line = {(False, False): "-", (True, False): ":", (False, True): "--", (True, True): "-."}
+    return {n: {"color": colours[base(n)], "linestyle": line[("-refined" in n, "+dn" in n)], "marker": "o",
+                "markersize": 3, "markerfacecolor": "none" if "-refined" in n else colours[base(n)]} for n in names}
