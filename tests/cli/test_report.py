@@ -33,7 +33,7 @@ def test_report_from_stored_papp_results(tmp_path):
     assert "below DeepAll at 4 of 4" in md  # 0.95 < 0.96 at every SNR
     assert "benchmarks/papp_paper.py" in md
     assert "(Table I analogue), 20 dB" in md and "| papp-zero | 8.01e+05 | 1/43 | 11.40 |" in md
-    assert "target ≤ 1/50: not met" in md
+    assert "target ≤ 1/50: not met" in md and "30 dB: 12.0 iterations, 1/43." in md
     assert (out / "papp_ratios.png").stat().st_size > 1000
     page = (out / "report.html").read_text()  # the same report as a standalone page
     assert "<table>" in page and '<img alt="papp_ratios" src="papp_ratios.png"' in page and "papp-zero" in page
