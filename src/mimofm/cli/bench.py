@@ -18,7 +18,8 @@ bench_app = typer.Typer(add_completion=False, no_args_is_help=True)
 @bench_app.command("latency")
 @clean_errors
 def latency_command(
-    methods: str = typer.Option("zf,rzf,wmmse,fm,fm-onnx,papp,papp-onnx,wifoe,wifoe-onnx",
+    methods: str = typer.Option("zf,rzf,rzf-refined,wmmse,fm,fm-onnx,fm-refined,papp,papp-onnx,papp-refined,wifoe,"
+                                "wifoe-onnx",
                                 help="Contenders (registry names, fm-onnx, papp-onnx, wifoe, wifoe-onnx)."),
     batches: str = typer.Option("1,1024", help="Batch sizes."),
     repeats: int = typer.Option(5, help="Timed calls per point (median)."),

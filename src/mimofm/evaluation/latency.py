@@ -33,7 +33,8 @@ NEEDED_PER_SECOND = 69 * 2000  # subbands of 4 RBs in 273 RBs, times 2000 slots/
 
 @dataclass
 class LatencyConfig:
-    methods: list[str] = field(default_factory=lambda: ["zf", "rzf", "wmmse", "fm", "fm-onnx", "papp", "papp-onnx",
+    methods: list[str] = field(default_factory=lambda: ["zf", "rzf", "rzf-refined", "wmmse", "fm", "fm-onnx",
+                                                         "fm-refined", "papp", "papp-onnx", "papp-refined",
                                                          "wifoe", "wifoe-onnx"])
     num_ue: int = 4
     num_bs_ant: int = 64
