@@ -60,11 +60,11 @@ def beamspace_denoise(
     if threshold <= 0 or oversample < 1:
         raise MimofmInputError("`threshold` must be > 0 and `oversample` >= 1")
     eps = 10.0 ** (nmse_db / 10.0)
-    x = h_est.to(torch.complex128).reshape(*h_est.shape[:-1], cols, rows)
+    h64 = h_est.to(torch.complex128)
     size = (oversample * cols, oversample * rows)
-    coef = torch.fft.fft2(x, s=size, norm="ortho")  # [..., K, ov·cols, ov·rows]
+    coef = torch.fft.fft2(h64.reshape(*h_est.shape[:-1], cols, rows), s=size, norm="ortho")  # [..., K, ov·cols, ov·rows]
     m = size[0] * size[1]
-    floor = eps / (1.0 + eps) * h_est.to(torch.complex128).abs().square().sum(-1) / m  # [..., K]
+    floor = eps / (1.0 + eps) * h64.abs().square().sum(-1) / m  # [..., K]
     keep = coef.abs().square() > threshold * floor[..., None, None]
     back = torch.fft.ifft2(coef * keep, norm="ortho")[..., :cols, :rows]
     return back.reshape(h_est.shape).to(h_est.dtype)

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from scipy import stats
 
-from mimofm.channels.io import ChannelSet, load_channels
 from mimofm.channels.denoise import array_shape, beamspace_denoise
+from mimofm.channels.io import ChannelSet, load_channels
 from mimofm.channels.sampling import candidate_positions, draw_user_sets, gather_users, imperfect_csi
 from mimofm.core.linkbudget import LinkBudget, SNRSpec, median_gain
 from mimofm.core.rates import sum_rate

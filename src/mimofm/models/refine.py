@@ -22,6 +22,7 @@ import math
 import torch
 
 from mimofm.core.validation import MimofmInputError
+from mimofm.precoders._common import rates_from_hw
 
 __all__ = ["REFINE_STEPS", "REFINE_LR", "structure_rates", "refine_structure", "refine_multiplications"]
 
@@ -38,11 +39,8 @@ def structure_rates(gram: torch.Tensor, lam: torch.Tensor, p: torch.Tensor) -> t
     eye = torch.eye(k, dtype=gram.dtype, device=gram.device).expand(gram.shape)
     minv = torch.linalg.solve(eye + lam.to(gram.real.dtype)[..., :, None] * gram, eye)  # M^{-1}
     norms = torch.diagonal(minv.mH @ gram @ minv, dim1=-2, dim2=-1).real.clamp_min(1e-300)  # ‖v_k‖²
-    eff = gram @ minv  # H V
-    gains = eff.real.square() + eff.imag.square()  # |h_u^H v_j|²
-    gains = gains * (p.to(gains.dtype) / norms)[..., None, :]
-    signal = torch.diagonal(gains, dim1=-2, dim2=-1)
-    return torch.log2(1.0 + signal / (gains.sum(-1) - signal).clamp_min(0.0).add(1.0))
+    hw = gram @ minv * (p.to(norms.dtype) / norms).sqrt()[..., None, :]  # H W = G M^{-1} diag(√p / ‖v_k‖)
+    return rates_from_hw(hw)
 
 
 def refine_structure(h: torch.Tensor, lam: torch.Tensor, p: torch.Tensor, steps: int = REFINE_STEPS,
