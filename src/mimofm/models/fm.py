@@ -353,21 +353,19 @@ class FMPrecoder(nn.Module):
         ``refine_steps`` (maximum-sum-rate mode, structured head): that many sum-rate steps on the head's
         ``(λ, p)`` (:func:`mimofm.models.refine.refine_structure`; ``fm-refined`` in the registry).
         """
-        if refine_steps:
-            if rates is not None or full_power is False or self.cfg.head_form != "structure":
-                raise MimofmInputError("sum-rate refinement needs the maximum-sum-rate mode (no rate targets) "
-                                       "and the structured head")
-            feats = self.extractor(h, torch.log1p(torch.full(h.shape[:-1], 1e3, device=h.device)))
-            lam, p = self.heads[self.default_head if head is None else head].structure(feats)
-            w = structured_precoder(h, *refine_structure(h, lam, p, refine_steps))
-            ones = torch.ones(h.shape[0], device=h.device)
-            return FMOutput(w=w.to(h.dtype), omega=torch.ones(h.shape[0], h.shape[-1], device=h.device),
-                            gamma=ones, features=feats)
+        if refine_steps and (rates is not None or full_power is False or self.cfg.head_form != "structure"):
+            raise MimofmInputError("sum-rate refinement needs the maximum-sum-rate mode (no rate targets) "
+                                   "and the structured head")
         if rates is None:
             rates = torch.full(h.shape[:-1], 1e3, device=h.device)  # "very large requests"
             full_power = True if full_power is None else full_power
         feats = self.extractor(h, torch.log1p(rates.float()))
-        w_raw, omega, gamma = self.heads[self.default_head if head is None else head](feats, h, full_power=bool(full_power))
+        out_head = self.heads[self.default_head if head is None else head]
+        if refine_steps:  # full power, every antenna on, as the head's full_power path
+            w = structured_precoder(h, *refine_structure(h, *out_head.structure(feats), refine_steps))
+            return FMOutput(w=w.to(h.dtype), omega=torch.ones(h.shape[0], h.shape[-1], device=h.device),
+                            gamma=torch.ones(h.shape[0], device=h.device), features=feats)
+        w_raw, omega, gamma = out_head(feats, h, full_power=bool(full_power))
         w = transmit(w_raw, omega, gamma)
         if exact_rates and not full_power:
             ew = (energy_w or (self.cfg.p_tx_w, self.cfg.p_rf_w)) if prune else None
