@@ -18,9 +18,9 @@ bench_app = typer.Typer(add_completion=False, no_args_is_help=True)
 @bench_app.command("latency")
 @clean_errors
 def latency_command(
-    methods: str = typer.Option("zf,rzf,rzf-refined,wmmse,fm,fm-onnx,fm-refined,papp,papp-onnx,papp-refined,wifoe,"
-                                "wifoe-onnx",
-                                help="Contenders (registry names, fm-onnx, papp-onnx, wifoe, wifoe-onnx)."),
+    methods: Optional[str] = typer.Option(None, help="Contenders (registry names, fm-onnx, papp-onnx, wifoe, "
+                                          "wifoe-onnx); default: LatencyConfig's list (classical, neural, ONNX and "
+                                          "refined precoders)."),
     batches: str = typer.Option("1,1024", help="Batch sizes."),
     repeats: int = typer.Option(5, help="Timed calls per point (median)."),
     threads: int = typer.Option(0, help="CPU threads for PyTorch and ONNX Runtime (0: PyTorch's default; 1: one core)."),
@@ -31,8 +31,9 @@ def latency_command(
     from mimofm.cli._common import parse_floats
     from mimofm.evaluation.latency import LatencyConfig, latency
 
-    cfg = LatencyConfig(methods=[m.strip() for m in methods.split(",") if m.strip()],
-                        batches=[int(b) for b in parse_floats(batches, "--batches")], repeats=repeats)
+    cfg = LatencyConfig(batches=[int(b) for b in parse_floats(batches, "--batches")], repeats=repeats)
+    if methods is not None:
+        cfg.methods = [m.strip() for m in methods.split(",") if m.strip()]
     if quick:
         cfg.batches, cfg.repeats = [1, 64], 2
     if threads < 0:
