@@ -59,10 +59,14 @@ def table1_md(doc: dict, snr_db: float = TABLE1_SNR) -> str:
     rows = [r for r in doc["results"] if r["snr_db"] == snr_db]
     sites = list(dict.fromkeys(r["site"] for r in rows))
     m = {(r["site"], r["precoder"]): r for r in rows}
-    its = [m[(s, "wmmse")].get("iterations_mean") for s in sites if (s, "wmmse") in m]
-    if not its or None in its or len(its) != len(sites):
+    iters = {}  # SNR -> WMMSE's mean iteration count over the sites (it stops after a different number at each)
+    for x in SNRS:
+        it_x = [r.get("iterations_mean") for r in doc["results"] if r["precoder"] == "wmmse" and r["snr_db"] == x]
+        if it_x and None not in it_x:
+            iters[x] = sum(it_x) / len(it_x)
+    if snr_db not in iters:
         return ""  # results without WMMSE's iteration counts: no operation count to compare with
-    it = sum(its) / len(its)
+    it = iters[snr_db]
     label = "PaPP Table I real multiplications"
     count = {"wmmse": paper_counts("wmmse", 4, 64, it)[label], "zf": paper_counts("zf", 4, 64)[label],
              "papp-deepall": mimofm_multiplications("papp", 4, 64), "papp-zero": mimofm_multiplications("papp", 4, 64),
@@ -80,14 +84,9 @@ def table1_md(doc: dict, snr_db: float = TABLE1_SNR) -> str:
     ratio = count["wmmse"] / count["papp-zero"]
     out += ["", f"papp needs 1/{ratio:.0f} of WMMSE's multiplications (target ≤ 1/50: "
             f"{'met' if ratio >= 50 else 'not met'}; the paper reports 1/34 to 1/73)."]
-    per = []
-    for x in SNRS:  # WMMSE stops after a different number of iterations at every SNR
-        it_x = [r.get("iterations_mean") for r in doc["results"] if r["precoder"] == "wmmse" and r["snr_db"] == x]
-        if it_x and None not in it_x:
-            n = paper_counts("wmmse", 4, 64, sum(it_x) / len(it_x))[label] / count["papp-zero"]
-            per.append(f"{x:g} dB: {sum(it_x) / len(it_x):.1f} iterations, 1/{n:.0f}")
-    if per:
-        out.append("At every SNR of the sweep: " + "; ".join(per) + ".")
+    out.append("At every SNR of the sweep: " + "; ".join(
+        f"{x:g} dB: {i:.1f} iterations, 1/{paper_counts('wmmse', 4, 64, i)[label] / count['papp-zero']:.0f}"
+        for x, i in iters.items()) + ".")
     return "\n".join(out) + "\n"
 
 
