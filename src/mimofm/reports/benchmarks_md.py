@@ -19,6 +19,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from mimofm.evaluation.training_cost import training_cost
+from mimofm.models.refine import REFINE_STEPS
 from mimofm.reports.bench import cost_markdown, scaling_figure, scaling_markdown, tradeoff_markdown
 
 
@@ -143,8 +144,8 @@ def latency_section(doc: dict, command: str, one_core: bool = False) -> list[str
            "`mimofm.evaluation.latency`). fm-onnx includes the float64 K×K step that forms W; wifoe runs end to end on "
            "its 64-antenna task T4 (pilots with noise, B-bit feedback, BS decoder); its ONNX graph runs every expert "
            "on every token (dense dispatch: static shapes), twice the FFN work of PyTorch's top-2 routing." + (
-               " *-refined: the start plus 20 user-space sum-rate steps run one after another in PyTorch (no ONNX "
-               "graph), so at batch 1 their time is mostly the per-step overhead."
+               f" *-refined: the start plus {REFINE_STEPS} user-space sum-rate steps run one after another in "
+               "PyTorch (no ONNX graph), so at batch 1 their time is mostly the per-step overhead."
                if any(r["method"].endswith("-refined") for r in doc["rows"]) else "") + (
                " PyTorch and ONNX Runtime both on one thread: how many cores a cell would need is 1 ÷ the share."
                if one_core else ""), "",

@@ -35,7 +35,7 @@ def plot_fig2(doc: dict, path: Path) -> None:
     m = {(r["site"], r["snr_db"], r["precoder"]): r["sum_rate_mean"] for r in rows}
     methods = list(dict.fromkeys(r["precoder"] for r in rows))
     fig, axes = plt.subplots(1, len(sites), figsize=(4.3 * len(sites), 3.6), squeeze=False, sharey=True)
-    style = variant_styles([p for p in methods if p != "dpc"])  # a refined variant: its base's colour, open markers
+    style = variant_styles([p for p in methods if p != "dpc"])  # a refined variant: its base's colour, dotted
     for ax, s in zip(axes[0], sites):
         for p in methods:
             y = [m[(s, x, p)] / m[(s, x, "wmmse")] for x in SNRS]

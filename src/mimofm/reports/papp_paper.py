@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from mimofm.reports._plot import plt, savefig, variant_styles
+from mimofm.models.refine import REFINE_STEPS
 
 __all__ = ["SNRS", "SHOTS", "CSI_NMSES", "CSI_SNR", "HYBRID", "summary", "table1_md", "csi_md", "hybrid_md", "plot_ratios",
            "plot_csi", "render", "COMMAND"]
@@ -76,7 +77,7 @@ def table1_md(doc: dict, snr_db: float = TABLE1_SNR) -> str:
            f"Real multiplications per precoder at 4 users × 64 antennas: WMMSE and ZF by the PaPP paper's Table I "
            f"formulas (WMMSE at its mean iteration count in this run, {it:.1f}); papp: mimofm's count of the deployed "
            "path (`mimofm.models.papp.papp_multiplications`; DeepAll has the same network); papp-refined adds the "
-           "20 sum-rate steps. Sum rate: bit/s/Hz, test positions.", "",
+           f"{REFINE_STEPS} sum-rate steps. Sum rate: bit/s/Hz, test positions.", "",
            "| method | multiplications | ÷ WMMSE | " + " | ".join(sites) + " |", "|---|---|---|" + "---|" * len(sites)]
     for p in methods:
         out.append(f"| {p} | {count[p]:.3g} | 1/{count['wmmse'] / count[p]:.0f} | "
@@ -121,7 +122,8 @@ def csi_md(doc: dict) -> str:
            "Mean sum rate (bit/s/Hz) over the held-out sites' test positions; papp-csi: trained with half of its "
            "domains at NMSE −20/−10 dB (recipes/papp-csi.yaml). `+dn`: the same estimate denoised in the array's "
            "angular domain before the precoder (`mimofm eval --csi-denoise`, mimofm.channels.denoise; threshold "
-           "chosen on the validation sites by benchmarks/csi_denoise.py). papp-refined / rzf-refined: 20 sum-rate "
+           "chosen on the validation sites by benchmarks/csi_denoise.py). papp-refined / rzf-refined: "
+           f"{REFINE_STEPS} sum-rate "
            "steps on the structured precoder's (λ, p) from papp's output / from RZF (docs/fm.md).", "",
            "| CSI NMSE (dB) | " + " | ".join(pre) + " |", "|---|" + "---|" * len(pre)]
     for e in CSI_NMSES:
