@@ -4,7 +4,7 @@ import torch
 
 from mimofm.channels.catalog import CATALOG, HELDOUT_SCENES, position_split, sites
 from mimofm.channels.sampling import (MultiUserSampler, candidate_positions, draw_user_sets, gather_users,
-                                      imperfect_csi, permute_users)
+                                      imperfect_csi, permute_users, rotate_user_phases)
 from mimofm.core.validation import MimofmInputError
 from tests.conftest import rayleigh
 
@@ -61,6 +61,21 @@ def test_permutation_keeps_users():
     hp, perm = permute_users(h, seed=0)
     for s in range(8):
         torch.testing.assert_close(hp[s], h[s, perm[s]])
+
+
+def test_phase_rotation_changes_channels_but_no_rate():
+    from mimofm.core.rates import user_rates
+    from mimofm.precoders.linear import rzf
+
+    h = rayleigh(8, 4, 16, seed=4).to(torch.complex128)
+    hr = rotate_user_phases(h, seed=1)
+    assert hr.dtype == h.dtype and not torch.allclose(hr, h)
+    ratio = hr / h  # one unit-modulus factor per user, the same on every antenna
+    torch.testing.assert_close(ratio.abs(), torch.ones_like(ratio.abs()))
+    torch.testing.assert_close(ratio, ratio[..., :1].expand_as(ratio))
+    w = rzf(h)
+    torch.testing.assert_close(user_rates(hr, w), user_rates(h, w))
+    torch.testing.assert_close(user_rates(hr, rzf(hr)), user_rates(h, w))
 
 
 def test_streaming_sampler_indexes_without_copy():

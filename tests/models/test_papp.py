@@ -142,7 +142,7 @@ def test_mldg_gradient_is_train_plus_beta_times_gen_at_the_virtual_step(tmp_path
         torch.testing.assert_close(a, ref, rtol=1e-4, atol=1e-6)
 
 
-def test_finetuning_permutes_users_and_improves_on_local_samples(tmp_path):
+def test_finetuning_permutes_and_turns_users_and_improves_on_local_samples(tmp_path):
     from mimofm.adaptation.papp import PaPPFineTune
     from mimofm.channels.io import load_channels
     from mimofm.adaptation.fm import local_positions
@@ -167,6 +167,8 @@ def test_finetuning_permutes_users_and_improves_on_local_samples(tmp_path):
     g, g0 = h.abs().square().sum(-1), plain.abs().square().sum(-1)
     torch.testing.assert_close(g.sort(-1).values, g0.sort(-1).values)
     assert bool((g != g0).any())
+    # each user's channel is turned by its own phase: first antenna's phase no longer matches any plain user's
+    assert not torch.isclose(h[..., 0][:, :, None], plain[..., 0][:, None, :]).any(-1).all()
     before = ft.evaluate(ft.build_model())["ratio_to_rzf"]
     out = train(ft, TrainConfig(steps=30, lr=3e-3, ckpt_every=30, out_dir=str(tmp_path / "ft")), progress=False)
     assert out["metrics"]["ratio_to_rzf"] > before

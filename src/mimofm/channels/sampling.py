@@ -18,7 +18,7 @@ import torch
 from mimofm.core.validation import MimofmInputError, check_choice
 
 __all__ = ["draw_user_sets", "gather_users", "candidate_positions", "imperfect_csi", "permute_users",
-           "MultiUserSampler"]
+           "rotate_user_phases", "MultiUserSampler"]
 
 Mix = Literal["mixed", "los", "nlos"]
 
@@ -94,6 +94,14 @@ def permute_users(h: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tenso
     perm = torch.argsort(torch.rand(h.shape[:-1], generator=g), dim=-1).to(h.device)
     # gather rows: [S, K] -> [S, K, N]
     return torch.gather(h, -2, perm[..., None].expand(h.shape)), perm
+
+
+def rotate_user_phases(h: torch.Tensor, seed: int) -> torch.Tensor:
+    """Each user's channel times its own random phase ``e^{jθ}`` (``[S, K, N]``, same dtype): rates do not
+    change, so it is a free augmentation for anything trained on the sum rate."""
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    theta = torch.rand(h.shape[:-1], generator=g, dtype=torch.float64) * (2 * np.pi)
+    return h * torch.polar(torch.ones_like(theta), theta).to(h.device, h.dtype)[..., None]
 
 
 class MultiUserSampler:
