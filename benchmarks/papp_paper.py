@@ -3,10 +3,13 @@
     python benchmarks/papp_paper.py [--out runs/papp_paper] [--samples 1000]
 
 1. **deepall**: papp trained with the shipped recipe but without MLDG (`--set papp.mldg=false`), same budget;
-2. **finetune**: the shipped papp fine-tuned on 10, 20, 40, 100 local train-split positions and on all of
-   them (`mimofm adapt papp`), for each held-out bundled site;
-3. **eval**: test positions, 0–30 dB, paired samples: ZF, WMMSE, papp zero-shot, DeepAll, fine-tuned;
-4. ``summary.md``: ratios to WMMSE and the few-shot recovery ``(FT_n − zero)/(FT_full − zero)``.
+2. **scratch**: a papp of the same size trained on one held-out site's train positions alone (same recipe
+   and budget, no MLDG), for each held-out site;
+3. **finetune**: the shipped papp fine-tuned on 10, 20, 40, 100 local train-split positions and on all of
+   them (`mimofm adapt papp`: user permutation and per-user phase augmentation), for each held-out site;
+4. **eval**: test positions, 0–30 dB, paired samples: ZF, WMMSE, papp zero-shot, DeepAll, fine-tuned
+   (and papp-lite zero-shot when shipped), each also with the sum-rate refinement;
+5. ``summary.md``: ratios to WMMSE and the few-shot recovery ``(FT_n − zero)/(FT_full − zero)``.
 
 Each step's output is kept, so a killed run resumes.
 """
@@ -41,6 +44,21 @@ def deepall(out: Path) -> str:
     return str(d / "last")
 
 
+def scratch(out: Path, sites) -> dict[str, str]:
+    """A papp of the same size trained from scratch on each held-out site's local train positions alone
+    (the shipped recipe and budget, one site, no MLDG): the papers' single-site baseline."""
+    stems = {}
+    for cs in sites:
+        d = out / "scratch" / cs.name
+        if not (d / "last.json").exists() or json.loads((d / "last.json").read_text())["step"] < 3000:
+            _log(f"scratch: papp on {cs.name}'s train positions")
+            f = bundled_dir() / f"{cs.name}.h5"
+            subprocess.run([sys.executable, "-m", "mimofm.cli.main", "train", "papp", "--recipe", "recipes/papp.yaml",
+                            "--set", f"papp.sites=['{f}']", "--set", "papp.mldg=false", "--out-dir", str(d)], check=True)
+        stems[cs.name] = str(d / "last")
+    return stems
+
+
 def finetune(out: Path, sites) -> dict[str, dict[str, str]]:
     from mimofm.adaptation.papp import finetune_papp
 
@@ -49,10 +67,11 @@ def finetune(out: Path, sites) -> dict[str, dict[str, str]]:
         stems[cs.name] = {}
         for n in SHOTS:
             d = out / "finetune" / f"{cs.name}-{n}"
-            if not (d / "done").exists():
+            done = d / "done"  # records the augmentation; a run made before phase augmentation is re-made
+            if not done.exists() or not json.loads(done.read_text()).get("phase_augment"):
                 _log(f"fine-tune {cs.name} on {n} local positions")
-                finetune_papp(cs, n, out_dir=str(d), progress=False)
-                write_json(d / "done", {})
+                finetune_papp(cs, n, out_dir=str(d), progress=False, fresh=True)
+                write_json(done, {"phase_augment": True})
             stems[cs.name][n] = str(d / "last")
     return stems
 
@@ -62,7 +81,8 @@ def evaluate(out: Path, sites, variants: dict[str, dict[str, str | None]], sampl
 
     path = out / "eval.json"
     stored = json.loads(path.read_text()) if path.exists() else None  # one without these rows is re-made
-    if stored is not None and any(r["precoder"].startswith("papp-refined-") for r in stored["results"]):
+    want = {f"papp-{v}" for v in variants} | {f"papp-refined-{v}" for v in variants}
+    if stored is not None and want <= {r["precoder"] for r in stored["results"]}:
         return stored
     cfg = EvalConfig(precoders=["zf", "wmmse"], snr_db=SNRS, samples=samples, positions="test")
     doc = compare_checkpoints(sites, ["zf", "wmmse"], "papp", variants, cfg, progress=lambda s: _log(f"eval {s}"),
@@ -129,8 +149,14 @@ def main() -> None:
     sites = load_sets([str(bundled_dir() / f"{n}.h5") for n in BUNDLED_HELDOUT])
     da = deepall(out)
     ft = finetune(out, sites)
+    sc = scratch(out, sites)
     variants = {"zero": {cs.name: None for cs in sites}, "deepall": {cs.name: da for cs in sites},
+                "scratch": sc,
                 **{f"ft-{n}": {cs.name: ft[cs.name][n] for cs in sites} for n in SHOTS}}
+    if _shipped("papp-lite"):  # the smaller extractor + student, zero-shot
+        from mimofm.models.loading import shipped_checkpoint
+
+        variants["lite"] = {cs.name: str(shipped_checkpoint("papp-lite")) for cs in sites}
     doc = evaluate(out, sites, variants, args.samples)
     text = summary(doc) + "\n" + table1_md(doc) + "\n" + csi_md(csi(out, sites, args.samples // 2))
     text += "\n" + hybrid_md(hybrid(out, sites, args.samples // 2))

@@ -28,6 +28,7 @@ from typing import Callable
 import torch
 
 from mimofm.core.validation import MimofmInputError
+from mimofm.models.loading import PAPP_CHECKPOINTS
 from mimofm.models.refine import REFINE_STEPS
 from mimofm.precoders.registry import REGISTRY, get_precoder, run_precoder
 
@@ -67,7 +68,7 @@ def load_precoder(name: str, checkpoint: str | None = None, task: str | None = N
                 return model(h.to(torch.complex64), rates=rates, refine_steps=steps).w.to(h.dtype)
 
         return fm
-    if name in ("papp", "papp-csi", "papp-hbf", "papp-refined"):
+    if name in (*PAPP_CHECKPOINTS, "papp-refined"):
         from mimofm.models.loading import load_papp
 
         student = load_papp(checkpoint, shipped=name.removesuffix("-refined"))

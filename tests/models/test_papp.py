@@ -100,8 +100,26 @@ def _recipe(tmp_path, **kw):
 
     sites = [_site(tmp_path / "a.h5", 1), _site(tmp_path / "b.h5", 2, rank=2)]
     model = {k: v for k, v in TINY.items() if k != "num_bs_ant"}
-    return PaPPRecipe(sites=sites, model=model, snr_grid_db=[10.0], batch_per_domain=16, domains_per_step=4,
-                      meta_gen_domains=1, teacher_warmup_steps=20, rmax_samples=16, **kw)
+    kw = {"domains_per_step": 4, "meta_gen_domains": 1, **kw}
+    return PaPPRecipe(sites=sites, model=model, snr_grid_db=[10.0], batch_per_domain=16, teacher_warmup_steps=20,
+                      rmax_samples=16, **kw)
+
+
+def test_site_meta_split_keeps_the_generalization_site_out_of_meta_train(tmp_path):
+    import numpy as np
+
+    rec = _recipe(tmp_path, meta_split="site", domains_per_step=5, meta_gen_domains=2)
+    site = [d.name.rsplit("/", 1)[0] for d in rec.datasets()]
+    assert len(set(site)) == 2
+    held_seen = set()
+    for step in range(20):
+        picks = list(rec._domain_datasets(np.random.default_rng([0, step])))
+        train, gen = {site[i] for i in picks[:-2]}, {site[i] for i in picks[-2:]}
+        assert len(picks) == 5 and len(gen) == 1 and not train & gen
+        held_seen |= gen
+    assert held_seen == set(site)  # every site takes its turn
+    with pytest.raises(MimofmInputError, match="meta_split"):
+        _recipe(tmp_path, meta_split="sites")
 
 
 @pytest.mark.parametrize("mldg", [True, False])

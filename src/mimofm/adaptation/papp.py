@@ -75,8 +75,9 @@ class PaPPFineTune:
 
 def finetune_papp(cs, shots: str | int, *, checkpoint: str | None = None, steps: int = 200, lr: float = 3e-4,
                   seed: int = 0, out_dir: str = "runs/adapt-papp", progress: bool = True,
-                  phase_augment: bool = True) -> dict:
-    """Fine-tune papp on ``shots`` local train-split positions of the site ``cs`` (or all: ``"full"``)."""
+                  phase_augment: bool = True, fresh: bool = False) -> dict:
+    """Fine-tune papp on ``shots`` local train-split positions of the site ``cs`` (or all: ``"full"``);
+    a run already in ``out_dir`` is resumed unless ``fresh``."""
     from mimofm.models.loading import load_papp
     from mimofm.training.trainer import TrainConfig, train
 
@@ -85,4 +86,4 @@ def finetune_papp(cs, shots: str | int, *, checkpoint: str | None = None, steps:
     rec = PaPPFineTune(checkpoint=checkpoint, local=local, local_name=local.name, num_ue=k, seed=seed,
                        phase_augment=phase_augment)
     return train(rec, TrainConfig(steps=steps, lr=lr, warmup=0, ckpt_every=max(1, steps // 4), log_every=20,
-                                  out_dir=str(out_dir), seed=seed), progress=progress)
+                                  out_dir=str(out_dir), seed=seed), resume=not fresh, progress=progress)

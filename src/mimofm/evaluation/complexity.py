@@ -41,6 +41,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from mimofm.core.validation import MimofmInputError
+from mimofm.models.loading import PAPP_CHECKPOINTS
 from mimofm.precoders.registry import REGISTRY, get_precoder
 
 __all__ = ["ComplexityReport", "complexity", "paper_counts", "mimofm_multiplications", "complexity_table"]
@@ -104,10 +105,13 @@ def mimofm_multiplications(name: str, k: int, n: int, iterations: float | None =
         cfg = dataclasses.replace(load_fm(None).cfg, num_ue=k, num_bs_ant=n)
         structure = gram + _SOLVE * k**3 + 4 * n * k * k + norm if cfg.head_form == "structure" else norm
         return fm_flops(cfg) / 2 + structure
-    if name in ("papp", "papp-csi", "papp-hbf"):  # the shipped recipes' sizes (PaPPConfig defaults; hbf: 8 RF chains)
-        from mimofm.models.papp import PaPPConfig, papp_multiplications
+    if name in PAPP_CHECKPOINTS:  # the shipped checkpoint's sizes at this size (papp-hbf: its RF chains)
+        import dataclasses
 
-        return papp_multiplications(PaPPConfig(num_bs_ant=n, num_ue=k, num_rf=8 if name == "papp-hbf" else None))
+        from mimofm.models.loading import load_papp
+        from mimofm.models.papp import papp_multiplications
+
+        return papp_multiplications(dataclasses.replace(load_papp(None, shipped=name).cfg, num_ue=k, num_bs_ant=n))
     return None
 
 

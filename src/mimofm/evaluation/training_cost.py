@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mimofm.models.loading import shipped_checkpoint
+from mimofm.models.loading import PAPP_CHECKPOINTS, shipped_checkpoint
 
 __all__ = ["training_cost", "SHIPPED"]
 
-SHIPPED = ("fm", "papp", "papp-csi", "papp-hbf", "wifoe")
+SHIPPED = ("fm", *PAPP_CHECKPOINTS, "wifoe")
 
 
 def _derived_samples_per_step(card: dict) -> int | None:

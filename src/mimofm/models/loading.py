@@ -9,7 +9,11 @@ from pathlib import Path
 from mimofm.core.validation import MimofmInputError
 from mimofm.training.checkpoint import load_weights, _read
 
-__all__ = ["shipped_checkpoint", "load_fm", "load_papp", "load_wifoe"]
+__all__ = ["PAPP_CHECKPOINTS", "shipped_checkpoint", "load_fm", "load_papp", "load_wifoe"]
+
+# the shipped papp checkpoints: the papers' sizes; trained on imperfect CSI; hybrid student (8 RF chains);
+# a smaller extractor + student (recipes/papp-lite.yaml)
+PAPP_CHECKPOINTS = ("papp", "papp-csi", "papp-hbf", "papp-lite")
 
 
 def shipped_checkpoint(name: str) -> Path:
@@ -55,7 +59,7 @@ def load_fm(stem: str | None = None):
 @lru_cache(maxsize=8)
 def load_papp(stem: str | None = None, shipped: str = "papp"):
     """A :class:`~mimofm.models.papp.PaPP` in eval mode from a checkpoint (default: the shipped one named
-    ``shipped``: ``papp``, ``papp-csi`` or ``papp-hbf``)."""
+    ``shipped``, one of :data:`PAPP_CHECKPOINTS`)."""
     from mimofm.models.papp import PaPP, PaPPConfig
 
     path, arch = _architecture("papp", stem, shipped)

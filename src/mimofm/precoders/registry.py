@@ -12,6 +12,7 @@ from typing import Callable, Literal
 import torch
 
 from mimofm.core.validation import MimofmInputError
+from mimofm.models.loading import PAPP_CHECKPOINTS
 from mimofm.models.refine import REFINE_STEPS
 from mimofm.precoders._common import rates_from_hw
 
@@ -19,7 +20,7 @@ __all__ = ["PrecoderOutput", "PrecoderSpec", "REGISTRY", "get_precoder", "run_pr
            "set_checkpoint", "neural_precoders"]
 
 # checkpoint overrides of the neural precoders (None: the shipped checkpoint)
-_CHECKPOINTS: dict[str, str | None] = {"fm": None, "papp": None, "papp-csi": None, "papp-hbf": None}
+_CHECKPOINTS: dict[str, str | None] = {"fm": None, **{n: None for n in PAPP_CHECKPOINTS}}
 
 
 def neural_precoders() -> list[str]:

@@ -19,6 +19,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from mimofm.evaluation.training_cost import training_cost
+from mimofm.models.loading import PAPP_CHECKPOINTS
 from mimofm.models.refine import REFINE_STEPS
 from mimofm.reports.bench import cost_markdown, scaling_figure, scaling_markdown, tradeoff_markdown
 
@@ -187,7 +188,7 @@ def update_cards(q: dict, command: str) -> None:
 
     rows = q["results"]
     w = {(r["site"], r["snr_db"]): r["sum_rate_mean"] for r in rows if r["precoder"] == "wmmse"}
-    for name in ("fm", "papp", "papp-csi", "papp-hbf"):
+    for name in ("fm", *PAPP_CHECKPOINTS):
         mine = [r for r in rows if r["precoder"] == name]
         card_path = shipped_checkpoint(name).with_suffix(".json")
         if not mine or not card_path.exists():

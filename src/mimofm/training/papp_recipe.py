@@ -48,6 +48,8 @@ class PaPPRecipe:
     meta_lr: float = 1e-2  # α of the virtual step
     meta_beta: float = 1.0
     meta_grad_clip: float = 0.0  # > 0: clip the virtual step's gradient to this norm (0: off, as shipped)
+    meta_split: str = "random"  # "random": any domains; "site": meta-generalization domains from one site no
+    #                             meta-train domain of the step comes from (leave-one-site-out)
     teacher_warmup_steps: int = 200
     gate: float = 0.8
     student_lambda: float = 0.1
@@ -60,6 +62,8 @@ class PaPPRecipe:
     def __post_init__(self) -> None:
         if self.mldg and not 1 <= self.meta_gen_domains < self.domains_per_step:
             raise MimofmInputError("MLDG needs 1 <= meta_gen_domains < domains_per_step")
+        if self.meta_split not in ("random", "site"):
+            raise MimofmInputError(f"`meta_split` must be 'random' or 'site', got {self.meta_split!r}")
         if not 0.0 <= self.csi_error_fraction <= 1.0 or (self.csi_error_fraction > 0 and not self.csi_nmse_db_grid):
             raise MimofmInputError("`csi_error_fraction` must be in [0, 1], with a non-empty `csi_nmse_db_grid`")
         self._data: list[Dataset] | None = None
@@ -96,8 +100,8 @@ class PaPPRecipe:
         rng = np.random.default_rng([self.seed, step])
         data, k = self.datasets(), self._cfg().num_ue
         out = []
-        for _ in range(self.domains_per_step):
-            e, si = int(rng.integers(len(data))), int(rng.integers(len(self.snr_grid_db)))
+        for e in self._domain_datasets(rng):
+            si = int(rng.integers(len(self.snr_grid_db)))
             h = draw_samples(data[e], self.batch_per_domain, k, int(rng.integers(2**62)), self.snr_grid_db[si])
             seen = h
             if self.csi_error_fraction and rng.uniform() < self.csi_error_fraction:
@@ -105,6 +109,23 @@ class PaPPRecipe:
                 seen = imperfect_csi(h, nmse, int(rng.integers(2**62)))
             out.append((h, seen, float(self.rmax()[e, si])))
         return out
+
+    def _domain_datasets(self, rng: np.random.Generator):
+        """The dataset index of each of the step's domains, the meta-generalization ones last (a generator:
+        the "random" split draws each index just before its domain, as the shipped checkpoint was trained)."""
+        data = self.datasets()
+        site = [d.name.rsplit("/", 1)[0] for d in data]
+        if self.meta_split == "site" and self.mldg and len(set(site)) > 1:
+            held = sorted(set(site))[int(rng.integers(len(set(site))))]
+            train = [i for i, s in enumerate(site) if s != held]
+            gen = [i for i, s in enumerate(site) if s == held]
+            n_gen = self.meta_gen_domains
+            picks = [train[j] for j in rng.integers(len(train), size=self.domains_per_step - n_gen)]
+            picks += [gen[j] for j in rng.integers(len(gen), size=n_gen)]
+            yield from (int(i) for i in picks)
+            return
+        for _ in range(self.domains_per_step):
+            yield int(rng.integers(len(data)))
 
     def _domain_loss(self, model, params, h: torch.Tensor, seen: torch.Tensor, r_max: float, student: bool):
         """Loss of one domain: the model precodes from ``seen`` (``h`` or an estimate), rates on ``h``."""
