@@ -251,3 +251,15 @@ def test_batches_move_to_the_device_whole_and_devices_are_validated():
     a = {"train": {"device": "cpu", "lr": 1e-3}, "recipe": {}}
     assert _comparable(a) == _comparable({"train": {"device": "cuda", "lr": 1e-3}, "recipe": {}})
     assert _comparable(a) != _comparable({"train": {"device": "cpu", "lr": 2e-3}, "recipe": {}})
+
+
+def test_a_setting_added_after_a_run_resumes_it_only_at_its_default():
+    from mimofm.training.toy import ToyRecipe
+    from mimofm.training.trainer import _same_run
+
+    now = {"train": {"lr": 1e-3}, "recipe": {"num_ue": 2, "snr_db": 10.0}}
+    old = {"train": {"lr": 1e-3}, "recipe": {"num_ue": 2}}  # made before `snr_db` existed
+    assert _same_run(old, now, ToyRecipe())
+    assert not _same_run(old, {**now, "recipe": {"num_ue": 2, "snr_db": 20.0}}, ToyRecipe())
+    assert not _same_run({"train": {"lr": 1e-3}, "recipe": {"num_ue": 3}}, now, ToyRecipe())
+    assert not _same_run(old, {**now, "train": {"lr": 2e-3}}, ToyRecipe())

@@ -34,7 +34,7 @@ NEEDED_PER_SECOND = 69 * 2000  # subbands of 4 RBs in 273 RBs, times 2000 slots/
 @dataclass
 class LatencyConfig:
     methods: list[str] = field(default_factory=lambda: ["zf", "rzf", "rzf-refined", "wmmse", "fm", "fm-onnx",
-                                                         "fm-refined", "papp", "papp-onnx", "papp-refined",
+                                                         "fm-refined", "papp", "papp-onnx", "papp-refined", "papp-lite",
                                                          "wifoe", "wifoe-onnx"])
     num_ue: int = 4
     num_bs_ant: int = 64

@@ -166,6 +166,8 @@ def _build() -> dict[str, PrecoderSpec]:
                      "papp hybrid student, 8 RF chains (analog phases + digital), zero-shot (shipped checkpoint)"),
         PrecoderSpec("papp-hbf-4", "precoder", _papp("papp-hbf", 4),
                      "the papp-hbf checkpoint served with 4 RF chains (its per-user parameters do not depend on N_RF)"),
+        PrecoderSpec("papp-lite", "precoder", _papp("papp-lite"),
+                     "papp with a smaller extractor + student (recipes/papp-lite.yaml), zero-shot (shipped checkpoint)"),
     ]
     return {s.name: s for s in specs}
 

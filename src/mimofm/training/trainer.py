@@ -16,6 +16,7 @@ evaluation runs on a CPU copy of the model. ``precision: bf16`` runs forward and
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 import os
@@ -147,6 +148,23 @@ def _comparable(config: dict) -> dict:
     return {**config, "train": {k: v for k, v in config.get("train", {}).items() if k != "device"}}
 
 
+def _same_run(stored: dict, now: dict, recipe: Any) -> bool:
+    """Whether a resume continues the stored run: the same config, where a recipe setting added to mimofm
+    after the run was made counts as the same while it keeps its default (the run behaved that way)."""
+    defaults = {}
+    if dataclasses.is_dataclass(recipe):
+        for f in dataclasses.fields(recipe):
+            if f.default is not dataclasses.MISSING:
+                defaults[f.name] = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                defaults[f.name] = f.default_factory()
+    old = stored.get("recipe", {})
+    added = {k for k, v in now.get("recipe", {}).items()
+             if k not in old and k in defaults and json.loads(json.dumps(defaults[k])) == v}
+    now = {**now, "recipe": {k: v for k, v in now.get("recipe", {}).items() if k not in added}}
+    return _comparable(stored) == _comparable(now)
+
+
 def _device(cfg: TrainConfig) -> torch.device:
     if cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
@@ -214,7 +232,7 @@ def train(recipe: Recipe, cfg: TrainConfig, *, resume: bool = True, progress: bo
     start = 0
     if resume and stem.with_suffix(".json").exists():
         card = load_checkpoint(stem, model, opt)  # loads onto the model's device
-        if _comparable(card["config"]) != _comparable(json.loads(json.dumps(config))):
+        if not _same_run(card["config"], json.loads(json.dumps(config)), recipe):
             raise MimofmInputError(f"{stem}.json was trained with a different config; use a new --out-dir "
                                    "or resume with the same settings")
         start = int(card["step"])
