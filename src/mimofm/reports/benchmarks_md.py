@@ -210,8 +210,10 @@ _PAPERS = {  # family: (section title, what was compared, figures, skip the summ
            [("fm Fig. 2 analogue", "docs/figures/fm_fig2.png"), ("fm Fig. 3 analogue", "docs/figures/fm_fig3.png")],
            False),
     "papp": ("papp: zero-shot, DeepAll and fine-tuning on the held-out sites",
-             "Zero-shot: the shipped checkpoint (MLDG). DeepAll: the same recipe without MLDG, same budget. FT-n: "
-             "the shipped model fine-tuned on n local train-split positions (full: all 700), 200 steps. Test "
+             "Zero-shot: the shipped checkpoint (MLDG). DeepAll: the same recipe without MLDG, same budget. Scratch: "
+             "the same recipe and budget on one held-out site's train positions alone. FT-n: the shipped model "
+             "fine-tuned on n local train-split positions (full: all 700), 200 steps, users permuted and turned by "
+             "random phases. papp-lite: the smaller shipped checkpoint (recipes/papp-lite.yaml), zero-shot. Test "
              "positions.", [], False),
     "wifoe": ("wifoe: the paper's tables on the 3GPP 38.901 tasks",
               "MTL: the shipped multi-task checkpoint (T1–T9). STL/CEP/DSC: one model per task, same architecture, "
