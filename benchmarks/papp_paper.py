@@ -35,28 +35,26 @@ def _log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def deepall(out: Path) -> str:
-    d = out / "deepall"
+def _train_without_mldg(d: Path, what: str, *overrides: str) -> str:
+    """``recipes/papp.yaml`` without MLDG (and ``overrides``) into ``d``, unless a finished run is there;
+    an unfinished one is resumed. Returns the checkpoint stem."""
     if not (d / "last.json").exists() or json.loads((d / "last.json").read_text())["step"] < 3000:
-        _log("deepall: papp without MLDG")
+        _log(what)
+        sets = [a for o in overrides for a in ("--set", o)]
         subprocess.run([sys.executable, "-m", "mimofm.cli.main", "train", "papp", "--recipe", "recipes/papp.yaml",
-                        "--set", "papp.mldg=false", "--out-dir", str(d)], check=True)
+                        *sets, "--set", "papp.mldg=false", "--out-dir", str(d)], check=True)
     return str(d / "last")
+
+
+def deepall(out: Path) -> str:
+    return _train_without_mldg(out / "deepall", "deepall: papp without MLDG")
 
 
 def scratch(out: Path, sites) -> dict[str, str]:
     """A papp of the same size trained from scratch on each held-out site's local train positions alone
     (the shipped recipe and budget, one site, no MLDG): the papers' single-site baseline."""
-    stems = {}
-    for cs in sites:
-        d = out / "scratch" / cs.name
-        if not (d / "last.json").exists() or json.loads((d / "last.json").read_text())["step"] < 3000:
-            _log(f"scratch: papp on {cs.name}'s train positions")
-            f = bundled_dir() / f"{cs.name}.h5"
-            subprocess.run([sys.executable, "-m", "mimofm.cli.main", "train", "papp", "--recipe", "recipes/papp.yaml",
-                            "--set", f"papp.sites=['{f}']", "--set", "papp.mldg=false", "--out-dir", str(d)], check=True)
-        stems[cs.name] = str(d / "last")
-    return stems
+    return {cs.name: _train_without_mldg(out / "scratch" / cs.name, f"scratch: papp on {cs.name}'s train positions",
+                                         f"papp.sites=['{bundled_dir() / f'{cs.name}.h5'}']") for cs in sites}
 
 
 def finetune(out: Path, sites) -> dict[str, dict[str, str]]:
