@@ -7,7 +7,7 @@
    and budget, no MLDG), for each held-out site;
 3. **finetune**: the shipped papp fine-tuned on 10, 20, 40, 100 local train-split positions and on all of
    them (`mimofm adapt papp`: user permutation and per-user phase augmentation), for each held-out site;
-4. **eval**: test positions, 0–30 dB, paired samples: ZF, WMMSE, papp zero-shot, DeepAll, fine-tuned
+4. **eval**: test positions, 0–40 dB (papp is trained on 0–30 dB), paired samples: ZF, WMMSE, papp zero-shot, DeepAll, fine-tuned
    (and papp-lite zero-shot when shipped), each also with the sum-rate refinement;
 5. ``summary.md``: ratios to WMMSE and the few-shot recovery ``(FT_n − zero)/(FT_full − zero)``.
 
@@ -80,7 +80,8 @@ def evaluate(out: Path, sites, variants: dict[str, dict[str, str | None]], sampl
     path = out / "eval.json"
     stored = json.loads(path.read_text()) if path.exists() else None  # one without these rows is re-made
     want = {f"papp-{v}" for v in variants} | {f"papp-refined-{v}" for v in variants}
-    if stored is not None and want <= {r["precoder"] for r in stored["results"]}:
+    if (stored is not None and want <= {r["precoder"] for r in stored["results"]}
+            and set(SNRS) <= {r["snr_db"] for r in stored["results"]}):
         return stored
     cfg = EvalConfig(precoders=["zf", "wmmse"], snr_db=SNRS, samples=samples, positions="test")
     doc = compare_checkpoints(sites, ["zf", "wmmse"], "papp", variants, cfg, progress=lambda s: _log(f"eval {s}"),
