@@ -3,9 +3,9 @@
     python benchmarks/papp_finetune_val.py [--out runs/papp_finetune_val] [--samples 500]
 
 Each validation site (munich-val, sf-val) plays a new site: the shipped papp is fine-tuned on 40 of its
-train-split positions and on all of them (200 steps, `mimofm adapt papp`'s defaults), with user-permutation
-augmentation alone, with a random per-user phase rotation added (rates do not see it), and with both for
-400 steps. Test positions,
+train-split positions and on all of them (200 steps), with user-permutation augmentation alone, with a random
+per-user phase rotation added (rates do not see it), with both for 400 steps, and with both at learning rates
+3e-4, 1e-3 and 3e-3 (two seeds, i.e. two draws of the 40 positions, for the first two). Test positions,
 0–30 dB, paired samples. Printed and stored: each variant ÷ WMMSE and the few-shot recovery
 ``(FT_40 − zero)/(FT_full − zero)`` of the site-mean sum rate. Runs are kept, so a killed run resumes.
 """
@@ -22,8 +22,12 @@ from mimofm.training.recipes import site_dir
 
 SITES = ["munich-val", "sf-val"]
 SNRS = [0.0, 10.0, 20.0, 30.0]  # papp's training grid; the choices recorded in docs/papp.md were made on it
-AUGMENTS = {"perm": {}, "perm+phase": {"phase_augment": True},
-            "perm+phase-400": {"phase_augment": True, "steps": 400}}
+AUGMENTS = {"perm": {"phase_augment": False, "lr": 3e-4}, "perm+phase": {"phase_augment": True, "lr": 3e-4},
+            "perm+phase-400": {"phase_augment": True, "steps": 400, "lr": 3e-4},
+            "perm+phase-seed1": {"phase_augment": True, "lr": 3e-4, "seed": 1},
+            "perm+phase-lr1e-3": {"phase_augment": True, "lr": 1e-3},
+            "perm+phase-lr1e-3-seed1": {"phase_augment": True, "lr": 1e-3, "seed": 1},
+            "perm+phase-lr3e-3": {"phase_augment": True, "lr": 3e-3}}
 SHOTS = ["40", "full"]
 
 

@@ -53,3 +53,21 @@ def test_report_errors_name_the_missing_input(tmp_path):
     assert r.exit_code != 0 and "eval.json is missing" in r.output
     r = CliRunner().invoke(app, ["report", "--fm", "", "--wifoe", "", "--papp", ""])
     assert r.exit_code != 0 and "no results folder" in r.output
+
+
+def test_seed_mean_averages_fine_tuning_seeds_and_reports_each():
+    from mimofm.reports.papp_paper import seed_mean, summary
+
+    rows = []
+    for snr in OLD_SNRS:
+        rows += [{"site": "s1", "snr_db": snr, "precoder": p, "sum_rate_mean": v}
+                 for p, v in [("wmmse", 10.0), ("papp-zero", 9.0), ("papp-deepall", 9.0)]]
+        for seed, (few, full) in enumerate([(9.5, 10.0), (9.8, 10.0)]):  # 50% and 80% of full's gain
+            rows += [{"site": "s1", "snr_db": snr, "precoder": f"papp-ft-{n}-s{seed}", "sum_rate_mean": v}
+                     for n, v in [("10", few), ("20", few), ("40", few), ("100", few), ("full", full)]]
+    doc = seed_mean({"results": rows})
+    assert {r["precoder"] for r in doc["results"]} == {"wmmse", "papp-zero", "papp-deepall", *(f"papp-ft-{n}" for n in SHOTS)}
+    assert len(doc["per_seed"]) == 2 * len(SHOTS) * len(OLD_SNRS)
+    md = summary(doc)
+    assert "mean over 2 seeds" in md and "| papp-ft-40 | 0.965 | 0.965 | 0.965 | 0.965 | 0.965 |" in md
+    assert "* 40 samples: 65.0% (full fine-tuning gains 11.11% over zero-shot); per seed: 50.0 / 80.0%" in md

@@ -24,7 +24,7 @@ def adapt_command(
     checkpoint: Optional[Path] = typer.Option(None, help="Pretrained checkpoint (default: the shipped one)."),
     top_n: int = typer.Option(5, help="fm few-shot: number of most similar training datasets."),
     steps: Optional[int] = typer.Option(None, help="Training steps (default: fm 300, papp 200, wifoe 800)."),
-    lr: Optional[float] = typer.Option(None, help="Learning rate (default: fm 1e-3, papp 3e-4, wifoe 1e-3)."),
+    lr: Optional[float] = typer.Option(None, help="Learning rate (default 1e-3)."),
     seed: int = typer.Option(0),
     out_dir: Path = typer.Option(Path("runs/adapt"), help="The adapted checkpoint goes here (last.*)."),
 ) -> None:
@@ -49,7 +49,7 @@ def adapt_command(
     elif family == "papp":
         from mimofm.adaptation.papp import finetune_papp
 
-        out = finetune_papp(load_channels(data), shots, checkpoint=ckpt, steps=steps or 200, lr=lr or 3e-4, seed=seed,
+        out = finetune_papp(load_channels(data), shots, checkpoint=ckpt, steps=steps or 200, lr=lr or 1e-3, seed=seed,
                             out_dir=str(out_dir))
     else:
         raise MimofmInputError(f"adaptation is implemented for fm, papp and wifoe, not {family!r}")
