@@ -10,7 +10,8 @@
    three seeds (three draws of the local positions; the tables show the mean over seeds);
 4. **eval**: test positions, 0–40 dB (papp is trained on 0–30 dB), paired samples: ZF, WMMSE, papp zero-shot, DeepAll, fine-tuned
    (and papp-lite zero-shot when shipped), each also with the sum-rate refinement;
-5. ``summary.md``: ratios to WMMSE and the few-shot recovery ``(FT_n − zero)/(FT_full − zero)``.
+5. ``summary.md``: ratios to WMMSE and the few-shot recovery ``(FT_n − zero)/(FT_full − zero)``;
+   ``papp_ratios.png`` (the Fig. 2 analogue, ÷ WMMSE) and ``papp_csi.png`` in ``--fig-dir``.
 
 Each step's output is kept, so a killed run resumes.
 """
@@ -29,8 +30,8 @@ from mimofm.channels.bundled import bundled_dir
 from mimofm.channels.catalog import BUNDLED_HELDOUT
 from mimofm.evaluation.evaluate import EvalConfig, load_sets
 
-from mimofm.reports.papp_paper import (CSI_NMSES, CSI_SNR, HYBRID, SHOTS, SNRS, csi_md, hybrid_md, seed_mean, summary,
-                                       table1_md)
+from mimofm.reports.papp_paper import (CSI_NMSES, CSI_SNR, HYBRID, SHOTS, SNRS, csi_md, hybrid_md, plot_csi, plot_ratios,
+                                       seed_mean, summary, table1_md)
 
 
 def _log(msg: str) -> None:
@@ -150,6 +151,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="runs/papp_paper")
     ap.add_argument("--samples", type=int, default=1000)
+    ap.add_argument("--fig-dir", default="docs/figures", help="where papp_ratios.png and papp_csi.png are written")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -165,9 +167,12 @@ def main() -> None:
 
         variants["lite"] = {cs.name: str(shipped_checkpoint("papp-lite")) for cs in sites}
     doc = evaluate(out, sites, variants, args.samples)
-    text = summary(doc) + "\n" + table1_md(doc) + "\n" + csi_md(csi(out, sites, args.samples // 2))
+    c = csi(out, sites, args.samples // 2)
+    text = summary(doc) + "\n" + table1_md(doc) + "\n" + csi_md(c)
     text += "\n" + hybrid_md(hybrid(out, sites, args.samples // 2))
     (out / "summary.md").write_text(text)
+    plot_ratios(doc, Path(args.fig_dir) / "papp_ratios.png")
+    plot_csi(c, Path(args.fig_dir) / "papp_csi.png")
     _log(f"wrote {out / 'summary.md'}")
 
 
