@@ -132,19 +132,35 @@ def table1_md(doc: dict, snr_db: float = TABLE1_SNR) -> str:
     return "\n".join(out) + "\n"
 
 
+FIG2_LEFT = ["zf", "wmmse", "papp-deepall", "papp-scratch", "papp-zero", "papp-ft-40", "papp-ft-full",
+             "papp-refined-zero"]
+
+
 def plot_ratios(doc: dict, path: Path) -> None:
-    """Every papp variant ÷ WMMSE vs SNR, averaged over the sites."""
+    """The Fig. 2 analogue, site means: left, sum rate vs SNR for ZF, WMMSE, DeepAll, scratch, papp zero-shot,
+    fine-tuned and refined; right, every papp variant ÷ WMMSE on a scale where they can be told apart."""
     rows = doc["results"]
     sites = list(dict.fromkeys(r["site"] for r in rows))
     m = {(r["site"], r["snr_db"], r["precoder"]): r["sum_rate_mean"] for r in rows}
     snrs = _snrs(rows)
-    fig, ax = plt.subplots(figsize=(5.2, 3.8))
-    keep = lambda p: p != "wmmse" and (not p.startswith("papp-refined-") or p.endswith(("-zero", "-ft-full")))  # noqa: E731
-    for p in (p for p in dict.fromkeys(r["precoder"] for r in rows) if keep(p)):
-        ax.plot(snrs, [sum(m[(s, x, p)] / m[(s, x, "wmmse")] for s in sites) / len(sites) for x in snrs],
-                "--k" if p == "zf" else "-o", label=p, markersize=3)
-    ax.set_xlabel("median single-user SNR (dB)"), ax.set_ylabel("sum rate ÷ WMMSE (test positions, site mean)")
-    ax.grid(alpha=0.3), ax.legend(fontsize=7)
+    names = [p for p in dict.fromkeys(r["precoder"] for r in rows)]
+    keep = lambda p: p.startswith("papp-") and (not p.startswith("papp-refined-") or p.endswith(("-zero", "-ft-full")))  # noqa: E731
+    right = [p for p in names if keep(p)]
+    style = variant_styles(right + [p for p in names if p not in right])
+    mean = lambda p, x: sum(m[(s, x, p)] for s in sites) / len(sites)  # noqa: E731
+    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(12.0, 4.0))
+    for p in (p for p in FIG2_LEFT if p in names):
+        classical = {"color": "k", "linestyle": "--" if p == "zf" else "-", "marker": "s", "markersize": 3}
+        st = classical if p in ("zf", "wmmse") else style[p]
+        ax0.plot(snrs, [mean(p, x) for x in snrs], label=p, **st)
+    ax0.set_xlabel("median single-user SNR (dB)"), ax0.set_ylabel("sum rate (bit/s/Hz, test positions, site mean)")
+    ax0.grid(alpha=0.3), ax0.legend(fontsize=7)
+    for p in right:
+        ax1.plot(snrs, [sum(m[(s, x, p)] / m[(s, x, "wmmse")] for s in sites) / len(sites) for x in snrs],
+                 label=p, **style[p])
+    ax1.axhline(1.0, color="k", linewidth=0.8)
+    ax1.set_xlabel("median single-user SNR (dB)"), ax1.set_ylabel("sum rate ÷ WMMSE (site mean)")
+    ax1.grid(alpha=0.3), ax1.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     savefig(fig, path)
 
