@@ -66,8 +66,24 @@ def test_seed_mean_averages_fine_tuning_seeds_and_reports_each():
             rows += [{"site": "s1", "snr_db": snr, "precoder": f"papp-ft-{n}-s{seed}", "sum_rate_mean": v}
                      for n, v in [("10", few), ("20", few), ("40", few), ("100", few), ("full", full)]]
     doc = seed_mean({"results": rows})
-    assert {r["precoder"] for r in doc["results"]} == {"wmmse", "papp-zero", "papp-deepall", *(f"papp-ft-{n}" for n in SHOTS)}
+    want = {"wmmse", "papp-zero", "papp-deepall", *(f"papp-ft-{n}" for n in SHOTS)}
+    assert {r["precoder"] for r in doc["results"]} == want
     assert len(doc["per_seed"]) == 2 * len(SHOTS) * len(OLD_SNRS)
     md = summary(doc)
     assert "mean over 2 seeds" in md and "| papp-ft-40 | 0.965 | 0.965 | 0.965 | 0.965 | 0.965 |" in md
     assert "* 40 samples: 65.0% (full fine-tuning gains 11.11% over zero-shot); per seed: 50.0 / 80.0%" in md
+
+
+def test_no_recovery_ratio_when_full_fine_tuning_gains_almost_nothing():
+    from mimofm.reports.papp_paper import summary
+
+    rows = []
+    for snr in OLD_SNRS:
+        rows += [{"site": "s1", "snr_db": snr, "precoder": p, "sum_rate_mean": v}
+                 for p, v in [("wmmse", 10.0), ("papp-zero", 9.0), ("papp-deepall", 9.0), ("papp-refined-zero", 10.0)]]
+        rows += [{"site": "s1", "snr_db": snr, "precoder": f"papp{r}-ft-{n}",
+                  "sum_rate_mean": v + (0.0003 if n == "full" else 0)} for n in SHOTS for r, v in [("", 9.5), ("-refined", 10.0)]]
+    md = summary({"results": rows})
+    assert "* 40 samples: 99.9%" in md  # papp: full fine-tuning gains 5.6%, a ratio is printed
+    assert "papp-refined: full fine-tuning gains 0.00% over zero-shot, too little for a recovery ratio" in md
+    assert "40 samples +0.00%, 100 samples +0.00%, all samples +0.00%." in md
