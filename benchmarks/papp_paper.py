@@ -8,10 +8,10 @@
 3. **finetune**: the shipped papp fine-tuned on 10, 20, 40, 100 local train-split positions and on all of
    them (`mimofm adapt papp`: user permutation and per-user phase augmentation), for each held-out site and
    three seeds (three draws of the local positions; the tables show the mean over seeds);
-4. **eval**: test positions, 0–40 dB (papp is trained on 0–30 dB), paired samples: ZF, WMMSE, papp zero-shot, DeepAll, fine-tuned
-   (and papp-lite zero-shot when shipped), each also with the sum-rate refinement;
+4. **eval**: test positions, 0–40 dB (papp is trained on 0–30 dB), paired samples: ZF, WMMSE, papp
+   zero-shot, DeepAll, fine-tuned (and papp-lite zero-shot when shipped), each also with the sum-rate refinement;
 5. ``summary.md``: ratios to WMMSE and the few-shot recovery ``(FT_n − zero)/(FT_full − zero)``;
-   ``papp_ratios.png`` (the Fig. 2 analogue, ÷ WMMSE) and ``papp_csi.png`` in ``--fig-dir``.
+   ``papp_ratios.png`` (the Fig. 2 analogue: sum rate and ÷ WMMSE vs SNR) and ``papp_csi.png`` in ``--fig-dir``.
 
 Each step's output is kept, so a killed run resumes.
 """
@@ -61,11 +61,11 @@ def scratch(out: Path, sites) -> dict[str, str]:
 
 
 FT_SEEDS = (0, 1, 2)  # each a different draw of the local positions: the few-shot curve is a mean over them
-FT_MARK = {"phase_augment": True, "lr": 1e-3}  # the settings a stored run was made with; others are re-made
+FT_MARK = {"phase_augment": True, "lr": 1e-3}  # the settings runs are made with; a stored run made otherwise is re-made
 
 
 def finetune(out: Path, sites) -> dict[str, dict[str, str]]:
-    """``{f"ft-{n}-s{seed}": {site: stem}}``: `mimofm adapt papp`'s defaults, each budget and seed."""
+    """``{f"ft-{n}-s{seed}": {site: stem}}``: `mimofm adapt papp` with ``FT_MARK``, each budget and seed."""
     from mimofm.adaptation.papp import finetune_papp
 
     stems: dict[str, dict[str, str]] = {}
@@ -76,7 +76,7 @@ def finetune(out: Path, sites) -> dict[str, dict[str, str]]:
                 done = d / "done"
                 if not done.exists() or json.loads(done.read_text()) != FT_MARK:
                     _log(f"fine-tune {cs.name} on {n} local positions (seed {seed})")
-                    finetune_papp(cs, n, out_dir=str(d), progress=False, fresh=True, seed=seed)
+                    finetune_papp(cs, n, out_dir=str(d), progress=False, fresh=True, seed=seed, **FT_MARK)
                     write_json(done, FT_MARK)
                 stems.setdefault(f"ft-{n}-s{seed}", {})[cs.name] = str(d / "last")
     return stems
@@ -160,8 +160,7 @@ def main() -> None:
     ft = finetune(out, sites)
     sc = scratch(out, sites)
     variants = {"zero": {cs.name: None for cs in sites}, "deepall": {cs.name: da for cs in sites},
-                "scratch": sc,
-                **ft}
+                "scratch": sc, **ft}
     if _shipped("papp-lite"):  # the smaller extractor + student, zero-shot
         from mimofm.models.loading import shipped_checkpoint
 
