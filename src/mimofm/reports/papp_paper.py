@@ -20,6 +20,7 @@ CSI_NMSES = [-30.0, -20.0, -15.0, -10.0, -5.0]
 CSI_SNR = 20.0
 HYBRID = ["zf", "wmmse", "hybrid-pe-4", "hybrid-pe-8", "papp"]  # + papp-hbf-4, papp-hbf when shipped
 COMMAND = "python benchmarks/papp_paper.py --out {folder}"
+MIN_GAIN = 0.001  # below a 0.1% gain of full fine-tuning, no recovery ratio is printed
 
 
 def seed_mean(doc: dict) -> dict:
@@ -50,10 +51,11 @@ def summary(doc: dict) -> str:
     m = {(r["site"], r["snr_db"], r["precoder"]): r["sum_rate_mean"] for r in rows}
     methods = [p for p in dict.fromkeys(r["precoder"] for r in rows) if p != "wmmse"]
     seeds = max((r.get("seeds", 1) for r in rows), default=1)
-    out = ["### papp on the held-out sites", "", "Mean sum rate ÷ WMMSE on test positions, averaged over "
-           + ", ".join(sites) + "." + (f" Fine-tuned rows: mean over {seeds} seeds (draws of the local positions)."
-                                       if seeds > 1 else ""), "", "| method | " + " | ".join(f"{s:g} dB" for s in snrs) + " | mean |",
-           "|---|" + "---|" * (len(snrs) + 1)]
+    intro = "Mean sum rate ÷ WMMSE on test positions, averaged over " + ", ".join(sites) + "."
+    if seeds > 1:
+        intro += f" Fine-tuned rows: mean over {seeds} seeds (draws of the local positions)."
+    out = ["### papp on the held-out sites", "", intro, "",
+           "| method | " + " | ".join(f"{s:g} dB" for s in snrs) + " | mean |", "|---|" + "---|" * (len(snrs) + 1)]
     for p in methods:
         r = [sum(m[(s, x, p)] / m[(s, x, "wmmse")] for s in sites) / len(sites) for x in snrs]
         out.append(f"| {p} | " + " | ".join(f"{v:.3f}" for v in r) + f" | {sum(r) / len(r):.3f} |")
@@ -78,9 +80,6 @@ def summary(doc: dict) -> str:
     out += ["", f"papp zero-shot below DeepAll at {len(above)} of {len(sites) * len(snrs)} (site, SNR) points"
             + (f": {above}" if above else "") + "."]
     return "\n".join(out) + "\n"
-
-
-MIN_GAIN = 0.001  # below a 0.1% gain of full fine-tuning, no recovery ratio is printed
 
 
 def _per_seed_recovery(doc: dict, pre: str, n: str, sites: list[str], snrs: list[float], zero: float) -> str:
