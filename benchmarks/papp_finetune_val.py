@@ -5,7 +5,7 @@
 Each validation site (munich-val, sf-val) plays a new site: the shipped papp is fine-tuned on 40 of its
 train-split positions and on all of them (200 steps), with user-permutation augmentation alone, with a random
 per-user phase rotation added (rates do not see it), with both for 400 steps, and with both at learning rates
-3e-4, 1e-3 and 3e-3 (two seeds, i.e. two draws of the 40 positions, for the first two). Test positions,
+3e-4, 1e-3 and 3e-3 (at 3e-4 and 1e-3 also seed 1: another draw of the 40 positions). Test positions,
 0–30 dB, paired samples. Printed and stored: each variant ÷ WMMSE and the few-shot recovery
 ``(FT_40 − zero)/(FT_full − zero)`` of the site-mean sum rate. Runs are kept, so a killed run resumes.
 """
