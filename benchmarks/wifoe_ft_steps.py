@@ -21,13 +21,11 @@ from mimofm._io import write_json
 
 
 def _rate(stem: str, task: str, samples: int) -> float:
-    from mimofm.evaluation.wifoe_eval import evaluate_wifoe
+    from mimofm.evaluation.wifoe_eval import checkpoint_positions, evaluate_wifoe
     from mimofm.models.loading import load_wifoe
-    from mimofm.training.task_data import DEFAULT_POSITIONS
 
-    card = json.loads(Path(stem).with_suffix(".json").read_text())
-    positions = card.get("config", {}).get("recipe", {}).get("positions", DEFAULT_POSITIONS)
-    return evaluate_wifoe(load_wifoe(stem), [task], [10.0], samples=samples, positions=positions)[0]["rate"]
+    return evaluate_wifoe(load_wifoe(stem), [task], [10.0], samples=samples,
+                          positions=checkpoint_positions(stem))[0]["rate"]
 
 
 def main() -> None:

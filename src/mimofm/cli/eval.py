@@ -130,15 +130,11 @@ def _wifoe(precoder, task, snr_db, samples, seed, checkpoint, json_out) -> None:
         raise MimofmInputError("3GPP task evaluation is `--precoder wifoe --task NAME[,NAME]` (see `mimofm data tasks`)")
     tasks = [t.strip() for t in task.split(",") if t.strip()]
     snrs = parse_floats(snr_db, "--snr-db") or [0.0, 10.0, 20.0]
-    import json
-
+    from mimofm.evaluation.wifoe_eval import checkpoint_positions
     from mimofm.models.loading import shipped_checkpoint
-    from mimofm.training.task_data import DEFAULT_POSITIONS
 
     model = load_wifoe(str(checkpoint) if checkpoint else None)
-    stem = Path(str(checkpoint)) if checkpoint else shipped_checkpoint("wifoe")
-    card = json.loads(stem.with_suffix(".json").read_text())
-    positions = card.get("config", {}).get("recipe", {}).get("positions", DEFAULT_POSITIONS)  # the training data's size
+    positions = checkpoint_positions(checkpoint if checkpoint else shipped_checkpoint("wifoe"))
     # a task without a branch of its own: a same-shape pretraining task's branch (zero-shot), else an error
     branches = {}
     for t in tasks:

@@ -18,7 +18,17 @@ from mimofm.precoders.linear import zf
 from mimofm.precoders.wmmse import wmmse
 from mimofm.training.task_data import DEFAULT_POSITIONS, draw_task_samples, load_task
 
-__all__ = ["task_draws", "wifoe_rate", "classical_rates", "evaluate_wifoe", "lmmse_wmmse_rate"]
+__all__ = ["task_draws", "wifoe_rate", "classical_rates", "evaluate_wifoe", "lmmse_wmmse_rate", "checkpoint_positions"]
+
+
+def checkpoint_positions(stem) -> int:
+    """The task-data size a wifoe checkpoint was trained on (its recipe's ``positions``): the test drops
+    depend on it."""
+    import json
+    from pathlib import Path
+
+    card = json.loads(Path(str(stem)).with_suffix(".json").read_text())
+    return card.get("config", {}).get("recipe", {}).get("positions", DEFAULT_POSITIONS)
 
 
 def task_draws(task: str, snr_db: float, samples: int = 200, seed: int = 0, split: str = "test",
