@@ -60,19 +60,17 @@ def summary(doc: dict) -> str:
         r = [sum(m[(s, x, p)] / m[(s, x, "wmmse")] for s in sites) / len(sites) for x in snrs]
         out.append(f"| {p} | " + " | ".join(f"{v:.3f}" for v in r) + f" | {sum(r) / len(r):.3f} |")
     for pre in [x for x in ("papp", "papp-refined") if f"{x}-zero" in methods]:
-        zero = sum(m[(s, x, f"{pre}-zero")] for s in sites for x in snrs)
-        full = sum(m[(s, x, f"{pre}-ft-full")] for s in sites for x in snrs)
+        zero, full = _total(m, f"{pre}-zero", sites, snrs), _total(m, f"{pre}-ft-full", sites, snrs)
         if full / zero - 1 < MIN_GAIN:  # a ratio of two differences within the noise says nothing
+            gains = [100 * (_total(m, f"{pre}-ft-{n}", sites, snrs) / zero - 1) for n in SHOTS]
             out += ["", f"{pre}: full fine-tuning gains {100 * (full / zero - 1):.2f}% over zero-shot, too little for a "
-                    "recovery ratio; fine-tuned ÷ zero-shot: " + ", ".join(
-                        f"{n if n != 'full' else 'all'} samples "
-                        f"{100 * (sum(m[(s, x, f'{pre}-ft-{n}')] for s in sites for x in snrs) / zero - 1):+.2f}%"
-                        for n in SHOTS) + "."]
+                    "recovery ratio; fine-tuned ÷ zero-shot: "
+                    + ", ".join(f"{n if n != 'full' else 'all'} samples {g:+.2f}%" for n, g in zip(SHOTS, gains)) + "."]
             continue
         out += ["", f"Few-shot recovery `(FT_n − zero)/(FT_full − zero)` of the site-mean sum rate over the SNR "
                 f"points, {pre}:", ""]
         for n in SHOTS[:-1]:
-            ft = sum(m[(s, x, f"{pre}-ft-{n}")] for s in sites for x in snrs)
+            ft = _total(m, f"{pre}-ft-{n}", sites, snrs)
             rec = (ft - zero) / (full - zero) if full != zero else float("nan")
             out.append(f"* {n} samples: {100 * rec:.1f}% (full fine-tuning gains {100 * (full / zero - 1):.2f}% "
                        "over zero-shot)" + _per_seed_recovery(doc, pre, n, sites, snrs, zero))
@@ -82,6 +80,11 @@ def summary(doc: dict) -> str:
     return "\n".join(out) + "\n"
 
 
+def _total(m: dict, p: str, sites: list[str], snrs: list[float]) -> float:
+    """``p``'s sum rate summed over the sites and SNR points (``m``: ``{(site, snr, precoder): rate}``)."""
+    return sum(m[(s, x, p)] for s in sites for x in snrs)
+
+
 def _per_seed_recovery(doc: dict, pre: str, n: str, sites: list[str], snrs: list[float], zero: float) -> str:
     """``"; per seed: a / b / c%"``: seed s of the budget against seed s of full fine-tuning, where the result
     keeps per-seed rows (``benchmarks/papp_paper.py`` fine-tunes on several draws of the local positions)."""
@@ -89,8 +92,7 @@ def _per_seed_recovery(doc: dict, pre: str, n: str, sites: list[str], snrs: list
     seeds = sorted({int(p.rsplit("-s", 1)[1]) for (_, _, p) in m if p.startswith(f"{pre}-ft-{n}-s")})
     recs = []
     for s in seeds:
-        ft = sum(m[(site, x, f"{pre}-ft-{n}-s{s}")] for site in sites for x in snrs)
-        full = sum(m[(site, x, f"{pre}-ft-full-s{s}")] for site in sites for x in snrs)
+        ft, full = _total(m, f"{pre}-ft-{n}-s{s}", sites, snrs), _total(m, f"{pre}-ft-full-s{s}", sites, snrs)
         recs.append(f"{100 * (ft - zero) / (full - zero):.1f}" if full != zero else "nan")
     return f"; per seed: {' / '.join(recs)}%" if len(recs) > 1 else ""
 
