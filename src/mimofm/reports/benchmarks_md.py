@@ -214,8 +214,9 @@ _PAPERS = {  # family: (section title, what was compared, figures, skip the summ
              "the same recipe and budget on one held-out site's train positions alone. FT-n: the shipped model "
              "fine-tuned on n local train-split positions (full: all 700; mean over three draws), 200 steps at lr "
              "1e-3, users permuted and turned by random phases. papp-lite: the smaller shipped checkpoint "
-             "(recipes/papp-lite.yaml), zero-shot. Test positions.", [("papp Fig. 2 analogue: sum rate ÷ WMMSE vs SNR", "docs/figures/papp_ratios.png"),
-                            ("papp sum rate vs CSI-estimation error", "docs/figures/papp_csi.png")], False),
+             "(recipes/papp-lite.yaml), zero-shot. Test positions.",
+             [("papp Fig. 2 analogue: sum rate and ÷ WMMSE vs SNR", "docs/figures/papp_ratios.png"),
+              ("papp sum rate vs CSI-estimation error", "docs/figures/papp_csi.png")], False),
     "wifoe": ("wifoe: the paper's tables on the 3GPP 38.901 tasks",
               "MTL: the shipped multi-task checkpoint (T1–T9). STL/CEP/DSC: one model per task, same architecture, "
               "same steps. End-to-end sum rate (learned pilots with noise, B-bit feedback) on the tasks' test drops, "
