@@ -154,7 +154,7 @@ def plot_ratios(doc: dict, path: Path) -> None:
     sites = list(dict.fromkeys(r["site"] for r in rows))
     m = {(r["site"], r["snr_db"], r["precoder"]): r["sum_rate_mean"] for r in rows}
     snrs = _snrs(rows)
-    names = [p for p in dict.fromkeys(r["precoder"] for r in rows)]
+    names = list(dict.fromkeys(r["precoder"] for r in rows))
     keep = lambda p: p.startswith("papp-") and (not p.startswith("papp-refined-") or p.endswith(("-zero", "-ft-full")))  # noqa: E731
     right = [p for p in names if keep(p)]
     style = variant_styles(right + [p for p in names if p not in right])
