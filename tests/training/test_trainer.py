@@ -263,3 +263,38 @@ def test_a_setting_added_after_a_run_resumes_it_only_at_its_default():
     assert not _same_run(old, {**now, "recipe": {"num_ue": 2, "snr_db": 20.0}}, ToyRecipe())
     assert not _same_run({"train": {"lr": 1e-3}, "recipe": {"num_ue": 3}}, now, ToyRecipe())
     assert not _same_run(old, {**now, "train": {"lr": 2e-3}}, ToyRecipe())
+
+
+def test_keep_best_returns_the_best_evaluated_weights_and_resumes_from_it(tmp_path):
+    cfg = dict(steps=60, lr=3e-2, eval_every=10, keep_best="sum_rate", ckpt_every=30, log_every=10)
+    out = train(ToyRecipe(), TrainConfig(**cfg, out_dir=str(tmp_path / "a")), progress=False)
+    log = [json.loads(line) for line in (tmp_path / "a" / "log.jsonl").read_text().splitlines()]
+    evals = {r["step"]: r["eval"]["sum_rate"] for r in log if "eval" in r}
+    assert sorted(evals) == [0, 10, 20, 30, 40, 50, 60]
+    step = max(evals, key=evals.get)
+    card = json.loads((tmp_path / "a" / "best.json").read_text())
+    assert out["checkpoint"] == tmp_path / "a" / "best" and card["step"] == step == out["metrics"]["best_step"]
+    assert card["meta"]["value"] == evals[step] == out["metrics"]["best/sum_rate"]
+    assert ToyRecipe().evaluate(out["model"])["sum_rate"] == pytest.approx(evals[step], rel=1e-6)
+    # killed after its second checkpoint and resumed: the same best
+    with pytest.raises(KeyboardInterrupt):
+        train(_Crashing(crash_at=45), TrainConfig(**cfg, out_dir=str(tmp_path / "b")), progress=False)
+    again = train(ToyRecipe(), TrainConfig(**cfg, out_dir=str(tmp_path / "b")), progress=False)
+    assert again["metrics"]["best_step"] == step
+    for k, v in _weights(out["model"]).items():
+        assert torch.equal(v, again["model"].state_dict()[k]), k
+
+
+def test_keep_best_needs_evaluations_and_a_known_metric(tmp_path):
+    with pytest.raises(MimofmInputError, match="eval_every"):
+        TrainConfig(keep_best="sum_rate").validate()
+    with pytest.raises(MimofmInputError, match="not among the evaluation"):
+        train(ToyRecipe(), TrainConfig(steps=4, eval_every=2, keep_best="rate", out_dir=str(tmp_path)), progress=False)
+
+
+def test_a_loop_setting_added_after_a_run_resumes_it_only_at_its_default():
+    from mimofm.training.trainer import _same_run
+
+    old = {"train": {"lr": 1e-3}, "recipe": {"num_ue": 2}}  # made before `keep_best` existed
+    assert _same_run(old, {"train": {"lr": 1e-3, "keep_best": ""}, "recipe": {"num_ue": 2}}, ToyRecipe())
+    assert not _same_run(old, {"train": {"lr": 1e-3, "keep_best": "x"}, "recipe": {"num_ue": 2}}, ToyRecipe())

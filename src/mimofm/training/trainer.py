@@ -7,6 +7,11 @@ Batches are pure functions of ``(seed, step)`` and the learning rate is a pure f
 so a run killed at any point and resumed from its last checkpoint (weights, optimizer, RNG state)
 ends with exactly the weights of an uninterrupted run on the CPU.
 
+Model selection: with ``keep_best: METRIC`` (one of the recipe's evaluation keys, higher is better) and
+``eval_every``, every evaluation that beats the best so far writes the weights to ``best``; the run
+returns the best weights and ``best`` as its checkpoint (``last`` stays for resuming). The recipe's
+evaluation must then be on data held out from training (e.g. wifoe's ``val_fraction``).
+
 Devices: ``device: cuda`` (or ``auto``) moves the model and every batch to the GPU (``cuda:LOCAL_RANK``
 under ``torchrun``); recipes build batches on the CPU and their losses follow the batch's device;
 evaluation runs on a CPU copy of the model. ``precision: bf16`` runs forward and loss under
@@ -31,7 +36,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from mimofm._io import atomic_path
 from mimofm.core.validation import MimofmInputError
-from mimofm.training.checkpoint import load_checkpoint, save_checkpoint
+from mimofm.training.checkpoint import load_checkpoint, load_weights, save_checkpoint
 
 __all__ = ["TrainConfig", "Recipe", "train", "lr_at", "MAX_SKIPPED"]
 
@@ -51,6 +56,7 @@ class TrainConfig:
     seed: int = 0
     log_every: int = 10
     eval_every: int = 0
+    keep_best: str = ""  # an evaluation key to maximize: the run returns the best evaluated weights
     ckpt_every: int = 100
     out_dir: str = "runs/train"
     device: str = "cpu"  # cpu | cuda | auto (cuda when available)
@@ -68,6 +74,8 @@ class TrainConfig:
             raise MimofmInputError(f"`lr` must be finite and > 0, got {self.lr}")
         if not 0 <= self.min_lr_ratio <= 1 or self.warmup < 0 or self.grad_clip < 0:
             raise MimofmInputError("`min_lr_ratio` must be in [0, 1], `warmup` and `grad_clip` >= 0")
+        if self.keep_best and self.eval_every < 1:
+            raise MimofmInputError("`keep_best` needs `eval_every` >= 1 (the best is chosen among evaluations)")
 
 
 class Recipe(Protocol):
@@ -148,20 +156,24 @@ def _comparable(config: dict) -> dict:
     return {**config, "train": {k: v for k, v in config.get("train", {}).items() if k != "device"}}
 
 
+def _defaults(obj: Any) -> dict:
+    """A dataclass's field defaults (JSON form)."""
+    out = {}
+    for f in dataclasses.fields(obj) if dataclasses.is_dataclass(obj) else ():
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f.name] = f.default_factory()
+    return json.loads(json.dumps(out))
+
+
 def _same_run(stored: dict, now: dict, recipe: Any) -> bool:
-    """Whether a resume continues the stored run: the same config, where a recipe setting added to mimofm
-    after the run was made counts as the same while it keeps its default (the run behaved that way)."""
-    defaults = {}
-    if dataclasses.is_dataclass(recipe):
-        for f in dataclasses.fields(recipe):
-            if f.default is not dataclasses.MISSING:
-                defaults[f.name] = f.default
-            elif f.default_factory is not dataclasses.MISSING:
-                defaults[f.name] = f.default_factory()
-    old = stored.get("recipe", {})
-    added = {k for k, v in now.get("recipe", {}).items()
-             if k not in old and k in defaults and json.loads(json.dumps(defaults[k])) == v}
-    now = {**now, "recipe": {k: v for k, v in now.get("recipe", {}).items() if k not in added}}
+    """Whether a resume continues the stored run: the same config, where a recipe or loop setting added to
+    mimofm after the run was made counts as the same while it keeps its default (the run behaved that way)."""
+    now = dict(now)
+    for section, defaults in (("recipe", _defaults(recipe)), ("train", _defaults(TrainConfig))):
+        old, new = stored.get(section, {}), now.get(section, {})
+        now[section] = {k: v for k, v in new.items() if k in old or k not in defaults or defaults[k] != v}
     return _comparable(stored) == _comparable(now)
 
 
@@ -193,6 +205,26 @@ def _evaluate(recipe: Recipe, model: torch.nn.Module, device: torch.device) -> d
         ev = recipe.evaluate(model if device.type == "cpu" else copy.deepcopy(model).cpu())
     model.train()
     return ev
+
+
+class _Best:
+    """The best evaluation so far of ``cfg.keep_best`` and its weights on disk (``<out_dir>/best``)."""
+
+    def __init__(self, metric: str, stem: Path, config: dict, meta, resumed: bool) -> None:
+        self.metric, self.stem, self.config, self.meta = metric, stem, config, meta
+        card = stem.with_suffix(".json")  # a fresh run starts over; a resumed one goes on from its best
+        known = metric and resumed and card.exists()
+        self.value = json.loads(card.read_text())["meta"]["value"] if known else -math.inf
+
+    def offer(self, ev: dict[str, float], model: torch.nn.Module, step: int) -> None:
+        if not self.metric:
+            return
+        if self.metric not in ev:
+            raise MimofmInputError(f"`keep_best: {self.metric}` is not among the evaluation's keys {sorted(ev)}")
+        if ev[self.metric] > self.value:
+            self.value = ev[self.metric]
+            save_checkpoint(self.stem, model, step=step, config=self.config, rng=False,
+                            meta={**self.meta(), "metric": self.metric, "value": self.value})
 
 
 def _average_gradients(model: torch.nn.Module, world: int) -> None:
@@ -244,6 +276,14 @@ def train(recipe: Recipe, cfg: TrainConfig, *, resume: bool = True, progress: bo
     # channel samples per update over all ranks (the training-cost table), when the recipe says
     samples_per_step = recipe.samples_per_step() * world if hasattr(recipe, "samples_per_step") else None
     metrics: dict[str, float] = {}
+    arch = getattr(model, "cfg", None)
+
+    def meta() -> dict:  # a checkpoint card's facts; a loader reads the architecture from here
+        return {"seconds": time.perf_counter() - t0, "torch": torch.__version__, "world_size": world,
+                "device": str(device), "precision": cfg.precision, "samples_per_step": samples_per_step,
+                "architecture": arch.to_dict() if hasattr(arch, "to_dict") else None}
+
+    best = _Best(cfg.keep_best if rank == 0 else "", out / "best", config, meta, start > 0)
     skipped = 0  # consecutive updates skipped for a non-finite gradient
     t0 = time.perf_counter()
     bar = Progress(TextColumn(f"{recipe.name}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
@@ -256,6 +296,7 @@ def train(recipe: Recipe, cfg: TrainConfig, *, resume: bool = True, progress: bo
                 ev = _evaluate(recipe, model, device)
                 log(log_path, {"step": step, "eval": ev})
                 _scalars(tb, "eval", ev, step)
+                best.offer(ev, model, step)
             lr = lr_at(step, cfg)
             for g in opt.param_groups:
                 g["lr"] = lr
@@ -286,19 +327,21 @@ def train(recipe: Recipe, cfg: TrainConfig, *, resume: bool = True, progress: bo
                 _scalars(tb, "train", rec, step)
                 bar.update(task, info=f"loss {loss.item():.4g}")
             if ((step + 1) % cfg.ckpt_every == 0 or step + 1 == cfg.steps) and rank == 0:
-                arch = getattr(model, "cfg", None)
-                save_checkpoint(stem, model, optimizer=opt, step=step + 1, config=config,
-                                meta={"seconds": time.perf_counter() - t0, "torch": torch.__version__,
-                                      "world_size": world, "device": str(device), "precision": cfg.precision,
-                                      "samples_per_step": samples_per_step,
-                                      "architecture": arch.to_dict() if hasattr(arch, "to_dict") else None})
+                save_checkpoint(stem, model, optimizer=opt, step=step + 1, config=config, meta=meta())
             bar.update(task, advance=1)
     final = _evaluate(recipe, model, device)
     model.eval()
     log(log_path, {"step": cfg.steps, "eval": final})
     _scalars(tb, "eval", final, cfg.steps)
+    best.offer(final, model, cfg.steps)
     if world > 1:
         dist.barrier()  # rank 0's last checkpoint is on disk before anyone returns
     if tb is not None:
         tb.close()
-    return {"model": model, "step": cfg.steps, "metrics": final, "checkpoint": stem}
+    if not cfg.keep_best:
+        return {"model": model, "step": cfg.steps, "metrics": final, "checkpoint": stem}
+    card = load_weights(best.stem, model)  # every rank reads rank 0's file (after the barrier)
+    model.eval()
+    metrics = {**final, "best_step": card["step"], f"best/{cfg.keep_best}": card["meta"]["value"]}
+    log(log_path, {"step": cfg.steps, "best": {"step": card["step"], cfg.keep_best: card["meta"]["value"]}})
+    return {"model": model, "step": cfg.steps, "metrics": metrics, "checkpoint": best.stem}
