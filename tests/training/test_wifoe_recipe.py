@@ -129,3 +129,35 @@ def test_lmmse_reference_sits_below_perfect_csi_and_improves_with_snr(task_env):
     perfect = sum(float(sum_rate(h.to(torch.complex128), wmmse(h).w.to(torch.complex128)).mean())
                   for h in task_draws("T4", 20.0, 8, positions=POS)) / 6
     assert hi < perfect
+
+
+def test_validation_is_held_out_of_the_budget_on_positions_of_its_own(task_env):
+    from mimofm.core.validation import MimofmInputError
+
+    rec = _recipe(tasks=["T4"], sample_budget=60, val_fraction=0.1)
+    pool, val = rec.pools()[0], rec._val[0]
+    n_pos = rec.data()[0].train.shape[0]
+    assert sum(len(v) for v in pool.sets.values()) == 54 and sum(len(v) for v in val.sets.values()) == 6
+    train_pos = {int(i) for v in pool.sets.values() for i in v.ravel()}
+    val_pos = {int(i) for v in val.sets.values() for i in v.ravel()}
+    assert not train_pos & val_pos and min(val_pos) >= n_pos - round(0.1 * n_pos)
+    torch.manual_seed(0)
+    ev = rec.evaluate(rec.build_model())
+    assert ev["val_rate@10dB"] == ev["val_rate@10dB/T4"] > 0
+    for bad in (dict(val_fraction=0.1), dict(sample_budget=60, val_fraction=1.0)):
+        with pytest.raises(MimofmInputError, match="val_fraction"):
+            _recipe(tasks=["T4"], **bad)
+
+
+def test_finetuning_with_validation_returns_its_best_checkpoint(task_env, mtl):
+    from mimofm.adaptation.wifoe import finetune_wifoe
+    from mimofm.models.loading import load_wifoe
+
+    res = finetune_wifoe("T7", 60, checkpoint=str(mtl["checkpoint"]), steps=6, val_fraction=0.2,
+                         out_dir=str(task_env / "ft-val"), progress=False, resume=False)
+    log = [json.loads(line) for line in (task_env / "ft-val" / "log.jsonl").read_text().splitlines()]
+    vals = {r["step"]: r["eval"]["val_rate@10dB"] for r in log if "eval" in r}
+    assert len(vals) == 7 and res["metrics"]["best/val_rate@10dB"] == max(vals.values())
+    assert res["checkpoint"].name == "best"
+    best = load_wifoe(str(res["checkpoint"]), fresh=True)  # a loadable wifoe checkpoint with the new branch
+    assert list(best.branches) == ["T7"]

@@ -16,7 +16,7 @@ __all__ = ["finetune_wifoe"]
 
 
 def finetune_wifoe(task: str, budget: int, *, checkpoint: str | None = None, trunk: str = "pretrained",
-                   steps: int = 800, lr: float = 1e-3, batch: int = 64, seed: int = 0,
+                   steps: int = 800, lr: float = 1e-3, batch: int = 64, seed: int = 0, val_fraction: float = 0.0,
                    out_dir: str = "runs/adapt-wifoe", progress: bool = True, resume: bool = True) -> dict:
     """Train a branch for ``task`` on ``budget`` multi-user samples (0: fresh draws from every train position).
 
@@ -24,7 +24,10 @@ def finetune_wifoe(task: str, budget: int, *, checkpoint: str | None = None, tru
     ``"pretrained-norms"`` (the same with the trunk's LayerNorm scales and shifts trainable), ``"random"``
     (frozen, random init with the checkpoint's architecture), ``"train"`` (the whole model trained,
     random init: STL on the budget) or ``"finetune"`` (the pretrained trunk as the start, trained with
-    the new branch). Returns the loop's result (model, metrics, checkpoint stem).
+    the new branch). ``val_fraction > 0`` holds that share of the budget out (on positions of its own),
+    evaluates on it 20 times over the run and returns the best of those weights (checkpoint ``best``):
+    the number of steps is then chosen on the budget's own data. Returns the loop's result (model,
+    metrics, checkpoint stem).
     """
     from mimofm.models.loading import load_wifoe, shipped_checkpoint
 
@@ -33,12 +36,15 @@ def finetune_wifoe(task: str, budget: int, *, checkpoint: str | None = None, tru
     stem = str(checkpoint or shipped_checkpoint("wifoe"))
     arch = load_wifoe(stem).cfg.to_dict()
     arch.pop("tasks")
-    kw = dict(tasks=[task], batch_per_task=batch, sample_budget=budget, seed=seed, name="wifoe")
+    kw = dict(tasks=[task], batch_per_task=batch, sample_budget=budget, val_fraction=val_fraction, seed=seed,
+              name="wifoe")
     if trunk in ("pretrained", "pretrained-norms", "finetune"):
         rec = WiFoERecipe(init_from=stem, freeze_trunk=trunk != "finetune",
                           trunk_norms_trainable=trunk == "pretrained-norms", **kw)
     else:
         rec = WiFoERecipe(model=arch, freeze_trunk=trunk == "random", **kw)
     cfg = TrainConfig(steps=steps, lr=lr, warmup=min(50, steps // 10), weight_decay=1e-4, log_every=50,
-                      ckpt_every=max(1, steps // 4), seed=seed, out_dir=out_dir)
+                      ckpt_every=max(1, steps // 4), seed=seed, out_dir=out_dir,
+                      eval_every=max(1, steps // 20) if val_fraction else 0,
+                      keep_best="val_rate@10dB" if val_fraction else "")
     return train(rec, cfg, resume=resume, progress=progress)

@@ -28,7 +28,8 @@ import torch
 from mimofm.channels.sampling import draw_user_sets, gather_users
 from mimofm.core.validation import MimofmInputError
 
-__all__ = ["task_dir", "TaskData", "load_task", "draw_task_samples", "snr_scale", "SamplePool", "DEFAULT_POSITIONS"]
+__all__ = ["task_dir", "TaskData", "load_task", "draw_task_samples", "snr_scale", "SamplePool", "split_pool",
+           "DEFAULT_POSITIONS"]
 
 DEFAULT_POSITIONS = 4096
 
@@ -101,9 +102,11 @@ def draw_task_samples(positions: torch.Tensor, n: int, num_ue: int, seed: int, s
 
 class SamplePool:
     """A fixed budget of ``budget`` multi-user samples (fine-tuning data): user counts cycle through
-    ``num_ue_range``; :meth:`draw` picks a user count and ``n`` of that count's samples (with replacement)."""
+    ``num_ue_range``; :meth:`draw` picks a user count and ``n`` of that count's samples (with replacement).
+    ``candidates``: the position indices the users are drawn from (default: all)."""
 
-    def __init__(self, positions: torch.Tensor, budget: int, num_ue_range: tuple[int, int], seed: int) -> None:
+    def __init__(self, positions: torch.Tensor, budget: int, num_ue_range: tuple[int, int], seed: int,
+                 candidates: np.ndarray | None = None) -> None:
         if budget < 1:
             raise MimofmInputError(f"the sample budget must be >= 1, got {budget}")
         ks = list(range(num_ue_range[0], num_ue_range[1] + 1))
@@ -111,10 +114,33 @@ class SamplePool:
         for i, k in enumerate(ks):
             m = budget // len(ks) + (1 if i < budget % len(ks) else 0)
             if m:
-                self.sets[k] = draw_user_sets(positions.shape[0], k, m, seed * 1000 + k)
+                self.sets[k] = draw_user_sets(positions.shape[0], k, m, seed * 1000 + k, candidates)
         self.positions = positions
+
+    def samples(self, snr_db: float) -> dict[int, torch.Tensor]:
+        """Every sample of the pool at ``snr_db``, per user count: ``{K: [S_K, K, N_t]}``."""
+        scale = snr_scale(snr_db, self.positions.shape[-1])
+        return {k: gather_users(self.positions, idx).to(torch.complex64) * scale for k, idx in self.sets.items()}
 
     def draw(self, n: int, rng: np.random.Generator, snr_db: float) -> torch.Tensor:
         k = list(self.sets)[int(rng.integers(len(self.sets)))]
         idx = self.sets[k][rng.integers(len(self.sets[k]), size=n)]
         return gather_users(self.positions, idx).to(torch.complex64) * snr_scale(snr_db, self.positions.shape[-1])
+
+
+def split_pool(positions: torch.Tensor, budget: int, num_ue_range: tuple[int, int], seed: int,
+               val_fraction: float) -> tuple[SamplePool, SamplePool]:
+    """A budget of samples split into a training pool and a validation pool on disjoint positions.
+
+    ``round(val_fraction·budget)`` of the samples are for validation; they draw their users from the last
+    ``val_fraction`` of the positions, the training samples from the rest, so validation is on positions
+    the training never saw.
+    """
+    n_val = round(val_fraction * budget)
+    n_pos = positions.shape[0]
+    cut = n_pos - round(val_fraction * n_pos)
+    if not 0 < val_fraction < 1 or n_val < 1 or n_val >= budget or cut < num_ue_range[1] or n_pos - cut < num_ue_range[1]:
+        raise MimofmInputError(f"`val_fraction` {val_fraction} of {budget} samples on {n_pos} positions leaves no "
+                               "training or no validation samples; use a fraction in (0, 1) and a larger budget")
+    return (SamplePool(positions, budget - n_val, num_ue_range, seed, np.arange(cut)),
+            SamplePool(positions, n_val, num_ue_range, seed + 7919, np.arange(cut, n_pos)))

@@ -10,7 +10,9 @@ training (STL), frozen-trunk fine-tuning (Algorithm 2) and the CEP / DSC baselin
   checkpoint has keep its branch only when ``keep_branches`` is true. ``freeze_trunk``: only branch
   parameters train (Algorithm 2; with ``init_from: ""`` it is the paper's "random init + fine-tune").
 * ``sample_budget > 0``: the training data is a fixed pool of that many multi-user samples per task
-  (:class:`~mimofm.training.task_data.SamplePool`), the fine-tuning budget of Fig. 4.
+  (:class:`~mimofm.training.task_data.SamplePool`), the fine-tuning budget of Fig. 4. ``val_fraction``
+  of the budget is then held out, on positions of its own (:func:`~mimofm.training.task_data.split_pool`),
+  and :meth:`WiFoERecipe.evaluate` adds ``val_rate@10dB`` on it — the metric for the loop's ``keep_best``.
 * CEP (``model.feedback: estimate``): for the first ``cep_estimation_steps`` steps the loss is the
   estimation NMSE of the user side; afterwards the user side is frozen (its estimate detached) and the
   BS trains on the sum rate.
@@ -26,7 +28,8 @@ import torch
 from mimofm.core.rates import sum_rate
 from mimofm.core.validation import MimofmInputError
 from mimofm.models.wifoe import TaskShape, WiFoE, WiFoEConfig
-from mimofm.training.task_data import DEFAULT_POSITIONS, SamplePool, TaskData, draw_task_samples, load_task
+from mimofm.training.task_data import (DEFAULT_POSITIONS, SamplePool, TaskData, draw_task_samples, load_task,
+                                       split_pool)
 
 __all__ = ["WiFoERecipe", "PRETRAIN_TASKS"]
 
@@ -45,6 +48,7 @@ class WiFoERecipe:
     positions: int = DEFAULT_POSITIONS
     data_seed: int = 0
     sample_budget: int = 0
+    val_fraction: float = 0.0  # with sample_budget: the share of the budget held out for validation
     init_from: str = ""
     keep_branches: bool = False
     freeze_trunk: bool = False
@@ -60,11 +64,14 @@ class WiFoERecipe:
             raise MimofmInputError("`model.tasks` is set from the recipe's `tasks`; remove it")
         if self.batch_per_task < 1 or self.sample_budget < 0 or not self.snr_grid_db:
             raise MimofmInputError("need batch_per_task >= 1, sample_budget >= 0 and a non-empty snr_grid_db")
+        if self.val_fraction and not (self.sample_budget and 0 < self.val_fraction < 1):
+            raise MimofmInputError("`val_fraction` must be in (0, 1) and needs a `sample_budget` to hold out from")
         from mimofm.channels.tr38901 import get_task
 
         self._cfgs = [get_task(t) for t in self.tasks]
         self._data: list[TaskData] | None = None
         self._pools: list[SamplePool] | None = None
+        self._val: list[SamplePool] | None = None
 
     def config(self) -> dict:
         return asdict(self)
@@ -75,9 +82,15 @@ class WiFoERecipe:
         return self._data
 
     def pools(self) -> list[SamplePool] | None:
+        """Per task, the training pool of the sample budget (None: fresh draws every step)."""
         if self.sample_budget and self._pools is None:
-            self._pools = [SamplePool(d.train, self.sample_budget, c.num_ue_range, self.seed + i)
-                           for i, (d, c) in enumerate(zip(self.data(), self._cfgs))]
+            if self.val_fraction:
+                split = [split_pool(d.train, self.sample_budget, c.num_ue_range, self.seed + i, self.val_fraction)
+                         for i, (d, c) in enumerate(zip(self.data(), self._cfgs))]
+                self._pools, self._val = [s[0] for s in split], [s[1] for s in split]
+            else:
+                self._pools = [SamplePool(d.train, self.sample_budget, c.num_ue_range, self.seed + i)
+                               for i, (d, c) in enumerate(zip(self.data(), self._cfgs))]
         return self._pools
 
     def samples_per_step(self) -> int:
@@ -153,13 +166,22 @@ class WiFoERecipe:
 
     @torch.no_grad()
     def evaluate(self, model: WiFoE) -> dict[str, float]:
-        """Mean end-to-end sum rate per task at 10 dB on a fixed draw of training positions (K cycles 3..8)."""
+        """Mean end-to-end sum rate per task at 10 dB on a fixed draw of training positions (K cycles 3..8);
+        with ``val_fraction``, also on the held-out validation samples (``val_rate@10dB``: mean over tasks)."""
+
+        def rate(h: torch.Tensor, name: str, k: int) -> float:
+            w = model(h, name, generator=torch.Generator().manual_seed(k))
+            return float(sum_rate(h.to(torch.complex128), w.to(torch.complex128)).mean())
+
         out = {}
         for c, d in zip(self._cfgs, self.data()):
-            rates = []
-            for k in range(c.min_ue, c.max_ue + 1):
-                h = draw_task_samples(d.train, 16, k, 30_000 + k, 10.0)
-                w = model(h, c.name, generator=torch.Generator().manual_seed(k))
-                rates.append(float(sum_rate(h.to(torch.complex128), w.to(torch.complex128)).mean()))
+            rates = [rate(draw_task_samples(d.train, 16, k, 30_000 + k, 10.0), c.name, k)
+                     for k in range(c.min_ue, c.max_ue + 1)]
             out[f"rate@10dB/{c.name}"] = sum(rates) / len(rates)
+        if self.val_fraction:
+            self.pools()
+            for c, val in zip(self._cfgs, self._val):
+                rates = [rate(h, c.name, k) for k, h in val.samples(10.0).items()]
+                out[f"val_rate@10dB/{c.name}"] = sum(rates) / len(rates)
+            out["val_rate@10dB"] = sum(out[f"val_rate@10dB/{c.name}"] for c in self._cfgs) / len(self._cfgs)
         return out
