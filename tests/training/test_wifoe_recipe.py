@@ -149,15 +149,16 @@ def test_validation_is_held_out_of_the_budget_on_positions_of_its_own(task_env):
             _recipe(tasks=["T4"], **bad)
 
 
-def test_finetuning_with_validation_returns_its_best_checkpoint(task_env, mtl):
-    from mimofm.adaptation.wifoe import finetune_wifoe
+def test_finetuning_with_validation_keeps_its_best_checkpoint(task_env, mtl):
+    from mimofm.cli.main import app
     from mimofm.models.loading import load_wifoe
 
-    res = finetune_wifoe("T7", 60, checkpoint=str(mtl["checkpoint"]), steps=6, val_fraction=0.2,
-                         out_dir=str(task_env / "ft-val"), progress=False, resume=False)
-    log = [json.loads(line) for line in (task_env / "ft-val" / "log.jsonl").read_text().splitlines()]
+    d = task_env / "ft-val"
+    r = CliRunner().invoke(app, ["adapt", "wifoe", "--task", "T7", "--budget", "60", "--steps", "6",
+                                 "--val-fraction", "0.2", "--checkpoint", str(mtl["checkpoint"]), "--out-dir", str(d)])
+    assert r.exit_code == 0, r.output
+    log = [json.loads(line) for line in (d / "log.jsonl").read_text().splitlines()]
     vals = {r["step"]: r["eval"]["val_rate@10dB"] for r in log if "eval" in r}
-    assert len(vals) == 7 and res["metrics"]["best/val_rate@10dB"] == max(vals.values())
-    assert res["checkpoint"].name == "best"
-    best = load_wifoe(str(res["checkpoint"]), fresh=True)  # a loadable wifoe checkpoint with the new branch
-    assert list(best.branches) == ["T7"]
+    card = json.loads((d / "best.json").read_text())
+    assert len(vals) == 7 and card["meta"]["value"] == max(vals.values()) and vals[card["step"]] == max(vals.values())
+    assert list(load_wifoe(str(d / "best"), fresh=True).branches) == ["T7"]  # a wifoe checkpoint of the new branch

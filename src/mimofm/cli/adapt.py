@@ -20,13 +20,17 @@ def adapt_command(
                                                    "positions are the local data)."),
     task: Optional[str] = typer.Option(None, help="wifoe: the new 3GPP task (mimofm data tasks), e.g. T10."),
     budget: int = typer.Option(2000, help="wifoe: training samples of the new task (0: every train position)."),
+    val_fraction: float = typer.Option(0.0, help="wifoe: share of the budget held out (on positions of its own) to "
+                                                 "choose the best of 20 evaluations over the run; the checkpoint is "
+                                                 "then best.*, not last.*."),
     shots: str = typer.Option("10", help="Local samples (e.g. 10, 40), or 'full' for every local train position."),
     checkpoint: Optional[Path] = typer.Option(None, help="Pretrained checkpoint (default: the shipped one)."),
     top_n: int = typer.Option(5, help="fm few-shot: number of most similar training datasets."),
     steps: Optional[int] = typer.Option(None, help="Training steps (default: fm 300, papp 200, wifoe 800)."),
     lr: Optional[float] = typer.Option(None, help="Learning rate (default 1e-3)."),
     seed: int = typer.Option(0),
-    out_dir: Path = typer.Option(Path("runs/adapt"), help="The adapted checkpoint goes here (last.*)."),
+    out_dir: Path = typer.Option(Path("runs/adapt"), help="The adapted checkpoint goes here (last.*; wifoe with "
+                                                         "--val-fraction: best.*)."),
 ) -> None:
     """Adapt a pretrained model to a new site: fm few-shot/full (a new head), papp fine-tuning (whole model)."""
     from mimofm.channels.io import load_channels
@@ -40,7 +44,7 @@ def adapt_command(
         if not task:
             raise MimofmInputError("`mimofm adapt wifoe` needs --task NAME (e.g. T10; see `mimofm data tasks`)")
         out = finetune_wifoe(task, budget, checkpoint=ckpt, steps=steps or 800, lr=lr or 1e-3, seed=seed,
-                             out_dir=str(out_dir))
+                             val_fraction=val_fraction, out_dir=str(out_dir))
     elif family == "fm":
         from mimofm.adaptation.fm import adapt_fm
 
