@@ -8,7 +8,8 @@ from pathlib import Path
 
 from mimofm.reports._plot import plt, savefig
 
-__all__ = ["PRETRAIN", "UNSEEN", "DG", "SNRS", "BUDGETS", "STRATEGIES", "SCALE", "plots", "summary", "render", "COMMAND"]
+__all__ = ["PRETRAIN", "UNSEEN", "DG", "SNRS", "BUDGETS", "STRATEGIES", "SCALE", "plots", "plot_fig4", "fig4_lines",
+           "fig4_val_markdown", "summary", "render", "COMMAND"]
 
 COMMAND = ("python benchmarks/wifoe_paper.py train --out {folder} --shard i/2 (i = 0, 1); "
            "python benchmarks/wifoe_paper.py report --out {folder}")
@@ -48,17 +49,7 @@ def plots(t2: dict, f4: dict, f5: dict, fig_dir: Path) -> None:
     ax.set_title("wifoe Fig. 3 analogue (3GPP 38.901 test drops)", fontsize=9)
     fig.tight_layout(), savefig(fig, fig_dir / "wifoe_fig3.png")
 
-    fig, axes = plt.subplots(1, len(UNSEEN), figsize=(11, 3.4), sharey=False)
-    for ax, t in zip(axes, UNSEEN):
-        for s, style in zip(STRATEGIES, ("C0-o", "C3-v", "C1-s", "C2-^")):
-            if s not in f4["rates"][t]:
-                continue
-            ax.semilogx(BUDGETS, [f4["rates"][t][s][str(b)] for b in BUDGETS], style, label=STRATEGY_LABELS[s])
-        ax.axhline(f4["rates"][t]["wmmse"], color="k", ls="--", lw=0.8, label="WMMSE (perfect CSI)")
-        ax.set_xticks(BUDGETS, [str(b) for b in BUDGETS]), ax.minorticks_off()
-        ax.set_title(t, fontsize=9), ax.set_xlabel("training samples"), ax.grid(alpha=0.3)
-    axes[0].set_ylabel("sum rate at 10 dB (bit/s/Hz)"), axes[0].legend(fontsize=7)
-    fig.tight_layout(), savefig(fig, fig_dir / "wifoe_fig4.png")
+    plot_fig4(f4, fig_dir / "wifoe_fig4.png")
 
     fig, ax = plt.subplots(figsize=(5.2, 3.8))
     for kind, style in (("moe", "C0-o"), ("dense", "C3-s")):
@@ -71,6 +62,56 @@ def plots(t2: dict, f4: dict, f5: dict, fig_dir: Path) -> None:
     ax.set_xlabel("BS-side MFLOPs per sample (K = 8)"), ax.set_ylabel("sum rate at 10 dB, mean of T1–T9")
     ax.grid(alpha=0.3), ax.legend(fontsize=8), ax.set_title("wifoe Fig. 5 analogue (labels: trunk parameters)", fontsize=9)
     fig.tight_layout(), savefig(fig, fig_dir / "wifoe_fig5.png")
+
+
+def plot_fig4(f4: dict, path: Path, title: str = "") -> None:
+    """Sum rate vs training samples per unseen task, one line per strategy (the budgets it was run at)."""
+    fig, axes = plt.subplots(1, len(UNSEEN), figsize=(11, 3.6 if title else 3.4), sharey=False)
+    for ax, t in zip(axes, UNSEEN):
+        for s, style in zip(STRATEGIES, ("C0-o", "C3-v", "C1-s", "C2-^")):
+            runs = f4["rates"][t].get(s, {})
+            budgets = [b for b in BUDGETS if str(b) in runs]
+            if budgets:
+                ax.semilogx(budgets, [runs[str(b)] for b in budgets], style, label=STRATEGY_LABELS[s])
+        ax.axhline(f4["rates"][t]["wmmse"], color="k", ls="--", lw=0.8, label="WMMSE (perfect CSI)")
+        ax.set_xticks(BUDGETS, [str(b) for b in BUDGETS]), ax.minorticks_off()
+        ax.set_title(t, fontsize=9), ax.set_xlabel("training samples"), ax.grid(alpha=0.3)
+    axes[0].set_ylabel("sum rate at 10 dB (bit/s/Hz)"), axes[0].legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout(), savefig(fig, path)
+
+
+def fig4_lines(f4: dict) -> list[str]:
+    """Fig. 4's table (– where a strategy was not run at a budget) and its two targets."""
+    ok = lambda b: "**met**" if b else "**not met**"  # noqa: E731
+    runs = lambda t, s: f4["rates"][t].get(s, {})  # noqa: E731
+    lines = ["| task | strategy | " + " | ".join(str(b) for b in BUDGETS) + " |", "|---|---|" + "---|" * len(BUDGETS)]
+    beats, within = True, []
+    for t in UNSEEN:
+        for s in (s for s in STRATEGIES if runs(t, s)):
+            lines.append(f"| {t} | {STRATEGY_LABELS[s]} | "
+                         + " | ".join(f"{runs(t, s)[str(b)]:.2f}" if str(b) in runs(t, s) else "–" for b in BUDGETS) + " |")
+        beats &= all(runs(t, "pretrained")[str(b)] > runs(t, "random")[str(b)] for b in BUDGETS)
+        within.append(runs(t, "pretrained")["2000"] / runs(t, "train")["2000"])
+    return lines + ["", f"- frozen pretrained trunk beats a frozen random trunk at every budget: {ok(beats)}",
+                    f"- within 1% of STL at 2000 samples: ratios {', '.join(f'{w:.3f}' for w in within)} — "
+                    f"{ok(all(w >= 0.99 for w in within))}", ""]
+
+
+def fig4_val_markdown(doc: dict) -> str:
+    """``benchmarks/wifoe_fig4_val.py``'s Fig. 4: the table, the targets and the validated step counts."""
+    lines = [f"Each run trains up to {doc['max_steps']} steps, holds {doc['val_fraction']:.0%} of its budget out on "
+             "positions of its own, and keeps the weights of its best evaluation on them (every "
+             f"{doc['max_steps'] // 20} steps); the rates are on the test drops at {doc['snr_db']:g} dB, "
+             f"{doc['samples_per_k']} samples per K = 3..8.", ""]
+    lines += fig4_lines(doc)
+    lines += ["Steps of the kept weights (chosen on validation):", "",
+              "| task | strategy | " + " | ".join(str(b) for b in BUDGETS) + " |", "|---|---|" + "---|" * len(BUDGETS)]
+    for t, per in doc["best_steps"].items():
+        for s, steps in per.items():
+            lines.append(f"| {t} | {STRATEGY_LABELS[s]} | " + " | ".join(str(steps.get(str(b), "–")) for b in BUDGETS) + " |")
+    return "\n".join(lines)
 
 
 def summary(t2: dict, f4: dict, t3: dict, f5: dict, checkpoint: str) -> str:
@@ -106,17 +147,8 @@ def summary(t2: dict, f4: dict, t3: dict, f5: dict, checkpoint: str) -> str:
               "| SNR (dB) | " + " | ".join(m.upper() for m in FIG3) + " |", "|---" * (len(FIG3) + 1) + "|"]
     for s in SNRS:
         lines.append(f"| {s:g} | " + " | ".join(f"{_avg(t2, m, s):.2f}" for m in FIG3) + " |")
-    lines += ["", "## Fig. 4 analogue: unseen tasks, sum rate at 10 dB vs training samples (docs/figures/wifoe_fig4.png)", "",
-              "| task | strategy | " + " | ".join(str(b) for b in BUDGETS) + " |", "|---|---|" + "---|" * len(BUDGETS)]
-    beats, within = True, []
-    for t in UNSEEN:
-        for s in (s for s in STRATEGIES if s in f4["rates"][t]):
-            lines.append(f"| {t} | {STRATEGY_LABELS[s]} | " + " | ".join(f"{f4['rates'][t][s][str(b)]:.2f}" for b in BUDGETS) + " |")
-        beats &= all(f4["rates"][t]["pretrained"][str(b)] > f4["rates"][t]["random"][str(b)] for b in BUDGETS)
-        within.append(f4["rates"][t]["pretrained"]["2000"] / f4["rates"][t]["train"]["2000"])
-    lines += ["", f"- frozen pretrained trunk beats a frozen random trunk at every budget: {ok(beats)}",
-              f"- within 1% of STL at 2000 samples: ratios {', '.join(f'{w:.3f}' for w in within)} — "
-              f"{ok(all(w >= 0.99 for w in within))}", ""]
+    lines += ["", "## Fig. 4 analogue: unseen tasks, sum rate at 10 dB vs training samples (docs/figures/wifoe_fig4.png)", ""]
+    lines += fig4_lines(f4)
     lines += ["## Table III analogue: zero-shot domain generalization to UMa (G1–G3), mean sum rate", "",
               "| SNR | method | source–source | source–target | D_sub | D_div |", "|---|---|---|---|---|---|"]
     for s, row in t3.items():

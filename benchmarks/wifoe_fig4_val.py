@@ -1,0 +1,102 @@
+"""wifoe Fig. 4 analogue with the fine-tuning length chosen on validation data, not fixed.
+
+    python benchmarks/wifoe_fig4_val.py train [--shard i/n] [--steps 6000] [--val 0.1]
+    python benchmarks/wifoe_fig4_val.py report [--fig-dir docs/figures]
+
+``benchmarks/wifoe_paper.py`` fine-tunes every Fig. 4 run for a fixed 2000 steps, and a probe
+(``benchmarks/wifoe_ft_steps.py``) showed those runs far from trained. Here each run may take up to
+``--steps`` steps, holds ``--val`` of its sample budget out (on task positions the training samples never
+use), evaluates on it every ``steps/20`` steps and keeps the best weights
+(``finetune_wifoe(..., val_fraction=...)``): the step count is chosen on the budget's own data, never on
+the test drops. Strategies: the frozen pretrained trunk and a frozen random trunk at every budget, STL
+(the whole model from scratch) at ``--stl-budgets`` (the "within 1% of STL at 2000 samples" target).
+The report measures each kept model on the task's test drops as ``benchmarks/wifoe_paper.py`` does
+(10 dB, ``--samples`` per user count K = 3..8). Finished runs are kept, so a killed run resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from mimofm._io import write_json
+from mimofm.reports.wifoe_paper import BUDGETS, UNSEEN
+
+
+def jobs(stl_budgets: list[int]) -> list[tuple[str, str, int]]:
+    """``(task, strategy, budget)`` of every run, the slow whole-model (STL) runs last."""
+    frozen = [(t, s, b) for t in UNSEEN for s in ("pretrained", "random") for b in BUDGETS]
+    return frozen + [(t, "train", b) for t in UNSEEN for b in stl_budgets]
+
+
+def main() -> None:
+    from mimofm.adaptation.wifoe import finetune_wifoe
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("phase", choices=["train", "report"])
+    ap.add_argument("--out", default="runs/wifoe_fig4_val")
+    ap.add_argument("--steps", type=int, default=6000, help="most fine-tuning steps per run")
+    ap.add_argument("--val", type=float, default=0.1, help="share of each budget held out for validation")
+    ap.add_argument("--stl-budgets", type=int, nargs="*", default=[2000])
+    ap.add_argument("--samples", type=int, default=200, help="test samples per user count K (K = 3..8)")
+    ap.add_argument("--shard", default="0/1", help="i/n: train every n-th run starting at i")
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--fig-dir", default="docs/figures")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    if args.phase == "train":
+        i, n = map(int, args.shard.split("/"))
+        for task, trunk, budget in jobs(args.stl_budgets)[i::n]:
+            d = out / task / trunk / str(budget)
+            if (d / "done").exists():
+                continue
+            print(f"[{time.strftime('%H:%M:%S')}] {task} {trunk} {budget}", flush=True)
+            t0 = time.perf_counter()
+            res = finetune_wifoe(task, budget, trunk=trunk, steps=args.steps, val_fraction=args.val, seed=0,
+                                 out_dir=str(d), progress=False)
+            write_json(d / "done", {"seconds": time.perf_counter() - t0, "best_step": res["metrics"]["best_step"]})
+        return
+    report(out, args)
+
+
+def report(out: Path, args) -> None:
+    """Test-drop rate of every finished run's kept weights (cached per run in ``rates.json``), then
+    ``fig4.json``, the table and the plot."""
+    from mimofm.evaluation.wifoe_eval import classical_rates, task_draws, wifoe_rate
+    from mimofm.models.loading import load_wifoe
+    from mimofm.reports.wifoe_paper import fig4_val_markdown, plot_fig4
+
+    path = out / "rates.json"
+    cache = json.loads(path.read_text()) if path.exists() else {}
+    doc: dict = {"snr_db": 10.0, "budgets": BUDGETS, "max_steps": args.steps, "val_fraction": args.val,
+                 "samples_per_k": args.samples, "rates": {}, "best_steps": {}, "seconds": {}}
+    for task, trunk, budget in jobs(args.stl_budgets):
+        d = out / task / trunk / str(budget)
+        if not (d / "done").exists():
+            continue
+        key = f"{task}/{trunk}/{budget}"
+        if key not in cache:
+            cache[key] = wifoe_rate(load_wifoe(str(d / "best")), task, task_draws(task, 10.0, args.samples))
+            write_json(path, cache)
+        done = json.loads((d / "done").read_text())
+        for field, value in (("rates", cache[key]), ("best_steps", done["best_step"]), ("seconds", done["seconds"])):
+            doc[field].setdefault(task, {}).setdefault(trunk, {})[str(budget)] = value
+    for task in doc["rates"]:
+        doc["rates"][task]["wmmse"] = classical_rates(task, 10.0, args.samples)["wmmse"]
+    write_json(out / "fig4.json", doc)
+    plot_fig4(doc, Path(args.fig_dir) / "wifoe_fig4_val.png",
+              f"fine-tuning length chosen on {args.val:.0%} of each budget held out (best of 20 evaluations, "
+              f"≤ {args.steps} steps)")
+    text = fig4_val_markdown(doc)
+    (out / "summary.md").write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
