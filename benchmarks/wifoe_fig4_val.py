@@ -21,7 +21,7 @@ import json
 import time
 from pathlib import Path
 
-import torch
+from wifoe_paper import parse_run_options  # the sibling script (benchmarks/ is this script's sys.path[0])
 
 from mimofm._io import write_json
 from mimofm.reports.wifoe_paper import BUDGETS, UNSEEN
@@ -42,13 +42,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=6000, help="most fine-tuning steps per run")
     ap.add_argument("--val", type=float, default=0.1, help="share of each budget held out for validation")
     ap.add_argument("--stl-budgets", type=int, nargs="*", default=[2000])
-    ap.add_argument("--samples", type=int, default=200, help="test samples per user count K (K = 3..8)")
-    ap.add_argument("--shard", default="0/1", help="i/n: train every n-th run starting at i")
-    ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--fig-dir", default="docs/figures")
-    args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = parse_run_options(ap)
     out = Path(args.out)
     if args.phase == "train":
         i, n = map(int, args.shard.split("/"))

@@ -180,6 +180,19 @@ def fig5(models: Models, samples: int, snr: float = 10.0) -> dict:
     return doc
 
 
+def parse_run_options(ap: argparse.ArgumentParser) -> argparse.Namespace:
+    """The options every wifoe benchmark shares (test samples, sharding, threads, figure folder), parsed;
+    ``--threads`` is applied."""
+    ap.add_argument("--samples", type=int, default=200, help="test samples per user count K (K = 3..8)")
+    ap.add_argument("--shard", default="0/1", help="i/n: train every n-th job starting at i")
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--fig-dir", default="docs/figures")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return args
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("phase", choices=["train", "report"])
@@ -188,16 +201,10 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=0, help="steps per baseline model (default: the MTL recipe's)")
     ap.add_argument("--ft-steps", type=int, default=2000)
     ap.add_argument("--scale-steps", type=int, default=800)
-    ap.add_argument("--samples", type=int, default=200, help="test samples per user count K (K = 3..8)")
-    ap.add_argument("--shard", default="0/1", help="i/n: train every n-th job starting at i")
     ap.add_argument("--only", default="", help="train only the jobs whose name starts with this (e.g. ft/)")
-    ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--fig-dir", default="docs/figures")
-    args = ap.parse_args()
+    args = parse_run_options(ap)
     from mimofm.models.loading import shipped_checkpoint
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     ckpt = args.checkpoint or str(shipped_checkpoint("wifoe"))
     out = Path(args.out)
     if args.phase == "train":
