@@ -1,6 +1,6 @@
 """wifoe Fig. 4 analogue with the fine-tuning length chosen on validation data, not fixed.
 
-    python benchmarks/wifoe_fig4_val.py train [--shard i/n] [--steps 6000] [--val 0.1]
+    python benchmarks/wifoe_fig4_val.py train [--shard i/n] [--steps 6000] [--val 0.1] [--seeds 0 1]
     python benchmarks/wifoe_fig4_val.py report [--fig-dir docs/figures]
 
 ``benchmarks/wifoe_paper.py`` fine-tunes every Fig. 4 run for a fixed 2000 steps, and a probe
@@ -11,7 +11,8 @@ use), evaluates on it every ``steps/20`` steps and keeps the best weights
 the test drops. Strategies: the frozen pretrained trunk and a frozen random trunk at every budget, STL
 (the whole model from scratch) at ``--stl-budgets`` (the "within 1% of STL at 2000 samples" target).
 The report measures each kept model on the task's test drops as ``benchmarks/wifoe_paper.py`` does
-(10 dB, ``--samples`` per user count K = 3..8). Finished runs are kept, so a killed run resumes.
+(10 dB, ``--samples`` per user count K = 3..8) and averages over ``--seeds`` (each seed draws its own
+budget samples, batches and initial branch). Finished runs are kept, so a killed run resumes.
 """
 
 from __future__ import annotations
@@ -27,10 +28,18 @@ from mimofm._io import write_json
 from mimofm.reports.wifoe_paper import BUDGETS, UNSEEN
 
 
-def jobs(stl_budgets: list[int]) -> list[tuple[str, str, int]]:
-    """``(task, strategy, budget)`` of every run, the slow whole-model (STL) runs last."""
-    frozen = [(t, s, b) for t in UNSEEN for s in ("pretrained", "random") for b in BUDGETS]
-    return frozen + [(t, "train", b) for t in UNSEEN for b in stl_budgets]
+def jobs(stl_budgets: list[int], seeds: list[int]) -> list[tuple[str, str, int, int]]:
+    """``(task, strategy, budget, seed)`` of every run: per seed, the frozen-trunk runs, then the slow
+    whole-model (STL) ones."""
+    out = []
+    for seed in seeds:
+        out += [(t, s, b, seed) for t in UNSEEN for s in ("pretrained", "random") for b in BUDGETS]
+        out += [(t, "train", b, seed) for t in UNSEEN for b in stl_budgets]
+    return out
+
+
+def run_dir(out: Path, task: str, trunk: str, budget: int, seed: int) -> Path:
+    return out / task / trunk / f"{budget}-s{seed}"
 
 
 def main() -> None:
@@ -42,17 +51,19 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=6000, help="most fine-tuning steps per run")
     ap.add_argument("--val", type=float, default=0.1, help="share of each budget held out for validation")
     ap.add_argument("--stl-budgets", type=int, nargs="*", default=[2000])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1],
+                    help="seeds per run (each draws its own budget samples, batches and initial branch)")
     args = parse_run_options(ap)
     out = Path(args.out)
     if args.phase == "train":
         i, n = map(int, args.shard.split("/"))
-        for task, trunk, budget in jobs(args.stl_budgets)[i::n]:
-            d = out / task / trunk / str(budget)
+        for task, trunk, budget, seed in jobs(args.stl_budgets, args.seeds)[i::n]:
+            d = run_dir(out, task, trunk, budget, seed)
             if (d / "done").exists():
                 continue
-            print(f"[{time.strftime('%H:%M:%S')}] {task} {trunk} {budget}", flush=True)
+            print(f"[{time.strftime('%H:%M:%S')}] {task} {trunk} {budget} seed {seed}", flush=True)
             t0 = time.perf_counter()
-            res = finetune_wifoe(task, budget, trunk=trunk, steps=args.steps, val_fraction=args.val, seed=0,
+            res = finetune_wifoe(task, budget, trunk=trunk, steps=args.steps, val_fraction=args.val, seed=seed,
                                  out_dir=str(d), progress=False)
             write_json(d / "done", {"seconds": time.perf_counter() - t0, "best_step": res["metrics"]["best_step"]})
         return
@@ -61,7 +72,8 @@ def main() -> None:
 
 def report(out: Path, args) -> None:
     """Test-drop rate of every finished run's kept weights (cached per run in ``rates.json``), then
-    ``fig4.json``, the table and the plot."""
+    ``fig4.json`` (rates: mean over the seeds; per_seed, best_steps and seconds: one entry per seed), the
+    table and the plot."""
     from mimofm.evaluation.wifoe_eval import classical_rates, task_draws, wifoe_rate
     from mimofm.models.loading import load_wifoe
     from mimofm.reports.wifoe_paper import fig4_val_markdown, plot_fig4
@@ -69,24 +81,30 @@ def report(out: Path, args) -> None:
     path = out / "rates.json"
     cache = json.loads(path.read_text()) if path.exists() else {}
     doc: dict = {"snr_db": 10.0, "budgets": BUDGETS, "max_steps": args.steps, "val_fraction": args.val,
-                 "samples_per_k": args.samples, "rates": {}, "best_steps": {}, "seconds": {}}
-    for task, trunk, budget in jobs(args.stl_budgets):
-        d = out / task / trunk / str(budget)
+                 "samples_per_k": args.samples, "seeds": args.seeds, "rates": {}, "per_seed": {}, "best_steps": {},
+                 "seconds": {}}
+    missing = []
+    for task, trunk, budget, seed in jobs(args.stl_budgets, args.seeds):
+        d, key = run_dir(out, task, trunk, budget, seed), f"{task}/{trunk}/{budget}/s{seed}"
         if not (d / "done").exists():
+            missing.append(key)
             continue
-        key = f"{task}/{trunk}/{budget}"
         if key not in cache:
             cache[key] = wifoe_rate(load_wifoe(str(d / "best")), task, task_draws(task, 10.0, args.samples))
             write_json(path, cache)
         done = json.loads((d / "done").read_text())
-        for field, value in (("rates", cache[key]), ("best_steps", done["best_step"]), ("seconds", done["seconds"])):
-            doc[field].setdefault(task, {}).setdefault(trunk, {})[str(budget)] = value
-    for task in doc["rates"]:
+        for field, value in (("per_seed", cache[key]), ("best_steps", done["best_step"]), ("seconds", done["seconds"])):
+            doc[field].setdefault(task, {}).setdefault(trunk, {}).setdefault(str(budget), []).append(value)
+    if missing:
+        print("\n".join(f"{k}: {v:.3f}" for k, v in cache.items()))
+        raise SystemExit(f"{len(missing)} runs not finished ({', '.join(missing)}); train them first")
+    for task, per in doc["per_seed"].items():
+        doc["rates"][task] = {s: {b: sum(v) / len(v) for b, v in runs.items()} for s, runs in per.items()}
         doc["rates"][task]["wmmse"] = classical_rates(task, 10.0, args.samples)["wmmse"]
     write_json(out / "fig4.json", doc)
     plot_fig4(doc, Path(args.fig_dir) / "wifoe_fig4_val.png",
-              f"fine-tuning length chosen on {args.val:.0%} of each budget held out (best of 20 evaluations, "
-              f"≤ {args.steps} steps)")
+              f"mean of {len(args.seeds)} seeds; fine-tuning length chosen on {args.val:.0%} of each budget held "
+              f"out (best of 20 evaluations, ≤ {args.steps} steps)")
     text = fig4_val_markdown(doc)
     (out / "summary.md").write_text(text + "\n")
     print(text)

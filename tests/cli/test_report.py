@@ -92,17 +92,19 @@ def test_no_recovery_ratio_when_full_fine_tuning_gains_almost_nothing():
 def test_wifoe_fig4_table_marks_strategies_not_run_at_a_budget(tmp_path):
     from mimofm.reports.wifoe_paper import BUDGETS, UNSEEN, fig4_val_markdown, plot_fig4
 
-    rates, steps = {}, {}
+    rates, per_seed, steps = {}, {}, {}
     for i, t in enumerate(UNSEEN):
         rates[t] = {"pretrained": {str(b): 3.0 + i for b in BUDGETS}, "random": {str(b): 2.9 + i for b in BUDGETS},
                     "train": {"2000": 3.0 + i}, "wmmse": 6.0}
-        steps[t] = {"pretrained": {str(b): 6000 for b in BUDGETS}, "train": {"2000": 3300}}
+        per_seed[t] = {"pretrained": {str(b): [2.9 + i, 3.1 + i] for b in BUDGETS}, "train": {"2000": [3.0 + i] * 2}}
+        steps[t] = {"pretrained": {str(b): [6000, 5400] for b in BUDGETS}, "train": {"2000": [3300, 3600]}}
     rates["T10"]["random"]["8000"] = 3.5  # the random trunk wins one budget
-    doc = {"snr_db": 10.0, "max_steps": 6000, "val_fraction": 0.1, "samples_per_k": 200, "rates": rates,
-           "best_steps": steps}
+    doc = {"snr_db": 10.0, "max_steps": 6000, "val_fraction": 0.1, "samples_per_k": 200, "seeds": [0, 1],
+           "rates": rates, "per_seed": per_seed, "best_steps": steps}
     md = fig4_val_markdown(doc)
     assert "| T10 | STL (whole model, random init) | – | 3.00 | – |" in md
     assert "every budget: **not met**" in md and "ratios 1.000, 1.000, 1.000 — **met**" in md
-    assert "| T12 | STL (whole model, random init) | – | 3300 | – |" in md and "every 300 steps" in md
+    assert "| T12 | STL (whole model, random init) | – | 5.00 / 3300 · 5.00 / 3600 | – |" in md
+    assert "every 300 steps" in md and "mean of 2 seeds" in md
     plot_fig4(doc, tmp_path / "f4.png", "title")
     assert (tmp_path / "f4.png").stat().st_size > 1000

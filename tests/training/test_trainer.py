@@ -251,6 +251,7 @@ def test_batches_move_to_the_device_whole_and_devices_are_validated():
     a = {"train": {"device": "cpu", "lr": 1e-3}, "recipe": {}}
     assert _comparable(a) == _comparable({"train": {"device": "cuda", "lr": 1e-3}, "recipe": {}})
     assert _comparable(a) != _comparable({"train": {"device": "cpu", "lr": 2e-3}, "recipe": {}})
+    assert _comparable({"train": {"out_dir": "runs/a"}}) == _comparable({"train": {"out_dir": "runs/b"}})  # moved
 
 
 def test_a_setting_added_after_a_run_resumes_it_only_at_its_default():

@@ -100,17 +100,22 @@ def fig4_lines(f4: dict) -> list[str]:
 
 
 def fig4_val_markdown(doc: dict) -> str:
-    """``benchmarks/wifoe_fig4_val.py``'s Fig. 4: the table, the targets and the validated step counts."""
+    """``benchmarks/wifoe_fig4_val.py``'s Fig. 4: the table (mean over seeds), the targets, each seed's
+    rates and the validated step counts."""
+    seeds = len(doc["seeds"])
     lines = [f"Each run trains up to {doc['max_steps']} steps, holds {doc['val_fraction']:.0%} of its budget out on "
              "positions of its own, and keeps the weights of its best evaluation on them (every "
              f"{doc['max_steps'] // 20} steps); the rates are on the test drops at {doc['snr_db']:g} dB, "
-             f"{doc['samples_per_k']} samples per K = 3..8.", ""]
+             f"{doc['samples_per_k']} samples per K = 3..8, mean of {seeds} seeds (each its own budget samples, "
+             "batches and initial branch).", ""]
     lines += fig4_lines(doc)
-    lines += ["Steps of the kept weights (chosen on validation):", "",
+    lines += ["Per seed (test-drop rate / steps of the kept weights, chosen on validation):", "",
               "| task | strategy | " + " | ".join(str(b) for b in BUDGETS) + " |", "|---|---|" + "---|" * len(BUDGETS)]
-    for t, per in doc["best_steps"].items():
-        for s, steps in per.items():
-            lines.append(f"| {t} | {STRATEGY_LABELS[s]} | " + " | ".join(str(steps.get(str(b), "–")) for b in BUDGETS) + " |")
+    for t, per in doc["per_seed"].items():
+        for s, runs in per.items():
+            cells = [" · ".join(f"{r:.2f} / {n}" for r, n in zip(runs[str(b)], doc["best_steps"][t][s][str(b)]))
+                     if str(b) in runs else "–" for b in BUDGETS]
+            lines.append(f"| {t} | {STRATEGY_LABELS[s]} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

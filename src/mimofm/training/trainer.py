@@ -152,8 +152,8 @@ def _distributed() -> tuple[int, int]:
 
 
 def _comparable(config: dict) -> dict:
-    """A run's config without the settings a resume may change (the device)."""
-    return {**config, "train": {k: v for k, v in config.get("train", {}).items() if k != "device"}}
+    """A run's config without the settings a resume may change (the device; the folder, which may move)."""
+    return {**config, "train": {k: v for k, v in config.get("train", {}).items() if k not in ("device", "out_dir")}}
 
 
 def _defaults(obj: Any) -> dict:
