@@ -12,7 +12,7 @@ from mimofm.cli._common import clean_errors, console
 
 @clean_errors
 def report_command(
-    fm: Optional[Path] = typer.Option(Path("runs/fm_paper_v2"), help="Output folder of benchmarks/fm_paper.py ('' to skip)."),
+    fm: Optional[Path] = typer.Option(Path("runs/fm_paper"), help="Output folder of benchmarks/fm_paper.py ('' to skip)."),
     papp: Optional[Path] = typer.Option(Path("runs/papp_paper"), help="Output folder of benchmarks/papp_paper.py ('' to skip)."),
     wifoe: Optional[Path] = typer.Option(Path("runs/wifoe_paper"), help="Output folder of benchmarks/wifoe_paper.py ('' to skip)."),
     out: Path = typer.Option(Path("runs/report"), help="Report folder (report.md, report.html, PNGs)."),
