@@ -47,7 +47,8 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("phase", choices=["train", "report"])
-    ap.add_argument("--out", default="runs/wifoe_fig4_val")
+    ap.add_argument("--out", default="runs/wifoe_paper/fig4_val",
+                    help="results folder (the default, inside wifoe_paper.py's, is what `mimofm report` reads)")
     ap.add_argument("--steps", type=int, default=6000, help="most fine-tuning steps per run")
     ap.add_argument("--val", type=float, default=0.1, help="share of each budget held out for validation")
     ap.add_argument("--stl-budgets", type=int, nargs="*", default=[2000])
@@ -76,7 +77,7 @@ def report(out: Path, args) -> None:
     table and the plot."""
     from mimofm.evaluation.wifoe_eval import classical_rates, task_draws, wifoe_rate
     from mimofm.models.loading import load_wifoe
-    from mimofm.reports.wifoe_paper import fig4_val_markdown, plot_fig4
+    from mimofm.reports.wifoe_paper import FIG4_VAL_TITLE, fig4_val_markdown, plot_fig4
 
     path = out / "rates.json"
     cache = json.loads(path.read_text()) if path.exists() else {}
@@ -102,9 +103,7 @@ def report(out: Path, args) -> None:
         doc["rates"][task] = {s: {b: sum(v) / len(v) for b, v in runs.items()} for s, runs in per.items()}
         doc["rates"][task]["wmmse"] = classical_rates(task, 10.0, args.samples)["wmmse"]
     write_json(out / "fig4.json", doc)
-    plot_fig4(doc, Path(args.fig_dir) / "wifoe_fig4_val.png",
-              f"mean of {len(args.seeds)} seeds; fine-tuning length chosen on {args.val:.0%} of each budget held "
-              f"out (best of 20 evaluations, ≤ {args.steps} steps)")
+    plot_fig4(doc, Path(args.fig_dir) / "wifoe_fig4_val.png", FIG4_VAL_TITLE.format(**doc, n=len(args.seeds)))
     text = fig4_val_markdown(doc)
     (out / "summary.md").write_text(text + "\n")
     print(text)

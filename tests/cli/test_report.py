@@ -108,3 +108,47 @@ def test_wifoe_fig4_table_marks_strategies_not_run_at_a_budget(tmp_path):
     assert "every 300 steps" in md and "mean of 2 seeds" in md
     plot_fig4(doc, tmp_path / "f4.png", "title")
     assert (tmp_path / "f4.png").stat().st_size > 1000
+
+
+def _wifoe_results(folder):
+    """Synthetic results of benchmarks/wifoe_paper.py (and wifoe_fig4_val.py in its default subfolder)."""
+    from mimofm.reports.wifoe_paper import BUDGETS, PRETRAIN, SCALE, SNRS, STRATEGIES, UNSEEN
+
+    methods = ("zf", "wmmse", "lmmse", "mtl", "stl", "cep", "dsc")
+    t2 = {"snrs_db": SNRS, "tasks": PRETRAIN,
+          "rates": {f"{t}@{s:g}": {m: 1.0 + i + s / 10 for i, m in enumerate(methods)} for t in PRETRAIN for s in SNRS},
+          "params": {"mtl": {"trunk": 4e5, "per_task": 1e5, "total": 1.3e6},
+                     **{m: {"per_task": {t: 5e5 for t in PRETRAIN}, "total": 4.5e6} for m in ("stl", "cep", "dsc")}},
+          "flops": {m: {t: 2e6 for t in PRETRAIN} for m in ("mtl", "stl", "cep", "dsc")}}
+    row = {m: {"source_source": 2.0, "source_target": 1.5, "d_sub": 0.5, "d_div": 0.25} for m in ("mtl", "stl", "cep", "dsc")}
+    t3 = {f"{s:g}": {**row, "target_target_stl": 1.8} for s in (0.0, 10.0, 20.0)}
+    f5 = {n: {"rate": 2.0, "trunk_params": 3e5, "total_params": 1e6, "bs_flops_k8": 1e6,
+              "experts": kw.get("num_experts", 0) if kw["moe"] else 0, "top_k": kw.get("top_k", 0)} for n, kw in SCALE.items()}
+    f4 = {"snr_db": 10.0, "budgets": BUDGETS,
+          "rates": {t: {**{s: {str(b): 3.0 for b in BUDGETS} for s in STRATEGIES}, "wmmse": 6.0} for t in UNSEEN}}
+    folder.mkdir()
+    for name, doc in (("table2_fig3", t2), ("table3", t3), ("fig5", f5), ("fig4", f4)):
+        (folder / f"{name}.json").write_text(json.dumps(doc))
+    val = {"snr_db": 10.0, "budgets": BUDGETS, "max_steps": 6000, "val_fraction": 0.1, "samples_per_k": 200,
+           "seeds": [0, 1], "rates": {t: {"pretrained": {str(b): 3.2 for b in BUDGETS},
+                                          "random": {str(b): 3.1 for b in BUDGETS}, "train": {"2000": 3.3},
+                                          "wmmse": 6.0} for t in UNSEEN},
+           "per_seed": {t: {"pretrained": {str(b): [3.1, 3.3] for b in BUDGETS}} for t in UNSEEN},
+           "best_steps": {t: {"pretrained": {str(b): [5700, 6000] for b in BUDGETS}} for t in UNSEEN}}
+    (folder / "fig4_val").mkdir()
+    (folder / "fig4_val" / "fig4.json").write_text(json.dumps(val))
+
+
+def test_report_from_stored_wifoe_results_includes_the_validated_fig4(tmp_path):
+    _wifoe_results(tmp_path / "wifoe")
+    out = tmp_path / "rep"
+    r = CliRunner().invoke(app, ["report", "--fm", "", "--papp", "", "--wifoe", str(tmp_path / "wifoe"),
+                                 "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    md = (out / "report.md").read_text()
+    assert "Table II analogue" in md and "| **mean** |" in md
+    assert "Fig. 4 with the fine-tuning length chosen on validation" in md and "benchmarks/wifoe_fig4_val.py" in md
+    assert "| T10 | MTL trunk (frozen) + new branch | 3.20 | 3.20 | 3.20 |" in md  # the validated table
+    assert "3.10 / 5700 · 3.30 / 6000" in md and "within 1% of STL at 2000 samples: ratios 0.970" in md
+    for png in ("wifoe_fig3", "wifoe_fig4", "wifoe_fig5", "wifoe_fig4_val"):
+        assert (out / f"{png}.png").stat().st_size > 1000 and f"![{png}]({png}.png)" in md

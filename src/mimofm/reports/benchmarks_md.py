@@ -22,6 +22,7 @@ from mimofm.evaluation.training_cost import training_cost
 from mimofm.models.loading import PAPP_CHECKPOINTS
 from mimofm.models.refine import REFINE_STEPS
 from mimofm.reports.bench import cost_markdown, scaling_figure, scaling_markdown, tradeoff_markdown
+from mimofm.reports.wifoe_paper import FIG4_VAL_COMMAND
 
 
 def summary_section(q: dict) -> list[str]:
@@ -271,8 +272,7 @@ def main(argv: list[str] | None = None) -> str:
     ap.add_argument("--wifoe-paper-command", default="python benchmarks/wifoe_paper.py train --shard i/2 (i = 0, 1); "
                                                       "python benchmarks/wifoe_paper.py report")
     ap.add_argument("--wifoe-fig4-val", type=Path, default=None, help="output folder of benchmarks/wifoe_fig4_val.py")
-    ap.add_argument("--wifoe-fig4-val-command", default="python benchmarks/wifoe_fig4_val.py train --shard i/2 "
-                                                        "--threads 1 (i = 0, 1); python benchmarks/wifoe_fig4_val.py report")
+    ap.add_argument("--wifoe-fig4-val-command", default=FIG4_VAL_COMMAND)
     ap.add_argument("--latency", type=Path, default=None, help="JSON of mimofm bench latency")
     ap.add_argument("--latency-command", default="mimofm bench latency --json runs/latency.json")
     ap.add_argument("--update-card", action="store_true", help="write the neural precoders' held-out ratios into their shipped cards")

@@ -9,10 +9,15 @@ from pathlib import Path
 from mimofm.reports._plot import plt, savefig
 
 __all__ = ["PRETRAIN", "UNSEEN", "DG", "SNRS", "BUDGETS", "STRATEGIES", "SCALE", "plots", "plot_fig4", "fig4_lines",
-           "fig4_val_markdown", "summary", "render", "COMMAND"]
+           "fig4_val_markdown", "summary", "render", "COMMAND", "FIG4_VAL_COMMAND", "FIG4_VAL_TITLE"]
 
 COMMAND = ("python benchmarks/wifoe_paper.py train --out {folder} --shard i/2 (i = 0, 1); "
            "python benchmarks/wifoe_paper.py report --out {folder}")
+
+FIG4_VAL_COMMAND = ("python benchmarks/wifoe_fig4_val.py train --shard i/2 --threads 1 (i = 0, 1); "
+                    "python benchmarks/wifoe_fig4_val.py report")
+FIG4_VAL_TITLE = ("mean of {n} seeds; fine-tuning length chosen on {val_fraction:.0%} of each budget held out "
+                  "(best of 20 evaluations, ≤ {max_steps} steps)")
 
 PRETRAIN = [f"T{i}" for i in range(1, 10)]
 UNSEEN = ["T10", "T11", "T12"]
@@ -179,4 +184,12 @@ def render(folder: Path, out: Path, checkpoint: str = "shipped wifoe") -> tuple[
     t2, f4, t3, f5 = (json.loads((folder / f).read_text())
                       for f in ("table2_fig3.json", "fig4.json", "table3.json", "fig5.json"))
     plots(t2, f4, f5, out)
-    return summary(t2, f4, t3, f5, checkpoint), [out / f"wifoe_fig{i}.png" for i in (3, 4, 5)]
+    md, pngs = summary(t2, f4, t3, f5, checkpoint), [out / f"wifoe_fig{i}.png" for i in (3, 4, 5)]
+    val = folder / "fig4_val" / "fig4.json"  # benchmarks/wifoe_fig4_val.py's default output, when it was run
+    if val.exists():
+        doc = json.loads(val.read_text())
+        pngs.append(out / "wifoe_fig4_val.png")
+        plot_fig4(doc, pngs[-1], FIG4_VAL_TITLE.format(**doc, n=len(doc["seeds"])))
+        md += ("\n## Fig. 4 with the fine-tuning length chosen on validation (wifoe_fig4_val.png)\n\n"
+               f"Data: `{val.parent}`, produced by `{FIG4_VAL_COMMAND}`.\n\n" + fig4_val_markdown(doc) + "\n")
+    return md, pngs
