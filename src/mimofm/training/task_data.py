@@ -134,7 +134,8 @@ def split_pool(positions: torch.Tensor, budget: int, num_ue_range: tuple[int, in
 
     ``round(val_fraction·budget)`` of the samples are for validation; they draw their users from the last
     ``val_fraction`` of the positions, the training samples from the rest, so validation is on positions
-    the training never saw.
+    the training never saw (positions are stored drop by drop, so these are whole drops but for the one
+    the cut falls in).
     """
     n_val = round(val_fraction * budget)
     n_pos = positions.shape[0]
