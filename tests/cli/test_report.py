@@ -24,13 +24,18 @@ def _papp_eval(folder):
     (folder / "eval.json").write_text(json.dumps({"results": rows}))
 
 
+def _report(family: str, folder, out) -> str:
+    """`mimofm report` of one family's results folder; the report's Markdown."""
+    folders = {"fm": "", "papp": "", "wifoe": "", family: str(folder)}
+    r = CliRunner().invoke(app, ["report", *(x for f, v in folders.items() for x in (f"--{f}", v)), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    return (out / "report.md").read_text()
+
+
 def test_report_from_stored_papp_results(tmp_path):
     _papp_eval(tmp_path / "papp")
     out = tmp_path / "rep"
-    r = CliRunner().invoke(app, ["report", "--fm", "", "--wifoe", "", "--papp", str(tmp_path / "papp"),
-                                 "--out", str(out)])
-    assert r.exit_code == 0, r.output
-    md = (out / "report.md").read_text()
+    md = _report("papp", tmp_path / "papp", out)
     assert "| method | 0 dB | 10 dB | 20 dB | 30 dB | mean |" in md
     assert "| papp-zero | 0.950 | 0.950 | 0.950 | 0.950 | 0.950 |" in md
     assert "below DeepAll at 4 of 4" in md  # 0.95 < 0.96 at every SNR
@@ -142,10 +147,7 @@ def _wifoe_results(folder):
 def test_report_from_stored_wifoe_results_includes_the_validated_fig4(tmp_path):
     _wifoe_results(tmp_path / "wifoe")
     out = tmp_path / "rep"
-    r = CliRunner().invoke(app, ["report", "--fm", "", "--papp", "", "--wifoe", str(tmp_path / "wifoe"),
-                                 "--out", str(out)])
-    assert r.exit_code == 0, r.output
-    md = (out / "report.md").read_text()
+    md = _report("wifoe", tmp_path / "wifoe", out)
     assert "Table II analogue" in md and "| **mean** |" in md
     assert "Fig. 4 with the fine-tuning length chosen on validation" in md and "benchmarks/wifoe_fig4_val.py" in md
     assert "| T10 | MTL trunk (frozen) + new branch | 3.20 | 3.20 | 3.20 |" in md  # the validated table
