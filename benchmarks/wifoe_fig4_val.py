@@ -77,7 +77,7 @@ def report(out: Path, args) -> None:
     table and the plot."""
     from mimofm.evaluation.wifoe_eval import classical_rates, task_draws, wifoe_rate
     from mimofm.models.loading import load_wifoe
-    from mimofm.reports.wifoe_paper import FIG4_VAL_TITLE, fig4_val_markdown, plot_fig4
+    from mimofm.reports.wifoe_paper import fig4_val_markdown, fig4_val_title, plot_fig4
 
     path = out / "rates.json"
     cache = json.loads(path.read_text()) if path.exists() else {}
@@ -103,7 +103,7 @@ def report(out: Path, args) -> None:
         doc["rates"][task] = {s: {b: sum(v) / len(v) for b, v in runs.items()} for s, runs in per.items()}
         doc["rates"][task]["wmmse"] = classical_rates(task, 10.0, args.samples)["wmmse"]
     write_json(out / "fig4.json", doc)
-    plot_fig4(doc, Path(args.fig_dir) / "wifoe_fig4_val.png", FIG4_VAL_TITLE.format(**doc, n=len(args.seeds)))
+    plot_fig4(doc, Path(args.fig_dir) / "wifoe_fig4_val.png", fig4_val_title(doc))
     text = fig4_val_markdown(doc)
     (out / "summary.md").write_text(text + "\n")
     print(text)

@@ -9,15 +9,13 @@ from pathlib import Path
 from mimofm.reports._plot import plt, savefig
 
 __all__ = ["PRETRAIN", "UNSEEN", "DG", "SNRS", "BUDGETS", "STRATEGIES", "SCALE", "plots", "plot_fig4", "fig4_lines",
-           "fig4_val_markdown", "summary", "render", "COMMAND", "FIG4_VAL_COMMAND", "FIG4_VAL_TITLE"]
+           "fig4_val_markdown", "summary", "render", "COMMAND", "FIG4_VAL_COMMAND", "fig4_val_title"]
 
 COMMAND = ("python benchmarks/wifoe_paper.py train --out {folder} --shard i/2 (i = 0, 1); "
            "python benchmarks/wifoe_paper.py report --out {folder}")
 
 FIG4_VAL_COMMAND = ("python benchmarks/wifoe_fig4_val.py train --shard i/2 --threads 1 (i = 0, 1); "
                     "python benchmarks/wifoe_fig4_val.py report")
-FIG4_VAL_TITLE = ("mean of {n} seeds; fine-tuning length chosen on {val_fraction:.0%} of each budget held out "
-                  "(best of 20 evaluations, ≤ {max_steps} steps)")
 
 PRETRAIN = [f"T{i}" for i in range(1, 10)]
 UNSEEN = ["T10", "T11", "T12"]
@@ -104,14 +102,24 @@ def fig4_lines(f4: dict) -> list[str]:
                     f"{ok(all(w >= 0.99 for w in within))}", ""]
 
 
+def _seeds(doc: dict) -> str:
+    n = len(doc["seeds"])
+    return f"{n} seed" if n == 1 else f"{n} seeds"
+
+
+def fig4_val_title(doc: dict) -> str:
+    """The validated Fig. 4 plot's title."""
+    return (f"mean of {_seeds(doc)}; fine-tuning length chosen on {doc['val_fraction']:.0%} of each budget held out "
+            f"(best of 20 evaluations, ≤ {doc['max_steps']} steps)")
+
+
 def fig4_val_markdown(doc: dict) -> str:
     """``benchmarks/wifoe_fig4_val.py``'s Fig. 4: the table (mean over seeds), the targets, each seed's
     rates and the validated step counts."""
-    seeds = len(doc["seeds"])
     lines = [f"Each run trains up to {doc['max_steps']} steps, holds {doc['val_fraction']:.0%} of its budget out on "
              "positions of its own, and keeps the weights of its best evaluation on them (every "
              f"{doc['max_steps'] // 20} steps); the rates are on the test drops at {doc['snr_db']:g} dB, "
-             f"{doc['samples_per_k']} samples per K = 3..8, mean of {seeds} seeds (each its own budget samples, "
+             f"{doc['samples_per_k']} samples per K = 3..8, mean of {_seeds(doc)} (each its own budget samples, "
              "batches and initial branch).", ""]
     lines += fig4_lines(doc)
     lines += ["Per seed (test-drop rate / steps of the kept weights, chosen on validation):", "",
@@ -189,7 +197,7 @@ def render(folder: Path, out: Path, checkpoint: str = "shipped wifoe") -> tuple[
     if val.exists():
         doc = json.loads(val.read_text())
         pngs.append(out / "wifoe_fig4_val.png")
-        plot_fig4(doc, pngs[-1], FIG4_VAL_TITLE.format(**doc, n=len(doc["seeds"])))
+        plot_fig4(doc, pngs[-1], fig4_val_title(doc))
         md += ("\n## Fig. 4 with the fine-tuning length chosen on validation (wifoe_fig4_val.png)\n\n"
                f"Data: `{val.parent}`, produced by `{FIG4_VAL_COMMAND}`.\n\n" + fig4_val_markdown(doc) + "\n")
     return md, pngs
