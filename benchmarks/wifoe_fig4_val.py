@@ -42,6 +42,18 @@ def run_dir(out: Path, task: str, trunk: str, budget: int, seed: int) -> Path:
     return out / task / trunk / f"{budget}-s{seed}"
 
 
+def finished(d: Path, args) -> bool:
+    """Whether the run in ``d`` is done — with this invocation's ``--steps`` and ``--val`` (else an error:
+    other settings need another ``--out``)."""
+    if not (d / "done").exists():
+        return False
+    cfg = json.loads((d / "last.json").read_text())["config"]
+    if (cfg["train"]["steps"], cfg["recipe"]["val_fraction"]) != (args.steps, args.val):
+        raise SystemExit(f"{d} was run with --steps {cfg['train']['steps']} --val {cfg['recipe']['val_fraction']}; "
+                         "use another --out for other settings")
+    return True
+
+
 def main() -> None:
     from mimofm.adaptation.wifoe import finetune_wifoe
 
@@ -60,7 +72,7 @@ def main() -> None:
         i, n = map(int, args.shard.split("/"))
         for task, trunk, budget, seed in jobs(args.stl_budgets, args.seeds)[i::n]:
             d = run_dir(out, task, trunk, budget, seed)
-            if (d / "done").exists():
+            if finished(d, args):
                 continue
             print(f"[{time.strftime('%H:%M:%S')}] {task} {trunk} {budget} seed {seed}", flush=True)
             t0 = time.perf_counter()
@@ -87,7 +99,7 @@ def report(out: Path, args) -> None:
     missing = []
     for task, trunk, budget, seed in jobs(args.stl_budgets, args.seeds):
         d, key = run_dir(out, task, trunk, budget, seed), f"{task}/{trunk}/{budget}/s{seed}"
-        if not (d / "done").exists():
+        if not finished(d, args):
             missing.append(key)
             continue
         if key not in cache:
