@@ -162,3 +162,5 @@ def test_finetuning_with_validation_keeps_its_best_checkpoint(task_env, mtl):
     card = json.loads((d / "best.json").read_text())
     assert len(vals) == 7 and card["meta"]["value"] == max(vals.values()) and vals[card["step"]] == max(vals.values())
     assert list(load_wifoe(str(d / "best"), fresh=True).branches) == ["T7"]  # a wifoe checkpoint of the new branch
+    bad = CliRunner().invoke(app, ["adapt", "papp", "--data", "x.h5", "--val-fraction", "0.1"])
+    assert bad.exit_code != 0 and "--val-fraction is for wifoe" in bad.output

@@ -38,6 +38,8 @@ def adapt_command(
     ckpt = str(checkpoint) if checkpoint else None
     if family in ("fm", "papp") and data is None:
         raise MimofmInputError(f"`mimofm adapt {family}` needs --data SITE_FILE")
+    if family != "wifoe" and val_fraction:
+        raise MimofmInputError(f"--val-fraction is for wifoe; `mimofm adapt {family}` trains a fixed number of steps")
     if family == "wifoe":
         from mimofm.adaptation.wifoe import finetune_wifoe
 
