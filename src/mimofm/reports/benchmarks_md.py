@@ -22,7 +22,7 @@ from mimofm.evaluation.training_cost import training_cost
 from mimofm.models.loading import PAPP_CHECKPOINTS
 from mimofm.models.refine import REFINE_STEPS
 from mimofm.reports.bench import cost_markdown, scaling_figure, scaling_markdown, tradeoff_markdown
-from mimofm.reports.wifoe_paper import FIG4_VAL_COMMAND
+from mimofm.reports.wifoe_paper import FIG4_VAL_COMMAND, FIG4_VAL_HEADING
 
 
 def summary_section(q: dict) -> list[str]:
@@ -224,7 +224,7 @@ _PAPERS = {  # family: (section title, what was compared, figures, skip the summ
               "mean over K = 3..8; ZF and WMMSE with perfect CSI on the same draws. SNR: the beamformed "
               "single-user SNR (docs/wifoe.md).",
               [(f"wifoe Fig. {i} analogue", f"docs/figures/wifoe_fig{i}.png") for i in (3, 4, 5)], True),
-    "wifoe-fig4-val": ("wifoe Fig. 4 with the fine-tuning length chosen on validation",
+    "wifoe-fig4-val": (f"wifoe {FIG4_VAL_HEADING}",
                        "The Fig. 4 runs above train a fixed 2000 steps, far from converged (docs/wifoe.md, \"Longer "
                        "fine-tuning\"). Here the same unseen tasks, budgets and shipped MTL checkpoint, each run "
                        "choosing its own length on data held out of its budget; STL at 2000 samples only (the "
@@ -319,8 +319,9 @@ def main(argv: list[str] | None = None) -> str:
                      "## papp: ")
     lines += section(a.wifoe_paper, lambda: family_paper_section("wifoe", a.wifoe_paper, a.wifoe_paper_command),
                      "## wifoe: ")
-    lines += section(a.wifoe_fig4_val, lambda: family_paper_section("wifoe-fig4-val", a.wifoe_fig4_val,
-                                                                    a.wifoe_fig4_val_command), "## wifoe Fig. 4 with")
+    lines += section(a.wifoe_fig4_val,
+                     lambda: family_paper_section("wifoe-fig4-val", a.wifoe_fig4_val, a.wifoe_fig4_val_command),
+                     f"## wifoe {FIG4_VAL_HEADING}")
     if a.wifoe_paper and a.update_card:
         update_wifoe_card(a.wifoe_paper, a.wifoe_paper_command)
     lines += section(a.latency, lambda: latency_section(json.loads(a.latency.read_text()), a.latency_command),

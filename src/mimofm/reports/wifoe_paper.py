@@ -9,11 +9,13 @@ from pathlib import Path
 from mimofm.reports._plot import plt, savefig
 
 __all__ = ["PRETRAIN", "UNSEEN", "DG", "SNRS", "BUDGETS", "STRATEGIES", "SCALE", "plots", "plot_fig4", "fig4_lines",
-           "fig4_val_markdown", "summary", "render", "COMMAND", "FIG4_VAL_COMMAND", "fig4_val_title"]
+           "fig4_val_markdown", "summary", "render", "COMMAND", "FIG4_VAL_COMMAND", "FIG4_VAL_HEADING",
+           "fig4_val_title"]
 
 COMMAND = ("python benchmarks/wifoe_paper.py train --out {folder} --shard i/2 (i = 0, 1); "
            "python benchmarks/wifoe_paper.py report --out {folder}")
 
+FIG4_VAL_HEADING = "Fig. 4 with the fine-tuning length chosen on validation"
 FIG4_VAL_COMMAND = ("python benchmarks/wifoe_fig4_val.py train --shard i/2 --threads 1 (i = 0, 1); "
                     "python benchmarks/wifoe_fig4_val.py report")
 
@@ -34,6 +36,10 @@ SCALE = {  # Fig. 5: trunk variants of the reference (2 blocks, d 128, FFN 256)
     "dense-512": dict(moe=False, d_ff=512),
     "dense-1024": dict(moe=False, d_ff=1024),
 }
+
+
+def _ok(met: bool) -> str:
+    return "**met**" if met else "**not met**"
 
 
 def _avg(doc: dict, method: str, snr: float) -> float:
@@ -87,7 +93,6 @@ def plot_fig4(f4: dict, path: Path, title: str = "") -> None:
 
 def fig4_lines(f4: dict) -> list[str]:
     """Fig. 4's table (– where a strategy was not run at a budget) and its two targets."""
-    ok = lambda b: "**met**" if b else "**not met**"  # noqa: E731
     runs = lambda t, s: f4["rates"][t].get(s, {})  # noqa: E731
     lines = ["| task | strategy | " + " | ".join(str(b) for b in BUDGETS) + " |", "|---|---|" + "---|" * len(BUDGETS)]
     beats, within = True, []
@@ -97,9 +102,9 @@ def fig4_lines(f4: dict) -> list[str]:
                          + " | ".join(f"{runs(t, s)[str(b)]:.2f}" if str(b) in runs(t, s) else "–" for b in BUDGETS) + " |")
         beats &= all(runs(t, "pretrained")[str(b)] > runs(t, "random")[str(b)] for b in BUDGETS)
         within.append(runs(t, "pretrained")["2000"] / runs(t, "train")["2000"])
-    return lines + ["", f"- frozen pretrained trunk beats a frozen random trunk at every budget: {ok(beats)}",
+    return lines + ["", f"- frozen pretrained trunk beats a frozen random trunk at every budget: {_ok(beats)}",
                     f"- within 1% of STL at 2000 samples: ratios {', '.join(f'{w:.3f}' for w in within)} — "
-                    f"{ok(all(w >= 0.99 for w in within))}", ""]
+                    f"{_ok(all(w >= 0.99 for w in within))}", ""]
 
 
 def _seeds(doc: dict) -> str:
@@ -152,15 +157,14 @@ def summary(t2: dict, f4: dict, t3: dict, f5: dict, checkpoint: str) -> str:
               f"CEP {p['cep']['total'] / 1e6:.2f} M, DSC {p['dsc']['total'] / 1e6:.2f} M. FLOPs per sample (K = 8, "
               f"mean over tasks): " + ", ".join(f"{m.upper()} {sum(v.values()) / len(v) / 1e6:.2f} M"
                                                 for m, v in t2["flops"].items()) + ".", ""]
-    ok = lambda b: "**met**" if b else "**not met**"  # noqa: E731
     lines += ["Targets:", "",
-              f"- MTL mean ≥ STL mean: {m10['mtl']:.2f} vs {m10['stl']:.2f} — {ok(m10['mtl'] >= m10['stl'])}",
-              f"- MTL parameters ≤ 1/4 of STL's: {ratio_params:.3f} — {ok(ratio_params <= 0.25)}",
-              f"- MTL ≥ 90% of perfect-CSI WMMSE: {m10['mtl'] / m10['wmmse']:.3f} — {ok(m10['mtl'] >= 0.9 * m10['wmmse'])} "
+              f"- MTL mean ≥ STL mean: {m10['mtl']:.2f} vs {m10['stl']:.2f} — {_ok(m10['mtl'] >= m10['stl'])}",
+              f"- MTL parameters ≤ 1/4 of STL's: {ratio_params:.3f} — {_ok(ratio_params <= 0.25)}",
+              f"- MTL ≥ 90% of perfect-CSI WMMSE: {m10['mtl'] / m10['wmmse']:.3f} — {_ok(m10['mtl'] >= 0.9 * m10['wmmse'])} "
               f"(the classical LMMSE reference with the same pilots and unquantized feedback reaches "
               f"{m10['lmmse'] / m10['wmmse']:.3f})",
               f"- MTL ahead of CEP ({m10['cep']:.2f}) and DSC ({m10['dsc']:.2f}): "
-              f"{ok(m10['mtl'] > max(m10['cep'], m10['dsc']))}", ""]
+              f"{_ok(m10['mtl'] > max(m10['cep'], m10['dsc']))}", ""]
     lines += ["## Fig. 3 analogue: mean over T1–T9 per SNR (docs/figures/wifoe_fig3.png)", "",
               "| SNR (dB) | " + " | ".join(m.upper() for m in FIG3) + " |", "|---" * (len(FIG3) + 1) + "|"]
     for s in SNRS:
@@ -176,7 +180,7 @@ def summary(t2: dict, f4: dict, t3: dict, f5: dict, checkpoint: str) -> str:
                          f"{r['d_sub']:.2f} | {100 * r['d_div']:.1f}% |")
         lines.append(f"| {s} dB | target–target (STL on G) | {row['target_target_stl']:.2f} | | | |")
     smallest = all(t3[s]["mtl"]["d_div"] < min(t3[s][m]["d_div"] for m in ("stl", "cep", "dsc")) for s in t3)
-    lines += ["", f"- MTL's relative degradation smaller than STL's, CEP's and DSC's at every SNR: {ok(smallest)}", ""]
+    lines += ["", f"- MTL's relative degradation smaller than STL's, CEP's and DSC's at every SNR: {_ok(smallest)}", ""]
     lines += ["## Fig. 5 analogue: MoE vs dense trunk scaling (docs/figures/wifoe_fig5.png)", "",
               "| trunk | experts (top-k) | trunk params | BS MFLOPs (K = 8) | rate @10 dB |", "|---|---|---|---|---|"]
     for n, r in f5.items():
@@ -184,7 +188,7 @@ def summary(t2: dict, f4: dict, t3: dict, f5: dict, checkpoint: str) -> str:
         lines.append(f"| {n} | {ex} | {r['trunk_params'] / 1e6:.3f} M | {r['bs_flops_k8'] / 1e6:.2f} | {r['rate']:.2f} |")
     eq = f5["moe-e4"]["rate"] > f5["dense-512"]["rate"]
     lines += ["", f"- MoE (4 experts, top-2, FFN 256) beats the dense trunk of equal FLOPs (FFN 512): "
-              f"{f5['moe-e4']['rate']:.2f} vs {f5['dense-512']['rate']:.2f} — {ok(eq)}", ""]
+              f"{f5['moe-e4']['rate']:.2f} vs {f5['dense-512']['rate']:.2f} — {_ok(eq)}", ""]
     return "\n".join(lines)
 
 
@@ -198,6 +202,6 @@ def render(folder: Path, out: Path, checkpoint: str = "shipped wifoe") -> tuple[
         doc = json.loads(val.read_text())
         pngs.append(out / "wifoe_fig4_val.png")
         plot_fig4(doc, pngs[-1], fig4_val_title(doc))
-        md += ("\n## Fig. 4 with the fine-tuning length chosen on validation (wifoe_fig4_val.png)\n\n"
+        md += (f"\n## {FIG4_VAL_HEADING} (wifoe_fig4_val.png)\n\n"
                f"Data: `{val.parent}`, produced by `{FIG4_VAL_COMMAND}`.\n\n" + fig4_val_markdown(doc) + "\n")
     return md, pngs
