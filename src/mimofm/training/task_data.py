@@ -129,14 +129,17 @@ class SamplePool:
 
 
 def split_pool(positions: torch.Tensor, budget: int, num_ue_range: tuple[int, int], seed: int,
-               val_fraction: float) -> tuple[SamplePool, SamplePool]:
-    """A budget of samples split into a training pool and a validation pool on disjoint positions.
+               val_fraction: float) -> tuple[SamplePool, SamplePool | None]:
+    """A budget of samples split into a training pool and a validation pool on disjoint positions
+    (``val_fraction = 0``: the whole budget on every position, and no validation pool).
 
     ``round(val_fraction·budget)`` of the samples are for validation; they draw their users from the last
     ``val_fraction`` of the positions, the training samples from the rest, so validation is on positions
     the training never saw (positions are stored drop by drop, so these are whole drops but for the one
     the cut falls in).
     """
+    if val_fraction == 0:
+        return SamplePool(positions, budget, num_ue_range, seed), None
     n_val = round(val_fraction * budget)
     n_pos = positions.shape[0]
     cut = n_pos - round(val_fraction * n_pos)

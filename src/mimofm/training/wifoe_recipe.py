@@ -71,7 +71,7 @@ class WiFoERecipe:
         self._cfgs = [get_task(t) for t in self.tasks]
         self._data: list[TaskData] | None = None
         self._pools: list[SamplePool] | None = None
-        self._val: list[SamplePool] | None = None
+        self._val: list[SamplePool | None] | None = None  # per task, with val_fraction
 
     def config(self) -> dict:
         return asdict(self)
@@ -84,13 +84,9 @@ class WiFoERecipe:
     def pools(self) -> list[SamplePool] | None:
         """Per task, the training pool of the sample budget (None: fresh draws every step)."""
         if self.sample_budget and self._pools is None:
-            if self.val_fraction:
-                split = [split_pool(d.train, self.sample_budget, c.num_ue_range, self.seed + i, self.val_fraction)
-                         for i, (d, c) in enumerate(zip(self.data(), self._cfgs))]
-                self._pools, self._val = [s[0] for s in split], [s[1] for s in split]
-            else:
-                self._pools = [SamplePool(d.train, self.sample_budget, c.num_ue_range, self.seed + i)
-                               for i, (d, c) in enumerate(zip(self.data(), self._cfgs))]
+            split = [split_pool(d.train, self.sample_budget, c.num_ue_range, self.seed + i, self.val_fraction)
+                     for i, (d, c) in enumerate(zip(self.data(), self._cfgs))]
+            self._pools, self._val = [s[0] for s in split], [s[1] for s in split]
         return self._pools
 
     def samples_per_step(self) -> int:
