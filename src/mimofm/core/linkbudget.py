@@ -9,6 +9,9 @@ Three SNR conventions are supported and every result records which one it used:
 * ``noise_dbm``: an absolute link budget (transmit power, system loss, noise power).
 * ``snr_db`` *site-relative* (``relative_to="site-median"``): the noise power is chosen so that the
   median over the site's positions of the single-user SNR ``P_eff·‖h‖²/σ²`` equals ``snr_db``.
+* ``snr_db`` *per-antenna* (``relative_to="per-antenna"``, the FDD papers' lineage): the noise power is
+  chosen so that the median single-user SNR is ``N_t·snr_db`` (``SNR = P/σ²`` with unit gain per antenna
+  at the median position).
 * ``snr_db`` *plain* (``relative_to="none"``): ``snr_db = 10·log10(P/σ²)`` for channels that are
   already normalized (e.g. 3GPP models with unit average gain).
 """
@@ -26,9 +29,11 @@ from mimofm.core.validation import MimofmInputError, check_positive
 # thermal noise over 20 MHz with a 7 dB UE noise figure: -174 + 10·log10(20e6) + 7 ≈ -94 dBm
 DEFAULT_NOISE_DBM = -94.0
 
-__all__ = ["DEFAULT_NOISE_DBM", "LinkBudget", "SNRSpec", "dbm_to_w", "w_to_dbm", "median_gain"]
+__all__ = ["DEFAULT_NOISE_DBM", "LinkBudget", "SNRSpec", "FDDOperatingPoint", "FDD_CONVENTIONS", "SNR_CONVENTIONS", "dbm_to_w", "w_to_dbm",
+           "median_gain"]
 
-SNRConvention = Literal["site-median", "none"]
+SNRConvention = Literal["site-median", "per-antenna", "none"]
+SNR_CONVENTIONS = ("site-median", "per-antenna", "none")
 
 
 def dbm_to_w(dbm: float) -> float:
@@ -115,8 +120,11 @@ class SNRSpec:
     def __post_init__(self) -> None:
         if (self.snr_db is None) == (self.noise_dbm is None):
             raise MimofmInputError("give exactly one of `snr_db` or `noise_dbm`")
-        if self.relative_to not in ("site-median", "none"):
-            raise MimofmInputError(f"unknown `relative_to` {self.relative_to!r}; valid: site-median, none")
+        if self.relative_to == "received":  # the same reading under its other name
+            object.__setattr__(self, "relative_to", "site-median")
+        if self.relative_to not in SNR_CONVENTIONS:
+            raise MimofmInputError(f"unknown `relative_to` {self.relative_to!r}; valid: received (site-median), "
+                                   "per-antenna, none")
         for v, n in ((self.snr_db, "snr_db"), (self.noise_dbm, "noise_dbm")):
             if v is not None and not math.isfinite(v):
                 raise MimofmInputError(f"`{n}` must be finite, got {v!r}")
@@ -125,7 +133,7 @@ class SNRSpec:
     def label(self) -> str:
         if self.noise_dbm is not None:
             return f"noise {self.noise_dbm:g} dBm"
-        return f"{self.snr_db:g} dB" + (" (P/σ²)" if self.relative_to == "none" else "")
+        return f"{self.snr_db:g} dB" + {"none": " (P/σ²)", "per-antenna": " (per antenna)"}.get(self.relative_to, "")
 
     def scale_for(self, h_positions: torch.Tensor, budget: LinkBudget) -> tuple[float, LinkBudget]:
         """Amplitude scale mapping this site's raw channel to the SNR-scaled one, and the resolved budget.
@@ -135,7 +143,72 @@ class SNRSpec:
         if self.noise_dbm is not None:
             b = LinkBudget(budget.tx_power_dbm, budget.system_loss_db, self.noise_dbm)
             return b.scale(), b
-        if self.relative_to == "site-median":
-            b = budget.with_snr(self.snr_db, h_positions)
+        if self.relative_to in ("site-median", "per-antenna"):
+            extra = 10.0 * math.log10(h_positions.shape[-1]) if self.relative_to == "per-antenna" else 0.0
+            b = budget.with_snr(self.snr_db + extra, h_positions)
             return b.scale(), b
         return math.sqrt(10.0 ** (self.snr_db / 10.0)), budget
+
+
+FDDConvention = Literal["received", "per-antenna"]
+FDD_CONVENTIONS = ("received", "per-antenna")
+
+
+@dataclass(frozen=True)
+class FDDOperatingPoint:
+    """The operating point of an FDD link: the data SNR with its convention, and the pilot SNR.
+
+    Channels are SNR-scaled (unit noise, unit total data power ``P = 1``); ``g = E‖h‖²`` is the
+    reference gain of the scaled channel (an average user):
+
+    * ``convention="received"`` (mimofm's default, the beamformed single-user SNR): ``g = SNR``.
+    * ``convention="per-antenna"`` (the FDD papers' lineage, ``SNR = P/σ²`` with unit gain per
+      antenna): ``g = N_t·SNR``.
+
+    The **pilot SNR** is the SNR at which one full-energy pilot symbol on a non-steered beam reaches
+    an average user: with pilot columns of energy ``‖x_ℓ‖² = E_s`` it is ``E_s·g/N_t``. ``pilot_snr_db
+    = None`` keeps full-energy pilots, ``E_s = P = 1`` (pilot SNR ``SNR − 10·log10 N_t`` in the received
+    convention, ``SNR`` in the per-antenna one); a value sets ``E_s = pilot_snr·N_t/g``.
+    """
+
+    snr_db: float
+    convention: FDDConvention = "received"
+    pilot_snr_db: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.convention not in FDD_CONVENTIONS:
+            raise MimofmInputError(f"unknown SNR convention {self.convention!r}; valid: {', '.join(FDD_CONVENTIONS)}")
+        for v, n in ((self.snr_db, "snr_db"), (self.pilot_snr_db, "pilot_snr_db")):
+            if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v)):
+                raise MimofmInputError(f"`{n}` must be a finite number of dB, got {v!r}")
+
+    def gain(self, num_bs_ant: int) -> float:
+        """``g = E‖h‖²`` of the SNR-scaled channel (linear)."""
+        snr = 10.0 ** (self.snr_db / 10.0)
+        return snr if self.convention == "received" else num_bs_ant * snr
+
+    def channel_scale(self, num_bs_ant: int, mean_gain: float | None = None) -> float:
+        """Amplitude factor that brings channels of average gain ``mean_gain`` (default ``N_t``, the
+        normalized 3GPP tasks) to ``E‖h‖² = g``."""
+        ref = float(num_bs_ant if mean_gain is None else mean_gain)
+        if not ref > 0:
+            raise MimofmInputError("the channels' reference gain is zero; cannot set an SNR")
+        return math.sqrt(self.gain(num_bs_ant) / ref)
+
+    def pilot_energy(self, num_bs_ant: int) -> float:
+        """``E_s``, the energy of one pilot column in units of the data power ``P``."""
+        if self.pilot_snr_db is None:
+            return 1.0
+        return 10.0 ** (self.pilot_snr_db / 10.0) * num_bs_ant / self.gain(num_bs_ant)
+
+    def resolved_pilot_snr_db(self, num_bs_ant: int) -> float:
+        """The pilot SNR in dB (the stated one, or the one full-energy pilots give)."""
+        return 10.0 * math.log10(self.pilot_energy(num_bs_ant) * self.gain(num_bs_ant) / num_bs_ant)
+
+    def to_dict(self, num_bs_ant: int | None = None) -> dict:
+        """The point as stated, plus (with ``num_bs_ant``) ``pilot_energy`` and the resolved pilot SNR."""
+        d = {"snr_db": self.snr_db, "snr_convention": self.convention, "pilot_snr_db": self.pilot_snr_db}
+        if num_bs_ant is not None:
+            d |= {"pilot_energy": self.pilot_energy(num_bs_ant),
+                  "resolved_pilot_snr_db": self.resolved_pilot_snr_db(num_bs_ant)}
+        return d
