@@ -159,3 +159,33 @@ def test_a_few_training_steps_beat_the_untrained_pipeline():
         opt.step()
     after = rate(m.eval(), 99)
     assert after > before * 1.3, (before, after)
+
+
+@pytest.mark.parametrize("conv", ["received", "per-antenna"])
+def test_received_pilot_power_equals_the_stated_pilot_snr(conv):
+    """On i.i.d. channels scaled to the operating point, E|√E_s·h x_ℓ|² (unit noise) is the stated pilot SNR."""
+    from mimofm.core.linkbudget import FDDOperatingPoint
+
+    m = _model()
+    n = A.num_bs_ant
+    op = FDDOperatingPoint(12.0, conv, pilot_snr_db=3.0)
+    h = rayleigh(4000, 1, n, seed=5, snr_db=0.0).to(torch.complex64) * op.channel_scale(n)  # E‖h‖² = g
+    zero = torch.zeros(4000, 1, A.pilot_length, dtype=torch.complex64)
+    y = m.receive(h, "A", noise=zero, pilot_energy=op.pilot_energy(n))
+    assert float(y.abs().square().mean()) == pytest.approx(10 ** 0.3, rel=0.05)
+    y1 = m.receive(h, "A", noise=zero)  # full-energy pilots: SNR − 10·log10 N_t (received) or the SNR
+    full = 10 ** 1.2 / (n if conv == "received" else 1)
+    assert float(y1.abs().square().mean()) == pytest.approx(full, rel=0.05)
+
+
+def test_pilot_energy_defaults_to_the_unit_energy_pipeline_and_may_vary_per_sample():
+    m = _model()
+    h = rayleigh(6, 3, A.num_bs_ant, seed=6).to(torch.complex64)
+    z = torch.complex(*torch.randn(2, 6, 3, A.pilot_length, generator=torch.Generator().manual_seed(1)))
+    x = m.branch("A").pilots()
+    torch.testing.assert_close(m.receive(h, "A", z), h @ x + z)  # the knob not given: y = hX + z, as before
+    e = torch.tensor([1.0, 4.0, 9.0, 1.0, 0.25, 2.0])
+    y = m.receive(h, "A", torch.zeros_like(z), pilot_energy=e)
+    torch.testing.assert_close(y, (h @ x) * e.sqrt()[:, None, None])
+    with pytest.raises(MimofmInputError, match="pilot_energy"):
+        m.receive(h, "A", z, pilot_energy=0.0)

@@ -9,8 +9,10 @@ the BS input projection ``B → d`` and output layer ``d → 2N_t``. The trunk (
 Pipeline for one sample, SNR-scaled channel ``h`` ``[K, N_t]`` (row k: ``y_k = h[k] @ x``, unit noise,
 ``P = E_s = 1``):
 
-1. Downlink training: ``y_k = h_k X + z_k``, ``z_k ~ CN(0, I_L)``; every pilot column has
-   ``‖x_ℓ‖² = E_s = 1`` (the per-symbol constraint, met with equality).
+1. Downlink training: ``y_k = √E_s · h_k X + z_k``, ``z_k ~ CN(0, I_L)``; every column of ``X`` has unit
+   norm, so ``‖x_ℓ‖² = E_s`` (the per-symbol constraint, met with equality). ``E_s`` (``pilot_energy``,
+   default ``P = 1``) sets the pilot SNR; :class:`~mimofm.core.linkbudget.FDDOperatingPoint` computes it
+   from a stated pilot SNR.
 2. User side: features ``[Re y/ρ, Im y/ρ, log10 ρ²]`` with ``ρ`` the RMS of ``y`` (an AGC: the encoder
    sees a normalized signal plus its received power; mimofm's choice, the paper feeds ``y``), an MLP
    (``encoder_layers`` layers, width ``encoder_width``, ReLU), then ``q = sign(tanh(·)) ∈ {±1}^B``
@@ -193,12 +195,19 @@ class WiFoE(nn.Module):
 
     # -- pipeline ---------------------------------------------------------------------------
     def receive(self, h: torch.Tensor, task: str, noise: torch.Tensor | None = None,
-                generator: torch.Generator | None = None) -> torch.Tensor:
-        """Received pilots ``y = h X + z`` ``[B, K, L]`` (``noise`` given, or drawn CN(0, 1))."""
+                generator: torch.Generator | None = None, pilot_energy: float | torch.Tensor = 1.0) -> torch.Tensor:
+        """Received pilots ``y = √E_s · h X + z`` ``[B, K, L]`` (``noise`` given, or drawn CN(0, 1)).
+
+        ``pilot_energy``: ``E_s = ‖x_ℓ‖²`` in units of the data power, a number or one per sample ``[B]``.
+        """
         x = self.branch(task).pilots()
         if h.shape[-1] != x.shape[0]:
             raise MimofmInputError(f"task {task!r} has N_t = {x.shape[0]}, the channel has {h.shape[-1]} antennas")
-        y = h.to(x.dtype) @ x
+        amp = torch.as_tensor(pilot_energy, dtype=torch.float32, device=h.device)
+        if not bool((amp > 0).all()) or not bool(torch.isfinite(amp).all()):
+            raise MimofmInputError(f"`pilot_energy` must be positive and finite, got {pilot_energy!r}")
+        amp = amp.sqrt().reshape(-1, 1, 1) if amp.dim() else amp.sqrt()  # [B, 1, 1] against y [B, K, L]
+        y = (h.to(x.dtype) @ x) * amp
         if noise is None:
             re_im = torch.randn((2,) + y.shape, generator=generator, device=y.device) * 0.5 ** 0.5
             noise = torch.complex(re_im[0], re_im[1])
@@ -250,11 +259,12 @@ class WiFoE(nn.Module):
         return v[..., :n].transpose(-1, -2), v[..., n:].transpose(-1, -2)  # [B, N, K] each
 
     def forward(self, h: torch.Tensor, task: str, noise: torch.Tensor | None = None,
-                generator: torch.Generator | None = None) -> torch.Tensor:
-        """End to end: SNR-scaled ``h`` ``[B, K, N_t]`` -> ``V`` ``[B, N_t, K]`` (pilots and feedback included)."""
+                generator: torch.Generator | None = None, pilot_energy: float | torch.Tensor = 1.0) -> torch.Tensor:
+        """End to end: SNR-scaled ``h`` ``[B, K, N_t]`` -> ``V`` ``[B, N_t, K]`` (pilots and feedback included;
+        ``pilot_energy`` as in :meth:`receive`)."""
         if h.dim() != 3:
             raise MimofmInputError(f"`h` must be [batch, num_ue, num_bs_ant], got shape {tuple(h.shape)}")
-        return self.decode(self.feedback(self.receive(h, task, noise, generator), task), task)
+        return self.decode(self.feedback(self.receive(h, task, noise, generator, pilot_energy), task), task)
 
     # -- router statistics ------------------------------------------------------------------
     def aux_loss(self) -> torch.Tensor:

@@ -7,8 +7,10 @@ UEs sharing large-scale parameters); chunk ``c`` is a **test** chunk when ``c % 
 chunk otherwise (the paper's 7:3), so no drop has users on both sides.
 
 A multi-user sample of ``K`` users is ``K`` distinct positions of one split, scaled by ``√(SNR/N_t)``:
-**the SNR of the wifoe tasks is the beamformed single-user SNR** ``P·E‖h‖²/σ²`` (the channels are
-brought to ``E‖h‖² = 1``). The catalog's normalized channels have ``E‖h‖² = N_t``, with which
+**by default the SNR of the wifoe tasks is the beamformed single-user SNR** ``P·E‖h‖²/σ²`` (the
+channels are brought to ``E‖h‖² = SNR``; ``convention="received"``). ``convention="per-antenna"`` is the
+FDD papers' reading, ``SNR = P/σ²`` with unit gain per antenna (``E‖h‖² = N_t·SNR``, scale ``√SNR``);
+see :class:`~mimofm.core.linkbudget.FDDOperatingPoint`. The catalog's normalized channels have ``E‖h‖² = N_t``, with which
 ``P/σ²`` would add the 18–24 dB array gain to every SNR and put 0–20 dB deep in the
 feedback-limited regime. With ``E‖h‖² = 1``, perfect-CSI WMMSE averages ≈ 1.7 / 6.5–7 / 16–19
 bit/s/Hz at 0 / 10 / 20 dB over K = 3..8 (the wifoe paper's Table II has ≈ 12.7 at 10 dB: its
@@ -17,7 +19,6 @@ QuaDRiGa channels are a few dB stronger than unit gain; our 15 dB is its 10 dB, 
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ import numpy as np
 import torch
 
 from mimofm.channels.sampling import draw_user_sets, gather_users
+from mimofm.core.linkbudget import FDDOperatingPoint
 from mimofm.core.validation import MimofmInputError
 
 __all__ = ["task_dir", "TaskData", "load_task", "draw_task_samples", "snr_scale", "SamplePool", "split_pool",
@@ -89,15 +91,17 @@ def load_task(name: str, positions: int = DEFAULT_POSITIONS, seed: int = 0, *, p
     return data
 
 
-def snr_scale(snr_db: float, num_bs_ant: int) -> float:
-    """Channel scale of the wifoe tasks' SNR (``P·E‖h‖²/σ²`` with unit noise and power): ``√(SNR/N_t)``."""
-    return math.sqrt(10.0 ** (snr_db / 10.0) / num_bs_ant)
+def snr_scale(snr_db: float, num_bs_ant: int, convention: str = "received") -> float:
+    """Channel scale of the normalized tasks (``E‖h‖² = N_t``) at ``snr_db`` read in ``convention``:
+    ``√(SNR/N_t)`` (received, ``E‖h‖² = SNR``) or ``√SNR`` (per-antenna, ``E‖h‖² = N_t·SNR``)."""
+    return FDDOperatingPoint(snr_db, convention).channel_scale(num_bs_ant)
 
 
-def draw_task_samples(positions: torch.Tensor, n: int, num_ue: int, seed: int, snr_db: float) -> torch.Tensor:
-    """``n`` samples ``[n, num_ue, N_t]`` of ``num_ue`` distinct positions at beamformed SNR ``snr_db``."""
+def draw_task_samples(positions: torch.Tensor, n: int, num_ue: int, seed: int, snr_db: float,
+                      convention: str = "received") -> torch.Tensor:
+    """``n`` samples ``[n, num_ue, N_t]`` of ``num_ue`` distinct positions at SNR ``snr_db`` (``convention``)."""
     idx = draw_user_sets(positions.shape[0], num_ue, n, seed)
-    return gather_users(positions, idx).to(torch.complex64) * snr_scale(snr_db, positions.shape[-1])
+    return gather_users(positions, idx).to(torch.complex64) * snr_scale(snr_db, positions.shape[-1], convention)
 
 
 class SamplePool:
@@ -117,15 +121,16 @@ class SamplePool:
                 self.sets[k] = draw_user_sets(positions.shape[0], k, m, seed * 1000 + k, candidates)
         self.positions = positions
 
-    def samples(self, snr_db: float) -> dict[int, torch.Tensor]:
+    def samples(self, snr_db: float, convention: str = "received") -> dict[int, torch.Tensor]:
         """Every sample of the pool at ``snr_db``, per user count: ``{K: [S_K, K, N_t]}``."""
-        scale = snr_scale(snr_db, self.positions.shape[-1])
+        scale = snr_scale(snr_db, self.positions.shape[-1], convention)
         return {k: gather_users(self.positions, idx).to(torch.complex64) * scale for k, idx in self.sets.items()}
 
-    def draw(self, n: int, rng: np.random.Generator, snr_db: float) -> torch.Tensor:
+    def draw(self, n: int, rng: np.random.Generator, snr_db: float, convention: str = "received") -> torch.Tensor:
         k = list(self.sets)[int(rng.integers(len(self.sets)))]
         idx = self.sets[k][rng.integers(len(self.sets[k]), size=n)]
-        return gather_users(self.positions, idx).to(torch.complex64) * snr_scale(snr_db, self.positions.shape[-1])
+        scale = snr_scale(snr_db, self.positions.shape[-1], convention)
+        return gather_users(self.positions, idx).to(torch.complex64) * scale
 
 
 def split_pool(positions: torch.Tensor, budget: int, num_ue_range: tuple[int, int], seed: int,

@@ -12,7 +12,15 @@ training (STL), frozen-trunk fine-tuning (Algorithm 2) and the CEP / DSC baselin
 * ``sample_budget > 0``: the training data is a fixed pool of that many multi-user samples per task
   (:class:`~mimofm.training.task_data.SamplePool`), the fine-tuning budget of Fig. 4. ``val_fraction``
   of the budget is then held out, on positions of its own (:func:`~mimofm.training.task_data.split_pool`),
-  and :meth:`WiFoERecipe.evaluate` adds ``val_rate@10dB`` on it — the metric for the loop's ``keep_best``.
+  and :meth:`WiFoERecipe.evaluate` adds ``val_rate@<eval_snr_db>dB`` on it — the metric for the loop's ``keep_best``.
+* **Operating point** (:class:`~mimofm.core.linkbudget.FDDOperatingPoint`): ``snr_grid_db`` is read in
+  ``snr_convention`` (``received``: ``E‖h‖² = SNR``; ``per-antenna``: ``E‖h‖² = N_t·SNR``). The pilots'
+  energy follows from ``pilot_snr_db`` (one fixed pilot SNR) or ``pilot_snr_offset_db`` (pilot SNR = data
+  SNR + offset, so the received pilot power still tells the users the data SNR); neither: full-energy
+  pilots, ``E_s = 1``, the historical point. :meth:`WiFoERecipe.operating_point` gives the point of a data SNR.
+* ``loss_norm: per-sample`` divides each sample's sum rate by ``Σ_k log2(1 + ‖h_k‖²/K)`` (its users alone,
+  equal power, no interference), so that high-SNR samples do not dominate the mean; ``none`` (default)
+  averages raw rates, as the paper does.
 * CEP (``model.feedback: estimate``): for the first ``cep_estimation_steps`` steps the loss is the
   estimation NMSE of the user side; afterwards the user side is frozen (its estimate detached) and the
   BS trains on the sum rate.
@@ -25,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
+from mimofm.core.linkbudget import FDD_CONVENTIONS, FDDOperatingPoint
 from mimofm.core.rates import sum_rate
 from mimofm.core.validation import MimofmInputError
 from mimofm.models.wifoe import TaskShape, WiFoE, WiFoEConfig
@@ -54,6 +63,11 @@ class WiFoERecipe:
     freeze_trunk: bool = False
     trunk_norms_trainable: bool = False  # with freeze_trunk: the trunk's LayerNorm affine stays trainable
     cep_estimation_steps: int = 0
+    snr_convention: str = "received"  # how snr_grid_db is read: received | per-antenna
+    pilot_snr_db: float | None = None  # a fixed pilot SNR (dB) for every data SNR
+    pilot_snr_offset_db: float | None = None  # pilot SNR = data SNR + this (dB)
+    loss_norm: str = "none"  # none | per-sample
+    eval_snr_db: float = 10.0  # the data SNR of the loop's evaluation (rate@<snr>dB, val_rate@<snr>dB)
     seed: int = 0
     name: str = "wifoe"
 
@@ -64,6 +78,13 @@ class WiFoERecipe:
             raise MimofmInputError("`model.tasks` is set from the recipe's `tasks`; remove it")
         if self.batch_per_task < 1 or self.sample_budget < 0 or not self.snr_grid_db:
             raise MimofmInputError("need batch_per_task >= 1, sample_budget >= 0 and a non-empty snr_grid_db")
+        if self.snr_convention not in FDD_CONVENTIONS:
+            raise MimofmInputError(f"`snr_convention` must be one of {', '.join(FDD_CONVENTIONS)}, "
+                                   f"got {self.snr_convention!r}")
+        if self.pilot_snr_db is not None and self.pilot_snr_offset_db is not None:
+            raise MimofmInputError("give at most one of `pilot_snr_db` (fixed) and `pilot_snr_offset_db` (tied)")
+        if self.loss_norm not in ("none", "per-sample"):
+            raise MimofmInputError(f"`loss_norm` must be 'none' or 'per-sample', got {self.loss_norm!r}")
         if self.val_fraction and not (self.sample_budget and 0 < self.val_fraction < 1):
             raise MimofmInputError("`val_fraction` must be in (0, 1) and needs a `sample_budget` to hold out from")
         from mimofm.channels.tr38901 import get_task
@@ -88,6 +109,18 @@ class WiFoERecipe:
                      for i, (d, c) in enumerate(zip(self.data(), self._cfgs))]
             self._pools, self._val = [s[0] for s in split], [s[1] for s in split]
         return self._pools
+
+    def operating_point(self, snr_db: float) -> FDDOperatingPoint:
+        """The operating point of data SNR ``snr_db`` under this recipe's convention and pilot rule."""
+        pilot = self.pilot_snr_db
+        if self.pilot_snr_offset_db is not None:
+            pilot = snr_db + self.pilot_snr_offset_db
+        return FDDOperatingPoint(snr_db, self.snr_convention, pilot)
+
+    @property
+    def val_metric(self) -> str:
+        """The name of the mean validation rate (the loop's ``keep_best`` metric)."""
+        return f"val_rate@{self.eval_snr_db:g}dB"
 
     def samples_per_step(self) -> int:
         """Channel samples one step draws (one batch per task)."""
@@ -117,29 +150,41 @@ class WiFoERecipe:
             model.freeze_trunk(keep_norms=self.trunk_norms_trainable)
         return model
 
-    def batch(self, step: int) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
-        """Per task: (name, SNR-scaled channel ``[B, K, N_t]``, pilot noise ``[B, K, L]``), deterministic in step."""
+    def batch(self, step: int) -> list[tuple[str, torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """Per task: (name, SNR-scaled channel ``[B, K, N_t]``, pilot noise ``[B, K, L]``, pilot energy ``[]``),
+        deterministic in step."""
         rng = np.random.default_rng([self.seed, step])
         pools = self.pools()
+        conv = self.snr_convention
         out = []
         for i, (c, d) in enumerate(zip(self._cfgs, self.data())):
             snr = self.snr_grid_db[int(rng.integers(len(self.snr_grid_db)))]
             if pools is not None:
-                h = pools[i].draw(self.batch_per_task, rng, snr)
+                h = pools[i].draw(self.batch_per_task, rng, snr, conv)
             else:
                 k = int(rng.integers(c.min_ue, c.max_ue + 1))
-                h = draw_task_samples(d.train, self.batch_per_task, k, int(rng.integers(2**62)), snr)
+                h = draw_task_samples(d.train, self.batch_per_task, k, int(rng.integers(2**62)), snr, conv)
             g = torch.Generator().manual_seed(int(rng.integers(2**62)))
             re_im = torch.randn((2,) + h.shape[:2] + (c.pilot_length,), generator=g) * 0.5 ** 0.5
-            out.append((c.name, h, torch.complex(re_im[0], re_im[1])))
+            e_s = torch.tensor(self.operating_point(snr).pilot_energy(c.num_bs_ant))
+            out.append((c.name, h, torch.complex(re_im[0], re_im[1]), e_s))
         return out
+
+    def _rate_objective(self, h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """Mean over the batch of the sum rate, each sample divided by its interference-free equal-power rate
+        with ``loss_norm: per-sample``."""
+        r = sum_rate(h.to(torch.complex128), w.to(torch.complex128))  # [B]
+        if self.loss_norm == "per-sample":
+            g = h.to(torch.complex128).abs().square().sum(-1)  # [B, K]
+            r = r / torch.log2(1 + g / h.shape[-2]).sum(-1).clamp_min(1e-9)
+        return r.mean()
 
     def loss(self, model: WiFoE, batch, step: int):
         stats: dict[str, float] = {}
         losses, aux = [], []
         cep_est = model.cfg.feedback == "estimate" and step < self.cep_estimation_steps
-        for name, h, z in batch:
-            y = model.receive(h, name, z)
+        for name, h, z, e_s in batch:
+            y = model.receive(h, name, z, pilot_energy=e_s)
             if cep_est:  # stage 1 of CEP: the user side learns to estimate its channel
                 err = (model.estimate(y, name) - h).abs().square().sum(-1) / h.abs().square().sum(-1)
                 losses.append(err.mean())
@@ -149,7 +194,7 @@ class WiFoERecipe:
             if model.cfg.feedback == "estimate":
                 q = q.detach()  # stage 2 of CEP: the estimator is fixed
             w = model.decode(q, name)
-            r = sum_rate(h.to(torch.complex128), w.to(torch.complex128)).mean()
+            r = self._rate_objective(h, w)
             losses.append(-r.float())
             aux.append(model.aux_loss())
             stats[f"rate/{name}"] = float(r.detach())
@@ -162,22 +207,25 @@ class WiFoERecipe:
 
     @torch.no_grad()
     def evaluate(self, model: WiFoE) -> dict[str, float]:
-        """Mean end-to-end sum rate per task at 10 dB on a fixed draw of training positions (K cycles 3..8);
-        with ``val_fraction``, also on the held-out validation samples (``val_rate@10dB``: mean over tasks)."""
+        """Mean end-to-end sum rate per task at ``eval_snr_db`` (this recipe's convention and pilot rule) on a
+        fixed draw of training positions (K cycles 3..8); with ``val_fraction``, also on the held-out validation
+        samples (:attr:`val_metric`: mean over tasks)."""
+        conv, op, at = self.snr_convention, self.operating_point(self.eval_snr_db), f"{self.eval_snr_db:g}dB"
 
         def rate(h: torch.Tensor, name: str, k: int) -> float:
-            w = model(h, name, generator=torch.Generator().manual_seed(k))
+            e_s = op.pilot_energy(h.shape[-1])
+            w = model(h, name, generator=torch.Generator().manual_seed(k), pilot_energy=e_s)
             return float(sum_rate(h.to(torch.complex128), w.to(torch.complex128)).mean())
 
         out = {}
         for c, d in zip(self._cfgs, self.data()):
-            rates = [rate(draw_task_samples(d.train, 16, k, 30_000 + k, 10.0), c.name, k)
+            rates = [rate(draw_task_samples(d.train, 16, k, 30_000 + k, self.eval_snr_db, conv), c.name, k)
                      for k in range(c.min_ue, c.max_ue + 1)]
-            out[f"rate@10dB/{c.name}"] = sum(rates) / len(rates)
+            out[f"rate@{at}/{c.name}"] = sum(rates) / len(rates)
         if self.val_fraction:
             self.pools()
             for c, val in zip(self._cfgs, self._val):
-                rates = [rate(h, c.name, k) for k, h in val.samples(10.0).items()]
-                out[f"val_rate@10dB/{c.name}"] = sum(rates) / len(rates)
-            out["val_rate@10dB"] = sum(out[f"val_rate@10dB/{c.name}"] for c in self._cfgs) / len(self._cfgs)
+                rates = [rate(h, c.name, k) for k, h in val.samples(self.eval_snr_db, conv).items()]
+                out[f"val_rate@{at}/{c.name}"] = sum(rates) / len(rates)
+            out[self.val_metric] = sum(out[f"val_rate@{at}/{c.name}"] for c in self._cfgs) / len(self._cfgs)
         return out
