@@ -103,10 +103,11 @@ def _wifoe(checkpoint: str | None, task: str | None) -> Precoder:
     model.branch(task)
 
     def wifoe(h: torch.Tensor, rate_targets: torch.Tensor | None = None,
-              generator: torch.Generator | None = None) -> torch.Tensor:
+              generator: torch.Generator | None = None, pilot_energy: float = 1.0) -> torch.Tensor:
+        """``pilot_energy``: ``E_s`` of the pilots (``FDDOperatingPoint(...).pilot_energy(N_t)`` from a pilot SNR)."""
         if rate_targets is not None:
             raise MimofmInputError("wifoe has no rate-target mode; use fm")
         with torch.no_grad():
-            return model(h.to(torch.complex64), task, generator=generator).to(h.dtype)
+            return model(h.to(torch.complex64), task, generator=generator, pilot_energy=pilot_energy).to(h.dtype)
 
     return wifoe

@@ -57,8 +57,8 @@ def test_batches_are_deterministic_and_training_runs_and_saves(task_env, mtl):
     rec = _recipe()
     b1, b2 = rec.batch(3), rec.batch(3)
     assert [x[0] for x in b1] == ["T4", "T7"]
-    for (_, h1, z1), (_, h2, z2) in zip(b1, b2):
-        assert torch.equal(h1, h2) and torch.equal(z1, z2)
+    for (_, h1, z1, e1), (_, h2, z2, e2) in zip(b1, b2):
+        assert torch.equal(h1, h2) and torch.equal(z1, z2) and float(e1) == float(e2) == 1.0  # full-energy pilots
         assert 3 <= h1.shape[1] <= 8 and z1.shape[-1] in (8, 12)  # L = N_t/8 (T4), 3N_t/16 (T7)
     out = mtl
     logs = [json.loads(x) for x in (task_env / "mtl" / "log.jsonl").read_text().splitlines()]
@@ -164,3 +164,107 @@ def test_finetuning_with_validation_keeps_its_best_checkpoint(task_env, mtl):
     assert list(load_wifoe(str(d / "best"), fresh=True).branches) == ["T7"]  # a wifoe checkpoint of the new branch
     bad = CliRunner().invoke(app, ["adapt", "papp", "--data", "x.h5", "--val-fraction", "0.1"])
     assert bad.exit_code != 0 and "--val-fraction is for wifoe" in bad.output
+
+
+def test_recipe_operating_point_scales_channels_and_pilots(task_env):
+    from mimofm.core.validation import MimofmInputError
+
+    rec = _recipe(tasks=["T4"], snr_convention="per-antenna", pilot_snr_offset_db=-3.0)
+    (_, h, _, e_s), = rec.batch(0)
+    n = 64
+    assert float(h.abs().square().sum(-1).mean()) == pytest.approx(n * 10.0, rel=0.15)  # E‖h‖² = N_t·SNR
+    assert float(e_s) == pytest.approx(10 ** -0.3)  # per-antenna: a unit pilot arrives at the SNR; 3 dB less asked
+    fixed = _recipe(tasks=["T4"], pilot_snr_db=20.0)
+    (_, h2, _, e2), = fixed.batch(0)
+    assert float(h2.abs().square().sum(-1).mean()) == pytest.approx(10.0, rel=0.15)  # received: E‖h‖² = SNR
+    assert float(e2) * 10.0 / n == pytest.approx(100.0)  # E_s·g/N_t = the stated 20 dB
+    assert fixed.operating_point(0.0).resolved_pilot_snr_db(n) == pytest.approx(20.0)
+    for bad in (dict(snr_convention="beamformed"), dict(pilot_snr_db=1.0, pilot_snr_offset_db=0.0),
+                dict(loss_norm="mean")):
+        with pytest.raises(MimofmInputError):
+            _recipe(tasks=["T4"], **bad)
+
+
+def test_per_sample_loss_divides_each_rate_by_its_interference_free_rate(task_env):
+    from mimofm.core.rates import sum_rate
+    from mimofm.precoders.linear import mrt
+
+    h = torch.complex(*torch.randn(2, 5, 3, 8, generator=torch.Generator().manual_seed(0))) * 3
+    w = mrt(h)
+    plain = _recipe(tasks=["T4"])._rate_objective(h, w)
+    norm = _recipe(tasks=["T4"], loss_norm="per-sample")._rate_objective(h, w)
+    r = sum_rate(h.to(torch.complex128), w.to(torch.complex128))
+    ref = torch.log2(1 + h.abs().square().sum(-1).double() / 3).sum(-1)
+    assert float(plain) == pytest.approx(float(r.mean()))
+    assert float(norm) == pytest.approx(float((r / ref).mean()))
+    assert 0 < float(norm) < 1  # interference and the power split cost something
+
+
+def test_pilot_snr_lifts_the_classical_fdd_chains(task_env):
+    from mimofm.evaluation.wifoe_eval import classical_rates, codebook_rate, lmmse_wmmse_rate
+
+    lo, dflt, hi = (lmmse_wmmse_rate("T4", 16.0, 8, positions=POS, pilot_snr_db=p) for p in (-10.0, None, 30.0))
+    # the default is the full-energy pilot, 16 − 18 = −2 dB: between the two stated points
+    assert lo < dflt < hi < classical_rates("T4", 16.0, 8, positions=POS)["wmmse"]
+    assert lmmse_wmmse_rate("T4", 16.0, 8, positions=POS, pilot_snr_db=16.0 - 10 * np.log10(64)) == pytest.approx(dflt)
+    t1_lo = codebook_rate("T7", 16.0, "type1", "wmmse", 8, positions=POS, pilot_snr_db=-10.0)
+    t1_hi = codebook_rate("T7", 16.0, "type1", "wmmse", 8, positions=POS, pilot_snr_db=30.0)
+    genie = codebook_rate("T7", 16.0, "type1", "wmmse", 8, positions=POS, perfect_ue_csi=True)
+    assert t1_lo < t1_hi < genie  # L = 12 < N_t pilots cannot give the UE its whole channel, even at 30 dB
+    assert genie < classical_rates("T7", 16.0, 8, positions=POS)["wmmse"]
+
+
+def test_cli_eval_wifoe_on_a_channel_file_picks_the_branch_and_states_the_pilot_snr(task_env, mtl, tmp_path):
+    from mimofm.cli.main import app
+    from mimofm.training.task_data import load_task
+
+    h = load_task("T7", POS).test.numpy()
+    np.save(tmp_path / "mine.npy", h)
+    out = tmp_path / "r.json"
+    r = CliRunner().invoke(app, ["eval", "--precoder", "wifoe,wmmse", "--data", str(tmp_path / "mine.npy"),
+                                 "--checkpoint", str(mtl["checkpoint"]), "--snr-db", "10", "--pilot-snr-db", "10",
+                                 "--samples", "16", "--json", str(out)])
+    assert r.exit_code == 0, r.output
+    rows = {x["precoder"]: x for x in json.loads(out.read_text())["results"]}
+    # 64 antennas and no array metadata: T7 (12 bits) over T4 (8 bits)
+    assert rows["wifoe"]["wifoe_branch"] == "T7" and "branch T7" in r.output
+    assert rows["wifoe"]["resolved_pilot_snr_db"] == pytest.approx(10.0)
+    assert 0 < rows["wifoe"]["ratio_to_wmmse"] < 1.05
+    given = CliRunner().invoke(app, ["eval", "--precoder", "wifoe", "--data", str(tmp_path / "mine.npy"), "--task",
+                                     "T4", "--checkpoint", str(mtl["checkpoint"]), "--snr-db", "10", "--samples", "4"])
+    assert given.exit_code == 0 and "branch T4" in given.output, given.output
+    np.save(tmp_path / "small.npy", h[:, :32])
+    bad = CliRunner().invoke(app, ["eval", "--precoder", "wifoe", "--data", str(tmp_path / "small.npy"),
+                                   "--checkpoint", str(mtl["checkpoint"]), "--snr-db", "10", "--samples", "4"])
+    assert bad.exit_code != 0 and "no branch for 32 antennas" in bad.output and "mimofm adapt wifoe" in bad.output
+    wrong = CliRunner().invoke(app, ["eval", "--precoder", "zf", "--data", str(tmp_path / "mine.npy"),
+                                     "--snr-db", "10", "--pilot-snr-db", "5"])
+    assert wrong.exit_code != 0 and "applies to wifoe" in wrong.output
+
+
+def test_cli_task_eval_records_the_operating_point(task_env, mtl):
+    from mimofm.cli.main import app
+
+    out = task_env / "eval-op.json"
+    r = CliRunner().invoke(app, ["eval", "--precoder", "wifoe", "--task", "T4", "--checkpoint", str(mtl["checkpoint"]),
+                                 "--snr-db", "10", "--snr-convention", "per-antenna", "--pilot-snr-db", "4",
+                                 "--samples", "4", "--json", str(out)])
+    assert r.exit_code == 0, r.output
+    row = json.loads(out.read_text())["rows"][0]
+    assert row["snr_convention"] == "per-antenna" and row["resolved_pilot_snr_db"] == pytest.approx(4.0)
+    assert row["pilot_energy"] == pytest.approx(10 ** -0.6)  # per-antenna: E_s = pilot SNR / SNR
+
+
+def test_finetuning_inherits_the_checkpoints_pilot_rule(task_env):
+    from mimofm.adaptation.wifoe import finetune_wifoe
+
+    pre = train(_recipe(pilot_snr_offset_db=2.0, snr_convention="per-antenna"),
+                TrainConfig(steps=2, log_every=1, out_dir=str(task_env / "op")), progress=False)
+    res = finetune_wifoe("T7", 40, checkpoint=str(pre["checkpoint"]), steps=2, out_dir=str(task_env / "op-ft"),
+                         progress=False, resume=False)
+    card = json.loads(res["checkpoint"].with_suffix(".json").read_text())["config"]["recipe"]
+    assert card["pilot_snr_offset_db"] == 2.0 and card["snr_convention"] == "per-antenna"
+    res2 = finetune_wifoe("T7", 40, checkpoint=str(pre["checkpoint"]), steps=2, out_dir=str(task_env / "op-ft2"),
+                          progress=False, resume=False, pilot_snr_db=5.0)
+    card2 = json.loads(res2["checkpoint"].with_suffix(".json").read_text())["config"]["recipe"]
+    assert card2["pilot_snr_db"] == 5.0 and card2["pilot_snr_offset_db"] is None

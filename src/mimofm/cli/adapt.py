@@ -20,6 +20,11 @@ def adapt_command(
                                                    "positions are the local data)."),
     task: Optional[str] = typer.Option(None, help="wifoe: the new 3GPP task (mimofm data tasks), e.g. T10."),
     budget: int = typer.Option(2000, help="wifoe: training samples of the new task (0: every train position)."),
+    snr_convention: Optional[str] = typer.Option(None, help="wifoe: how the training SNRs are read, received | "
+                                                 "per-antenna (default: the checkpoint's)."),
+    pilot_snr_db: Optional[float] = typer.Option(None, help="wifoe: a fixed pilot SNR in dB (default: the checkpoint's "
+                                                 "pilot rule; full-energy pilots if it has none)."),
+    pilot_snr_offset_db: Optional[float] = typer.Option(None, help="wifoe: pilot SNR = data SNR + this (dB)."),
     val_fraction: float = typer.Option(0.0, help="wifoe: share of the budget held out (on positions of its own) to "
                                                  "choose the best of 20 evaluations over the run; the checkpoint is "
                                                  "then best.*, not last.*."),
@@ -40,13 +45,17 @@ def adapt_command(
         raise MimofmInputError(f"`mimofm adapt {family}` needs --data SITE_FILE")
     if family != "wifoe" and val_fraction:
         raise MimofmInputError(f"--val-fraction is for wifoe; `mimofm adapt {family}` trains a fixed number of steps")
+    if family != "wifoe" and (snr_convention or pilot_snr_db is not None or pilot_snr_offset_db is not None):
+        raise MimofmInputError(f"--snr-convention / --pilot-snr-db / --pilot-snr-offset-db are for wifoe, not {family}")
     if family == "wifoe":
         from mimofm.adaptation.wifoe import finetune_wifoe
 
         if not task:
             raise MimofmInputError("`mimofm adapt wifoe` needs --task NAME (e.g. T10; see `mimofm data tasks`)")
+        point = {k: v for k, v in (("snr_convention", snr_convention), ("pilot_snr_db", pilot_snr_db),
+                                   ("pilot_snr_offset_db", pilot_snr_offset_db)) if v is not None}
         out = finetune_wifoe(task, budget, checkpoint=ckpt, steps=steps or 800, lr=lr or 1e-3, seed=seed,
-                             val_fraction=val_fraction, out_dir=str(out_dir))
+                             val_fraction=val_fraction, out_dir=str(out_dir), **point)
     elif family == "fm":
         from mimofm.adaptation.fm import adapt_fm
 

@@ -18,10 +18,11 @@ from mimofm.evaluation.evaluate import EvalConfig, evaluate
 def eval_command(
     precoder: str = typer.Option("mrt,zf,zf-wf,rzf,wmmse,dpc", help="Comma-separated precoders/bounds."),
     data: Optional[list[Path]] = typer.Option(None, "--data", help="Channel file: site file (.h5), .npz/.npy/.mat/HDF5 with H [num_positions, num_bs_ant]; repeatable."),
-    task: Optional[str] = typer.Option(None, help="wifoe: comma-separated 3GPP tasks (e.g. T1,G1); end-to-end sum rate with pilots and feedback on the task's test drops, vs perfect-CSI ZF and WMMSE."),
+    task: Optional[str] = typer.Option(None, help="wifoe: comma-separated 3GPP tasks (e.g. T1,G1); end-to-end sum rate with pilots and feedback on the task's test drops, vs perfect-CSI ZF and WMMSE. With --data: the wifoe branch that serves the file (default: picked from its antenna count)."),
     snr_db: Optional[str] = typer.Option(None, help="SNR points in dB, e.g. 0,10,20 (site-median single-user SNR by default)."),
     noise_dbm: Optional[str] = typer.Option(None, help="Absolute noise powers in dBm, e.g. -94,-104."),
-    snr_convention: str = typer.Option("site-median", help="How --snr-db is read: site-median | none (P/σ² on normalized channels)."),
+    snr_convention: str = typer.Option("site-median", help="How --snr-db is read: site-median (= received: median single-user SNR; the 3GPP tasks: E‖h‖² = SNR) | per-antenna (SNR = P/σ² with unit gain per antenna: median ‖h‖² = N_t·SNR) | none (P/σ² on normalized channels)."),
+    pilot_snr_db: Optional[float] = typer.Option(None, help="wifoe: the pilot SNR (dB) at which one full-energy pilot symbol on a non-steered beam reaches a median user (default: full-energy pilots, i.e. SNR − 10·log10 N_t received)."),
     tx_power_dbm: float = typer.Option(43.0103, help="Transmit power in dBm (20 W)."),
     system_loss_db: float = typer.Option(10.0, help="System loss in dB."),
     num_ue: int = typer.Option(4, help="Users per multi-user sample."),
@@ -39,8 +40,8 @@ def eval_command(
     csi_denoise: bool = typer.Option(False, help="With --csi-nmse-db: denoise H + E in the array's angular domain before every precoder (mimofm.channels.denoise)."),
 ) -> None:
     """Evaluate classical precoders and bounds on the same multi-user samples (or fm's rate-target mode, or wifoe on 3GPP tasks)."""
-    if task is not None or precoder.strip() == "wifoe":
-        return _wifoe(precoder, task, snr_db, samples, seed, checkpoint, json_out)
+    if not data and (task is not None or precoder.strip() == "wifoe"):
+        return _wifoe(precoder, task, snr_db, samples, seed, checkpoint, json_out, snr_convention, pilot_snr_db)
     if not data:
         from mimofm.core.validation import MimofmInputError
 
@@ -62,9 +63,13 @@ def eval_command(
         positions=positions,
         csi_nmse_db=csi_nmse_db,
         csi_denoise=csi_denoise,
+        pilot_snr_db=pilot_snr_db,
+        wifoe_task=task,
     )
     cfg.validate()
-    if checkpoint is not None:
+    if checkpoint is not None and cfg.has_wifoe:
+        cfg.wifoe_checkpoint = str(checkpoint)
+    elif checkpoint is not None:
         from mimofm.core.validation import MimofmInputError
         from mimofm.precoders.registry import neural_precoders, set_checkpoint
 
@@ -79,6 +84,11 @@ def eval_command(
         task = prog.add_task("evaluating", total=None)
         result = evaluate(cfg, progress=lambda msg: prog.update(task, description=msg))
     console.print(results_table(result, f"mimofm eval · {num_ue} users · {samples} samples · seed {seed}"))
+    for r in result["results"]:
+        if r["precoder"] == "wifoe":
+            console.print(f"wifoe on {r['site']} at {r['snr_db']:g} dB: branch {r['wifoe_branch']}, pilot SNR "
+                          f"{r['resolved_pilot_snr_db']:.1f} dB at the median position "
+                          + ("(full-energy pilots)" if r["pilot_snr_db"] is None else "(--pilot-snr-db)"))
     if json_out is not None:
         write_json(json_out, result)
         console.print(f"results written to [bold]{json_out}[/]")
@@ -118,7 +128,7 @@ def _tradeoff(precoder, data, snr_db, num_ue, samples, seed, positions, json_out
         console.print(f"results written to [bold]{json_out}[/]")
 
 
-def _wifoe(precoder, task, snr_db, samples, seed, checkpoint, json_out) -> None:
+def _wifoe(precoder, task, snr_db, samples, seed, checkpoint, json_out, snr_convention, pilot_snr_db) -> None:
     """``--precoder wifoe --task T1,G1``: the end-to-end FDD pipeline on 3GPP task test drops."""
     from rich.table import Table
 
@@ -128,13 +138,24 @@ def _wifoe(precoder, task, snr_db, samples, seed, checkpoint, json_out) -> None:
 
     if precoder.strip() != "wifoe" or not task:
         raise MimofmInputError("3GPP task evaluation is `--precoder wifoe --task NAME[,NAME]` (see `mimofm data tasks`)")
+    conv = {"site-median": "received", "received": "received", "per-antenna": "per-antenna"}.get(snr_convention)
+    if conv is None:
+        raise MimofmInputError(f"the 3GPP tasks read --snr-db as received (site-median) or per-antenna, "
+                               f"not {snr_convention!r}")
     tasks = [t.strip() for t in task.split(",") if t.strip()]
     snrs = parse_floats(snr_db, "--snr-db") or [0.0, 10.0, 20.0]
     from mimofm.evaluation.wifoe_eval import checkpoint_positions
     from mimofm.models.loading import shipped_checkpoint
 
+    from mimofm.adaptation.wifoe import checkpoint_recipe
+
     model = load_wifoe(str(checkpoint) if checkpoint else None)
-    positions = checkpoint_positions(checkpoint if checkpoint else shipped_checkpoint("wifoe"))
+    stem = str(checkpoint) if checkpoint else str(shipped_checkpoint("wifoe"))
+    positions = checkpoint_positions(stem)
+    # without --pilot-snr-db, the checkpoint's own pilot rule (a model trained with pilot SNR = SNR + offset)
+    offset = checkpoint_recipe(stem).get("pilot_snr_offset_db") if pilot_snr_db is None else None
+    if pilot_snr_db is None and offset is None:
+        pilot_snr_db = checkpoint_recipe(stem).get("pilot_snr_db")
     # a task without a branch of its own: a same-shape pretraining task's branch (zero-shot), else an error
     branches = {}
     for t in tasks:
@@ -153,17 +174,23 @@ def _wifoe(precoder, task, snr_db, samples, seed, checkpoint, json_out) -> None:
                   console=console, transient=True) as prog:
         bar = prog.add_task("evaluating", total=None)
         rows = evaluate_wifoe(model, tasks, snrs, samples=samples, seed=seed, branches=branches,
-                              progress=lambda msg: prog.update(bar, description=msg), positions=positions)
+                              progress=lambda msg: prog.update(bar, description=msg), positions=positions,
+                              convention=conv, pilot_snr_db=pilot_snr_db, pilot_snr_offset_db=offset)
     table = Table(title=f"wifoe end to end (learned pilots, B-bit feedback) · mean sum rate (bit/s/Hz) over "
                         f"K = 3..8, {samples} samples per K, test drops")
-    for col in ("task", "branch", "L", "B", "SNR (dB)", "wifoe", "ZF (perfect CSI)", "WMMSE (perfect CSI)", "wifoe ÷ WMMSE"):
+    table.caption = (f"SNR read as {conv} ({'E‖h‖² = SNR' if conv == 'received' else 'E‖h‖² = N_t·SNR'}); pilot SNR "
+                     + ("full-energy pilots" if pilot_snr_db is None and offset is None else
+                        f"SNR {offset:+g} dB (the checkpoint's rule)" if offset is not None else f"{pilot_snr_db:g} dB"))
+    for col in ("task", "branch", "L", "B", "SNR (dB)", "pilot SNR (dB)", "wifoe", "ZF (perfect CSI)", "WMMSE (perfect CSI)", "wifoe ÷ WMMSE"):
         table.add_column(col, justify="right")
     for r in rows:
         sh = model.branch(r["branch"]).shape
         table.add_row(r["task"], r["branch"], str(sh.pilot_length), str(sh.feedback_bits), f"{r['snr_db']:g}",
+                      f"{r['resolved_pilot_snr_db']:.1f}",
                       f"{r['rate']:.2f}", f"{r['zf']:.2f}", f"{r['wmmse']:.2f}", f"{r['ratio_to_wmmse']:.3f}")
     console.print(table)
     if json_out:
         write_json(json_out, {"precoder": "wifoe", "checkpoint": str(checkpoint) if checkpoint else "shipped",
-                              "samples_per_k": samples, "seed": seed, "rows": rows})
+                              "samples_per_k": samples, "seed": seed, "snr_convention": conv,
+                              "pilot_snr_db": pilot_snr_db, "pilot_snr_offset_db": offset, "rows": rows})
         console.print(f"wrote {json_out}")

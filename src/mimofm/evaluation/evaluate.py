@@ -49,6 +49,17 @@ class EvalConfig:
     positions: str = "all"  # all | train | val | test: which position split the users come from
     csi_nmse_db: float | None = None  # precoders see Ĥ = H + E with this NMSE; rates are measured on H
     csi_denoise: bool = False  # Ĥ passes the beamspace denoiser (mimofm.channels.denoise) before every precoder
+    pilot_snr_db: float | None = None  # wifoe: pilot SNR at the median position (None: full-energy pilots)
+    wifoe_task: str | None = None  # wifoe: the branch to use (None: picked from N_t)
+    wifoe_checkpoint: str | None = None  # wifoe: checkpoint stem (None: the shipped one)
+
+    def classical(self) -> list[str]:
+        """The precoders and bounds of the registry (every name but ``wifoe``)."""
+        return [p for p in self.precoders if p.strip().lower() != "wifoe"]
+
+    @property
+    def has_wifoe(self) -> bool:
+        return any(p.strip().lower() == "wifoe" for p in self.precoders)
 
     def snr_points(self) -> list[SNRSpec]:
         if (self.snr_db is None) == (self.noise_dbm is None):
@@ -58,8 +69,15 @@ class EvalConfig:
         return [SNRSpec(noise_dbm=float(n)) for n in self.noise_dbm]
 
     def validate(self) -> None:
-        parse_precoders(",".join(self.precoders))
+        if self.classical():
+            parse_precoders(",".join(self.classical()))
+        elif not self.has_wifoe:
+            parse_precoders("")  # the registry's error for an empty list
         self.snr_points()
+        if self.pilot_snr_db is not None and not (self.has_wifoe and math.isfinite(self.pilot_snr_db)):
+            raise MimofmInputError("`--pilot-snr-db` (a finite dB value) applies to wifoe; add wifoe to `--precoder`")
+        if self.wifoe_task is not None and not self.has_wifoe:
+            raise MimofmInputError("`--task` with `--data` picks wifoe's branch; add wifoe to `--precoder`")
         if self.num_ue < 1:
             raise MimofmInputError(f"`num_ue` must be >= 1, got {self.num_ue}")
         if self.samples < 2:
@@ -144,11 +162,17 @@ def evaluate_sets(
 ) -> dict:
     """Evaluate ``cfg.precoders`` on loaded channel sets; returns the JSON-able result dict."""
     cfg.validate()
-    specs = parse_precoders(",".join(cfg.precoders))
+    specs = parse_precoders(",".join(cfg.classical())) if cfg.classical() else []
     budget = LinkBudget(cfg.tx_power_dbm, cfg.system_loss_db)
+    model = None
+    if cfg.has_wifoe:
+        from mimofm.models.loading import load_wifoe
+
+        model = load_wifoe(cfg.wifoe_checkpoint)
     results = []
     for cs in sets:
         h_users = sample_users(cs, cfg.num_ue, cfg.samples, cfg.seed, cfg.positions)  # [S, K, N] raw gains
+        branch = _wifoe_branch(model, cs, cfg, progress)
         for k_spec in specs:
             if k_spec.needs_k_le_n and cfg.num_ue > cs.num_bs_ant:
                 raise MimofmInputError(
@@ -161,14 +185,16 @@ def evaluate_sets(
             if cfg.csi_denoise:
                 h_est = beamspace_denoise(h_est, *array_shape(cs.meta, cs.num_bs_ant), cfg.csi_nmse_db)
             snr_median_db = 10.0 * math.log10(scale**2 * median_gain(cs.h))
+            point_specs, e_s = _with_wifoe(specs, cfg, model, branch, cs, scale)
             per = {}
-            for spec in specs:
+            for spec in point_specs:
                 if progress:
                     progress(f"{cs.name} · {point.label} · {spec.name}")
-                rates, iters, secs = _run_chunked(spec, hs, cfg.chunk, h_est)
+                # wifoe estimates the channel from its own pilots: the imperfect-CSI option is for the others
+                rates, iters, secs = _run_chunked(spec, hs, cfg.chunk, None if spec.name == "wifoe" else h_est)
                 per[spec.name] = (rates, iters, secs)
             dpc = per.get("dpc")
-            for spec in specs:
+            for spec in point_specs:
                 rates, iters, secs = per[spec.name]
                 mean, ci = summarize_ci(rates)
                 row = {
@@ -188,6 +214,11 @@ def evaluate_sets(
                     "csi_nmse_db": cfg.csi_nmse_db if spec.kind == "precoder" else None,
                     "csi_denoise": cfg.csi_denoise if spec.kind == "precoder" else None,
                 }
+                if spec.name == "wifoe":
+                    row |= {"wifoe_branch": branch, "pilot_snr_db": cfg.pilot_snr_db, "pilot_energy": e_s,
+                            "resolved_pilot_snr_db": 10.0 * math.log10(e_s * scale**2 * median_gain(cs.h)
+                                                                       / cs.num_bs_ant),
+                            "csi_nmse_db": None, "csi_denoise": None}
                 if dpc is not None and spec.name != "dpc":
                     over = rates > dpc[0] * (1 + 1e-6) + 1e-9
                     row["samples_above_dpc"] = int(over.sum())
@@ -204,6 +235,33 @@ def evaluate_sets(
         "machine": machine_info(),
         "results": results,
     }
+
+
+def _wifoe_branch(model, cs: ChannelSet, cfg: EvalConfig, progress) -> str | None:
+    """The wifoe branch serving ``cs`` (None without wifoe); says which in the progress line."""
+    if model is None:
+        return None
+    from mimofm.evaluation.wifoe_eval import pick_branch
+
+    rows, cols = array_shape(cs.meta, cs.num_bs_ant)
+    settings = cs.meta.get("settings", {}) if isinstance(cs.meta, dict) else {}
+    array = (rows, cols) if "rows" in settings else None  # None: the file does not say
+    branch, why = pick_branch(model, cs.num_bs_ant, cfg.wifoe_task, array)
+    if progress:
+        progress(f"{cs.name} · wifoe branch {why}")
+    return branch
+
+
+def _with_wifoe(specs: list, cfg: EvalConfig, model, branch: str | None, cs: ChannelSet, scale: float):
+    """``specs`` with wifoe in its ``--precoder`` place at this SNR point, and wifoe's pilot energy (or None)."""
+    if model is None:
+        return specs, None
+    from mimofm.evaluation.wifoe_eval import file_pilot_energy, wifoe_spec
+
+    e_s = file_pilot_energy(cfg.pilot_snr_db, cs.h * scale)
+    spec = wifoe_spec(model, branch, e_s, cfg.seed)
+    by_name = {s.name: s for s in specs} | {"wifoe": spec}
+    return [by_name[n.strip().lower()] for n in dict.fromkeys(cfg.precoders) if n.strip()], e_s
 
 
 def evaluate_variants(cs: ChannelSet, name: str, variants: dict[str, str | None], cfg: EvalConfig,

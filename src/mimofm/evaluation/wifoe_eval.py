@@ -2,44 +2,48 @@
 
 Every number is a mean sum rate (bit/s/Hz) over user counts ``K = 3..8`` (``samples`` multi-user
 samples per ``K``, drawn with seed ``(seed, task, K)`` from the task's **test** positions), at
-``SNR = P/σ²``. A wifoe model's rate includes everything of the FDD pipeline: its pilots with noise
-(seeded), its B-bit feedback, its precoder. ZF and WMMSE (perfect CSI at the BS, ``paper`` setting)
-precode the very same channel draws (upper references).
+an :class:`~mimofm.core.linkbudget.FDDOperatingPoint`: the data SNR in its convention (``received`` by
+default: ``E‖h‖² = SNR``; ``per-antenna``: ``E‖h‖² = N_t·SNR``) and the pilot SNR (default: full-energy
+pilots). A wifoe model's rate includes everything of the FDD pipeline: its pilots with noise (seeded), its
+B-bit feedback, its precoder. ZF and WMMSE (perfect CSI at the BS, ``paper`` setting) precode the very
+same channel draws (upper references).
 """
 
 from __future__ import annotations
 
+import math
 import zlib
 
 import torch
 
+from mimofm.core.linkbudget import FDDOperatingPoint
 from mimofm.core.rates import sum_rate
 from mimofm.precoders.linear import zf
 from mimofm.precoders.wmmse import wmmse
 from mimofm.training.task_data import DEFAULT_POSITIONS, draw_task_samples, load_task
 
-__all__ = ["task_draws", "wifoe_rate", "classical_rates", "evaluate_wifoe", "lmmse_wmmse_rate", "checkpoint_positions"]
+__all__ = ["task_draws", "wifoe_rate", "classical_rates", "evaluate_wifoe", "lmmse_wmmse_rate", "checkpoint_positions",
+           "pick_branch", "file_pilot_energy", "wifoe_spec", "codebook_rate", "cqi_bits_for"]
 
 
 def checkpoint_positions(stem) -> int:
     """The task-data size a wifoe checkpoint was trained on (its recipe's ``positions``): the test drops
     depend on it."""
-    import json
-    from pathlib import Path
+    from mimofm.adaptation.wifoe import checkpoint_recipe
 
-    card = json.loads(Path(str(stem)).with_suffix(".json").read_text())
-    return card.get("config", {}).get("recipe", {}).get("positions", DEFAULT_POSITIONS)
+    return checkpoint_recipe(str(stem)).get("positions", DEFAULT_POSITIONS)
 
 
 def task_draws(task: str, snr_db: float, samples: int = 200, seed: int = 0, split: str = "test",
-               positions: int = DEFAULT_POSITIONS) -> list[torch.Tensor]:
-    """One ``[samples, K, N_t]`` draw per ``K`` of the task's range, SNR-scaled."""
+               positions: int = DEFAULT_POSITIONS, convention: str = "received") -> list[torch.Tensor]:
+    """One ``[samples, K, N_t]`` draw per ``K`` of the task's range, SNR-scaled (``snr_db`` read in
+    ``convention``). The users drawn do not depend on the SNR or its convention."""
     from mimofm.channels.tr38901 import get_task
 
     cfg = get_task(task)
     pos = load_task(task, positions).split(split)
     base = zlib.crc32(task.encode())
-    return [draw_task_samples(pos, samples, k, seed * 1_000_003 + base + k, snr_db)
+    return [draw_task_samples(pos, samples, k, seed * 1_000_003 + base + k, snr_db, convention)
             for k in range(cfg.min_ue, cfg.max_ue + 1)]
 
 
@@ -50,13 +54,16 @@ def _mean_rate(draws: list[torch.Tensor], precode) -> float:
 
 
 @torch.no_grad()
-def wifoe_rate(model, task: str, draws: list[torch.Tensor], branch: str | None = None, seed: int = 0) -> float:
-    """End-to-end mean sum rate of ``model``'s branch ``branch`` (default: ``task``) on ``draws``."""
+def wifoe_rate(model, task: str, draws: list[torch.Tensor], branch: str | None = None, seed: int = 0,
+               pilot_energy: float = 1.0) -> float:
+    """End-to-end mean sum rate of ``model``'s branch ``branch`` (default: ``task``) on ``draws``, pilots
+    sent with energy ``pilot_energy`` (``E_s``, :meth:`FDDOperatingPoint.pilot_energy`)."""
     was = model.training
     model.eval()
     name = branch or task
     try:
-        return _mean_rate(draws, lambda h, i: model(h, name, generator=torch.Generator().manual_seed(seed * 97 + i)))
+        return _mean_rate(draws, lambda h, i: model(h, name, generator=torch.Generator().manual_seed(seed * 97 + i),
+                                                    pilot_energy=pilot_energy))
     finally:
         model.train(was)
 
@@ -65,64 +72,182 @@ _CLASSICAL: dict[tuple, dict[str, float]] = {}
 
 
 def classical_rates(task: str, snr_db: float, samples: int = 200, seed: int = 0,
-                    positions: int = DEFAULT_POSITIONS) -> dict[str, float]:
+                    positions: int = DEFAULT_POSITIONS, convention: str = "received") -> dict[str, float]:
     """ZF and WMMSE mean sum rates with perfect CSI on :func:`task_draws` (cached per process)."""
-    key = (task, snr_db, samples, seed, positions)
+    key = (task, snr_db, samples, seed, positions, convention)
     if key not in _CLASSICAL:
-        draws = task_draws(task, snr_db, samples, seed, positions=positions)
+        draws = task_draws(task, snr_db, samples, seed, positions=positions, convention=convention)
         _CLASSICAL[key] = {"zf": _mean_rate(draws, lambda h, i: zf(h)),
                            "wmmse": _mean_rate(draws, lambda h, i: wmmse(h).w)}
     return _CLASSICAL[key]
 
 
-def lmmse_wmmse_rate(task: str, snr_db: float, samples: int = 200, seed: int = 0,
-                     positions: int = DEFAULT_POSITIONS) -> float:
-    """A classical FDD reference with the task's pilot budget and **unquantized** feedback: random pilots
-    ``X`` (``L`` unit-norm Gaussian columns), the LMMSE channel estimate with the channel covariance
-    measured on the task's train positions, WMMSE on the estimates, rates on the true channels.
+def _lmmse_estimator(task: str, snr_db: float, positions: int, convention: str, pilot_snr_db: float | None,
+                     seed: int):
+    """The users' side of a classical FDD chain: ``L`` random Gaussian pilots of energy ``E_s``, LMMSE estimates
+    with the channel covariance of the task's train positions. Returns ``estimate(h [B, K, N]) -> ĥ`` (seeded
+    pilot noise, complex128).
 
     With column vectors ``g = hᵀ``: ``yᵀ = Xᵀ g + zᵀ``, ``ĝ = C X* (Xᵀ C X* + I)⁻¹ yᵀ``, ``C = E[g gᴴ]``.
-    It shows what the pilots alone cost (the learned schemes also pay for B-bit feedback).
     """
     from mimofm.channels.tr38901 import get_task
     from mimofm.training.task_data import snr_scale
 
     cfg = get_task(task)
     n, L = cfg.num_bs_ant, cfg.pilot_length
-    train = load_task(task, positions).train.to(torch.complex128) * snr_scale(snr_db, n)
+    e_s = FDDOperatingPoint(snr_db, convention, pilot_snr_db).pilot_energy(n)
+    train = load_task(task, positions).train.to(torch.complex128) * snr_scale(snr_db, n, convention)
     c = train.T @ train.conj() / train.shape[0]  # E[g g^H], [N, N]
     g = torch.Generator().manual_seed(seed)
     x = torch.complex(*torch.randn(2, n, L, generator=g, dtype=torch.float64))
-    x = x / x.norm(dim=0, keepdim=True)
+    x = x / x.norm(dim=0, keepdim=True) * e_s ** 0.5
     gain = c @ x.conj() @ torch.linalg.inv(x.T @ c @ x.conj() + torch.eye(L, dtype=c.dtype))  # [N, L]
 
-    def precode(h, i):
-        h64 = h.to(torch.complex128)
+    def estimate(h: torch.Tensor) -> torch.Tensor:
         z = torch.complex(*torch.randn(2, *h.shape[:2], L, generator=g, dtype=torch.float64)) * 0.5 ** 0.5
-        y = h64 @ x + z  # [B, K, L]
-        h_est = y @ gain.T  # ĥ = (gain yᵀ)ᵀ = y gainᵀ
-        return wmmse(h_est).w
+        y = h.to(torch.complex128) @ x + z  # [B, K, L]
+        return y @ gain.T  # ĥ = (gain yᵀ)ᵀ = y gainᵀ
 
-    return _mean_rate(task_draws(task, snr_db, samples, seed, positions=positions), precode)
+    return estimate
+
+
+def lmmse_wmmse_rate(task: str, snr_db: float, samples: int = 200, seed: int = 0,
+                     positions: int = DEFAULT_POSITIONS, convention: str = "received",
+                     pilot_snr_db: float | None = None) -> float:
+    """A classical FDD reference with the task's pilot budget and **unquantized** feedback: the LMMSE estimate
+    of :func:`_lmmse_estimator` fed back as is, WMMSE on the estimates, rates on the true channels. It shows
+    what the pilots alone cost (the learned schemes also pay for B-bit feedback). ``pilot_snr_db``: as in
+    :class:`~mimofm.core.linkbudget.FDDOperatingPoint` (default: full-energy pilots).
+    """
+    estimate = _lmmse_estimator(task, snr_db, positions, convention, pilot_snr_db, seed)
+    return _mean_rate(task_draws(task, snr_db, samples, seed, positions=positions, convention=convention),
+                      lambda h, i: wmmse(estimate(h)).w)
+
+
+def cqi_bits_for(rows: int, cols: int, bits: int) -> int:
+    """The most CQI bits (4 down to 0) that leave room for a Type I report in a budget of ``bits``."""
+    from mimofm.precoders.codebook import type1_bits
+
+    return max(0, min(4, bits - type1_bits(rows, cols, 1, 1)))
+
+
+def codebook_rate(task: str, snr_db: float, kind: str = "type1", precoder: str = "wmmse", samples: int = 200,
+                  seed: int = 0, positions: int = DEFAULT_POSITIONS, convention: str = "received",
+                  pilot_snr_db: float | None = None, perfect_ue_csi: bool = False) -> float:
+    """5G NR codebook feedback at **equal bits**: each user estimates its channel from the task's ``L`` pilots
+    (LMMSE, as :func:`lmmse_wmmse_rate`; ``perfect_ue_csi``: the true channel instead), reports a TS 38.214
+    Type I or Type II PMI plus a wideband CQI within the task's ``B`` bits
+    (:func:`mimofm.precoders.codebook.fit_to_bits`), and the BS precodes the rebuilt channels with ``zf``,
+    ``rzf`` or ``wmmse``. Rates on the true channels."""
+    from mimofm.channels.tr38901 import get_task
+    from mimofm.precoders.codebook import codebook_feedback_channel
+    from mimofm.precoders.linear import rzf
+
+    cfg = get_task(task)
+    if precoder not in ("zf", "rzf", "wmmse"):
+        raise ValueError(f"precoder must be zf, rzf or wmmse, got {precoder!r}")
+    rows, cols, bits = cfg.rows, cfg.cols, cfg.feedback_bits
+    cqi = cqi_bits_for(rows, cols, bits)
+    g_db = 10 * math.log10(FDDOperatingPoint(snr_db, convention).gain(cfg.num_bs_ant))
+    estimate = _lmmse_estimator(task, snr_db, positions, convention, pilot_snr_db, seed)
+    bs = {"zf": zf, "rzf": rzf, "wmmse": lambda hh: wmmse(hh).w}[precoder]
+
+    def precode(h, i):
+        seen = h.to(torch.complex128) if perfect_ue_csi else estimate(h)
+        fb = codebook_feedback_channel(seen, rows, cols, bits, kind, cqi, (g_db - 25.0, g_db + 10.0))
+        return bs(fb)
+
+    return _mean_rate(task_draws(task, snr_db, samples, seed, positions=positions, convention=convention), precode)
 
 
 def evaluate_wifoe(model, tasks: list[str], snrs_db: list[float], samples: int = 200, seed: int = 0,
                    branches: dict[str, str] | None = None, progress=None,
-                   positions: int = DEFAULT_POSITIONS) -> list[dict]:
-    """Rows ``{task, branch, snr_db, rate, zf, wmmse, ratio_to_wmmse}`` for every task and SNR.
+                   positions: int = DEFAULT_POSITIONS, convention: str = "received",
+                   pilot_snr_db: float | None = None, pilot_snr_offset_db: float | None = None) -> list[dict]:
+    """Rows ``{task, branch, snr_db, snr_convention, pilot_snr_db, pilot_energy, resolved_pilot_snr_db,
+    rate, zf, wmmse, ratio_to_wmmse}`` for every task and SNR.
 
     ``branches`` maps an evaluated task to the model branch that precodes it (zero-shot transfer, e.g.
     ``{"G1": "T1"}``); default: the task's own branch. ``positions``: the task data's size (the
-    recipe's ``positions``; the test drops depend on it).
+    recipe's ``positions``; the test drops depend on it). ``convention`` and ``pilot_snr_db`` (fixed) or
+    ``pilot_snr_offset_db`` (pilot SNR = SNR + offset): the operating point
+    (:class:`~mimofm.core.linkbudget.FDDOperatingPoint`; defaults: received SNR, full-energy pilots).
     """
+    from mimofm.channels.tr38901 import get_task
+
     rows = []
     for t in tasks:
         br = (branches or {}).get(t, t)
         for s in snrs_db:
             if progress:
                 progress(f"{t} @ {s:g} dB")
-            draws = task_draws(t, s, samples, seed, positions=positions)
-            r = wifoe_rate(model, t, draws, br, seed)
-            ref = classical_rates(t, s, samples, seed, positions)
-            rows.append({"task": t, "branch": br, "snr_db": s, "rate": r, **ref, "ratio_to_wmmse": r / ref["wmmse"]})
+            pilot = s + pilot_snr_offset_db if pilot_snr_offset_db is not None else pilot_snr_db
+            op = FDDOperatingPoint(s, convention, pilot)
+            n = get_task(t).num_bs_ant
+            draws = task_draws(t, s, samples, seed, positions=positions, convention=convention)
+            r = wifoe_rate(model, t, draws, br, seed, pilot_energy=op.pilot_energy(n))
+            ref = classical_rates(t, s, samples, seed, positions, convention)
+            rows.append({"task": t, "branch": br, **op.to_dict(n), "rate": r, **ref,
+                         "ratio_to_wmmse": r / ref["wmmse"]})
     return rows
+
+
+# -- wifoe on a user's channel file ----------------------------------------------------------------
+def pick_branch(model, num_bs_ant: int, task: str | None = None,
+                array: tuple[int, int] | None = None) -> tuple[str, str]:
+    """The branch of ``model`` that serves channels with ``num_bs_ant`` antennas, and why it was chosen.
+
+    ``task`` given: that branch (its ``N_t`` must match). Otherwise the branches with ``N_t = num_bs_ant``:
+    a catalog task with the file's ``array`` (rows, cols) first, then the most feedback bits, the longest
+    pilots, the name. No match: an error that names the branches and ``mimofm adapt wifoe``.
+    """
+    from mimofm.channels.tr38901 import TASKS
+    from mimofm.core.validation import MimofmInputError
+
+    if task is not None:
+        br = model.branch(task)
+        if br.shape.num_bs_ant != num_bs_ant:
+            raise MimofmInputError(f"task {task} has N_t = {br.shape.num_bs_ant}, the channel file has {num_bs_ant} "
+                                   "antennas; drop --task to pick a matching one")
+        return task, f"{task} (given)"
+    same = [b for b, br in model.branches.items() if br.shape.num_bs_ant == num_bs_ant]
+    if not same:
+        have = ", ".join(f"{b} (N_t {br.shape.num_bs_ant})" for b, br in model.branches.items())
+        raise MimofmInputError(f"the wifoe model has no branch for {num_bs_ant} antennas; it has {have}. Train one "
+                               "for your array with `mimofm adapt wifoe --task NAME` (a catalog task of that size, "
+                               "see `mimofm data tasks`)")
+    def geometry(b: str) -> int:  # 0: the catalog task's array is the file's
+        return 0 if array is not None and b in TASKS and (TASKS[b].rows, TASKS[b].cols) == tuple(array) else 1
+
+    same.sort(key=lambda b: (geometry(b), -model.branches[b].shape.feedback_bits,
+                             -model.branches[b].shape.pilot_length, b))
+    sh = model.branches[same[0]].shape
+    why = (f"{same[0]} (N_t {num_bs_ant}, L {sh.pilot_length}, B {sh.feedback_bits}"
+           + (", the file's array" if geometry(same[0]) == 0 else "") + f"; picked from {', '.join(same)})")
+    return same[0], why
+
+
+def file_pilot_energy(pilot_snr_db: float | None, hs_positions: torch.Tensor) -> float:
+    """``E_s`` for a channel file: the pilot SNR is reached at the median position's gain of the SNR-scaled
+    channel ``hs_positions`` ``[P, N_t]`` (``None``: full-energy pilots, ``E_s = 1``)."""
+    from mimofm.core.linkbudget import median_gain
+
+    if pilot_snr_db is None:
+        return 1.0
+    return 10.0 ** (pilot_snr_db / 10.0) * hs_positions.shape[-1] / median_gain(hs_positions)
+
+
+def wifoe_spec(model, branch: str, pilot_energy: float, seed: int = 0):
+    """A :class:`~mimofm.precoders.registry.PrecoderSpec` named ``wifoe`` that runs ``model``'s ``branch``
+    end to end (pilots with seeded noise, B-bit feedback, BS) on SNR-scaled channels ``[S, K, N_t]``."""
+    from mimofm.precoders.registry import PrecoderOutput, PrecoderSpec
+
+    gen = torch.Generator().manual_seed(seed)
+
+    @torch.no_grad()
+    def run(h: torch.Tensor) -> PrecoderOutput:
+        model.eval()
+        w = model(h.to(torch.complex64), branch, generator=gen, pilot_energy=pilot_energy)
+        return PrecoderOutput(w=w, sum_rate=sum_rate(h.to(torch.complex128), w.to(torch.complex128)))
+
+    return PrecoderSpec("wifoe", "precoder", run, f"wifoe end to end, branch {branch}")
