@@ -268,3 +268,25 @@ def test_finetuning_inherits_the_checkpoints_pilot_rule(task_env):
                           progress=False, resume=False, pilot_snr_db=5.0)
     card2 = json.loads(res2["checkpoint"].with_suffix(".json").read_text())["config"]["recipe"]
     assert card2["pilot_snr_db"] == 5.0 and card2["pilot_snr_offset_db"] is None
+
+
+def test_a_3gpp_file_in_another_scenario_gets_the_branch_of_its_array(task_env, mtl, tmp_path):
+    """``mimofm data tr38901 --scenario uma`` makes T4's 8×8 array in UMa; wifoe serves it with T4 (its array),
+    not with T7 (64 antennas too, more feedback bits, a ULA)."""
+    from mimofm.channels.io import load_channels
+    from mimofm.cli.main import app
+
+    f = tmp_path / "uma64.h5"
+    r = CliRunner().invoke(app, ["data", "tr38901", "--task", "T4", "--scenario", "uma", "--positions", "64",
+                                 "--seed", "3", "--out", str(f)])
+    assert r.exit_code == 0, r.output
+    cs = load_channels(f)
+    assert cs.name == "T4-uma" and cs.meta["scenario"] == "uma" and cs.num_bs_ant == 64
+    out = tmp_path / "r.json"
+    r = CliRunner().invoke(app, ["eval", "--precoder", "wifoe,zf", "--data", str(f), "--checkpoint",
+                                 str(mtl["checkpoint"]), "--snr-db", "10", "--samples", "4", "--json", str(out)])
+    assert r.exit_code == 0, r.output
+    row = next(x for x in json.loads(out.read_text())["results"] if x["precoder"] == "wifoe")
+    assert row["wifoe_branch"] == "T4" and row["pilot_energy"] == 1.0  # no --pilot-snr-db: full-energy pilots
+    bad = CliRunner().invoke(app, ["data", "tr38901", "--task", "T4", "--los", "los", "--out", str(tmp_path / "x.h5")])
+    assert bad.exit_code != 0 and "--los goes with --scenario" in bad.output

@@ -111,6 +111,10 @@ def tr38901_command(
     positions: int = typer.Option(1000, help="UE positions."),
     seed: int = typer.Option(0, help="Seed (drops, fading)."),
     normalize: bool = typer.Option(False, help="Scale to unit mean gain per antenna (SNR = P/σ² convention)."),
+    scenario: Optional[str] = typer.Option(None, help="Another 38.901 scenario for the task's array and carrier: "
+                                           "uma | umi | rma (e.g. T4's 8×8 array in UMa); the file is named "
+                                           "<task>-<scenario>."),
+    los: Optional[str] = typer.Option(None, help="With --scenario: los | nlos | mixed (default: the task's)."),
     out: Path = typer.Option(..., help="Output file: .h5 (site file) or .npz."),
     overwrite: bool = typer.Option(False, help="Replace an existing file."),
 ) -> None:
@@ -122,6 +126,16 @@ def tr38901_command(
     from mimofm.core.validation import MimofmInputError
 
     cfg = get_task(task)
+    if los is not None and scenario is None:
+        raise MimofmInputError("--los goes with --scenario")
+    if scenario is not None:
+        from dataclasses import replace
+
+        if los not in (None, "los", "nlos", "mixed"):
+            raise MimofmInputError(f"--los must be los, nlos or mixed, got {los!r}")
+        flag = cfg.los if los is None else {"los": True, "nlos": False, "mixed": None}[los]
+        cfg = replace(cfg, name=f"{cfg.name}-{scenario}", scenario=scenario, los=flag)
+        task = cfg.name
     if out.exists() and not overwrite:
         raise MimofmInputError(f"{out} already exists; pass --overwrite to replace it")
     if out.suffix not in (".h5", ".npz"):

@@ -243,9 +243,10 @@ def _wifoe_branch(model, cs: ChannelSet, cfg: EvalConfig, progress) -> str | Non
         return None
     from mimofm.evaluation.wifoe_eval import pick_branch
 
-    rows, cols = array_shape(cs.meta, cs.num_bs_ant)
-    settings = cs.meta.get("settings", {}) if isinstance(cs.meta, dict) else {}
-    array = (rows, cols) if "rows" in settings else None  # None: the file does not say
+    meta = cs.meta if isinstance(cs.meta, dict) else {}
+    # ray-traced sites keep the array in meta["settings"], 3GPP task files in meta["array"]; None: not said
+    geo = next((g for g in (meta.get("settings"), meta.get("array")) if isinstance(g, dict) and "rows" in g), None)
+    array = (int(geo["rows"]), int(geo["cols"])) if geo is not None else None
     branch, why = pick_branch(model, cs.num_bs_ant, cfg.wifoe_task, array)
     if progress:
         progress(f"{cs.name} · wifoe branch {why}")
