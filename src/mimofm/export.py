@@ -144,7 +144,8 @@ class WiFoEBSGraph(nn.Module):
 def export_wifoe_onnx(model, task: str, out_stem: str | Path, *, opset: int = 18) -> dict[str, Path]:
     """Write one task of a wifoe model for deployment: ``<stem>-user.onnx`` (the UE's encoder),
     ``<stem>-bs.onnx`` (the BS precoder: input layer, trunk, output layer) and ``<stem>-pilots.npy``
-    (``X`` complex64 ``[N_t, L]``, the BS's pilot transmissions). Batch and user axes are dynamic; the MoE
+    (``X`` complex64 ``[N_t, L]`` with unit-norm columns, the BS's pilot transmissions: sent with energy ``E_s``
+    per column, :class:`~mimofm.core.linkbudget.FDDOperatingPoint`). Batch and user axes are dynamic; the MoE
     runs every expert and gates with zeros in the graph (same output, no data-dependent shapes)."""
     from mimofm.models.layers import MoEFFN
 
@@ -203,12 +204,13 @@ def wifoe_onnx_sessions(stem: str | Path, threads: int = 0) -> tuple[np.ndarray,
             ort_session(stem.with_name(stem.name + "-bs.onnx"), threads))
 
 
-def run_wifoe_onnx(stem: str | Path, h: np.ndarray, noise: np.ndarray, *, sessions=None) -> np.ndarray:
-    """The exported pipeline end to end with ONNX Runtime: pilots through ``h`` ``[B, K, N]`` plus ``noise``
-    ``[B, K, L]``, the user graph, the BS graph -> ``V`` ``[B, N, K]`` complex. ``sessions``: from
-    :func:`wifoe_onnx_sessions` (default: created for this call)."""
+def run_wifoe_onnx(stem: str | Path, h: np.ndarray, noise: np.ndarray, *, sessions=None,
+                   pilot_energy: float = 1.0) -> np.ndarray:
+    """The exported pipeline end to end with ONNX Runtime: pilots of energy ``pilot_energy`` through ``h``
+    ``[B, K, N]`` plus ``noise`` ``[B, K, L]``, the user graph, the BS graph -> ``V`` ``[B, N, K]`` complex.
+    ``sessions``: from :func:`wifoe_onnx_sessions` (default: created for this call)."""
     x, user, bs = sessions or wifoe_onnx_sessions(stem)
-    y = np.asarray(h) @ x + noise
+    y = np.sqrt(pilot_energy) * (np.asarray(h) @ x) + noise
     (q,) = user.run(None, {"y_re": y.real.astype(np.float32), "y_im": y.imag.astype(np.float32)})
     v_re, v_im = bs.run(None, {"q": q})
     return v_re.astype(np.float64) + 1j * v_im.astype(np.float64)

@@ -81,4 +81,7 @@ def test_wifoe_onnx_user_and_bs_graphs_match_pytorch_for_any_batch_and_user_coun
         with torch.no_grad():
             w = m(h, "A", noise=z).numpy()
         np.testing.assert_allclose(run_wifoe_onnx(tmp_path / "A", h.numpy(), z.numpy()), w, atol=1e-5)
+    with torch.no_grad():  # pilots sent with more energy (a stated pilot SNR): the same on both sides
+        w = m(h, "A", noise=z, pilot_energy=6.0).numpy()
+    np.testing.assert_allclose(run_wifoe_onnx(tmp_path / "A", h.numpy(), z.numpy(), pilot_energy=6.0), w, atol=1e-5)
     assert not any(mod.dense_dispatch for mod in m.modules() if hasattr(mod, "dense_dispatch"))

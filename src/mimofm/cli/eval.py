@@ -88,7 +88,8 @@ def eval_command(
         if r["precoder"] == "wifoe":
             console.print(f"wifoe on {r['site']} at {r['snr_db']:g} dB: branch {r['wifoe_branch']}, pilot SNR "
                           f"{r['resolved_pilot_snr_db']:.1f} dB at the median position "
-                          + ("(full-energy pilots)" if r["pilot_snr_db"] is None else "(--pilot-snr-db)"))
+                          + ("(full-energy pilots)" if r["pilot_snr_db"] is None else
+                             "(--pilot-snr-db)" if pilot_snr_db is not None else "(the checkpoint's pilot rule)"))
     if json_out is not None:
         write_json(json_out, result)
         console.print(f"results written to [bold]{json_out}[/]")
@@ -147,15 +148,14 @@ def _wifoe(precoder, task, snr_db, samples, seed, checkpoint, json_out, snr_conv
     from mimofm.evaluation.wifoe_eval import checkpoint_positions
     from mimofm.models.loading import shipped_checkpoint
 
-    from mimofm.adaptation.wifoe import checkpoint_recipe
+    from mimofm.evaluation.wifoe_eval import checkpoint_pilot_rule
 
     model = load_wifoe(str(checkpoint) if checkpoint else None)
     stem = str(checkpoint) if checkpoint else str(shipped_checkpoint("wifoe"))
     positions = checkpoint_positions(stem)
-    # without --pilot-snr-db, the checkpoint's own pilot rule (a model trained with pilot SNR = SNR + offset)
-    offset = checkpoint_recipe(stem).get("pilot_snr_offset_db") if pilot_snr_db is None else None
-    if pilot_snr_db is None and offset is None:
-        pilot_snr_db = checkpoint_recipe(stem).get("pilot_snr_db")
+    offset = None
+    if pilot_snr_db is None:  # the checkpoint's own pilot rule (e.g. a model trained with pilot SNR = SNR + offset)
+        pilot_snr_db, offset = checkpoint_pilot_rule(stem)
     # a task without a branch of its own: a same-shape pretraining task's branch (zero-shot), else an error
     branches = {}
     for t in tasks:

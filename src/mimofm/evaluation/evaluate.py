@@ -164,11 +164,13 @@ def evaluate_sets(
     cfg.validate()
     specs = parse_precoders(",".join(cfg.classical())) if cfg.classical() else []
     budget = LinkBudget(cfg.tx_power_dbm, cfg.system_loss_db)
-    model = None
+    model, rule = None, (None, None)
     if cfg.has_wifoe:
-        from mimofm.models.loading import load_wifoe
+        from mimofm.evaluation.wifoe_eval import checkpoint_pilot_rule
+        from mimofm.models.loading import load_wifoe, shipped_checkpoint
 
         model = load_wifoe(cfg.wifoe_checkpoint)
+        rule = checkpoint_pilot_rule(cfg.wifoe_checkpoint or shipped_checkpoint("wifoe"))
     results = []
     for cs in sets:
         h_users = sample_users(cs, cfg.num_ue, cfg.samples, cfg.seed, cfg.positions)  # [S, K, N] raw gains
@@ -185,7 +187,8 @@ def evaluate_sets(
             if cfg.csi_denoise:
                 h_est = beamspace_denoise(h_est, *array_shape(cs.meta, cs.num_bs_ant), cfg.csi_nmse_db)
             snr_median_db = 10.0 * math.log10(scale**2 * median_gain(cs.h))
-            point_specs, e_s = _with_wifoe(specs, cfg, model, branch, cs, scale)
+            pilot = _pilot_snr(cfg.pilot_snr_db, rule, point.snr_db)
+            point_specs, e_s = _with_wifoe(specs, cfg, model, branch, cs, scale, pilot)
             per = {}
             for spec in point_specs:
                 if progress:
@@ -215,7 +218,7 @@ def evaluate_sets(
                     "csi_denoise": cfg.csi_denoise if spec.kind == "precoder" else None,
                 }
                 if spec.name == "wifoe":
-                    row |= {"wifoe_branch": branch, "pilot_snr_db": cfg.pilot_snr_db, "pilot_energy": e_s,
+                    row |= {"wifoe_branch": branch, "pilot_snr_db": pilot, "pilot_energy": e_s,
                             "resolved_pilot_snr_db": 10.0 * math.log10(e_s * scale**2 * median_gain(cs.h)
                                                                        / cs.num_bs_ant),
                             "csi_nmse_db": None, "csi_denoise": None}
@@ -253,13 +256,24 @@ def _wifoe_branch(model, cs: ChannelSet, cfg: EvalConfig, progress) -> str | Non
     return branch
 
 
-def _with_wifoe(specs: list, cfg: EvalConfig, model, branch: str | None, cs: ChannelSet, scale: float):
+def _pilot_snr(stated: float | None, rule: tuple[float | None, float | None], snr_db: float | None) -> float | None:
+    """wifoe's pilot SNR at one point: the stated one, else the checkpoint's rule (fixed, or data SNR + offset)."""
+    fixed, offset = rule
+    if stated is not None:
+        return stated
+    if offset is not None and snr_db is not None:
+        return snr_db + offset
+    return fixed
+
+
+def _with_wifoe(specs: list, cfg: EvalConfig, model, branch: str | None, cs: ChannelSet, scale: float,
+                pilot_snr_db: float | None):
     """``specs`` with wifoe in its ``--precoder`` place at this SNR point, and wifoe's pilot energy (or None)."""
     if model is None:
         return specs, None
     from mimofm.evaluation.wifoe_eval import file_pilot_energy, wifoe_spec
 
-    e_s = file_pilot_energy(cfg.pilot_snr_db, cs.h * scale)
+    e_s = file_pilot_energy(pilot_snr_db, cs.h * scale)
     spec = wifoe_spec(model, branch, e_s, cfg.seed)
     by_name = {s.name: s for s in specs} | {"wifoe": spec}
     return [by_name[n.strip().lower()] for n in dict.fromkeys(cfg.precoders) if n.strip()], e_s

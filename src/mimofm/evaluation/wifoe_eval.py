@@ -23,7 +23,7 @@ from mimofm.precoders.wmmse import wmmse
 from mimofm.training.task_data import DEFAULT_POSITIONS, draw_task_samples, load_task
 
 __all__ = ["task_draws", "wifoe_rate", "classical_rates", "evaluate_wifoe", "lmmse_wmmse_rate", "checkpoint_positions",
-           "pick_branch", "file_pilot_energy", "wifoe_spec", "codebook_rate", "cqi_bits_for"]
+           "pick_branch", "file_pilot_energy", "checkpoint_pilot_rule", "wifoe_spec", "codebook_rate", "cqi_bits_for"]
 
 
 def checkpoint_positions(stem) -> int:
@@ -225,6 +225,15 @@ def pick_branch(model, num_bs_ant: int, task: str | None = None,
     why = (f"{same[0]} (N_t {num_bs_ant}, L {sh.pilot_length}, B {sh.feedback_bits}"
            + (", the file's array" if geometry(same[0]) == 0 else "") + f"; picked from {', '.join(same)})")
     return same[0], why
+
+
+def checkpoint_pilot_rule(stem) -> tuple[float | None, float | None]:
+    """``(pilot_snr_db, pilot_snr_offset_db)`` a wifoe checkpoint was trained with (``(None, None)``: full-energy
+    pilots): what evaluation uses when no pilot SNR is stated."""
+    from mimofm.adaptation.wifoe import checkpoint_recipe
+
+    rec = checkpoint_recipe(str(stem))
+    return rec.get("pilot_snr_db"), rec.get("pilot_snr_offset_db")
 
 
 def file_pilot_energy(pilot_snr_db: float | None, hs_positions: torch.Tensor) -> float:
