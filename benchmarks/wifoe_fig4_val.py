@@ -11,7 +11,8 @@ use), evaluates on it every ``steps/20`` steps and keeps the best weights
 the test drops. Strategies: the frozen pretrained trunk and a frozen random trunk at every budget, STL
 (the whole model from scratch) at ``--stl-budgets`` (the "within 1% of STL at 2000 samples" target).
 The report measures each kept model on the task's test drops as ``benchmarks/wifoe_paper.py`` does
-(10 dB, ``--samples`` per user count K = 3..8) and averages over ``--seeds`` (each seed draws its own
+(``--samples`` per user count K = 3..8, at the pretrained checkpoint's operating point: its recipe's
+``eval_snr_db``, convention and pilot rule — 10 dB with full-energy pilots for the historical checkpoint) and averages over ``--seeds`` (each seed draws its own
 budget samples, batches and initial branch). Finished runs are kept, so a killed run resumes.
 """
 
@@ -64,6 +65,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=6000, help="most fine-tuning steps per run")
     ap.add_argument("--val", type=float, default=0.1, help="share of each budget held out for validation")
     ap.add_argument("--stl-budgets", type=int, nargs="*", default=[2000])
+    ap.add_argument("--checkpoint", default=None, help="pretrained wifoe checkpoint stem (default: the shipped one)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1],
                     help="seeds per run (each draws its own budget samples, batches and initial branch)")
     args = parse_run_options(ap)
@@ -77,7 +79,7 @@ def main() -> None:
             print(f"[{time.strftime('%H:%M:%S')}] {task} {trunk} {budget} seed {seed}", flush=True)
             t0 = time.perf_counter()
             res = finetune_wifoe(task, budget, trunk=trunk, steps=args.steps, val_fraction=args.val, seed=seed,
-                                 out_dir=str(d), progress=False)
+                                 out_dir=str(d), progress=False, checkpoint=args.checkpoint)
             write_json(d / "done", {"seconds": time.perf_counter() - t0, "best_step": res["metrics"]["best_step"]})
         return
     report(out, args)
@@ -87,13 +89,21 @@ def report(out: Path, args) -> None:
     """Test-drop rate of every finished run's kept weights (cached per run in ``rates.json``), then
     ``fig4.json`` (rates: mean over the seeds; per_seed, best_steps and seconds: one entry per seed), the
     table and the plot."""
+    from mimofm.adaptation.wifoe import checkpoint_recipe
+    from mimofm.channels.tr38901 import get_task
     from mimofm.evaluation.wifoe_eval import classical_rates, task_draws, wifoe_rate
-    from mimofm.models.loading import load_wifoe
+    from mimofm.models.loading import load_wifoe, shipped_checkpoint
     from mimofm.reports.wifoe_paper import fig4_val_markdown, fig4_val_title, plot_fig4
+    from mimofm.training.wifoe_recipe import WiFoERecipe
 
+    rec = checkpoint_recipe(args.checkpoint or str(shipped_checkpoint("wifoe")))
+    point = WiFoERecipe(**{k: rec[k] for k in ("snr_convention", "pilot_snr_db", "pilot_snr_offset_db", "eval_snr_db")
+                           if k in rec})
+    snr, conv = point.eval_snr_db, point.snr_convention
+    op = point.operating_point(snr)
     path = out / "rates.json"
     cache = json.loads(path.read_text()) if path.exists() else {}
-    doc: dict = {"snr_db": 10.0, "budgets": BUDGETS, "max_steps": args.steps, "val_fraction": args.val,
+    doc: dict = {"snr_db": snr, "operating_point": op.to_dict(), "budgets": BUDGETS, "max_steps": args.steps, "val_fraction": args.val,
                  "samples_per_k": args.samples, "seeds": args.seeds, "rates": {}, "per_seed": {}, "best_steps": {},
                  "seconds": {}}
     missing = []
@@ -103,7 +113,8 @@ def report(out: Path, args) -> None:
             missing.append(key)
             continue
         if key not in cache:
-            cache[key] = wifoe_rate(load_wifoe(str(d / "best")), task, task_draws(task, 10.0, args.samples))
+            cache[key] = wifoe_rate(load_wifoe(str(d / "best")), task, task_draws(task, snr, args.samples, convention=conv),
+                                    pilot_energy=op.pilot_energy(get_task(task).num_bs_ant))
             write_json(path, cache)
         done = json.loads((d / "done").read_text())
         for field, value in (("per_seed", cache[key]), ("best_steps", done["best_step"]), ("seconds", done["seconds"])):
@@ -113,7 +124,7 @@ def report(out: Path, args) -> None:
         raise SystemExit(f"{len(missing)} runs not finished ({', '.join(missing)}); train them first")
     for task, per in doc["per_seed"].items():
         doc["rates"][task] = {s: {b: sum(v) / len(v) for b, v in runs.items()} for s, runs in per.items()}
-        doc["rates"][task]["wmmse"] = classical_rates(task, 10.0, args.samples)["wmmse"]
+        doc["rates"][task]["wmmse"] = classical_rates(task, snr, args.samples, convention=conv)["wmmse"]
     write_json(out / "fig4.json", doc)
     plot_fig4(doc, Path(args.fig_dir) / "wifoe_fig4_val.png", fig4_val_title(doc))
     text = fig4_val_markdown(doc)

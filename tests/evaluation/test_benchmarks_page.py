@@ -37,3 +37,21 @@ def test_keep_block_stops_at_the_next_section_and_names_a_missing_one():
     assert keep_block(lines, "## B") == ["## B", "b1", "b2"]
     with pytest.raises(SystemExit, match="## D"):
         keep_block(lines, "## D")
+
+
+def test_page_without_eval_json_carries_the_summary_over_and_adds_the_wifoe_operating_point(tmp_path):
+    old = tmp_path / "old.md"
+    old.write_text("# x\n\n## Summary\nheld-out summary 0.97\n\n3GPP 38.901 tasks T1–T9 rows\n\n"
+                   "## Quality on the held-out sites\nquality 0.5\n\n## wifoe: the paper's tables\nold table\n")
+    cal, op = tmp_path / "cal", tmp_path / "op"
+    for d, text in ((cal, "### Data SNR\ncalibrated 16.4 dB\n"), (op, "### Table II analogue\nMTL 0.71\n")):
+        d.mkdir()
+        (d / "summary.md").write_text(text)
+    page = main(["--keep", str(old), "--wifoe-op", str(cal), str(op)])
+    assert page.count("held-out summary 0.97") == 1 and page.count("3GPP 38.901 tasks T1–T9 rows") == 1
+    assert "quality 0.5" in page and "old table" in page
+    new = page.index("## wifoe at the calibrated operating point")
+    assert new < page.index("## wifoe: the paper's tables")
+    assert "#### Data SNR" in page and "calibrated 16.4 dB" in page and "MTL 0.71" in page
+    with pytest.raises(SystemExit):
+        main([])  # neither --eval nor --keep

@@ -63,18 +63,23 @@ def quickstart_command(
 
 def _wifoe(out: Path, samples: int, seed: int, task: str = "T4") -> str:
     """The shipped wifoe end to end on one 3GPP task's test drops (generated with Sionna on first use)."""
-    from mimofm.evaluation.wifoe_eval import evaluate_wifoe
-    from mimofm.models.loading import load_wifoe
+    from mimofm.evaluation.wifoe_eval import checkpoint_pilot_rule, checkpoint_snrs, evaluate_wifoe
+    from mimofm.models.loading import load_wifoe, shipped_checkpoint
 
+    stem = shipped_checkpoint("wifoe")
+    snrs, conv = checkpoint_snrs(stem)  # the shipped model's own operating point
+    fixed, offset = checkpoint_pilot_rule(stem)
     with console.status(f"wifoe on 3GPP task {task} (channels generated with Sionna on first use)") as status:
-        rows = evaluate_wifoe(load_wifoe(None), [task], [0.0, 10.0, 20.0], samples=samples, seed=seed,
-                              progress=lambda m: status.update(f"wifoe {m}"))
+        rows = evaluate_wifoe(load_wifoe(None), [task], snrs, samples=samples, seed=seed,
+                              progress=lambda m: status.update(f"wifoe {m}"), convention=conv,
+                              pilot_snr_db=fixed, pilot_snr_offset_db=offset)
     write_json(out / "wifoe.json", {"task": task, "samples_per_k": samples, "rows": rows})
     lines = ["", f"wifoe end to end on 3GPP task {task} (test drops; learned pilots, B-bit feedback; "
-             f"mean sum rate over K = 3..8, {samples} samples per K) vs perfect-CSI ZF and WMMSE:", "",
-             "| SNR | wifoe | ZF | WMMSE | wifoe ÷ WMMSE |", "|---|---|---|---|---|"]
+             f"mean sum rate over K = 3..8, {samples} samples per K; {conv} SNR) vs perfect-CSI ZF and WMMSE:", "",
+             "| SNR | pilot SNR | wifoe | ZF | WMMSE | wifoe ÷ WMMSE |", "|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['snr_db']:g} dB | {r['rate']:.2f} | {r['zf']:.2f} | {r['wmmse']:.2f} | {r['ratio_to_wmmse']:.3f} |")
+        lines.append(f"| {r['snr_db']:g} dB | {r['resolved_pilot_snr_db']:.1f} dB | {r['rate']:.2f} | {r['zf']:.2f} | "
+                     f"{r['wmmse']:.2f} | {r['ratio_to_wmmse']:.3f} |")
     console.print("\n".join(lines[1:]))
     return "\n".join(lines) + "\n"
 

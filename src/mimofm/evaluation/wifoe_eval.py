@@ -23,7 +23,7 @@ from mimofm.precoders.wmmse import wmmse
 from mimofm.training.task_data import DEFAULT_POSITIONS, draw_task_samples, load_task
 
 __all__ = ["task_draws", "wifoe_rate", "classical_rates", "evaluate_wifoe", "lmmse_wmmse_rate", "checkpoint_positions",
-           "pick_branch", "file_pilot_energy", "checkpoint_pilot_rule", "wifoe_spec", "codebook_rate", "cqi_bits_for"]
+           "pick_branch", "file_pilot_energy", "checkpoint_pilot_rule", "checkpoint_snrs", "wifoe_spec", "codebook_rate", "cqi_bits_for"]
 
 
 def checkpoint_positions(stem) -> int:
@@ -234,6 +234,17 @@ def checkpoint_pilot_rule(stem) -> tuple[float | None, float | None]:
 
     rec = checkpoint_recipe(str(stem))
     return rec.get("pilot_snr_db"), rec.get("pilot_snr_offset_db")
+
+
+def checkpoint_snrs(stem) -> tuple[list[float], str]:
+    """Three data SNRs that span a wifoe checkpoint's training grid (lowest, its evaluation SNR, highest) and the
+    convention they are read in: ``[0, 10, 20]`` received for the historical checkpoint."""
+    from mimofm.adaptation.wifoe import checkpoint_recipe
+
+    rec = checkpoint_recipe(str(stem))
+    grid = rec.get("snr_grid_db") or [0.0, 10.0, 20.0]
+    mid = rec.get("eval_snr_db", 10.0)
+    return sorted({float(min(grid)), float(mid), float(max(grid))}), rec.get("snr_convention", "received")
 
 
 def file_pilot_energy(pilot_snr_db: float | None, hs_positions: torch.Tensor) -> float:

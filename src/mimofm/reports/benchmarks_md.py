@@ -56,14 +56,40 @@ def _ops(p: str, rows: list[dict], k: int, n: int) -> str:
     return "-" if ops is None else f"{ops:.3g}"
 
 
-def keep_block(old: list[str], start: str) -> list[str]:
+def keep_block(old: list[str], start: str, stop: str = "## ") -> list[str]:
     """The lines of an existing BENCHMARKS.md from the one starting with ``start`` up to the next ``## ``
-    heading: a section whose run is not repeated here is carried over verbatim (with its own command)."""
+    heading (or line starting with ``stop``): a section whose run is not repeated here is carried over verbatim
+    (with its own command)."""
     i = next((j for j, line in enumerate(old) if line.startswith(start)), None)
     if i is None:
         raise SystemExit(f"--keep: no line starting with {start!r} in the kept file")
-    j = next((j for j in range(i + 1, len(old)) if old[j].startswith("## ")), len(old))
+    j = next((j for j in range(i + 1, len(old)) if old[j].startswith(("## ", stop))), len(old))
     return old[i:j]
+
+
+WIFOE_OP_HEADING = "## wifoe at the calibrated operating point"
+WIFOE_OP_COMMAND = ("python benchmarks/wifoe_calibration.py data|pilot|report; python benchmarks/wifoe_calibration.py "
+                    "cep --pilot-offset-db O --steps 1000 (O = -1, 4); python benchmarks/wifoe_operating_point.py "
+                    "classical; python benchmarks/wifoe_operating_point.py models --cep "
+                    "runs/wifoe_calibration/cep_+4/last; python benchmarks/wifoe_operating_point.py report")
+
+
+def wifoe_op_section(calibration: Path, op: Path, command: str) -> list[str]:
+    """The calibration of wifoe's operating point against the paper's baselines and the paper's evidence at that
+    point, from the two benchmarks' ``summary.md``."""
+    lines = [WIFOE_OP_HEADING, "",
+             "The data SNR and the pilot SNR are chosen so that mimofm's *baselines* reproduce the wifoe paper's: "
+             "perfect-CSI WMMSE on Group 1 for the data SNR, CEP-type estimation for the pilot SNR "
+             "(`benchmarks/wifoe_calibration.py`); never the proposed method. Then every scheme at that point, "
+             "with the 5G NR codebook baselines at equal feedback bits (`benchmarks/wifoe_operating_point.py`). "
+             "Test drops, mean over K = 3..8.", ""]
+    for folder in (calibration, op):
+        lines += [x.replace("### ", "#### ", 1) if x.startswith("### ") else x
+                  for x in (folder / "summary.md").read_text().splitlines()] + [""]
+    lines += ["![wifoe calibration](docs/figures/wifoe_calibration.png)", "",
+              "![wifoe at the calibrated operating point](docs/figures/wifoe_operating_point.png)", "",
+              f"Command: `{command}`", ""]
+    return lines
 
 
 def wifoe_summary(folder: Path) -> list[str]:
@@ -260,7 +286,8 @@ def update_wifoe_card(folder: Path, command: str) -> None:
 def main(argv: list[str] | None = None) -> str:
     """Parse ``argv`` (the options above), print and return the page."""
     ap = argparse.ArgumentParser(prog="write_benchmarks_md")
-    ap.add_argument("--eval", type=Path, required=True, help="JSON of mimofm eval on the held-out sites")
+    ap.add_argument("--eval", type=Path, default=None, help="JSON of mimofm eval on the held-out sites (without it, "
+                    "--keep carries the summary and quality sections over)")
     ap.add_argument("--speed", type=Path, default=None, help="JSON of benchmarks/bench_precoders.py")
     ap.add_argument("--eval-command", default="")
     ap.add_argument("--speed-command", default="")
@@ -273,6 +300,9 @@ def main(argv: list[str] | None = None) -> str:
                                                       "python benchmarks/wifoe_paper.py report")
     ap.add_argument("--wifoe-fig4-val", type=Path, default=None, help="output folder of benchmarks/wifoe_fig4_val.py")
     ap.add_argument("--wifoe-fig4-val-command", default=FIG4_VAL_COMMAND)
+    ap.add_argument("--wifoe-op", type=Path, nargs=2, default=None, metavar=("CALIBRATION_DIR", "OP_DIR"),
+                    help="output folders of benchmarks/wifoe_calibration.py and benchmarks/wifoe_operating_point.py")
+    ap.add_argument("--wifoe-op-command", default=WIFOE_OP_COMMAND)
     ap.add_argument("--latency", type=Path, default=None, help="JSON of mimofm bench latency")
     ap.add_argument("--latency-command", default="mimofm bench latency --json runs/latency.json")
     ap.add_argument("--update-card", action="store_true", help="write the neural precoders' held-out ratios into their shipped cards")
@@ -290,6 +320,8 @@ def main(argv: list[str] | None = None) -> str:
     ap.add_argument("--out", type=Path, default=None, help="write the page here (may be the --keep file itself)")
     a = ap.parse_args(argv)
     old = a.keep.read_text().splitlines() if a.keep else None
+    if a.eval is None and old is None:
+        ap.error("give --eval (mimofm eval's JSON) or --keep (an earlier page to carry its sections over from)")
 
     def section(path, make, start):
         if path:
@@ -306,17 +338,18 @@ def main(argv: list[str] | None = None) -> str:
              "Generated by `mimofm.reports.benchmarks_md` (`benchmarks/write_benchmarks_md.py`, `mimofm bench suite`) "
              "from the JSON of the commands named below; "
              "every number comes from those runs.", ""]
-    q = json.loads(a.eval.read_text())
-    if a.update_card:
+    q = json.loads(a.eval.read_text()) if a.eval else None
+    if a.update_card and q is not None:
         update_cards(q, a.eval_command)
-    lines += summary_section(q)
+    lines += summary_section(q) if q is not None else keep_block(old, "## Summary", "3GPP 38.901 tasks T1–T9")
     lines += section(a.wifoe_paper, lambda: wifoe_summary(a.wifoe_paper), "3GPP 38.901 tasks T1–T9")
-    lines += quality_section(q, a.eval_command)
+    lines += quality_section(q, a.eval_command) if q is not None else keep_block(old, "## Quality on the held-out")
     lines += section(a.fm_paper, lambda: family_paper_section("fm", a.fm_paper, a.fm_paper_command), "## fm: ")
     variants = {x.split("=", 1)[0]: json.loads(Path(x.split("=", 1)[1]).read_text()) for x in a.tradeoff}
     lines += section(variants, lambda: tradeoff_markdown(variants, a.tradeoff_command), "## fm rate-target mode")
     lines += section(a.papp_paper, lambda: family_paper_section("papp", a.papp_paper, a.papp_paper_command),
                      "## papp: ")
+    lines += section(a.wifoe_op, lambda: wifoe_op_section(*a.wifoe_op, a.wifoe_op_command), WIFOE_OP_HEADING)
     lines += section(a.wifoe_paper, lambda: family_paper_section("wifoe", a.wifoe_paper, a.wifoe_paper_command),
                      "## wifoe: ")
     lines += section(a.wifoe_fig4_val,
