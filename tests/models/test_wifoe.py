@@ -189,3 +189,26 @@ def test_pilot_energy_defaults_to_the_unit_energy_pipeline_and_may_vary_per_samp
     torch.testing.assert_close(y, (h @ x) * e.sqrt()[:, None, None])
     with pytest.raises(MimofmInputError, match="pilot_energy"):
         m.receive(h, "A", z, pilot_energy=0.0)
+
+
+def test_shipped_wifoe_is_pinned_at_its_operating_point():
+    """Golden values of the shipped checkpoint (recipes/wifoe.yaml) on fixed i.i.d. channels at its calibrated
+    point (16 dB received, pilots at 20 dB): a regression in the model, the pilots or the loading fails here."""
+    import json
+
+    from mimofm.core.linkbudget import FDDOperatingPoint
+    from mimofm.models.loading import load_wifoe, shipped_checkpoint
+
+    card = json.loads(shipped_checkpoint("wifoe").with_suffix(".json").read_text())
+    rec = card["config"]["recipe"]
+    assert (rec["snr_convention"], rec["pilot_snr_offset_db"], rec["eval_snr_db"], rec["loss_norm"]) == \
+        ("received", 4.0, 16.0, "per-sample")
+    m = load_wifoe(None).eval()
+    op = FDDOperatingPoint(16.0, "received", 20.0)
+    golden = {"T4": 0.8175819481570993, "T7": 0.7511884172073248, "T1": 1.003305999649085}
+    for task, value in golden.items():
+        n = m.branch(task).shape.num_bs_ant
+        h = rayleigh(32, 4, n, seed=7, snr_db=0.0).to(torch.complex64) * op.channel_scale(n)
+        with torch.no_grad():
+            w = m(h, task, generator=torch.Generator().manual_seed(0), pilot_energy=op.pilot_energy(n))
+        assert float(sum_rate(h.to(torch.complex128), w.to(torch.complex128)).mean()) == pytest.approx(value, rel=2e-3)
