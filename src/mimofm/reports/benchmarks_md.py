@@ -88,7 +88,9 @@ def wifoe_op_section(calibration: Path, op: Path, command: str) -> list[str]:
                   for x in (folder / "summary.md").read_text().splitlines()] + [""]
     lines += ["![wifoe calibration](docs/figures/wifoe_calibration.png)", "",
               "![wifoe at the calibrated operating point](docs/figures/wifoe_operating_point.png)", "",
-              f"Command: `{command}`", ""]
+              f"Command: `{command}`", "",
+              "The two wifoe sections after this one are at the historical operating point (full-energy pilots), "
+              "with the checkpoint shipped before this one (`recipes/wifoe-fullenergy.yaml`).", ""]
     return lines
 
 
@@ -245,7 +247,9 @@ _PAPERS = {  # family: (section title, what was compared, figures, skip the summ
              [("papp Fig. 2 analogue: sum rate and ÷ WMMSE vs SNR", "docs/figures/papp_ratios.png"),
               ("papp sum rate vs CSI-estimation error", "docs/figures/papp_csi.png")], False),
     "wifoe": ("wifoe: the paper's tables on the 3GPP 38.901 tasks",
-              "MTL: the shipped multi-task checkpoint (T1–T9). STL/CEP/DSC: one model per task, same architecture, "
+              "The historical operating point (full-energy pilots, received SNR 0–20 dB). MTL: the multi-task "
+              "checkpoint of recipes/wifoe-fullenergy.yaml, shipped before the calibrated one (T1–T9). "
+              "STL/CEP/DSC: one model per task, same architecture, "
               "same steps. End-to-end sum rate (learned pilots with noise, B-bit feedback) on the tasks' test drops, "
               "mean over K = 3..8; ZF and WMMSE with perfect CSI on the same draws. SNR: the beamformed "
               "single-user SNR (docs/wifoe.md).",
@@ -373,8 +377,17 @@ def main(argv: list[str] | None = None) -> str:
     import shlex
 
     args = sys.argv[1:] if argv is None else argv
-    lines += ["## How this page was made", "",
-              "`python benchmarks/write_benchmarks_md.py " + " ".join(shlex.quote(x) for x in args) + "`", ""]
+    made = "`python benchmarks/write_benchmarks_md.py " + " ".join(shlex.quote(x) for x in args) + "`"
+    before = []
+    if q is None:  # an update of a kept page: its own recipe first, then this update
+        try:
+            before = [x for x in keep_block(old, "## How this page was made")[1:] if x.strip()]
+        except SystemExit:
+            pass
+    if before:
+        lines += ["## How this page was made", ""] + [x + "  " for x in before] + ["then: " + made, ""]
+    else:
+        lines += ["## How this page was made", "", made, ""]
     page = "\n".join(lines)
     if a.out:
         a.out.write_text(page + "\n")
