@@ -103,10 +103,18 @@ def _wifoe(checkpoint: str | None, task: str | None) -> Precoder:
     model.branch(task)
 
     def wifoe(h: torch.Tensor, rate_targets: torch.Tensor | None = None,
-              generator: torch.Generator | None = None, pilot_energy: float = 1.0) -> torch.Tensor:
-        """``pilot_energy``: ``E_s`` of the pilots (``FDDOperatingPoint(...).pilot_energy(N_t)`` from a pilot SNR)."""
+              generator: torch.Generator | None = None, pilot_energy: float | None = None,
+              pilot_snr_db: float | None = None) -> torch.Tensor:
+        """``pilot_snr_db``: the pilot SNR at the median user of ``h`` (``E_s`` follows); or ``pilot_energy``
+        (``E_s`` itself, e.g. ``FDDOperatingPoint(...).pilot_energy(N_t)``); neither: full-energy pilots."""
         if rate_targets is not None:
             raise MimofmInputError("wifoe has no rate-target mode; use fm")
+        if pilot_energy is not None and pilot_snr_db is not None:
+            raise MimofmInputError("give `pilot_snr_db` or `pilot_energy`, not both")
+        if pilot_energy is None:
+            from mimofm.evaluation.wifoe_eval import file_pilot_energy
+
+            pilot_energy = file_pilot_energy(pilot_snr_db, h.reshape(-1, h.shape[-1]))
         with torch.no_grad():
             return model(h.to(torch.complex64), task, generator=generator, pilot_energy=pilot_energy).to(h.dtype)
 

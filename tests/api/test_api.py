@@ -57,6 +57,12 @@ def test_wifoe_api_needs_a_known_task_and_is_seedable():
         mimofm.load_precoder("wifoe", task="T11")
     wf = mimofm.load_precoder("wifoe", task="T4")
     h = torch.randn(3, 4, 64, dtype=torch.complex64)
+    # a pilot SNR at the median user: ‖h‖² ≈ 64 here, so 10 dB means E_s ≈ 10 (≈ the energy given directly)
+    g = float(h.abs().square().sum(-1).flatten().median())
+    torch.testing.assert_close(wf(h, generator=torch.Generator().manual_seed(0), pilot_snr_db=10.0),
+                               wf(h, generator=torch.Generator().manual_seed(0), pilot_energy=10 * 64 / g))
+    with pytest.raises(MimofmInputError, match="not both"):
+        wf(h, pilot_energy=1.0, pilot_snr_db=0.0)
     a = wf(h, generator=torch.Generator().manual_seed(0))
     b = wf(h, generator=torch.Generator().manual_seed(0))
     assert torch.equal(a, b) and a.shape == (3, 64, 4)
