@@ -1,6 +1,7 @@
 """wifoe at the calibrated operating point, side by side with the wifoe paper and the baselines a RAN engineer uses.
 
     python benchmarks/wifoe_operating_point.py classical   # ZF, WMMSE, LMMSE, NR Type I / II codebooks (resumable)
+    python benchmarks/wifoe_operating_point.py baselines --shard i/2   # STL and DSC per task (resumable)
     python benchmarks/wifoe_operating_point.py models      # MTL (shipped or --checkpoint) and CEP on the same draws
     python benchmarks/wifoe_operating_point.py report      # markdown tables + figures
     python benchmarks/wifoe_operating_point.py card        # the shipped card: operating point and test-drop rates
@@ -85,6 +86,42 @@ def run_classical(out: Path, samples: int) -> None:
         _log(f"classical {k}")
 
 
+def baseline_jobs(stem: str) -> list[tuple[str, dict, dict]]:
+    """``(name, recipe kwargs, train kwargs)`` of the per-task baselines at the shipped model's operating point:
+    STL (the whole model on one task; also on G1–G3 for Table III's target-target row), DSC (an MLP at the BS)
+    and CEP (estimation for 2/3 of the steps, then the BS on the sum rate), the MTL's architecture, steps and
+    schedule."""
+    from mimofm.adaptation.wifoe import checkpoint_recipe
+
+    card = json.loads(Path(stem).with_suffix(".json").read_text())
+    rec, tr = checkpoint_recipe(stem), card["config"]["train"]
+    point = {k: rec[k] for k in ("snr_convention", "snr_grid_db", "pilot_snr_db", "pilot_snr_offset_db", "loss_norm",
+                                 "eval_snr_db", "batch_per_task", "aux_loss_weight")}
+    train_kw = {k: tr[k] for k in ("steps", "lr", "warmup", "min_lr_ratio", "weight_decay", "grad_clip", "seed")}
+    jobs = [(f"stl/{t}", dict(tasks=[t], model=rec["model"], **point), train_kw) for t in GROUP1]
+    jobs += [(f"dsc/{t}", dict(tasks=[t], model={**rec["model"], "decoder": "mlp"}, **point), train_kw) for t in GROUP1]
+    jobs += [(f"cep/{t}", dict(tasks=[t], model={**rec["model"], "feedback": "estimate"},
+                               cep_estimation_steps=2 * train_kw["steps"] // 3, **point), train_kw) for t in GROUP1]
+    jobs += [(f"stl/{t}", dict(tasks=[t], model=rec["model"], **point), train_kw) for t in DG]  # target-target
+    return jobs
+
+
+def run_baselines(out: Path, shard: str, checkpoint: str | None) -> None:
+    from mimofm.models.loading import shipped_checkpoint
+    from mimofm.training.trainer import TrainConfig, train
+    from mimofm.training.wifoe_recipe import WiFoERecipe
+
+    i, n = map(int, shard.split("/"))
+    for name, rkw, tkw in baseline_jobs(checkpoint or str(shipped_checkpoint("wifoe")))[i::n]:
+        d = out / name
+        if (d / "done").exists():
+            continue
+        _log(f"train {name}")
+        t0 = time.perf_counter()
+        train(WiFoERecipe(**rkw), TrainConfig(**tkw, log_every=100, ckpt_every=250, out_dir=str(d)), progress=False)
+        write_json(d / "done", {"seconds": time.perf_counter() - t0})
+
+
 def run_models(out: Path, samples: int, checkpoint: str | None, cep: str | None) -> None:
     from mimofm.core.linkbudget import FDDOperatingPoint
     from mimofm.evaluation.wifoe_eval import task_draws, wifoe_rate
@@ -93,11 +130,16 @@ def run_models(out: Path, samples: int, checkpoint: str | None, cep: str | None)
     stem = checkpoint or str(shipped_checkpoint("wifoe"))
     models = {"mtl": load_wifoe(stem)}
     if cep:
-        models["cep"] = load_wifoe(cep)
+        models["cep-mt"] = load_wifoe(cep)
     path = out / "models.json"
     doc = _load(path)
-    if doc.get("checkpoints") != {"mtl": stem, "cep": cep}:
-        doc = {"checkpoints": {"mtl": stem, "cep": cep}, "samples": samples, "rows": {}}
+    if doc.get("checkpoints") != {"mtl": stem, "cep-mt": cep}:
+        doc = {"checkpoints": {"mtl": stem, "cep-mt": cep}, "samples": samples, "rows": {}}
+    per_task = {}  # the per-task baselines that are trained: {name: {task: model}}
+    for kind in ("stl", "dsc", "cep"):
+        done = {t: out / kind / t for t in GROUP1 + list(DG) if (out / kind / t / "done").exists()}
+        if done:
+            per_task[kind] = {t: load_wifoe(str(d / "last")) for t, d in done.items()}
     for part, t, snr, pilot in points():
         k = key(t, snr, pilot)
         row = doc["rows"].setdefault(k, {})
@@ -108,6 +150,16 @@ def run_models(out: Path, samples: int, checkpoint: str | None, cep: str | None)
             n = m.branch(branch).shape.num_bs_ant
             e_s = FDDOperatingPoint(snr, "received", pilot).pilot_energy(n)
             row[name] = wifoe_rate(m, t, task_draws(t, snr, samples), branch, pilot_energy=e_s)
+            write_json(path, doc)
+        branch = DG.get(t, t)
+        runs = [(kind, by_task[branch], branch) for kind, by_task in per_task.items() if branch in by_task]
+        if t in DG and t in per_task.get("stl", {}):  # Table III's target-target: STL trained on the G task
+            runs.append(("stl-tt", per_task["stl"][t], t))
+        for kind, m, br in runs:
+            if kind in row:
+                continue
+            e_s = FDDOperatingPoint(snr, "received", pilot).pilot_energy(m.branch(br).shape.num_bs_ant)
+            row[kind] = wifoe_rate(m, t, task_draws(t, snr, samples), br, pilot_energy=e_s)
             write_json(path, doc)
         _log(f"models {k}")
 
@@ -123,7 +175,8 @@ def report(out: Path, figdir: Path | None) -> str:
     snr, pilot = 10.0 + SHIFT_DB, 10.0 + SHIFT_DB + PILOT_OFFSET_DB
     names = [("wmmse", "WMMSE (perfect CSI)"), ("zf", "ZF (perfect CSI)"), ("lmmse", "LMMSE + WMMSE (unquantized)"),
              ("type1-zf", "NR Type I + ZF"), ("type1-wmmse", "NR Type I + WMMSE"),
-             ("type2-wmmse", "NR Type II + WMMSE"), ("cep", "CEP (multi-task)"), ("mtl", "**MTL (wifoe)**")]
+             ("type2-wmmse", "NR Type II + WMMSE"), ("dsc", "DSC"), ("cep-mt", "CEP (multi-task, calibration model)"),
+             ("cep", "CEP"), ("stl", "STL"), ("mtl", "**MTL (wifoe)**")]
     lines = [f"### Table II analogue: received data SNR {snr:g} dB (the paper's 10 dB), pilot SNR {pilot:g} dB",
              "", "| scheme | " + " | ".join(GROUP1) + " | avg | ÷ WMMSE | paper avg (÷ WMMSE) |",
              "|---|" + "---|" * (len(GROUP1) + 3)]
@@ -146,40 +199,47 @@ def report(out: Path, figdir: Path | None) -> str:
                       f"WMMSE (target 0.85; paper {PAPER_T7['mtl'] / PAPER_T7['wmmse']:.3f})."]
     # Fig. 3
     lines += ["", "### Fig. 3 analogue: Group 1 mean over data SNR (pilot SNR = data SNR + 4 dB)", "",
-              "| paper SNR (received) | WMMSE | ZF | LMMSE + WMMSE | CEP | MTL | MTL ÷ WMMSE |", "|---|---|---|---|---|---|---|"]
+              "| paper SNR (received) | WMMSE | ZF | LMMSE + WMMSE | DSC | CEP | STL | MTL | MTL ÷ WMMSE |",
+              "|---|---|---|---|---|---|---|---|---|"]
     fig3 = {}
     for s in PAPER_SNRS:
         d, p = s + SHIFT_DB, s + SHIFT_DB + PILOT_OFFSET_DB
-        v = {m: _mean(rows, GROUP1, d, p, m) for m in ("wmmse", "zf", "lmmse", "cep", "mtl")}
+        v = {m: _mean(rows, GROUP1, d, p, m) for m in ("wmmse", "zf", "lmmse", "dsc", "cep", "stl", "mtl")}
         fig3[s] = v
         f = lambda x: "–" if x is None else f"{x:.2f}"  # noqa: E731
         r = "–" if v["mtl"] is None else f"{v['mtl'] / v['wmmse']:.3f}"
-        lines.append(f"| {s:g} ({d:g}) dB | {f(v['wmmse'])} | {f(v['zf'])} | {f(v['lmmse'])} | {f(v['cep'])} | "
-                     f"{f(v['mtl'])} | {r} |")
+        lines.append(f"| {s:g} ({d:g}) dB | " + " | ".join(f(v[m]) for m in ("wmmse", "zf", "lmmse", "dsc", "cep", "stl",
+                                                                            "mtl")) + f" | {r} |")
     # pilot sweep
     lines += ["", f"### Over pilot SNR at received data SNR {snr:g} dB (÷ perfect-CSI WMMSE, Group 1 mean)", "",
-              "| pilot SNR (dB) | LMMSE + WMMSE | Type I + ZF | Type I + WMMSE | CEP | MTL |", "|---|---|---|---|---|---|"]
+              "| pilot SNR (dB) | LMMSE + WMMSE | Type I + ZF | Type I + WMMSE | CEP (multi-task) | MTL |",
+              "|---|---|---|---|---|---|"]
     sweep = {}
     for p in PILOT_SWEEP:
         w = _mean(rows, GROUP1, snr, p, "wmmse")
-        v = {m: _mean(rows, GROUP1, snr, p, m) for m in ("lmmse", "type1-zf", "type1-wmmse", "cep", "mtl")}
+        v = {m: _mean(rows, GROUP1, snr, p, m) for m in ("lmmse", "type1-zf", "type1-wmmse", "cep-mt", "mtl")}
         sweep[p] = {m: None if x is None or w is None else x / w for m, x in v.items()}
         f = lambda x: "–" if x is None else f"{x:.3f}"  # noqa: E731
-        lines.append(f"| {p:g} | " + " | ".join(f(sweep[p][m]) for m in ("lmmse", "type1-zf", "type1-wmmse", "cep",
+        lines.append(f"| {p:g} | " + " | ".join(f(sweep[p][m]) for m in ("lmmse", "type1-zf", "type1-wmmse", "cep-mt",
                                                                           "mtl")) + " |")
     # Table III
     lines += ["", "### Table III analogue: zero-shot to UMa (G1–G3 on the T1–T3 branches)", "",
-              "| paper SNR | scheme | source (T1–T3) | target (G1–G3) | D_sub | D_div | paper D_div |",
-              "|---|---|---|---|---|---|---|"]
-    paper_div = {0.0: {"mtl": 0.172, "cep": 0.233}, 10.0: {"mtl": 0.169, "cep": 0.238}, 20.0: {"mtl": 0.188, "cep": 0.255}}
+              "source-source: T1–T3 test drops; source-target: the same models on G1–G3; target-target: STL trained "
+              "on G1–G3 itself.", "",
+              "| paper SNR | scheme | source-source | source-target | target-target | D_sub | D_div | paper D_div |",
+              "|---|---|---|---|---|---|---|---|"]
+    paper_div = {0.0: dict(mtl=0.172, stl=0.185, cep=0.233, dsc=0.318),
+                 10.0: dict(mtl=0.169, stl=0.190, cep=0.238, dsc=0.316),
+                 20.0: dict(mtl=0.188, stl=0.209, cep=0.255, dsc=0.332)}
     for s in (0.0, 10.0, 20.0):
         d, p = s + SHIFT_DB, s + SHIFT_DB + PILOT_OFFSET_DB
-        for m in ("mtl", "cep"):
+        for m in ("mtl", "stl", "cep", "dsc"):
             src, tgt = _mean(rows, list(DG.values()), d, p, m), _mean(rows, list(DG), d, p, m)
             if src is None or tgt is None:
                 continue
-            lines.append(f"| {s:g} dB | {m.upper()} | {src:.2f} | {tgt:.2f} | {src - tgt:.2f} | "
-                         f"{(src - tgt) / src:.3f} | {paper_div[s][m]:.3f} |")
+            tt = _mean(rows, list(DG), d, p, "stl-tt") if m == "stl" else None
+            lines.append(f"| {s:g} dB | {m.upper()} | {src:.2f} | {tgt:.2f} | {'–' if tt is None else f'{tt:.2f}'} | "
+                         f"{src - tgt:.2f} | {(src - tgt) / src:.3f} | {paper_div[s][m]:.3f} |")
     if figdir is not None:
         _plots(figdir, fig3, sweep)
     return "\n".join(lines) + "\n"
@@ -222,11 +282,13 @@ def _plots(figdir: Path, fig3: dict, sweep: dict) -> None:
     figdir.mkdir(parents=True, exist_ok=True)
     f, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
     xs = list(fig3)
-    for m, style in (("wmmse", "k-"), ("zf", "k--"), ("lmmse", "c:o"), ("cep", "g-s"), ("mtl", "r-o")):
+    for m, style in (("wmmse", "k-"), ("zf", "k--"), ("lmmse", "c:o"), ("dsc", "m-v"), ("cep", "g-s"),
+                     ("stl", "y-d"), ("mtl", "r-o")):
         ys = [fig3[x][m] for x in xs]
         if None not in ys:
             a.plot(xs, ys, style, label={"wmmse": "WMMSE (perfect CSI)", "zf": "ZF (perfect CSI)",
-                                         "lmmse": "LMMSE + WMMSE (unquantized)", "cep": "CEP", "mtl": "MTL"}[m])
+                                         "lmmse": "LMMSE + WMMSE (unquantized)", "dsc": "DSC", "cep": "CEP",
+                                         "stl": "STL", "mtl": "MTL"}[m])
     a.set_xlabel("paper SNR (dB); mimofm received SNR = +6 dB, pilot SNR = +10 dB")
     a.set_ylabel("sum rate (bit/s/Hz), Group 1 mean")
     a.set_title("Fig. 3 analogue")
@@ -234,7 +296,8 @@ def _plots(figdir: Path, fig3: dict, sweep: dict) -> None:
     a.legend(fontsize=8)
     ps = list(sweep)
     for m, style, label in (("lmmse", "c:o", "LMMSE + WMMSE (unquantized)"), ("type1-zf", "b--^", "NR Type I + ZF"),
-                            ("type1-wmmse", "b-^", "NR Type I + WMMSE"), ("cep", "g-s", "CEP"), ("mtl", "r-o", "MTL")):
+                            ("type1-wmmse", "b-^", "NR Type I + WMMSE"), ("cep-mt", "g-s", "CEP (multi-task)"),
+                            ("mtl", "r-o", "MTL")):
         ys = [sweep[p][m] for p in ps]
         if None not in ys:
             b.plot(ps, ys, style, label=label)
@@ -250,7 +313,8 @@ def _plots(figdir: Path, fig3: dict, sweep: dict) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("part", choices=["classical", "models", "report", "card"])
+    ap.add_argument("part", choices=["classical", "baselines", "models", "report", "card"])
+    ap.add_argument("--shard", default="0/1", help="baselines: i/n trains every n-th job from the i-th")
     ap.add_argument("--out", type=Path, default=Path("runs/wifoe_operating_point"))
     ap.add_argument("--samples", type=int, default=50, help="multi-user samples per K (test drops)")
     ap.add_argument("--checkpoint", default=None, help="MTL checkpoint stem (default: the shipped wifoe)")
@@ -264,6 +328,8 @@ def main() -> None:
     a.out.mkdir(parents=True, exist_ok=True)
     if a.part == "classical":
         run_classical(a.out, a.samples)
+    elif a.part == "baselines":
+        run_baselines(a.out, a.shard, a.checkpoint)
     elif a.part == "models":
         run_models(a.out, a.samples, a.checkpoint, a.cep)
     elif a.part == "card":
