@@ -70,13 +70,17 @@ def keep_block(old: list[str], start: str, stop: str = "## ") -> list[str]:
 WIFOE_OP_HEADING = "## wifoe at the calibrated operating point"
 WIFOE_OP_COMMAND = ("python benchmarks/wifoe_calibration.py data|pilot|report; python benchmarks/wifoe_calibration.py "
                     "cep --pilot-offset-db O --steps 1000 (O = -1, 4); python benchmarks/wifoe_operating_point.py "
-                    "classical; python benchmarks/wifoe_operating_point.py models --cep "
-                    "runs/wifoe_calibration/cep_+4/last; python benchmarks/wifoe_operating_point.py report")
+                    "classical; python benchmarks/wifoe_operating_point.py baselines --shard i/2 (i = 0, 1); "
+                    "python benchmarks/wifoe_operating_point.py models --cep runs/wifoe_calibration/cep_+4/last; "
+                    "python benchmarks/wifoe_operating_point.py report; python benchmarks/wifoe_fig4_val.py "
+                    "train|report --shard i/2 --steps 2000 --val 0.1 --seeds 0 --stl-budgets --checkpoint "
+                    "src/mimofm/assets/checkpoints/wifoe --out runs/wifoe-op/fig4 --samples 100")
 
 
-def wifoe_op_section(calibration: Path, op: Path, command: str) -> list[str]:
+def wifoe_op_section(calibration: Path, op: Path, command: str, fig4: Path | None = None) -> list[str]:
     """The calibration of wifoe's operating point against the paper's baselines and the paper's evidence at that
-    point, from the two benchmarks' ``summary.md``."""
+    point, from the benchmarks' ``summary.md`` (``fig4``: ``benchmarks/wifoe_fig4_val.py``'s folder for a run
+    on the shipped checkpoint)."""
     lines = [WIFOE_OP_HEADING, "",
              "The data SNR and the pilot SNR are chosen so that mimofm's *baselines* reproduce the wifoe paper's: "
              "perfect-CSI WMMSE on Group 1 for the data SNR, CEP-type estimation for the pilot SNR "
@@ -86,6 +90,10 @@ def wifoe_op_section(calibration: Path, op: Path, command: str) -> list[str]:
     for folder in (calibration, op):
         lines += [x.replace("### ", "#### ", 1) if x.startswith("### ") else x
                   for x in (folder / "summary.md").read_text().splitlines()] + [""]
+    if fig4 is not None:
+        lines += ["#### Fig. 4 analogue at the calibrated point (shipped trunk, one seed, STL not run)", ""]
+        lines += (fig4 / "summary.md").read_text().splitlines() + [
+            "", "![wifoe Fig. 4 at the calibrated point](docs/figures/wifoe_fig4_op.png)", ""]
     lines += ["![wifoe calibration](docs/figures/wifoe_calibration.png)", "",
               "![wifoe at the calibrated operating point](docs/figures/wifoe_operating_point.png)", "",
               f"Command: `{command}`", "",
@@ -304,8 +312,9 @@ def main(argv: list[str] | None = None) -> str:
                                                       "python benchmarks/wifoe_paper.py report")
     ap.add_argument("--wifoe-fig4-val", type=Path, default=None, help="output folder of benchmarks/wifoe_fig4_val.py")
     ap.add_argument("--wifoe-fig4-val-command", default=FIG4_VAL_COMMAND)
-    ap.add_argument("--wifoe-op", type=Path, nargs=2, default=None, metavar=("CALIBRATION_DIR", "OP_DIR"),
-                    help="output folders of benchmarks/wifoe_calibration.py and benchmarks/wifoe_operating_point.py")
+    ap.add_argument("--wifoe-op", type=Path, nargs="+", default=None, metavar="DIR",
+                    help="output folders of benchmarks/wifoe_calibration.py and benchmarks/wifoe_operating_point.py "
+                         "(and, third, of benchmarks/wifoe_fig4_val.py run on the shipped checkpoint)")
     ap.add_argument("--wifoe-op-command", default=WIFOE_OP_COMMAND)
     ap.add_argument("--latency", type=Path, default=None, help="JSON of mimofm bench latency")
     ap.add_argument("--latency-command", default="mimofm bench latency --json runs/latency.json")
@@ -353,7 +362,10 @@ def main(argv: list[str] | None = None) -> str:
     lines += section(variants, lambda: tradeoff_markdown(variants, a.tradeoff_command), "## fm rate-target mode")
     lines += section(a.papp_paper, lambda: family_paper_section("papp", a.papp_paper, a.papp_paper_command),
                      "## papp: ")
-    lines += section(a.wifoe_op, lambda: wifoe_op_section(*a.wifoe_op, a.wifoe_op_command), WIFOE_OP_HEADING)
+    if a.wifoe_op is not None and len(a.wifoe_op) not in (2, 3):
+        ap.error("--wifoe-op takes CALIBRATION_DIR OP_DIR [FIG4_DIR]")
+    lines += section(a.wifoe_op, lambda: wifoe_op_section(*a.wifoe_op[:2], a.wifoe_op_command,
+                                                          *a.wifoe_op[2:]), WIFOE_OP_HEADING)
     lines += section(a.wifoe_paper, lambda: family_paper_section("wifoe", a.wifoe_paper, a.wifoe_paper_command),
                      "## wifoe: ")
     lines += section(a.wifoe_fig4_val,
