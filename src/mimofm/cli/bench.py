@@ -93,7 +93,7 @@ def scaling_command(
     table.caption = (f"N_T sweep at N_U = {cfg.users_fixed}, N_U sweep at N_T = {cfg.antennas_fixed}: clustered channels, "
                      "10 dB; fm/papp serve the size they were trained at (elsewhere: their architecture with random "
                      f"weights, timed only); wifoe: end to end on {cfg.wifoe_task}'s test drops at "
-                     f"{cfg.wifoe_snr_db:g} dB vs perfect-CSI WMMSE")
+                     f"{cfg.wifoe_snr_db:g} dB received (pilots by the checkpoint's rule) vs perfect-CSI WMMSE")
     console.print(table)
     if json_out:
         write_json(json_out, res)

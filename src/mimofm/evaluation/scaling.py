@@ -49,7 +49,7 @@ class ScalingConfig:
     repeats: int = 3
     seed: int = 0
     wifoe_task: str | None = "T4"  # None: no wifoe sweep
-    wifoe_snr_db: float = 10.0
+    wifoe_snr_db: float = 16.0  # received, with the shipped checkpoint's pilot rule (its calibrated point)
 
     @classmethod
     def quick(cls) -> "ScalingConfig":
@@ -113,8 +113,15 @@ def _wifoe_rows(cfg: ScalingConfig, progress) -> list[dict]:
     from mimofm.precoders.wmmse import wmmse
     from mimofm.training.task_data import DEFAULT_POSITIONS, draw_task_samples, load_task
 
+    from mimofm.core.linkbudget import FDDOperatingPoint
+    from mimofm.evaluation.wifoe_eval import checkpoint_pilot_rule
+    from mimofm.models.loading import shipped_checkpoint
+
     task = get_task(cfg.wifoe_task)
     model = load_wifoe(None)
+    fixed, offset = checkpoint_pilot_rule(shipped_checkpoint("wifoe"))
+    pilot = cfg.wifoe_snr_db + offset if offset is not None else fixed
+    e_s = FDDOperatingPoint(cfg.wifoe_snr_db, "received", pilot).pilot_energy(task.num_bs_ant)
     if task.name not in model.branches:
         raise MimofmInputError(f"the shipped wifoe has no branch for {task.name}; its tasks: {', '.join(model.branches)}")
     pos = load_task(task.name, DEFAULT_POSITIONS).split("test")
@@ -124,7 +131,8 @@ def _wifoe_rows(cfg: ScalingConfig, progress) -> list[dict]:
             progress(f"wifoe users: {task.name} N_U={k}")
         h = draw_task_samples(pos, cfg.batch, k, cfg.seed + k, cfg.wifoe_snr_db)
         gen = lambda: torch.Generator().manual_seed(cfg.seed)  # noqa: E731
-        fns = {"wmmse": lambda x: wmmse(x).w, "wifoe": lambda x: model(x, task.name, generator=gen())}
+        fns = {"wmmse": lambda x: wmmse(x).w,
+               "wifoe": lambda x: model(x, task.name, generator=gen(), pilot_energy=e_s)}
         with torch.no_grad():
             t = {m: _timed(f, h, cfg.repeats) / cfg.batch for m, f in fns.items()}
             r = {m: float(sum_rate(h.to(torch.complex128), f(h).to(torch.complex128)).mean()) for m, f in fns.items()}

@@ -28,7 +28,8 @@ def scaling_markdown(doc: dict, command: str, figure: str | None = None) -> list
            "feature over K × N), so elsewhere their architecture is timed with random weights (`-` for the rate) — "
            "quality there needs a model trained at that size. wifoe's branch serves any K: its row runs the shipped "
            f"checkpoint end to end (pilots with noise, B-bit feedback) on {c['wifoe_task']}'s test drops at "
-           f"{c['wifoe_snr_db']:g} dB against perfect-CSI WMMSE; it was trained on K = 3..8.", ""]
+           f"{c['wifoe_snr_db']:g} dB received (pilots by the checkpoint's rule) against perfect-CSI WMMSE; it was "
+           "trained on K = 3..8.", ""]
     for sweep, rows in _sweeps(doc).items():
         methods = list(dict.fromkeys(r["method"] for r in rows))
         sizes = list(dict.fromkeys((r["num_bs_ant"], r["num_ue"]) for r in rows))
