@@ -208,6 +208,12 @@ def main() -> None:
     from mimofm.models.loading import shipped_checkpoint
 
     ckpt = args.checkpoint or str(shipped_checkpoint("wifoe"))
+    from mimofm.evaluation.wifoe_eval import checkpoint_pilot_rule
+
+    if checkpoint_pilot_rule(ckpt)[:2] != (None, None):
+        raise SystemExit(f"{ckpt} was trained with a pilot rule (the calibrated point); this benchmark measures the "
+                         "historical point: give --checkpoint of a recipes/wifoe-fullenergy.yaml model, or use "
+                         "benchmarks/wifoe_operating_point.py")
     out = Path(args.out)
     if args.phase == "train":
         steps = args.steps or _mtl_recipe(ckpt)[1]["steps"]

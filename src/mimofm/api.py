@@ -23,6 +23,8 @@ gains into it), rows are users: ``y_u = h_u · W · s + n_u``.
 
 from __future__ import annotations
 
+import math
+
 from typing import Callable
 
 import torch
@@ -95,6 +97,7 @@ def load_precoder(name: str, checkpoint: str | None = None, task: str | None = N
 
 
 def _wifoe(checkpoint: str | None, task: str | None) -> Precoder:
+    from mimofm.core.linkbudget import median_gain
     from mimofm.models.loading import load_wifoe
 
     if not task:
@@ -102,19 +105,34 @@ def _wifoe(checkpoint: str | None, task: str | None) -> Precoder:
     model = load_wifoe(checkpoint)
     model.branch(task)
 
+    from mimofm.evaluation.wifoe_eval import checkpoint_pilot_rule, rule_pilot_snr
+    from mimofm.models.loading import shipped_checkpoint
+
+    rule = checkpoint_pilot_rule(checkpoint or shipped_checkpoint("wifoe"))
+
     def wifoe(h: torch.Tensor, rate_targets: torch.Tensor | None = None,
               generator: torch.Generator | None = None, pilot_energy: float | None = None,
-              pilot_snr_db: float | None = None) -> torch.Tensor:
-        """``pilot_snr_db``: the pilot SNR at the median user of ``h`` (``E_s`` follows); or ``pilot_energy``
-        (``E_s`` itself, e.g. ``FDDOperatingPoint(...).pilot_energy(N_t)``); neither: full-energy pilots."""
+              pilot_snr_db: float | None = None, snr_db: float | None = None) -> torch.Tensor:
+        """``h`` SNR-scaled ``[B, K, N_t]`` -> ``W`` ``[B, N_t, K]``. Pilots: ``pilot_energy`` (``E_s`` itself), or
+        ``pilot_snr_db`` (the pilot SNR at the reference user), or neither: the checkpoint's own rule (the
+        shipped model: data SNR + 4 dB; full-energy pilots for a checkpoint without one). The reference user's
+        gain is ``10^(snr_db/10)`` (``snr_db``: the received SNR ``h`` was scaled to), else the median ‖h_k‖² of
+        this batch — then the pilots depend on the batch, so pass ``snr_db`` when you know it."""
         if rate_targets is not None:
             raise MimofmInputError("wifoe has no rate-target mode; use fm")
         if pilot_energy is not None and pilot_snr_db is not None:
             raise MimofmInputError("give `pilot_snr_db` or `pilot_energy`, not both")
         if pilot_energy is None:
-            from mimofm.evaluation.wifoe_eval import file_pilot_energy
-
-            pilot_energy = file_pilot_energy(pilot_snr_db, h.reshape(-1, h.shape[-1]))
+            n = h.shape[-1]
+            if snr_db is not None and not math.isfinite(snr_db):
+                raise MimofmInputError(f"`snr_db` must be a finite number of dB, got {snr_db!r}")
+            g = 10.0 ** (snr_db / 10.0) if snr_db is not None else median_gain(h.reshape(-1, n))
+            if not g > 0:
+                raise MimofmInputError("the channel's reference gain is zero; give `snr_db` or `pilot_energy`")
+            pilot = pilot_snr_db if pilot_snr_db is not None else rule_pilot_snr(rule, 10.0 * math.log10(g), n)
+            if pilot is not None and not math.isfinite(pilot):
+                raise MimofmInputError(f"`pilot_snr_db` must be a finite number of dB, got {pilot!r}")
+            pilot_energy = 1.0 if pilot is None else 10.0 ** (pilot / 10.0) * n / g
         with torch.no_grad():
             return model(h.to(torch.complex64), task, generator=generator, pilot_energy=pilot_energy).to(h.dtype)
 

@@ -209,6 +209,8 @@ def run_wifoe_onnx(stem: str | Path, h: np.ndarray, noise: np.ndarray, *, sessio
     """The exported pipeline end to end with ONNX Runtime: pilots of energy ``pilot_energy`` through ``h``
     ``[B, K, N]`` plus ``noise`` ``[B, K, L]``, the user graph, the BS graph -> ``V`` ``[B, N, K]`` complex.
     ``sessions``: from :func:`wifoe_onnx_sessions` (default: created for this call)."""
+    if not (np.isfinite(pilot_energy) and pilot_energy > 0):
+        raise MimofmInputError(f"`pilot_energy` must be positive and finite, got {pilot_energy!r}")
     x, user, bs = sessions or wifoe_onnx_sessions(stem)
     y = np.sqrt(pilot_energy) * (np.asarray(h) @ x) + noise
     (q,) = user.run(None, {"y_re": y.real.astype(np.float32), "y_im": y.imag.astype(np.float32)})

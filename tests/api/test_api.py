@@ -57,10 +57,18 @@ def test_wifoe_api_needs_a_known_task_and_is_seedable():
         mimofm.load_precoder("wifoe", task="T11")
     wf = mimofm.load_precoder("wifoe", task="T4")
     h = torch.randn(3, 4, 64, dtype=torch.complex64)
-    # a pilot SNR at the median user: ‖h‖² ≈ 64 here, so 10 dB means E_s ≈ 10 (≈ the energy given directly)
-    g = float(h.abs().square().sum(-1).flatten().median())
-    torch.testing.assert_close(wf(h, generator=torch.Generator().manual_seed(0), pilot_snr_db=10.0),
-                               wf(h, generator=torch.Generator().manual_seed(0), pilot_energy=10 * 64 / g))
+    run = lambda **kw: wf(h, generator=torch.Generator().manual_seed(0), **kw)  # noqa: E731
+    # a stated received SNR fixes the reference gain: 16 dB and pilots at 10 dB mean E_s = 10·64/10^1.6,
+    # whatever else is in the batch
+    torch.testing.assert_close(run(snr_db=16.0, pilot_snr_db=10.0), run(pilot_energy=10 * 64 / 10 ** 1.6))
+    h2 = h.clone()
+    h2[1:] *= 3  # other samples of the batch change: sample 0 is precoded the same
+    torch.testing.assert_close(wf(h2, generator=torch.Generator().manual_seed(0), snr_db=16.0, pilot_snr_db=10.0)[0],
+                               run(snr_db=16.0, pilot_snr_db=10.0)[0])
+    # nothing stated: the shipped checkpoint's rule, pilots at the data SNR + 4 dB (20 dB at 16 dB)
+    torch.testing.assert_close(run(snr_db=16.0), run(pilot_energy=100 * 64 / 10 ** 1.6))
+    g = float(h.abs().square().sum(-1).flatten().median())  # without snr_db: the batch's median user
+    torch.testing.assert_close(run(pilot_snr_db=10.0), run(pilot_energy=10 * 64 / g))
     with pytest.raises(MimofmInputError, match="not both"):
         wf(h, pilot_energy=1.0, pilot_snr_db=0.0)
     a = wf(h, generator=torch.Generator().manual_seed(0))

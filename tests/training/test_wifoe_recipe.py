@@ -191,11 +191,11 @@ def test_per_sample_loss_divides_each_rate_by_its_interference_free_rate(task_en
 
     h = torch.complex(*torch.randn(2, 5, 3, 8, generator=torch.Generator().manual_seed(0))) * 3
     w = mrt(h)
-    plain = _recipe(tasks=["T4"])._rate_objective(h, w)
-    norm = _recipe(tasks=["T4"], loss_norm="per-sample")._rate_objective(h, w)
+    plain, r1 = _recipe(tasks=["T4"])._rate_objective(h, w)
+    norm, r2 = _recipe(tasks=["T4"], loss_norm="per-sample")._rate_objective(h, w)
     r = sum_rate(h.to(torch.complex128), w.to(torch.complex128))
     ref = torch.log2(1 + h.abs().square().sum(-1).double() / 3).sum(-1)
-    assert float(plain) == pytest.approx(float(r.mean()))
+    assert float(plain) == float(r1) == float(r2) == pytest.approx(float(r.mean()))  # the logged rate is the rate
     assert float(norm) == pytest.approx(float((r / ref).mean()))
     assert 0 < float(norm) < 1  # interference and the power split cost something
 
@@ -255,6 +255,36 @@ def test_cli_task_eval_records_the_operating_point(task_env, mtl):
     assert row["pilot_energy"] == pytest.approx(10 ** -0.6)  # per-antenna: E_s = pilot SNR / SNR
 
 
+def test_a_checkpoints_pilot_rule_is_applied_in_its_own_convention(task_env, tmp_path):
+    """A model trained with pilot SNR = data SNR + 2 dB (received) evaluated per antenna, on tasks and on a file:
+    the pilots follow the *received* data SNR + 2 dB, the point it was trained at."""
+    from mimofm.cli.main import app
+    from mimofm.evaluation.wifoe_eval import cqi_bits_for, rule_pilot_snr
+    from mimofm.training.task_data import load_task
+
+    assert rule_pilot_snr((None, 2.0, "received"), 16.0, 64) == 18.0
+    assert rule_pilot_snr((None, 2.0, "per-antenna"), 16.0, 64) == pytest.approx(16.0 - 10 * np.log10(64) + 2.0)
+    assert rule_pilot_snr((5.0, None, "received"), 16.0, 64) == 5.0 and rule_pilot_snr((None, None, "x"), 1, 64) is None
+    assert cqi_bits_for(8, 8, 8) == 2 and cqi_bits_for(8, 12, 24) == 4  # T4: 6 PMI bits leave 2; T1: 4 of 24
+    pre = train(_recipe(pilot_snr_offset_db=2.0), TrainConfig(steps=1, log_every=1, out_dir=str(task_env / "rule")),
+                progress=False)
+    stem = str(pre["checkpoint"])
+    out = tmp_path / "t.json"
+    r = CliRunner().invoke(app, ["eval", "--precoder", "wifoe", "--task", "T4", "--checkpoint", stem, "--snr-db", "-2",
+                                 "--snr-convention", "per-antenna", "--samples", "4", "--json", str(out)])
+    assert r.exit_code == 0, r.output
+    row = json.loads(out.read_text())["rows"][0]  # −2 dB per antenna on 64 antennas = 16.06 dB received
+    assert row["resolved_pilot_snr_db"] == pytest.approx(-2.0 + 10 * np.log10(64) + 2.0)
+    np.save(tmp_path / "f.npy", load_task("T4", POS).test.numpy())
+    out = tmp_path / "f.json"
+    r = CliRunner().invoke(app, ["eval", "--precoder", "wifoe", "--data", str(tmp_path / "f.npy"), "--checkpoint", stem,
+                                 "--snr-db", "-5", "--snr-convention", "per-antenna", "--samples", "4", "--json", str(out)])
+    assert r.exit_code == 0, r.output
+    row = json.loads(out.read_text())["results"][0]
+    assert row["resolved_pilot_snr_db"] == pytest.approx(row["snr_median_db"] + 2.0)
+    assert row["snr_median_db"] == pytest.approx(-5.0 + 10 * np.log10(64))
+
+
 def test_finetuning_inherits_the_checkpoints_pilot_rule(task_env):
     from mimofm.adaptation.wifoe import finetune_wifoe
 
@@ -264,6 +294,12 @@ def test_finetuning_inherits_the_checkpoints_pilot_rule(task_env):
                          progress=False, resume=False)
     card = json.loads(res["checkpoint"].with_suffix(".json").read_text())["config"]["recipe"]
     assert card["pilot_snr_offset_db"] == 2.0 and card["snr_convention"] == "per-antenna"
+    assert card["snr_grid_db"] == [10.0] and card["eval_snr_db"] == 10.0 and card["loss_norm"] == "none"
+    from mimofm.core.validation import MimofmInputError
+
+    with pytest.raises(MimofmInputError, match="snr_grid_db"):
+        finetune_wifoe("T7", 40, checkpoint=str(pre["checkpoint"]), steps=1, out_dir=str(task_env / "op-ft3"),
+                       progress=False, snr_convention="received")
     res2 = finetune_wifoe("T7", 40, checkpoint=str(pre["checkpoint"]), steps=2, out_dir=str(task_env / "op-ft2"),
                           progress=False, resume=False, pilot_snr_db=5.0)
     card2 = json.loads(res2["checkpoint"].with_suffix(".json").read_text())["config"]["recipe"]

@@ -62,6 +62,10 @@ def finetune_wifoe(task: str, budget: int, *, checkpoint: str | None = None, tru
         inherited = {k: v for k, v in checkpoint_recipe(stem).items() if k in ("pilot_snr_db", "pilot_snr_offset_db")}
     inherited |= {k: v for k, v in checkpoint_recipe(stem).items()
                   if k in ("snr_convention", "loss_norm", "snr_grid_db", "eval_snr_db")}
+    if (operating_point.get("snr_convention", inherited.get("snr_convention", "received"))
+            != inherited.get("snr_convention", "received") and not {"snr_grid_db", "eval_snr_db"} <= set(operating_point)):
+        raise MimofmInputError("another `snr_convention` than the checkpoint's reads its SNR grid differently; give "
+                               "`snr_grid_db` and `eval_snr_db` in the new convention as well")
     kw = dict(tasks=[task], batch_per_task=batch, sample_budget=budget, val_fraction=val_fraction, seed=seed,
               name="wifoe", **{**inherited, **operating_point})
     if trunk in ("pretrained", "pretrained-norms", "finetune"):

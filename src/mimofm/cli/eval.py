@@ -21,8 +21,8 @@ def eval_command(
     task: Optional[str] = typer.Option(None, help="wifoe: comma-separated 3GPP tasks (e.g. T1,G1); end-to-end sum rate with pilots and feedback on the task's test drops, vs perfect-CSI ZF and WMMSE. With --data: the wifoe branch that serves the file (default: picked from its antenna count)."),
     snr_db: Optional[str] = typer.Option(None, help="SNR points in dB, e.g. 0,10,20 (site-median single-user SNR by default)."),
     noise_dbm: Optional[str] = typer.Option(None, help="Absolute noise powers in dBm, e.g. -94,-104."),
-    snr_convention: str = typer.Option("site-median", help="How --snr-db is read: site-median (= received: median single-user SNR; the 3GPP tasks: E‖h‖² = SNR) | per-antenna (SNR = P/σ² with unit gain per antenna: median ‖h‖² = N_t·SNR) | none (P/σ² on normalized channels)."),
-    pilot_snr_db: Optional[float] = typer.Option(None, help="wifoe: the pilot SNR (dB) at which one full-energy pilot symbol on a non-steered beam reaches a median user (default: full-energy pilots, i.e. SNR − 10·log10 N_t received)."),
+    snr_convention: Optional[str] = typer.Option(None, help="How --snr-db is read (default: site-median; for --task, the checkpoint's own): site-median (= received: median single-user SNR; the 3GPP tasks: E‖h‖² = SNR) | per-antenna (SNR = P/σ² with unit gain per antenna: median ‖h‖² = N_t·SNR) | none (P/σ² on normalized channels)."),
+    pilot_snr_db: Optional[float] = typer.Option(None, help="wifoe: the pilot SNR (dB) at which one full-energy pilot symbol on a non-steered beam reaches a median user (default: the checkpoint's own rule, e.g. data SNR + 4 dB for the shipped one; full-energy pilots for a checkpoint without one)."),
     tx_power_dbm: float = typer.Option(43.0103, help="Transmit power in dBm (20 W)."),
     system_loss_db: float = typer.Option(10.0, help="System loss in dB."),
     num_ue: int = typer.Option(4, help="Users per multi-user sample."),
@@ -47,6 +47,10 @@ def eval_command(
 
         raise MimofmInputError("give at least one --data channel file (or --task with --precoder wifoe)")
     if rate_targets is not None:
+        if task is not None or pilot_snr_db is not None:
+            from mimofm.core.validation import MimofmInputError
+
+            raise MimofmInputError("--task and --pilot-snr-db are for wifoe; --rate-targets evaluates fm")
         return _tradeoff(precoder, data, snr_db, num_ue, samples, seed, positions, json_out, checkpoint,
                          rate_targets, betas, greedy_samples, tx_power_dbm, system_loss_db, p_rf_w, exact_rates)
     cfg = EvalConfig(
@@ -54,7 +58,7 @@ def eval_command(
         data=[str(d) for d in data],
         snr_db=parse_floats(snr_db, "--snr-db"),
         noise_dbm=parse_floats(noise_dbm, "--noise-dbm"),
-        snr_convention=snr_convention,
+        snr_convention=snr_convention or "site-median",
         tx_power_dbm=tx_power_dbm,
         system_loss_db=system_loss_db,
         num_ue=num_ue,
@@ -68,6 +72,13 @@ def eval_command(
     )
     cfg.validate()
     if checkpoint is not None and cfg.has_wifoe:
+        from mimofm.core.validation import MimofmInputError
+        from mimofm.precoders.registry import neural_precoders
+
+        others = sorted({p.removesuffix("-refined") for p in cfg.classical()} & set(neural_precoders()))
+        if others:
+            raise MimofmInputError(f"`--checkpoint` with wifoe and {', '.join(others)} is ambiguous; evaluate them "
+                                   "in separate runs")
         cfg.wifoe_checkpoint = str(checkpoint)
     elif checkpoint is not None:
         from mimofm.core.validation import MimofmInputError
@@ -139,23 +150,23 @@ def _wifoe(precoder, task, snr_db, samples, seed, checkpoint, json_out, snr_conv
 
     if precoder.strip() != "wifoe" or not task:
         raise MimofmInputError("3GPP task evaluation is `--precoder wifoe --task NAME[,NAME]` (see `mimofm data tasks`)")
-    conv = {"site-median": "received", "received": "received", "per-antenna": "per-antenna"}.get(snr_convention)
-    if conv is None:
-        raise MimofmInputError(f"the 3GPP tasks read --snr-db as received (site-median) or per-antenna, "
-                               f"not {snr_convention!r}")
-    tasks = [t.strip() for t in task.split(",") if t.strip()]
-    snrs = parse_floats(snr_db, "--snr-db") or [0.0, 10.0, 20.0]
-    from mimofm.evaluation.wifoe_eval import checkpoint_positions
+    from mimofm.evaluation.wifoe_eval import checkpoint_pilot_rule, checkpoint_positions, checkpoint_snrs
     from mimofm.models.loading import shipped_checkpoint
-
-    from mimofm.evaluation.wifoe_eval import checkpoint_pilot_rule
 
     model = load_wifoe(str(checkpoint) if checkpoint else None)
     stem = str(checkpoint) if checkpoint else str(shipped_checkpoint("wifoe"))
     positions = checkpoint_positions(stem)
-    offset = None
+    own_snrs, own_conv = checkpoint_snrs(stem)  # defaults: the checkpoint's own SNRs and convention
+    conv = {None: own_conv, "site-median": "received", "received": "received",
+            "per-antenna": "per-antenna"}.get(snr_convention)
+    if conv is None:
+        raise MimofmInputError(f"the 3GPP tasks read --snr-db as received (site-median) or per-antenna, "
+                               f"not {snr_convention!r}")
+    tasks = [t.strip() for t in task.split(",") if t.strip()]
+    snrs = parse_floats(snr_db, "--snr-db") or (own_snrs if conv == own_conv else [0.0, 10.0, 20.0])
+    offset, rule_conv = None, "received"
     if pilot_snr_db is None:  # the checkpoint's own pilot rule (e.g. a model trained with pilot SNR = SNR + offset)
-        pilot_snr_db, offset = checkpoint_pilot_rule(stem)
+        pilot_snr_db, offset, rule_conv = checkpoint_pilot_rule(stem)
     # a task without a branch of its own: a same-shape pretraining task's branch (zero-shot), else an error
     branches = {}
     for t in tasks:
@@ -175,7 +186,8 @@ def _wifoe(precoder, task, snr_db, samples, seed, checkpoint, json_out, snr_conv
         bar = prog.add_task("evaluating", total=None)
         rows = evaluate_wifoe(model, tasks, snrs, samples=samples, seed=seed, branches=branches,
                               progress=lambda msg: prog.update(bar, description=msg), positions=positions,
-                              convention=conv, pilot_snr_db=pilot_snr_db, pilot_snr_offset_db=offset)
+                              convention=conv, pilot_snr_db=pilot_snr_db, pilot_snr_offset_db=offset,
+                              offset_convention=rule_conv)
     table = Table(title=f"wifoe end to end (learned pilots, B-bit feedback) · mean sum rate (bit/s/Hz) over "
                         f"K = 3..8, {samples} samples per K, test drops")
     table.caption = (f"SNR read as {conv} ({'E‖h‖² = SNR' if conv == 'received' else 'E‖h‖² = N_t·SNR'}); pilot SNR "

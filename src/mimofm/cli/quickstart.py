@@ -68,11 +68,11 @@ def _wifoe(out: Path, samples: int, seed: int, task: str = "T4") -> str:
 
     stem = shipped_checkpoint("wifoe")
     snrs, conv = checkpoint_snrs(stem)  # the shipped model's own operating point
-    fixed, offset = checkpoint_pilot_rule(stem)
+    fixed, offset, rule_conv = checkpoint_pilot_rule(stem)
     with console.status(f"wifoe on 3GPP task {task} (channels generated with Sionna on first use)") as status:
         rows = evaluate_wifoe(load_wifoe(None), [task], snrs, samples=samples, seed=seed,
                               progress=lambda m: status.update(f"wifoe {m}"), convention=conv,
-                              pilot_snr_db=fixed, pilot_snr_offset_db=offset)
+                              pilot_snr_db=fixed, pilot_snr_offset_db=offset, offset_convention=rule_conv)
     write_json(out / "wifoe.json", {"task": task, "samples_per_k": samples, "rows": rows})
     lines = ["", f"wifoe end to end on 3GPP task {task} (test drops; learned pilots, B-bit feedback; "
              f"mean sum rate over K = 3..8, {samples} samples per K; {conv} SNR) vs perfect-CSI ZF and WMMSE:", "",

@@ -74,8 +74,10 @@ class EvalConfig:
         elif not self.has_wifoe:
             parse_precoders("")  # the registry's error for an empty list
         self.snr_points()
-        if self.pilot_snr_db is not None and not (self.has_wifoe and math.isfinite(self.pilot_snr_db)):
-            raise MimofmInputError("`--pilot-snr-db` (a finite dB value) applies to wifoe; add wifoe to `--precoder`")
+        if self.pilot_snr_db is not None and not self.has_wifoe:
+            raise MimofmInputError("`--pilot-snr-db` applies to wifoe; add wifoe to `--precoder`")
+        if self.pilot_snr_db is not None and not math.isfinite(self.pilot_snr_db):
+            raise MimofmInputError(f"`--pilot-snr-db` must be a finite number of dB, got {self.pilot_snr_db!r}")
         if self.wifoe_task is not None and not self.has_wifoe:
             raise MimofmInputError("`--task` with `--data` picks wifoe's branch; add wifoe to `--precoder`")
         if self.num_ue < 1:
@@ -164,7 +166,7 @@ def evaluate_sets(
     cfg.validate()
     specs = parse_precoders(",".join(cfg.classical())) if cfg.classical() else []
     budget = LinkBudget(cfg.tx_power_dbm, cfg.system_loss_db)
-    model, rule = None, (None, None)
+    model, rule = None, (None, None, "received")
     if cfg.has_wifoe:
         from mimofm.evaluation.wifoe_eval import checkpoint_pilot_rule
         from mimofm.models.loading import load_wifoe, shipped_checkpoint
@@ -187,7 +189,7 @@ def evaluate_sets(
             if cfg.csi_denoise:
                 h_est = beamspace_denoise(h_est, *array_shape(cs.meta, cs.num_bs_ant), cfg.csi_nmse_db)
             snr_median_db = 10.0 * math.log10(scale**2 * median_gain(cs.h))
-            pilot = _pilot_snr(cfg.pilot_snr_db, rule, point.snr_db)
+            pilot = _pilot_snr(cfg.pilot_snr_db, rule, snr_median_db, cs.num_bs_ant)
             point_specs, e_s = _with_wifoe(specs, cfg, model, branch, cs, scale, pilot)
             per = {}
             for spec in point_specs:
@@ -256,14 +258,14 @@ def _wifoe_branch(model, cs: ChannelSet, cfg: EvalConfig, progress) -> str | Non
     return branch
 
 
-def _pilot_snr(stated: float | None, rule: tuple[float | None, float | None], snr_db: float | None) -> float | None:
-    """wifoe's pilot SNR at one point: the stated one, else the checkpoint's rule (fixed, or data SNR + offset)."""
-    fixed, offset = rule
+def _pilot_snr(stated: float | None, rule: tuple, received_snr_db: float, num_bs_ant: int) -> float | None:
+    """wifoe's pilot SNR at one point: the stated one, else the checkpoint's rule applied to the point's median
+    received SNR (whatever convention or absolute noise set it)."""
     if stated is not None:
         return stated
-    if offset is not None and snr_db is not None:
-        return snr_db + offset
-    return fixed
+    from mimofm.evaluation.wifoe_eval import rule_pilot_snr
+
+    return rule_pilot_snr(rule, received_snr_db, num_bs_ant)
 
 
 def _with_wifoe(specs: list, cfg: EvalConfig, model, branch: str | None, cs: ChannelSet, scale: float,

@@ -114,13 +114,12 @@ def _wifoe_rows(cfg: ScalingConfig, progress) -> list[dict]:
     from mimofm.training.task_data import DEFAULT_POSITIONS, draw_task_samples, load_task
 
     from mimofm.core.linkbudget import FDDOperatingPoint
-    from mimofm.evaluation.wifoe_eval import checkpoint_pilot_rule
+    from mimofm.evaluation.wifoe_eval import checkpoint_pilot_rule, rule_pilot_snr
     from mimofm.models.loading import shipped_checkpoint
 
     task = get_task(cfg.wifoe_task)
     model = load_wifoe(None)
-    fixed, offset = checkpoint_pilot_rule(shipped_checkpoint("wifoe"))
-    pilot = cfg.wifoe_snr_db + offset if offset is not None else fixed
+    pilot = rule_pilot_snr(checkpoint_pilot_rule(shipped_checkpoint("wifoe")), cfg.wifoe_snr_db, task.num_bs_ant)
     e_s = FDDOperatingPoint(cfg.wifoe_snr_db, "received", pilot).pilot_energy(task.num_bs_ant)
     if task.name not in model.branches:
         raise MimofmInputError(f"the shipped wifoe has no branch for {task.name}; its tasks: {', '.join(model.branches)}")

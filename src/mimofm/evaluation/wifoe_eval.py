@@ -18,12 +18,13 @@ import torch
 
 from mimofm.core.linkbudget import FDDOperatingPoint
 from mimofm.core.rates import sum_rate
+from mimofm.core.validation import MimofmInputError
 from mimofm.precoders.linear import zf
 from mimofm.precoders.wmmse import wmmse
 from mimofm.training.task_data import DEFAULT_POSITIONS, draw_task_samples, load_task
 
 __all__ = ["task_draws", "wifoe_rate", "classical_rates", "evaluate_wifoe", "lmmse_wmmse_rate", "checkpoint_positions",
-           "pick_branch", "file_pilot_energy", "checkpoint_pilot_rule", "checkpoint_snrs", "wifoe_spec", "codebook_rate", "cqi_bits_for"]
+           "pick_branch", "file_pilot_energy", "checkpoint_pilot_rule", "rule_pilot_snr", "checkpoint_snrs", "wifoe_spec", "codebook_rate", "cqi_bits_for"]
 
 
 def checkpoint_positions(stem) -> int:
@@ -145,7 +146,7 @@ def codebook_rate(task: str, snr_db: float, kind: str = "type1", precoder: str =
 
     cfg = get_task(task)
     if precoder not in ("zf", "rzf", "wmmse"):
-        raise ValueError(f"precoder must be zf, rzf or wmmse, got {precoder!r}")
+        raise MimofmInputError(f"`precoder` must be zf, rzf or wmmse, got {precoder!r}")
     rows, cols, bits = cfg.rows, cfg.cols, cfg.feedback_bits
     cqi = cqi_bits_for(rows, cols, bits)
     g_db = 10 * math.log10(FDDOperatingPoint(snr_db, convention).gain(cfg.num_bs_ant))
@@ -163,14 +164,16 @@ def codebook_rate(task: str, snr_db: float, kind: str = "type1", precoder: str =
 def evaluate_wifoe(model, tasks: list[str], snrs_db: list[float], samples: int = 200, seed: int = 0,
                    branches: dict[str, str] | None = None, progress=None,
                    positions: int = DEFAULT_POSITIONS, convention: str = "received",
-                   pilot_snr_db: float | None = None, pilot_snr_offset_db: float | None = None) -> list[dict]:
+                   pilot_snr_db: float | None = None, pilot_snr_offset_db: float | None = None,
+                   offset_convention: str = "received") -> list[dict]:
     """Rows ``{task, branch, snr_db, snr_convention, pilot_snr_db, pilot_energy, resolved_pilot_snr_db,
     rate, zf, wmmse, ratio_to_wmmse}`` for every task and SNR.
 
     ``branches`` maps an evaluated task to the model branch that precodes it (zero-shot transfer, e.g.
     ``{"G1": "T1"}``); default: the task's own branch. ``positions``: the task data's size (the
     recipe's ``positions``; the test drops depend on it). ``convention`` and ``pilot_snr_db`` (fixed) or
-    ``pilot_snr_offset_db`` (pilot SNR = SNR + offset): the operating point
+    ``pilot_snr_offset_db`` (pilot SNR = the data SNR read in ``offset_convention`` + offset, as the checkpoint
+    was trained): the operating point
     (:class:`~mimofm.core.linkbudget.FDDOperatingPoint`; defaults: received SNR, full-energy pilots).
     """
     from mimofm.channels.tr38901 import get_task
@@ -181,9 +184,10 @@ def evaluate_wifoe(model, tasks: list[str], snrs_db: list[float], samples: int =
         for s in snrs_db:
             if progress:
                 progress(f"{t} @ {s:g} dB")
-            pilot = s + pilot_snr_offset_db if pilot_snr_offset_db is not None else pilot_snr_db
-            op = FDDOperatingPoint(s, convention, pilot)
             n = get_task(t).num_bs_ant
+            received = s + (10.0 * math.log10(n) if convention == "per-antenna" else 0.0)
+            pilot = rule_pilot_snr((pilot_snr_db, pilot_snr_offset_db, offset_convention), received, n)
+            op = FDDOperatingPoint(s, convention, pilot)
             draws = task_draws(t, s, samples, seed, positions=positions, convention=convention)
             r = wifoe_rate(model, t, draws, br, seed, pilot_energy=op.pilot_energy(n))
             ref = classical_rates(t, s, samples, seed, positions, convention)
@@ -227,13 +231,26 @@ def pick_branch(model, num_bs_ant: int, task: str | None = None,
     return same[0], why
 
 
-def checkpoint_pilot_rule(stem) -> tuple[float | None, float | None]:
-    """``(pilot_snr_db, pilot_snr_offset_db)`` a wifoe checkpoint was trained with (``(None, None)``: full-energy
-    pilots): what evaluation uses when no pilot SNR is stated."""
+def checkpoint_pilot_rule(stem) -> tuple[float | None, float | None, str]:
+    """``(pilot_snr_db, pilot_snr_offset_db, snr_convention)`` a wifoe checkpoint was trained with
+    (``(None, None, ·)``: full-energy pilots): what evaluation uses when no pilot SNR is stated. The offset is
+    added to the data SNR read in ``snr_convention`` (:func:`rule_pilot_snr`)."""
     from mimofm.adaptation.wifoe import checkpoint_recipe
 
     rec = checkpoint_recipe(str(stem))
-    return rec.get("pilot_snr_db"), rec.get("pilot_snr_offset_db")
+    return rec.get("pilot_snr_db"), rec.get("pilot_snr_offset_db"), rec.get("snr_convention", "received")
+
+
+def rule_pilot_snr(rule: tuple[float | None, float | None, str], received_snr_db: float | None,
+                   num_bs_ant: int) -> float | None:
+    """The pilot SNR a checkpoint's ``rule`` (:func:`checkpoint_pilot_rule`) gives at a data point whose
+    *received* (beamformed) SNR is ``received_snr_db``: the fixed value, or the data SNR in the rule's own
+    convention plus the offset (``None``: full-energy pilots, or an offset rule without a data SNR)."""
+    fixed, offset, conv = rule
+    if offset is None or received_snr_db is None:
+        return fixed
+    base = received_snr_db - (10.0 * math.log10(num_bs_ant) if conv == "per-antenna" else 0.0)
+    return base + offset
 
 
 def checkpoint_snrs(stem) -> tuple[list[float], str]:
@@ -254,7 +271,11 @@ def file_pilot_energy(pilot_snr_db: float | None, hs_positions: torch.Tensor) ->
 
     if pilot_snr_db is None:
         return 1.0
-    return 10.0 ** (pilot_snr_db / 10.0) * hs_positions.shape[-1] / median_gain(hs_positions)
+    g = median_gain(hs_positions)
+    if not (g > 0 and math.isfinite(pilot_snr_db)):
+        raise MimofmInputError(f"a pilot SNR needs a finite `pilot_snr_db` ({pilot_snr_db!r}) and channels whose "
+                               "median gain is positive")
+    return 10.0 ** (pilot_snr_db / 10.0) * hs_positions.shape[-1] / g
 
 
 def wifoe_spec(model, branch: str, pilot_energy: float, seed: int = 0):

@@ -284,6 +284,9 @@ def update_wifoe_card(folder: Path, command: str) -> None:
     card_path = shipped_checkpoint("wifoe").with_suffix(".json")
     t2 = json.loads((folder / "table2_fig3.json").read_text())
     card = json.loads(card_path.read_text())
+    if "operating_point" in card:  # the shipped model is measured at its own point by wifoe_operating_point.py
+        raise SystemExit("--update-card --wifoe-paper: the shipped wifoe is the calibrated checkpoint; "
+                         "benchmarks/wifoe_paper.py measures the historical point, not it")
     rows = {k: v for k, v in t2["rates"].items()}
     card["heldout_metrics"] = {
         "command": command, "split": "test drops of each task", "samples_per_k": "see the command",

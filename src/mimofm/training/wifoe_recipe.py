@@ -28,6 +28,7 @@ training (STL), frozen-trunk fine-tuning (Algorithm 2) and the CEP / DSC baselin
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -81,6 +82,10 @@ class WiFoERecipe:
         if self.snr_convention not in FDD_CONVENTIONS:
             raise MimofmInputError(f"`snr_convention` must be one of {', '.join(FDD_CONVENTIONS)}, "
                                    f"got {self.snr_convention!r}")
+        for name in ("pilot_snr_db", "pilot_snr_offset_db", "eval_snr_db"):
+            v = getattr(self, name)
+            if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v)):
+                raise MimofmInputError(f"`{name}` must be a finite number of dB, got {v!r}")
         if self.pilot_snr_db is not None and self.pilot_snr_offset_db is not None:
             raise MimofmInputError("give at most one of `pilot_snr_db` (fixed) and `pilot_snr_offset_db` (tied)")
         if self.loss_norm not in ("none", "per-sample"):
@@ -170,14 +175,14 @@ class WiFoERecipe:
             out.append((c.name, h, torch.complex(re_im[0], re_im[1]), e_s))
         return out
 
-    def _rate_objective(self, h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        """Mean over the batch of the sum rate, each sample divided by its interference-free equal-power rate
-        with ``loss_norm: per-sample``."""
+    def _rate_objective(self, h: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(objective, mean sum rate): the objective is the batch mean of the sum rate, each sample divided by
+        its interference-free equal-power rate with ``loss_norm: per-sample``."""
         r = sum_rate(h.to(torch.complex128), w.to(torch.complex128))  # [B]
-        if self.loss_norm == "per-sample":
-            g = h.to(torch.complex128).abs().square().sum(-1)  # [B, K]
-            r = r / torch.log2(1 + g / h.shape[-2]).sum(-1).clamp_min(1e-9)
-        return r.mean()
+        if self.loss_norm != "per-sample":
+            return r.mean(), r.mean()
+        g = h.to(torch.complex128).abs().square().sum(-1)  # [B, K]
+        return (r / torch.log2(1 + g / h.shape[-2]).sum(-1).clamp_min(1e-9)).mean(), r.mean()
 
     def loss(self, model: WiFoE, batch, step: int):
         stats: dict[str, float] = {}
@@ -194,10 +199,10 @@ class WiFoERecipe:
             if model.cfg.feedback == "estimate":
                 q = q.detach()  # stage 2 of CEP: the estimator is fixed
             w = model.decode(q, name)
-            r = self._rate_objective(h, w)
-            losses.append(-r.float())
+            objective, r = self._rate_objective(h, w)
+            losses.append(-objective.float())
             aux.append(model.aux_loss())
-            stats[f"rate/{name}"] = float(r.detach())
+            stats[f"rate/{name}"] = float(r.detach())  # the sum rate itself, whatever the objective
         loss = torch.stack(losses).mean()
         if aux and self.aux_loss_weight:
             a = torch.stack(aux).mean()
