@@ -73,7 +73,7 @@ WIFOE_OP_COMMAND = ("python benchmarks/wifoe_calibration.py data|pilot|report; p
                     "classical; python benchmarks/wifoe_operating_point.py baselines --shard i/2 (i = 0, 1); "
                     "python benchmarks/wifoe_operating_point.py models --cep runs/wifoe_calibration/cep_+4/last; "
                     "python benchmarks/wifoe_operating_point.py report; python benchmarks/wifoe_fig4_val.py "
-                    "train|report --shard i/2 --steps 2000 --val 0.1 --seeds 0 --stl-budgets --checkpoint "
+                    "train|report --shard i/2 --steps 2000 --val 0.1 --seeds 0 1 --stl-budgets --checkpoint "
                     "src/mimofm/assets/checkpoints/wifoe --out runs/wifoe-op/fig4 --samples 100")
 
 
@@ -91,7 +91,7 @@ def wifoe_op_section(calibration: Path, op: Path, command: str, fig4: Path | Non
         lines += [x.replace("### ", "#### ", 1) if x.startswith("### ") else x
                   for x in (folder / "summary.md").read_text().splitlines()] + [""]
     if fig4 is not None:
-        lines += ["#### Fig. 4 analogue at the calibrated point (shipped trunk, one seed, STL not run)", ""]
+        lines += ["#### Fig. 4 analogue at the calibrated point (shipped trunk, STL not run)", ""]
         lines += (fig4 / "summary.md").read_text().splitlines() + [
             "", "![wifoe Fig. 4 at the calibrated point](docs/figures/wifoe_fig4_op.png)", ""]
     lines += ["![wifoe calibration](docs/figures/wifoe_calibration.png)", "",
@@ -396,7 +396,8 @@ def main(argv: list[str] | None = None) -> str:
     before = []
     if q is None:  # an update of a kept page: its own recipe first, then this update
         try:
-            before = [x for x in keep_block(old, "## How this page was made")[1:] if x.strip()]
+            before = [x.rstrip() for x in keep_block(old, "## How this page was made")[1:] if x.strip()]
+            before = [x for x in before if x != "then: " + made]  # the same update again: listed once
         except SystemExit:
             pass
     if before:
