@@ -23,10 +23,10 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from mimofm.evaluation.complexity import complexity  # noqa: E402
-from mimofm.precoders.linear import zf  # noqa: E402
-from mimofm.precoders.qos import qos_power_min  # noqa: E402
-from mimofm.core.rates import user_rates  # noqa: E402
+from mimofm.core.rates import user_rates
+from mimofm.evaluation.complexity import complexity
+from mimofm.precoders.linear import zf
+from mimofm.precoders.qos import qos_power_min
 
 
 def qos(h: torch.Tensor):
@@ -65,15 +65,30 @@ def main() -> None:
                 if name == "wmmse-antenna":
                     b = tuple(min(x, a.antenna_batch_cap) for x in batches)
                 r = complexity(m, k, n, batch_sizes=tuple(dict.fromkeys(b)), repeats=a.repeats)
-                t = {str(x): r.seconds_per_precoder[min(x, a.antenna_batch_cap) if name == "wmmse-antenna" else x]
-                     for x in batches}
+                t = {
+                    str(x): r.seconds_per_precoder[
+                        min(x, a.antenna_batch_cap) if name == "wmmse-antenna" else x
+                    ]
+                    for x in batches
+                }
                 if name == "zf":
                     zf_t = t
-                rows.append({"num_bs_ant": n, "num_ue": k, "precoder": name, "iterations": r.iterations,
-                             "seconds_per_precoder": t, "ratio_to_zf": {x: t[x] / zf_t[x] for x in t},
-                             "mimofm_multiplications": r.mimofm_multiplications, "analytic": r.analytic,
-                             "batch_used": {str(x): (min(x, a.antenna_batch_cap) if name == "wmmse-antenna" else x)
-                                            for x in batches}})
+                rows.append(
+                    {
+                        "num_bs_ant": n,
+                        "num_ue": k,
+                        "precoder": name,
+                        "iterations": r.iterations,
+                        "seconds_per_precoder": t,
+                        "ratio_to_zf": {x: t[x] / zf_t[x] for x in t},
+                        "mimofm_multiplications": r.mimofm_multiplications,
+                        "analytic": r.analytic,
+                        "batch_used": {
+                            str(x): (min(x, a.antenna_batch_cap) if name == "wmmse-antenna" else x)
+                            for x in batches
+                        },
+                    }
+                )
                 console.log(f"N_T={n} N_U={k} {name}: " + ", ".join(f"b{x} {t[x] * 1e6:.1f} µs" for x in t))
     total = time.perf_counter() - t_start
     table = Table(title=f"seconds per precoder (CPU, {torch.get_num_threads()} threads) and ratio to ZF")
@@ -88,12 +103,24 @@ def main() -> None:
             cells += [f"{r['seconds_per_precoder'][str(x)] * 1e6:.1f}", f"{r['ratio_to_zf'][str(x)]:.1f}"]
         it = f"{r['iterations']:.1f}" if r["iterations"] else "-"
         table.add_row(str(r["num_bs_ant"]), str(r["num_ue"]), r["precoder"], it, *cells)
-    table.caption = (f"wmmse-antenna timed at batch ≤ {a.antenna_batch_cap}; total {total:.0f} s; "
-                     f"{platform.processor() or platform.machine()}, torch {torch.__version__}")
+    table.caption = (
+        f"wmmse-antenna timed at batch ≤ {a.antenna_batch_cap}; total {total:.0f} s; "
+        f"{platform.processor() or platform.machine()}, torch {torch.__version__}"
+    )
     console.print(table)
     if a.json:
-        a.json.write_text(json.dumps({"rows": rows, "seconds_total": total, "threads": torch.get_num_threads(),
-                                      "torch": torch.__version__, "platform": platform.platform()}, indent=2))
+        a.json.write_text(
+            json.dumps(
+                {
+                    "rows": rows,
+                    "seconds_total": total,
+                    "threads": torch.get_num_threads(),
+                    "torch": torch.__version__,
+                    "platform": platform.platform(),
+                },
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":

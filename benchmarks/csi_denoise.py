@@ -46,10 +46,14 @@ def main() -> None:
                 out = nmse_db(beamspace_denoise(est, r, c, nmse, threshold=t), h)
                 rows.append({"site": name, "nmse_db": nmse, "threshold": t, "denoised_nmse_db": out})
                 print(f"{name:10s} NMSE {nmse:6.1f} dB  threshold {t:5.1f}  ->  {out:7.2f} dB", flush=True)
-    mean = {t: float(np.mean([x["denoised_nmse_db"] for x in rows if x["threshold"] == t])) for t in THRESHOLDS}
+    mean = {
+        t: float(np.mean([x["denoised_nmse_db"] for x in rows if x["threshold"] == t])) for t in THRESHOLDS
+    }
     best = min(mean, key=mean.get)
     print("mean over sites and NMSE levels (dB):", {t: round(v, 2) for t, v in mean.items()}, "-> best", best)
-    write_json(args.out, {"sites": args.sites.split(","), "rows": rows, "mean_by_threshold": mean, "best": best})
+    write_json(
+        args.out, {"sites": args.sites.split(","), "rows": rows, "mean_by_threshold": mean, "best": best}
+    )
 
 
 if __name__ == "__main__":

@@ -26,13 +26,11 @@ import json
 import time
 from pathlib import Path
 
-
-from mimofm._io import write_json  # noqa: E402
-from mimofm.channels.bundled import bundled_dir  # noqa: E402
-from mimofm.channels.catalog import BUNDLED_HELDOUT  # noqa: E402
-from mimofm.evaluation.evaluate import EvalConfig, load_sets  # noqa: E402
-
-from mimofm.reports.fm_paper import SNRS, plot_fig2, plot_fig3, summary, table1_md, table2_md  # noqa: E402
+from mimofm._io import write_json
+from mimofm.channels.bundled import bundled_dir
+from mimofm.channels.catalog import BUNDLED_HELDOUT
+from mimofm.evaluation.evaluate import EvalConfig, load_sets
+from mimofm.reports.fm_paper import SNRS, plot_fig2, plot_fig3, summary, table1_md, table2_md
 
 CLASSICAL = ["zf", "rzf", "wmmse", "dpc"]
 
@@ -53,7 +51,9 @@ def adapt_all(out: Path, sites, checkpoint: str | None, steps: int) -> dict[str,
             if not (d / "done").exists():
                 _log(f"adapt {cs.name} {label}")
                 t0 = time.perf_counter()
-                res = adapt_fm(cs, shots, checkpoint=checkpoint, steps=steps, out_dir=str(d), progress=False, log=_log)
+                res = adapt_fm(
+                    cs, shots, checkpoint=checkpoint, steps=steps, out_dir=str(d), progress=False, log=_log
+                )
                 write_json(d / "done", {"seconds": time.perf_counter() - t0, "similar": res["similar"]})
             stems[cs.name][label] = str(d / "last")
     return stems
@@ -70,9 +70,14 @@ def scratch_all(out: Path, files: dict[str, str], steps: int, model: dict) -> di
         if not (d / "done").exists():
             _log(f"scratch {name}")
             t0 = time.perf_counter()
-            rec = FMRecipe(sites=[f], model=model, pretrain_steps=steps, batch_per_dataset=64, default_batch=128)
-            train(rec, TrainConfig(steps=steps, lr=1e-3, warmup=30, ckpt_every=max(1, steps // 4), out_dir=str(d)),
-                  progress=False)
+            rec = FMRecipe(
+                sites=[f], model=model, pretrain_steps=steps, batch_per_dataset=64, default_batch=128
+            )
+            train(
+                rec,
+                TrainConfig(steps=steps, lr=1e-3, warmup=30, ckpt_every=max(1, steps // 4), out_dir=str(d)),
+                progress=False,
+            )
             write_json(d / "done", {"seconds": time.perf_counter() - t0})
         stems[name] = str(d / "last")
     return stems
@@ -86,8 +91,9 @@ def fig2(out: Path, sites, variants: dict[str, dict[str, str | None]], samples: 
     if stored is not None and any(r["precoder"].startswith("fm-refined-") for r in stored["results"]):
         return stored
     cfg = EvalConfig(precoders=CLASSICAL, snr_db=SNRS, samples=samples, positions="test")
-    doc = compare_checkpoints(sites, CLASSICAL, "fm", variants, cfg, progress=lambda s: _log(f"fig2 {s}"),
-                              also=("fm-refined",))
+    doc = compare_checkpoints(
+        sites, CLASSICAL, "fm", variants, cfg, progress=lambda s: _log(f"fig2 {s}"), also=("fm-refined",)
+    )
     write_json(path, doc)
     return doc
 
@@ -146,9 +152,19 @@ def table1(out: Path, steps: int, model: dict, samples: int = 200) -> dict:
             d = out / "table1" / name.replace("/", "-")
             if not (d / "done").exists():
                 _log(f"table1 train {name}")
-                rec = FMRecipe(sites=[f], model=model, mixes=[mix], pretrain_steps=steps, batch_per_dataset=64,
-                               default_batch=64)
-                train(rec, TrainConfig(steps=steps, lr=1e-3, warmup=30, ckpt_every=steps, out_dir=str(d)), progress=False)
+                rec = FMRecipe(
+                    sites=[f],
+                    model=model,
+                    mixes=[mix],
+                    pretrain_steps=steps,
+                    batch_per_dataset=64,
+                    default_batch=64,
+                )
+                train(
+                    rec,
+                    TrainConfig(steps=steps, lr=1e-3, warmup=30, ckpt_every=steps, out_dir=str(d)),
+                    progress=False,
+                )
                 write_json(d / "done", {})
             stems[name] = str(d / "last")
     hs = {d.name: draw_samples(d, samples, 4, 77, 20.0) for d in tests}
@@ -159,8 +175,13 @@ def table1(out: Path, steps: int, model: dict, samples: int = 200) -> dict:
         for label, stem in models.items():
             m = load_fm(stem)
             for n, h in hs.items():
-                rows.append({"model": label, "dataset": n,
-                             "ratio_to_wmmse": float(user_rates(h, m(h).w).sum(-1).mean()) / ref[n]})
+                rows.append(
+                    {
+                        "model": label,
+                        "dataset": n,
+                        "ratio_to_wmmse": float(user_rates(h, m(h).w).sum(-1).mean()) / ref[n],
+                    }
+                )
     doc = {"snr_db": 20.0, "samples": samples, "datasets": names, "rows": rows}
     write_json(path, doc)
     return doc
@@ -204,8 +225,11 @@ def main() -> None:
     model = {k: v for k, v in arch.items() if k not in ("num_bs_ant", "num_output_heads")}
     scratch = scratch_all(out, files, args.scratch_steps, model)
     zero = {cs.name: args.checkpoint for cs in sites}
-    variants = {"zero": zero, "few": {n: s["few"] for n, s in adapted.items()},
-                "full": {n: s["full"] for n, s in adapted.items()}}
+    variants = {
+        "zero": zero,
+        "few": {n: s["few"] for n, s in adapted.items()},
+        "full": {n: s["full"] for n, s in adapted.items()},
+    }
     f2 = fig2(out, sites, {**variants, "scratch": scratch}, args.samples)
     plot_fig2(f2, out / "fig2.png")
     f3 = fig3(out, sites, variants, args.tradeoff_samples, args.greedy_samples)

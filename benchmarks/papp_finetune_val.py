@@ -22,12 +22,15 @@ from mimofm.training.recipes import site_dir
 
 SITES = ["munich-val", "sf-val"]
 SNRS = [0.0, 10.0, 20.0, 30.0]  # papp's training grid; the choices recorded in docs/papp.md were made on it
-AUGMENTS = {"perm": {"phase_augment": False, "lr": 3e-4}, "perm+phase": {"phase_augment": True, "lr": 3e-4},
-            "perm+phase-400": {"phase_augment": True, "steps": 400, "lr": 3e-4},
-            "perm+phase-seed1": {"phase_augment": True, "lr": 3e-4, "seed": 1},
-            "perm+phase-lr1e-3": {"phase_augment": True, "lr": 1e-3},
-            "perm+phase-lr1e-3-seed1": {"phase_augment": True, "lr": 1e-3, "seed": 1},
-            "perm+phase-lr3e-3": {"phase_augment": True, "lr": 3e-3}}
+AUGMENTS = {
+    "perm": {"phase_augment": False, "lr": 3e-4},
+    "perm+phase": {"phase_augment": True, "lr": 3e-4},
+    "perm+phase-400": {"phase_augment": True, "steps": 400, "lr": 3e-4},
+    "perm+phase-seed1": {"phase_augment": True, "lr": 3e-4, "seed": 1},
+    "perm+phase-lr1e-3": {"phase_augment": True, "lr": 1e-3},
+    "perm+phase-lr1e-3-seed1": {"phase_augment": True, "lr": 1e-3, "seed": 1},
+    "perm+phase-lr3e-3": {"phase_augment": True, "lr": 3e-3},
+}
 SHOTS = ["40", "full"]
 
 
@@ -52,15 +55,20 @@ def report(doc: dict) -> str:
     m = {(r["site"], r["snr_db"], r["precoder"]): r["sum_rate_mean"] for r in doc["results"]}
     sites = list(dict.fromkeys(r["site"] for r in doc["results"]))
     methods = [p for p in dict.fromkeys(r["precoder"] for r in doc["results"]) if p.startswith("papp-")]
-    lines = ["| variant | " + " | ".join(f"{x:g} dB" for x in SNRS) + " | mean |", "|---|" + "---|" * (len(SNRS) + 1)]
+    lines = [
+        "| variant | " + " | ".join(f"{x:g} dB" for x in SNRS) + " | mean |",
+        "|---|" + "---|" * (len(SNRS) + 1),
+    ]
     for p in methods:
         r = [sum(m[(s, x, p)] / m[(s, x, "wmmse")] for s in sites) / len(sites) for x in SNRS]
         lines.append(f"| {p} | " + " | ".join(f"{v:.4f}" for v in r) + f" | {sum(r) / len(r):.4f} |")
     total = {p: sum(m[(s, x, p)] for s in sites for x in SNRS) for p in methods}
     for aug in AUGMENTS:
         full, few = total[f"papp-{aug}-full"], total[f"papp-{aug}-40"]
-        lines.append(f"\n{aug}: full fine-tuning gains {100 * (full / total['papp-zero'] - 1):.2f}%, "
-                     f"40 samples recover {100 * (few - total['papp-zero']) / (full - total['papp-zero']):.1f}%")
+        lines.append(
+            f"\n{aug}: full fine-tuning gains {100 * (full / total['papp-zero'] - 1):.2f}%, "
+            f"40 samples recover {100 * (few - total['papp-zero']) / (full - total['papp-zero']):.1f}%"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -74,7 +82,9 @@ def main() -> None:
     sites = load_sets([str(site_dir() / f"{n}.h5") for n in SITES])
     variants = finetune(out, sites)
     path = out / "eval.json"
-    if path.exists() and {f"papp-{v}" for v in variants} <= {r["precoder"] for r in json.loads(path.read_text())["results"]}:
+    if path.exists() and {f"papp-{v}" for v in variants} <= {
+        r["precoder"] for r in json.loads(path.read_text())["results"]
+    }:
         doc = json.loads(path.read_text())
     else:
         cfg = EvalConfig(precoders=["wmmse"], snr_db=SNRS, samples=args.samples, positions="test", seed=3)

@@ -29,9 +29,20 @@ from mimofm._io import write_json
 from mimofm.channels.bundled import bundled_dir
 from mimofm.channels.catalog import BUNDLED_HELDOUT
 from mimofm.evaluation.evaluate import EvalConfig, load_sets
-
-from mimofm.reports.papp_paper import (CSI_NMSES, CSI_SNR, HYBRID, SHOTS, SNRS, csi_md, hybrid_md, plot_csi, plot_ratios,
-                                       seed_mean, summary, table1_md)
+from mimofm.reports.papp_paper import (
+    CSI_NMSES,
+    CSI_SNR,
+    HYBRID,
+    SHOTS,
+    SNRS,
+    csi_md,
+    hybrid_md,
+    plot_csi,
+    plot_ratios,
+    seed_mean,
+    summary,
+    table1_md,
+)
 
 
 def _log(msg: str) -> None:
@@ -44,8 +55,23 @@ def _train_without_mldg(d: Path, what: str, *overrides: str) -> str:
     if not (d / "last.json").exists() or json.loads((d / "last.json").read_text())["step"] < 3000:
         _log(what)
         sets = [a for o in overrides for a in ("--set", o)]
-        subprocess.run([sys.executable, "-m", "mimofm.cli.main", "train", "papp", "--recipe", "recipes/papp.yaml",
-                        *sets, "--set", "papp.mldg=false", "--out-dir", str(d)], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mimofm.cli.main",
+                "train",
+                "papp",
+                "--recipe",
+                "recipes/papp.yaml",
+                *sets,
+                "--set",
+                "papp.mldg=false",
+                "--out-dir",
+                str(d),
+            ],
+            check=True,
+        )
     return str(d / "last")
 
 
@@ -56,12 +82,21 @@ def deepall(out: Path) -> str:
 def scratch(out: Path, sites) -> dict[str, str]:
     """A papp of the same size trained from scratch on each held-out site's local train positions alone
     (the shipped recipe and budget, one site, no MLDG): the papers' single-site baseline."""
-    return {cs.name: _train_without_mldg(out / "scratch" / cs.name, f"scratch: papp on {cs.name}'s train positions",
-                                         f"papp.sites=['{bundled_dir() / f'{cs.name}.h5'}']") for cs in sites}
+    return {
+        cs.name: _train_without_mldg(
+            out / "scratch" / cs.name,
+            f"scratch: papp on {cs.name}'s train positions",
+            f"papp.sites=['{bundled_dir() / f'{cs.name}.h5'}']",
+        )
+        for cs in sites
+    }
 
 
 FT_SEEDS = (0, 1, 2)  # each a different draw of the local positions: the few-shot curve is a mean over them
-FT_MARK = {"phase_augment": True, "lr": 1e-3}  # the settings runs are made with; a stored run made otherwise is re-made
+FT_MARK = {
+    "phase_augment": True,
+    "lr": 1e-3,
+}  # the settings runs are made with; a stored run made otherwise is re-made
 
 
 def finetune(out: Path, sites) -> dict[str, dict[str, str]]:
@@ -93,8 +128,17 @@ def evaluate(out: Path, sites, variants: dict[str, dict[str, str | None]], sampl
         if want <= {r["precoder"] for r in rows} and set(SNRS) <= {r["snr_db"] for r in rows}:
             return stored
     cfg = EvalConfig(precoders=["zf", "wmmse"], snr_db=SNRS, samples=samples, positions="test")
-    doc = seed_mean(compare_checkpoints(sites, ["zf", "wmmse"], "papp", variants, cfg,
-                                        progress=lambda s: _log(f"eval {s}"), also=("papp-refined",)))
+    doc = seed_mean(
+        compare_checkpoints(
+            sites,
+            ["zf", "wmmse"],
+            "papp",
+            variants,
+            cfg,
+            progress=lambda s: _log(f"eval {s}"),
+            also=("papp-refined",),
+        )
+    )
     write_json(path, doc)
     return doc
 
@@ -117,14 +161,24 @@ def csi(out: Path, sites, samples: int) -> dict:
     rows = []
     for nmse in CSI_NMSES:
         _log(f"csi {nmse} dB")
-        cfg = EvalConfig(precoders=["zf", "wmmse", "papp"] + _shipped("papp-csi") + ["papp-refined", "rzf-refined"],
-                         snr_db=[CSI_SNR], samples=samples,
-                         positions="test", csi_nmse_db=nmse)
+        cfg = EvalConfig(
+            precoders=["zf", "wmmse", "papp"] + _shipped("papp-csi") + ["papp-refined", "rzf-refined"],
+            snr_db=[CSI_SNR],
+            samples=samples,
+            positions="test",
+            csi_nmse_db=nmse,
+        )
         for r in evaluate_sets(sites, cfg)["results"]:
             rows.append({**r, "csi_nmse_db": nmse})
         # the same estimates through the beamspace denoiser (mimofm.channels.denoise) before every precoder
-        cfg = EvalConfig(precoders=["zf", "wmmse", "papp", "papp-refined"], snr_db=[CSI_SNR], samples=samples,
-                         positions="test", csi_nmse_db=nmse, csi_denoise=True)
+        cfg = EvalConfig(
+            precoders=["zf", "wmmse", "papp", "papp-refined"],
+            snr_db=[CSI_SNR],
+            samples=samples,
+            positions="test",
+            csi_nmse_db=nmse,
+            csi_denoise=True,
+        )
         for r in evaluate_sets(sites, cfg)["results"]:
             rows.append({**r, "precoder": r["precoder"] + "+dn", "csi_nmse_db": nmse})
     doc = {"snr_db": CSI_SNR, "results": rows}
@@ -151,7 +205,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="runs/papp_paper")
     ap.add_argument("--samples", type=int, default=1000)
-    ap.add_argument("--fig-dir", default="docs/figures", help="where papp_ratios.png and papp_csi.png are written")
+    ap.add_argument(
+        "--fig-dir", default="docs/figures", help="where papp_ratios.png and papp_csi.png are written"
+    )
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -159,8 +215,12 @@ def main() -> None:
     da = deepall(out)
     ft = finetune(out, sites)
     sc = scratch(out, sites)
-    variants = {"zero": {cs.name: None for cs in sites}, "deepall": {cs.name: da for cs in sites},
-                "scratch": sc, **ft}
+    variants = {
+        "zero": {cs.name: None for cs in sites},
+        "deepall": {cs.name: da for cs in sites},
+        "scratch": sc,
+        **ft,
+    }
     if _shipped("papp-lite"):  # the smaller extractor + student, zero-shot
         from mimofm.models.loading import shipped_checkpoint
 

@@ -32,19 +32,33 @@ def main() -> None:
     sites = load_sets([str(site_dir() / f"{n}.h5") for n in SITES])
     stems: dict[str, str | None] = {"shipped": None, **{s: s for s in args.stems}}
     cfg = EvalConfig(precoders=["wmmse"], snr_db=SNRS, samples=args.samples, positions="all", seed=3)
-    doc = compare_checkpoints(sites, ["wmmse"], "papp", {k: {cs.name: v for cs in sites} for k, v in stems.items()}, cfg)
+    doc = compare_checkpoints(
+        sites, ["wmmse"], "papp", {k: {cs.name: v for cs in sites} for k, v in stems.items()}, cfg
+    )
     m = {(r["site"], r["snr_db"], r["precoder"]): r for r in doc["results"]}
     names = [cs.name for cs in sites]
     print("| checkpoint | multiplications | " + " | ".join(f"{x:g} dB" for x in SNRS) + " | mean |")
     print("|---|---|" + "---|" * (len(SNRS) + 1))
     wm = {x: sum(m[(s, x, "wmmse")]["iterations_mean"] for s in names) / len(names) for x in SNRS}
     for label, stem in stems.items():
-        r = [sum(m[(s, x, f"papp-{label}")]["sum_rate_mean"] / m[(s, x, "wmmse")]["sum_rate_mean"] for s in names)
-             / len(names) for x in SNRS]
+        r = [
+            sum(
+                m[(s, x, f"papp-{label}")]["sum_rate_mean"] / m[(s, x, "wmmse")]["sum_rate_mean"]
+                for s in names
+            )
+            / len(names)
+            for x in SNRS
+        ]
         mult = papp_multiplications(load_papp(stem).cfg)
-        frac = ", ".join(f"1/{paper_counts('wmmse', 4, 64, wm[x])['PaPP Table I real multiplications'] / mult:.0f}"
-                         for x in SNRS)
-        print(f"| {label} | {mult:.3g} ({frac}) | " + " | ".join(f"{v:.4f}" for v in r) + f" | {sum(r) / len(r):.4f} |")
+        frac = ", ".join(
+            f"1/{paper_counts('wmmse', 4, 64, wm[x])['PaPP Table I real multiplications'] / mult:.0f}"
+            for x in SNRS
+        )
+        print(
+            f"| {label} | {mult:.3g} ({frac}) | "
+            + " | ".join(f"{v:.4f}" for v in r)
+            + f" | {sum(r) / len(r):.4f} |"
+        )
     write_json(args.out, doc)
 
 

@@ -22,8 +22,8 @@ from mimofm.evaluation.evaluate import EvalConfig, evaluate_sets, load_sets
 from mimofm.models.fm import structured_precoder
 from mimofm.models.refine import refine_structure
 from mimofm.precoders import registry
-from mimofm.precoders.registry import PrecoderOutput, PrecoderSpec
 from mimofm.precoders._common import rates_from_hw
+from mimofm.precoders.registry import PrecoderOutput, PrecoderSpec
 from mimofm.training.recipes import site_dir
 
 GRID = [(5, 0.3), (10, 0.1), (10, 0.3), (10, 1.0), (20, 0.3), (40, 0.3)]
@@ -39,12 +39,14 @@ def _structure(family: str):
         def papp_structure(h):
             feats, _ = model.extractor(h)
             return model.student.structure(feats, h)
+
         return papp_structure
     model = load_fm(None)
 
     def fm_structure(h):
         feats = model.extractor(h, torch.log1p(torch.full(h.shape[:-1], 1e3)))
         return model.heads[model.default_head].structure(feats)
+
     return fm_structure
 
 
@@ -57,6 +59,7 @@ def _spec(name: str, structure, steps: int, lr: float, start: str) -> PrecoderSp
         lam, p = refine_structure(h, lam, p, steps, lr)
         w = structured_precoder(h, lam, p).to(torch.complex128)
         return PrecoderOutput(w=w, sum_rate=rates_from_hw(h.to(torch.complex128) @ w).sum(-1))
+
     return PrecoderSpec(name, "precoder", run, name)
 
 
@@ -76,8 +79,13 @@ def main() -> None:
         for steps in (5, 10, 20):
             names.append(f"{fam}:rzf:{steps}:0.3")
             registry.REGISTRY[names[-1]] = _spec(names[-1], structure, steps, 0.3, "rzf")
-    cfg = EvalConfig(precoders=["wmmse"] + names, snr_db=[0.0, 10.0, 20.0, 30.0], samples=args.samples,
-                     positions="all", seed=3)
+    cfg = EvalConfig(
+        precoders=["wmmse"] + names,
+        snr_db=[0.0, 10.0, 20.0, 30.0],
+        samples=args.samples,
+        positions="all",
+        seed=3,
+    )
     t0 = time.time()
     res = evaluate_sets(sites, cfg)["results"]
     table = {}
@@ -88,9 +96,13 @@ def main() -> None:
     for name, by_snr in table.items():
         ratios = [float(np.mean(by_snr[s])) for s in sorted(by_snr)]
         out[name] = {"ratio_by_snr": ratios, "mean": float(np.mean(ratios))}
-        print(f"{name:22s}", " ".join(f"{x:.4f}" for x in ratios), f"mean {out[name]['mean']:.4f}", flush=True)
+        print(
+            f"{name:22s}", " ".join(f"{x:.4f}" for x in ratios), f"mean {out[name]['mean']:.4f}", flush=True
+        )
     print(f"{time.time() - t0:.0f} s")
-    write_json(args.out, {"sites": ["munich-val", "sf-val"], "samples": args.samples, "grid": GRID, "results": out})
+    write_json(
+        args.out, {"sites": ["munich-val", "sf-val"], "samples": args.samples, "grid": GRID, "results": out}
+    )
 
 
 if __name__ == "__main__":

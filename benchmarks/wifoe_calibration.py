@@ -89,7 +89,9 @@ def run_pilot(out: Path, samples: int, snr_db: float) -> None:
         for p in PILOT_GRID + ["default"]:
             key = f"{t}@{p}"
             if key not in doc["lmmse"]:
-                doc["lmmse"][key] = lmmse_wmmse_rate(t, snr_db, samples, pilot_snr_db=None if p == "default" else p)
+                doc["lmmse"][key] = lmmse_wmmse_rate(
+                    t, snr_db, samples, pilot_snr_db=None if p == "default" else p
+                )
                 write_json(path, doc)
         _log(f"pilot {t} done")
 
@@ -104,14 +106,33 @@ def run_cep(out: Path, offset_db: float, steps: int, snr_db: float, samples: int
 
     torch.set_num_threads(threads)
     d = out / f"cep_{offset_db:+g}"
-    recipe = WiFoERecipe(tasks=GROUP1, model=dict(d_model=128, num_layers=2, num_heads=4, d_ff=256, num_experts=4,
-                                                  top_k=2, feedback="estimate"),
-                         cep_estimation_steps=2 * steps // 3, pilot_snr_offset_db=offset_db)
+    recipe = WiFoERecipe(
+        tasks=GROUP1,
+        model=dict(
+            d_model=128, num_layers=2, num_heads=4, d_ff=256, num_experts=4, top_k=2, feedback="estimate"
+        ),
+        cep_estimation_steps=2 * steps // 3,
+        pilot_snr_offset_db=offset_db,
+    )
     if not (d / "done").exists():
         _log(f"train CEP, pilot SNR = data SNR {offset_db:+g} dB, {steps} steps")
-        train(recipe, TrainConfig(steps=steps, lr=1e-3, warmup=min(100, steps // 10), min_lr_ratio=0.1,
-                                  weight_decay=1e-4, grad_clip=1.0, log_every=50, ckpt_every=100, seed=0,
-                                  out_dir=str(d)), resume=True, progress=False)
+        train(
+            recipe,
+            TrainConfig(
+                steps=steps,
+                lr=1e-3,
+                warmup=min(100, steps // 10),
+                min_lr_ratio=0.1,
+                weight_decay=1e-4,
+                grad_clip=1.0,
+                log_every=50,
+                ckpt_every=100,
+                seed=0,
+                out_dir=str(d),
+            ),
+            resume=True,
+            progress=False,
+        )
         (d / "done").write_text("")
     model = load_wifoe(str(d / "last")).eval()
     op = recipe.operating_point(snr_db)
@@ -120,8 +141,11 @@ def run_cep(out: Path, offset_db: float, steps: int, snr_db: float, samples: int
         n = model.branch(t).shape.num_bs_ant
         draws = task_draws(t, snr_db, samples)
         r = wifoe_rate(model, t, draws, pilot_energy=op.pilot_energy(n))
-        res["rates"][t] = {"cep": r, "cep_est_wmmse": _estimate_then_wmmse(model, t, draws, op.pilot_energy(n)),
-                           "wmmse": classical_rates(t, snr_db, samples)["wmmse"]}
+        res["rates"][t] = {
+            "cep": r,
+            "cep_est_wmmse": _estimate_then_wmmse(model, t, draws, op.pilot_energy(n)),
+            "wmmse": classical_rates(t, snr_db, samples)["wmmse"],
+        }
     write_json(d / "eval.json", res)
     _log(f"CEP {offset_db:+g} dB: {np.mean([v['cep'] for v in res['rates'].values()]):.2f} bit/s/Hz")
 
@@ -146,20 +170,31 @@ def _estimate_then_wmmse(model, task: str, draws, pilot_energy: float) -> float:
 def report(out: Path, fig: Path | None) -> str:
     """The calibration table as markdown (and the pilot-SNR figure)."""
     data = data_point(_load(out / "data.json"))
-    lines = ["### Data SNR (perfect-CSI WMMSE and ZF, Group 1 mean, test drops)", "",
-             "| received SNR (dB) | WMMSE | ZF | ZF ÷ WMMSE |", "|---|---|---|---|"]
+    lines = [
+        "### Data SNR (perfect-CSI WMMSE and ZF, Group 1 mean, test drops)",
+        "",
+        "| received SNR (dB) | WMMSE | ZF | ZF ÷ WMMSE |",
+        "|---|---|---|---|",
+    ]
     for s, w, z in zip(data["grid"], data["wmmse"], data["zf"]):
         lines.append(f"| {s:g} | {w:.2f} | {z:.2f} | {z / w:.3f} |")
-    lines.append(f"| **paper, \"10 dB\"** | **{PAPER_WMMSE}** | **6.86** | **{PAPER_ZF_SHARE:.3f}** |")
+    lines.append(f'| **paper, "10 dB"** | **{PAPER_WMMSE}** | **6.86** | **{PAPER_ZF_SHARE:.3f}** |')
     if data["snr_db"] is not None:
-        lines += ["", f"mimofm's WMMSE reaches the paper's {PAPER_WMMSE} at a received SNR of "
-                      f"**{data['snr_db']:.1f} dB**; ZF is {data['zf_share']:.3f} of WMMSE there (paper: "
-                      f"{PAPER_ZF_SHARE:.3f})."]
+        lines += [
+            "",
+            f"mimofm's WMMSE reaches the paper's {PAPER_WMMSE} at a received SNR of "
+            f"**{data['snr_db']:.1f} dB**; ZF is {data['zf_share']:.3f} of WMMSE there (paper: "
+            f"{PAPER_ZF_SHARE:.3f}).",
+        ]
     pilot = _load(out / "pilot.json")
     if pilot:
-        lines += ["", f"### Pilot SNR at {pilot['snr_db']:g} dB received data SNR (÷ perfect-CSI WMMSE, Group 1 mean)",
-                  "", "| pilot SNR (dB) | LMMSE + WMMSE (unquantized) | CEP estimator + WMMSE | CEP (learned estimator and BS) |",
-                  "|---|---|---|---|"]
+        lines += [
+            "",
+            f"### Pilot SNR at {pilot['snr_db']:g} dB received data SNR (÷ perfect-CSI WMMSE, Group 1 mean)",
+            "",
+            "| pilot SNR (dB) | LMMSE + WMMSE (unquantized) | CEP estimator + WMMSE | CEP (learned estimator and BS) |",
+            "|---|---|---|---|",
+        ]
         cep = {}
         for e in sorted(out.glob("cep_*/eval.json")):
             r = json.loads(e.read_text())
@@ -167,8 +202,10 @@ def report(out: Path, fig: Path | None) -> str:
                 wm_c = np.mean([v["wmmse"] for v in r["rates"].values()])
                 est = [v.get("cep_est_wmmse") for v in r["rates"].values()]
                 cep[pilot["snr_db"] + r["offset_db"]] = (
-                    np.mean([v["cep"] for v in r["rates"].values()]) / wm_c, r["steps"],
-                    np.mean(est) / wm_c if None not in est else None)
+                    np.mean([v["cep"] for v in r["rates"].values()]) / wm_c,
+                    r["steps"],
+                    np.mean(est) / wm_c if None not in est else None,
+                )
         wm = np.mean([pilot["wmmse"][t] for t in GROUP1])
         lm = {}
         for p in PILOT_GRID:
@@ -187,10 +224,15 @@ def report(out: Path, fig: Path | None) -> str:
         xe = [x for x in xs if cep[x][2] is not None]
         hit_e = crossing(xe, [cep[x][2] for x in xe], PAPER_CEP_SHARE) if len(xe) > 1 else None
         hit_l = crossing(sorted(lm), [lm[p] for p in sorted(lm)], PAPER_CEP_SHARE)
-        lines += ["", f"LMMSE + WMMSE reaches {PAPER_CEP_SHARE:.3f} at a pilot SNR of "
-                      + (f"{hit_l:.1f} dB" if hit_l is not None else "no grid point") + "; CEP's estimator + WMMSE at "
-                      + (f"{hit_e:.1f} dB" if hit_e is not None else "no bracketed point") + "; CEP at "
-                      + (f"{hit:.1f} dB." if hit is not None else "no bracketed point.")]
+        lines += [
+            "",
+            f"LMMSE + WMMSE reaches {PAPER_CEP_SHARE:.3f} at a pilot SNR of "
+            + (f"{hit_l:.1f} dB" if hit_l is not None else "no grid point")
+            + "; CEP's estimator + WMMSE at "
+            + (f"{hit_e:.1f} dB" if hit_e is not None else "no bracketed point")
+            + "; CEP at "
+            + (f"{hit:.1f} dB." if hit is not None else "no bracketed point."),
+        ]
         if fig is not None and lm:
             import matplotlib
 
@@ -198,7 +240,9 @@ def report(out: Path, fig: Path | None) -> str:
             import matplotlib.pyplot as plt
 
             f, ax = plt.subplots(figsize=(6, 4))
-            ax.plot(sorted(lm), [lm[p] for p in sorted(lm)], "o-", label="LMMSE + WMMSE (unquantized feedback)")
+            ax.plot(
+                sorted(lm), [lm[p] for p in sorted(lm)], "o-", label="LMMSE + WMMSE (unquantized feedback)"
+            )
             if cep:
                 ax.plot(xs, [cep[x][0] for x in xs], "s-", label="CEP (learned estimator and BS)")
             if xe:
@@ -221,7 +265,9 @@ def main() -> None:
     ap.add_argument("part", choices=["data", "pilot", "cep", "report"])
     ap.add_argument("--out", type=Path, default=Path("runs/wifoe_calibration"))
     ap.add_argument("--samples", type=int, default=100, help="multi-user samples per K (test drops)")
-    ap.add_argument("--snr-db", type=float, default=None, help="data SNR of pilot/cep (default: the calibrated one)")
+    ap.add_argument(
+        "--snr-db", type=float, default=None, help="data SNR of pilot/cep (default: the calibrated one)"
+    )
     ap.add_argument("--pilot-offset-db", type=float, default=0.0, help="cep: pilot SNR minus data SNR")
     ap.add_argument("--steps", type=int, default=800, help="cep: training steps")
     ap.add_argument("--threads", type=int, default=1)
@@ -232,7 +278,9 @@ def main() -> None:
         return run_data(a.out, a.samples)
     if a.part == "report":
         text = report(a.out, a.figure)
-        (a.out / "summary.md").write_text(text)  # what BENCHMARKS.md takes (write_benchmarks_md.py --wifoe-op)
+        (a.out / "summary.md").write_text(
+            text
+        )  # what BENCHMARKS.md takes (write_benchmarks_md.py --wifoe-op)
         print(text, end="")
         return None
     snr = a.snr_db

@@ -23,10 +23,9 @@ import json
 import time
 from pathlib import Path
 
-from wifoe_paper import parse_run_options  # the sibling script (benchmarks/ is this script's sys.path[0])
-
 from mimofm._io import write_json
 from mimofm.reports.wifoe_paper import BUDGETS, UNSEEN
+from wifoe_paper import parse_run_options  # the sibling script (benchmarks/ is this script's sys.path[0])
 
 
 def jobs(stl_budgets: list[int], seeds: list[int]) -> list[tuple[str, str, int, int]]:
@@ -50,8 +49,10 @@ def finished(d: Path, args) -> bool:
         return False
     cfg = json.loads((d / "last.json").read_text())["config"]
     if (cfg["train"]["steps"], cfg["recipe"]["val_fraction"]) != (args.steps, args.val):
-        raise SystemExit(f"{d} was run with --steps {cfg['train']['steps']} --val {cfg['recipe']['val_fraction']}; "
-                         "use another --out for other settings")
+        raise SystemExit(
+            f"{d} was run with --steps {cfg['train']['steps']} --val {cfg['recipe']['val_fraction']}; "
+            "use another --out for other settings"
+        )
     return True
 
 
@@ -60,14 +61,24 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("phase", choices=["train", "report"])
-    ap.add_argument("--out", default="runs/wifoe_paper/fig4_val",
-                    help="results folder (the default, inside wifoe_paper.py's, is what `mimofm report` reads)")
+    ap.add_argument(
+        "--out",
+        default="runs/wifoe_paper/fig4_val",
+        help="results folder (the default, inside wifoe_paper.py's, is what `mimofm report` reads)",
+    )
     ap.add_argument("--steps", type=int, default=6000, help="most fine-tuning steps per run")
     ap.add_argument("--val", type=float, default=0.1, help="share of each budget held out for validation")
     ap.add_argument("--stl-budgets", type=int, nargs="*", default=[2000])
-    ap.add_argument("--checkpoint", default=None, help="pretrained wifoe checkpoint stem (default: the shipped one)")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1],
-                    help="seeds per run (each draws its own budget samples, batches and initial branch)")
+    ap.add_argument(
+        "--checkpoint", default=None, help="pretrained wifoe checkpoint stem (default: the shipped one)"
+    )
+    ap.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=[0, 1],
+        help="seeds per run (each draws its own budget samples, batches and initial branch)",
+    )
     args = parse_run_options(ap)
     out = Path(args.out)
     if args.phase == "train":
@@ -78,9 +89,20 @@ def main() -> None:
                 continue
             print(f"[{time.strftime('%H:%M:%S')}] {task} {trunk} {budget} seed {seed}", flush=True)
             t0 = time.perf_counter()
-            res = finetune_wifoe(task, budget, trunk=trunk, steps=args.steps, val_fraction=args.val, seed=seed,
-                                 out_dir=str(d), progress=False, checkpoint=args.checkpoint)
-            write_json(d / "done", {"seconds": time.perf_counter() - t0, "best_step": res["metrics"]["best_step"]})
+            res = finetune_wifoe(
+                task,
+                budget,
+                trunk=trunk,
+                steps=args.steps,
+                val_fraction=args.val,
+                seed=seed,
+                out_dir=str(d),
+                progress=False,
+                checkpoint=args.checkpoint,
+            )
+            write_json(
+                d / "done", {"seconds": time.perf_counter() - t0, "best_step": res["metrics"]["best_step"]}
+            )
         return
     report(out, args)
 
@@ -97,15 +119,30 @@ def report(out: Path, args) -> None:
     from mimofm.training.wifoe_recipe import WiFoERecipe
 
     rec = checkpoint_recipe(args.checkpoint or str(shipped_checkpoint("wifoe")))
-    point = WiFoERecipe(**{k: rec[k] for k in ("snr_convention", "pilot_snr_db", "pilot_snr_offset_db", "eval_snr_db")
-                           if k in rec})
+    point = WiFoERecipe(
+        **{
+            k: rec[k]
+            for k in ("snr_convention", "pilot_snr_db", "pilot_snr_offset_db", "eval_snr_db")
+            if k in rec
+        }
+    )
     snr, conv = point.eval_snr_db, point.snr_convention
     op = point.operating_point(snr)
     path = out / "rates.json"
     cache = json.loads(path.read_text()) if path.exists() else {}
-    doc: dict = {"snr_db": snr, "operating_point": op.to_dict(), "budgets": BUDGETS, "max_steps": args.steps, "val_fraction": args.val,
-                 "samples_per_k": args.samples, "seeds": args.seeds, "rates": {}, "per_seed": {}, "best_steps": {},
-                 "seconds": {}}
+    doc: dict = {
+        "snr_db": snr,
+        "operating_point": op.to_dict(),
+        "budgets": BUDGETS,
+        "max_steps": args.steps,
+        "val_fraction": args.val,
+        "samples_per_k": args.samples,
+        "seeds": args.seeds,
+        "rates": {},
+        "per_seed": {},
+        "best_steps": {},
+        "seconds": {},
+    }
     missing = []
     for task, trunk, budget, seed in jobs(args.stl_budgets, args.seeds):
         d, key = run_dir(out, task, trunk, budget, seed), f"{task}/{trunk}/{budget}/s{seed}"
@@ -113,11 +150,19 @@ def report(out: Path, args) -> None:
             missing.append(key)
             continue
         if key not in cache:
-            cache[key] = wifoe_rate(load_wifoe(str(d / "best")), task, task_draws(task, snr, args.samples, convention=conv),
-                                    pilot_energy=op.pilot_energy(get_task(task).num_bs_ant))
+            cache[key] = wifoe_rate(
+                load_wifoe(str(d / "best")),
+                task,
+                task_draws(task, snr, args.samples, convention=conv),
+                pilot_energy=op.pilot_energy(get_task(task).num_bs_ant),
+            )
             write_json(path, cache)
         done = json.loads((d / "done").read_text())
-        for field, value in (("per_seed", cache[key]), ("best_steps", done["best_step"]), ("seconds", done["seconds"])):
+        for field, value in (
+            ("per_seed", cache[key]),
+            ("best_steps", done["best_step"]),
+            ("seconds", done["seconds"]),
+        ):
             doc[field].setdefault(task, {}).setdefault(trunk, {}).setdefault(str(budget), []).append(value)
     if missing:
         print("\n".join(f"{k}: {v:.3f}" for k, v in cache.items()))

@@ -24,8 +24,9 @@ def _rate(stem: str, task: str, samples: int) -> float:
     from mimofm.evaluation.wifoe_eval import checkpoint_positions, evaluate_wifoe
     from mimofm.models.loading import load_wifoe
 
-    return evaluate_wifoe(load_wifoe(stem), [task], [10.0], samples=samples,
-                          positions=checkpoint_positions(stem))[0]["rate"]
+    return evaluate_wifoe(
+        load_wifoe(stem), [task], [10.0], samples=samples, positions=checkpoint_positions(stem)
+    )[0]["rate"]
 
 
 def main() -> None:
@@ -49,10 +50,14 @@ def main() -> None:
                 if key in rates:
                     continue
                 d = out / task / trunk / str(steps)
-                done = (d / "last.json").exists() and json.loads((d / "last.json").read_text())["step"] >= steps
+                done = (d / "last.json").exists() and json.loads((d / "last.json").read_text())[
+                    "step"
+                ] >= steps
                 if not done:
                     print(f"{key}: fine-tune on {args.budget} samples", flush=True)
-                    finetune_wifoe(task, args.budget, trunk=trunk, steps=steps, seed=0, out_dir=str(d), progress=False)
+                    finetune_wifoe(
+                        task, args.budget, trunk=trunk, steps=steps, seed=0, out_dir=str(d), progress=False
+                    )
                 rates[key] = _rate(str(d / "last"), task, args.samples)
                 write_json(path, rates)
     print("| task | strategy | " + " | ".join(f"{s} steps" for s in args.steps) + " |")
@@ -60,7 +65,11 @@ def main() -> None:
     for task in args.tasks:
         for trunk in ["pretrained", "random", "train"]:
             if f"{task}/{trunk}/{args.steps[0]}" in rates:
-                print(f"| {task} | {trunk} | " + " | ".join(f"{rates[f'{task}/{trunk}/{s}']:.2f}" for s in args.steps) + " |")
+                print(
+                    f"| {task} | {trunk} | "
+                    + " | ".join(f"{rates[f'{task}/{trunk}/{s}']:.2f}" for s in args.steps)
+                    + " |"
+                )
 
 
 if __name__ == "__main__":

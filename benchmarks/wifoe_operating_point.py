@@ -52,8 +52,11 @@ def points() -> list[tuple[str, str, float, float]]:
     """``(part, task, data SNR, pilot SNR)`` of every evaluated point."""
     pts = [("fig3", t, s + SHIFT_DB, s + SHIFT_DB + PILOT_OFFSET_DB) for s in PAPER_SNRS for t in GROUP1]
     pts += [("pilot", t, 10.0 + SHIFT_DB, p) for p in PILOT_SWEEP for t in GROUP1]
-    pts += [("dg", t, s + SHIFT_DB, s + SHIFT_DB + PILOT_OFFSET_DB) for s in (0.0, 10.0, 20.0)
-            for t in list(DG) + list(DG.values())]
+    pts += [
+        ("dg", t, s + SHIFT_DB, s + SHIFT_DB + PILOT_OFFSET_DB)
+        for s in (0.0, 10.0, 20.0)
+        for t in list(DG) + list(DG.values())
+    ]
     return list(dict.fromkeys(pts))
 
 
@@ -74,12 +77,18 @@ def run_classical(out: Path, samples: int) -> None:
             continue
         row = dict(classical_rates(t, snr, samples))
         row["lmmse"] = lmmse_wmmse_rate(t, snr, samples, pilot_snr_db=pilot)
-        if part != "dg" and (part == "pilot" or snr == 10.0 + SHIFT_DB):  # codebooks at the calibrated data SNR
+        if part != "dg" and (
+            part == "pilot" or snr == 10.0 + SHIFT_DB
+        ):  # codebooks at the calibrated data SNR
             cfg = get_task(t)
             for bs in ("zf", "wmmse"):
                 row[f"type1-{bs}"] = codebook_rate(t, snr, "type1", bs, samples, pilot_snr_db=pilot)
-            if fit_to_bits(cfg.rows, cfg.cols, cfg.feedback_bits, cqi_bits_for(cfg.rows, cfg.cols,
-                                                                            cfg.feedback_bits)).type2 is not None:
+            if (
+                fit_to_bits(
+                    cfg.rows, cfg.cols, cfg.feedback_bits, cqi_bits_for(cfg.rows, cfg.cols, cfg.feedback_bits)
+                ).type2
+                is not None
+            ):
                 row["type2-wmmse"] = codebook_rate(t, snr, "type2", "wmmse", samples, pilot_snr_db=pilot)
         doc["rows"][k] = row
         write_json(path, doc)
@@ -95,14 +104,43 @@ def baseline_jobs(stem: str) -> list[tuple[str, dict, dict]]:
 
     card = json.loads(Path(stem).with_suffix(".json").read_text())
     rec, tr = checkpoint_recipe(stem), card["config"]["train"]
-    point = {k: rec[k] for k in ("snr_convention", "snr_grid_db", "pilot_snr_db", "pilot_snr_offset_db", "loss_norm",
-                                 "eval_snr_db", "batch_per_task", "aux_loss_weight")}
-    train_kw = {k: tr[k] for k in ("steps", "lr", "warmup", "min_lr_ratio", "weight_decay", "grad_clip", "seed")}
+    point = {
+        k: rec[k]
+        for k in (
+            "snr_convention",
+            "snr_grid_db",
+            "pilot_snr_db",
+            "pilot_snr_offset_db",
+            "loss_norm",
+            "eval_snr_db",
+            "batch_per_task",
+            "aux_loss_weight",
+        )
+    }
+    train_kw = {
+        k: tr[k] for k in ("steps", "lr", "warmup", "min_lr_ratio", "weight_decay", "grad_clip", "seed")
+    }
     jobs = [(f"stl/{t}", dict(tasks=[t], model=rec["model"], **point), train_kw) for t in GROUP1]
-    jobs += [(f"dsc/{t}", dict(tasks=[t], model={**rec["model"], "decoder": "mlp"}, **point), train_kw) for t in GROUP1]
-    jobs += [(f"cep/{t}", dict(tasks=[t], model={**rec["model"], "feedback": "estimate"},
-                               cep_estimation_steps=2 * train_kw["steps"] // 3, **point), train_kw) for t in GROUP1]
-    jobs += [(f"stl/{t}", dict(tasks=[t], model=rec["model"], **point), train_kw) for t in DG]  # target-target
+    jobs += [
+        (f"dsc/{t}", dict(tasks=[t], model={**rec["model"], "decoder": "mlp"}, **point), train_kw)
+        for t in GROUP1
+    ]
+    jobs += [
+        (
+            f"cep/{t}",
+            dict(
+                tasks=[t],
+                model={**rec["model"], "feedback": "estimate"},
+                cep_estimation_steps=2 * train_kw["steps"] // 3,
+                **point,
+            ),
+            train_kw,
+        )
+        for t in GROUP1
+    ]
+    jobs += [
+        (f"stl/{t}", dict(tasks=[t], model=rec["model"], **point), train_kw) for t in DG
+    ]  # target-target
     return jobs
 
 
@@ -118,7 +156,11 @@ def run_baselines(out: Path, shard: str, checkpoint: str | None) -> None:
             continue
         _log(f"train {name}")
         t0 = time.perf_counter()
-        train(WiFoERecipe(**rkw), TrainConfig(**tkw, log_every=100, ckpt_every=250, out_dir=str(d)), progress=False)
+        train(
+            WiFoERecipe(**rkw),
+            TrainConfig(**tkw, log_every=100, ckpt_every=250, out_dir=str(d)),
+            progress=False,
+        )
         write_json(d / "done", {"seconds": time.perf_counter() - t0})
 
 
@@ -173,13 +215,25 @@ def report(out: Path, figdir: Path | None) -> str:
     cl, mo = _load(out / "classical.json").get("rows", {}), _load(out / "models.json").get("rows", {})
     rows = {k: {**cl.get(k, {}), **mo.get(k, {})} for k in set(cl) | set(mo)}
     snr, pilot = 10.0 + SHIFT_DB, 10.0 + SHIFT_DB + PILOT_OFFSET_DB
-    names = [("wmmse", "WMMSE (perfect CSI)"), ("zf", "ZF (perfect CSI)"), ("lmmse", "LMMSE + WMMSE (unquantized)"),
-             ("type1-zf", "NR Type I + ZF"), ("type1-wmmse", "NR Type I + WMMSE"),
-             ("type2-wmmse", "NR Type II + WMMSE"), ("dsc", "DSC"), ("cep-mt", "CEP (multi-task, calibration model)"),
-             ("cep", "CEP"), ("stl", "STL"), ("mtl", "**MTL (wifoe)**")]
-    lines = [f"### Table II analogue: received data SNR {snr:g} dB (the paper's 10 dB), pilot SNR {pilot:g} dB",
-             "", "| scheme | " + " | ".join(GROUP1) + " | avg | ÷ WMMSE | paper avg (÷ WMMSE) |",
-             "|---|" + "---|" * (len(GROUP1) + 3)]
+    names = [
+        ("wmmse", "WMMSE (perfect CSI)"),
+        ("zf", "ZF (perfect CSI)"),
+        ("lmmse", "LMMSE + WMMSE (unquantized)"),
+        ("type1-zf", "NR Type I + ZF"),
+        ("type1-wmmse", "NR Type I + WMMSE"),
+        ("type2-wmmse", "NR Type II + WMMSE"),
+        ("dsc", "DSC"),
+        ("cep-mt", "CEP (multi-task, calibration model)"),
+        ("cep", "CEP"),
+        ("stl", "STL"),
+        ("mtl", "**MTL (wifoe)**"),
+    ]
+    lines = [
+        f"### Table II analogue: received data SNR {snr:g} dB (the paper's 10 dB), pilot SNR {pilot:g} dB",
+        "",
+        "| scheme | " + " | ".join(GROUP1) + " | avg | ÷ WMMSE | paper avg (÷ WMMSE) |",
+        "|---|" + "---|" * (len(GROUP1) + 3),
+    ]
     wm = _mean(rows, GROUP1, snr, pilot, "wmmse")
     for m, label in names:
         vals = [rows.get(key(t, snr, pilot), {}).get(m) for t in GROUP1]
@@ -195,12 +249,19 @@ def report(out: Path, figdir: Path | None) -> str:
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {avg:.2f}{note} | {ratio} | {ptxt} |")
     t7 = rows.get(key("T7", snr, pilot), {})
     if "mtl" in t7:
-        lines += ["", f"T7 (ULA, line of sight): MTL {t7['mtl']:.2f} = {t7['mtl'] / t7['wmmse']:.3f} of perfect-CSI "
-                      f"WMMSE (target 0.85; paper {PAPER_T7['mtl'] / PAPER_T7['wmmse']:.3f})."]
+        lines += [
+            "",
+            f"T7 (ULA, line of sight): MTL {t7['mtl']:.2f} = {t7['mtl'] / t7['wmmse']:.3f} of perfect-CSI "
+            f"WMMSE (target 0.85; paper {PAPER_T7['mtl'] / PAPER_T7['wmmse']:.3f}).",
+        ]
     # Fig. 3
-    lines += ["", "### Fig. 3 analogue: Group 1 mean over data SNR (pilot SNR = data SNR + 4 dB)", "",
-              "| paper SNR (received) | WMMSE | ZF | LMMSE + WMMSE | DSC | CEP | STL | MTL | MTL ÷ WMMSE |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "### Fig. 3 analogue: Group 1 mean over data SNR (pilot SNR = data SNR + 4 dB)",
+        "",
+        "| paper SNR (received) | WMMSE | ZF | LMMSE + WMMSE | DSC | CEP | STL | MTL | MTL ÷ WMMSE |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     fig3 = {}
     for s in PAPER_SNRS:
         d, p = s + SHIFT_DB, s + SHIFT_DB + PILOT_OFFSET_DB
@@ -208,29 +269,46 @@ def report(out: Path, figdir: Path | None) -> str:
         fig3[s] = v
         f = lambda x: "–" if x is None else f"{x:.2f}"  # noqa: E731
         r = "–" if v["mtl"] is None else f"{v['mtl'] / v['wmmse']:.3f}"
-        lines.append(f"| {s:g} ({d:g}) dB | " + " | ".join(f(v[m]) for m in ("wmmse", "zf", "lmmse", "dsc", "cep", "stl",
-                                                                            "mtl")) + f" | {r} |")
+        lines.append(
+            f"| {s:g} ({d:g}) dB | "
+            + " | ".join(f(v[m]) for m in ("wmmse", "zf", "lmmse", "dsc", "cep", "stl", "mtl"))
+            + f" | {r} |"
+        )
     # pilot sweep
-    lines += ["", f"### Over pilot SNR at received data SNR {snr:g} dB (÷ perfect-CSI WMMSE, Group 1 mean)", "",
-              "| pilot SNR (dB) | LMMSE + WMMSE | Type I + ZF | Type I + WMMSE | CEP (multi-task) | MTL |",
-              "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        f"### Over pilot SNR at received data SNR {snr:g} dB (÷ perfect-CSI WMMSE, Group 1 mean)",
+        "",
+        "| pilot SNR (dB) | LMMSE + WMMSE | Type I + ZF | Type I + WMMSE | CEP (multi-task) | MTL |",
+        "|---|---|---|---|---|---|",
+    ]
     sweep = {}
     for p in PILOT_SWEEP:
         w = _mean(rows, GROUP1, snr, p, "wmmse")
         v = {m: _mean(rows, GROUP1, snr, p, m) for m in ("lmmse", "type1-zf", "type1-wmmse", "cep-mt", "mtl")}
         sweep[p] = {m: None if x is None or w is None else x / w for m, x in v.items()}
         f = lambda x: "–" if x is None else f"{x:.3f}"  # noqa: E731
-        lines.append(f"| {p:g} | " + " | ".join(f(sweep[p][m]) for m in ("lmmse", "type1-zf", "type1-wmmse", "cep-mt",
-                                                                          "mtl")) + " |")
+        lines.append(
+            f"| {p:g} | "
+            + " | ".join(f(sweep[p][m]) for m in ("lmmse", "type1-zf", "type1-wmmse", "cep-mt", "mtl"))
+            + " |"
+        )
     # Table III
-    lines += ["", "### Table III analogue: zero-shot to UMa (G1–G3 on the T1–T3 branches)", "",
-              "source-source: T1–T3 test drops; source-target: the same models on G1–G3; target-target: STL trained "
-              "on G1–G3 itself.", "",
-              "| paper SNR | scheme | source-source | source-target | target-target | D_sub | D_div | paper D_div |",
-              "|---|---|---|---|---|---|---|---|"]
-    paper_div = {0.0: dict(mtl=0.172, stl=0.185, cep=0.233, dsc=0.318),
-                 10.0: dict(mtl=0.169, stl=0.190, cep=0.238, dsc=0.316),
-                 20.0: dict(mtl=0.188, stl=0.209, cep=0.255, dsc=0.332)}
+    lines += [
+        "",
+        "### Table III analogue: zero-shot to UMa (G1–G3 on the T1–T3 branches)",
+        "",
+        "source-source: T1–T3 test drops; source-target: the same models on G1–G3; target-target: STL trained "
+        "on G1–G3 itself.",
+        "",
+        "| paper SNR | scheme | source-source | source-target | target-target | D_sub | D_div | paper D_div |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    paper_div = {
+        0.0: dict(mtl=0.172, stl=0.185, cep=0.233, dsc=0.318),
+        10.0: dict(mtl=0.169, stl=0.190, cep=0.238, dsc=0.316),
+        20.0: dict(mtl=0.188, stl=0.209, cep=0.255, dsc=0.332),
+    }
     for s in (0.0, 10.0, 20.0):
         d, p = s + SHIFT_DB, s + SHIFT_DB + PILOT_OFFSET_DB
         for m in ("mtl", "stl", "cep", "dsc"):
@@ -238,8 +316,10 @@ def report(out: Path, figdir: Path | None) -> str:
             if src is None or tgt is None:
                 continue
             tt = _mean(rows, list(DG), d, p, "stl-tt") if m == "stl" else None
-            lines.append(f"| {s:g} dB | {m.upper()} | {src:.2f} | {tgt:.2f} | {'–' if tt is None else f'{tt:.2f}'} | "
-                         f"{src - tgt:.2f} | {(src - tgt) / src:.3f} | {paper_div[s][m]:.3f} |")
+            lines.append(
+                f"| {s:g} dB | {m.upper()} | {src:.2f} | {tgt:.2f} | {'–' if tt is None else f'{tt:.2f}'} | "
+                f"{src - tgt:.2f} | {(src - tgt) / src:.3f} | {paper_div[s][m]:.3f} |"
+            )
     if figdir is not None:
         _plots(figdir, fig3, sweep)
     return "\n".join(lines) + "\n"
@@ -252,23 +332,34 @@ def update_card(out: Path) -> None:
     doc = _load(out / "models.json")
     stem = str(shipped_checkpoint("wifoe"))
     if Path(doc["checkpoints"]["mtl"]).resolve() != Path(stem).resolve():
-        raise SystemExit(f"models.json measured {doc['checkpoints']['mtl']}, not the shipped {stem}; run `models` first")
+        raise SystemExit(
+            f"models.json measured {doc['checkpoints']['mtl']}, not the shipped {stem}; run `models` first"
+        )
     cl = _load(out / "classical.json")["rows"]
     snr, pilot = 10.0 + SHIFT_DB, 10.0 + SHIFT_DB + PILOT_OFFSET_DB
     rows = {t: (doc["rows"][key(t, snr, pilot)]["mtl"], cl[key(t, snr, pilot)]["wmmse"]) for t in GROUP1}
     card_path = Path(stem).with_suffix(".json")
     card = json.loads(card_path.read_text())
     card["operating_point"] = {
-        "snr_convention": "received", "paper_snr_to_received_db": SHIFT_DB, "pilot_snr_offset_db": PILOT_OFFSET_DB,
+        "snr_convention": "received",
+        "paper_snr_to_received_db": SHIFT_DB,
+        "pilot_snr_offset_db": PILOT_OFFSET_DB,
         "paper_10dB": {"snr_db": snr, "pilot_snr_db": pilot},
         "calibration": "benchmarks/wifoe_calibration.py: perfect-CSI WMMSE on Group 1 = the paper's 12.68 bit/s/Hz "
-                       "at 16.4 dB received; CEP-type estimation at 0.85 of WMMSE near 20 dB pilot SNR"}
+        "at 16.4 dB received; CEP-type estimation at 0.85 of WMMSE near 20 dB pilot SNR",
+    }
     card["heldout_metrics"] = {
-        "command": "python benchmarks/wifoe_operating_point.py models && ... card", "split": "test drops of each task",
-        "samples_per_k": doc["samples"], "snr_db": snr, "pilot_snr_db": pilot,
+        "command": "python benchmarks/wifoe_operating_point.py models && ... card",
+        "split": "test drops of each task",
+        "samples_per_k": doc["samples"],
+        "snr_db": snr,
+        "pilot_snr_db": pilot,
         "sum_rate_bits": {t: m for t, (m, _) in rows.items()},
         "ratio_to_wmmse": {t: m / w for t, (m, w) in rows.items()},
-        "mean_ratio_to_wmmse": float(np.mean([m for m, _ in rows.values()]) / np.mean([w for _, w in rows.values()]))}
+        "mean_ratio_to_wmmse": float(
+            np.mean([m for m, _ in rows.values()]) / np.mean([w for _, w in rows.values()])
+        ),
+    }
     write_json(card_path, card)
     print(f"wrote the operating point and test-drop rates into {card_path}")
 
@@ -282,22 +373,44 @@ def _plots(figdir: Path, fig3: dict, sweep: dict) -> None:
     figdir.mkdir(parents=True, exist_ok=True)
     f, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
     xs = list(fig3)
-    for m, style in (("wmmse", "k-"), ("zf", "k--"), ("lmmse", "c:o"), ("dsc", "m-v"), ("cep", "g-s"),
-                     ("stl", "y-d"), ("mtl", "r-o")):
+    for m, style in (
+        ("wmmse", "k-"),
+        ("zf", "k--"),
+        ("lmmse", "c:o"),
+        ("dsc", "m-v"),
+        ("cep", "g-s"),
+        ("stl", "y-d"),
+        ("mtl", "r-o"),
+    ):
         ys = [fig3[x][m] for x in xs]
         if None not in ys:
-            a.plot(xs, ys, style, label={"wmmse": "WMMSE (perfect CSI)", "zf": "ZF (perfect CSI)",
-                                         "lmmse": "LMMSE + WMMSE (unquantized)", "dsc": "DSC", "cep": "CEP",
-                                         "stl": "STL", "mtl": "MTL"}[m])
+            a.plot(
+                xs,
+                ys,
+                style,
+                label={
+                    "wmmse": "WMMSE (perfect CSI)",
+                    "zf": "ZF (perfect CSI)",
+                    "lmmse": "LMMSE + WMMSE (unquantized)",
+                    "dsc": "DSC",
+                    "cep": "CEP",
+                    "stl": "STL",
+                    "mtl": "MTL",
+                }[m],
+            )
     a.set_xlabel("paper SNR (dB); mimofm received SNR = +6 dB, pilot SNR = +10 dB")
     a.set_ylabel("sum rate (bit/s/Hz), Group 1 mean")
     a.set_title("Fig. 3 analogue")
     a.grid(alpha=0.3)
     a.legend(fontsize=8)
     ps = list(sweep)
-    for m, style, label in (("lmmse", "c:o", "LMMSE + WMMSE (unquantized)"), ("type1-zf", "b--^", "NR Type I + ZF"),
-                            ("type1-wmmse", "b-^", "NR Type I + WMMSE"), ("cep-mt", "g-s", "CEP (multi-task)"),
-                            ("mtl", "r-o", "MTL")):
+    for m, style, label in (
+        ("lmmse", "c:o", "LMMSE + WMMSE (unquantized)"),
+        ("type1-zf", "b--^", "NR Type I + ZF"),
+        ("type1-wmmse", "b-^", "NR Type I + WMMSE"),
+        ("cep-mt", "g-s", "CEP (multi-task)"),
+        ("mtl", "r-o", "MTL"),
+    ):
         ys = [sweep[p][m] for p in ps]
         if None not in ys:
             b.plot(ps, ys, style, label=label)
@@ -336,7 +449,9 @@ def main() -> None:
         update_card(a.out)
     else:
         text = report(a.out, a.figures)
-        (a.out / "summary.md").write_text(text)  # what BENCHMARKS.md takes (write_benchmarks_md.py --wifoe-op)
+        (a.out / "summary.md").write_text(
+            text
+        )  # what BENCHMARKS.md takes (write_benchmarks_md.py --wifoe-op)
         print(text, end="")
 
 

@@ -57,16 +57,28 @@ def jobs(checkpoint: str, steps: int, ft_steps: int, scale_steps: int) -> list[t
     for t in PRETRAIN + list(DG):
         out.append((f"stl/{t}", dict(tasks=[t], model=model), dict(base_train, steps=steps)))
     for t in PRETRAIN:
-        out.append((f"cep/{t}", dict(tasks=[t], model={**model, "feedback": "estimate"},
-                                     cep_estimation_steps=2 * steps // 3), dict(base_train, steps=steps)))
-        out.append((f"dsc/{t}", dict(tasks=[t], model={**model, "decoder": "mlp"}), dict(base_train, steps=steps)))
+        out.append(
+            (
+                f"cep/{t}",
+                dict(tasks=[t], model={**model, "feedback": "estimate"}, cep_estimation_steps=2 * steps // 3),
+                dict(base_train, steps=steps),
+            )
+        )
+        out.append(
+            (f"dsc/{t}", dict(tasks=[t], model={**model, "decoder": "mlp"}), dict(base_train, steps=steps))
+        )
     for t in UNSEEN:
         for s in STRATEGIES:
             for b in BUDGETS:
                 out.append((f"ft/{t}/{s}/{b}", dict(task=t, budget=b, trunk=s), dict(steps=ft_steps)))
     for name, kw in SCALE.items():
-        out.append((f"scale/{name}", dict(tasks=PRETRAIN, model={**model, **kw}),
-                    dict(base_train, steps=scale_steps, warmup=min(base_train["warmup"], scale_steps // 10))))
+        out.append(
+            (
+                f"scale/{name}",
+                dict(tasks=PRETRAIN, model={**model, **kw}),
+                dict(base_train, steps=scale_steps, warmup=min(base_train["warmup"], scale_steps // 10)),
+            )
+        )
     return out
 
 
@@ -81,8 +93,15 @@ def run_job(out: Path, checkpoint: str, name: str, rkw: dict, tkw: dict) -> None
     _log(f"train {name}")
     t0 = time.perf_counter()
     if name.startswith("ft/"):
-        finetune_wifoe(rkw["task"], rkw["budget"], checkpoint=checkpoint, trunk=rkw["trunk"], steps=tkw["steps"],
-                       out_dir=str(d), progress=False)
+        finetune_wifoe(
+            rkw["task"],
+            rkw["budget"],
+            checkpoint=checkpoint,
+            trunk=rkw["trunk"],
+            steps=tkw["steps"],
+            out_dir=str(d),
+            progress=False,
+        )
     else:
         cfg = TrainConfig(**tkw, log_every=100, ckpt_every=250, out_dir=str(d))
         train(WiFoERecipe(**rkw), cfg, progress=False)
@@ -133,8 +152,10 @@ def table2_fig3(models: Models, samples: int) -> dict:
         per = {t: parameter_counts(models.get(f"{m}/{t}"))["total"] for t in PRETRAIN}
         doc["params"][m] = {"per_task": per, "total": sum(per.values())}
     for m in ("mtl", "stl", "cep", "dsc"):
-        doc["flops"][m] = {t: wifoe_flops((mtl if m == "mtl" else models.get(f"{m}/{t}")).cfg, TaskShape.of(t), 8)["total"]
-                           for t in PRETRAIN}
+        doc["flops"][m] = {
+            t: wifoe_flops((mtl if m == "mtl" else models.get(f"{m}/{t}")).cfg, TaskShape.of(t), 8)["total"]
+            for t in PRETRAIN
+        }
     return doc
 
 
@@ -144,8 +165,10 @@ def fig4(models: Models, samples: int, snr: float = 10.0) -> dict:
     doc: dict = {"snr_db": snr, "budgets": BUDGETS, "rates": {}}
     for t in UNSEEN:
         _log(f"fig 4 {t}")
-        doc["rates"][t] = {s: {str(b): _rate(models, f"ft/{t}/{s}/{b}", t, snr, samples) for b in BUDGETS}
-                           for s in STRATEGIES}
+        doc["rates"][t] = {
+            s: {str(b): _rate(models, f"ft/{t}/{s}/{b}", t, snr, samples) for b in BUDGETS}
+            for s in STRATEGIES
+        }
         doc["rates"][t]["wmmse"] = classical_rates(t, snr, samples)["wmmse"]
     return doc
 
@@ -160,8 +183,12 @@ def table3(models: Models, samples: int) -> dict:
             ss = [_rate(models, name(src), src, snr, samples) for src in DG.values()]
             st = [_rate(models, name(src), tgt, snr, samples, branch=src) for tgt, src in DG.items()]
             s_avg, t_avg = sum(ss) / len(ss), sum(st) / len(st)
-            row[m] = {"source_source": s_avg, "source_target": t_avg, "d_sub": s_avg - t_avg,
-                      "d_div": (s_avg - t_avg) / s_avg}
+            row[m] = {
+                "source_source": s_avg,
+                "source_target": t_avg,
+                "d_sub": s_avg - t_avg,
+                "d_div": (s_avg - t_avg) / s_avg,
+            }
         tt = [_rate(models, f"stl/{tgt}", tgt, snr, samples) for tgt in DG]
         row["target_target_stl"] = sum(tt) / len(tt)
         doc[f"{snr:g}"] = row
@@ -176,9 +203,14 @@ def fig5(models: Models, samples: int, snr: float = 10.0) -> dict:
         m = models.get(f"scale/{name}")
         rates = [_rate(models, f"scale/{name}", t, snr, samples) for t in PRETRAIN]
         trunk_flops = sum(wifoe_flops(m.cfg, TaskShape.of(t), 8)["bs"] for t in PRETRAIN) / len(PRETRAIN)
-        doc[name] = {"rate": sum(rates) / len(rates), "trunk_params": parameter_counts(m)["trunk"],
-                     "total_params": parameter_counts(m)["total"], "bs_flops_k8": trunk_flops,
-                     "experts": m.cfg.num_experts if m.cfg.moe else 0, "top_k": m.cfg.top_k if m.cfg.moe else 0}
+        doc[name] = {
+            "rate": sum(rates) / len(rates),
+            "trunk_params": parameter_counts(m)["trunk"],
+            "total_params": parameter_counts(m)["total"],
+            "bs_flops_k8": trunk_flops,
+            "experts": m.cfg.num_experts if m.cfg.moe else 0,
+            "top_k": m.cfg.top_k if m.cfg.moe else 0,
+        }
     return doc
 
 
@@ -200,7 +232,9 @@ def main() -> None:
     ap.add_argument("phase", choices=["train", "report"])
     ap.add_argument("--out", default="runs/wifoe_paper")
     ap.add_argument("--checkpoint", default=None, help="MTL wifoe checkpoint stem (default: the shipped one)")
-    ap.add_argument("--steps", type=int, default=0, help="steps per baseline model (default: the MTL recipe's)")
+    ap.add_argument(
+        "--steps", type=int, default=0, help="steps per baseline model (default: the MTL recipe's)"
+    )
     ap.add_argument("--ft-steps", type=int, default=2000)
     ap.add_argument("--scale-steps", type=int, default=800)
     ap.add_argument("--only", default="", help="train only the jobs whose name starts with this (e.g. ft/)")
@@ -211,14 +245,18 @@ def main() -> None:
     from mimofm.evaluation.wifoe_eval import checkpoint_pilot_rule
 
     if checkpoint_pilot_rule(ckpt)[:2] != (None, None):
-        raise SystemExit(f"{ckpt} was trained with a pilot rule (the calibrated point); this benchmark measures the "
-                         "historical point: give --checkpoint of a recipes/wifoe-fullenergy.yaml model, or use "
-                         "benchmarks/wifoe_operating_point.py")
+        raise SystemExit(
+            f"{ckpt} was trained with a pilot rule (the calibrated point); this benchmark measures the "
+            "historical point: give --checkpoint of a recipes/wifoe-fullenergy.yaml model, or use "
+            "benchmarks/wifoe_operating_point.py"
+        )
     out = Path(args.out)
     if args.phase == "train":
         steps = args.steps or _mtl_recipe(ckpt)[1]["steps"]
         i, n = map(int, args.shard.split("/"))
-        todo = [j for j in jobs(ckpt, steps, args.ft_steps, args.scale_steps) if j[0].startswith(args.only)][i::n]
+        todo = [j for j in jobs(ckpt, steps, args.ft_steps, args.scale_steps) if j[0].startswith(args.only)][
+            i::n
+        ]
         for name, rkw, tkw in todo:
             run_job(out, ckpt, name, rkw, tkw)
         _log(f"shard {args.shard}: {len(todo)} jobs done")

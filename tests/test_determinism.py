@@ -28,8 +28,11 @@ def test_same_seed_same_evaluation_numbers():
 def test_same_seed_same_training_curve(tmp_path):
     curves = []
     for run in ("a", "b"):
-        train(ToyRecipe(), TrainConfig(steps=30, lr=3e-3, log_every=5, ckpt_every=30, out_dir=str(tmp_path / run)),
-              progress=False)
+        train(
+            ToyRecipe(),
+            TrainConfig(steps=30, lr=3e-3, log_every=5, ckpt_every=30, out_dir=str(tmp_path / run)),
+            progress=False,
+        )
         log = [json.loads(x) for x in (tmp_path / run / "log.jsonl").read_text().splitlines()]
         curves.append([(r["step"], r.get("loss"), json.dumps(r.get("eval"))) for r in log])
     assert curves[0] == curves[1]

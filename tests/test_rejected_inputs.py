@@ -70,11 +70,19 @@ CASES = {
     "precoder-shape": lambda tmp: sinr(_h(), torch.ones(3, 2, dtype=torch.complex64)),
     "negative-rate": lambda tmp: qos_power_min(_h(), torch.tensor([-1.0, 1.0])),
     "nan-rate": lambda tmp: qos_power_min(_h(), torch.tensor([float("nan"), 1.0])),
-    "infeasible-rate": lambda tmp: qos_power_min(torch.stack([_h()[0], _h()[0]]), torch.ones(2), on_infeasible="raise"),
+    "infeasible-rate": lambda tmp: qos_power_min(
+        torch.stack([_h()[0], _h()[0]]), torch.ones(2), on_infeasible="raise"
+    ),
     "unknown-precoder": lambda tmp: parse_precoders("zf,magic"),
     "unknown-setting": lambda tmp: wmmse(_h(), setting="fast"),
-    "unknown-scene": lambda tmp: __import__("mimofm.channels.raytrace", fromlist=["SiteSpec"]).SiteSpec("x", "atlantis", (0.0, 0.0)).validate(),
-    "unknown-site": lambda tmp: __import__("mimofm.channels.catalog", fromlist=["get_site"]).get_site("atlantis"),
+    "unknown-scene": lambda tmp: (
+        __import__("mimofm.channels.raytrace", fromlist=["SiteSpec"])
+        .SiteSpec("x", "atlantis", (0.0, 0.0))
+        .validate()
+    ),
+    "unknown-site": lambda tmp: __import__("mimofm.channels.catalog", fromlist=["get_site"]).get_site(
+        "atlantis"
+    ),
     "missing-file": lambda tmp: load_channels(tmp / "nope.npz"),
     "object-array": lambda tmp: load_channels(_npz(tmp, H=np.array([object()], dtype=object))),
     "npz-real-h": lambda tmp: load_channels(_npz(tmp, H=np.ones((3, 2)))),
@@ -82,7 +90,9 @@ CASES = {
     "not-npz": lambda tmp: (tmp.joinpath("junk.npz").write_bytes(b"junk"), load_channels(tmp / "junk.npz")),
     "tampered-site": lambda tmp: load_channels(_tampered(tmp)),
     "snr-both": lambda tmp: EvalConfig(precoders=["zf"], snr_db=[1.0], noise_dbm=[-90.0]).validate(),
-    "bad-snr-list": lambda tmp: __import__("mimofm.cli._common", fromlist=["parse_floats"]).parse_floats("a,b", "--snr-db"),
+    "bad-snr-list": lambda tmp: __import__("mimofm.cli._common", fromlist=["parse_floats"]).parse_floats(
+        "a,b", "--snr-db"
+    ),
     "few-samples": lambda tmp: EvalConfig(precoders=["zf"], snr_db=[1.0], samples=1).validate(),
     "energy-range": lambda tmp: energy(torch.tensor([2.0]), torch.tensor(0.5), 20.0, 1.0),
 }

@@ -5,7 +5,7 @@
 """
 
 __version__ = "0.1.0"
-__all__ = ["load_precoder", "sum_rate", "user_rates", "total_power", "__version__"]
+__all__ = ["__version__", "load_precoder", "sum_rate", "total_power", "user_rates"]
 
 
 def __getattr__(name: str):  # lazy: `import mimofm` stays cheap for the CLI

@@ -24,8 +24,7 @@ gains into it), rows are users: ``y_u = h_u · W · s + n_u``.
 from __future__ import annotations
 
 import math
-
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -34,7 +33,7 @@ from mimofm.models.loading import PAPP_CHECKPOINTS
 from mimofm.models.refine import REFINE_STEPS
 from mimofm.precoders.registry import REGISTRY, get_precoder, run_precoder
 
-__all__ = ["load_precoder", "Precoder"]
+__all__ = ["Precoder", "load_precoder"]
 
 Precoder = Callable[..., torch.Tensor]
 
@@ -53,8 +52,10 @@ def load_precoder(name: str, checkpoint: str | None = None, task: str | None = N
         return _wifoe(checkpoint, task)
     spec = get_precoder(name)
     if spec.kind != "precoder":
-        raise MimofmInputError(f"{name!r} is a bound, not a precoder; precoders: "
-                               f"{', '.join(n for n, s in REGISTRY.items() if s.kind == 'precoder')}")
+        raise MimofmInputError(
+            f"{name!r} is a bound, not a precoder; precoders: "
+            f"{', '.join(n for n, s in REGISTRY.items() if s.kind == 'precoder')}"
+        )
     steps = REFINE_STEPS if name.endswith("-refined") else 0
     if name in ("fm", "fm-refined"):
         from mimofm.models.loading import load_fm
@@ -84,12 +85,15 @@ def load_precoder(name: str, checkpoint: str | None = None, task: str | None = N
 
         return papp
     if checkpoint is not None:
-        raise MimofmInputError(f"`checkpoint` applies to fm(-refined), papp (-csi, -hbf, -refined) and wifoe, "
-                               f"not {name!r}")
+        raise MimofmInputError(
+            f"`checkpoint` applies to fm(-refined), papp (-csi, -hbf, -refined) and wifoe, not {name!r}"
+        )
 
     def classical(h: torch.Tensor, rate_targets: torch.Tensor | None = None) -> torch.Tensor:
         if rate_targets is not None:
-            raise MimofmInputError(f"{name} has no rate-target mode; use fm, or mimofm.precoders.qos_power_min")
+            raise MimofmInputError(
+                f"{name} has no rate-target mode; use fm, or mimofm.precoders.qos_power_min"
+            )
         return run_precoder(name, h).w
 
     classical.__name__ = name
@@ -101,7 +105,9 @@ def _wifoe(checkpoint: str | None, task: str | None) -> Precoder:
     from mimofm.models.loading import load_wifoe
 
     if not task:
-        raise MimofmInputError("wifoe needs `task=` (a branch of the checkpoint, e.g. 'T1'; see `mimofm data tasks`)")
+        raise MimofmInputError(
+            "wifoe needs `task=` (a branch of the checkpoint, e.g. 'T1'; see `mimofm data tasks`)"
+        )
     model = load_wifoe(checkpoint)
     model.branch(task)
 
@@ -110,9 +116,14 @@ def _wifoe(checkpoint: str | None, task: str | None) -> Precoder:
 
     rule = checkpoint_pilot_rule(checkpoint or shipped_checkpoint("wifoe"))
 
-    def wifoe(h: torch.Tensor, rate_targets: torch.Tensor | None = None,
-              generator: torch.Generator | None = None, pilot_energy: float | None = None,
-              pilot_snr_db: float | None = None, snr_db: float | None = None) -> torch.Tensor:
+    def wifoe(
+        h: torch.Tensor,
+        rate_targets: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        pilot_energy: float | None = None,
+        pilot_snr_db: float | None = None,
+        snr_db: float | None = None,
+    ) -> torch.Tensor:
         """``h`` SNR-scaled ``[B, K, N_t]`` -> ``W`` ``[B, N_t, K]``. Pilots: ``pilot_energy`` (``E_s`` itself), or
         ``pilot_snr_db`` (the pilot SNR at the reference user), or neither: the checkpoint's own rule (the
         shipped model: data SNR + 4 dB; full-energy pilots for a checkpoint without one). The reference user's
@@ -128,12 +139,18 @@ def _wifoe(checkpoint: str | None, task: str | None) -> Precoder:
                 raise MimofmInputError(f"`snr_db` must be a finite number of dB, got {snr_db!r}")
             g = 10.0 ** (snr_db / 10.0) if snr_db is not None else median_gain(h.reshape(-1, n))
             if not g > 0:
-                raise MimofmInputError("the channel's reference gain is zero; give `snr_db` or `pilot_energy`")
-            pilot = pilot_snr_db if pilot_snr_db is not None else rule_pilot_snr(rule, 10.0 * math.log10(g), n)
+                raise MimofmInputError(
+                    "the channel's reference gain is zero; give `snr_db` or `pilot_energy`"
+                )
+            pilot = (
+                pilot_snr_db if pilot_snr_db is not None else rule_pilot_snr(rule, 10.0 * math.log10(g), n)
+            )
             if pilot is not None and not math.isfinite(pilot):
                 raise MimofmInputError(f"`pilot_snr_db` must be a finite number of dB, got {pilot!r}")
             pilot_energy = 1.0 if pilot is None else 10.0 ** (pilot / 10.0) * n / g
         with torch.no_grad():
-            return model(h.to(torch.complex64), task, generator=generator, pilot_energy=pilot_energy).to(h.dtype)
+            return model(h.to(torch.complex64), task, generator=generator, pilot_energy=pilot_energy).to(
+                h.dtype
+            )
 
     return wifoe

@@ -33,9 +33,20 @@ from mimofm._io import atomic_path
 from mimofm.core.validation import MimofmInputError
 from mimofm.models.fm import FMPrecoder, user_tokens_real
 
-__all__ = ["FMGraph", "PaPPGraph", "export_fm_onnx", "export_papp_onnx", "fm_precoder_from_outputs", "run_onnx",
-           "WiFoEUserGraph", "WiFoEBSGraph", "export_wifoe_onnx", "run_wifoe_onnx",
-           "wifoe_onnx_sessions", "ort_session"]
+__all__ = [
+    "FMGraph",
+    "PaPPGraph",
+    "WiFoEBSGraph",
+    "WiFoEUserGraph",
+    "export_fm_onnx",
+    "export_papp_onnx",
+    "export_wifoe_onnx",
+    "fm_precoder_from_outputs",
+    "ort_session",
+    "run_onnx",
+    "run_wifoe_onnx",
+    "wifoe_onnx_sessions",
+]
 
 
 class FMGraph(nn.Module):
@@ -44,7 +55,9 @@ class FMGraph(nn.Module):
     def __init__(self, model: FMPrecoder, head: int | None = None):
         super().__init__()
         if model.cfg.head_form != "structure":
-            raise MimofmInputError(f"ONNX export needs head_form='structure', this checkpoint has {model.cfg.head_form!r}")
+            raise MimofmInputError(
+                f"ONNX export needs head_form='structure', this checkpoint has {model.cfg.head_form!r}"
+            )
         self.extractor = model.extractor
         self.head = model.heads[model.default_head if head is None else head]
 
@@ -55,8 +68,16 @@ class FMGraph(nn.Module):
         return lam, p, omega, gamma
 
 
-def _export(graph: nn.Module, args: tuple, inputs: list[str], outputs: list[str], path: str | Path, opset: int,
-            meta: dict[str, str], dynamic: tuple | None = None) -> Path:
+def _export(
+    graph: nn.Module,
+    args: tuple,
+    inputs: list[str],
+    outputs: list[str],
+    path: str | Path,
+    opset: int,
+    meta: dict[str, str],
+    dynamic: tuple | None = None,
+) -> Path:
     """torch.export-based ONNX export with a dynamic batch axis on every input (or ``dynamic``), metadata in the file."""
     fast = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)  # the fused encoder kernel has no ONNX form
@@ -65,13 +86,24 @@ def _export(graph: nn.Module, args: tuple, inputs: list[str], outputs: list[str]
     onnx_log.setLevel(logging.ERROR)  # "torchvision is not installed" and similar notices
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", (UserWarning, FutureWarning, DeprecationWarning))  # exporter chatter
+            warnings.simplefilter(
+                "ignore", (UserWarning, FutureWarning, DeprecationWarning)
+            )  # exporter chatter
             batch = torch.export.Dim("batch")
             dynamic = dynamic or tuple({0: batch} for _ in args)
             with atomic_path(Path(path)) as tmp:
-                torch.onnx.export(graph.eval(), args, str(tmp), input_names=inputs, output_names=outputs,
-                                  opset_version=opset, dynamo=True, dynamic_shapes=dynamic,
-                                  verbose=False, external_data=False)  # one self-contained file
+                torch.onnx.export(
+                    graph.eval(),
+                    args,
+                    str(tmp),
+                    input_names=inputs,
+                    output_names=outputs,
+                    opset_version=opset,
+                    dynamo=True,
+                    dynamic_shapes=dynamic,
+                    verbose=False,
+                    external_data=False,
+                )  # one self-contained file
     finally:
         torch.backends.mha.set_fastpath_enabled(fast)
         onnx_log.setLevel(level)
@@ -88,10 +120,22 @@ def export_fm_onnx(model: FMPrecoder, path: str | Path, *, head: int | None = No
     """Write fm (default head unless ``head``) as an ONNX file with a dynamic batch axis."""
     k, n = model.cfg.num_ue, model.cfg.num_bs_ant
     args = (torch.randn(2, k, n), torch.randn(2, k, n), torch.ones(2, k))
-    return _export(FMGraph(model, head), args, ["h_re", "h_im", "rates"], ["lam", "p", "omega", "gamma"], path, opset,
-                   {"mimofm.family": "fm", "mimofm.rate_mode": model.cfg.rate_mode,
-                    "mimofm.num_ue": str(k), "mimofm.num_bs_ant": str(n),
-                    "mimofm.p_tx_w": repr(model.cfg.p_tx_w), "mimofm.p_rf_w": repr(model.cfg.p_rf_w)})
+    return _export(
+        FMGraph(model, head),
+        args,
+        ["h_re", "h_im", "rates"],
+        ["lam", "p", "omega", "gamma"],
+        path,
+        opset,
+        {
+            "mimofm.family": "fm",
+            "mimofm.rate_mode": model.cfg.rate_mode,
+            "mimofm.num_ue": str(k),
+            "mimofm.num_bs_ant": str(n),
+            "mimofm.p_tx_w": repr(model.cfg.p_tx_w),
+            "mimofm.p_rf_w": repr(model.cfg.p_rf_w),
+        },
+    )
 
 
 class PaPPGraph(nn.Module):
@@ -115,8 +159,15 @@ def export_papp_onnx(model, path: str | Path, *, opset: int = 18) -> Path:
     if r is not None:
         meta["mimofm.num_rf"] = str(r)
         outputs.append("lam_a")
-    return _export(PaPPGraph(model), (torch.randn(2, k, n), torch.randn(2, k, n)), ["h_re", "h_im"], outputs,
-                   path, opset, meta)
+    return _export(
+        PaPPGraph(model),
+        (torch.randn(2, k, n), torch.randn(2, k, n)),
+        ["h_re", "h_im"],
+        outputs,
+        path,
+        opset,
+        meta,
+    )
 
 
 class WiFoEUserGraph(nn.Module):
@@ -155,23 +206,45 @@ def export_wifoe_onnx(model, task: str, out_stem: str | Path, *, opset: int = 18
     sh = br.shape
     stem = Path(out_stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"mimofm.family": "wifoe", "mimofm.task": task, "mimofm.num_bs_ant": str(sh.num_bs_ant),
-            "mimofm.pilot_length": str(sh.pilot_length), "mimofm.feedback_bits": str(sh.feedback_bits)}
+    meta = {
+        "mimofm.family": "wifoe",
+        "mimofm.task": task,
+        "mimofm.num_bs_ant": str(sh.num_bs_ant),
+        "mimofm.pilot_length": str(sh.pilot_length),
+        "mimofm.feedback_bits": str(sh.feedback_bits),
+    }
     moes = [m for m in model.modules() if isinstance(m, MoEFFN)]
     for m in moes:
         m.dense_dispatch = True
     try:
         with torch.no_grad():
             pilots = br.pilots().numpy().astype(np.complex64)
-        paths = {"user": stem.with_name(stem.name + "-user.onnx"), "bs": stem.with_name(stem.name + "-bs.onnx"),
-                 "pilots": stem.with_name(stem.name + "-pilots.npy")}
-        with atomic_path(paths["pilots"]) as tmp:
-            with open(tmp, "wb") as f:
-                np.save(f, pilots)
+        paths = {
+            "user": stem.with_name(stem.name + "-user.onnx"),
+            "bs": stem.with_name(stem.name + "-bs.onnx"),
+            "pilots": stem.with_name(stem.name + "-pilots.npy"),
+        }
+        with atomic_path(paths["pilots"]) as tmp, open(tmp, "wb") as f:
+            np.save(f, pilots)
         y_re, y_im = torch.randn(2, 2, 4, sh.pilot_length)  # two distinct tensors (one would be aliased)
-        _export_dyn(WiFoEUserGraph(model, task), (y_re.contiguous(), y_im.contiguous()), ["y_re", "y_im"], ["q"], paths["user"], opset, meta)
-        _export_dyn(WiFoEBSGraph(model, task), (torch.ones(2, 4, sh.feedback_bits),), ["q"], ["v_re", "v_im"],
-                    paths["bs"], opset, meta)
+        _export_dyn(
+            WiFoEUserGraph(model, task),
+            (y_re.contiguous(), y_im.contiguous()),
+            ["y_re", "y_im"],
+            ["q"],
+            paths["user"],
+            opset,
+            meta,
+        )
+        _export_dyn(
+            WiFoEBSGraph(model, task),
+            (torch.ones(2, 4, sh.feedback_bits),),
+            ["q"],
+            ["v_re", "v_im"],
+            paths["bs"],
+            opset,
+            meta,
+        )
     finally:
         for m in moes:
             m.dense_dispatch = False
@@ -181,7 +254,9 @@ def export_wifoe_onnx(model, task: str, out_stem: str | Path, *, opset: int = 18
 def _export_dyn(graph, args, inputs, outputs, path, opset, meta) -> Path:
     """:func:`_export` with dynamic batch and user axes (axes 0 and 1 of every input)."""
     batch, users = torch.export.Dim("batch"), torch.export.Dim("users", min=1, max=64)
-    return _export(graph, args, inputs, outputs, path, opset, meta, dynamic=tuple({0: batch, 1: users} for _ in args))
+    return _export(
+        graph, args, inputs, outputs, path, opset, meta, dynamic=tuple({0: batch, 1: users} for _ in args)
+    )
 
 
 def ort_session(path: str | Path, threads: int = 0):
@@ -200,12 +275,16 @@ def wifoe_onnx_sessions(stem: str | Path, threads: int = 0) -> tuple[np.ndarray,
     """``(pilots, user session, BS session)`` of an exported wifoe task (create once, run many times)."""
     stem = Path(stem)
     x = np.load(stem.with_name(stem.name + "-pilots.npy"))
-    return (x, ort_session(stem.with_name(stem.name + "-user.onnx"), threads),
-            ort_session(stem.with_name(stem.name + "-bs.onnx"), threads))
+    return (
+        x,
+        ort_session(stem.with_name(stem.name + "-user.onnx"), threads),
+        ort_session(stem.with_name(stem.name + "-bs.onnx"), threads),
+    )
 
 
-def run_wifoe_onnx(stem: str | Path, h: np.ndarray, noise: np.ndarray, *, sessions=None,
-                   pilot_energy: float = 1.0) -> np.ndarray:
+def run_wifoe_onnx(
+    stem: str | Path, h: np.ndarray, noise: np.ndarray, *, sessions=None, pilot_energy: float = 1.0
+) -> np.ndarray:
     """The exported pipeline end to end with ONNX Runtime: pilots of energy ``pilot_energy`` through ``h``
     ``[B, K, N]`` plus ``noise`` ``[B, K, L]``, the user graph, the BS graph -> ``V`` ``[B, N, K]`` complex.
     ``sessions``: from :func:`wifoe_onnx_sessions` (default: created for this call)."""
@@ -218,10 +297,18 @@ def run_wifoe_onnx(stem: str | Path, h: np.ndarray, noise: np.ndarray, *, sessio
     return v_re.astype(np.float64) + 1j * v_im.astype(np.float64)
 
 
-def fm_precoder_from_outputs(h: np.ndarray, lam: np.ndarray, p: np.ndarray, omega: np.ndarray, gamma: np.ndarray,
-                             *, full_power: bool = False, rate_mode: str = "paper",
-                             rates: np.ndarray | None = None,
-                             energy_w: tuple[float, float] | None = None) -> np.ndarray:
+def fm_precoder_from_outputs(
+    h: np.ndarray,
+    lam: np.ndarray,
+    p: np.ndarray,
+    omega: np.ndarray,
+    gamma: np.ndarray,
+    *,
+    full_power: bool = False,
+    rate_mode: str = "paper",
+    rates: np.ndarray | None = None,
+    energy_w: tuple[float, float] | None = None,
+) -> np.ndarray:
     """``W`` ``[B, N, K]`` complex128 from the graph's outputs and the channel ``h`` ``[B, K, N]``.
 
     ``full_power=True`` is fm's maximum-sum-rate mode (every antenna on, ``γ = 1``), as
@@ -243,9 +330,14 @@ def fm_precoder_from_outputs(h: np.ndarray, lam: np.ndarray, p: np.ndarray, omeg
     if rates is not None:
         from mimofm.models.fm import exact_rates_or_keep
 
-        w, _, _ = exact_rates_or_keep(torch.from_numpy(h), torch.from_numpy(v), torch.from_numpy(omega),
-                                      torch.from_numpy(gamma), torch.from_numpy(np.asarray(rates, dtype=np.float64)),
-                                      energy_w)
+        w, _, _ = exact_rates_or_keep(
+            torch.from_numpy(h),
+            torch.from_numpy(v),
+            torch.from_numpy(omega),
+            torch.from_numpy(gamma),
+            torch.from_numpy(np.asarray(rates, dtype=np.float64)),
+            energy_w,
+        )
         return w.numpy()
     v = v * omega[..., :, None]
     norm = np.sqrt(np.maximum((np.abs(v) ** 2).sum((-2, -1)), 1e-12))
@@ -277,10 +369,18 @@ def run_onnx(path: str | Path, h: np.ndarray, rates: np.ndarray | None = None, *
             return normalize_power(a @ wd).numpy()
         return fm_precoder_from_outputs(h, out[0], out[1], None, None, full_power=True)
     full = rates is None
-    feed["rates"] = np.full(h.shape[:-1], 1e3, dtype=np.float32) if full else np.asarray(rates, dtype=np.float32)
+    feed["rates"] = (
+        np.full(h.shape[:-1], 1e3, dtype=np.float32) if full else np.asarray(rates, dtype=np.float32)
+    )
     lam, p, omega, gamma = sess.run(None, feed)
-    return fm_precoder_from_outputs(h, lam.astype(np.float64), p.astype(np.float64), omega.astype(np.float64),
-                                    gamma.astype(np.float64), full_power=full,
-                                    rate_mode=meta.get("mimofm.rate_mode", "paper"), rates=None if full else rates,
-                                    energy_w=(float(meta.get("mimofm.p_tx_w", 20.0)), float(meta.get("mimofm.p_rf_w", 1.0))))
-
+    return fm_precoder_from_outputs(
+        h,
+        lam.astype(np.float64),
+        p.astype(np.float64),
+        omega.astype(np.float64),
+        gamma.astype(np.float64),
+        full_power=full,
+        rate_mode=meta.get("mimofm.rate_mode", "paper"),
+        rates=None if full else rates,
+        energy_w=(float(meta.get("mimofm.p_tx_w", 20.0)), float(meta.get("mimofm.p_rf_w", 1.0))),
+    )

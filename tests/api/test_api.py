@@ -60,13 +60,15 @@ def test_wifoe_api_needs_a_known_task_and_is_seedable():
     run = lambda **kw: wf(h, generator=torch.Generator().manual_seed(0), **kw)  # noqa: E731
     # a stated received SNR fixes the reference gain: 16 dB and pilots at 10 dB mean E_s = 10·64/10^1.6,
     # whatever else is in the batch
-    torch.testing.assert_close(run(snr_db=16.0, pilot_snr_db=10.0), run(pilot_energy=10 * 64 / 10 ** 1.6))
+    torch.testing.assert_close(run(snr_db=16.0, pilot_snr_db=10.0), run(pilot_energy=10 * 64 / 10**1.6))
     h2 = h.clone()
     h2[1:] *= 3  # other samples of the batch change: sample 0 is precoded the same
-    torch.testing.assert_close(wf(h2, generator=torch.Generator().manual_seed(0), snr_db=16.0, pilot_snr_db=10.0)[0],
-                               run(snr_db=16.0, pilot_snr_db=10.0)[0])
+    torch.testing.assert_close(
+        wf(h2, generator=torch.Generator().manual_seed(0), snr_db=16.0, pilot_snr_db=10.0)[0],
+        run(snr_db=16.0, pilot_snr_db=10.0)[0],
+    )
     # nothing stated: the shipped checkpoint's rule, pilots at the data SNR + 4 dB (20 dB at 16 dB)
-    torch.testing.assert_close(run(snr_db=16.0), run(pilot_energy=100 * 64 / 10 ** 1.6))
+    torch.testing.assert_close(run(snr_db=16.0), run(pilot_energy=100 * 64 / 10**1.6))
     g = float(h.abs().square().sum(-1).flatten().median())  # without snr_db: the batch's median user
     torch.testing.assert_close(run(pilot_snr_db=10.0), run(pilot_energy=10 * 64 / g))
     with pytest.raises(MimofmInputError, match="not both"):
@@ -79,15 +81,18 @@ def test_wifoe_api_needs_a_known_task_and_is_seedable():
 def test_refined_precoders_take_a_checkpoint_and_gain_over_their_base():
     from mimofm.core.rates import sum_rate
     from mimofm.models.loading import shipped_checkpoint
-
     from tests.conftest import correlated
 
-    h = correlated(16, 4, 64, seed=0, snr_db=0.0).to(torch.complex64)  # users sharing directions, spread gains
+    h = correlated(16, 4, 64, seed=0, snr_db=0.0).to(
+        torch.complex64
+    )  # users sharing directions, spread gains
     for base in ("fm", "papp"):
         plain = mimofm.load_precoder(base)(h)
         refined = mimofm.load_precoder(f"{base}-refined", checkpoint=str(shipped_checkpoint(base)))(h)
         torch.testing.assert_close(mimofm.total_power(refined), torch.ones(16), rtol=1e-5, atol=0)
         h64 = h.to(torch.complex128)
-        assert float(sum_rate(h64, refined.to(torch.complex128)).mean()) > float(sum_rate(h64, plain.to(torch.complex128)).mean())
+        assert float(sum_rate(h64, refined.to(torch.complex128)).mean()) > float(
+            sum_rate(h64, plain.to(torch.complex128)).mean()
+        )
     with pytest.raises(MimofmInputError, match="maximum-sum-rate"):
         mimofm.load_precoder("fm-refined")(h, rate_targets=torch.ones(16, 4))

@@ -37,7 +37,9 @@ def _mat73(path, variables: dict, header=True):
                 continue
             if v.ndim == 1:
                 v = v[:, None]  # MATLAB has no 1-D arrays: a P×1 column
-            cls = {"b": "logical", "c": "single" if v.dtype == np.complex64 else "double"}.get(v.dtype.kind, "double")
+            cls = {"b": "logical", "c": "single" if v.dtype == np.complex64 else "double"}.get(
+                v.dtype.kind, "double"
+            )
             if v.dtype.kind == "c":
                 ft = np.float32 if v.dtype == np.complex64 else np.float64
                 comp = np.empty(v.shape, dtype=[("real", ft), ("imag", ft)])
@@ -49,7 +51,9 @@ def _mat73(path, variables: dict, header=True):
             ds.attrs["MATLAB_class"] = np.bytes_(cls)
     if header:
         with open(path, "r+b") as fh:
-            fh.write(b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 00:00:00 2024 HDF5 schema 1.00 .")
+            fh.write(
+                b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 00:00:00 2024 HDF5 schema 1.00 ."
+            )
 
 
 def _writers(h, los, pos):
@@ -62,7 +66,16 @@ def _writers(h, los, pos):
         np.savez(p, H=h, los=los, positions=pos, meta_json=meta)
 
     def mat5(p):
-        scipy.io.savemat(p, {"H": h, "los": los, "positions": pos, "meta_json": meta, "other": np.array([1, "x"], dtype=object)})
+        scipy.io.savemat(
+            p,
+            {
+                "H": h,
+                "los": los,
+                "positions": pos,
+                "meta_json": meta,
+                "other": np.array([1, "x"], dtype=object),
+            },
+        )
 
     def mat73(p):
         _mat73(p, {"H": h, "los": los, "positions": pos, "meta_json": meta})
@@ -89,12 +102,30 @@ def _writers(h, los, pos):
             f["H"] = comp
             f["los"] = los
 
-    return {"a.npy": npy, "b.npz": npz, "c.mat": mat5, "d.mat": mat73, "e.mat": mat73_noheader,
-            "f.h5": mat73_as_h5, "g.h5": h5_complex, "h.hdf5": h5_pairs, "i.h5": h5_compound}
+    return {
+        "a.npy": npy,
+        "b.npz": npz,
+        "c.mat": mat5,
+        "d.mat": mat73,
+        "e.mat": mat73_noheader,
+        "f.h5": mat73_as_h5,
+        "g.h5": h5_complex,
+        "h.hdf5": h5_pairs,
+        "i.h5": h5_compound,
+    }
 
 
-FORMATS = {"a.npy": "npy", "b.npz": "npz", "c.mat": "mat-v5", "d.mat": "mat-v7.3", "e.mat": "mat-v7.3",
-           "f.h5": "mat-v7.3", "g.h5": "hdf5", "h.hdf5": "hdf5", "i.h5": "hdf5"}
+FORMATS = {
+    "a.npy": "npy",
+    "b.npz": "npz",
+    "c.mat": "mat-v5",
+    "d.mat": "mat-v7.3",
+    "e.mat": "mat-v7.3",
+    "f.h5": "mat-v7.3",
+    "g.h5": "hdf5",
+    "h.hdf5": "hdf5",
+    "i.h5": "hdf5",
+}
 
 
 @pytest.mark.parametrize("fname", list(FORMATS))
@@ -144,6 +175,7 @@ def _h5(**datasets):
         with h5py.File(p, "w") as f:
             for k, v in datasets.items():
                 f[k] = v
+
     return w
 
 
@@ -158,38 +190,43 @@ def _vlen_h5(p):
         f.create_dataset("H", data=np.array(["a", "b"], dtype=object), dtype=h5py.string_dtype())
 
 
-
-
-@pytest.mark.parametrize("fname, write, match", [
-    ("o.npy", lambda p: np.save(p, np.array([object(), 1], dtype=object), allow_pickle=True), "pickle"),
-    ("o.npz", lambda p: np.savez(p, H=np.array([object()], dtype=object)), "pickle"),
-    ("cell.mat", lambda p: scipy.io.savemat(p, {"H": np.array([C, C], dtype=object)}), "cell array"),
-    ("struct.mat", lambda p: scipy.io.savemat(p, {"H": {"re": np.ones(3)}}), "struct"),
-    ("sparse.mat", lambda p: scipy.io.savemat(p, {"H": scipy.sparse.csc_matrix(C)}), "sparse"),
-    ("real.mat", lambda p: scipy.io.savemat(p, {"H": np.ones((4, 3))}), "must be complex"),
-    ("none.mat", lambda p: scipy.io.savemat(p, {"X": C}), "no `H`"),
-    ("cell73.mat", _cell_73, "cell array"),
-    ("sparse73.mat", _sparse_73, "group"),
-    ("vlen.h5", _vlen_h5, "variable-length"),
-    ("real.h5", _h5(H=np.ones((4, 3))), "H_real"),
-    ("pairs.h5", _h5(H_real=np.ones((4, 3)), H_imag=np.ones((3, 4))), "differ in shape"),
-    ("half.h5", _h5(H_real=np.ones((4, 3))), "both are needed"),
-    ("both.h5", _h5(H=C, H_real=np.ones((4, 3)), H_imag=np.ones((4, 3))), "keep one"),
-    ("cmpd.h5", _h5(H=np.zeros(3, dtype=[("a", "f4"), ("b", "f4")])), "compound"),
-    ("nan.h5", _h5(H=np.full((4, 3), np.nan, dtype=np.complex64)), "NaN"),
-    ("zero.mat", lambda p: scipy.io.savemat(p, {"H": np.zeros((4, 3), dtype=np.complex64)}), "all-zero"),
-    ("transposed.h5", _h5(H=np.ones((3, 8), dtype=np.complex64), los=np.ones(8, dtype=bool)), "transposed"),
-    ("los.npz", lambda p: np.savez(p, H=C, los=np.array([0, 1, 2, 1])), "0/1"),
-    ("split.npz", lambda p: np.savez(p, H=C, split=np.array([0, 1, 5, 1])), "`split`"),
-    ("posnan.npz", lambda p: np.savez(p, H=C, positions=np.full((4, 3), np.inf)), "`positions`"),
-    ("meta.h5", _meta_list_h5, "JSON object"),
-    ("v4.mat", lambda p: p.write_bytes(b"\x00" * 200), "v4"),
-    ("empty.npy", lambda p: p.write_bytes(b""), "empty"),
-    ("junk.h5", lambda p: p.write_bytes(b"junk" * 100), "not an HDF5 file"),
-    ("junk.npy", lambda p: p.write_bytes(b"junk" * 100), "NumPy header"),
-    ("trunc.npy", lambda p: p.write_bytes(_npy_bytes()[:-40]), "not a readable .npy"),
-    ("x.csv", lambda p: p.write_text("1,2"), "unsupported extension"),
-])
+@pytest.mark.parametrize(
+    "fname, write, match",
+    [
+        ("o.npy", lambda p: np.save(p, np.array([object(), 1], dtype=object), allow_pickle=True), "pickle"),
+        ("o.npz", lambda p: np.savez(p, H=np.array([object()], dtype=object)), "pickle"),
+        ("cell.mat", lambda p: scipy.io.savemat(p, {"H": np.array([C, C], dtype=object)}), "cell array"),
+        ("struct.mat", lambda p: scipy.io.savemat(p, {"H": {"re": np.ones(3)}}), "struct"),
+        ("sparse.mat", lambda p: scipy.io.savemat(p, {"H": scipy.sparse.csc_matrix(C)}), "sparse"),
+        ("real.mat", lambda p: scipy.io.savemat(p, {"H": np.ones((4, 3))}), "must be complex"),
+        ("none.mat", lambda p: scipy.io.savemat(p, {"X": C}), "no `H`"),
+        ("cell73.mat", _cell_73, "cell array"),
+        ("sparse73.mat", _sparse_73, "group"),
+        ("vlen.h5", _vlen_h5, "variable-length"),
+        ("real.h5", _h5(H=np.ones((4, 3))), "H_real"),
+        ("pairs.h5", _h5(H_real=np.ones((4, 3)), H_imag=np.ones((3, 4))), "differ in shape"),
+        ("half.h5", _h5(H_real=np.ones((4, 3))), "both are needed"),
+        ("both.h5", _h5(H=C, H_real=np.ones((4, 3)), H_imag=np.ones((4, 3))), "keep one"),
+        ("cmpd.h5", _h5(H=np.zeros(3, dtype=[("a", "f4"), ("b", "f4")])), "compound"),
+        ("nan.h5", _h5(H=np.full((4, 3), np.nan, dtype=np.complex64)), "NaN"),
+        ("zero.mat", lambda p: scipy.io.savemat(p, {"H": np.zeros((4, 3), dtype=np.complex64)}), "all-zero"),
+        (
+            "transposed.h5",
+            _h5(H=np.ones((3, 8), dtype=np.complex64), los=np.ones(8, dtype=bool)),
+            "transposed",
+        ),
+        ("los.npz", lambda p: np.savez(p, H=C, los=np.array([0, 1, 2, 1])), "0/1"),
+        ("split.npz", lambda p: np.savez(p, H=C, split=np.array([0, 1, 5, 1])), "`split`"),
+        ("posnan.npz", lambda p: np.savez(p, H=C, positions=np.full((4, 3), np.inf)), "`positions`"),
+        ("meta.h5", _meta_list_h5, "JSON object"),
+        ("v4.mat", lambda p: p.write_bytes(b"\x00" * 200), "v4"),
+        ("empty.npy", lambda p: p.write_bytes(b""), "empty"),
+        ("junk.h5", lambda p: p.write_bytes(b"junk" * 100), "not an HDF5 file"),
+        ("junk.npy", lambda p: p.write_bytes(b"junk" * 100), "NumPy header"),
+        ("trunc.npy", lambda p: p.write_bytes(_npy_bytes()[:-40]), "not a readable .npy"),
+        ("x.csv", lambda p: p.write_text("1,2"), "unsupported extension"),
+    ],
+)
 def test_bad_imports_rejected_clearly(tmp_path, fname, write, match):
     p = tmp_path / fname
     write(p)
@@ -209,8 +246,15 @@ def _npy_bytes():
 def test_mat5_vectors_and_other_variables(tmp_path, ref):
     """MATLAB row/column vectors are squeezed; unrelated variables (even cells) are never read."""
     h, los, _ = ref
-    scipy.io.savemat(tmp_path / "v.mat", {"H": h, "los": los.astype(float)[:, None], "split": (np.arange(P) % 3)[None, :],
-                                          "notes": np.array(["a", 1], dtype=object)})
+    scipy.io.savemat(
+        tmp_path / "v.mat",
+        {
+            "H": h,
+            "los": los.astype(float)[:, None],
+            "split": (np.arange(P) % 3)[None, :],
+            "notes": np.array(["a", 1], dtype=object),
+        },
+    )
     cs = load_channels(tmp_path / "v.mat")
     assert np.array_equal(cs.los.numpy(), los) and cs.split.tolist() == (np.arange(P) % 3).tolist()
 

@@ -16,8 +16,13 @@ def _h(n=20, a=8, seed=0):
 
 
 def test_roundtrip(tmp_path):
-    cs = ChannelSet("s1", torch.from_numpy(_h()), torch.from_numpy(np.arange(20) % 2 == 0),
-                    torch.zeros(20, 3, dtype=torch.float64), {"x": 1})
+    cs = ChannelSet(
+        "s1",
+        torch.from_numpy(_h()),
+        torch.from_numpy(np.arange(20) % 2 == 0),
+        torch.zeros(20, 3, dtype=torch.float64),
+        {"x": 1},
+    )
     save_channels_npz(tmp_path / "s1.npz", cs)
     back = load_channels(tmp_path / "s1.npz")
     assert back.name == "s1" and back.meta["x"] == 1
@@ -32,16 +37,19 @@ def test_minimal_file_only_h(tmp_path):
     assert cs.name == "only" and cs.los is None and cs.num_bs_ant == 8
 
 
-@pytest.mark.parametrize("arrays, match", [
-    ({"H": np.ones((4, 3))}, "complex"),
-    ({"H": np.ones((4,), dtype=np.complex64)}, "num_positions, num_bs_ant"),
-    ({"X": np.ones((4, 3), dtype=np.complex64)}, "no `H`"),
-    ({"H": np.full((4, 3), np.nan, dtype=np.complex64)}, "NaN"),
-    ({"H": np.zeros((4, 3), dtype=np.complex64)}, "all-zero"),
-    ({"H": np.ones((4, 3), dtype=np.complex64), "los": np.ones(5, dtype=bool)}, "`los`"),
-    ({"H": np.ones((4, 3), dtype=np.complex64), "positions": np.ones((4, 7))}, "`positions`"),
-    ({"H": np.array([object()], dtype=object)}, "pickle"),
-])
+@pytest.mark.parametrize(
+    "arrays, match",
+    [
+        ({"H": np.ones((4, 3))}, "complex"),
+        ({"H": np.ones((4,), dtype=np.complex64)}, "num_positions, num_bs_ant"),
+        ({"X": np.ones((4, 3), dtype=np.complex64)}, "no `H`"),
+        ({"H": np.full((4, 3), np.nan, dtype=np.complex64)}, "NaN"),
+        ({"H": np.zeros((4, 3), dtype=np.complex64)}, "all-zero"),
+        ({"H": np.ones((4, 3), dtype=np.complex64), "los": np.ones(5, dtype=bool)}, "`los`"),
+        ({"H": np.ones((4, 3), dtype=np.complex64), "positions": np.ones((4, 7))}, "`positions`"),
+        ({"H": np.array([object()], dtype=object)}, "pickle"),
+    ],
+)
 def test_bad_files_rejected_clearly(tmp_path, arrays, match):
     p = tmp_path / "bad.npz"
     np.savez(p, **arrays)

@@ -3,8 +3,15 @@ import pytest
 import torch
 
 from mimofm.channels.catalog import CATALOG, HELDOUT_SCENES, position_split, sites
-from mimofm.channels.sampling import (MultiUserSampler, candidate_positions, draw_user_sets, gather_users,
-                                      imperfect_csi, permute_users, rotate_user_phases)
+from mimofm.channels.sampling import (
+    MultiUserSampler,
+    candidate_positions,
+    draw_user_sets,
+    gather_users,
+    imperfect_csi,
+    permute_users,
+    rotate_user_phases,
+)
 from mimofm.core.validation import MimofmInputError
 from tests.conftest import rayleigh
 
@@ -33,7 +40,9 @@ def test_position_split_is_a_partition_and_seeded():
     a = position_split(1000, seed=3)
     assert set(np.unique(a)) == {0, 1, 2}
     assert abs((a == 0).mean() - 0.7) < 0.01 and abs((a == 2).mean() - 0.15) < 0.01
-    assert np.array_equal(a, position_split(1000, seed=3)) and not np.array_equal(a, position_split(1000, seed=4))
+    assert np.array_equal(a, position_split(1000, seed=3)) and not np.array_equal(
+        a, position_split(1000, seed=4)
+    )
 
 
 def test_catalog_splits_cannot_leak():
@@ -44,6 +53,7 @@ def test_catalog_splits_cannot_leak():
     assert {"mostly-LOS", "mixed", "mostly-NLOS"} <= roles
     with pytest.raises(MimofmInputError, match="unknown site"):
         from mimofm.channels.catalog import get_site
+
         get_site("atlantis")
 
 
@@ -85,4 +95,6 @@ def test_streaming_sampler_indexes_without_copy():
     assert a.shape == (16, 3, 8) and not torch.equal(a, b)
     again = next(iter(MultiUserSampler(h, num_ue=3, batch=16, seed=0)))
     assert torch.equal(a, again)
-    assert gather_users(h, np.zeros((1, 1), dtype=np.int64)).data_ptr() != h.data_ptr()  # gathered batch, site untouched
+    assert (
+        gather_users(h, np.zeros((1, 1), dtype=np.int64)).data_ptr() != h.data_ptr()
+    )  # gathered batch, site untouched

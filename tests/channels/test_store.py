@@ -48,7 +48,10 @@ def test_roundtrip_schema_and_checksum(tmp_path):
     p = write_site(tmp_path / "a.h5", cs, split=split)
     assert [q.name for q in tmp_path.iterdir()] == ["a.h5"]  # no temp file left behind
     back = read_site(p)
-    _same(back, ChannelSet(cs.name, cs.h, cs.los, cs.positions, cs.meta, torch.from_numpy(split.astype(np.int8))))
+    _same(
+        back,
+        ChannelSet(cs.name, cs.h, cs.los, cs.positions, cs.meta, torch.from_numpy(split.astype(np.int8))),
+    )
     assert back.h.dtype == torch.complex64 and back.split.dtype == torch.int8
     with h5py.File(p, "r") as f:
         assert set(f.keys()) == {"H", "los", "positions", "split"}
@@ -60,14 +63,24 @@ def test_roundtrip_schema_and_checksum(tmp_path):
         assert f.attrs["created_utc"].endswith("+00:00")
     # the documented checksum definition, recomputed independently
     d = hashlib.sha256(b"mimofm-site-v1\n")
-    for key, arr in (("H", cs.h.numpy()), ("los", cs.los.numpy()), ("positions", cs.positions.numpy()),
-                     ("split", split.astype(np.int8))):
+    for key, arr in (
+        ("H", cs.h.numpy()),
+        ("los", cs.los.numpy()),
+        ("positions", cs.positions.numpy()),
+        ("split", split.astype(np.int8)),
+    ):
         d.update(f"{key} {arr.dtype.str} {json.dumps(list(arr.shape), separators=(',', ':'))}\n".encode())
         d.update(np.ascontiguousarray(arr).tobytes())
     d.update(json.dumps({"meta": cs.meta, "name": cs.name}, sort_keys=True, separators=(",", ":")).encode())
-    assert stored == d.hexdigest() == site_checksum(cs.name, {"H": cs.h.numpy(), "los": cs.los.numpy(),
-                                                              "positions": cs.positions.numpy(),
-                                                              "split": split}, cs.meta)
+    assert (
+        stored
+        == d.hexdigest()
+        == site_checksum(
+            cs.name,
+            {"H": cs.h.numpy(), "los": cs.los.numpy(), "positions": cs.positions.numpy(), "split": split},
+            cs.meta,
+        )
+    )
     # load_channels dispatches site files to read_site
     _same(load_channels(p), back)
     assert is_site_file(p) and load_channels(p, name="renamed").name == "renamed"
@@ -93,18 +106,21 @@ def test_checksum_is_deterministic(tmp_path):
     assert site_info(tmp_path / "a.h5")["checksum_sha256"] == site_info(tmp_path / "b.h5")["checksum_sha256"]
 
 
-@pytest.mark.parametrize("cs_kw, match", [
-    ({"h": torch.ones(3, 2)}, "complex"),
-    ({"h": torch.zeros(3, 2, dtype=torch.complex64)}, "all-zero"),
-    ({"h": torch.full((3, 2), float("nan"), dtype=torch.complex64)}, "NaN"),
-    ({"h": torch.full((3, 2), 1e300, dtype=torch.complex128)}, "NaN/Inf"),  # overflows complex64
-    ({"los": torch.ones(4, dtype=torch.bool)}, "`los`"),
-    ({"positions": torch.ones(3, 4, dtype=torch.float64)}, "`positions`"),
-    ({"split": torch.tensor([0, 1, 3])}, "`split`"),
-    ({"meta": {"x": float("nan")}}, "JSON"),
-    ({"meta": {"x": object()}}, "JSON"),
-    ({"name": ""}, "name"),
-])
+@pytest.mark.parametrize(
+    "cs_kw, match",
+    [
+        ({"h": torch.ones(3, 2)}, "complex"),
+        ({"h": torch.zeros(3, 2, dtype=torch.complex64)}, "all-zero"),
+        ({"h": torch.full((3, 2), float("nan"), dtype=torch.complex64)}, "NaN"),
+        ({"h": torch.full((3, 2), 1e300, dtype=torch.complex128)}, "NaN/Inf"),  # overflows complex64
+        ({"los": torch.ones(4, dtype=torch.bool)}, "`los`"),
+        ({"positions": torch.ones(3, 4, dtype=torch.float64)}, "`positions`"),
+        ({"split": torch.tensor([0, 1, 3])}, "`split`"),
+        ({"meta": {"x": float("nan")}}, "JSON"),
+        ({"meta": {"x": object()}}, "JSON"),
+        ({"name": ""}, "name"),
+    ],
+)
 def test_write_rejects_bad_input(tmp_path, cs_kw, match):
     kw = {"name": "s", "h": torch.ones(3, 2, dtype=torch.complex64), **cs_kw}
     with pytest.raises(MimofmInputError, match=match):
@@ -115,6 +131,7 @@ def test_write_rejects_bad_input(tmp_path, cs_kw, match):
 
 
 # --- tampering: every change is rejected on load with a message naming the file and the problem ---
+
 
 def _flip_h(f):
     h = f["H"][()]
@@ -152,23 +169,26 @@ def _short_los(f):
     f["los"] = los[:-1]
 
 
-@pytest.mark.parametrize("tamper, match", [
-    (_flip_h, "checksum mismatch"),
-    (lambda f: f.attrs.__setitem__("name", "other"), "checksum mismatch"),
-    (lambda f: f.attrs.__setitem__("meta_json", json.dumps({"scene": "edited"})), "checksum mismatch"),
-    (lambda f: f.attrs.__setitem__("checksum_sha256", "0" * 64), "checksum mismatch"),
-    (lambda f: f.attrs.__setitem__("meta_json", "{not json"), "not valid JSON"),
-    (lambda f: f.attrs.__setitem__("mimofm_site_schema", 2), "schema version 2"),
-    (lambda f: f.attrs.__delitem__("checksum_sha256"), "missing root attribute.*checksum_sha256"),
-    (lambda f: f.attrs.__setitem__("extra", 1), "unexpected root attribute.*extra"),
-    (lambda f: f.create_dataset("extra", data=np.zeros(3)), "unexpected member `extra`"),
-    (lambda f: f.create_group("H2"), "unexpected member `H2`"),
-    (_retype_h, "`H` must have dtype complex64, got complex128"),
-    (_vlen_los, "`los` must have dtype bool"),
-    (_short_los, r"`los` must have shape \[24\]"),
-    (_nan_h, "NaN/Inf"),
-    (_zero_row, "all-zero rows"),
-])
+@pytest.mark.parametrize(
+    "tamper, match",
+    [
+        (_flip_h, "checksum mismatch"),
+        (lambda f: f.attrs.__setitem__("name", "other"), "checksum mismatch"),
+        (lambda f: f.attrs.__setitem__("meta_json", json.dumps({"scene": "edited"})), "checksum mismatch"),
+        (lambda f: f.attrs.__setitem__("checksum_sha256", "0" * 64), "checksum mismatch"),
+        (lambda f: f.attrs.__setitem__("meta_json", "{not json"), "not valid JSON"),
+        (lambda f: f.attrs.__setitem__("mimofm_site_schema", 2), "schema version 2"),
+        (lambda f: f.attrs.__delitem__("checksum_sha256"), "missing root attribute.*checksum_sha256"),
+        (lambda f: f.attrs.__setitem__("extra", 1), "unexpected root attribute.*extra"),
+        (lambda f: f.create_dataset("extra", data=np.zeros(3)), "unexpected member `extra`"),
+        (lambda f: f.create_group("H2"), "unexpected member `H2`"),
+        (_retype_h, "`H` must have dtype complex64, got complex128"),
+        (_vlen_los, "`los` must have dtype bool"),
+        (_short_los, r"`los` must have shape \[24\]"),
+        (_nan_h, "NaN/Inf"),
+        (_zero_row, "all-zero rows"),
+    ],
+)
 def test_tampered_files_rejected(tmp_path, tamper, match):
     p = write_site(tmp_path / "t.h5", _cs())
     with h5py.File(p, "r+") as f:
@@ -231,6 +251,7 @@ def test_site_info(tmp_path):
 
 # --- resumable generation -----------------------------------------------------------------------
 
+
 def _chunks(cs: ChannelSet, k: int):
     for idx in np.array_split(np.arange(cs.num_positions), k):
         yield cs.h[idx], cs.los[idx], cs.positions[idx]
@@ -259,7 +280,7 @@ def test_partial_resume_equals_uninterrupted_run(tmp_path):
         load_channels(partial_path(final))  # a work file is never mistaken for a plain HDF5 import
     ps = PartialSite(final, name=cs.name, num_bs_ant=8, meta=cs.meta)
     assert ps.chunks_done == 2 and ps.num_positions == sum(c[0].shape[0] for c in chunks[:2])
-    for h, los, pos in chunks[ps.chunks_done:]:
+    for h, los, pos in chunks[ps.chunks_done :]:
         ps.append(h, los=los, positions=pos)
         assert not final.exists()
     assert ps.finalize(split=split) == final
@@ -267,7 +288,9 @@ def test_partial_resume_equals_uninterrupted_run(tmp_path):
 
     a, b = read_site(final), read_site(tmp_path / "ref.h5")
     _same(a, b)
-    _same(a, ChannelSet(cs.name, cs.h, cs.los, cs.positions, cs.meta, torch.from_numpy(split.astype(np.int8))))
+    _same(
+        a, ChannelSet(cs.name, cs.h, cs.los, cs.positions, cs.meta, torch.from_numpy(split.astype(np.int8)))
+    )
     assert site_info(final)["checksum_sha256"] == site_info(tmp_path / "ref.h5")["checksum_sha256"]
 
 
@@ -318,4 +341,6 @@ def test_partial_guards(tmp_path):
 
 
 def test_canonical_json_is_order_free():
-    assert canonical_json({"b": 1, "a": [1, 2]}) == canonical_json({"a": [1, 2], "b": 1}) == '{"a":[1,2],"b":1}'
+    assert (
+        canonical_json({"b": 1, "a": [1, 2]}) == canonical_json({"a": [1, 2], "b": 1}) == '{"a":[1,2],"b":1}'
+    )

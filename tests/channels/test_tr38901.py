@@ -47,8 +47,12 @@ def test_catalog_groups_and_the_papers_pilot_feedback_example():
     # domain generalization: a scenario never used in pretraining, arrays/ratios of T1-T3
     for g, t in zip(tasks("domain_generalization"), pre[:3]):
         assert g.scenario not in {p.scenario for p in pre}
-        assert (g.rows, g.cols, g.pilot_fraction, g.feedback_fraction) == (t.rows, t.cols, t.pilot_fraction,
-                                                                            t.feedback_fraction)
+        assert (g.rows, g.cols, g.pilot_fraction, g.feedback_fraction) == (
+            t.rows,
+            t.cols,
+            t.pilot_fraction,
+            t.feedback_fraction,
+        )
     # unseen: a new array (T11) or a new (array, L, B) combination
     seen = {(p.num_bs_ant, p.pilot_fraction, p.feedback_fraction) for p in pre}
     for u in tasks("unseen"):
@@ -132,7 +136,9 @@ def _steering_phase_error(cs) -> torch.Tensor:
 
 def test_los_channel_follows_the_array_steering_vector():
     los = _steering_phase_error(generate_task(get_task("T7"), 128, seed=1))  # RMa LOS, 1x64 ULA
-    nlos = _steering_phase_error(generate_task(TaskConfig("ctl", "umi", False, 1, 64, "ula", 6.2), 128, seed=1))
+    nlos = _steering_phase_error(
+        generate_task(TaskConfig("ctl", "umi", False, 1, 64, "ula", 6.2), 128, seed=1)
+    )
     assert float(los.median()) < 0.1 and float((los < 0.2).float().mean()) > 0.6
     assert float(nlos.median()) > 3 * float(los.median())
 
@@ -144,21 +150,24 @@ def test_mixed_los_uses_the_3gpp_probability():
     assert float(d[cs.los].mean()) < float(d[~cs.los].mean())
 
 
-@pytest.mark.parametrize("kw, field", [
-    (dict(scenario="moon"), "scenario"),
-    (dict(array="ula", rows=2, cols=32), "rows"),
-    (dict(frequency_ghz=0.0), "frequency_ghz"),
-    (dict(frequency_ghz=-3.5), "frequency_ghz"),
-    (dict(frequency_ghz=float("nan")), "frequency_ghz"),
-    (dict(scenario="rma", frequency_ghz=40.0), "frequency_ghz"),
-    (dict(rows=2, cols=2, max_ue=8), "max_ue"),
-    (dict(min_ue=5, max_ue=4), "min_ue"),
-    (dict(pilot_fraction="abc"), "pilot_fraction"),
-    (dict(feedback_fraction="3/2"), "feedback_fraction"),
-    (dict(los="yes"), "los"),
-    (dict(array="circle"), "array"),
-    (dict(group="extra"), "group"),
-])
+@pytest.mark.parametrize(
+    "kw, field",
+    [
+        (dict(scenario="moon"), "scenario"),
+        (dict(array="ula", rows=2, cols=32), "rows"),
+        (dict(frequency_ghz=0.0), "frequency_ghz"),
+        (dict(frequency_ghz=-3.5), "frequency_ghz"),
+        (dict(frequency_ghz=float("nan")), "frequency_ghz"),
+        (dict(scenario="rma", frequency_ghz=40.0), "frequency_ghz"),
+        (dict(rows=2, cols=2, max_ue=8), "max_ue"),
+        (dict(min_ue=5, max_ue=4), "min_ue"),
+        (dict(pilot_fraction="abc"), "pilot_fraction"),
+        (dict(feedback_fraction="3/2"), "feedback_fraction"),
+        (dict(los="yes"), "los"),
+        (dict(array="circle"), "array"),
+        (dict(group="extra"), "group"),
+    ],
+)
 def test_bad_config_names_the_field(kw, field):
     base = dict(name="x", scenario="umi", los=False, rows=8, cols=8)
     with pytest.raises(MimofmInputError, match=f"`{field}`"):
@@ -192,8 +201,10 @@ def test_cli_writes_a_loadable_file(tmp_path, suffix):
 
     out = tmp_path / f"t4{suffix}"
     runner = CliRunner()
-    r = runner.invoke(_cli(), ["tr38901", "--task", "T4", "--positions", "20", "--seed", "3", "--out", str(out),
-                               "--normalize"])
+    r = runner.invoke(
+        _cli(),
+        ["tr38901", "--task", "T4", "--positions", "20", "--seed", "3", "--out", str(out), "--normalize"],
+    )
     assert r.exit_code == 0, r.output
     cs = load_channels(out)
     ref = generate_task(get_task("T4"), 20, seed=3, normalize=True)

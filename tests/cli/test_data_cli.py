@@ -88,15 +88,18 @@ def test_info_reports_checksum_mismatch_and_exits_2(tmp_path):
     _clean_error(_run("export", out, "--out", tmp_path / "x.npz"), "checksum mismatch")
 
 
-@pytest.mark.parametrize("args, match", [
-    (("info", "{tmp}/nope.npz"), "does not exist"),
-    (("info", "{tmp}/junk.h5"), "not an HDF5 file"),
-    (("import", "{tmp}/junk.h5", "--out", "{tmp}/o.h5"), "not an HDF5 file"),
-    (("import", str(SITE), "--out", "{tmp}/o.npz"), "must end in .h5 or .hdf5"),
-    (("import", str(SITE), "--out", "{tmp}/exists.h5"), "already exists"),
-    (("export", str(SITE), "--out", "{tmp}/o.h5"), "must end in .npz"),
-    (("export", "{tmp}/cell.mat", "--out", "{tmp}/o.npz"), "cell array"),
-])
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (("info", "{tmp}/nope.npz"), "does not exist"),
+        (("info", "{tmp}/junk.h5"), "not an HDF5 file"),
+        (("import", "{tmp}/junk.h5", "--out", "{tmp}/o.h5"), "not an HDF5 file"),
+        (("import", str(SITE), "--out", "{tmp}/o.npz"), "must end in .h5 or .hdf5"),
+        (("import", str(SITE), "--out", "{tmp}/exists.h5"), "already exists"),
+        (("export", str(SITE), "--out", "{tmp}/o.h5"), "must end in .npz"),
+        (("export", "{tmp}/cell.mat", "--out", "{tmp}/o.npz"), "cell array"),
+    ],
+)
 def test_clean_errors(tmp_path, args, match):
     (tmp_path / "junk.h5").write_bytes(b"junk" * 64)
     (tmp_path / "exists.h5").write_bytes(b"")

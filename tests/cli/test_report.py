@@ -9,17 +9,36 @@ from typer.testing import CliRunner
 from mimofm.cli.main import app
 from mimofm.reports.papp_paper import SHOTS
 
-OLD_SNRS = [0.0, 10.0, 20.0, 30.0]  # a result stored before the sweep reached 40 dB: rendered with its own points
+OLD_SNRS = [
+    0.0,
+    10.0,
+    20.0,
+    30.0,
+]  # a result stored before the sweep reached 40 dB: rendered with its own points
 
 
 def _papp_eval(folder):
     rows = []
     for snr in OLD_SNRS:
         w = 10.0 + snr / 10
-        rates = {"zf": 0.5 * w, "wmmse": w, "papp-zero": 0.95 * w, "papp-deepall": 0.96 * w, "papp-lite": 0.94 * w,
-                 **{f"papp-ft-{n}": (0.95 + 0.01 * i) * w for i, n in enumerate(SHOTS)}}
-        rows += [{"site": "s1", "snr_db": snr, "precoder": p, "sum_rate_mean": r,
-                  "iterations_mean": 12.0 if p == "wmmse" else None} for p, r in rates.items()]
+        rates = {
+            "zf": 0.5 * w,
+            "wmmse": w,
+            "papp-zero": 0.95 * w,
+            "papp-deepall": 0.96 * w,
+            "papp-lite": 0.94 * w,
+            **{f"papp-ft-{n}": (0.95 + 0.01 * i) * w for i, n in enumerate(SHOTS)},
+        }
+        rows += [
+            {
+                "site": "s1",
+                "snr_db": snr,
+                "precoder": p,
+                "sum_rate_mean": r,
+                "iterations_mean": 12.0 if p == "wmmse" else None,
+            }
+            for p, r in rates.items()
+        ]
     folder.mkdir()
     (folder / "eval.json").write_text(json.dumps({"results": rows}))
 
@@ -27,7 +46,9 @@ def _papp_eval(folder):
 def _report(family: str, folder, out) -> str:
     """`mimofm report` of one family's results folder; the report's Markdown."""
     folders = {"fm": "", "papp": "", "wifoe": "", family: str(folder)}
-    r = CliRunner().invoke(app, ["report", *(x for f, v in folders.items() for x in (f"--{f}", v)), "--out", str(out)])
+    r = CliRunner().invoke(
+        app, ["report", *(x for f, v in folders.items() for x in (f"--{f}", v)), "--out", str(out)]
+    )
     assert r.exit_code == 0, r.output
     return (out / "report.md").read_text()
 
@@ -47,7 +68,9 @@ def test_report_from_stored_papp_results(tmp_path):
     assert "papp-lite needs 1/207 of WMMSE's multiplications at 20 dB (target ≤ 1/50: met" in md
     assert (out / "papp_ratios.png").stat().st_size > 1000
     page = (out / "report.html").read_text()  # the same report as a standalone page
-    assert "<table>" in page and '<img alt="papp_ratios" src="papp_ratios.png"' in page and "papp-zero" in page
+    assert (
+        "<table>" in page and '<img alt="papp_ratios" src="papp_ratios.png"' in page and "papp-zero" in page
+    )
 
 
 def test_report_errors_name_the_missing_input(tmp_path):
@@ -65,11 +88,15 @@ def test_seed_mean_averages_fine_tuning_seeds_and_reports_each():
 
     rows = []
     for snr in OLD_SNRS:
-        rows += [{"site": "s1", "snr_db": snr, "precoder": p, "sum_rate_mean": v}
-                 for p, v in [("wmmse", 10.0), ("papp-zero", 9.0), ("papp-deepall", 9.0)]]
+        rows += [
+            {"site": "s1", "snr_db": snr, "precoder": p, "sum_rate_mean": v}
+            for p, v in [("wmmse", 10.0), ("papp-zero", 9.0), ("papp-deepall", 9.0)]
+        ]
         for seed, (few, full) in enumerate([(9.5, 10.0), (9.8, 10.0)]):  # 50% and 80% of full's gain
-            rows += [{"site": "s1", "snr_db": snr, "precoder": f"papp-ft-{n}-s{seed}", "sum_rate_mean": v}
-                     for n, v in [("10", few), ("20", few), ("40", few), ("100", few), ("full", full)]]
+            rows += [
+                {"site": "s1", "snr_db": snr, "precoder": f"papp-ft-{n}-s{seed}", "sum_rate_mean": v}
+                for n, v in [("10", few), ("20", few), ("40", few), ("100", few), ("full", full)]
+            ]
     doc = seed_mean({"results": rows})
     want = {"wmmse", "papp-zero", "papp-deepall", *(f"papp-ft-{n}" for n in SHOTS)}
     assert {r["precoder"] for r in doc["results"]} == want
@@ -84,10 +111,25 @@ def test_no_recovery_ratio_when_full_fine_tuning_gains_almost_nothing():
 
     rows = []
     for snr in OLD_SNRS:
-        rows += [{"site": "s1", "snr_db": snr, "precoder": p, "sum_rate_mean": v}
-                 for p, v in [("wmmse", 10.0), ("papp-zero", 9.0), ("papp-deepall", 9.0), ("papp-refined-zero", 10.0)]]
-        rows += [{"site": "s1", "snr_db": snr, "precoder": f"papp{r}-ft-{n}",
-                  "sum_rate_mean": v + (0.0003 if n == "full" else 0)} for n in SHOTS for r, v in [("", 9.5), ("-refined", 10.0)]]
+        rows += [
+            {"site": "s1", "snr_db": snr, "precoder": p, "sum_rate_mean": v}
+            for p, v in [
+                ("wmmse", 10.0),
+                ("papp-zero", 9.0),
+                ("papp-deepall", 9.0),
+                ("papp-refined-zero", 10.0),
+            ]
+        ]
+        rows += [
+            {
+                "site": "s1",
+                "snr_db": snr,
+                "precoder": f"papp{r}-ft-{n}",
+                "sum_rate_mean": v + (0.0003 if n == "full" else 0),
+            }
+            for n in SHOTS
+            for r, v in [("", 9.5), ("-refined", 10.0)]
+        ]
     md = summary({"results": rows})
     assert "* 40 samples: 99.9%" in md  # papp: full fine-tuning gains 5.6%, a ratio is printed
     assert "papp-refined: full fine-tuning gains 0.00% over zero-shot, too little for a recovery ratio" in md
@@ -99,13 +141,28 @@ def test_wifoe_fig4_table_marks_strategies_not_run_at_a_budget(tmp_path):
 
     rates, per_seed, steps = {}, {}, {}
     for i, t in enumerate(UNSEEN):
-        rates[t] = {"pretrained": {str(b): 3.0 + i for b in BUDGETS}, "random": {str(b): 2.9 + i for b in BUDGETS},
-                    "train": {"2000": 3.0 + i}, "wmmse": 6.0}
-        per_seed[t] = {"pretrained": {str(b): [2.9 + i, 3.1 + i] for b in BUDGETS}, "train": {"2000": [3.0 + i] * 2}}
+        rates[t] = {
+            "pretrained": {str(b): 3.0 + i for b in BUDGETS},
+            "random": {str(b): 2.9 + i for b in BUDGETS},
+            "train": {"2000": 3.0 + i},
+            "wmmse": 6.0,
+        }
+        per_seed[t] = {
+            "pretrained": {str(b): [2.9 + i, 3.1 + i] for b in BUDGETS},
+            "train": {"2000": [3.0 + i] * 2},
+        }
         steps[t] = {"pretrained": {str(b): [6000, 5400] for b in BUDGETS}, "train": {"2000": [3300, 3600]}}
     rates["T10"]["random"]["8000"] = 3.5  # the random trunk wins one budget
-    doc = {"snr_db": 10.0, "max_steps": 6000, "val_fraction": 0.1, "samples_per_k": 200, "seeds": [0, 1],
-           "rates": rates, "per_seed": per_seed, "best_steps": steps}
+    doc = {
+        "snr_db": 10.0,
+        "max_steps": 6000,
+        "val_fraction": 0.1,
+        "samples_per_k": 200,
+        "seeds": [0, 1],
+        "rates": rates,
+        "per_seed": per_seed,
+        "best_steps": steps,
+    }
     md = fig4_val_markdown(doc)
     assert "| T10 | STL (whole model, random init) | – | 3.00 | – |" in md
     assert "every budget: **not met**" in md and "ratios 1.000, 1.000, 1.000 — **met**" in md
@@ -120,26 +177,63 @@ def _wifoe_results(folder):
     from mimofm.reports.wifoe_paper import BUDGETS, PRETRAIN, SCALE, SNRS, STRATEGIES, UNSEEN
 
     methods = ("zf", "wmmse", "lmmse", "mtl", "stl", "cep", "dsc")
-    t2 = {"snrs_db": SNRS, "tasks": PRETRAIN,
-          "rates": {f"{t}@{s:g}": {m: 1.0 + i + s / 10 for i, m in enumerate(methods)} for t in PRETRAIN for s in SNRS},
-          "params": {"mtl": {"trunk": 4e5, "per_task": 1e5, "total": 1.3e6},
-                     **{m: {"per_task": {t: 5e5 for t in PRETRAIN}, "total": 4.5e6} for m in ("stl", "cep", "dsc")}},
-          "flops": {m: {t: 2e6 for t in PRETRAIN} for m in ("mtl", "stl", "cep", "dsc")}}
-    row = {m: {"source_source": 2.0, "source_target": 1.5, "d_sub": 0.5, "d_div": 0.25} for m in ("mtl", "stl", "cep", "dsc")}
+    t2 = {
+        "snrs_db": SNRS,
+        "tasks": PRETRAIN,
+        "rates": {
+            f"{t}@{s:g}": {m: 1.0 + i + s / 10 for i, m in enumerate(methods)} for t in PRETRAIN for s in SNRS
+        },
+        "params": {
+            "mtl": {"trunk": 4e5, "per_task": 1e5, "total": 1.3e6},
+            **{m: {"per_task": dict.fromkeys(PRETRAIN, 500000.0), "total": 4.5e6} for m in ("stl", "cep", "dsc")},
+        },
+        "flops": {m: dict.fromkeys(PRETRAIN, 2000000.0) for m in ("mtl", "stl", "cep", "dsc")},
+    }
+    row = {
+        m: {"source_source": 2.0, "source_target": 1.5, "d_sub": 0.5, "d_div": 0.25}
+        for m in ("mtl", "stl", "cep", "dsc")
+    }
     t3 = {f"{s:g}": {**row, "target_target_stl": 1.8} for s in (0.0, 10.0, 20.0)}
-    f5 = {n: {"rate": 2.0, "trunk_params": 3e5, "total_params": 1e6, "bs_flops_k8": 1e6,
-              "experts": kw.get("num_experts", 0) if kw["moe"] else 0, "top_k": kw.get("top_k", 0)} for n, kw in SCALE.items()}
-    f4 = {"snr_db": 10.0, "budgets": BUDGETS,
-          "rates": {t: {**{s: {str(b): 3.0 for b in BUDGETS} for s in STRATEGIES}, "wmmse": 6.0} for t in UNSEEN}}
+    f5 = {
+        n: {
+            "rate": 2.0,
+            "trunk_params": 3e5,
+            "total_params": 1e6,
+            "bs_flops_k8": 1e6,
+            "experts": kw.get("num_experts", 0) if kw["moe"] else 0,
+            "top_k": kw.get("top_k", 0),
+        }
+        for n, kw in SCALE.items()
+    }
+    f4 = {
+        "snr_db": 10.0,
+        "budgets": BUDGETS,
+        "rates": {
+            t: {**{s: {str(b): 3.0 for b in BUDGETS} for s in STRATEGIES}, "wmmse": 6.0} for t in UNSEEN
+        },
+    }
     folder.mkdir()
     for name, doc in (("table2_fig3", t2), ("table3", t3), ("fig5", f5), ("fig4", f4)):
         (folder / f"{name}.json").write_text(json.dumps(doc))
-    val = {"snr_db": 10.0, "budgets": BUDGETS, "max_steps": 6000, "val_fraction": 0.1, "samples_per_k": 200,
-           "seeds": [0, 1], "rates": {t: {"pretrained": {str(b): 3.2 for b in BUDGETS},
-                                          "random": {str(b): 3.1 for b in BUDGETS}, "train": {"2000": 3.3},
-                                          "wmmse": 6.0} for t in UNSEEN},
-           "per_seed": {t: {"pretrained": {str(b): [3.1, 3.3] for b in BUDGETS}} for t in UNSEEN},
-           "best_steps": {t: {"pretrained": {str(b): [5700, 6000] for b in BUDGETS}} for t in UNSEEN}}
+    val = {
+        "snr_db": 10.0,
+        "budgets": BUDGETS,
+        "max_steps": 6000,
+        "val_fraction": 0.1,
+        "samples_per_k": 200,
+        "seeds": [0, 1],
+        "rates": {
+            t: {
+                "pretrained": {str(b): 3.2 for b in BUDGETS},
+                "random": {str(b): 3.1 for b in BUDGETS},
+                "train": {"2000": 3.3},
+                "wmmse": 6.0,
+            }
+            for t in UNSEEN
+        },
+        "per_seed": {t: {"pretrained": {str(b): [3.1, 3.3] for b in BUDGETS}} for t in UNSEEN},
+        "best_steps": {t: {"pretrained": {str(b): [5700, 6000] for b in BUDGETS}} for t in UNSEEN},
+    }
     (folder / "fig4_val").mkdir()
     (folder / "fig4_val" / "fig4.json").write_text(json.dumps(val))
 
@@ -149,7 +243,10 @@ def test_report_from_stored_wifoe_results_includes_the_validated_fig4(tmp_path):
     out = tmp_path / "rep"
     md = _report("wifoe", tmp_path / "wifoe", out)
     assert "Table II analogue" in md and "| **mean** |" in md
-    assert "Fig. 4 with the fine-tuning length chosen on validation" in md and "benchmarks/wifoe_fig4_val.py" in md
+    assert (
+        "Fig. 4 with the fine-tuning length chosen on validation" in md
+        and "benchmarks/wifoe_fig4_val.py" in md
+    )
     assert "| T10 | MTL trunk (frozen) + new branch | 3.20 | 3.20 | 3.20 |" in md  # the validated table
     assert "3.10 / 5700 · 3.30 / 6000" in md and "within 1% of STL at 2000 samples: ratios 0.970" in md
     for png in ("wifoe_fig3", "wifoe_fig4", "wifoe_fig5", "wifoe_fig4_val"):

@@ -46,10 +46,10 @@ def test_bad_specs_raise():
 def test_per_antenna_snr_puts_n_t_times_the_snr_at_the_median():
     h = rayleigh(1, 500, 32, seed=4)[0]  # [positions, N_t]
     scale, _ = SNRSpec(snr_db=5.0, relative_to="per-antenna").scale_for(h, LinkBudget())
-    assert median_gain(h * scale) == pytest.approx(32 * 10 ** 0.5, rel=1e-9)
+    assert median_gain(h * scale) == pytest.approx(32 * 10**0.5, rel=1e-9)
     rec, _ = SNRSpec(snr_db=5.0, relative_to="received").scale_for(h, LinkBudget())
     site, _ = SNRSpec(snr_db=5.0).scale_for(h, LinkBudget())
-    assert rec == site and median_gain(h * rec) == pytest.approx(10 ** 0.5, rel=1e-9)
+    assert rec == site and median_gain(h * rec) == pytest.approx(10**0.5, rel=1e-9)
 
 
 def test_fdd_operating_point_gain_and_pilot_energy():
@@ -61,12 +61,14 @@ def test_fdd_operating_point_gain_and_pilot_energy():
     assert rx.resolved_pilot_snr_db(n) == pytest.approx(10.0 - 10 * math.log10(n))
     pa = FDDOperatingPoint(10.0, "per-antenna")  # the FDD lineage: a full-energy pilot arrives at the SNR
     assert pa.gain(n) == pytest.approx(640.0) and pa.resolved_pilot_snr_db(n) == pytest.approx(10.0)
-    assert pa.channel_scale(n) == pytest.approx(10 ** 0.5)  # normalized tasks: E‖h‖² = N_t -> N_t·SNR
+    assert pa.channel_scale(n) == pytest.approx(10**0.5)  # normalized tasks: E‖h‖² = N_t -> N_t·SNR
     for conv in ("received", "per-antenna"):
         op = FDDOperatingPoint(16.0, conv, pilot_snr_db=7.5)
         assert op.resolved_pilot_snr_db(n) == pytest.approx(7.5)
-        assert op.pilot_energy(n) * op.gain(n) / n == pytest.approx(10 ** 0.75)
-    assert FDDOperatingPoint(16.0, "received", 16.0 - 10 * math.log10(n)).pilot_energy(n) == pytest.approx(1.0)
+        assert op.pilot_energy(n) * op.gain(n) / n == pytest.approx(10**0.75)
+    assert FDDOperatingPoint(16.0, "received", 16.0 - 10 * math.log10(n)).pilot_energy(n) == pytest.approx(
+        1.0
+    )
     with pytest.raises(MimofmInputError, match="convention"):
         FDDOperatingPoint(10.0, "beamformed")
     with pytest.raises(MimofmInputError, match="pilot_snr_db"):

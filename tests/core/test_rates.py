@@ -53,12 +53,15 @@ def test_energy_model_eq4():
         energy(omega * 2, gamma, 20.0, 1.0)
 
 
-@pytest.mark.parametrize("bad, match", [
-    (torch.full((2, 2, 4), float("nan"), dtype=torch.complex64), "NaN"),
-    (torch.zeros(2, 2, 4, dtype=torch.complex64), "all-zero"),
-    (torch.ones(2, 2, 4), "complex"),
-    (torch.ones(4, dtype=torch.complex64), "rank"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (torch.full((2, 2, 4), float("nan"), dtype=torch.complex64), "NaN"),
+        (torch.zeros(2, 2, 4, dtype=torch.complex64), "all-zero"),
+        (torch.ones(2, 2, 4), "complex"),
+        (torch.ones(4, dtype=torch.complex64), "rank"),
+    ],
+)
 def test_bad_channels_raise_naming_argument(bad, match):
     w = torch.ones(2, 4, 2, dtype=torch.complex64)
     with pytest.raises(MimofmInputError, match=match) as e:

@@ -11,19 +11,37 @@ def _eval_json(path):
     rows = []
     for snr in (0.0, 20.0):
         for p, f in (("zf", 0.5), ("wmmse", 1.0), ("dpc", 1.05)):
-            rows.append({"site": "s1", "snr_db": snr, "precoder": p, "sum_rate_mean": f * (1 + snr / 10),
-                         "sum_rate_ci95": 0.01, "num_samples": 10, "seconds_per_precoder": f * 1e-4,
-                         "iterations_mean": 5.0 if p == "wmmse" else None})
-    path.write_text(json.dumps({"results": rows, "config": {"num_ue": 4, "positions": "test", "samples": 10},
-                                "sites": [{"num_bs_ant": 64}],
-                                "machine": {"platform": "p", "torch": "t", "threads": 2}}))
+            rows.append(
+                {
+                    "site": "s1",
+                    "snr_db": snr,
+                    "precoder": p,
+                    "sum_rate_mean": f * (1 + snr / 10),
+                    "sum_rate_ci95": 0.01,
+                    "num_samples": 10,
+                    "seconds_per_precoder": f * 1e-4,
+                    "iterations_mean": 5.0 if p == "wmmse" else None,
+                }
+            )
+    path.write_text(
+        json.dumps(
+            {
+                "results": rows,
+                "config": {"num_ue": 4, "positions": "test", "samples": 10},
+                "sites": [{"num_bs_ant": 64}],
+                "machine": {"platform": "p", "torch": "t", "threads": 2},
+            }
+        )
+    )
 
 
 def test_page_from_eval_json_keeps_the_sections_it_does_not_remake(tmp_path):
     _eval_json(tmp_path / "eval.json")
     old = tmp_path / "old.md"
-    old.write_text("# x\n\n## Summary\nold summary\n\n## fm: the paper's results\nfm table 0.975\n\n"
-                   "## Time per precoder (CPU)\nspeed table\n")
+    old.write_text(
+        "# x\n\n## Summary\nold summary\n\n## fm: the paper's results\nfm table 0.975\n\n"
+        "## Time per precoder (CPU)\nspeed table\n"
+    )
     page = main(["--eval", str(tmp_path / "eval.json"), "--keep", str(old), "--out", str(old)])
     assert "| zf | 0.500 | 0.500 | 0.476 |" in page  # remade: ratios to WMMSE per SNR, to DPC
     assert "old summary" not in page  # the summary is always remade from the eval JSON
@@ -41,8 +59,10 @@ def test_keep_block_stops_at_the_next_section_and_names_a_missing_one():
 
 def test_page_without_eval_json_carries_the_summary_over_and_adds_the_wifoe_operating_point(tmp_path):
     old = tmp_path / "old.md"
-    old.write_text("# x\n\n## Summary\nheld-out summary 0.97\n\n3GPP 38.901 tasks T1–T9 rows\n\n"
-                   "## Quality on the held-out sites\nquality 0.5\n\n## wifoe: the paper's tables\nold table\n")
+    old.write_text(
+        "# x\n\n## Summary\nheld-out summary 0.97\n\n3GPP 38.901 tasks T1–T9 rows\n\n"
+        "## Quality on the held-out sites\nquality 0.5\n\n## wifoe: the paper's tables\nold table\n"
+    )
     cal, op = tmp_path / "cal", tmp_path / "op"
     for d, text in ((cal, "### Data SNR\ncalibrated 16.4 dB\n"), (op, "### Table II analogue\nMTL 0.71\n")):
         d.mkdir()

@@ -26,8 +26,16 @@ def test_latency_needs_wmmse_and_refuses_bounds():
 
 
 def test_wifoe_is_timed_end_to_end_on_its_task_with_that_many_antennas():
-    res = latency(LatencyConfig(methods=["wmmse", "wifoe", "wifoe-onnx"], num_ue=4, num_bs_ant=64, batches=[2],
-                                repeats=1, threads=1))
+    res = latency(
+        LatencyConfig(
+            methods=["wmmse", "wifoe", "wifoe-onnx"],
+            num_ue=4,
+            num_bs_ant=64,
+            batches=[2],
+            repeats=1,
+            threads=1,
+        )
+    )
     assert [r["method"] for r in res["rows"]] == ["wmmse", "wifoe", "wifoe-onnx"]
     assert all(r["seconds_per_precoder"] > 0 for r in res["rows"]) and res["machine"]["threads"] == 1
     with pytest.raises(MimofmInputError, match="no task with 8 antennas"):

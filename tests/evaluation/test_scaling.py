@@ -9,10 +9,22 @@ from mimofm.evaluation.scaling import ScalingConfig, scaling
 
 
 def test_sweeps_report_ratios_to_wmmse_and_no_rate_for_untrained_sizes():
-    cfg = ScalingConfig(antennas=[8, 64], users=[2], users_fixed=4, antennas_fixed=8, methods=["zf", "wmmse", "fm", "papp"],
-                        batch=4, repeats=1, wifoe_task=None)
+    cfg = ScalingConfig(
+        antennas=[8, 64],
+        users=[2],
+        users_fixed=4,
+        antennas_fixed=8,
+        methods=["zf", "wmmse", "fm", "papp"],
+        batch=4,
+        repeats=1,
+        wifoe_task=None,
+    )
     rows = scaling(cfg)["rows"]
-    assert {(r["sweep"], r["num_bs_ant"], r["num_ue"]) for r in rows} == {("N_T", 8, 4), ("N_T", 64, 4), ("N_U", 8, 2)}
+    assert {(r["sweep"], r["num_bs_ant"], r["num_ue"]) for r in rows} == {
+        ("N_T", 8, 4),
+        ("N_T", 64, 4),
+        ("N_U", 8, 2),
+    }
     for r in rows:
         assert r["seconds_per_precoder"] > 0
         if r["method"] == "wmmse":

@@ -24,8 +24,9 @@ def test_baselines_never_need_more_energy_than_fm_at_its_own_rates(tmp_path):
     cs = load_channels(_site(tmp_path / "s.h5", 3))
     torch.manual_seed(0)
     model = FMPrecoder(FMConfig(num_bs_ant=16, **TINY)).eval()  # untrained: every antenna on
-    cfg = TradeoffConfig(snr_db=[10.0], betas=[0.5], samples=12, greedy_samples=3, positions="all",
-                         exact_rates=False)  # the network's own powers and mask
+    cfg = TradeoffConfig(
+        snr_db=[10.0], betas=[0.5], samples=12, greedy_samples=3, positions="all", exact_rates=False
+    )  # the network's own powers and mask
     rows = {r["method"]: r for r in evaluate_tradeoff([cs], cfg, model)["results"]}
     assert set(rows) == {"fm", "qos@fm-rates", "greedy@fm-rates", "qos@requests"}
     fm = rows["fm"]
@@ -34,8 +35,10 @@ def test_baselines_never_need_more_energy_than_fm_at_its_own_rates(tmp_path):
     assert rows["qos@fm-rates"]["feasible_fraction"] == 1.0
     assert rows["qos@fm-rates"]["energy_w_mean"] <= fm["energy_w_mean"] * (1 + 1e-6)
     assert rows["qos@fm-rates"]["fm_energy_ratio"] >= 1 - 1e-6
-    assert rows["greedy@fm-rates"]["fm_energy_ratio"] >= rows["qos@fm-rates"]["fm_energy_ratio"] - 1e-6 or \
-        rows["greedy@fm-rates"]["energy_w_mean"] <= fm["energy_w_mean"]
+    assert (
+        rows["greedy@fm-rates"]["fm_energy_ratio"] >= rows["qos@fm-rates"]["fm_energy_ratio"] - 1e-6
+        or rows["greedy@fm-rates"]["energy_w_mean"] <= fm["energy_w_mean"]
+    )
     assert rows["qos@requests"]["requested_sum_rate_mean"] == pytest.approx(fm["requested_sum_rate_mean"])
 
 

@@ -24,8 +24,12 @@ from mimofm.core.validation import MimofmInputError
 from mimofm.training.recipes import load_recipe
 
 CASES = int(os.environ.get("MIMOFM_FUZZ_CASES", "60"))
-FUZZ = settings(max_examples=CASES, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=CASES,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 
 def _seed_files(tmp) -> dict[str, bytes]:
@@ -65,7 +69,7 @@ def mutated(draw, corpus: dict[str, bytes]):
         elif op == "insert":
             data[i:i] = draw(st.binary(min_size=1, max_size=16))
         else:
-            data[i:i + 8] = b"\0" * len(data[i:i + 8])
+            data[i : i + 8] = b"\0" * len(data[i : i + 8])
     return ext.split("-")[0], bytes(data)
 
 
@@ -102,8 +106,11 @@ def test_site_file_attribute_and_dataset_tampering(tmp_path_factory):
     src = bundled_dir() / "etoile-open.h5"
 
     @FUZZ
-    @given(st.sampled_from(["H", "los", "positions", "split"]), st.sampled_from(["scale", "dtype", "drop", "attr"]),
-           st.integers(0, 999))
+    @given(
+        st.sampled_from(["H", "los", "positions", "split"]),
+        st.sampled_from(["scale", "dtype", "drop", "attr"]),
+        st.integers(0, 999),
+    )
     def run(name, how, i):
         p = tmp / "s.h5"
         shutil.copy(src, p)
@@ -136,11 +143,16 @@ RECIPE_KEYS = ["recipe", "train", "fm", "steps", "lr", "sites", "model", "d_mode
 
 
 @FUZZ
-@given(st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-5, 10**6), st.floats(allow_nan=True),
-                              st.text(max_size=12)),
-                    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.sampled_from(RECIPE_KEYS), c, max_size=4),
-                    max_leaves=12),
-       st.lists(st.text(max_size=20), max_size=3))
+@given(
+    st.recursive(
+        st.one_of(
+            st.none(), st.booleans(), st.integers(-5, 10**6), st.floats(allow_nan=True), st.text(max_size=12)
+        ),
+        lambda c: st.lists(c, max_size=3) | st.dictionaries(st.sampled_from(RECIPE_KEYS), c, max_size=4),
+        max_leaves=12,
+    ),
+    st.lists(st.text(max_size=20), max_size=3),
+)
 def test_recipe_files(tmp_path_factory, doc, overrides):
     import yaml
 
@@ -154,9 +166,42 @@ def test_recipe_files(tmp_path_factory, doc, overrides):
 
 runner = CliRunner()
 SITE = str(bundled_dir() / "florence-dense.h5")
-TOKENS = ["eval", "data", "info", "sites", "--precoder", "zf,rzf", "mrt", "dpc", "--data", SITE, "missing.npz",
-          "--snr-db", "10", "-5,abc", "nan", "--noise-dbm", "-90", "--num-ue", "0", "3", "70", "--samples", "2", "5",
-          "-1", "--seed", "--json", "--positions", "test", "bogus", "--snr-convention", "none", "--help-me", ""]
+TOKENS = [
+    "eval",
+    "data",
+    "info",
+    "sites",
+    "--precoder",
+    "zf,rzf",
+    "mrt",
+    "dpc",
+    "--data",
+    SITE,
+    "missing.npz",
+    "--snr-db",
+    "10",
+    "-5,abc",
+    "nan",
+    "--noise-dbm",
+    "-90",
+    "--num-ue",
+    "0",
+    "3",
+    "70",
+    "--samples",
+    "2",
+    "5",
+    "-1",
+    "--seed",
+    "--json",
+    "--positions",
+    "test",
+    "bogus",
+    "--snr-convention",
+    "none",
+    "--help-me",
+    "",
+]
 
 
 @settings(max_examples=max(10, CASES // 3), deadline=None, derandomize=True)

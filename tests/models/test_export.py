@@ -3,14 +3,13 @@ import pytest
 import torch
 
 from mimofm.core.rates import user_rates
-
 from mimofm.core.validation import MimofmInputError
 from mimofm.models.fm import FMConfig, FMPrecoder
 
 pytest.importorskip("onnxruntime")
 
-from mimofm.export import export_fm_onnx, run_onnx  # noqa: E402
-from tests.models.test_fm import TINY  # noqa: E402
+from mimofm.export import export_fm_onnx, run_onnx
+from tests.models.test_fm import TINY
 
 
 @pytest.mark.parametrize("rate_mode", ["paper", "per-user"])
@@ -55,7 +54,10 @@ def test_papp_onnx_export_matches_pytorch(tmp_path):
     from tests.models.test_papp import TINY as PAPP_TINY
 
     h = torch.randn(5, 4, 16, dtype=torch.complex64)
-    for num_rf in (None, 6):  # fully digital and hybrid (its analog and digital stages formed outside the graph)
+    for num_rf in (
+        None,
+        6,
+    ):  # fully digital and hybrid (its analog and digital stages formed outside the graph)
         torch.manual_seed(0)
         model = PaPP(PaPPConfig(num_rf=num_rf, **PAPP_TINY)).eval()
         path = export_papp_onnx(model, tmp_path / f"papp-{num_rf}.onnx")
@@ -70,8 +72,17 @@ def test_wifoe_onnx_user_and_bs_graphs_match_pytorch_for_any_batch_and_user_coun
     from mimofm.models.wifoe import TaskShape, WiFoE, WiFoEConfig
 
     torch.manual_seed(0)
-    m = WiFoE(WiFoEConfig(d_model=32, num_layers=2, num_heads=4, d_ff=64, num_experts=4, top_k=2,
-                          tasks=[TaskShape("A", 16, 4, 6)])).eval()
+    m = WiFoE(
+        WiFoEConfig(
+            d_model=32,
+            num_layers=2,
+            num_heads=4,
+            d_ff=64,
+            num_experts=4,
+            top_k=2,
+            tasks=[TaskShape("A", 16, 4, 6)],
+        )
+    ).eval()
     paths = export_wifoe_onnx(m, "A", tmp_path / "A")
     assert all(p.exists() for p in paths.values())
     g = torch.Generator().manual_seed(1)
@@ -83,5 +94,7 @@ def test_wifoe_onnx_user_and_bs_graphs_match_pytorch_for_any_batch_and_user_coun
         np.testing.assert_allclose(run_wifoe_onnx(tmp_path / "A", h.numpy(), z.numpy()), w, atol=1e-5)
     with torch.no_grad():  # pilots sent with more energy (a stated pilot SNR): the same on both sides
         w = m(h, "A", noise=z, pilot_energy=6.0).numpy()
-    np.testing.assert_allclose(run_wifoe_onnx(tmp_path / "A", h.numpy(), z.numpy(), pilot_energy=6.0), w, atol=1e-5)
+    np.testing.assert_allclose(
+        run_wifoe_onnx(tmp_path / "A", h.numpy(), z.numpy(), pilot_energy=6.0), w, atol=1e-5
+    )
     assert not any(mod.dense_dispatch for mod in m.modules() if hasattr(mod, "dense_dispatch"))

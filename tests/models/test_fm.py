@@ -34,7 +34,9 @@ def test_mask_is_binary_with_sigmoid_gradient_and_power_is_gamma():
     out = m(h, torch.rand(8, 4), head=0, exact_rates=False)  # the head's own mask and power
     assert set(out.omega.unique().tolist()) <= {0.0, 1.0} and bool((out.omega[:, :8] == 0).all())
     assert bool((out.w[:, :8].abs() == 0).all())  # switched-off antennas radiate nothing
-    torch.testing.assert_close(total_power(out.w.to(torch.complex128)).float(), out.gamma, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(
+        total_power(out.w.to(torch.complex128)).float(), out.gamma, rtol=1e-4, atol=1e-6
+    )
     assert 0.2 < float(out.gamma.detach().mean()) < 0.8
     # straight-through: the threshold passes the loss gradient on to the mask logits
     out.omega.sum().backward()
@@ -45,7 +47,9 @@ def test_max_rate_mode_uses_full_power_and_all_antennas():
     m = FMPrecoder(FMConfig(num_bs_ant=16, **TINY))
     out = m(correlated(4, 4, 16, seed=2).to(torch.complex64))
     assert bool((out.omega == 1).all()) and bool((out.gamma == 1).all())
-    torch.testing.assert_close(total_power(out.w.to(torch.complex128)).float(), torch.ones(4), rtol=1e-5, atol=0)
+    torch.testing.assert_close(
+        total_power(out.w.to(torch.complex128)).float(), torch.ones(4), rtol=1e-5, atol=0
+    )
 
 
 def test_checkpoint_shape_mismatch_is_a_clear_error():
@@ -56,11 +60,20 @@ def test_checkpoint_shape_mismatch_is_a_clear_error():
 
 def test_tiny_fm_training_beats_its_untrained_self(tmp_path):
     sites = [_site(tmp_path / "a.h5", 1), _site(tmp_path / "b.h5", 2)]
-    rec = FMRecipe(sites=sites, model=TINY, snr_grid_db=[10.0], batch_per_dataset=16, default_batch=32,
-                   pretrain_steps=60, rmax_samples=16)
+    rec = FMRecipe(
+        sites=sites,
+        model=TINY,
+        snr_grid_db=[10.0],
+        batch_per_dataset=16,
+        default_batch=32,
+        pretrain_steps=60,
+        rmax_samples=16,
+    )
     torch.manual_seed(0)
     before = rec.evaluate(rec.build_model())
-    out = train(rec, TrainConfig(steps=60, lr=3e-3, ckpt_every=60, out_dir=str(tmp_path / "run")), progress=False)
+    out = train(
+        rec, TrainConfig(steps=60, lr=3e-3, ckpt_every=60, out_dir=str(tmp_path / "run")), progress=False
+    )
     after = out["metrics"]
     assert after["default_ratio_to_wmmse@10dB"] > before["default_ratio_to_wmmse@10dB"] + 0.02
     assert len(rec.datasets()) == 4  # LOS and NLOS users of each site: k = 2 × sites
@@ -68,8 +81,15 @@ def test_tiny_fm_training_beats_its_untrained_self(tmp_path):
 
 def test_phase_two_loss_runs_and_tracks_requests(tmp_path):
     sites = [_site(tmp_path / "a.h5", 3)]
-    rec = FMRecipe(sites=sites, model=TINY, snr_grid_db=[10.0], batch_per_dataset=16, default_batch=16,
-                   pretrain_steps=0, rmax_samples=8)
+    rec = FMRecipe(
+        sites=sites,
+        model=TINY,
+        snr_grid_db=[10.0],
+        batch_per_dataset=16,
+        default_batch=16,
+        pretrain_steps=0,
+        rmax_samples=8,
+    )
     torch.manual_seed(0)
     model = rec.build_model()
     loss, metrics = rec.loss(model, rec.batch(0), step=0)
@@ -164,10 +184,14 @@ def test_cards_of_the_short_lived_request_option_load_when_it_was_off(tmp_path):
     cfg = FMConfig(num_bs_ant=16, **TINY)
     arch = {**cfg.to_dict(), "request_in_user_tokens": False}
     arch.pop("rate_mode")
-    save_checkpoint(tmp_path / "a", FMPrecoder(cfg), step=1, config={"recipe_name": "fm"}, meta={"architecture": arch})
+    save_checkpoint(
+        tmp_path / "a", FMPrecoder(cfg), step=1, config={"recipe_name": "fm"}, meta={"architecture": arch}
+    )
     assert load_fm(str(tmp_path / "a")).cfg.rate_mode == "paper"
     arch["request_in_user_tokens"] = True
-    save_checkpoint(tmp_path / "b", FMPrecoder(cfg), step=1, config={"recipe_name": "fm"}, meta={"architecture": arch})
+    save_checkpoint(
+        tmp_path / "b", FMPrecoder(cfg), step=1, config={"recipe_name": "fm"}, meta={"architecture": arch}
+    )
     with pytest.raises(MimofmInputError, match="rate_mode: per-user"):
         load_fm(str(tmp_path / "b"))
 

@@ -9,8 +9,15 @@ from tests.models.test_fm import TINY, _site
 
 def test_similarity_finds_the_same_site_and_head_adaptation_improves(tmp_path):
     sites = [_site(tmp_path / "a.h5", 1, rank=3), _site(tmp_path / "b.h5", 2, rank=1)]
-    rec = FMRecipe(sites=sites, model=TINY, snr_grid_db=[10.0], batch_per_dataset=16, default_batch=32,
-                   pretrain_steps=30, rmax_samples=8)
+    rec = FMRecipe(
+        sites=sites,
+        model=TINY,
+        snr_grid_db=[10.0],
+        batch_per_dataset=16,
+        default_batch=32,
+        pretrain_steps=30,
+        rmax_samples=8,
+    )
     train(rec, TrainConfig(steps=30, lr=3e-3, ckpt_every=30, out_dir=str(tmp_path / "pre")), progress=False)
     ckpt = str(tmp_path / "pre" / "last")
     model = load_fm(ckpt)
@@ -18,11 +25,14 @@ def test_similarity_finds_the_same_site_and_head_adaptation_improves(tmp_path):
     local = local_dataset(training[0].h[:40], "copy-of-a-los")  # a "new" site that is dataset 0
     top = similar_datasets(model, training, local, shots=10, top_n=2, snr_db=10.0)
     assert top[0][0] in (0, 1) and top[0][1] > 0.9  # a dataset of site a (its LOS or NLOS users)
-    ad = HeadAdaptation(checkpoint=ckpt, datasets=[training[i] for i, _ in top] + [local], snr_grid_db=[10.0],
-                        batch_size=32)
+    ad = HeadAdaptation(
+        checkpoint=ckpt, datasets=[training[i] for i, _ in top] + [local], snr_grid_db=[10.0], batch_size=32
+    )
     torch.manual_seed(0)
     before = ad.evaluate(ad.build_model())["ratio_to_rzf"]
-    out = train(ad, TrainConfig(steps=40, lr=3e-3, ckpt_every=40, out_dir=str(tmp_path / "ad")), progress=False)
+    out = train(
+        ad, TrainConfig(steps=40, lr=3e-3, ckpt_every=40, out_dir=str(tmp_path / "ad")), progress=False
+    )
     assert out["metrics"]["ratio_to_rzf"] >= before
     frozen = load_fm(ckpt).extractor.state_dict()
     for k, v in out["model"].extractor.state_dict().items():

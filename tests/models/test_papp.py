@@ -8,8 +8,16 @@ from mimofm.precoders.linear import rzf
 from mimofm.precoders.wmmse import wmmse_precoder, wmmse_receivers
 from tests.conftest import correlated
 
-TINY = {"num_bs_ant": 16, "num_ue": 4, "cnn_channels": [4, 2], "encoder_layers": 2, "encoder_width": 32,
-        "feature_dim": 16, "teacher_width": 32, "student_widths": [32, 64]}
+TINY = {
+    "num_bs_ant": 16,
+    "num_ue": 4,
+    "cnn_channels": [4, 2],
+    "encoder_layers": 2,
+    "encoder_width": 32,
+    "feature_dim": 16,
+    "teacher_width": 32,
+    "student_widths": [32, 64],
+}
 
 
 def test_teacher_output_is_the_classical_wmmse_step_for_its_variables():
@@ -66,7 +74,10 @@ def test_hybrid_structure_is_exact_in_power_and_starts_near_the_classical_hybrid
 
     h = correlated(5, 4, 16, seed=4).to(torch.complex128) * 3.0
     g = torch.Generator().manual_seed(0)
-    lam_a, lam_d = torch.rand(5, 4, generator=g, dtype=torch.float64), torch.rand(5, 4, generator=g, dtype=torch.float64)
+    lam_a, lam_d = (
+        torch.rand(5, 4, generator=g, dtype=torch.float64),
+        torch.rand(5, 4, generator=g, dtype=torch.float64),
+    )
     p = torch.softmax(torch.randn(5, 4, generator=g, dtype=torch.float64), -1)
     for r in (4, 8):
         a, wd = hybrid_structure(h, lam_a, lam_d, p, r)
@@ -101,8 +112,15 @@ def _recipe(tmp_path, **kw):
     sites = [_site(tmp_path / "a.h5", 1), _site(tmp_path / "b.h5", 2, rank=2)]
     model = {k: v for k, v in TINY.items() if k != "num_bs_ant"}
     kw = {"domains_per_step": 4, "meta_gen_domains": 1, **kw}
-    return PaPPRecipe(sites=sites, model=model, snr_grid_db=[10.0], batch_per_domain=16, teacher_warmup_steps=20,
-                      rmax_samples=16, **kw)
+    return PaPPRecipe(
+        sites=sites,
+        model=model,
+        snr_grid_db=[10.0],
+        batch_per_domain=16,
+        teacher_warmup_steps=20,
+        rmax_samples=16,
+        **kw,
+    )
 
 
 def test_site_meta_split_keeps_the_generalization_site_out_of_meta_train(tmp_path):
@@ -129,7 +147,9 @@ def test_tiny_papp_training_improves_the_teacher(tmp_path, mldg):
     rec = _recipe(tmp_path, mldg=mldg)
     torch.manual_seed(0)
     before = rec.evaluate(rec.build_model().eval())
-    out = train(rec, TrainConfig(steps=40, lr=3e-3, ckpt_every=40, out_dir=str(tmp_path / "run")), progress=False)
+    out = train(
+        rec, TrainConfig(steps=40, lr=3e-3, ckpt_every=40, out_dir=str(tmp_path / "run")), progress=False
+    )
     after = out["metrics"]
     # the teacher (RZF + one WMMSE step at the start) learns its WMMSE variables
     assert after["teacher_ratio_to_wmmse@10dB"] > before["teacher_ratio_to_wmmse@10dB"] + 0.02
@@ -161,9 +181,9 @@ def test_mldg_gradient_is_train_plus_beta_times_gen_at_the_virtual_step(tmp_path
 
 
 def test_finetuning_permutes_and_turns_users_and_improves_on_local_samples(tmp_path):
+    from mimofm.adaptation.fm import local_positions
     from mimofm.adaptation.papp import PaPPFineTune
     from mimofm.channels.io import load_channels
-    from mimofm.adaptation.fm import local_positions
     from mimofm.training.trainer import TrainConfig, train
     from tests.models.test_fm import _site
 
@@ -171,7 +191,9 @@ def test_finetuning_permutes_and_turns_users_and_improves_on_local_samples(tmp_p
     torch.manual_seed(0)
     train(rec, TrainConfig(steps=20, lr=3e-3, ckpt_every=20, out_dir=str(tmp_path / "pre")), progress=False)
     local = local_positions(load_channels(_site(tmp_path / "new.h5", 7, rank=2)), 12, 4, seed=0)
-    ft = PaPPFineTune(checkpoint=str(tmp_path / "pre" / "last"), local=local, snr_grid_db=[10.0], batch_size=32)
+    ft = PaPPFineTune(
+        checkpoint=str(tmp_path / "pre" / "last"), local=local, snr_grid_db=[10.0], batch_size=32
+    )
     h = ft.batch(3)
     assert h.shape == (32, 4, 16)
     # the same draw without the shuffle: same users per sample, different order in some samples
@@ -188,7 +210,9 @@ def test_finetuning_permutes_and_turns_users_and_improves_on_local_samples(tmp_p
     # each user's channel is turned by its own phase: first antenna's phase no longer matches any plain user's
     assert not torch.isclose(h[..., 0][:, :, None], plain[..., 0][:, None, :]).any(-1).all()
     before = ft.evaluate(ft.build_model())["ratio_to_rzf"]
-    out = train(ft, TrainConfig(steps=30, lr=3e-3, ckpt_every=30, out_dir=str(tmp_path / "ft")), progress=False)
+    out = train(
+        ft, TrainConfig(steps=30, lr=3e-3, ckpt_every=30, out_dir=str(tmp_path / "ft")), progress=False
+    )
     assert out["metrics"]["ratio_to_rzf"] > before
 
 

@@ -15,7 +15,9 @@ from tests.conftest import correlated
 def _start(batch, k, seed):
     g = torch.Generator().manual_seed(seed)
     lam = torch.rand(batch, k, generator=g, dtype=torch.float64) + 0.1
-    return lam / lam.sum(-1, keepdim=True), torch.softmax(torch.randn(batch, k, generator=g, dtype=torch.float64), -1)
+    return lam / lam.sum(-1, keepdim=True), torch.softmax(
+        torch.randn(batch, k, generator=g, dtype=torch.float64), -1
+    )
 
 
 def test_user_space_rates_equal_the_rates_of_the_full_precoder():
@@ -61,8 +63,9 @@ def test_zero_steps_is_the_start_and_bad_arguments_are_named():
 
 def test_refined_registry_precoders_gain_over_their_starts_on_a_bundled_site():
     cs = bundled_sites()[0]
-    cfg = EvalConfig(precoders=["rzf", "rzf-refined", "papp", "papp-refined"], snr_db=[20.0], samples=24,
-                     positions="test")
+    cfg = EvalConfig(
+        precoders=["rzf", "rzf-refined", "papp", "papp-refined"], snr_db=[20.0], samples=24, positions="test"
+    )
     rate = {r["precoder"]: r["sum_rate_mean"] for r in evaluate_sets([cs], cfg)["results"]}
     assert rate["rzf-refined"] > rate["rzf"] and rate["papp-refined"] > rate["papp"]
 
@@ -79,5 +82,8 @@ def test_fm_refinement_is_for_the_maximum_sum_rate_mode_only():
 
 def test_refined_counts_add_the_steps_to_the_base():
     assert mimofm_multiplications("papp-refined", 4, 64) == pytest.approx(
-        mimofm_multiplications("papp", 4, 64) + refine_multiplications(4))
-    assert refine_multiplications(4, 0) == 0.0 and refine_multiplications(4, 20) > refine_multiplications(4, 10)
+        mimofm_multiplications("papp", 4, 64) + refine_multiplications(4)
+    )
+    assert refine_multiplications(4, 0) == 0.0 and refine_multiplications(4, 20) > refine_multiplications(
+        4, 10
+    )

@@ -174,8 +174,8 @@ def test_received_pilot_power_equals_the_stated_pilot_snr(conv):
     with torch.no_grad():
         y = m.receive(h, "A", noise=zero, pilot_energy=op.pilot_energy(n))
         y1 = m.receive(h, "A", noise=zero)  # full-energy pilots: SNR − 10·log10 N_t (received) or the SNR
-    assert float(y.abs().square().mean()) == pytest.approx(10 ** 0.3, rel=0.05)
-    full = 10 ** 1.2 / (n if conv == "received" else 1)
+    assert float(y.abs().square().mean()) == pytest.approx(10**0.3, rel=0.05)
+    full = 10**1.2 / (n if conv == "received" else 1)
     assert float(y1.abs().square().mean()) == pytest.approx(full, rel=0.05)
 
 
@@ -202,8 +202,12 @@ def test_shipped_wifoe_is_pinned_at_its_operating_point():
 
     card = json.loads(shipped_checkpoint("wifoe").with_suffix(".json").read_text())
     rec = card["config"]["recipe"]
-    assert (rec["snr_convention"], rec["pilot_snr_offset_db"], rec["eval_snr_db"], rec["loss_norm"]) == \
-        ("received", 4.0, 16.0, "per-sample")
+    assert (rec["snr_convention"], rec["pilot_snr_offset_db"], rec["eval_snr_db"], rec["loss_norm"]) == (
+        "received",
+        4.0,
+        16.0,
+        "per-sample",
+    )
     m = load_wifoe(None).eval()
     op = FDDOperatingPoint(16.0, "received", 20.0)
     golden = {"T4": 0.8175819481570993, "T7": 0.7511884172073248, "T1": 1.003305999649085}
@@ -212,4 +216,6 @@ def test_shipped_wifoe_is_pinned_at_its_operating_point():
         h = rayleigh(32, 4, n, seed=7, snr_db=0.0).to(torch.complex64) * op.channel_scale(n)
         with torch.no_grad():
             w = m(h, task, generator=torch.Generator().manual_seed(0), pilot_energy=op.pilot_energy(n))
-        assert float(sum_rate(h.to(torch.complex128), w.to(torch.complex128)).mean()) == pytest.approx(value, rel=2e-3)
+        assert float(sum_rate(h.to(torch.complex128), w.to(torch.complex128)).mean()) == pytest.approx(
+            value, rel=2e-3
+        )

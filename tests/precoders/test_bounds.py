@@ -44,7 +44,9 @@ def test_orthogonal_users_equal_zf():
     h = (rows * gains).to(torch.complex128)
     torch.testing.assert_close(dpc_sum_capacity(h).sum_rate, sum_rate(h, zf_wf(h)), rtol=1e-9, atol=1e-9)
     h_eq = rows * 1e3  # equal gains at 60 dB: equal powers are optimal
-    torch.testing.assert_close(dpc_sum_capacity(h_eq).sum_rate, sum_rate(h_eq, zf(h_eq)), rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(
+        dpc_sum_capacity(h_eq).sum_rate, sum_rate(h_eq, zf(h_eq)), rtol=1e-9, atol=1e-9
+    )
 
 
 def test_power_and_noise_fold_into_the_channel():

@@ -116,8 +116,13 @@ def test_type1_equals_brute_force():
         gains = {}
         for m1 in range(cols * o1):
             for m2 in range(rows * o2):
-                w = np.array([np.exp(2j * np.pi * (m1 * c / (cols * o1) + m2 * r / (rows * o2)))
-                              for c in range(cols) for r in range(rows)])
+                w = np.array(
+                    [
+                        np.exp(2j * np.pi * (m1 * c / (cols * o1) + m2 * r / (rows * o2)))
+                        for c in range(cols)
+                        for r in range(rows)
+                    ]
+                )
                 gains[m1 * rows * o2 + m2] = abs(hn @ w) ** 2
         best.append(max(gains, key=gains.get))
     assert type1_select(h, rows, cols, o1, o2).tolist() == best
@@ -145,11 +150,14 @@ def _type2_channel(rows, cols, o1, o2, group, beams, strongest, amp, phase, n_ps
     return (w.conj() * scale), w
 
 
-@pytest.mark.parametrize("rows,cols,o1,o2,L,n_psk,group,beams,strongest,amp,phase", [
-    (3, 4, 4, 4, 4, 8, (1, 3), [0, 5, 7, 11], 2, [1, 3, 6], [5, 0, 2]),
-    (1, 8, 4, 1, 3, 4, (2, 0), [1, 2, 6], 0, [2, 4], [3, 1]),
-    (4, 4, 2, 2, 2, 8, (0, 1), [3, 14], 1, [5], [7]),
-])
+@pytest.mark.parametrize(
+    "rows,cols,o1,o2,L,n_psk,group,beams,strongest,amp,phase",
+    [
+        (3, 4, 4, 4, 4, 8, (1, 3), [0, 5, 7, 11], 2, [1, 3, 6], [5, 0, 2]),
+        (1, 8, 4, 1, 3, 4, (2, 0), [1, 2, 6], 0, [2, 4], [3, 1]),
+        (4, 4, 2, 2, 2, 8, (0, 1), [3, 14], 1, [5], [7]),
+    ],
+)
 def test_type2_exact_on_alphabet(rows, cols, o1, o2, L, n_psk, group, beams, strongest, amp, phase):
     h, w = _type2_channel(rows, cols, o1, o2, group, beams, strongest, amp, phase, n_psk, 0.7 - 1.1j)
     h = torch.stack([h, 2 * h]).to(torch.complex64)  # [2, N_t] batch
@@ -162,7 +170,9 @@ def test_type2_exact_on_alphabet(rows, cols, o1, o2, L, n_psk, group, beams, str
     assert fb.amplitude.tolist() == [amp] * 2 and fb.phase.tolist() == [phase] * 2
     w_hat = type2_reconstruct(code, rows, cols, L, n_psk, o1, o2)
     torch.testing.assert_close(corr(h, w_hat), torch.ones(2, dtype=torch.float64), atol=1e-5, rtol=0)
-    torch.testing.assert_close(w_hat[0].to(torch.complex128), w, atol=1e-5, rtol=0)  # strongest phase is 0 in both
+    torch.testing.assert_close(
+        w_hat[0].to(torch.complex128), w, atol=1e-5, rtol=0
+    )  # strongest phase is 0 in both
 
 
 def test_type2_zero_amplitude_still_exact():
@@ -175,8 +185,12 @@ def test_type2_zero_amplitude_still_exact():
 @pytest.mark.parametrize("rows,cols,L,n_psk", [(12, 8, 4, 8), (16, 16, 4, 8), (1, 64, 3, 4), (8, 8, 2, 4)])
 def test_type2_bit_count_formula(rows, cols, L, n_psk):
     o1, o2 = 4, (4 if rows > 1 else 1)
-    expect = (math.ceil(math.log2(o1 * o2)) + math.ceil(math.log2(math.comb(rows * cols, L)))
-              + math.ceil(math.log2(L)) + (L - 1) * (3 + int(math.log2(n_psk))))
+    expect = (
+        math.ceil(math.log2(o1 * o2))
+        + math.ceil(math.log2(math.comb(rows * cols, L)))
+        + math.ceil(math.log2(L))
+        + (L - 1) * (3 + int(math.log2(n_psk)))
+    )
     assert type2_bits(rows, cols, L, n_psk) == expect
 
 
@@ -186,7 +200,7 @@ def test_type2_codes_fit_and_round_trip_on_random_channels():
     code = type2_encode(h, rows, cols, L, n_psk)
     bits = type2_bits(rows, cols, L, n_psk)
     assert bits == 4 + 11 + 2 + 18
-    assert int(code.min()) >= 0 and int(code.max()) < 2 ** bits
+    assert int(code.min()) >= 0 and int(code.max()) < 2**bits
     fb = type2_decode(code, rows, cols, L, n_psk)
     assert bool((fb.beams[:, 1:] > fb.beams[:, :-1]).all()) and int(fb.beams.max()) < 16
     # the strongest beam carries the largest projection of the channel
@@ -226,8 +240,9 @@ def test_fit_to_bits_within_budget_and_richest(rows, cols):
                     assert type1_bits(rows, cols, o1, o2) + 4 > bits
         if fit.type2 is not None:
             assert fit.type2.total_bits <= bits
-            assert fit.type2.pmi_bits == type2_bits(rows, cols, fit.type2.num_beams, fit.type2.n_psk,
-                                                    fit.type2.o1, fit.type2.o2)
+            assert fit.type2.pmi_bits == type2_bits(
+                rows, cols, fit.type2.num_beams, fit.type2.n_psk, fit.type2.o1, fit.type2.o2
+            )
             if fit.type2.num_beams < 4:  # no larger L fits with any setting
                 assert type2_bits(rows, cols, fit.type2.num_beams + 1, 4, 1, 1) + 4 > bits
         else:
@@ -251,7 +266,9 @@ def test_fit_to_bits_known_values():
 
 
 def test_fit_to_bits_too_small_raises_naming_the_budget():
-    with pytest.raises(MimofmInputError, match=r"`bits`=8 .*needs ceil\(log2 64\) = 6 bits.*`cqi_bits` to <= 2"):
+    with pytest.raises(
+        MimofmInputError, match=r"`bits`=8 .*needs ceil\(log2 64\) = 6 bits.*`cqi_bits` to <= 2"
+    ):
         fit_to_bits(8, 8, 8)
     assert fit_to_bits(8, 8, 8, cqi_bits=2).type1.pmi_bits == 6
     with pytest.raises(MimofmInputError, match="holds no Type II"):
@@ -281,7 +298,9 @@ def test_feedback_channel_exact_beams_lets_zf_null_interference():
     for kind, bits in (("type1", 16), ("type2", 60)):
         h_fb = codebook_feedback_channel(h, rows, cols, bits, kind=kind)
         assert h_fb.shape == h.shape and h_fb.dtype == h.dtype
-        torch.testing.assert_close(row_corr(h_fb, h), torch.ones(2, 4, dtype=torch.float64), atol=1e-5, rtol=0)
+        torch.testing.assert_close(
+            row_corr(h_fb, h), torch.ones(2, 4, dtype=torch.float64), atol=1e-5, rtol=0
+        )
         torch.testing.assert_close(h_fb.norm(dim=-1), h.norm(dim=-1), atol=1e-4, rtol=0)
         g = (h.to(torch.complex128) @ zf(h_fb).to(torch.complex128)).abs()
         off = g - torch.diag_embed(torch.diagonal(g, dim1=-2, dim2=-1))
@@ -294,12 +313,15 @@ def test_feedback_channel_direction_and_gain():
     lo, hi = 10.0, 30.0
     fit = fit_to_bits(rows, cols, 16)
     h_fb = codebook_feedback_channel(h, rows, cols, 16, gain_range_db=(lo, hi))
-    w = type1_reconstruct(type1_select(h, rows, cols, fit.type1.o1, fit.type1.o2), rows, cols,
-                          fit.type1.o1, fit.type1.o2)
+    w = type1_reconstruct(
+        type1_select(h, rows, cols, fit.type1.o1, fit.type1.o2), rows, cols, fit.type1.o1, fit.type1.o2
+    )
     torch.testing.assert_close(row_corr(h_fb, h), corr(h, w), atol=1e-5, rtol=0)  # ĥ ∝ conj(w)
     g_db = 10 * torch.log10(h.to(torch.complex128).norm(dim=-1) ** 2)
     _, gq = quantize_gain_db(g_db, 4, lo, hi)
-    torch.testing.assert_close(20 * torch.log10(h_fb.to(torch.complex128).norm(dim=-1)), gq, atol=1e-4, rtol=0)
+    torch.testing.assert_close(
+        20 * torch.log10(h_fb.to(torch.complex128).norm(dim=-1)), gq, atol=1e-4, rtol=0
+    )
     # ideal gain with cqi_bits=0; Type II at a richer budget points closer to h on average
     h0 = codebook_feedback_channel(h, rows, cols, 12, cqi_bits=0)
     torch.testing.assert_close(h0.norm(dim=-1), h.norm(dim=-1), rtol=1e-5, atol=0)
@@ -310,24 +332,27 @@ def test_feedback_channel_direction_and_gain():
 # ------------------------------------------------------------------------------------------- bad input
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda h: type1_select(h, 3, 3), "last dimension N_t"),
-    (lambda h: type1_select(h.real, 2, 4), "complex"),
-    (lambda h: type1_select(h, 1, 8, o2=4), "`o2` must be 1"),
-    (lambda h: type1_select(h, 8, 1, o1=2), "`o1` must be 1"),
-    (lambda h: type2_encode(h, 2, 4, num_beams=9), "num_beams"),
-    (lambda h: type2_encode(h, 2, 4, n_psk=16), "n_psk"),
-    (lambda h: type2_bits(2, 4, 0), "num_beams"),
-    (lambda h: dft_beams(0, 4), "rows"),
-    (lambda h: dft_beams(1, 1), "at least 2"),
-    (lambda h: type1_reconstruct(torch.tensor([128]), 2, 4), r"\[0, 128\)"),
-    (lambda h: type1_reconstruct(torch.tensor([1.0]), 2, 4), "integer"),
-    (lambda h: fit_to_bits(2, 4, 2.5), "`bits`"),
-    (lambda h: quantize_gain_db(torch.zeros(3), 4, 5.0, 1.0), "lo < hi"),
-    (lambda h: codebook_feedback_channel(h[None], 2, 4, 12, kind="type3"), "codebook kind"),
-    (lambda h: codebook_feedback_channel(h[None] * 1e-6, 2, 4, 12), "gain_range_db"),
-    (lambda h: codebook_feedback_channel(h[None] * 0, 2, 4, 12), "all-zero"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda h: type1_select(h, 3, 3), "last dimension N_t"),
+        (lambda h: type1_select(h.real, 2, 4), "complex"),
+        (lambda h: type1_select(h, 1, 8, o2=4), "`o2` must be 1"),
+        (lambda h: type1_select(h, 8, 1, o1=2), "`o1` must be 1"),
+        (lambda h: type2_encode(h, 2, 4, num_beams=9), "num_beams"),
+        (lambda h: type2_encode(h, 2, 4, n_psk=16), "n_psk"),
+        (lambda h: type2_bits(2, 4, 0), "num_beams"),
+        (lambda h: dft_beams(0, 4), "rows"),
+        (lambda h: dft_beams(1, 1), "at least 2"),
+        (lambda h: type1_reconstruct(torch.tensor([128]), 2, 4), r"\[0, 128\)"),
+        (lambda h: type1_reconstruct(torch.tensor([1.0]), 2, 4), "integer"),
+        (lambda h: fit_to_bits(2, 4, 2.5), "`bits`"),
+        (lambda h: quantize_gain_db(torch.zeros(3), 4, 5.0, 1.0), "lo < hi"),
+        (lambda h: codebook_feedback_channel(h[None], 2, 4, 12, kind="type3"), "codebook kind"),
+        (lambda h: codebook_feedback_channel(h[None] * 1e-6, 2, 4, 12), "gain_range_db"),
+        (lambda h: codebook_feedback_channel(h[None] * 0, 2, 4, 12), "all-zero"),
+    ],
+)
 def test_bad_input_raises(call, match):
     h = rayleigh(3, 1, 8, seed=1, dtype=torch.complex64)[:, 0]  # [3, 8]
     with pytest.raises(MimofmInputError, match=match):

@@ -16,8 +16,9 @@ def test_power_constraint_and_dtype(fn, dtype):
     h = rayleigh(20, 4, 16, seed=1, dtype=dtype)
     w = fn(h, power=3.0)
     assert w.shape == (20, 16, 4) and w.dtype == dtype
-    torch.testing.assert_close(total_power(w.to(torch.complex128)), torch.full((20,), 3.0, dtype=torch.float64),
-                               rtol=1e-5, atol=0)
+    torch.testing.assert_close(
+        total_power(w.to(torch.complex128)), torch.full((20,), 3.0, dtype=torch.float64), rtol=1e-5, atol=0
+    )
 
 
 def test_zf_nulls_interference():

@@ -101,8 +101,10 @@ def test_matches_socp_solver():
         for u in range(k):
             hw = hb[u] @ w  # [k] = h_u^H W
             noise = np.sqrt(0.7) * np.ones(1)
-            cons += [np.sqrt(1 + 1 / gam[u]) * cp.real(hw[u]) >= cp.norm(cp.hstack([hw, noise]), 2),
-                     cp.imag(hw[u]) == 0]
+            cons += [
+                np.sqrt(1 + 1 / gam[u]) * cp.real(hw[u]) >= cp.norm(cp.hstack([hw, noise]), 2),
+                cp.imag(hw[u]) == 0,
+            ]
         prob = cp.Problem(cp.Minimize(cp.sum_squares(cp.real(w)) + cp.sum_squares(cp.imag(w))), cons)
         prob.solve(solver=cp.CLARABEL)
         assert prob.status == "optimal"

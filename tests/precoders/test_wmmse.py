@@ -47,7 +47,9 @@ def test_sum_rate_never_decreases_and_beats_start(snr_db):
 def test_exact_power_constraint_and_reported_rate():
     h = rayleigh(32, 4, 16, seed=3, snr_db=0.0)
     r = wmmse(h, power=2.5, noise_power=0.5)
-    torch.testing.assert_close(total_power(r.w), torch.full((32,), 2.5, dtype=torch.float64), rtol=1e-12, atol=0)
+    torch.testing.assert_close(
+        total_power(r.w), torch.full((32,), 2.5, dtype=torch.float64), rtol=1e-12, atol=0
+    )
     torch.testing.assert_close(r.sum_rate, sum_rate(h, r.w, noise_power=0.5), rtol=1e-12, atol=0)
 
 
@@ -123,7 +125,7 @@ def test_starved_users_do_not_break_the_iteration():
     """Users WMMSE switches off (sub-normal receivers) stay finite from every start (a ray-traced
     sample once produced NaN here)."""
     h = correlated(64, 4, 16, seed=9, snr_db=0.0)
-    h = h * torch.tensor([10 ** 1.5, 10 ** 1.5, 1e-3, 1e-4], dtype=torch.float64)[None, :, None]
+    h = h * torch.tensor([10**1.5, 10**1.5, 1e-3, 1e-4], dtype=torch.float64)[None, :, None]
     for setting in ("paper", "reference"):
         r = wmmse(h, setting=setting)
         assert bool(torch.isfinite(r.w).all()) and bool(torch.isfinite(r.sum_rate).all())

@@ -15,8 +15,9 @@ from mimofm.precoders.wmmse import wmmse
 
 # CI runs a bounded number of examples; MIMOFM_HYPOTHESIS_EXAMPLES=5000 for a long run
 EXAMPLES = int(os.environ.get("MIMOFM_HYPOTHESIS_EXAMPLES", "150"))
-SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=EXAMPLES, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 @st.composite
@@ -65,7 +66,9 @@ def test_order_dpc_wmmse_zf(hn):
     h, noise = hn
     hs = h / noise**0.5  # unit noise
     w = wmmse(hs).sum_rate
-    rates = {name: sum_rate(hs, fn(hs)) for name, fn in (("zf", zf), ("zf-wf", zf_wf), ("rzf", rzf), ("mrt", mrt))}
+    rates = {
+        name: sum_rate(hs, fn(hs)) for name, fn in (("zf", zf), ("zf-wf", zf_wf), ("rzf", rzf), ("mrt", mrt))
+    }
     for name, r in rates.items():
         assert bool(torch.isfinite(r).all())
         assert bool((w >= r - 1e-9 * r.abs().clamp_min(1.0)).all()), name
@@ -83,8 +86,9 @@ def test_neural_precoder_finite_and_power_constraint(hn):
     h, noise = hn
     k, n = h.shape[-2], h.shape[-1]
     torch.manual_seed(0)
-    model = FMPrecoder(FMConfig(num_bs_ant=n, num_ue=k, d_model=16, num_attention_heads=2, num_layers=1, ffn=32,
-                                dropout=0.0))
+    model = FMPrecoder(
+        FMConfig(num_bs_ant=n, num_ue=k, d_model=16, num_attention_heads=2, num_layers=1, ffn=32, dropout=0.0)
+    )
     model.eval()
     with torch.no_grad():
         hs = (h / noise**0.5).to(torch.complex64)

@@ -12,10 +12,17 @@ from mimofm.training.trainer import TrainConfig, train
 
 
 def _worker(rank: int, world: int, port: int, out: str) -> None:
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port))
+    os.environ.update(
+        RANK=str(rank),
+        WORLD_SIZE=str(world),
+        LOCAL_RANK=str(rank),
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+    )
     torch.set_num_threads(1)
-    res = train(ToyRecipe(), TrainConfig(steps=6, lr=1e-2, ckpt_every=3, log_every=1, out_dir=out), progress=False)
+    res = train(
+        ToyRecipe(), TrainConfig(steps=6, lr=1e-2, ckpt_every=3, log_every=1, out_dir=out), progress=False
+    )
     torch.save(res["model"].state_dict(), os.path.join(out, f"rank{rank}.pt"))
     dist.destroy_process_group()
 

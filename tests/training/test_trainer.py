@@ -34,7 +34,9 @@ def test_tensorboard_events_mirror_the_log(tmp_path):
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    train(ToyRecipe(), TrainConfig(steps=30, log_every=10, ckpt_every=30, out_dir=str(tmp_path)), progress=False)
+    train(
+        ToyRecipe(), TrainConfig(steps=30, log_every=10, ckpt_every=30, out_dir=str(tmp_path)), progress=False
+    )
     acc = EventAccumulator(str(tmp_path / "tb"))
     acc.Reload()
     loss = acc.Scalars("train/loss")
@@ -144,16 +146,19 @@ def _rewrite(stem: Path, tensors: dict):
     stem.with_suffix(".json").write_text(json.dumps(card))
 
 
-@pytest.mark.parametrize("tamper, match", [
-    ("truncate", "checksum"),
-    ("flip-byte", "checksum"),
-    ("extra-tensor", "unexpected"),
-    ("wrong-dtype", "expects"),
-    ("bad-json", "not valid JSON"),
-    ("not-a-checkpoint", "not a mimofm checkpoint"),
-    ("wrong-size", "expects"),
-    ("missing", "does not exist"),
-])
+@pytest.mark.parametrize(
+    "tamper, match",
+    [
+        ("truncate", "checksum"),
+        ("flip-byte", "checksum"),
+        ("extra-tensor", "unexpected"),
+        ("wrong-dtype", "expects"),
+        ("bad-json", "not valid JSON"),
+        ("not-a-checkpoint", "not a mimofm checkpoint"),
+        ("wrong-size", "expects"),
+        ("missing", "does not exist"),
+    ],
+)
 def test_tampered_checkpoints_are_rejected(ckpt, tamper, match):
     st, js = ckpt.with_suffix(".safetensors"), ckpt.with_suffix(".json")
     model = ToyPrecoder(2, 4)
@@ -212,8 +217,11 @@ def test_a_non_finite_gradient_skips_the_update_instead_of_poisoning_the_weights
         def config(self):
             return {}
 
-    out = train(NaNGradAtStep2(), TrainConfig(steps=5, lr=0.01, out_dir=str(tmp_path), ckpt_every=5, log_every=1,
-                                              grad_clip=1.0), progress=False)
+    out = train(
+        NaNGradAtStep2(),
+        TrainConfig(steps=5, lr=0.01, out_dir=str(tmp_path), ckpt_every=5, log_every=1, grad_clip=1.0),
+        progress=False,
+    )
     assert all(bool(torch.isfinite(p).all()) for p in out["model"].parameters())
     logs = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in logs if "skipped" in r] == [2]
@@ -225,12 +233,17 @@ def test_bf16_autocast_trains_and_the_card_records_precision_and_samples(tmp_pat
     rec = ToyRecipe()
     torch.manual_seed(0)
     before = rec.evaluate(rec.build_model())["sum_rate"]
-    out = train(rec, TrainConfig(steps=300, lr=1e-2, ckpt_every=300, precision="bf16", out_dir=str(tmp_path)),
-                progress=False)
+    out = train(
+        rec,
+        TrainConfig(steps=300, lr=1e-2, ckpt_every=300, precision="bf16", out_dir=str(tmp_path)),
+        progress=False,
+    )
     assert out["metrics"]["sum_rate"] > before + 0.1
     assert all(p.dtype == torch.float32 for p in out["model"].parameters())  # autocast, not a bf16 model
     meta = json.loads((tmp_path / "last.json").read_text())["meta"]
-    assert meta["precision"] == "bf16" and meta["device"] == "cpu" and meta["samples_per_step"] == rec.batch_size
+    assert (
+        meta["precision"] == "bf16" and meta["device"] == "cpu" and meta["samples_per_step"] == rec.batch_size
+    )
 
 
 def test_batches_move_to_the_device_whole_and_devices_are_validated():
@@ -251,7 +264,9 @@ def test_batches_move_to_the_device_whole_and_devices_are_validated():
     a = {"train": {"device": "cpu", "lr": 1e-3}, "recipe": {}}
     assert _comparable(a) == _comparable({"train": {"device": "cuda", "lr": 1e-3}, "recipe": {}})
     assert _comparable(a) != _comparable({"train": {"device": "cpu", "lr": 2e-3}, "recipe": {}})
-    assert _comparable({"train": {"out_dir": "runs/a"}}) == _comparable({"train": {"out_dir": "runs/b"}})  # moved
+    assert _comparable({"train": {"out_dir": "runs/a"}}) == _comparable(
+        {"train": {"out_dir": "runs/b"}}
+    )  # moved
 
 
 def test_a_setting_added_after_a_run_resumes_it_only_at_its_default():
@@ -274,7 +289,9 @@ def test_keep_best_returns_the_best_evaluated_weights_and_resumes_from_it(tmp_pa
     assert sorted(evals) == [0, 10, 20, 30, 40, 50, 60]
     step = max(evals, key=evals.get)
     card = json.loads((tmp_path / "a" / "best.json").read_text())
-    assert out["checkpoint"] == tmp_path / "a" / "best" and card["step"] == step == out["metrics"]["best_step"]
+    assert (
+        out["checkpoint"] == tmp_path / "a" / "best" and card["step"] == step == out["metrics"]["best_step"]
+    )
     assert card["meta"]["value"] == evals[step] == out["metrics"]["best/sum_rate"]
     assert ToyRecipe().evaluate(out["model"])["sum_rate"] == pytest.approx(evals[step], rel=1e-6)
     # killed after its second checkpoint and resumed: the same best
@@ -290,7 +307,11 @@ def test_keep_best_needs_evaluations_and_a_known_metric(tmp_path):
     with pytest.raises(MimofmInputError, match="eval_every"):
         TrainConfig(keep_best="sum_rate").validate()
     with pytest.raises(MimofmInputError, match="not among the evaluation"):
-        train(ToyRecipe(), TrainConfig(steps=4, eval_every=2, keep_best="rate", out_dir=str(tmp_path)), progress=False)
+        train(
+            ToyRecipe(),
+            TrainConfig(steps=4, eval_every=2, keep_best="rate", out_dir=str(tmp_path)),
+            progress=False,
+        )
 
 
 def test_a_loop_setting_added_after_a_run_resumes_it_only_at_its_default():

@@ -26,8 +26,15 @@ from mimofm.precoders.linear import rzf
 from mimofm.training.site_data import Dataset
 from mimofm.training.site_data import draw_samples as _samples
 
-__all__ = ["dataset_feature", "similar_datasets", "HeadAdaptation", "adapt_fm", "local_dataset", "local_positions",
-           "rzf_ratio_report"]
+__all__ = [
+    "HeadAdaptation",
+    "adapt_fm",
+    "dataset_feature",
+    "local_dataset",
+    "local_positions",
+    "rzf_ratio_report",
+    "similar_datasets",
+]
 
 
 @torch.no_grad()
@@ -37,8 +44,16 @@ def dataset_feature(model: FMPrecoder, h: torch.Tensor) -> torch.Tensor:
     return model.extractor(h.to(torch.complex64), torch.log1p(rates)).mean(dim=(0, 1))
 
 
-def similar_datasets(model: FMPrecoder, training: list[Dataset], local: Dataset, *, shots: int = 10,
-                     top_n: int = 5, snr_db: float = 20.0, seed: int = 0) -> list[tuple[int, float]]:
+def similar_datasets(
+    model: FMPrecoder,
+    training: list[Dataset],
+    local: Dataset,
+    *,
+    shots: int = 10,
+    top_n: int = 5,
+    snr_db: float = 20.0,
+    seed: int = 0,
+) -> list[tuple[int, float]]:
     """Indices and cosine similarities of the ``top_n`` training datasets closest to the local site.
 
     The local feature uses ``shots`` multi-user samples drawn from the local positions.
@@ -88,7 +103,9 @@ class HeadAdaptation:
         k = 4
         picks = rng.integers(len(self.datasets), size=self.batch_size)
         snr = self.snr_grid_db[int(rng.integers(len(self.snr_grid_db)))]
-        return torch.cat([_samples(self.datasets[int(e)], 1, k, int(rng.integers(2**62)), snr) for e in picks])
+        return torch.cat(
+            [_samples(self.datasets[int(e)], 1, k, int(rng.integers(2**62)), snr) for e in picks]
+        )
 
     def loss(self, model: FMPrecoder, h: torch.Tensor, step: int):
         model.extractor.eval()  # frozen: no dropout either
@@ -104,7 +121,9 @@ class HeadAdaptation:
 
 
 @torch.no_grad()
-def rzf_ratio_report(precode, datasets: list[Dataset], snr_grid_db: list[float], num_ue: int = 4) -> dict[str, float]:
+def rzf_ratio_report(
+    precode, datasets: list[Dataset], snr_grid_db: list[float], num_ue: int = 4
+) -> dict[str, float]:
     """``precode(h) -> W`` on a fixed draw of ``datasets`` at each SNR: mean sum rates and mean ratio to RZF."""
     out, ratios = {}, []
     for snr in snr_grid_db:
@@ -138,9 +157,20 @@ def local_dataset(h_positions: torch.Tensor, name: str = "local") -> Dataset:
     return Dataset(name, h_positions, median_gain(h_positions))
 
 
-def adapt_fm(cs, shots: str | int, *, checkpoint: str | None = None, training_files: list[str] | None = None,
-             top_n: int = 5, steps: int = 300, lr: float = 1e-3, seed: int = 0, out_dir: str = "runs/adapt",
-             progress: bool = True, log=print) -> dict:
+def adapt_fm(
+    cs,
+    shots: str | int,
+    *,
+    checkpoint: str | None = None,
+    training_files: list[str] | None = None,
+    top_n: int = 5,
+    steps: int = 300,
+    lr: float = 1e-3,
+    seed: int = 0,
+    out_dir: str = "runs/adapt",
+    progress: bool = True,
+    log=print,
+) -> dict:
     """Adapt fm to the site ``cs`` (a :class:`~mimofm.channels.io.ChannelSet` with a position split).
 
     ``shots="full"``: a new head on every local train-split position. ``shots=n``: ``n`` local positions
@@ -169,8 +199,21 @@ def adapt_fm(cs, shots: str | int, *, checkpoint: str | None = None, training_fi
         for name, sim in similar:
             log(f"  similar: {name:22s} cosine {sim:.4f}")
         datasets = [training[i] for i, _ in top] + [local]
-    rec = HeadAdaptation(checkpoint=checkpoint, datasets=datasets, dataset_names=[d.name for d in datasets], seed=seed)
-    out = train(rec, TrainConfig(steps=steps, lr=lr, warmup=0, ckpt_every=max(1, steps // 4), log_every=20,
-                                 out_dir=str(out_dir), seed=seed), progress=progress)
+    rec = HeadAdaptation(
+        checkpoint=checkpoint, datasets=datasets, dataset_names=[d.name for d in datasets], seed=seed
+    )
+    out = train(
+        rec,
+        TrainConfig(
+            steps=steps,
+            lr=lr,
+            warmup=0,
+            ckpt_every=max(1, steps // 4),
+            log_every=20,
+            out_dir=str(out_dir),
+            seed=seed,
+        ),
+        progress=progress,
+    )
     out["similar"] = similar
     return out

@@ -75,9 +75,19 @@ class PaPPFineTune:
         return rzf_ratio_report(model, [self.local], self.snr_grid_db, self.num_ue)
 
 
-def finetune_papp(cs, shots: str | int, *, checkpoint: str | None = None, steps: int = 200, lr: float = 1e-3,
-                  seed: int = 0, out_dir: str = "runs/adapt-papp", progress: bool = True,
-                  phase_augment: bool = True, fresh: bool = False) -> dict:
+def finetune_papp(
+    cs,
+    shots: str | int,
+    *,
+    checkpoint: str | None = None,
+    steps: int = 200,
+    lr: float = 1e-3,
+    seed: int = 0,
+    out_dir: str = "runs/adapt-papp",
+    progress: bool = True,
+    phase_augment: bool = True,
+    fresh: bool = False,
+) -> dict:
     """Fine-tune papp on ``shots`` local train-split positions of the site ``cs`` (or all: ``"full"``);
     a run already in ``out_dir`` is resumed unless ``fresh``."""
     from mimofm.models.loading import load_papp
@@ -85,7 +95,25 @@ def finetune_papp(cs, shots: str | int, *, checkpoint: str | None = None, steps:
 
     k = load_papp(checkpoint).cfg.num_ue
     local = local_positions(cs, shots, k, seed)
-    rec = PaPPFineTune(checkpoint=checkpoint, local=local, local_name=local.name, num_ue=k, seed=seed,
-                       phase_augment=phase_augment)
-    return train(rec, TrainConfig(steps=steps, lr=lr, warmup=0, ckpt_every=max(1, steps // 4), log_every=20,
-                                  out_dir=str(out_dir), seed=seed), resume=not fresh, progress=progress)
+    rec = PaPPFineTune(
+        checkpoint=checkpoint,
+        local=local,
+        local_name=local.name,
+        num_ue=k,
+        seed=seed,
+        phase_augment=phase_augment,
+    )
+    return train(
+        rec,
+        TrainConfig(
+            steps=steps,
+            lr=lr,
+            warmup=0,
+            ckpt_every=max(1, steps // 4),
+            log_every=20,
+            out_dir=str(out_dir),
+            seed=seed,
+        ),
+        resume=not fresh,
+        progress=progress,
+    )

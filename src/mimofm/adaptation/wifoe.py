@@ -12,7 +12,7 @@ from mimofm.core.validation import MimofmInputError
 from mimofm.training.trainer import TrainConfig, train
 from mimofm.training.wifoe_recipe import WiFoERecipe
 
-__all__ = ["finetune_wifoe", "checkpoint_recipe", "OPERATING_POINT_KEYS"]
+__all__ = ["OPERATING_POINT_KEYS", "checkpoint_recipe", "finetune_wifoe"]
 
 
 def checkpoint_recipe(stem: str) -> dict:
@@ -24,14 +24,32 @@ def checkpoint_recipe(stem: str) -> dict:
     return card.get("config", {}).get("recipe", {}) or {}
 
 
-OPERATING_POINT_KEYS = ("snr_convention", "pilot_snr_db", "pilot_snr_offset_db", "loss_norm", "snr_grid_db",
-                        "eval_snr_db")
+OPERATING_POINT_KEYS = (
+    "snr_convention",
+    "pilot_snr_db",
+    "pilot_snr_offset_db",
+    "loss_norm",
+    "snr_grid_db",
+    "eval_snr_db",
+)
 
 
-def finetune_wifoe(task: str, budget: int, *, checkpoint: str | None = None, trunk: str = "pretrained",
-                   steps: int = 800, lr: float = 1e-3, batch: int = 64, seed: int = 0, val_fraction: float = 0.0,
-                   out_dir: str = "runs/adapt-wifoe", progress: bool = True, resume: bool = True,
-                   **operating_point) -> dict:
+def finetune_wifoe(
+    task: str,
+    budget: int,
+    *,
+    checkpoint: str | None = None,
+    trunk: str = "pretrained",
+    steps: int = 800,
+    lr: float = 1e-3,
+    batch: int = 64,
+    seed: int = 0,
+    val_fraction: float = 0.0,
+    out_dir: str = "runs/adapt-wifoe",
+    progress: bool = True,
+    resume: bool = True,
+    **operating_point,
+) -> dict:
     """Train a branch for ``task`` on ``budget`` multi-user samples (0: fresh draws from every train position).
 
     ``trunk``: ``"pretrained"`` (frozen, from ``checkpoint``, default the shipped one),
@@ -49,32 +67,63 @@ def finetune_wifoe(task: str, budget: int, *, checkpoint: str | None = None, tru
     from mimofm.models.loading import load_wifoe, shipped_checkpoint
 
     if trunk not in ("pretrained", "pretrained-norms", "random", "train", "finetune"):
-        raise MimofmInputError(f"`trunk` must be pretrained, pretrained-norms, random, train or finetune, got {trunk!r}")
+        raise MimofmInputError(
+            f"`trunk` must be pretrained, pretrained-norms, random, train or finetune, got {trunk!r}"
+        )
     unknown = set(operating_point) - set(OPERATING_POINT_KEYS)
     if unknown:
-        raise MimofmInputError(f"unknown setting(s) {', '.join(sorted(unknown))}; valid: {', '.join(OPERATING_POINT_KEYS)}")
+        raise MimofmInputError(
+            f"unknown setting(s) {', '.join(sorted(unknown))}; valid: {', '.join(OPERATING_POINT_KEYS)}"
+        )
     stem = str(checkpoint or shipped_checkpoint("wifoe"))
     arch = load_wifoe(stem).cfg.to_dict()
     arch.pop("tasks")
     if "pilot_snr_db" in operating_point or "pilot_snr_offset_db" in operating_point:
         inherited = {}  # a pilot rule given replaces the checkpoint's whole rule
     else:
-        inherited = {k: v for k, v in checkpoint_recipe(stem).items() if k in ("pilot_snr_db", "pilot_snr_offset_db")}
-    inherited |= {k: v for k, v in checkpoint_recipe(stem).items()
-                  if k in ("snr_convention", "loss_norm", "snr_grid_db", "eval_snr_db")}
-    if (operating_point.get("snr_convention", inherited.get("snr_convention", "received"))
-            != inherited.get("snr_convention", "received") and not {"snr_grid_db", "eval_snr_db"} <= set(operating_point)):
-        raise MimofmInputError("another `snr_convention` than the checkpoint's reads its SNR grid differently; give "
-                               "`snr_grid_db` and `eval_snr_db` in the new convention as well")
-    kw = dict(tasks=[task], batch_per_task=batch, sample_budget=budget, val_fraction=val_fraction, seed=seed,
-              name="wifoe", **{**inherited, **operating_point})
+        inherited = {
+            k: v for k, v in checkpoint_recipe(stem).items() if k in ("pilot_snr_db", "pilot_snr_offset_db")
+        }
+    inherited |= {
+        k: v
+        for k, v in checkpoint_recipe(stem).items()
+        if k in ("snr_convention", "loss_norm", "snr_grid_db", "eval_snr_db")
+    }
+    if operating_point.get("snr_convention", inherited.get("snr_convention", "received")) != inherited.get(
+        "snr_convention", "received"
+    ) and not {"snr_grid_db", "eval_snr_db"} <= set(operating_point):
+        raise MimofmInputError(
+            "another `snr_convention` than the checkpoint's reads its SNR grid differently; give "
+            "`snr_grid_db` and `eval_snr_db` in the new convention as well"
+        )
+    kw = dict(
+        tasks=[task],
+        batch_per_task=batch,
+        sample_budget=budget,
+        val_fraction=val_fraction,
+        seed=seed,
+        name="wifoe",
+        **{**inherited, **operating_point},
+    )
     if trunk in ("pretrained", "pretrained-norms", "finetune"):
-        rec = WiFoERecipe(init_from=stem, freeze_trunk=trunk != "finetune",
-                          trunk_norms_trainable=trunk == "pretrained-norms", **kw)
+        rec = WiFoERecipe(
+            init_from=stem,
+            freeze_trunk=trunk != "finetune",
+            trunk_norms_trainable=trunk == "pretrained-norms",
+            **kw,
+        )
     else:
         rec = WiFoERecipe(model=arch, freeze_trunk=trunk == "random", **kw)
-    cfg = TrainConfig(steps=steps, lr=lr, warmup=min(50, steps // 10), weight_decay=1e-4, log_every=50,
-                      ckpt_every=max(1, steps // 4), seed=seed, out_dir=out_dir,
-                      eval_every=max(1, steps // 20) if val_fraction else 0,
-                      keep_best=rec.val_metric if val_fraction else "")
+    cfg = TrainConfig(
+        steps=steps,
+        lr=lr,
+        warmup=min(50, steps // 10),
+        weight_decay=1e-4,
+        log_every=50,
+        ckpt_every=max(1, steps // 4),
+        seed=seed,
+        out_dir=out_dir,
+        eval_every=max(1, steps // 20) if val_fraction else 0,
+        keep_best=rec.val_metric if val_fraction else "",
+    )
     return train(rec, cfg, resume=resume, progress=progress)

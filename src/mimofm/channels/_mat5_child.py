@@ -17,8 +17,10 @@ def main() -> int:
     import scipy.sparse
 
     try:
-        raw = scipy.io.loadmat(src, variable_names=names, squeeze_me=False, chars_as_strings=True, mat_dtype=False)
-    except Exception as e:  # noqa: BLE001 - reported to the parent as one clean error
+        raw = scipy.io.loadmat(
+            src, variable_names=names, squeeze_me=False, chars_as_strings=True, mat_dtype=False
+        )
+    except Exception as e:
         print(json.dumps({"error": f"{type(e).__name__}: {e}"}))
         return 3
     arrays, kinds = {}, {}

@@ -21,7 +21,7 @@ import numpy as np
 from mimofm.channels.raytrace import SiteSpec
 from mimofm.core.validation import MimofmInputError
 
-__all__ = ["CATALOG", "HELDOUT_SCENES", "get_site", "sites", "position_split", "SPLIT_CODES"]
+__all__ = ["CATALOG", "HELDOUT_SCENES", "SPLIT_CODES", "get_site", "position_split", "sites"]
 
 HELDOUT_SCENES = ("etoile", "florence")
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
@@ -40,14 +40,35 @@ _SITES = [
     SiteSpec("sf-d", "san_francisco", (250.0, 100.0), 20.0, split="train", note="LOS 0.19"),
     SiteSpec("sf-e", "san_francisco", (57.0, 225.0), 10.0, split="train", note="LOS 0.16"),
     SiteSpec("sf-f", "san_francisco", (-200.0, -150.0), 5.0, split="train", note="LOS 0.02"),
-    SiteSpec("canyon", "simple_street_canyon", (0.0, 0.0), 5.0, min_height_m=15.0, d_min_m=10.0, d_max_m=90.0,
-             split="train", note="small street canyon, 10-90 m"),
+    SiteSpec(
+        "canyon",
+        "simple_street_canyon",
+        (0.0, 0.0),
+        5.0,
+        min_height_m=15.0,
+        d_min_m=10.0,
+        d_max_m=90.0,
+        split="train",
+        note="small street canyon, 10-90 m",
+    ),
     SiteSpec("munich-val", "munich", (93.0, 213.0), 20.0, split="val", note="LOS 0.40"),
     SiteSpec("sf-val", "san_francisco", (-100.0, -50.0), 30.0, split="val", note="LOS 0.20"),
-    SiteSpec("etoile-open", "etoile", (-211.0, 229.0), 20.0, split="heldout", role="mostly-LOS", note="LOS 0.87"),
+    SiteSpec(
+        "etoile-open", "etoile", (-211.0, 229.0), 20.0, split="heldout", role="mostly-LOS", note="LOS 0.87"
+    ),
     SiteSpec("etoile-mixed", "etoile", (25.0, -118.0), 20.0, split="heldout", role="mixed", note="LOS 0.55"),
-    SiteSpec("florence-dense", "florence", (-209.0, 52.0), 5.0, split="heldout", role="mostly-NLOS", note="LOS 0.18"),
-    SiteSpec("florence-mixed", "florence", (45.0, -65.0), 5.0, split="heldout", role="mostly-NLOS", note="LOS 0.29"),
+    SiteSpec(
+        "florence-dense",
+        "florence",
+        (-209.0, 52.0),
+        5.0,
+        split="heldout",
+        role="mostly-NLOS",
+        note="LOS 0.18",
+    ),
+    SiteSpec(
+        "florence-mixed", "florence", (45.0, -65.0), 5.0, split="heldout", role="mostly-NLOS", note="LOS 0.29"
+    ),
 ]
 CATALOG: dict[str, SiteSpec] = {s.name: s for s in _SITES}
 
@@ -78,8 +99,9 @@ def sites(split: str | None = None) -> list[SiteSpec]:
     return [s for s in _SITES if split is None or s.split == split]
 
 
-def position_split(num_positions: int, seed: int = 0, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
-                   ) -> np.ndarray:
+def position_split(
+    num_positions: int, seed: int = 0, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
+) -> np.ndarray:
     """``[num_positions]`` int8 codes (0 train, 1 val, 2 test) from a seeded permutation."""
     if num_positions < 3:
         raise MimofmInputError(f"a site needs >= 3 positions to split, got {num_positions}")
@@ -90,5 +112,5 @@ def position_split(num_positions: int, seed: int = 0, fractions: tuple[float, fl
     n_val = int(round(fractions[1] * num_positions))
     codes = np.full(num_positions, 2, dtype=np.int8)
     codes[perm[:n_train]] = 0
-    codes[perm[n_train:n_train + n_val]] = 1
+    codes[perm[n_train : n_train + n_val]] = 1
     return codes

@@ -62,7 +62,9 @@ def beamspace_denoise(
     eps = 10.0 ** (nmse_db / 10.0)
     h64 = h_est.to(torch.complex128)
     size = (oversample * cols, oversample * rows)
-    coef = torch.fft.fft2(h64.reshape(*h_est.shape[:-1], cols, rows), s=size, norm="ortho")  # [..., K, ov·cols, ov·rows]
+    coef = torch.fft.fft2(
+        h64.reshape(*h_est.shape[:-1], cols, rows), s=size, norm="ortho"
+    )  # [..., K, ov·cols, ov·rows]
     m = size[0] * size[1]
     floor = eps / (1.0 + eps) * h64.abs().square().sum(-1) / m  # [..., K]
     keep = coef.abs().square() > threshold * floor[..., None, None]

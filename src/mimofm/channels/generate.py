@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from mimofm.channels.catalog import position_split
 from mimofm.channels.raytrace import RTSettings, SiteSpec, SiteTracer, iter_site_chunks
@@ -14,9 +14,16 @@ from mimofm.core.validation import MimofmInputError
 __all__ = ["generate_site_file"]
 
 
-def generate_site_file(spec: SiteSpec, out_dir: str | Path, num_positions: int, seed: int = 0,
-                       settings: RTSettings | None = None, layout: str = "random", overwrite: bool = False,
-                       progress: Callable[[int, int], None] | None = None) -> tuple[Path, float]:
+def generate_site_file(
+    spec: SiteSpec,
+    out_dir: str | Path,
+    num_positions: int,
+    seed: int = 0,
+    settings: RTSettings | None = None,
+    layout: str = "random",
+    overwrite: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[Path, float]:
     """Ray-trace ``spec`` into ``out_dir/<name>.h5``; returns (path, seconds spent in this call).
 
     Chunks are committed to ``<name>.h5.partial.h5`` as they finish; a killed run called again with the

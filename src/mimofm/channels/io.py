@@ -40,8 +40,8 @@ from mimofm._io import atomic_path
 from mimofm.core.validation import MimofmInputError
 
 __all__ = [
-    "ChannelSet",
     "SUPPORTED_EXTENSIONS",
+    "ChannelSet",
     "detect_format",
     "export_npz",
     "load_channels",
@@ -116,7 +116,9 @@ def detect_format(path: str | Path) -> str:
         raise _bad(path, "is not a regular file")
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_EXTENSIONS:
-        raise _bad(path, f"unsupported extension {path.suffix!r}; expected one of {', '.join(SUPPORTED_EXTENSIONS)}")
+        raise _bad(
+            path, f"unsupported extension {path.suffix!r}; expected one of {', '.join(SUPPORTED_EXTENSIONS)}"
+        )
     if path.stat().st_size == 0:
         raise _bad(path, "is empty (0 bytes)")
     with open(path, "rb") as f:
@@ -134,8 +136,11 @@ def detect_format(path: str | Path) -> str:
             return "mat-v7.3"
         if head.startswith(b"MATLAB 5.0"):
             return "mat-v5"
-        raise _bad(path, "is not a MATLAB v5/v7 or v7.3 MAT-file (MATLAB v4 and other files are not supported; "
-                         "save with `save(file, 'H', '-v7')` or `'-v7.3'`)")
+        raise _bad(
+            path,
+            "is not a MATLAB v5/v7 or v7.3 MAT-file (MATLAB v4 and other files are not supported; "
+            "save with `save(file, 'H', '-v7')` or `'-v7.3'`)",
+        )
     # .h5 / .hdf5
     if not _is_hdf5(path):
         raise _bad(path, "is not an HDF5 file (no HDF5 signature)")
@@ -149,8 +154,11 @@ def detect_format(path: str | Path) -> str:
     except OSError as e:
         raise _bad(path, f"is not a readable HDF5 file (truncated or corrupt?): {e}") from None
     if "mimofm_partial_schema" in attrs:
-        raise _bad(path, "is an unfinished partial site file (its generation was interrupted); resume the "
-                         "generator or finalize it with mimofm.channels.store.PartialSite")
+        raise _bad(
+            path,
+            "is an unfinished partial site file (its generation was interrupted); resume the "
+            "generator or finalize it with mimofm.channels.store.PartialSite",
+        )
     return "mimofm-site" if "mimofm_site_schema" in attrs else "hdf5"
 
 
@@ -174,11 +182,17 @@ def _read_npy(path: Path) -> dict[str, np.ndarray]:
     try:
         with open(path, "rb") as f:
             version = np.lib.format.read_magic(f)
-            header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                      else np.lib.format.read_array_header_2_0)(f)
+            header = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )(f)
         if header[2].hasobject:
-            raise _bad(path, f"holds an object array (dtype {header[2]}) that cannot be read without pickle; "
-                             "store a plain complex array")
+            raise _bad(
+                path,
+                f"holds an object array (dtype {header[2]}) that cannot be read without pickle; "
+                "store a plain complex array",
+            )
         h = np.load(path, allow_pickle=False)
     except MimofmInputError:
         raise
@@ -193,21 +207,40 @@ def _read_mat5(path: Path) -> dict[str, np.ndarray]:
     import sys
     import tempfile
 
-    _REJECT = {"sparse": "a MATLAB sparse matrix; save it full", "struct": "a MATLAB struct; store a numeric matrix",
-               "object": "a MATLAB cell array or object (object dtype); store a numeric matrix"}
+    _REJECT = {
+        "sparse": "a MATLAB sparse matrix; save it full",
+        "struct": "a MATLAB struct; store a numeric matrix",
+        "object": "a MATLAB cell array or object (object dtype); store a numeric matrix",
+    }
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "vars.npz"
         try:
-            proc = subprocess.run([sys.executable, "-m", "mimofm.channels._mat5_child", str(path), str(out),
-                                   ",".join(_IMPORT_NAMES)], capture_output=True, text=True, timeout=120)
+            proc = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "mimofm.channels._mat5_child",
+                    str(path),
+                    str(out),
+                    ",".join(_IMPORT_NAMES),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
         except subprocess.TimeoutExpired:
             raise _bad(path, "the MATLAB v5 reader did not finish within 120 s (malformed file?)") from None
         if proc.returncode < 0:
-            raise _bad(path, f"is not a readable MATLAB v5 .mat file (the reader crashed with signal {-proc.returncode})")
+            raise _bad(
+                path,
+                f"is not a readable MATLAB v5 .mat file (the reader crashed with signal {-proc.returncode})",
+            )
         try:
             report = json.loads(proc.stdout.strip().splitlines()[-1])
         except (IndexError, json.JSONDecodeError):
-            raise _bad(path, f"is not a readable MATLAB v5 .mat file (reader exit {proc.returncode})") from None
+            raise _bad(
+                path, f"is not a readable MATLAB v5 .mat file (reader exit {proc.returncode})"
+            ) from None
         if "error" in report:
             raise _bad(path, f"is not a readable MATLAB v5 .mat file ({report['error']})")
         for key, kind in report.get("rejected", {}).items():
@@ -232,12 +265,17 @@ def _hdf5_dataset(path: Path, f, key: str, matlab: bool) -> np.ndarray:
 
     obj = f[key]
     if not isinstance(obj, h5py.Dataset):
-        raise _bad(path, f"`{key}` is an HDF5 group, not a dataset (a MATLAB struct or sparse matrix?); "
-                         "store a full numeric matrix")
+        raise _bad(
+            path,
+            f"`{key}` is an HDF5 group, not a dataset (a MATLAB struct or sparse matrix?); "
+            "store a full numeric matrix",
+        )
     cls = obj.attrs.get("MATLAB_class")
     cls = cls.decode() if isinstance(cls, bytes) else cls
     if cls in ("cell", "struct") or h5py.check_dtype(ref=obj.dtype) is not None:
-        raise _bad(path, f"`{key}` is a MATLAB cell array or holds HDF5 object references; store a numeric matrix")
+        raise _bad(
+            path, f"`{key}` is a MATLAB cell array or holds HDF5 object references; store a numeric matrix"
+        )
     if obj.attrs.get("MATLAB_empty", 0):
         raise _bad(path, f"`{key}` is an empty MATLAB array")
     if h5py.check_dtype(vlen=obj.dtype) is not None or obj.dtype.hasobject:
@@ -252,8 +290,11 @@ def _hdf5_dataset(path: Path, f, key: str, matlab: bool) -> np.ndarray:
     if names is not None:
         pair = next((p for p in (("real", "imag"), ("r", "i")) if set(names) == set(p)), None)
         if pair is None:
-            raise _bad(path, f"`{key}` has a compound dtype with fields {list(names)}; only complex "
-                             "compounds (fields real/imag or r/i) are read")
+            raise _bad(
+                path,
+                f"`{key}` has a compound dtype with fields {list(names)}; only complex "
+                "compounds (fields real/imag or r/i) are read",
+            )
         re, im = a[pair[0]], a[pair[1]]
         if re.dtype.kind not in "fiu" or im.dtype.kind not in "fiu":
             raise _bad(path, f"`{key}` compound fields must be numeric, got {re.dtype}/{im.dtype}")
@@ -272,16 +313,24 @@ def _read_hdf5(path: Path, matlab: bool) -> dict[str, np.ndarray]:
 
     try:
         with h5py.File(path, "r") as f:
-            arrays = {k: _hdf5_dataset(path, f, k, matlab) for k in _IMPORT_NAMES if k in f and k != "meta_json"}
+            arrays = {
+                k: _hdf5_dataset(path, f, k, matlab) for k in _IMPORT_NAMES if k in f and k != "meta_json"
+            }
             if "meta_json" in f:
                 obj = f["meta_json"]
                 if matlab:
                     arrays["meta_json"] = _hdf5_dataset(path, f, "meta_json", matlab)
-                elif isinstance(obj, h5py.Dataset) and h5py.check_string_dtype(obj.dtype) is not None and obj.shape == ():
+                elif (
+                    isinstance(obj, h5py.Dataset)
+                    and h5py.check_string_dtype(obj.dtype) is not None
+                    and obj.shape == ()
+                ):
                     m = obj[()]
                     arrays["meta_json"] = np.array(m.decode() if isinstance(m, bytes) else str(m))
                 else:
-                    raise _bad(path, "`meta_json` must be a scalar string (root attribute or dataset) holding JSON")
+                    raise _bad(
+                        path, "`meta_json` must be a scalar string (root attribute or dataset) holding JSON"
+                    )
             if "meta_json" in f.attrs:
                 m = f.attrs["meta_json"]
                 arrays["meta_json"] = np.array(m.decode() if isinstance(m, bytes) else str(m))
@@ -291,7 +340,10 @@ def _read_hdf5(path: Path, matlab: bool) -> dict[str, np.ndarray]:
     except OSError as e:
         raise _bad(path, f"is not a readable HDF5 file (truncated or corrupt?): {e}") from None
     if "H" not in arrays and "H_real" not in arrays:
-        raise _bad(path, f"has no `H` dataset (nor `H_real`/`H_imag`) at its root (found: {', '.join(found) or 'nothing'})")
+        raise _bad(
+            path,
+            f"has no `H` dataset (nor `H_real`/`H_imag`) at its root (found: {', '.join(found) or 'nothing'})",
+        )
     return arrays
 
 
@@ -309,8 +361,10 @@ def _vector(a: np.ndarray, n: int) -> np.ndarray | None:
 def _hint(h_shape: tuple, a_len: int) -> str:
     """A hint when an auxiliary array's length matches the second axis of ``H`` instead of the first."""
     if len(h_shape) == 2 and a_len == h_shape[1] != h_shape[0]:
-        return (f"; its length matches `H`'s second axis ({h_shape[1]}): is `H` stored transposed as "
-                "[num_bs_ant, num_positions]? Store it as [num_positions, num_bs_ant]")
+        return (
+            f"; its length matches `H`'s second axis ({h_shape[1]}): is `H` stored transposed as "
+            "[num_bs_ant, num_positions]? Store it as [num_positions, num_bs_ant]"
+        )
     return ""
 
 
@@ -327,7 +381,9 @@ def check_h_array(path: Path, h: np.ndarray) -> None:
         raise _bad(path, f"`H` has {int((~finite).sum())} NaN/Inf entries")
     zero = ~np.abs(h).any(axis=1)
     if zero.any():
-        raise _bad(path, f"`H` has {int(zero.sum())} all-zero rows (first: {int(np.argmax(zero))}); remove them")
+        raise _bad(
+            path, f"`H` has {int(zero.sum())} all-zero rows (first: {int(np.argmax(zero))}); remove them"
+        )
 
 
 def _combine_real_imag(path: Path, arrays: dict) -> np.ndarray:
@@ -354,29 +410,43 @@ def _channel_set(path: Path, arrays: dict[str, np.ndarray], name: str | None) ->
     if h.dtype.hasobject:
         raise _bad(path, "`H` has an object dtype; store a plain complex array")
     if not np.iscomplexobj(h):
-        raise _bad(path, f"`H` must be complex, got dtype {h.dtype} "
-                         "(for real and imaginary parts stored apart, name them `H_real` and `H_imag`)")
+        raise _bad(
+            path,
+            f"`H` must be complex, got dtype {h.dtype} "
+            "(for real and imaginary parts stored apart, name them `H_real` and `H_imag`)",
+        )
     check_h_array(path, h)
     n = h.shape[0]
 
     los = arrays.get("los")
     if los is not None:
         v = _vector(los, n)
-        ok = v is not None and (v.dtype == bool or np.issubdtype(v.dtype, np.integer)
-                                or np.issubdtype(v.dtype, np.floating))
+        ok = v is not None and (
+            v.dtype == bool or np.issubdtype(v.dtype, np.integer) or np.issubdtype(v.dtype, np.floating)
+        )
         if not ok:
-            raise _bad(path, f"`los` must be bool/int of shape [{n}], got {los.dtype} {list(los.shape)}"
-                             + _hint(h.shape, los.size))
+            raise _bad(
+                path,
+                f"`los` must be bool/int of shape [{n}], got {los.dtype} {list(los.shape)}"
+                + _hint(h.shape, los.size),
+            )
         if v.dtype != bool and not np.isin(v, (0, 1)).all():
             raise _bad(path, "`los` values must be 0/1 (or bool)")
         los = torch.from_numpy(v.astype(bool))
 
     pos = arrays.get("positions")
     if pos is not None:
-        if (pos.ndim != 2 or pos.shape[0] != n or pos.shape[1] not in (2, 3)
-                or not (np.issubdtype(pos.dtype, np.floating) or np.issubdtype(pos.dtype, np.integer))):
+        if (
+            pos.ndim != 2
+            or pos.shape[0] != n
+            or pos.shape[1] not in (2, 3)
+            or not (np.issubdtype(pos.dtype, np.floating) or np.issubdtype(pos.dtype, np.integer))
+        ):
             hint = _hint(h.shape, pos.shape[0]) if pos.ndim == 2 else ""
-            raise _bad(path, f"`positions` must be float of shape [{n}, 2|3], got {pos.dtype} {list(pos.shape)}{hint}")
+            raise _bad(
+                path,
+                f"`positions` must be float of shape [{n}, 2|3], got {pos.dtype} {list(pos.shape)}{hint}",
+            )
         if not np.isfinite(pos).all():
             raise _bad(path, "`positions` has NaN/Inf entries")
         pos = torch.from_numpy(np.ascontiguousarray(pos, dtype=np.float64))
@@ -399,8 +469,14 @@ def _channel_set(path: Path, arrays: dict[str, np.ndarray], name: str | None) ->
         if not isinstance(meta, dict):
             raise _bad(path, f"`meta_json` must hold a JSON object, got {type(meta).__name__}")
     h = np.ascontiguousarray(h, dtype=np.complex64 if h.dtype == np.complex64 else np.complex128)
-    return ChannelSet(name=name or meta.get("name") or path.stem, h=torch.from_numpy(h), los=los,
-                      positions=pos, meta=meta, split=split)
+    return ChannelSet(
+        name=name or meta.get("name") or path.stem,
+        h=torch.from_numpy(h),
+        los=los,
+        positions=pos,
+        meta=meta,
+        split=split,
+    )
 
 
 def load_channels(path: str | Path, name: str | None = None) -> ChannelSet:
@@ -414,7 +490,7 @@ def load_channels(path: str | Path, name: str | None = None) -> ChannelSet:
         return _load(path, name)
     except MimofmInputError:
         raise
-    except Exception as e:  # noqa: BLE001 - the file-parsing boundary
+    except Exception as e:
         # a damaged container (HDF5 B-tree, zip directory, .npy header parsed by ast, MATLAB header) fails
         # deep inside its library with whatever that library raises; to the user it is one clean error
         raise _bad(path, f"is damaged or not a valid file of its format ({type(e).__name__}: {e})") from None
@@ -450,9 +526,8 @@ def save_channels_npz(path: str | Path, cs: ChannelSet) -> None:
     if cs.split is not None:
         arrays["split"] = cs.split.numpy().astype(np.int8)
     arrays["meta_json"] = np.array(json.dumps({**cs.meta, "name": cs.name}, sort_keys=True))
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
 
 
 def export_npz(cs: ChannelSet, path: str | Path) -> Path:

@@ -26,9 +26,10 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from glob import glob
-from typing import Callable, Iterator, Literal
+from typing import Literal
 
 import numpy as np
 import torch
@@ -36,7 +37,7 @@ import torch
 from mimofm.channels.io import ChannelSet
 from mimofm.core.validation import MimofmInputError
 
-__all__ = ["RTSettings", "SiteSpec", "ensure_llvm", "SiteTracer", "raytrace_site", "SCENES"]
+__all__ = ["SCENES", "RTSettings", "SiteSpec", "SiteTracer", "ensure_llvm", "raytrace_site"]
 
 SCENES = ("munich", "etoile", "florence", "san_francisco", "simple_street_canyon")
 
@@ -46,8 +47,11 @@ def ensure_llvm() -> str:
     cur = os.environ.get("DRJIT_LIBLLVM_PATH")
     if cur and os.path.exists(cur):
         return cur
-    cands = sorted(glob("/usr/lib/*-linux-gnu/libLLVM-19*.so*") + glob("/usr/lib/llvm-1[9]/lib/libLLVM*.so*")
-                   + glob("/usr/lib/llvm-2[0-9]/lib/libLLVM*.so*"))
+    cands = sorted(
+        glob("/usr/lib/*-linux-gnu/libLLVM-19*.so*")
+        + glob("/usr/lib/llvm-1[9]/lib/libLLVM*.so*")
+        + glob("/usr/lib/llvm-2[0-9]/lib/libLLVM*.so*")
+    )
     if not cands:
         raise MimofmInputError(
             "Sionna RT on the CPU needs libLLVM >= 19: install Debian's `libllvm19` "
@@ -130,7 +134,7 @@ class SiteTracer:
         self.spec.validate()
         self.settings.validate()
         ensure_llvm()
-        import mitsuba as mi  # noqa: F401  (imported after DRJIT_LIBLLVM_PATH is set)
+        import mitsuba as mi
         import sionna.rt as rt
 
         self._rt = rt
@@ -138,23 +142,37 @@ class SiteTracer:
         s = self.settings
         self.scene = rt.load_scene(getattr(rt.scene, self.spec.scene), merge_shapes=True)
         self.scene.frequency = s.frequency_hz
-        self.scene.tx_array = rt.PlanarArray(num_rows=s.rows, num_cols=s.cols, vertical_spacing=s.spacing_wavelengths,
-                                             horizontal_spacing=s.spacing_wavelengths, pattern=s.pattern,
-                                             polarization=s.polarization)
-        self.scene.rx_array = rt.PlanarArray(num_rows=1, num_cols=1, pattern="iso", polarization=s.polarization)
+        self.scene.tx_array = rt.PlanarArray(
+            num_rows=s.rows,
+            num_cols=s.cols,
+            vertical_spacing=s.spacing_wavelengths,
+            horizontal_spacing=s.spacing_wavelengths,
+            pattern=s.pattern,
+            polarization=s.polarization,
+        )
+        self.scene.rx_array = rt.PlanarArray(
+            num_rows=1, num_cols=1, pattern="iso", polarization=s.polarization
+        )
         x, y = self.spec.anchor_xy
         surf = float(self.surface_z(np.array([x]), np.array([y]))[0])
         self.bs_position = np.array([x, y, max(surf + self.spec.mast_m, self.spec.min_height_m)])
         self.bs_surface_m = surf
-        self.scene.add(rt.Transmitter(name="bs", position=self.bs_position.tolist(),
-                                      orientation=[math.radians(self.spec.yaw_deg), 0.0, 0.0]))
+        self.scene.add(
+            rt.Transmitter(
+                name="bs",
+                position=self.bs_position.tolist(),
+                orientation=[math.radians(self.spec.yaw_deg), 0.0, 0.0],
+            )
+        )
         self._coverage = None
 
     # -- geometry helpers ------------------------------------------------------------------------
     def _down(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
         """Distance along a downward ray from ``(x, y, z)`` to the first surface (inf if none)."""
         mi = self._mi
-        o = mi.Point3f(mi.Float(x.astype(np.float32)), mi.Float(y.astype(np.float32)), mi.Float(z.astype(np.float32)))
+        o = mi.Point3f(
+            mi.Float(x.astype(np.float32)), mi.Float(y.astype(np.float32)), mi.Float(z.astype(np.float32))
+        )
         si = self.scene.mi_scene.ray_intersect(mi.Ray3f(o, mi.Vector3f(0, 0, -1)))
         return np.array(si.t, dtype=np.float64)
 
@@ -180,8 +198,10 @@ class SiteTracer:
         dist = np.linalg.norm(d, axis=1)
         d = d / dist[:, None]
         o = self.bs_position.astype(np.float32)
-        ray = mi.Ray3f(mi.Point3f(*(mi.Float(np.full(len(pts), v, np.float32)) for v in o)),
-                       mi.Vector3f(*(mi.Float(d[:, i].astype(np.float32)) for i in range(3))))
+        ray = mi.Ray3f(
+            mi.Point3f(*(mi.Float(np.full(len(pts), v, np.float32)) for v in o)),
+            mi.Vector3f(*(mi.Float(d[:, i].astype(np.float32)) for i in range(3))),
+        )
         ray.maxt = mi.Float((dist - 0.05).astype(np.float32))
         return ~np.array(self.scene.mi_scene.ray_test(ray), dtype=bool)
 
@@ -194,14 +214,24 @@ class SiteTracer:
             rng = np.random.default_rng(0)
             r = np.sqrt(rng.uniform(sp.d_min_m**2, sp.d_max_m**2, 512))
             a = rng.uniform(0, 2 * np.pi, 512)
-            out, ground = self.outdoors(self.bs_position[0] + r * np.cos(a), self.bs_position[1] + r * np.sin(a))
+            out, ground = self.outdoors(
+                self.bs_position[0] + r * np.cos(a), self.bs_position[1] + r * np.sin(a)
+            )
             z0 = float(np.median(ground[out])) if out.any() else 0.0
             rm = self._rt.RadioMapSolver()(
-                self.scene, max_depth=min(s.max_depth, 5), cell_size=[s.radio_map_cell_m] * 2,
+                self.scene,
+                max_depth=min(s.max_depth, 5),
+                cell_size=[s.radio_map_cell_m] * 2,
                 center=[float(self.bs_position[0]), float(self.bs_position[1]), z0 + s.ue_height_m],
-                size=[size, size], orientation=[0.0, 0.0, 0.0], samples_per_tx=s.samples_per_src,
-                los=s.los, specular_reflection=s.specular_reflection, diffuse_reflection=s.diffuse_reflection,
-                refraction=s.refraction, seed=0)
+                size=[size, size],
+                orientation=[0.0, 0.0, 0.0],
+                samples_per_tx=s.samples_per_src,
+                los=s.los,
+                specular_reflection=s.specular_reflection,
+                diffuse_reflection=s.diffuse_reflection,
+                refraction=s.refraction,
+                seed=0,
+            )
             pg = np.array(rm.path_gain)[0]  # [cells_y, cells_x]
             cc = np.array(rm.cell_centers)[..., :2]  # [cells_y, cells_x, 2]
             self._coverage = (cc[pg > 0], np.full(2, s.radio_map_cell_m))
@@ -240,11 +270,19 @@ class SiteTracer:
             self.scene.remove(name)
         for i, p in enumerate(pts):
             self.scene.add(rt.Receiver(name=f"ue{i}", position=[float(v) for v in p]))
-        paths = rt.PathSolver()(self.scene, max_depth=s.max_depth, max_num_paths_per_src=10**6,
-                                samples_per_src=s.samples_per_src, synthetic_array=True, los=s.los,
-                                specular_reflection=s.specular_reflection,
-                                diffuse_reflection=s.diffuse_reflection, refraction=s.refraction,
-                                diffraction=s.diffraction, seed=seed)
+        paths = rt.PathSolver()(
+            self.scene,
+            max_depth=s.max_depth,
+            max_num_paths_per_src=10**6,
+            samples_per_src=s.samples_per_src,
+            synthetic_array=True,
+            los=s.los,
+            specular_reflection=s.specular_reflection,
+            diffuse_reflection=s.diffuse_reflection,
+            refraction=s.refraction,
+            diffraction=s.diffraction,
+            seed=seed,
+        )
         a, _ = paths.cir(out_type="numpy")  # [num_rx, 1, num_tx=1, num_bs_ant, num_paths, 1]
         h = a[:, 0, 0, :, :, 0].sum(axis=-1)  # narrowband channel at the carrier: [num_rx, num_bs_ant]
         return h.astype(np.complex64), self.line_of_sight(pts)
@@ -263,8 +301,9 @@ class SiteTracer:
         }
 
 
-def iter_site_chunks(tracer: SiteTracer, num_positions: int, seed: int, layout: str = "random",
-                     start_chunk: int = 0) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+def iter_site_chunks(
+    tracer: SiteTracer, num_positions: int, seed: int, layout: str = "random", start_chunk: int = 0
+) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
     """Yield ``(chunk_index, h [c, N], los [c], positions [c, 3])`` until ``num_positions`` are produced.
 
     Chunk ``i`` depends only on ``(seed, i)``, so a generation resumed at ``start_chunk`` produces the
@@ -283,10 +322,12 @@ def iter_site_chunks(tracer: SiteTracer, num_positions: int, seed: int, layout: 
         while got < want:
             attempts += 1
             if attempts > 20:
-                raise RuntimeError(f"site {tracer.spec.name!r}: too few UEs with a non-zero channel; "
-                                   f"raise max_depth or check the BS anchor")
+                raise RuntimeError(
+                    f"site {tracer.spec.name!r}: too few UEs with a non-zero channel; "
+                    f"raise max_depth or check the BS anchor"
+                )
             if layout == "ring":
-                pts = ring[i * chunk: i * chunk + want] if attempts == 1 else np.empty((0, 3))
+                pts = ring[i * chunk : i * chunk + want] if attempts == 1 else np.empty((0, 3))
                 if len(pts) == 0:
                     break
             else:
@@ -300,8 +341,14 @@ def iter_site_chunks(tracer: SiteTracer, num_positions: int, seed: int, layout: 
         yield i, np.concatenate(hs), np.concatenate(ls), np.concatenate(ps)
 
 
-def raytrace_site(spec: SiteSpec, num_positions: int, seed: int = 0, settings: RTSettings | None = None,
-                  layout: str = "random", progress: Callable[[int, int], None] | None = None) -> ChannelSet:
+def raytrace_site(
+    spec: SiteSpec,
+    num_positions: int,
+    seed: int = 0,
+    settings: RTSettings | None = None,
+    layout: str = "random",
+    progress: Callable[[int, int], None] | None = None,
+) -> ChannelSet:
     """Trace a whole site in memory (see :mod:`mimofm.channels.store` for the resumable on-disk form)."""
     if num_positions < 1:
         raise MimofmInputError(f"`positions` must be >= 1, got {num_positions}")
@@ -313,11 +360,18 @@ def raytrace_site(spec: SiteSpec, num_positions: int, seed: int = 0, settings: R
         if progress:
             progress(sum(len(x) for x in hs), num_positions)
     meta = tracer.metadata() | {"seed": seed, "layout": layout, "seconds": time.perf_counter() - t0}
-    return ChannelSet(name=spec.name, h=torch.from_numpy(np.concatenate(hs)), los=torch.from_numpy(np.concatenate(ls)),
-                      positions=torch.from_numpy(np.concatenate(ps)), meta=meta)
+    return ChannelSet(
+        name=spec.name,
+        h=torch.from_numpy(np.concatenate(hs)),
+        los=torch.from_numpy(np.concatenate(ls)),
+        positions=torch.from_numpy(np.concatenate(ps)),
+        meta=meta,
+    )
 
 
-def with_budget(settings: RTSettings, max_depth: int | None = None, samples_per_src: int | None = None) -> RTSettings:
+def with_budget(
+    settings: RTSettings, max_depth: int | None = None, samples_per_src: int | None = None
+) -> RTSettings:
     """Settings with a smaller solver budget (tests and quick runs)."""
     kw = {}
     if max_depth is not None:

@@ -10,21 +10,35 @@
 
 from __future__ import annotations
 
-from typing import Iterator, Literal
+from collections.abc import Iterator
+from typing import Literal
 
 import numpy as np
 import torch
 
 from mimofm.core.validation import MimofmInputError, check_choice
 
-__all__ = ["draw_user_sets", "gather_users", "candidate_positions", "imperfect_csi", "permute_users",
-           "rotate_user_phases", "MultiUserSampler"]
+__all__ = [
+    "MultiUserSampler",
+    "candidate_positions",
+    "draw_user_sets",
+    "gather_users",
+    "imperfect_csi",
+    "permute_users",
+    "rotate_user_phases",
+]
 
 Mix = Literal["mixed", "los", "nlos"]
 
 
-def candidate_positions(num_positions: int, *, los: torch.Tensor | None = None, mix: Mix = "mixed",
-                        split: np.ndarray | torch.Tensor | None = None, split_code: int | None = None) -> np.ndarray:
+def candidate_positions(
+    num_positions: int,
+    *,
+    los: torch.Tensor | None = None,
+    mix: Mix = "mixed",
+    split: np.ndarray | torch.Tensor | None = None,
+    split_code: int | None = None,
+) -> np.ndarray:
     """Indices of the positions a sample may use: ``mix`` selects LOS-only / NLOS-only users and
     ``split``/``split_code`` restricts to one position split (0 train, 1 val, 2 test)."""
     check_choice(mix, "user mix", ("mixed", "los", "nlos"))
@@ -44,8 +58,9 @@ def candidate_positions(num_positions: int, *, los: torch.Tensor | None = None, 
     return idx
 
 
-def draw_user_sets(num_positions: int, num_ue: int, num_samples: int, seed: int,
-                   candidates: np.ndarray | None = None) -> np.ndarray:
+def draw_user_sets(
+    num_positions: int, num_ue: int, num_samples: int, seed: int, candidates: np.ndarray | None = None
+) -> np.ndarray:
     """``[num_samples, num_ue]`` int64 position indices, distinct within each sample.
 
     Drawn from ``candidates`` (default: all positions). Deterministic in ``seed`` (NumPy PCG64): the
@@ -63,7 +78,7 @@ def draw_user_sets(num_positions: int, num_ue: int, num_samples: int, seed: int,
     for s in range(0, num_samples, block):
         keys = rng.random((min(block, num_samples - s), pool.size))
         pick = np.argpartition(keys, num_ue - 1, axis=1)[:, :num_ue]
-        out[s:s + len(keys)] = pool[pick]
+        out[s : s + len(keys)] = pool[pick]
     return out
 
 
@@ -82,7 +97,9 @@ def imperfect_csi(h: torch.Tensor, nmse_db: float, seed: int) -> torch.Tensor:
         raise MimofmInputError(f"`nmse_db` must be finite, got {nmse_db!r}")
     g = torch.Generator(device="cpu").manual_seed(seed)
     real = torch.float64
-    e = torch.complex(torch.randn(h.shape, generator=g, dtype=real), torch.randn(h.shape, generator=g, dtype=real))
+    e = torch.complex(
+        torch.randn(h.shape, generator=g, dtype=real), torch.randn(h.shape, generator=g, dtype=real)
+    )
     e = e.to(h.device) / np.sqrt(2 * h.shape[-1])  # E‖e_u‖² = 1
     scale = h.abs().square().sum(-1, keepdim=True).sqrt() * 10 ** (nmse_db / 20)
     return (h.to(torch.complex128) + e * scale.to(torch.float64)).to(h.dtype)
@@ -113,8 +130,14 @@ class MultiUserSampler:
         candidates: allowed position indices (see :func:`candidate_positions`).
     """
 
-    def __init__(self, h_positions: torch.Tensor, num_ue: int, batch: int, seed: int,
-                 candidates: np.ndarray | None = None):
+    def __init__(
+        self,
+        h_positions: torch.Tensor,
+        num_ue: int,
+        batch: int,
+        seed: int,
+        candidates: np.ndarray | None = None,
+    ):
         self.h = h_positions
         self.num_ue, self.batch, self.seed = num_ue, batch, seed
         self.candidates = candidates
@@ -123,7 +146,8 @@ class MultiUserSampler:
     def __iter__(self) -> Iterator[torch.Tensor]:
         step = 0
         while True:
-            idx = draw_user_sets(self.h.shape[0], self.num_ue, self.batch, self.seed + 1_000_003 * step,
-                                 self.candidates)
+            idx = draw_user_sets(
+                self.h.shape[0], self.num_ue, self.batch, self.seed + 1_000_003 * step, self.candidates
+            )
             yield gather_users(self.h, idx)
             step += 1

@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import h5py
@@ -55,8 +55,15 @@ DATASETS = ("H", "los", "positions", "split")  # the only datasets, in checksum 
 ROOT_ATTRS = ("mimofm_site_schema", "name", "checksum_sha256", "meta_json", "created_utc")
 DTYPES = {"H": np.dtype("<c8"), "los": np.dtype(bool), "positions": np.dtype("<f8"), "split": np.dtype("i1")}
 PARTIAL_SCHEMA = 1
-_PARTIAL_ATTRS = ("mimofm_partial_schema", "name", "num_bs_ant", "meta_json", "num_positions", "chunks_done",
-                  "created_utc")
+_PARTIAL_ATTRS = (
+    "mimofm_partial_schema",
+    "name",
+    "num_bs_ant",
+    "meta_json",
+    "num_positions",
+    "chunks_done",
+    "created_utc",
+)
 
 
 def canonical_json(obj) -> str:
@@ -123,13 +130,20 @@ def _prepare(path: Path, h, los=None, positions=None, split=None, num_bs_ant: in
             continue
         a = val.detach().cpu().numpy() if isinstance(val, torch.Tensor) else np.asarray(val)
         if key == "los":
-            if a.shape != (n,) or not (a.dtype == bool or np.issubdtype(a.dtype, np.integer)) \
-                    or not np.isin(a, (0, 1)).all():
-                raise _site_bad(path, f"`los` must be bool (or 0/1) of shape [{n}], got {a.dtype} {list(a.shape)}")
+            if (
+                a.shape != (n,)
+                or not (a.dtype == bool or np.issubdtype(a.dtype, np.integer))
+                or not np.isin(a, (0, 1)).all()
+            ):
+                raise _site_bad(
+                    path, f"`los` must be bool (or 0/1) of shape [{n}], got {a.dtype} {list(a.shape)}"
+                )
             a = a.astype(bool)
         elif key == "positions":
             if a.ndim != 2 or a.shape[0] != n or a.shape[1] not in (2, 3) or a.dtype.kind not in "fiu":
-                raise _site_bad(path, f"`positions` must be real of shape [{n}, 2|3], got {a.dtype} {list(a.shape)}")
+                raise _site_bad(
+                    path, f"`positions` must be real of shape [{n}, 2|3], got {a.dtype} {list(a.shape)}"
+                )
             a = a.astype(np.float64)
             if a.shape[1] == 2:  # 2-D positions: z = 0
                 a = np.concatenate([a, np.zeros((n, 1))], axis=1)
@@ -137,8 +151,11 @@ def _prepare(path: Path, h, los=None, positions=None, split=None, num_bs_ant: in
                 raise _site_bad(path, "`positions` has NaN/Inf entries")
         else:
             if a.shape != (n,) or a.dtype.kind not in "iu" or not np.isin(a, (0, 1, 2)).all():
-                raise _site_bad(path, f"`split` must be int of shape [{n}] with values 0 (train), 1 (val), "
-                                      f"2 (test), got {a.dtype} {list(a.shape)}")
+                raise _site_bad(
+                    path,
+                    f"`split` must be int of shape [{n}] with values 0 (train), 1 (val), "
+                    f"2 (test), got {a.dtype} {list(a.shape)}",
+                )
             a = a.astype(np.int8)
         out[key] = np.ascontiguousarray(a, dtype=DTYPES[key])
     return out
@@ -154,7 +171,7 @@ def _meta_json(path: Path, meta) -> str:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _write_arrays(tmp: Path, name: str, arrays: dict, meta_json: str) -> str:
@@ -182,8 +199,13 @@ def write_site(path: str | Path, channel_set: ChannelSet, split=None) -> Path:
     _check_site_suffix(path)
     if not isinstance(channel_set.name, str) or not channel_set.name:
         raise _site_bad(path, f"the site name must be a non-empty string, got {channel_set.name!r}")
-    arrays = _prepare(path, channel_set.h, channel_set.los, channel_set.positions,
-                      split if split is not None else channel_set.split)
+    arrays = _prepare(
+        path,
+        channel_set.h,
+        channel_set.los,
+        channel_set.positions,
+        split if split is not None else channel_set.split,
+    )
     meta_json = _meta_json(path, channel_set.meta)
     with atomic_path(path) as tmp:
         _write_arrays(tmp, channel_set.name, arrays, meta_json)
@@ -228,15 +250,21 @@ def _read_site(path: Path) -> tuple[ChannelSet, dict]:
             raise _site_bad(path, f"missing root attribute(s) {', '.join(missing)}")
         extra = sorted(set(attrs.keys()) - set(ROOT_ATTRS))
         if extra:
-            raise _site_bad(path, f"unexpected root attribute(s) {', '.join(extra)}; schema {SCHEMA_VERSION} "
-                                  f"has only {', '.join(ROOT_ATTRS)}")
+            raise _site_bad(
+                path,
+                f"unexpected root attribute(s) {', '.join(extra)}; schema {SCHEMA_VERSION} "
+                f"has only {', '.join(ROOT_ATTRS)}",
+            )
         schema = attrs["mimofm_site_schema"]
         if not isinstance(schema, (int, np.integer)) or isinstance(schema, bool):
             raise _site_bad(path, f"`mimofm_site_schema` must be an integer, got {schema!r}")
         if int(schema) != SCHEMA_VERSION:
             newer = " (written by a newer mimofm: upgrade)" if int(schema) > SCHEMA_VERSION else ""
-            raise _site_bad(path, f"schema version {int(schema)} is not supported; this mimofm reads "
-                                  f"version {SCHEMA_VERSION}{newer}")
+            raise _site_bad(
+                path,
+                f"schema version {int(schema)} is not supported; this mimofm reads "
+                f"version {SCHEMA_VERSION}{newer}",
+            )
         name = _attr_str(path, attrs, "name")
         if not name:
             raise _site_bad(path, "root attribute `name` is empty")
@@ -252,8 +280,10 @@ def _read_site(path: Path) -> tuple[ChannelSet, dict]:
 
         for key in f.keys():
             if key not in DATASETS:
-                raise _site_bad(path, f"unexpected member `{key}`; a site file holds only the datasets "
-                                      f"{', '.join(DATASETS)}")
+                raise _site_bad(
+                    path,
+                    f"unexpected member `{key}`; a site file holds only the datasets {', '.join(DATASETS)}",
+                )
             if not isinstance(f[key], h5py.Dataset):
                 raise _site_bad(path, f"`{key}` must be a dataset, not a group")
         if "H" not in f:
@@ -272,7 +302,9 @@ def _read_site(path: Path) -> tuple[ChannelSet, dict]:
 
     h = arrays["H"]
     if h.ndim != 2 or min(h.shape) == 0:
-        raise _site_bad(path, f"`H` must have shape [num_positions, num_bs_ant] (non-empty), got {list(h.shape)}")
+        raise _site_bad(
+            path, f"`H` must have shape [num_positions, num_bs_ant] (non-empty), got {list(h.shape)}"
+        )
     n = h.shape[0]
     want = {"los": (n,), "positions": (n, 3), "split": (n,)}
     for key, shape in want.items():
@@ -292,8 +324,12 @@ def _read_site(path: Path) -> tuple[ChannelSet, dict]:
         meta=meta,
         split=torch.from_numpy(arrays["split"]) if "split" in arrays else None,
     )
-    header = {"schema": int(schema), "checksum_sha256": checksum, "created_utc": created,
-              "checksum_ok": site_checksum(name, arrays, meta) == checksum.lower()}
+    header = {
+        "schema": int(schema),
+        "checksum_sha256": checksum,
+        "created_utc": created,
+        "checksum_ok": site_checksum(name, arrays, meta) == checksum.lower(),
+    }
     return cs, header
 
 
@@ -306,8 +342,11 @@ def read_site(path: str | Path) -> ChannelSet:
     path = Path(path)
     cs, header = _read_site(path)
     if not header["checksum_ok"]:
-        raise _site_bad(path, "checksum mismatch: the content differs from what was written "
-                              "(corrupted or edited); re-generate or re-import the site")
+        raise _site_bad(
+            path,
+            "checksum mismatch: the content differs from what was written "
+            "(corrupted or edited); re-generate or re-import the site",
+        )
     return cs
 
 
@@ -340,8 +379,9 @@ def site_info(path: str | Path) -> dict:
         "los_ratio": None if cs.los is None else float(cs.los.float().mean()),
         "median_gain_db": float(10.0 * np.log10(float(g.median()))),
         "has_positions": cs.positions is not None,
-        "split_counts": None if cs.split is None else {
-            n: int((cs.split == i).sum()) for i, n in enumerate(SPLIT_NAMES)},
+        "split_counts": None
+        if cs.split is None
+        else {n: int((cs.split == i).sum()) for i, n in enumerate(SPLIT_NAMES)},
         "meta": cs.meta,
         "file_size_bytes": path.stat().st_size,
         "checksum_sha256": header["checksum_sha256"],
@@ -377,8 +417,15 @@ class PartialSite:
     Every chunk must carry the same optional arrays (``los``/``positions``) as the first.
     """
 
-    def __init__(self, path: str | Path, *, name: str, num_bs_ant: int, meta: dict | None = None,
-                 overwrite: bool = False):
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        name: str,
+        num_bs_ant: int,
+        meta: dict | None = None,
+        overwrite: bool = False,
+    ):
         self.path = Path(path)
         _check_site_suffix(self.path)
         self.work_path = partial_path(self.path)
@@ -403,23 +450,24 @@ class PartialSite:
         return MimofmInputError(f"partial site file {str(self.work_path)!r}: {msg}")
 
     def _create(self) -> None:
-        with atomic_path(self.work_path) as tmp:
-            with h5py.File(tmp, "w") as f:
-                f.attrs["mimofm_partial_schema"] = np.int64(PARTIAL_SCHEMA)
-                f.attrs["name"] = self.name
-                f.attrs["num_bs_ant"] = np.int64(self.num_bs_ant)
-                f.attrs["meta_json"] = self._meta_json
-                f.attrs["num_positions"] = np.int64(0)
-                f.attrs["chunks_done"] = np.int64(0)
-                f.attrs["created_utc"] = _now()
+        with atomic_path(self.work_path) as tmp, h5py.File(tmp, "w") as f:
+            f.attrs["mimofm_partial_schema"] = np.int64(PARTIAL_SCHEMA)
+            f.attrs["name"] = self.name
+            f.attrs["num_bs_ant"] = np.int64(self.num_bs_ant)
+            f.attrs["meta_json"] = self._meta_json
+            f.attrs["num_positions"] = np.int64(0)
+            f.attrs["chunks_done"] = np.int64(0)
+            f.attrs["created_utc"] = _now()
         self.num_positions, self.chunks_done = 0, 0
 
     def _open(self, mode: str):
         try:
             return h5py.File(self.work_path, mode)
         except OSError as e:
-            raise self._work_bad(f"cannot be opened ({e}); it was probably damaged by a crash during an "
-                                 "append: delete it to start the generation over") from None
+            raise self._work_bad(
+                f"cannot be opened ({e}); it was probably damaged by a crash during an "
+                "append: delete it to start the generation over"
+            ) from None
 
     def _resume(self) -> None:
         with self._open("r+") as f:
@@ -429,14 +477,19 @@ class PartialSite:
                 raise self._work_bad(f"missing attribute(s) {', '.join(missing)}; delete it to start over")
             if int(a["mimofm_partial_schema"]) != PARTIAL_SCHEMA:
                 raise self._work_bad(f"partial schema {int(a['mimofm_partial_schema'])} is not supported")
-            started = {"name": str(a["name"]), "num_bs_ant": int(a["num_bs_ant"]),
-                       "meta": json.loads(str(a["meta_json"]))}
+            started = {
+                "name": str(a["name"]),
+                "num_bs_ant": int(a["num_bs_ant"]),
+                "meta": json.loads(str(a["meta_json"])),
+            }
             now = {"name": self.name, "num_bs_ant": self.num_bs_ant, "meta": json.loads(self._meta_json)}
             diff = [k for k in started if canonical_json(started[k]) != canonical_json(now[k])]
             if diff:
-                raise self._work_bad(f"was started with a different {', '.join(diff)} "
-                                     f"({canonical_json({k: started[k] for k in diff})[:300]}); "
-                                     "delete it to start over with the new settings")
+                raise self._work_bad(
+                    f"was started with a different {', '.join(diff)} "
+                    f"({canonical_json({k: started[k] for k in diff})[:300]}); "
+                    "delete it to start over with the new settings"
+                )
             n = int(a["num_positions"])
             for key in f.keys():  # drop rows of an append that never committed
                 if f[key].shape[0] != n:
@@ -459,13 +512,20 @@ class PartialSite:
         with self._open("r+") as f:
             present = set(f.keys())
             if present and present != set(arrays):
-                raise self._work_bad(f"every chunk must carry the same arrays: the first had "
-                                     f"{sorted(present)}, this one has {sorted(arrays)}")
+                raise self._work_bad(
+                    f"every chunk must carry the same arrays: the first had "
+                    f"{sorted(present)}, this one has {sorted(arrays)}"
+                )
             n = int(f.attrs["num_positions"])
             for key, a in arrays.items():
                 if key not in f:
-                    f.create_dataset(key, shape=(0,) + a.shape[1:], maxshape=(None,) + a.shape[1:],
-                                     dtype=DTYPES[key], chunks=(max(1, min(c, 4096)),) + a.shape[1:])
+                    f.create_dataset(
+                        key,
+                        shape=(0,) + a.shape[1:],
+                        maxshape=(None,) + a.shape[1:],
+                        dtype=DTYPES[key],
+                        chunks=(max(1, min(c, 4096)),) + a.shape[1:],
+                    )
                 ds = f[key]
                 ds.resize(n + c, axis=0)
                 ds[n:] = a
@@ -489,10 +549,13 @@ class PartialSite:
         with self._open("r") as f:
             n = int(f.attrs["num_positions"])
             data = {k: f[k][:n] for k in f.keys()}
-        cs = ChannelSet(name=self.name, h=torch.from_numpy(data["H"]),
-                        los=torch.from_numpy(data["los"]) if "los" in data else None,
-                        positions=torch.from_numpy(data["positions"]) if "positions" in data else None,
-                        meta=self.meta)
+        cs = ChannelSet(
+            name=self.name,
+            h=torch.from_numpy(data["H"]),
+            los=torch.from_numpy(data["los"]) if "los" in data else None,
+            positions=torch.from_numpy(data["positions"]) if "positions" in data else None,
+            meta=self.meta,
+        )
         write_site(self.path, cs, split=split)
         self.work_path.unlink()
         self._finalized = True

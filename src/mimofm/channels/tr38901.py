@@ -78,9 +78,10 @@ from __future__ import annotations
 import math
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from fractions import Fraction
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 import torch
@@ -183,8 +184,10 @@ class TaskConfig:
         if self.rows < 1 or self.cols < 1:
             raise MimofmInputError(f"`rows` and `cols` must be >= 1, got rows={self.rows}, cols={self.cols}")
         if self.array == "ula" and self.rows != 1:
-            raise MimofmInputError(f"`rows` must be 1 for a ULA (a horizontal row of `cols` elements), got "
-                                   f"rows={self.rows}; use array='upa' for a {self.rows}x{self.cols} array")
+            raise MimofmInputError(
+                f"`rows` must be 1 for a ULA (a horizontal row of `cols` elements), got "
+                f"rows={self.rows}; use array='upa' for a {self.rows}x{self.cols} array"
+            )
         if self.num_bs_ant < 2:
             raise MimofmInputError(f"`rows`×`cols` must give at least 2 BS antennas, got {self.num_bs_ant}")
         f = self.frequency_ghz
@@ -192,15 +195,20 @@ class TaskConfig:
             raise MimofmInputError(f"`frequency_ghz` must be a positive number, got {f!r}")
         fmax = 30.0 if self.scenario == "rma" else 100.0
         if not 0.5 <= f <= fmax:
-            raise MimofmInputError(f"`frequency_ghz` ({f:g}) is outside 38.901's {self.scenario.upper()} "
-                                   f"range 0.5–{fmax:g} GHz")
+            raise MimofmInputError(
+                f"`frequency_ghz` ({f:g}) is outside 38.901's {self.scenario.upper()} range 0.5–{fmax:g} GHz"
+            )
         _fraction(self.pilot_fraction, "pilot_fraction")
         _fraction(self.feedback_fraction, "feedback_fraction")
         if not 1 <= self.min_ue <= self.max_ue:
-            raise MimofmInputError(f"need 1 <= `min_ue` <= `max_ue`, got min_ue={self.min_ue}, max_ue={self.max_ue}")
+            raise MimofmInputError(
+                f"need 1 <= `min_ue` <= `max_ue`, got min_ue={self.min_ue}, max_ue={self.max_ue}"
+            )
         if self.max_ue > self.num_bs_ant:
-            raise MimofmInputError(f"`max_ue` ({self.max_ue}, the largest num_ue) must be <= `num_bs_ant` "
-                                   f"({self.num_bs_ant} = {self.rows}x{self.cols})")
+            raise MimofmInputError(
+                f"`max_ue` ({self.max_ue}, the largest num_ue) must be <= `num_bs_ant` "
+                f"({self.num_bs_ant} = {self.rows}x{self.cols})"
+            )
         if self.group not in GROUPS:
             raise MimofmInputError(f"unknown `group` {self.group!r}; valid: {', '.join(GROUPS)}")
         if self.seed < 0:
@@ -241,7 +249,9 @@ def _check_catalog() -> None:
     pre = {t.scenario for t in _TASKS if t.group == "pretrain"}
     for t in _TASKS:
         if t.group == "domain_generalization" and t.scenario in pre:
-            raise RuntimeError(f"catalog error: domain-generalization task {t.name} uses pretraining scenario {t.scenario}")
+            raise RuntimeError(
+                f"catalog error: domain-generalization task {t.name} uses pretraining scenario {t.scenario}"
+            )
 
 
 _check_catalog()
@@ -272,18 +282,39 @@ def _chunk_seed(seed: int, name: str, chunk: int) -> int:
 
 
 def _model(cfg: TaskConfig):
-    from sionna.phy.channel.tr38901 import RMa, UMa, UMi, PanelArray
+    from sionna.phy.channel.tr38901 import PanelArray, RMa, UMa, UMi
 
     fc = cfg.frequency_ghz * 1e9
     common = dict(precision="single", device="cpu")
-    bs = PanelArray(num_rows_per_panel=cfg.rows, num_cols_per_panel=cfg.cols, polarization="single",
-                    polarization_type="V", antenna_pattern="38.901", carrier_frequency=fc, **common)
-    ut = PanelArray(num_rows_per_panel=1, num_cols_per_panel=1, polarization="single", polarization_type="V",
-                    antenna_pattern="omni", carrier_frequency=fc, **common)
+    bs = PanelArray(
+        num_rows_per_panel=cfg.rows,
+        num_cols_per_panel=cfg.cols,
+        polarization="single",
+        polarization_type="V",
+        antenna_pattern="38.901",
+        carrier_frequency=fc,
+        **common,
+    )
+    ut = PanelArray(
+        num_rows_per_panel=1,
+        num_cols_per_panel=1,
+        polarization="single",
+        polarization_type="V",
+        antenna_pattern="omni",
+        carrier_frequency=fc,
+        **common,
+    )
     # always with path loss and shadow fading: `enable_pathloss=False` would skip the (random) O2I loss
     # draw and so change every later random number; normalization divides them out afterwards instead
-    kw = dict(carrier_frequency=fc, ut_array=ut, bs_array=bs, direction="downlink",
-              enable_pathloss=True, enable_shadow_fading=True, **common)
+    kw = dict(
+        carrier_frequency=fc,
+        ut_array=ut,
+        bs_array=bs,
+        direction="downlink",
+        enable_pathloss=True,
+        enable_shadow_fading=True,
+        **common,
+    )
     if cfg.scenario == "rma":
         return RMa(**kw)
     return {"uma": UMa, "umi": UMi}[cfg.scenario](o2i_model="low", **kw)
@@ -300,11 +331,26 @@ def _chunk(cfg: TaskConfig, drop_size: int, chunk_seed: int):
     # a fresh model per chunk: Sionna refuses set_topology with a new batch shape without reset_topology()
     model = _model(cfg)
     ut_loc, bs_loc, ut_ori, bs_ori, ut_vel, in_state = gen_single_sector_topology(
-        batch_size=drops, num_ut=drop_size, scenario=cfg.scenario, indoor_probability=0.0,
-        precision="single", device="cpu")
-    extra = {"in_car": torch.zeros_like(in_state)} if cfg.scenario == "rma" else {}  # pedestrians, no car loss
-    model.set_topology(ut_loc, bs_loc, ut_ori, bs_ori, ut_vel, in_state,
-                       los="random" if cfg.los is None else bool(cfg.los), **extra)
+        batch_size=drops,
+        num_ut=drop_size,
+        scenario=cfg.scenario,
+        indoor_probability=0.0,
+        precision="single",
+        device="cpu",
+    )
+    extra = (
+        {"in_car": torch.zeros_like(in_state)} if cfg.scenario == "rma" else {}
+    )  # pedestrians, no car loss
+    model.set_topology(
+        ut_loc,
+        bs_loc,
+        ut_ori,
+        bs_ori,
+        ut_vel,
+        in_state,
+        los="random" if cfg.los is None else bool(cfg.los),
+        **extra,
+    )
     # a: [drops, num_rx=drop_size, rx_ant=1, num_tx=1, tx_ant=N_t, paths, time=1] (downlink: BS transmits)
     a, _tau = model(num_time_samples=1, sampling_frequency=1.0)
     # narrowband at the carrier = sum over paths: [drops, drop_size, N_t]
@@ -320,12 +366,25 @@ def _chunk(cfg: TaskConfig, drop_size: int, chunk_seed: int):
     los = los.reshape(-1)[:CHUNK_POSITIONS]
     lsg_db = lsg_db.reshape(-1)[:CHUNK_POSITIONS]
     pos = ut_loc.reshape(-1, 3)[:CHUNK_POSITIONS]
-    return (h.to(torch.complex64), lsg_db, los.bool(), pos.double(), bs_loc[0, 0].double(),
-            bs_ori[0, 0].double())
+    return (
+        h.to(torch.complex64),
+        lsg_db,
+        los.bool(),
+        pos.double(),
+        bs_loc[0, 0].double(),
+        bs_ori[0, 0].double(),
+    )
 
 
-def generate_task(cfg: TaskConfig, num_positions: int, seed: int | None = None, *, normalize: bool = False,
-                  drop_size: int = 8, progress: Callable[[int, int], None] | None = None) -> ChannelSet:
+def generate_task(
+    cfg: TaskConfig,
+    num_positions: int,
+    seed: int | None = None,
+    *,
+    normalize: bool = False,
+    drop_size: int = 8,
+    progress: Callable[[int, int], None] | None = None,
+) -> ChannelSet:
     """Generate ``num_positions`` single-antenna UEs of task ``cfg`` with Sionna's 38.901 model.
 
     Args:
@@ -385,7 +444,9 @@ def generate_task(cfg: TaskConfig, num_positions: int, seed: int | None = None, 
         raise RuntimeError(f"task {cfg.name}: Sionna produced non-finite channels (seed {seed})")
     zero = ~(h.abs().amax(dim=-1) > 0)
     if bool(zero.any()):
-        raise RuntimeError(f"task {cfg.name}: Sionna produced {int(zero.sum())} all-zero channels (seed {seed})")
+        raise RuntimeError(
+            f"task {cfg.name}: Sionna produced {int(zero.sum())} all-zero channels (seed {seed})"
+        )
     if cfg.los is not None and not bool((los == cfg.los).all()):
         raise RuntimeError(f"task {cfg.name}: Sionna did not force los={cfg.los} on every UE")
     scale = 1.0
@@ -403,18 +464,35 @@ def generate_task(cfg: TaskConfig, num_positions: int, seed: int | None = None, 
         "scenario": cfg.scenario,
         "los_condition": "mixed" if cfg.los is None else ("los" if cfg.los else "nlos"),
         "frequency_hz": cfg.frequency_ghz * 1e9,
-        "array": {"type": cfg.array, "rows": cfg.rows, "cols": cfg.cols, "num_bs_ant": cfg.num_bs_ant,
-                  "spacing_wavelengths": 0.5, "polarization": "single V", "element_pattern": "38.901",
-                  "antenna_index": "col * rows + row (Sionna PanelArray order)"},
-        "ue_antenna": "single omni", "indoor": False,
-        "pilot_length": cfg.pilot_length, "feedback_bits": cfg.feedback_bits,
+        "array": {
+            "type": cfg.array,
+            "rows": cfg.rows,
+            "cols": cfg.cols,
+            "num_bs_ant": cfg.num_bs_ant,
+            "spacing_wavelengths": 0.5,
+            "polarization": "single V",
+            "element_pattern": "38.901",
+            "antenna_index": "col * rows + row (Sionna PanelArray order)",
+        },
+        "ue_antenna": "single omni",
+        "indoor": False,
+        "pilot_length": cfg.pilot_length,
+        "feedback_bits": cfg.feedback_bits,
         "num_ue_range": [cfg.min_ue, cfg.max_ue],
-        "bs_position_m": [float(x) for x in bs_pos], "bs_orientation_rad": [float(x) for x in bs_ori],
-        "drop_size": drop_size, "chunk_positions": CHUNK_POSITIONS,
-        "sionna_version": getattr(sionna, "__version__", "unknown"), "torch_version": torch.__version__,
-        "seed": int(seed), "normalized": bool(normalize), "normalization_scale": scale,
-        "gain": ("large-scale fading removed, set scaled to mean |h|^2 = num_bs_ant" if normalize
-                 else "raw (path loss, shadow fading, element gain)"),
+        "bs_position_m": [float(x) for x in bs_pos],
+        "bs_orientation_rad": [float(x) for x in bs_ori],
+        "drop_size": drop_size,
+        "chunk_positions": CHUNK_POSITIONS,
+        "sionna_version": getattr(sionna, "__version__", "unknown"),
+        "torch_version": torch.__version__,
+        "seed": int(seed),
+        "normalized": bool(normalize),
+        "normalization_scale": scale,
+        "gain": (
+            "large-scale fading removed, set scaled to mean |h|^2 = num_bs_ant"
+            if normalize
+            else "raw (path loss, shadow fading, element gain)"
+        ),
         "snr_convention_hint": "none" if normalize else "site-median",
         "los_ratio": float(los.float().mean()),
         "seconds": secs,

@@ -61,11 +61,16 @@ def results_table(result: dict, title: str) -> Table:
     table.add_column("SNR", justify="right", no_wrap=True)
     for p in precoders:
         table.add_column(p, justify="right", no_wrap=True)
-    keys = list(dict.fromkeys((r["site"], r["snr_db"], r["noise_dbm"] if r["snr_db"] is None else None) for r in rows))
+    keys = list(
+        dict.fromkeys((r["site"], r["snr_db"], r["noise_dbm"] if r["snr_db"] is None else None) for r in rows)
+    )
     flagged = 0
     for site, snr, noise in keys:
-        sel = {r["precoder"]: r for r in rows if r["site"] == site and r["snr_db"] == snr
-               and (snr is not None or r["noise_dbm"] == noise)}
+        sel = {
+            r["precoder"]: r
+            for r in rows
+            if r["site"] == site and r["snr_db"] == snr and (snr is not None or r["noise_dbm"] == noise)
+        }
         label = f"{snr:g} dB" if snr is not None else f"{noise:g} dBm"
         cells = []
         for p in precoders:
@@ -78,8 +83,10 @@ def results_table(result: dict, title: str) -> Table:
         table.add_row(site, label, *cells)
     ci = max(r["sum_rate_ci95"] for r in rows)
     conv = rows[0].get("snr_convention", "site-median")
-    table.caption = (f"mean sum rate in bit/s/Hz over paired samples (largest 95% CI ±{ci:.2f}); "
-                     f"SNR = {'site-median single-user SNR' if conv == 'site-median' else conv}")
+    table.caption = (
+        f"mean sum rate in bit/s/Hz over paired samples (largest 95% CI ±{ci:.2f}); "
+        f"SNR = {'site-median single-user SNR' if conv == 'site-median' else conv}"
+    )
     if flagged:
         table.caption += f"; [red]* {flagged} cells with samples above the DPC bound[/]"
     return table
@@ -89,20 +96,46 @@ def tradeoff_table(result: dict, title: str) -> Table:
     """One row per (site, SNR, β): requested and achieved sum rates, fm's rate error and the energies."""
     rows = result["results"]
     table = Table(title=title, pad_edge=False)
-    for c in ("site", "SNR", "β", "asked", "fm got", "fm err", "err|ok", "fm W", "fm ant", "QoS W", "greedy W", "QoS ok"):
+    for c in (
+        "site",
+        "SNR",
+        "β",
+        "asked",
+        "fm got",
+        "fm err",
+        "err|ok",
+        "fm W",
+        "fm ant",
+        "QoS W",
+        "greedy W",
+        "QoS ok",
+    ):
         table.add_column(c, justify="left" if c == "site" else "right", no_wrap=True)
     keys = list(dict.fromkeys((r["site"], r["snr_db"], r["beta"]) for r in rows))
     for site, snr, beta in keys:
         sel = {r["method"]: r for r in rows if (r["site"], r["snr_db"], r["beta"]) == (site, snr, beta)}
         fm, q, g, qr = sel["fm"], sel["qos@fm-rates"], sel.get("greedy@fm-rates"), sel["qos@requests"]
         fmt = lambda r, k, f="{:.1f}": f.format(r[k]) if r is not None and r.get(k) is not None else "-"  # noqa: E731
-        table.add_row(site, f"{snr:g} dB", str(beta), fmt(fm, "requested_sum_rate_mean", "{:.2f}"),
-                      fmt(fm, "achieved_sum_rate_mean", "{:.2f}"), f"{100 * fm['rel_rate_error_mean']:.1f}%",
-                      "-" if fm.get("rel_rate_error_feasible_mean") is None else f"{100 * fm['rel_rate_error_feasible_mean']:.1f}%",
-                      fmt(fm, "energy_w_mean"), fmt(fm, "antennas_on_mean"), fmt(q, "energy_w_mean"),
-                      fmt(g, "energy_w_mean"), f"{100 * qr['feasible_fraction']:.0f}%")
-    table.caption = ("mean sum rates asked/got (bit/s/Hz); fm err: mean |r_u − R*_u| / max(R*_u, floor), err|ok: "
-                     "the same on requests QoS can meet; energy "
-                     "E = γ·P_TX + P_RF·(antennas on) (eq. 4, watts); QoS and greedy (antenna switch-off) reach "
-                     "fm's achieved rates with least power; QoS ok: requests reachable at full power")
+        table.add_row(
+            site,
+            f"{snr:g} dB",
+            str(beta),
+            fmt(fm, "requested_sum_rate_mean", "{:.2f}"),
+            fmt(fm, "achieved_sum_rate_mean", "{:.2f}"),
+            f"{100 * fm['rel_rate_error_mean']:.1f}%",
+            "-"
+            if fm.get("rel_rate_error_feasible_mean") is None
+            else f"{100 * fm['rel_rate_error_feasible_mean']:.1f}%",
+            fmt(fm, "energy_w_mean"),
+            fmt(fm, "antennas_on_mean"),
+            fmt(q, "energy_w_mean"),
+            fmt(g, "energy_w_mean"),
+            f"{100 * qr['feasible_fraction']:.0f}%",
+        )
+    table.caption = (
+        "mean sum rates asked/got (bit/s/Hz); fm err: mean |r_u − R*_u| / max(R*_u, floor), err|ok: "
+        "the same on requests QoS can meet; energy "
+        "E = γ·P_TX + P_RF·(antennas on) (eq. 4, watts); QoS and greedy (antenna switch-off) reach "
+        "fm's achieved rates with least power; QoS ok: requests reachable at full power"
+    )
     return table

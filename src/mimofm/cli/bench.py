@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.table import Table
@@ -18,14 +17,19 @@ bench_app = typer.Typer(add_completion=False, no_args_is_help=True)
 @bench_app.command("latency")
 @clean_errors
 def latency_command(
-    methods: Optional[str] = typer.Option(None, help="Contenders (registry names, fm-onnx, papp-onnx, wifoe, "
-                                          "wifoe-onnx); default: LatencyConfig's list (classical, neural, ONNX and "
-                                          "refined precoders)."),
+    methods: str | None = typer.Option(
+        None,
+        help="Contenders (registry names, fm-onnx, papp-onnx, wifoe, "
+        "wifoe-onnx); default: LatencyConfig's list (classical, neural, ONNX and "
+        "refined precoders).",
+    ),
     batches: str = typer.Option("1,1024", help="Batch sizes."),
     repeats: int = typer.Option(5, help="Timed calls per point (median)."),
-    threads: int = typer.Option(0, help="CPU threads for PyTorch and ONNX Runtime (0: PyTorch's default; 1: one core)."),
+    threads: int = typer.Option(
+        0, help="CPU threads for PyTorch and ONNX Runtime (0: PyTorch's default; 1: one core)."
+    ),
     quick: bool = typer.Option(False, help="Batches 1 and 64, 2 repeats (seconds)."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the results JSON here."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the results JSON here."),
 ) -> None:
     """Time per precoder at each batch, as a ratio to WMMSE in the same run, and precoders/s vs a cell's need."""
     from mimofm.cli._common import parse_floats
@@ -41,15 +45,25 @@ def latency_command(
     cfg.threads = threads
     with console.status("timing") as status:
         res = latency(cfg, progress=lambda m: status.update(m))
-    table = Table(title=f"time per precoder · {cfg.num_ue} users × {cfg.num_bs_ant} antennas · CPU, "
-                        f"{res['machine']['threads']} threads")
+    table = Table(
+        title=f"time per precoder · {cfg.num_ue} users × {cfg.num_bs_ant} antennas · CPU, "
+        f"{res['machine']['threads']} threads"
+    )
     for c in ("method", "batch", "µs / precoder", "÷ WMMSE", "precoders / s", "of a cell's need"):
         table.add_column(c, justify="right")
     for r in res["rows"]:
-        table.add_row(r["method"], str(r["batch"]), f"{r['seconds_per_precoder'] * 1e6:.1f}", f"{r['ratio_to_wmmse']:.3f}",
-                      f"{r['precoders_per_second']:.0f}", f"{100 * r['budget_fraction']:.1f}%")
-    table.caption = (f"need: {res['needed_per_second']:,} precoders/s per cell (100 MHz NR, 30 kHz SCS, 4-RB "
-                     "subbands, 0.5 ms slots); the ONNX contenders include the float64 K×K step forming W")
+        table.add_row(
+            r["method"],
+            str(r["batch"]),
+            f"{r['seconds_per_precoder'] * 1e6:.1f}",
+            f"{r['ratio_to_wmmse']:.3f}",
+            f"{r['precoders_per_second']:.0f}",
+            f"{100 * r['budget_fraction']:.1f}%",
+        )
+    table.caption = (
+        f"need: {res['needed_per_second']:,} precoders/s per cell (100 MHz NR, 30 kHz SCS, 4-RB "
+        "subbands, 0.5 ms slots); the ONNX contenders include the float64 K×K step forming W"
+    )
     console.print(table)
     if json_out:
         write_json(json_out, res)
@@ -68,16 +82,23 @@ def scaling_command(
     repeats: int = typer.Option(3, help="Timed calls per point (median)."),
     wifoe_task: str = typer.Option("T4", help="3GPP task of the wifoe user sweep ('' for none)."),
     quick: bool = typer.Option(False, help="N_T 16,64, N_U 2,4, batch 32, 1 repeat (about 20 s)."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the results JSON here."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the results JSON here."),
 ) -> None:
     """Time per precoder and sum rate ÷ WMMSE as N_T and N_U grow (neural models where they can)."""
     from mimofm.cli._common import parse_floats
     from mimofm.evaluation.scaling import ScalingConfig, scaling
 
     ints = lambda s, flag: [int(x) for x in parse_floats(s, flag)]  # noqa: E731
-    cfg = ScalingConfig(antennas=ints(antennas, "--antennas"), users=ints(users, "--users"), users_fixed=users_fixed,
-                        antennas_fixed=antennas_fixed, methods=[m.strip() for m in methods.split(",") if m.strip()],
-                        batch=batch, repeats=repeats, wifoe_task=wifoe_task or None)
+    cfg = ScalingConfig(
+        antennas=ints(antennas, "--antennas"),
+        users=ints(users, "--users"),
+        users_fixed=users_fixed,
+        antennas_fixed=antennas_fixed,
+        methods=[m.strip() for m in methods.split(",") if m.strip()],
+        batch=batch,
+        repeats=repeats,
+        wifoe_task=wifoe_task or None,
+    )
     if quick:
         q = ScalingConfig.quick()
         cfg.antennas, cfg.users, cfg.batch, cfg.repeats = q.antennas, q.users, q.batch, q.repeats
@@ -88,12 +109,22 @@ def scaling_command(
         table.add_column(c, justify="left" if c in ("sweep", "method", "note") else "right")
     for r in res["rows"]:
         ratio = "-" if r["ratio_to_wmmse"] is None else f"{r['ratio_to_wmmse']:.3f}"
-        table.add_row(r["sweep"], str(r["num_bs_ant"]), str(r["num_ue"]), r["method"],
-                      f"{r['seconds_per_precoder'] * 1e6:.1f}", f"{r['time_ratio_to_wmmse']:.3f}", ratio, r["note"])
-    table.caption = (f"N_T sweep at N_U = {cfg.users_fixed}, N_U sweep at N_T = {cfg.antennas_fixed}: clustered channels, "
-                     "10 dB; fm/papp serve the size they were trained at (elsewhere: their architecture with random "
-                     f"weights, timed only); wifoe: end to end on {cfg.wifoe_task}'s test drops at "
-                     f"{cfg.wifoe_snr_db:g} dB received (pilots by the checkpoint's rule) vs perfect-CSI WMMSE")
+        table.add_row(
+            r["sweep"],
+            str(r["num_bs_ant"]),
+            str(r["num_ue"]),
+            r["method"],
+            f"{r['seconds_per_precoder'] * 1e6:.1f}",
+            f"{r['time_ratio_to_wmmse']:.3f}",
+            ratio,
+            r["note"],
+        )
+    table.caption = (
+        f"N_T sweep at N_U = {cfg.users_fixed}, N_U sweep at N_T = {cfg.antennas_fixed}: clustered channels, "
+        "10 dB; fm/papp serve the size they were trained at (elsewhere: their architecture with random "
+        f"weights, timed only); wifoe: end to end on {cfg.wifoe_task}'s test drops at "
+        f"{cfg.wifoe_snr_db:g} dB received (pilots by the checkpoint's rule) vs perfect-CSI WMMSE"
+    )
     console.print(table)
     if json_out:
         write_json(json_out, res)
@@ -103,7 +134,7 @@ def scaling_command(
 @bench_app.command("cost")
 @clean_errors
 def cost_command(
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the rows JSON here."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the rows JSON here."),
 ) -> None:
     """Training cost of the shipped checkpoints (steps, samples, wall-clock, hardware) from their cards."""
     from mimofm.evaluation.training_cost import training_cost
@@ -126,8 +157,10 @@ def cost_command(
 @clean_errors
 def suite_command(
     out: Path = typer.Option(Path("runs/bench"), help="Folder for the JSONs, the plots and BENCHMARKS.md."),
-    quick: bool = typer.Option(False, help="Smoke check in a few minutes on 2 cores: 100 samples per site, quick "
-                                           "latency and scaling."),
+    quick: bool = typer.Option(
+        False,
+        help="Smoke check in a few minutes on 2 cores: 100 samples per site, quick latency and scaling.",
+    ),
     samples: int = typer.Option(1000, help="Multi-user samples per site and SNR (full mode)."),
 ) -> None:
     """Quality on the bundled held-out sites, latency, scaling and training cost in one run, then the page."""
@@ -145,24 +178,50 @@ def suite_command(
     n = 100 if quick else samples
     sets = bundled_sites()
     neural = [m for m in ("fm", "papp", "papp-hbf") if shipped_checkpoint(m).with_suffix(".json").exists()]
-    ecfg = EvalConfig(precoders=["mrt", "zf", "zf-wf", "rzf", "wmmse", *neural, "dpc"],
-                      data=[f"bundled:{s.name}" for s in sets], snr_db=[0.0, 10.0, 20.0, 30.0], samples=n,
-                      positions="test", seed=0)
+    ecfg = EvalConfig(
+        precoders=["mrt", "zf", "zf-wf", "rzf", "wmmse", *neural, "dpc"],
+        data=[f"bundled:{s.name}" for s in sets],
+        snr_db=[0.0, 10.0, 20.0, 30.0],
+        samples=n,
+        positions="test",
+        seed=0,
+    )
     lcfg = LatencyConfig()
     scfg = ScalingConfig.quick() if quick else ScalingConfig()
     if quick:
         lcfg.batches, lcfg.repeats = [1, 64], 2
     with console.status("benchmark suite") as status:
-        write_json(out / "eval.json", evaluate_sets(sets, ecfg, progress=lambda m: status.update(f"quality · {m}")))
+        write_json(
+            out / "eval.json", evaluate_sets(sets, ecfg, progress=lambda m: status.update(f"quality · {m}"))
+        )
         write_json(out / "latency.json", latency(lcfg, progress=lambda m: status.update(f"latency · {m}")))
         write_json(out / "scaling.json", scaling(scfg, progress=lambda m: status.update(f"scaling · {m}")))
     cmd = f"mimofm bench suite --out {out}" + (" --quick" if quick else f" --samples {n}")
-    page = write_page(["--eval", str(out / "eval.json"), "--eval-command", cmd, "--latency", str(out / "latency.json"),
-                       "--latency-command", cmd, "--scaling", str(out / "scaling.json"), "--scaling-command", cmd,
-                       "--figures", str(out), "--page-dir", str(out)])
+    page = write_page(
+        [
+            "--eval",
+            str(out / "eval.json"),
+            "--eval-command",
+            cmd,
+            "--latency",
+            str(out / "latency.json"),
+            "--latency-command",
+            cmd,
+            "--scaling",
+            str(out / "scaling.json"),
+            "--scaling-command",
+            cmd,
+            "--figures",
+            str(out),
+            "--page-dir",
+            str(out),
+        ]
+    )
     (out / "BENCHMARKS.md").write_text(page + "\n")
     from mimofm.reports import write_html
 
     write_html(out / "BENCHMARKS.md")
-    console.print(f"benchmark page: [bold]{out / 'BENCHMARKS.md'}[/] (and .html, the JSONs, scaling.png) · "
-                  f"{time.perf_counter() - t0:.0f} s")
+    console.print(
+        f"benchmark page: [bold]{out / 'BENCHMARKS.md'}[/] (and .html, the JSONs, scaling.png) · "
+        f"{time.perf_counter() - t0:.0f} s"
+    )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.markup import escape
@@ -13,8 +12,12 @@ from rich.table import Table
 from mimofm.cli._common import clean_errors, console, err_console
 from mimofm.core.validation import MimofmInputError
 
-data_app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                       help="Channel data files: inspect (info), import as site files, export as .npz.")
+data_app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Channel data files: inspect (info), import as site files, export as .npz.",
+)
 
 
 def _size(n: int) -> str:
@@ -34,7 +37,7 @@ def _check_out(out: Path, suffixes: tuple[str, ...], force: bool) -> None:
         raise MimofmInputError(f"`--out` {str(out)!r} already exists; pass --force to replace it")
 
 
-def _load(src: Path, name: Optional[str]):
+def _load(src: Path, name: str | None):
     from mimofm.channels.io import detect_format, load_channels
 
     fmt = detect_format(src)
@@ -62,19 +65,30 @@ def info_command(
         ok = info["checksum_ok"]
         rows = [
             ("file", escape(info["file"])),
-            ("format", info["format"] + (f" (schema {info['schema']})" if info["schema"] is not None else "")),
+            (
+                "format",
+                info["format"] + (f" (schema {info['schema']})" if info["schema"] is not None else ""),
+            ),
             ("positions", str(info["num_positions"])),
             ("BS antennas", str(info["num_bs_ant"])),
             ("dtype", info["dtype"]),
             ("LOS ratio", "—" if info["los_ratio"] is None else f"{info['los_ratio']:.3f}"),
             ("median gain", f"{info['median_gain_db']:.1f} dB"),
             ("positions stored", "yes" if info["has_positions"] else "no"),
-            ("split", "—" if info["split_counts"] is None
-             else ", ".join(f"{k} {v}" for k, v in info["split_counts"].items())),
+            (
+                "split",
+                "—"
+                if info["split_counts"] is None
+                else ", ".join(f"{k} {v}" for k, v in info["split_counts"].items()),
+            ),
             ("file size", _size(info["file_size_bytes"])),
             ("created (UTC)", info["created_utc"] or "—"),
-            ("checksum", "— (not a site file)" if ok is None
-             else ("[green]ok[/] " if ok else "[bold red]MISMATCH[/] ") + info["checksum_sha256"]),
+            (
+                "checksum",
+                "— (not a site file)"
+                if ok is None
+                else ("[green]ok[/] " if ok else "[bold red]MISMATCH[/] ") + info["checksum_sha256"],
+            ),
         ]
         for k, v in sorted(info["meta"].items()):
             text = v if isinstance(v, str) else json.dumps(v, sort_keys=True)
@@ -83,17 +97,24 @@ def info_command(
             table.add_row(k, v)
         console.print(table)
     if info["checksum_ok"] is False:
-        err_console.print(f"[bold red]error:[/] site file {str(file)!r}: checksum mismatch "
-                          "(corrupted or edited); re-generate or re-import the site", highlight=False)
+        err_console.print(
+            f"[bold red]error:[/] site file {str(file)!r}: checksum mismatch "
+            "(corrupted or edited); re-generate or re-import the site",
+            highlight=False,
+        )
         raise typer.Exit(code=2)
 
 
 @data_app.command("import")
 @clean_errors
 def import_command(
-    src: Path = typer.Argument(..., help="Any importable channel file (.h5/.hdf5, .npz, .npy, .mat v5 or v7.3)."),
+    src: Path = typer.Argument(
+        ..., help="Any importable channel file (.h5/.hdf5, .npz, .npy, .mat v5 or v7.3)."
+    ),
     out: Path = typer.Option(..., "--out", help="The site file to write (.h5)."),
-    name: Optional[str] = typer.Option(None, "--name", help="Site name (default: the source's name or file stem)."),
+    name: str | None = typer.Option(
+        None, "--name", help="Site name (default: the source's name or file stem)."
+    ),
     force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
 ) -> None:
     """Import a channel file as a mimofm site file (HDF5, schema 1, checksummed, written atomically)."""
@@ -107,8 +128,10 @@ def import_command(
     cs.meta = {**meta, "imported_from": {"file": src.name, "format": fmt}}
     with console.status(f"writing {out}…"):
         write_site(out, cs)
-    console.print(f"imported [bold]{escape(cs.name)}[/]: {cs.num_positions} positions × {cs.num_bs_ant} antennas "
-                  f"→ [bold]{escape(str(out))}[/]")
+    console.print(
+        f"imported [bold]{escape(cs.name)}[/]: {cs.num_positions} positions × {cs.num_bs_ant} antennas "
+        f"→ [bold]{escape(str(out))}[/]"
+    )
 
 
 @data_app.command("export")
@@ -127,5 +150,7 @@ def export_command(
     cs, _ = _load(src, None)
     with console.status(f"writing {out}…"):
         export_npz(cs, out)
-    console.print(f"exported [bold]{escape(cs.name)}[/]: {cs.num_positions} positions × {cs.num_bs_ant} antennas "
-                  f"→ [bold]{escape(str(out))}[/]")
+    console.print(
+        f"exported [bold]{escape(cs.name)}[/]: {cs.num_positions} positions × {cs.num_bs_ant} antennas "
+        f"→ [bold]{escape(str(out))}[/]"
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import torch
 import typer
@@ -17,31 +16,71 @@ from mimofm.evaluation.evaluate import EvalConfig, evaluate
 @clean_errors
 def eval_command(
     precoder: str = typer.Option("mrt,zf,zf-wf,rzf,wmmse,dpc", help="Comma-separated precoders/bounds."),
-    data: Optional[list[Path]] = typer.Option(None, "--data", help="Channel file: site file (.h5), .npz/.npy/.mat/HDF5 with H [num_positions, num_bs_ant]; repeatable."),
-    task: Optional[str] = typer.Option(None, help="wifoe: comma-separated 3GPP tasks (e.g. T1,G1); end-to-end sum rate with pilots and feedback on the task's test drops, vs perfect-CSI ZF and WMMSE. With --data: the wifoe branch that serves the file (default: picked from its antenna count)."),
-    snr_db: Optional[str] = typer.Option(None, help="SNR points in dB, e.g. 0,10,20 (site-median single-user SNR by default)."),
-    noise_dbm: Optional[str] = typer.Option(None, help="Absolute noise powers in dBm, e.g. -94,-104."),
-    snr_convention: Optional[str] = typer.Option(None, help="How --snr-db is read (default: site-median; for --task, the checkpoint's own): site-median (= received: median single-user SNR; the 3GPP tasks: E‖h‖² = SNR) | per-antenna (SNR = P/σ² with unit gain per antenna: median ‖h‖² = N_t·SNR) | none (P/σ² on normalized channels)."),
-    pilot_snr_db: Optional[float] = typer.Option(None, help="wifoe: the pilot SNR (dB) at which one full-energy pilot symbol on a non-steered beam reaches a median user (default: the checkpoint's own rule, e.g. data SNR + 4 dB for the shipped one; full-energy pilots for a checkpoint without one)."),
+    data: list[Path] | None = typer.Option(
+        None,
+        "--data",
+        help="Channel file: site file (.h5), .npz/.npy/.mat/HDF5 with H [num_positions, num_bs_ant]; repeatable.",
+    ),
+    task: str | None = typer.Option(
+        None,
+        help="wifoe: comma-separated 3GPP tasks (e.g. T1,G1); end-to-end sum rate with pilots and feedback on the task's test drops, vs perfect-CSI ZF and WMMSE. With --data: the wifoe branch that serves the file (default: picked from its antenna count).",
+    ),
+    snr_db: str | None = typer.Option(
+        None, help="SNR points in dB, e.g. 0,10,20 (site-median single-user SNR by default)."
+    ),
+    noise_dbm: str | None = typer.Option(None, help="Absolute noise powers in dBm, e.g. -94,-104."),
+    snr_convention: str | None = typer.Option(
+        None,
+        help="How --snr-db is read (default: site-median; for --task, the checkpoint's own): site-median (= received: median single-user SNR; the 3GPP tasks: E‖h‖² = SNR) | per-antenna (SNR = P/σ² with unit gain per antenna: median ‖h‖² = N_t·SNR) | none (P/σ² on normalized channels).",
+    ),
+    pilot_snr_db: float | None = typer.Option(
+        None,
+        help="wifoe: the pilot SNR (dB) at which one full-energy pilot symbol on a non-steered beam reaches a median user (default: the checkpoint's own rule, e.g. data SNR + 4 dB for the shipped one; full-energy pilots for a checkpoint without one).",
+    ),
     tx_power_dbm: float = typer.Option(43.0103, help="Transmit power in dBm (20 W)."),
     system_loss_db: float = typer.Option(10.0, help="System loss in dB."),
     num_ue: int = typer.Option(4, help="Users per multi-user sample."),
     samples: int = typer.Option(1000, help="Multi-user samples per site."),
     seed: int = typer.Option(0, help="Seed of the user draws (same for every precoder)."),
-    positions: str = typer.Option("all", help="Draw users from all positions or one split: all, train, val, test."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the results JSON here (atomically)."),
-    checkpoint: Optional[Path] = typer.Option(None, help="Checkpoint (stem, .json or .safetensors) of the one neural precoder in --precoder, instead of the shipped one."),
-    rate_targets: Optional[str] = typer.Option(None, help="Trade-off mode (fm only): per-user requests in bit/s/Hz, e.g. 1,1,0.5,0.5, or 'random' (R*_u ~ U(0,1) scaled to β·R_WMMSE for each --betas)."),
-    betas: str = typer.Option("0.2,0.4,0.6,0.8", help="With --rate-targets random: fractions β of each sample's WMMSE sum rate."),
-    greedy_samples: int = typer.Option(20, help="With --rate-targets: samples given the (slow) greedy antenna switch-off baseline."),
-    p_rf_w: float = typer.Option(1.0, help="With --rate-targets: circuit power per active antenna (W), eq. 4."),
-    exact_rates: bool = typer.Option(True, help="With --rate-targets: fm's exact power layer (least powers meeting the requests with fm's beams); --no-exact-rates: the network's own powers."),
-    csi_nmse_db: Optional[float] = typer.Option(None, help="Imperfect CSI: precoders see H + E with this NMSE (dB, e.g. -10); rates are measured on H."),
-    csi_denoise: bool = typer.Option(False, help="With --csi-nmse-db: denoise H + E in the array's angular domain before every precoder (mimofm.channels.denoise)."),
+    positions: str = typer.Option(
+        "all", help="Draw users from all positions or one split: all, train, val, test."
+    ),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the results JSON here (atomically)."),
+    checkpoint: Path | None = typer.Option(
+        None,
+        help="Checkpoint (stem, .json or .safetensors) of the one neural precoder in --precoder, instead of the shipped one.",
+    ),
+    rate_targets: str | None = typer.Option(
+        None,
+        help="Trade-off mode (fm only): per-user requests in bit/s/Hz, e.g. 1,1,0.5,0.5, or 'random' (R*_u ~ U(0,1) scaled to β·R_WMMSE for each --betas).",
+    ),
+    betas: str = typer.Option(
+        "0.2,0.4,0.6,0.8", help="With --rate-targets random: fractions β of each sample's WMMSE sum rate."
+    ),
+    greedy_samples: int = typer.Option(
+        20, help="With --rate-targets: samples given the (slow) greedy antenna switch-off baseline."
+    ),
+    p_rf_w: float = typer.Option(
+        1.0, help="With --rate-targets: circuit power per active antenna (W), eq. 4."
+    ),
+    exact_rates: bool = typer.Option(
+        True,
+        help="With --rate-targets: fm's exact power layer (least powers meeting the requests with fm's beams); --no-exact-rates: the network's own powers.",
+    ),
+    csi_nmse_db: float | None = typer.Option(
+        None,
+        help="Imperfect CSI: precoders see H + E with this NMSE (dB, e.g. -10); rates are measured on H.",
+    ),
+    csi_denoise: bool = typer.Option(
+        False,
+        help="With --csi-nmse-db: denoise H + E in the array's angular domain before every precoder (mimofm.channels.denoise).",
+    ),
 ) -> None:
     """Evaluate classical precoders and bounds on the same multi-user samples (or fm's rate-target mode, or wifoe on 3GPP tasks)."""
     if not data and (task is not None or precoder.strip() == "wifoe"):
-        return _wifoe(precoder, task, snr_db, samples, seed, checkpoint, json_out, snr_convention, pilot_snr_db)
+        return _wifoe(
+            precoder, task, snr_db, samples, seed, checkpoint, json_out, snr_convention, pilot_snr_db
+        )
     if not data:
         from mimofm.core.validation import MimofmInputError
 
@@ -51,8 +90,24 @@ def eval_command(
             from mimofm.core.validation import MimofmInputError
 
             raise MimofmInputError("--task and --pilot-snr-db are for wifoe; --rate-targets evaluates fm")
-        return _tradeoff(precoder, data, snr_db, num_ue, samples, seed, positions, json_out, checkpoint,
-                         rate_targets, betas, greedy_samples, tx_power_dbm, system_loss_db, p_rf_w, exact_rates)
+        return _tradeoff(
+            precoder,
+            data,
+            snr_db,
+            num_ue,
+            samples,
+            seed,
+            positions,
+            json_out,
+            checkpoint,
+            rate_targets,
+            betas,
+            greedy_samples,
+            tx_power_dbm,
+            system_loss_db,
+            p_rf_w,
+            exact_rates,
+        )
     cfg = EvalConfig(
         precoders=[p.strip() for p in precoder.split(",") if p.strip()],
         data=[str(d) for d in data],
@@ -77,8 +132,10 @@ def eval_command(
 
         others = sorted({p.removesuffix("-refined") for p in cfg.classical()} & set(neural_precoders()))
         if others:
-            raise MimofmInputError(f"`--checkpoint` with wifoe and {', '.join(others)} is ambiguous; evaluate them "
-                                   "in separate runs")
+            raise MimofmInputError(
+                f"`--checkpoint` with wifoe and {', '.join(others)} is ambiguous; evaluate them "
+                "in separate runs"
+            )
         cfg.wifoe_checkpoint = str(checkpoint)
     elif checkpoint is not None:
         from mimofm.core.validation import MimofmInputError
@@ -87,27 +144,57 @@ def eval_command(
         # fm-refined / papp-refined serve the checkpoint of fm / papp
         neural = sorted({p.removesuffix("-refined") for p in cfg.precoders} & set(neural_precoders()))
         if len(neural) != 1:
-            raise MimofmInputError(f"`--checkpoint` needs exactly one neural precoder ({', '.join(neural_precoders())}, "
-                                   f"or fm-refined / papp-refined) in `--precoder`, got {neural or 'none'}")
+            raise MimofmInputError(
+                f"`--checkpoint` needs exactly one neural precoder ({', '.join(neural_precoders())}, "
+                f"or fm-refined / papp-refined) in `--precoder`, got {neural or 'none'}"
+            )
         set_checkpoint(neural[0], str(checkpoint))
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=console, transient=True) as prog:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as prog:
         task = prog.add_task("evaluating", total=None)
         result = evaluate(cfg, progress=lambda msg: prog.update(task, description=msg))
     console.print(results_table(result, f"mimofm eval · {num_ue} users · {samples} samples · seed {seed}"))
     for r in result["results"]:
         if r["precoder"] == "wifoe":
-            console.print(f"wifoe on {r['site']} at {r['snr_db']:g} dB: branch {r['wifoe_branch']}, pilot SNR "
-                          f"{r['resolved_pilot_snr_db']:.1f} dB at the median position "
-                          + ("(full-energy pilots)" if r["pilot_snr_db"] is None else
-                             "(--pilot-snr-db)" if pilot_snr_db is not None else "(the checkpoint's pilot rule)"))
+            console.print(
+                f"wifoe on {r['site']} at {r['snr_db']:g} dB: branch {r['wifoe_branch']}, pilot SNR "
+                f"{r['resolved_pilot_snr_db']:.1f} dB at the median position "
+                + (
+                    "(full-energy pilots)"
+                    if r["pilot_snr_db"] is None
+                    else "(--pilot-snr-db)"
+                    if pilot_snr_db is not None
+                    else "(the checkpoint's pilot rule)"
+                )
+            )
     if json_out is not None:
         write_json(json_out, result)
         console.print(f"results written to [bold]{json_out}[/]")
 
 
-def _tradeoff(precoder, data, snr_db, num_ue, samples, seed, positions, json_out, checkpoint, rate_targets,
-              betas, greedy_samples, tx_power_dbm, system_loss_db, p_rf_w, exact_rates=True) -> None:
+def _tradeoff(
+    precoder,
+    data,
+    snr_db,
+    num_ue,
+    samples,
+    seed,
+    positions,
+    json_out,
+    checkpoint,
+    rate_targets,
+    betas,
+    greedy_samples,
+    tx_power_dbm,
+    system_loss_db,
+    p_rf_w,
+    exact_rates=True,
+) -> None:
     from mimofm.core.linkbudget import LinkBudget
     from mimofm.core.validation import MimofmInputError
     from mimofm.evaluation.evaluate import load_sets
@@ -118,23 +205,39 @@ def _tradeoff(precoder, data, snr_db, num_ue, samples, seed, positions, json_out
         raise MimofmInputError("`--rate-targets` evaluates fm against the QoS baselines; use `--precoder fm`")
     budget = LinkBudget(tx_power_dbm, system_loss_db)
     random = rate_targets.strip().lower() == "random"
-    cfg = TradeoffConfig(snr_db=parse_floats(snr_db, "--snr-db") or [10.0, 20.0],
-                         rate_targets=None if random else parse_floats(rate_targets, "--rate-targets"),
-                         betas=parse_floats(betas, "--betas"), num_ue=num_ue, samples=samples, seed=seed,
-                         positions=positions, p_tx_w=10 ** (tx_power_dbm / 10) / 1000, p_rf_w=p_rf_w,
-                         greedy_samples=greedy_samples, exact_rates=exact_rates)
+    cfg = TradeoffConfig(
+        snr_db=parse_floats(snr_db, "--snr-db") or [10.0, 20.0],
+        rate_targets=None if random else parse_floats(rate_targets, "--rate-targets"),
+        betas=parse_floats(betas, "--betas"),
+        num_ue=num_ue,
+        samples=samples,
+        seed=seed,
+        positions=positions,
+        p_tx_w=10 ** (tx_power_dbm / 10) / 1000,
+        p_rf_w=p_rf_w,
+        greedy_samples=greedy_samples,
+        exact_rates=exact_rates,
+    )
     cfg.validate()
     model = load_fm(str(checkpoint) if checkpoint else None)
     sets = load_sets([str(d) for d in data])
     for cs in sets:
         model.check_input(torch.zeros(1, num_ue, cs.num_bs_ant, dtype=torch.complex64), None)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=console, transient=True) as prog:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as prog:
         task = prog.add_task("evaluating", total=None)
-        result = evaluate_tradeoff(sets, cfg, model, link_budget=budget,
-                                   progress=lambda msg: prog.update(task, description=msg))
+        result = evaluate_tradeoff(
+            sets, cfg, model, link_budget=budget, progress=lambda msg: prog.update(task, description=msg)
+        )
     result["checkpoint"] = str(checkpoint) if checkpoint else "shipped"
-    console.print(tradeoff_table(result, f"mimofm eval · fm rate targets · {num_ue} users · {samples} samples"))
+    console.print(
+        tradeoff_table(result, f"mimofm eval · fm rate targets · {num_ue} users · {samples} samples")
+    )
     if json_out is not None:
         write_json(json_out, result)
         console.print(f"results written to [bold]{json_out}[/]")
@@ -149,7 +252,9 @@ def _wifoe(precoder, task, snr_db, samples, seed, checkpoint, json_out, snr_conv
     from mimofm.models.loading import load_wifoe
 
     if precoder.strip() != "wifoe" or not task:
-        raise MimofmInputError("3GPP task evaluation is `--precoder wifoe --task NAME[,NAME]` (see `mimofm data tasks`)")
+        raise MimofmInputError(
+            "3GPP task evaluation is `--precoder wifoe --task NAME[,NAME]` (see `mimofm data tasks`)"
+        )
     from mimofm.evaluation.wifoe_eval import checkpoint_pilot_rule, checkpoint_positions, checkpoint_snrs
     from mimofm.models.loading import shipped_checkpoint
 
@@ -157,15 +262,22 @@ def _wifoe(precoder, task, snr_db, samples, seed, checkpoint, json_out, snr_conv
     stem = str(checkpoint) if checkpoint else str(shipped_checkpoint("wifoe"))
     positions = checkpoint_positions(stem)
     own_snrs, own_conv = checkpoint_snrs(stem)  # defaults: the checkpoint's own SNRs and convention
-    conv = {None: own_conv, "site-median": "received", "received": "received",
-            "per-antenna": "per-antenna"}.get(snr_convention)
+    conv = {
+        None: own_conv,
+        "site-median": "received",
+        "received": "received",
+        "per-antenna": "per-antenna",
+    }.get(snr_convention)
     if conv is None:
-        raise MimofmInputError(f"the 3GPP tasks read --snr-db as received (site-median) or per-antenna, "
-                               f"not {snr_convention!r}")
+        raise MimofmInputError(
+            f"the 3GPP tasks read --snr-db as received (site-median) or per-antenna, not {snr_convention!r}"
+        )
     tasks = [t.strip() for t in task.split(",") if t.strip()]
     snrs = parse_floats(snr_db, "--snr-db") or (own_snrs if conv == own_conv else [0.0, 10.0, 20.0])
     offset, rule_conv = None, "received"
-    if pilot_snr_db is None:  # the checkpoint's own pilot rule (e.g. a model trained with pilot SNR = SNR + offset)
+    if (
+        pilot_snr_db is None
+    ):  # the checkpoint's own pilot rule (e.g. a model trained with pilot SNR = SNR + offset)
         pilot_snr_db, offset, rule_conv = checkpoint_pilot_rule(stem)
     # a task without a branch of its own: a same-shape pretraining task's branch (zero-shot), else an error
     branches = {}
@@ -174,35 +286,94 @@ def _wifoe(precoder, task, snr_db, samples, seed, checkpoint, json_out, snr_conv
             from mimofm.models.wifoe import TaskShape
 
             shape = TaskShape.of(t)
-            same = [b for b, br in model.branches.items()
-                    if (br.shape.num_bs_ant, br.shape.pilot_length, br.shape.feedback_bits) ==
-                    (shape.num_bs_ant, shape.pilot_length, shape.feedback_bits)]
+            same = [
+                b
+                for b, br in model.branches.items()
+                if (br.shape.num_bs_ant, br.shape.pilot_length, br.shape.feedback_bits)
+                == (shape.num_bs_ant, shape.pilot_length, shape.feedback_bits)
+            ]
             if not same:
-                raise MimofmInputError(f"the wifoe model has no branch for {t} and none of the same shape; "
-                                       f"fine-tune one: mimofm adapt wifoe --task {t}")
+                raise MimofmInputError(
+                    f"the wifoe model has no branch for {t} and none of the same shape; "
+                    f"fine-tune one: mimofm adapt wifoe --task {t}"
+                )
             branches[t] = same[0]
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=console, transient=True) as prog:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as prog:
         bar = prog.add_task("evaluating", total=None)
-        rows = evaluate_wifoe(model, tasks, snrs, samples=samples, seed=seed, branches=branches,
-                              progress=lambda msg: prog.update(bar, description=msg), positions=positions,
-                              convention=conv, pilot_snr_db=pilot_snr_db, pilot_snr_offset_db=offset,
-                              offset_convention=rule_conv)
-    table = Table(title=f"wifoe end to end (learned pilots, B-bit feedback) · mean sum rate (bit/s/Hz) over "
-                        f"K = 3..8, {samples} samples per K, test drops")
-    table.caption = (f"SNR read as {conv} ({'E‖h‖² = SNR' if conv == 'received' else 'E‖h‖² = N_t·SNR'}); pilot SNR "
-                     + ("full-energy pilots" if pilot_snr_db is None and offset is None else
-                        f"SNR {offset:+g} dB (the checkpoint's rule)" if offset is not None else f"{pilot_snr_db:g} dB"))
-    for col in ("task", "branch", "L", "B", "SNR (dB)", "pilot SNR (dB)", "wifoe", "ZF (perfect CSI)", "WMMSE (perfect CSI)", "wifoe ÷ WMMSE"):
+        rows = evaluate_wifoe(
+            model,
+            tasks,
+            snrs,
+            samples=samples,
+            seed=seed,
+            branches=branches,
+            progress=lambda msg: prog.update(bar, description=msg),
+            positions=positions,
+            convention=conv,
+            pilot_snr_db=pilot_snr_db,
+            pilot_snr_offset_db=offset,
+            offset_convention=rule_conv,
+        )
+    table = Table(
+        title=f"wifoe end to end (learned pilots, B-bit feedback) · mean sum rate (bit/s/Hz) over "
+        f"K = 3..8, {samples} samples per K, test drops"
+    )
+    table.caption = (
+        f"SNR read as {conv} ({'E‖h‖² = SNR' if conv == 'received' else 'E‖h‖² = N_t·SNR'}); pilot SNR "
+        + (
+            "full-energy pilots"
+            if pilot_snr_db is None and offset is None
+            else f"SNR {offset:+g} dB (the checkpoint's rule)"
+            if offset is not None
+            else f"{pilot_snr_db:g} dB"
+        )
+    )
+    for col in (
+        "task",
+        "branch",
+        "L",
+        "B",
+        "SNR (dB)",
+        "pilot SNR (dB)",
+        "wifoe",
+        "ZF (perfect CSI)",
+        "WMMSE (perfect CSI)",
+        "wifoe ÷ WMMSE",
+    ):
         table.add_column(col, justify="right")
     for r in rows:
         sh = model.branch(r["branch"]).shape
-        table.add_row(r["task"], r["branch"], str(sh.pilot_length), str(sh.feedback_bits), f"{r['snr_db']:g}",
-                      f"{r['resolved_pilot_snr_db']:.1f}",
-                      f"{r['rate']:.2f}", f"{r['zf']:.2f}", f"{r['wmmse']:.2f}", f"{r['ratio_to_wmmse']:.3f}")
+        table.add_row(
+            r["task"],
+            r["branch"],
+            str(sh.pilot_length),
+            str(sh.feedback_bits),
+            f"{r['snr_db']:g}",
+            f"{r['resolved_pilot_snr_db']:.1f}",
+            f"{r['rate']:.2f}",
+            f"{r['zf']:.2f}",
+            f"{r['wmmse']:.2f}",
+            f"{r['ratio_to_wmmse']:.3f}",
+        )
     console.print(table)
     if json_out:
-        write_json(json_out, {"precoder": "wifoe", "checkpoint": str(checkpoint) if checkpoint else "shipped",
-                              "samples_per_k": samples, "seed": seed, "snr_convention": conv,
-                              "pilot_snr_db": pilot_snr_db, "pilot_snr_offset_db": offset, "rows": rows})
+        write_json(
+            json_out,
+            {
+                "precoder": "wifoe",
+                "checkpoint": str(checkpoint) if checkpoint else "shipped",
+                "samples_per_k": samples,
+                "seed": seed,
+                "snr_convention": conv,
+                "pilot_snr_db": pilot_snr_db,
+                "pilot_snr_offset_db": offset,
+                "rows": rows,
+            },
+        )
         console.print(f"wrote {json_out}")

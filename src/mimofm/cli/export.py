@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -16,9 +15,11 @@ export_app = typer.Typer(add_completion=False, no_args_is_help=True)
 @export_app.command("onnx")
 @clean_errors
 def onnx_command(
-    precoder: str = typer.Option("fm", help="Neural precoder to export: fm, papp or wifoe (one task: user and BS graphs + pilots)."),
-    task: Optional[str] = typer.Option(None, help="wifoe: the task whose branch is exported (e.g. T1)."),
-    checkpoint: Optional[Path] = typer.Option(None, help="Checkpoint stem (default: the shipped one)."),
+    precoder: str = typer.Option(
+        "fm", help="Neural precoder to export: fm, papp or wifoe (one task: user and BS graphs + pilots)."
+    ),
+    task: str | None = typer.Option(None, help="wifoe: the task whose branch is exported (e.g. T1)."),
+    checkpoint: Path | None = typer.Option(None, help="Checkpoint stem (default: the shipped one)."),
     out: Path = typer.Option(Path("runs/export/fm.onnx"), help="ONNX file to write."),
     opset: int = typer.Option(18, help="ONNX opset."),
     check_samples: int = typer.Option(256, help="Bundled-site samples for the parity check against PyTorch."),
@@ -59,8 +60,10 @@ def onnx_command(
             w_o = run_onnx(out, h.numpy(), None if r is None else r.numpy())
             errs.append(float(np.abs(w_o - w_t).max()))
     console.print(f"wrote [bold]{out}[/] ({out.stat().st_size / 1e6:.1f} MB, opset {opset}, dynamic batch)")
-    console.print(f"parity with PyTorch on {check_samples} samples of {cs.name}: "
-                  + ", ".join(f"max |ΔW| {e:.2e} ({m})" for e, m in zip(errs, modes)))
+    console.print(
+        f"parity with PyTorch on {check_samples} samples of {cs.name}: "
+        + ", ".join(f"max |ΔW| {e:.2e} ({m})" for e, m in zip(errs, modes))
+    )
     if max(errs) > 1e-4:
         raise MimofmInputError(f"ONNX output differs from PyTorch by {max(errs):.2e} (> 1e-4)")
 
@@ -83,13 +86,18 @@ def _wifoe(task: str | None, ckpt: str | None, out: Path, opset: int, check_samp
     errs = []
     for h in task_draws(task, 10.0, max(1, check_samples // 6)):
         g = torch.Generator().manual_seed(0)
-        z = torch.complex(*torch.randn(2, *h.shape[:2], model.branch(task).shape.pilot_length, generator=g)) * 0.5 ** 0.5
+        z = (
+            torch.complex(*torch.randn(2, *h.shape[:2], model.branch(task).shape.pilot_length, generator=g))
+            * 0.5**0.5
+        )
         with torch.no_grad():
             w_t = model(h, task, noise=z).numpy()
         errs.append(float(np.abs(run_wifoe_onnx(stem, h.numpy(), z.numpy()) - w_t).max()))
     for p in paths.values():
         console.print(f"wrote [bold]{p}[/] ({p.stat().st_size / 1e6:.2f} MB)")
-    console.print(f"parity with PyTorch end to end (pilots, user graph, BS graph) on {task} test drops, K = 3..8: "
-                  f"max |ΔV| {max(errs):.2e}")
+    console.print(
+        f"parity with PyTorch end to end (pilots, user graph, BS graph) on {task} test drops, K = 3..8: "
+        f"max |ΔV| {max(errs):.2e}"
+    )
     if max(errs) > 1e-4:
         raise MimofmInputError(f"ONNX output differs from PyTorch by {max(errs):.2e} (> 1e-4)")

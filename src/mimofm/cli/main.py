@@ -14,15 +14,21 @@ from mimofm.cli.report import report_command
 from mimofm.cli.sites import raytrace_command, sites_command, tasks_command, tr38901_command
 from mimofm.cli.train import train_command
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="mimofm: deep-learning precoding for the massive-MIMO downlink.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="mimofm: deep-learning precoding for the massive-MIMO downlink.",
+)
 app.command("eval")(eval_command)
 app.command("quickstart")(quickstart_command)
 app.command("train")(train_command)
 app.command("adapt")(adapt_command)
 app.command("report")(report_command)
 app.add_typer(data_app, name="data", help="Channel data: ray-traced sites, 3GPP tasks, import/export, info.")
-app.add_typer(bench_app, name="bench", help="Benchmarks: latency (PyTorch, ONNX Runtime) and the real-time budget.")
+app.add_typer(
+    bench_app, name="bench", help="Benchmarks: latency (PyTorch, ONNX Runtime) and the real-time budget."
+)
 app.add_typer(export_app, name="export", help="Export neural precoders for deployment (ONNX).")
 data_app.command("raytrace")(raytrace_command)
 data_app.command("sites")(sites_command)

@@ -28,26 +28,46 @@ def quickstart_command(
     from mimofm.models.loading import shipped_checkpoint
 
     neural = [n for n in ("fm", "papp", "papp-hbf") if shipped_checkpoint(n).with_suffix(".json").exists()]
-    cfg = EvalConfig(precoders=["mrt", "zf", "zf-wf", "rzf", "wmmse", *neural, "dpc"], data=[f"bundled:{s.name}" for s in sets],
-                     snr_db=[0.0, 10.0, 20.0, 30.0], num_ue=4, samples=samples, seed=seed)
+    cfg = EvalConfig(
+        precoders=["mrt", "zf", "zf-wf", "rzf", "wmmse", *neural, "dpc"],
+        data=[f"bundled:{s.name}" for s in sets],
+        snr_db=[0.0, 10.0, 20.0, 30.0],
+        num_ue=4,
+        samples=samples,
+        seed=seed,
+    )
     with console.status("evaluating the bundled sites") as status:
         result = evaluate_sets(sets, cfg, progress=lambda m: status.update(m))
-    console.print(results_table(result, f"mimofm quickstart · 4 users · 64 antennas · {samples} samples per site"))
-    console.print("[dim]bundled sites: held-out Sionna RT sites (etoile, florence scenes never used for "
-                  "training); regenerate with `make bundled-sites`[/]")
+    console.print(
+        results_table(result, f"mimofm quickstart · 4 users · 64 antennas · {samples} samples per site")
+    )
+    console.print(
+        "[dim]bundled sites: held-out Sionna RT sites (etoile, florence scenes never used for "
+        "training); regenerate with `make bundled-sites`[/]"
+    )
     write_json(out / "results.json", result)
-    pngs = [plot_sum_rate_vs_snr(result, out / "sum_rate_vs_snr.png"),
-            plot_complexity_vs_rate(result, out / "complexity_vs_rate.png", 20.0)]
+    pngs = [
+        plot_sum_rate_vs_snr(result, out / "sum_rate_vs_snr.png"),
+        plot_complexity_vs_rate(result, out / "complexity_vs_rate.png", 20.0),
+    ]
     trade = None
     if "fm" in neural:
         from mimofm.evaluation.tradeoff import TradeoffConfig, evaluate_tradeoff
         from mimofm.models.loading import load_fm
 
-        tcfg = TradeoffConfig(snr_db=[20.0], betas=[0.2, 0.5, 0.8], samples=min(samples, 100), greedy_samples=3,
-                              seed=seed, positions="all")
+        tcfg = TradeoffConfig(
+            snr_db=[20.0],
+            betas=[0.2, 0.5, 0.8],
+            samples=min(samples, 100),
+            greedy_samples=3,
+            seed=seed,
+            positions="all",
+        )
         with console.status("fm rate-target mode vs QoS power minimization") as status:
             trade = evaluate_tradeoff(sets, tcfg, load_fm(None), progress=lambda m: status.update(m))
-        console.print(tradeoff_table(trade, "fm rate-target mode at 20 dB (energy vs QoS power minimization)"))
+        console.print(
+            tradeoff_table(trade, "fm rate-target mode at 20 dB (energy vs QoS power minimization)")
+        )
         write_json(out / "tradeoff.json", trade)
         pngs.append(plot_tradeoff(trade, out / "fm_energy_vs_rate.png"))
     report = _report(result, trade, pngs, samples, seed)
@@ -57,8 +77,10 @@ def quickstart_command(
     from mimofm.reports import write_html
 
     write_html(out / "report.md")
-    console.print(f"report folder: [bold]{out}[/] (report.md, report.html, results.json, {', '.join(p.name for p in pngs)}) · "
-                  f"{time.perf_counter() - t0:.1f} s")
+    console.print(
+        f"report folder: [bold]{out}[/] (report.md, report.html, results.json, {', '.join(p.name for p in pngs)}) · "
+        f"{time.perf_counter() - t0:.1f} s"
+    )
 
 
 def _wifoe(out: Path, samples: int, seed: int, task: str = "T4") -> str:
@@ -70,16 +92,32 @@ def _wifoe(out: Path, samples: int, seed: int, task: str = "T4") -> str:
     snrs, conv = checkpoint_snrs(stem)  # the shipped model's own operating point
     fixed, offset, rule_conv = checkpoint_pilot_rule(stem)
     with console.status(f"wifoe on 3GPP task {task} (channels generated with Sionna on first use)") as status:
-        rows = evaluate_wifoe(load_wifoe(None), [task], snrs, samples=samples, seed=seed,
-                              progress=lambda m: status.update(f"wifoe {m}"), convention=conv,
-                              pilot_snr_db=fixed, pilot_snr_offset_db=offset, offset_convention=rule_conv)
+        rows = evaluate_wifoe(
+            load_wifoe(None),
+            [task],
+            snrs,
+            samples=samples,
+            seed=seed,
+            progress=lambda m: status.update(f"wifoe {m}"),
+            convention=conv,
+            pilot_snr_db=fixed,
+            pilot_snr_offset_db=offset,
+            offset_convention=rule_conv,
+        )
     write_json(out / "wifoe.json", {"task": task, "samples_per_k": samples, "rows": rows})
-    lines = ["", f"wifoe end to end on 3GPP task {task} (test drops; learned pilots, B-bit feedback; "
-             f"mean sum rate over K = 3..8, {samples} samples per K; {conv} SNR) vs perfect-CSI ZF and WMMSE:", "",
-             "| SNR | pilot SNR | wifoe | ZF | WMMSE | wifoe ÷ WMMSE |", "|---|---|---|---|---|---|"]
+    lines = [
+        "",
+        f"wifoe end to end on 3GPP task {task} (test drops; learned pilots, B-bit feedback; "
+        f"mean sum rate over K = 3..8, {samples} samples per K; {conv} SNR) vs perfect-CSI ZF and WMMSE:",
+        "",
+        "| SNR | pilot SNR | wifoe | ZF | WMMSE | wifoe ÷ WMMSE |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['snr_db']:g} dB | {r['resolved_pilot_snr_db']:.1f} dB | {r['rate']:.2f} | {r['zf']:.2f} | "
-                     f"{r['wmmse']:.2f} | {r['ratio_to_wmmse']:.3f} |")
+        lines.append(
+            f"| {r['snr_db']:g} dB | {r['resolved_pilot_snr_db']:.1f} dB | {r['rate']:.2f} | {r['zf']:.2f} | "
+            f"{r['wmmse']:.2f} | {r['ratio_to_wmmse']:.3f} |"
+        )
     console.print("\n".join(lines[1:]))
     return "\n".join(lines) + "\n"
 
@@ -87,22 +125,33 @@ def _wifoe(out: Path, samples: int, seed: int, task: str = "T4") -> str:
 def _report(result: dict, trade: dict | None, pngs: list[Path], samples: int, seed: int) -> str:
     rows = result["results"]
     pre = list(dict.fromkeys(r["precoder"] for r in rows))
-    lines = ["# mimofm quickstart", "",
-             f"Command: `mimofm quickstart --samples {samples} --seed {seed}`. Bundled held-out sites, 4 users × 64 "
-             "antennas, site-median SNR; mean sum rate (bit/s/Hz) over paired samples.", "",
-             "| site | SNR | " + " | ".join(pre) + " |", "|---|---|" + "---|" * len(pre)]
+    lines = [
+        "# mimofm quickstart",
+        "",
+        f"Command: `mimofm quickstart --samples {samples} --seed {seed}`. Bundled held-out sites, 4 users × 64 "
+        "antennas, site-median SNR; mean sum rate (bit/s/Hz) over paired samples.",
+        "",
+        "| site | SNR | " + " | ".join(pre) + " |",
+        "|---|---|" + "---|" * len(pre),
+    ]
     for site, snr in dict.fromkeys((r["site"], r["snr_db"]) for r in rows):
         v = {r["precoder"]: r["sum_rate_mean"] for r in rows if (r["site"], r["snr_db"]) == (site, snr)}
         lines.append(f"| {site} | {snr:g} dB | " + " | ".join(f"{v[p]:.2f}" for p in pre) + " |")
     if trade is not None:
-        lines += ["", "fm rate-target mode (20 dB, random requests β·R_WMMSE): mean over samples.", "",
-                  "| site | β | asked | fm got | fm rate error | fm energy (W) | QoS energy at fm's rates (W) |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "fm rate-target mode (20 dB, random requests β·R_WMMSE): mean over samples.",
+            "",
+            "| site | β | asked | fm got | fm rate error | fm energy (W) | QoS energy at fm's rates (W) |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for site, beta in dict.fromkeys((r["site"], r["beta"]) for r in trade["results"]):
             sel = {r["method"]: r for r in trade["results"] if (r["site"], r["beta"]) == (site, beta)}
             fm, q = sel["fm"], sel["qos@fm-rates"]
-            lines.append(f"| {site} | {beta} | {fm['requested_sum_rate_mean']:.2f} | {fm['achieved_sum_rate_mean']:.2f} | "
-                         f"{100 * fm['rel_rate_error_mean']:.1f}% | {fm['energy_w_mean']:.1f} | "
-                         f"{q.get('energy_w_mean') or float('nan'):.1f} |")
+            lines.append(
+                f"| {site} | {beta} | {fm['requested_sum_rate_mean']:.2f} | {fm['achieved_sum_rate_mean']:.2f} | "
+                f"{100 * fm['rel_rate_error_mean']:.1f}% | {fm['energy_w_mean']:.1f} | "
+                f"{q.get('energy_w_mean') or float('nan'):.1f} |"
+            )
     lines += [""] + [f"![{p.stem}]({p.name})" for p in pngs] + [""]
     return "\n".join(lines)

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from mimofm.cli._common import clean_errors, console
@@ -25,14 +31,18 @@ def _select(site: list[str] | None, split: list[str] | None, all_sites: bool):
     if all_sites:
         chosen += sites()
     if not chosen:
-        raise MimofmInputError("choose sites with --site NAME (repeatable), --split train|val|heldout or --all")
+        raise MimofmInputError(
+            "choose sites with --site NAME (repeatable), --split train|val|heldout or --all"
+        )
     return list({s.name: s for s in chosen}.values())
 
 
 @clean_errors
 def raytrace_command(
-    site: Optional[list[str]] = typer.Option(None, "--site", help="Catalog site name (repeatable)."),
-    split: Optional[list[str]] = typer.Option(None, "--split", help="All sites of a split: train, val or heldout (repeatable)."),
+    site: list[str] | None = typer.Option(None, "--site", help="Catalog site name (repeatable)."),
+    split: list[str] | None = typer.Option(
+        None, "--split", help="All sites of a split: train, val or heldout (repeatable)."
+    ),
     all_sites: bool = typer.Option(False, "--all", help="Every catalog site."),
     positions: int = typer.Option(2000, help="UE positions per site."),
     max_depth: int = typer.Option(5, help="Maximum number of interactions per path (0..10)."),
@@ -52,21 +62,42 @@ def raytrace_command(
     from mimofm.channels.generate import generate_site_file
     from mimofm.channels.raytrace import RTSettings
 
-    settings = RTSettings(frequency_hz=frequency_ghz * 1e9, rows=rows, cols=cols, max_depth=max_depth,
-                          samples_per_src=samples_per_src, diffraction=diffraction, diffuse_reflection=diffuse,
-                          chunk=chunk)
+    settings = RTSettings(
+        frequency_hz=frequency_ghz * 1e9,
+        rows=rows,
+        cols=cols,
+        max_depth=max_depth,
+        samples_per_src=samples_per_src,
+        diffraction=diffraction,
+        diffuse_reflection=diffuse,
+        chunk=chunk,
+    )
     settings.validate()
     chosen = _select(site, split, all_sites)
-    with Progress(TextColumn("{task.description:16s}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TimeRemainingColumn(), console=console) as prog:
+    with Progress(
+        TextColumn("{task.description:16s}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as prog:
         for spec in chosen:
             target = out_dir / f"{spec.name}.h5"
             if target.exists() and not overwrite:
                 console.print(f"{spec.name}: exists at {target} (use --overwrite to regenerate)")
                 continue
             task = prog.add_task(spec.name, total=positions)
-            path, secs = generate_site_file(spec, out_dir, positions, seed, settings, layout, overwrite,
-                                            progress=lambda done, total: prog.update(task, completed=done, total=total))
+            path, secs = generate_site_file(
+                spec,
+                out_dir,
+                positions,
+                seed,
+                settings,
+                layout,
+                overwrite,
+                progress=lambda done, total: prog.update(task, completed=done, total=total),
+            )
             prog.console.print(f"{spec.name}: {path} · {secs:.0f} s ({secs / positions:.3f} s per position)")
 
 
@@ -82,8 +113,18 @@ def sites_command(
     from mimofm.core.linkbudget import LinkBudget
 
     table = Table(title=f"mimofm site catalog · held-out scenes: {', '.join(HELDOUT_SCENES)}")
-    for col in ("site", "scene", "split", "role", "anchor (x, y)", "UE range", "file", "positions", "LOS",
-                f"median SNR @ {noise_dbm:g} dBm"):
+    for col in (
+        "site",
+        "scene",
+        "split",
+        "role",
+        "anchor (x, y)",
+        "UE range",
+        "file",
+        "positions",
+        "LOS",
+        f"median SNR @ {noise_dbm:g} dBm",
+    ):
         table.add_column(col)
     budget = LinkBudget(noise_dbm=noise_dbm)
     for spec in CATALOG.values():
@@ -99,9 +140,21 @@ def sites_command(
             where = "bundled" if f.parent == bundled_dir() else str(f.parent)
         else:
             los = f"~{spec.note.split('LOS ')[-1]}" if "LOS " in spec.note else "-"
-        table.add_row(spec.name, spec.scene, spec.split, spec.role or "-", f"({spec.anchor_xy[0]:g}, {spec.anchor_xy[1]:g})",
-                      f"{spec.d_min_m:g}-{spec.d_max_m:g} m", where, pos, los, snr)
-    table.caption = "LOS with ~ : candidate LOS fraction measured when the anchor was chosen (site not generated here)"
+        table.add_row(
+            spec.name,
+            spec.scene,
+            spec.split,
+            spec.role or "-",
+            f"({spec.anchor_xy[0]:g}, {spec.anchor_xy[1]:g})",
+            f"{spec.d_min_m:g}-{spec.d_max_m:g} m",
+            where,
+            pos,
+            los,
+            snr,
+        )
+    table.caption = (
+        "LOS with ~ : candidate LOS fraction measured when the anchor was chosen (site not generated here)"
+    )
     console.print(table)
 
 
@@ -110,11 +163,18 @@ def tr38901_command(
     task: str = typer.Option(..., help="Task name (mimofm data tasks), e.g. T1."),
     positions: int = typer.Option(1000, help="UE positions."),
     seed: int = typer.Option(0, help="Seed (drops, fading)."),
-    normalize: bool = typer.Option(False, help="Scale to unit mean gain per antenna (SNR = P/σ² convention)."),
-    scenario: Optional[str] = typer.Option(None, help="Another 38.901 scenario for the task's array and carrier: "
-                                           "uma | umi | rma (e.g. T4's 8×8 array in UMa); the file is named "
-                                           "<task>-<scenario>."),
-    los: Optional[str] = typer.Option(None, help="With --scenario: los | nlos | mixed (default: the task's)."),
+    normalize: bool = typer.Option(
+        False, help="Scale to unit mean gain per antenna (SNR = P/σ² convention)."
+    ),
+    scenario: str | None = typer.Option(
+        None,
+        help="Another 38.901 scenario for the task's array and carrier: "
+        "uma | umi | rma (e.g. T4's 8×8 array in UMa); the file is named "
+        "<task>-<scenario>.",
+    ),
+    los: str | None = typer.Option(
+        None, help="With --scenario: los | nlos | mixed (default: the task's)."
+    ),
     out: Path = typer.Option(..., help="Output file: .h5 (site file) or .npz."),
     overwrite: bool = typer.Option(False, help="Replace an existing file."),
 ) -> None:
@@ -140,14 +200,18 @@ def tr38901_command(
         raise MimofmInputError(f"{out} already exists; pass --overwrite to replace it")
     if out.suffix not in (".h5", ".npz"):
         raise MimofmInputError(f"`--out` must end in .h5 or .npz, got {out.name!r}")
-    with console.status(f"generating {task} ({cfg.scenario}, {cfg.num_bs_ant} antennas, {positions} positions)"):
+    with console.status(
+        f"generating {task} ({cfg.scenario}, {cfg.num_bs_ant} antennas, {positions} positions)"
+    ):
         cs = generate_task(cfg, positions, seed, normalize=normalize)
     if out.suffix == ".h5":
         write_site(out, cs, split=position_split(cs.num_positions, seed))
     else:
         save_channels_npz(out, cs)
-    console.print(f"{task}: {out} · {cs.num_positions} positions · LOS {float(cs.los.float().mean()):.2f} · "
-                  f"{cs.meta['seconds']:.1f} s")
+    console.print(
+        f"{task}: {out} · {cs.num_positions} positions · LOS {float(cs.los.float().mean()):.2f} · "
+        f"{cs.meta['seconds']:.1f} s"
+    )
 
 
 def tasks_command() -> None:
@@ -159,7 +223,16 @@ def tasks_command() -> None:
         table.add_column(col)
     for t in TASKS.values():
         los = "mixed" if t.los is None else ("LOS" if t.los else "NLOS")
-        table.add_row(t.name, t.group, {"uma": "UMa", "umi": "UMi", "rma": "RMa"}[t.scenario], los, f"{t.rows}x{t.cols} {t.array.upper()}",
-                      str(t.num_bs_ant), f"{t.frequency_ghz:g}", f"{t.min_ue}-{t.max_ue}", str(t.pilot_length),
-                      str(t.feedback_bits))
+        table.add_row(
+            t.name,
+            t.group,
+            {"uma": "UMa", "umi": "UMi", "rma": "RMa"}[t.scenario],
+            los,
+            f"{t.rows}x{t.cols} {t.array.upper()}",
+            str(t.num_bs_ant),
+            f"{t.frequency_ghz:g}",
+            f"{t.min_ue}-{t.max_ue}",
+            str(t.pilot_length),
+            str(t.feedback_bits),
+        )
     console.print(table)

@@ -7,7 +7,6 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Optional
 
 import torch
 import typer
@@ -49,10 +48,16 @@ def _build(family: str, section: dict):
 def train_command(
     family: str = typer.Argument(..., help="Model family: fm, papp, wifoe, toy."),
     recipe: Path = typer.Option(..., help="Recipe YAML file (recipes/*.yaml)."),
-    out_dir: Path = typer.Option(Path("runs/train"), help="Checkpoints and log.jsonl go here; resumes if present."),
-    set_: Optional[list[str]] = typer.Option(None, "--set", help="Override, e.g. train.steps=100 (repeatable)."),
+    out_dir: Path = typer.Option(
+        Path("runs/train"), help="Checkpoints and log.jsonl go here; resumes if present."
+    ),
+    set_: list[str] | None = typer.Option(
+        None, "--set", help="Override, e.g. train.steps=100 (repeatable)."
+    ),
     fresh: bool = typer.Option(False, help="Ignore an existing checkpoint in --out-dir."),
-    ship_as: Optional[str] = typer.Option(None, help="Copy the final checkpoint into the package assets under this name."),
+    ship_as: str | None = typer.Option(
+        None, help="Copy the final checkpoint into the package assets under this name."
+    ),
 ) -> None:
     """Train a model family from a recipe file (progress bar, checkpoints, exact resume)."""
     from mimofm.training.recipes import load_recipe
@@ -66,8 +71,10 @@ def train_command(
     t0 = time.perf_counter()
     result = train(rec, cfg, resume=not fresh)
     secs = time.perf_counter() - t0
-    console.print(f"trained {family}: {result['checkpoint']}.safetensors · {secs:.0f} s in this call · "
-                  f"final {result['metrics']}")
+    console.print(
+        f"trained {family}: {result['checkpoint']}.safetensors · {secs:.0f} s in this call · "
+        f"final {result['metrics']}"
+    )
     if ship_as:
         _ship(Path(str(result["checkpoint"])), ship_as, recipe, set_ or [], secs)
 
@@ -85,10 +92,17 @@ def _ship(stem: Path, name: str, recipe: Path, overrides: list[str], secs: float
     card = json.loads(stem.with_suffix(".json").read_text())
     card["tensors_sha256"] = sha256_file(dst.with_suffix(".safetensors"))
     card["shipped"] = {
-        "command": "mimofm train " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else f"mimofm train --recipe {recipe}",
-        "recipe_file": str(recipe), "overrides": overrides,
-        "hardware": {"machine": platform.machine(), "processor": platform.processor(),
-                     "threads": torch.get_num_threads(), "cuda": torch.cuda.is_available()},
+        "command": "mimofm train " + " ".join(sys.argv[2:])
+        if len(sys.argv) > 2
+        else f"mimofm train --recipe {recipe}",
+        "recipe_file": str(recipe),
+        "overrides": overrides,
+        "hardware": {
+            "machine": platform.machine(),
+            "processor": platform.processor(),
+            "threads": torch.get_num_threads(),
+            "cuda": torch.cuda.is_available(),
+        },
         "seconds_last_call": secs,
     }
     write_json(dst.with_suffix(".json"), card)

@@ -10,7 +10,7 @@ import torch
 
 from mimofm.core.validation import MimofmInputError, check_positive
 
-__all__ = ["energy", "normalize_power", "apply_mask_and_scale", "total_power"]
+__all__ = ["apply_mask_and_scale", "energy", "normalize_power", "total_power"]
 
 
 def total_power(w: torch.Tensor) -> torch.Tensor:
@@ -24,7 +24,9 @@ def normalize_power(w: torch.Tensor, power: float | torch.Tensor = 1.0) -> torch
     p = total_power(w)
     if isinstance(power, torch.Tensor):
         power = power.to(p.dtype)
-    scale = torch.where(p > 0, torch.sqrt(power / p.clamp_min(torch.finfo(p.dtype).tiny)), torch.zeros_like(p))
+    scale = torch.where(
+        p > 0, torch.sqrt(power / p.clamp_min(torch.finfo(p.dtype).tiny)), torch.zeros_like(p)
+    )
     return w * scale[..., None, None].to(w.dtype)
 
 

@@ -29,8 +29,17 @@ from mimofm.core.validation import MimofmInputError, check_positive
 # thermal noise over 20 MHz with a 7 dB UE noise figure: -174 + 10·log10(20e6) + 7 ≈ -94 dBm
 DEFAULT_NOISE_DBM = -94.0
 
-__all__ = ["DEFAULT_NOISE_DBM", "LinkBudget", "SNRSpec", "FDDOperatingPoint", "FDD_CONVENTIONS", "SNR_CONVENTIONS", "dbm_to_w", "w_to_dbm",
-           "median_gain"]
+__all__ = [
+    "DEFAULT_NOISE_DBM",
+    "FDD_CONVENTIONS",
+    "SNR_CONVENTIONS",
+    "FDDOperatingPoint",
+    "LinkBudget",
+    "SNRSpec",
+    "dbm_to_w",
+    "median_gain",
+    "w_to_dbm",
+]
 
 SNRConvention = Literal["site-median", "per-antenna", "none"]
 SNR_CONVENTIONS = ("site-median", "per-antenna", "none")
@@ -79,7 +88,9 @@ class LinkBudget:
     @property
     def noise_w(self) -> float:
         if self.noise_dbm is None:
-            raise MimofmInputError("this LinkBudget has no `noise_dbm`; give one or resolve it with an SNR target")
+            raise MimofmInputError(
+                "this LinkBudget has no `noise_dbm`; give one or resolve it with an SNR target"
+            )
         return dbm_to_w(self.noise_dbm)
 
     def scale(self) -> float:
@@ -90,7 +101,7 @@ class LinkBudget:
         """SNR-scaled channel ``Hs = sqrt(P_eff/σ²)·H`` (same shape and dtype as ``h``)."""
         return h * self.scale()
 
-    def with_snr(self, snr_db: float, h_positions: torch.Tensor) -> "LinkBudget":
+    def with_snr(self, snr_db: float, h_positions: torch.Tensor) -> LinkBudget:
         """Resolve the noise power so that the site-median single-user SNR equals ``snr_db``."""
         g = median_gain(h_positions)
         if not g > 0:
@@ -123,8 +134,10 @@ class SNRSpec:
         if self.relative_to == "received":  # the same reading under its other name
             object.__setattr__(self, "relative_to", "site-median")
         if self.relative_to not in SNR_CONVENTIONS:
-            raise MimofmInputError(f"unknown `relative_to` {self.relative_to!r}; valid: received (site-median), "
-                                   "per-antenna, none")
+            raise MimofmInputError(
+                f"unknown `relative_to` {self.relative_to!r}; valid: received (site-median), "
+                "per-antenna, none"
+            )
         for v, n in ((self.snr_db, "snr_db"), (self.noise_dbm, "noise_dbm")):
             if v is not None and not math.isfinite(v):
                 raise MimofmInputError(f"`{n}` must be finite, got {v!r}")
@@ -133,7 +146,9 @@ class SNRSpec:
     def label(self) -> str:
         if self.noise_dbm is not None:
             return f"noise {self.noise_dbm:g} dBm"
-        return f"{self.snr_db:g} dB" + {"none": " (P/σ²)", "per-antenna": " (per antenna)"}.get(self.relative_to, "")
+        return f"{self.snr_db:g} dB" + {"none": " (P/σ²)", "per-antenna": " (per antenna)"}.get(
+            self.relative_to, ""
+        )
 
     def scale_for(self, h_positions: torch.Tensor, budget: LinkBudget) -> tuple[float, LinkBudget]:
         """Amplitude scale mapping this site's raw channel to the SNR-scaled one, and the resolved budget.
@@ -177,7 +192,9 @@ class FDDOperatingPoint:
 
     def __post_init__(self) -> None:
         if self.convention not in FDD_CONVENTIONS:
-            raise MimofmInputError(f"unknown SNR convention {self.convention!r}; valid: {', '.join(FDD_CONVENTIONS)}")
+            raise MimofmInputError(
+                f"unknown SNR convention {self.convention!r}; valid: {', '.join(FDD_CONVENTIONS)}"
+            )
         for v, n in ((self.snr_db, "snr_db"), (self.pilot_snr_db, "pilot_snr_db")):
             if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v)):
                 raise MimofmInputError(f"`{n}` must be a finite number of dB, got {v!r}")
@@ -209,6 +226,8 @@ class FDDOperatingPoint:
         """The point as stated, plus (with ``num_bs_ant``) ``pilot_energy`` and the resolved pilot SNR."""
         d = {"snr_db": self.snr_db, "snr_convention": self.convention, "pilot_snr_db": self.pilot_snr_db}
         if num_bs_ant is not None:
-            d |= {"pilot_energy": self.pilot_energy(num_bs_ant),
-                  "resolved_pilot_snr_db": self.resolved_pilot_snr_db(num_bs_ant)}
+            d |= {
+                "pilot_energy": self.pilot_energy(num_bs_ant),
+                "resolved_pilot_snr_db": self.resolved_pilot_snr_db(num_bs_ant),
+            }
         return d

@@ -12,7 +12,7 @@ import torch
 
 from mimofm.core.validation import check_channel, check_positive, check_precoder
 
-__all__ = ["sinr", "user_rates", "sum_rate", "effective_gains"]
+__all__ = ["effective_gains", "sinr", "sum_rate", "user_rates"]
 
 
 def effective_gains(h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:

@@ -14,11 +14,11 @@ import torch
 __all__ = [
     "MimofmInputError",
     "check_channel",
-    "check_precoder",
-    "check_positive",
-    "check_num_ue_le_num_ant",
-    "check_rates",
     "check_choice",
+    "check_num_ue_le_num_ant",
+    "check_positive",
+    "check_precoder",
+    "check_rates",
 ]
 
 
@@ -55,7 +55,7 @@ def check_channel(h: Any, name: str = "h", *, min_rank: int = 2) -> torch.Tensor
     if not bool(torch.isfinite(h).all()):
         bad = int((~torch.isfinite(h)).sum())
         raise MimofmInputError(f"`{name}` contains {bad} NaN/Inf entries; every entry must be finite")
-    zero = (h.abs().amax(dim=-1) == 0)
+    zero = h.abs().amax(dim=-1) == 0
     if bool(zero.any()):
         idx = torch.nonzero(zero)[0].tolist()
         raise MimofmInputError(
@@ -85,8 +85,10 @@ def check_positive(value: Any, name: str, *, allow_zero: bool = False) -> float 
     if isinstance(value, torch.Tensor):
         ok = torch.isfinite(value).all() and ((value >= 0) if allow_zero else (value > 0)).all()
         if not bool(ok):
-            raise MimofmInputError(f"`{name}` must be finite and {what}, got {_describe(value)} "
-                                   f"with min {value.min().item() if value.numel() else 'n/a'}")
+            raise MimofmInputError(
+                f"`{name}` must be finite and {what}, got {_describe(value)} "
+                f"with min {value.min().item() if value.numel() else 'n/a'}"
+            )
         return value
     try:
         v = float(value)

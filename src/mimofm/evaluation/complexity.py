@@ -34,8 +34,8 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Callable
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -44,7 +44,7 @@ from mimofm.core.validation import MimofmInputError
 from mimofm.models.loading import PAPP_CHECKPOINTS
 from mimofm.precoders.registry import REGISTRY, get_precoder
 
-__all__ = ["ComplexityReport", "complexity", "paper_counts", "mimofm_multiplications", "complexity_table"]
+__all__ = ["ComplexityReport", "complexity", "complexity_table", "mimofm_multiplications", "paper_counts"]
 
 
 def paper_counts(name: str, k: int, n: int, iterations: float | None = None) -> dict[str, float]:
@@ -57,10 +57,18 @@ def paper_counts(name: str, k: int, n: int, iterations: float | None = None) -> 
     elif name == "fm":
         out["fm Table II FLOPs (paper's model)"] = (2**19 + 2**21) * k + 2048 * k**2 + 1024 * k * n
     elif name.startswith("wmmse") and i is not None:
-        out["fm Table II FLOPs"] = i * (14 / 3 * k * n**3 + 12 * k**2 * n**2 + 12 * k**2 * n + 9 * k * n**2
-                                        + 8 * k * n + 5 * k**2 + 68 / 3 * k)
-        out["PaPP Table I real multiplications"] = 4 * i * (2 / 3 * n**3 * k + n**2 * k + 2 * n * (2 * k**2 + k)
-                                                            + k**2 + 14 / 3 * k)
+        out["fm Table II FLOPs"] = i * (
+            14 / 3 * k * n**3
+            + 12 * k**2 * n**2
+            + 12 * k**2 * n
+            + 9 * k * n**2
+            + 8 * k * n
+            + 5 * k**2
+            + 68 / 3 * k
+        )
+        out["PaPP Table I real multiplications"] = (
+            4 * i * (2 / 3 * n**3 * k + n**2 * k + 2 * n * (2 * k**2 + k) + k**2 + 14 / 3 * k)
+        )
     return out
 
 
@@ -81,11 +89,30 @@ def mimofm_multiplications(name: str, k: int, n: int, iterations: float | None =
     if name == "zf-wf":
         return gram + _SOLVE * k**3 + 4 * n * k * k + 2 * n * k + 4 * k + norm
     if name in ("wmmse", "wmmse-ref"):
-        per_it = 4 * k**3 + 2 * k * k + 6 * k + 8 * k * k + _EIGH * k**3 + 4 * k * k + 3 * _BISECTION * k + 4 * k**3 + 2 * k * k
+        per_it = (
+            4 * k**3
+            + 2 * k * k
+            + 6 * k
+            + 8 * k * k
+            + _EIGH * k**3
+            + 4 * k * k
+            + 3 * _BISECTION * k
+            + 4 * k**3
+            + 2 * k * k
+        )
         return gram + i * per_it + 4 * n * k * k + norm
     if name == "wmmse-antenna":
-        per_it = 4 * k * k * n + 2 * k * k + 6 * k + 4 * n * n * k + _EIGH * n**3 + 4 * n * n * k \
-            + 3 * _BISECTION * n + 4 * n * n * k + 2 * k * k
+        per_it = (
+            4 * k * k * n
+            + 2 * k * k
+            + 6 * k
+            + 4 * n * n * k
+            + _EIGH * n**3
+            + 4 * n * n * k
+            + 3 * _BISECTION * n
+            + 4 * n * n * k
+            + 2 * k * k
+        )
         return i * per_it + norm
     if name == "dpc":
         return gram + i * (2 * _SOLVE * k**3 + 8 * k)
@@ -96,7 +123,9 @@ def mimofm_multiplications(name: str, k: int, n: int, iterations: float | None =
 
         base = mimofm_multiplications(name.removesuffix("-refined"), k, n, iterations)
         return None if base is None else base + refine_multiplications(k)
-    if name == "fm":  # the shipped checkpoint's architecture at this size: network (FLOPs ÷ 2) + structure step
+    if (
+        name == "fm"
+    ):  # the shipped checkpoint's architecture at this size: network (FLOPs ÷ 2) + structure step
         import dataclasses
 
         from mimofm.models.fm import fm_flops
@@ -111,7 +140,9 @@ def mimofm_multiplications(name: str, k: int, n: int, iterations: float | None =
         from mimofm.models.loading import load_papp
         from mimofm.models.papp import papp_multiplications
 
-        return papp_multiplications(dataclasses.replace(load_papp(None, shipped=name).cfg, num_ue=k, num_bs_ant=n))
+        return papp_multiplications(
+            dataclasses.replace(load_papp(None, shipped=name).cfg, num_ue=k, num_bs_ant=n)
+        )
     return None
 
 
@@ -179,9 +210,17 @@ def _timed(fn: Callable, h: torch.Tensor, repeats: int) -> float:
     return statistics.median(times)
 
 
-def complexity(precoder: str | Callable, num_ue: int, num_bs_ant: int, *, iterations: float | None = None,
-               batch_sizes: tuple[int, ...] = (1, 1024), repeats: int = 3, seed: int = 0,
-               device: str = "cpu") -> ComplexityReport:
+def complexity(
+    precoder: str | Callable,
+    num_ue: int,
+    num_bs_ant: int,
+    *,
+    iterations: float | None = None,
+    batch_sizes: tuple[int, ...] = (1, 1024),
+    repeats: int = 3,
+    seed: int = 0,
+    device: str = "cpu",
+) -> ComplexityReport:
     """Analytic counts, measured FLOPs and wall-clock of ``precoder`` at ``num_ue × num_bs_ant``."""
     if num_ue < 1 or num_bs_ant < 1:
         raise MimofmInputError(f"`num_ue` and `num_bs_ant` must be >= 1, got {num_ue}, {num_bs_ant}")
@@ -202,11 +241,17 @@ def complexity(precoder: str | Callable, num_ue: int, num_bs_ant: int, *, iterat
         torch.backends.mha.set_fastpath_enabled(fast)
     timing = {b: _timed(fn, _channels(b, k, n, seed + 1, device), repeats) / b for b in batch_sizes}
     return ComplexityReport(
-        precoder=name, num_ue=k, num_bs_ant=n, iterations=iterations,
+        precoder=name,
+        num_ue=k,
+        num_bs_ant=n,
+        iterations=iterations,
         analytic=paper_counts(name, k, n, iterations),
         mimofm_multiplications=mimofm_multiplications(name, k, n, iterations),
         measured_flops_matmul_only=int(fc.get_total_flops()),
-        seconds_per_precoder=timing, device=device, threads=torch.get_num_threads())
+        seconds_per_precoder=timing,
+        device=device,
+        threads=torch.get_num_threads(),
+    )
 
 
 def complexity_table(reports: list[ComplexityReport], reference: str = "zf") -> list[dict]:
@@ -214,9 +259,15 @@ def complexity_table(reports: list[ComplexityReport], reference: str = "zf") -> 
     ref = {(r.num_ue, r.num_bs_ant): r for r in reports if r.precoder == reference}
     rows = []
     for r in reports:
-        row = {"precoder": r.precoder, "num_ue": r.num_ue, "num_bs_ant": r.num_bs_ant, "iterations": r.iterations,
-               "mimofm_multiplications": r.mimofm_multiplications,
-               "measured_flops_matmul_only": r.measured_flops_matmul_only, **{f"analytic: {k}": v for k, v in r.analytic.items()}}
+        row = {
+            "precoder": r.precoder,
+            "num_ue": r.num_ue,
+            "num_bs_ant": r.num_bs_ant,
+            "iterations": r.iterations,
+            "mimofm_multiplications": r.mimofm_multiplications,
+            "measured_flops_matmul_only": r.measured_flops_matmul_only,
+            **{f"analytic: {k}": v for k, v in r.analytic.items()},
+        }
         base = ref.get((r.num_ue, r.num_bs_ant))
         for b, t in r.seconds_per_precoder.items():
             row[f"s/precoder @ batch {b}"] = t

@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -27,8 +27,17 @@ from mimofm.core.rates import sum_rate
 from mimofm.core.validation import MimofmInputError
 from mimofm.precoders.registry import parse_precoders
 
-__all__ = ["EvalConfig", "evaluate", "evaluate_sets", "summarize_ci", "sample_users", "load_sets", "machine_info",
-           "evaluate_variants", "compare_checkpoints"]
+__all__ = [
+    "EvalConfig",
+    "compare_checkpoints",
+    "evaluate",
+    "evaluate_sets",
+    "evaluate_variants",
+    "load_sets",
+    "machine_info",
+    "sample_users",
+    "summarize_ci",
+]
 
 
 @dataclass
@@ -48,7 +57,9 @@ class EvalConfig:
     chunk: int = 250
     positions: str = "all"  # all | train | val | test: which position split the users come from
     csi_nmse_db: float | None = None  # precoders see Ĥ = H + E with this NMSE; rates are measured on H
-    csi_denoise: bool = False  # Ĥ passes the beamspace denoiser (mimofm.channels.denoise) before every precoder
+    csi_denoise: bool = (
+        False  # Ĥ passes the beamspace denoiser (mimofm.channels.denoise) before every precoder
+    )
     pilot_snr_db: float | None = None  # wifoe: pilot SNR at the median position (None: full-energy pilots)
     wifoe_task: str | None = None  # wifoe: the branch to use (None: picked from N_t)
     wifoe_checkpoint: str | None = None  # wifoe: checkpoint stem (None: the shipped one)
@@ -77,7 +88,9 @@ class EvalConfig:
         if self.pilot_snr_db is not None and not self.has_wifoe:
             raise MimofmInputError("`--pilot-snr-db` applies to wifoe; add wifoe to `--precoder`")
         if self.pilot_snr_db is not None and not math.isfinite(self.pilot_snr_db):
-            raise MimofmInputError(f"`--pilot-snr-db` must be a finite number of dB, got {self.pilot_snr_db!r}")
+            raise MimofmInputError(
+                f"`--pilot-snr-db` must be a finite number of dB, got {self.pilot_snr_db!r}"
+            )
         if self.wifoe_task is not None and not self.has_wifoe:
             raise MimofmInputError("`--task` with `--data` picks wifoe's branch; add wifoe to `--precoder`")
         if self.num_ue < 1:
@@ -105,14 +118,17 @@ def summarize_ci(x: np.ndarray) -> tuple[float, float]:
     return mean, half
 
 
-def sample_users(cs: ChannelSet, num_ue: int, samples: int, seed: int, positions: str = "all") -> torch.Tensor:
+def sample_users(
+    cs: ChannelSet, num_ue: int, samples: int, seed: int, positions: str = "all"
+) -> torch.Tensor:
     """``samples`` multi-user draws ``[S, num_ue, N]`` (raw gains, complex128) from one split of ``cs``."""
     cand = None
     if positions != "all":
         if cs.split is None:
             raise MimofmInputError(f"`--positions {positions}` needs a position split; {cs.name} has none")
-        cand = candidate_positions(cs.num_positions, split=cs.split,
-                                   split_code={"train": 0, "val": 1, "test": 2}[positions])
+        cand = candidate_positions(
+            cs.num_positions, split=cs.split, split_code={"train": 0, "val": 1, "test": 2}[positions]
+        )
     idx = draw_user_sets(cs.num_positions, num_ue, samples, seed, cand)
     return gather_users(cs.h, idx).to(torch.complex128)
 
@@ -129,12 +145,17 @@ def load_sets(paths: list[str]) -> list[ChannelSet]:
 
 
 def machine_info() -> dict:
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "threads": torch.get_num_threads(), "platform": platform.platform()}
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+    }
 
 
-def _run_chunked(spec, hs: torch.Tensor, chunk: int, h_est: torch.Tensor | None = None
-                 ) -> tuple[np.ndarray, np.ndarray | None, float]:
+def _run_chunked(
+    spec, hs: torch.Tensor, chunk: int, h_est: torch.Tensor | None = None
+) -> tuple[np.ndarray, np.ndarray | None, float]:
     """Sum rate per sample ``[S]``, iterations ``[S]`` (or None) and seconds spent.
 
     ``h_est``: the channel estimate precoders are computed from (default: ``hs``, perfect CSI); rates are
@@ -196,7 +217,9 @@ def evaluate_sets(
                 if progress:
                     progress(f"{cs.name} · {point.label} · {spec.name}")
                 # wifoe estimates the channel from its own pilots: the imperfect-CSI option is for the others
-                rates, iters, secs = _run_chunked(spec, hs, cfg.chunk, None if spec.name == "wifoe" else h_est)
+                rates, iters, secs = _run_chunked(
+                    spec, hs, cfg.chunk, None if spec.name == "wifoe" else h_est
+                )
                 per[spec.name] = (rates, iters, secs)
             dpc = per.get("dpc")
             for spec in point_specs:
@@ -220,10 +243,15 @@ def evaluate_sets(
                     "csi_denoise": cfg.csi_denoise if spec.kind == "precoder" else None,
                 }
                 if spec.name == "wifoe":
-                    row |= {"wifoe_branch": branch, "pilot_snr_db": pilot, "pilot_energy": e_s,
-                            "resolved_pilot_snr_db": 10.0 * math.log10(e_s * scale**2 * median_gain(cs.h)
-                                                                       / cs.num_bs_ant),
-                            "csi_nmse_db": None, "csi_denoise": None}
+                    row |= {
+                        "wifoe_branch": branch,
+                        "pilot_snr_db": pilot,
+                        "pilot_energy": e_s,
+                        "resolved_pilot_snr_db": 10.0
+                        * math.log10(e_s * scale**2 * median_gain(cs.h) / cs.num_bs_ant),
+                        "csi_nmse_db": None,
+                        "csi_denoise": None,
+                    }
                 if dpc is not None and spec.name != "dpc":
                     over = rates > dpc[0] * (1 + 1e-6) + 1e-9
                     row["samples_above_dpc"] = int(over.sum())
@@ -235,8 +263,15 @@ def evaluate_sets(
         "mimofm_result": "eval",
         "config": asdict(cfg),
         "link_budget": budget.to_dict(),
-        "sites": [{"name": cs.name, "num_positions": cs.num_positions, "num_bs_ant": cs.num_bs_ant,
-                   "los_fraction": float(cs.los.float().mean()) if cs.los is not None else None} for cs in sets],
+        "sites": [
+            {
+                "name": cs.name,
+                "num_positions": cs.num_positions,
+                "num_bs_ant": cs.num_bs_ant,
+                "los_fraction": float(cs.los.float().mean()) if cs.los is not None else None,
+            }
+            for cs in sets
+        ],
         "machine": machine_info(),
         "results": results,
     }
@@ -250,7 +285,9 @@ def _wifoe_branch(model, cs: ChannelSet, cfg: EvalConfig, progress) -> str | Non
 
     meta = cs.meta if isinstance(cs.meta, dict) else {}
     # ray-traced sites keep the array in meta["settings"], 3GPP task files in meta["array"]; None: not said
-    geo = next((g for g in (meta.get("settings"), meta.get("array")) if isinstance(g, dict) and "rows" in g), None)
+    geo = next(
+        (g for g in (meta.get("settings"), meta.get("array")) if isinstance(g, dict) and "rows" in g), None
+    )
     array = (int(geo["rows"]), int(geo["cols"])) if geo is not None else None
     branch, why = pick_branch(model, cs.num_bs_ant, cfg.wifoe_task, array)
     if progress:
@@ -268,8 +305,15 @@ def _pilot_snr(stated: float | None, rule: tuple, received_snr_db: float, num_bs
     return rule_pilot_snr(rule, received_snr_db, num_bs_ant)
 
 
-def _with_wifoe(specs: list, cfg: EvalConfig, model, branch: str | None, cs: ChannelSet, scale: float,
-                pilot_snr_db: float | None):
+def _with_wifoe(
+    specs: list,
+    cfg: EvalConfig,
+    model,
+    branch: str | None,
+    cs: ChannelSet,
+    scale: float,
+    pilot_snr_db: float | None,
+):
     """``specs`` with wifoe in its ``--precoder`` place at this SNR point, and wifoe's pilot energy (or None)."""
     if model is None:
         return specs, None
@@ -281,8 +325,9 @@ def _with_wifoe(specs: list, cfg: EvalConfig, model, branch: str | None, cs: Cha
     return [by_name[n.strip().lower()] for n in dict.fromkeys(cfg.precoders) if n.strip()], e_s
 
 
-def evaluate_variants(cs: ChannelSet, name: str, variants: dict[str, str | None], cfg: EvalConfig,
-                      also: tuple[str, ...] = ()) -> list[dict]:
+def evaluate_variants(
+    cs: ChannelSet, name: str, variants: dict[str, str | None], cfg: EvalConfig, also: tuple[str, ...] = ()
+) -> list[dict]:
     """Rows of the neural precoder ``name`` for each checkpoint in ``variants`` (label -> stem, None: shipped),
     named ``"<name>-<label>"``, on the same paired samples as ``cfg`` draws for ``cs``; ``also``: registry
     names served by the same checkpoint (e.g. ``papp-refined``), named ``"<also>-<label>"``."""
@@ -303,9 +348,15 @@ def evaluate_variants(cs: ChannelSet, name: str, variants: dict[str, str | None]
     return rows
 
 
-def compare_checkpoints(sites: list[ChannelSet], classical: list[str], name: str,
-                        variants: dict[str, dict[str, str | None]], cfg: EvalConfig,
-                        progress: Callable[[str], None] | None = None, also: tuple[str, ...] = ()) -> dict:
+def compare_checkpoints(
+    sites: list[ChannelSet],
+    classical: list[str],
+    name: str,
+    variants: dict[str, dict[str, str | None]],
+    cfg: EvalConfig,
+    progress: Callable[[str], None] | None = None,
+    also: tuple[str, ...] = (),
+) -> dict:
     """Per site: the ``classical`` precoders and every checkpoint variant of ``name`` (label -> site -> stem)
     on the same paired samples (``also``: see :func:`evaluate_variants`); ``{"config", "results", "machine"}``."""
     from dataclasses import replace
@@ -316,10 +367,14 @@ def compare_checkpoints(sites: list[ChannelSet], classical: list[str], name: str
             progress(cs.name)
         site_cfg = replace(cfg, precoders=classical)
         rows += evaluate_sets([cs], site_cfg)["results"]
-        rows += evaluate_variants(cs, name, {label: stems[cs.name] for label, stems in variants.items()}, site_cfg,
-                                  also)
-    return {"config": {"snr_db": cfg.snr_db, "samples": cfg.samples, "positions": cfg.positions},
-            "results": rows, "machine": machine_info()}
+        rows += evaluate_variants(
+            cs, name, {label: stems[cs.name] for label, stems in variants.items()}, site_cfg, also
+        )
+    return {
+        "config": {"snr_db": cfg.snr_db, "samples": cfg.samples, "positions": cfg.positions},
+        "results": rows,
+        "machine": machine_info(),
+    }
 
 
 def evaluate(cfg: EvalConfig, progress: Callable[[str], None] | None = None) -> dict:

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import platform
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -26,16 +26,30 @@ from mimofm.core.validation import MimofmInputError
 from mimofm.evaluation.complexity import _channels, _timed
 from mimofm.precoders.registry import get_precoder
 
-__all__ = ["LatencyConfig", "latency", "NEEDED_PER_SECOND"]
+__all__ = ["NEEDED_PER_SECOND", "LatencyConfig", "latency"]
 
 NEEDED_PER_SECOND = 69 * 2000  # subbands of 4 RBs in 273 RBs, times 2000 slots/s (see module docstring)
 
 
 @dataclass
 class LatencyConfig:
-    methods: list[str] = field(default_factory=lambda: ["zf", "rzf", "rzf-refined", "wmmse", "fm", "fm-onnx",
-                                                         "fm-refined", "papp", "papp-onnx", "papp-refined", "papp-lite",
-                                                         "wifoe", "wifoe-onnx"])
+    methods: list[str] = field(
+        default_factory=lambda: [
+            "zf",
+            "rzf",
+            "rzf-refined",
+            "wmmse",
+            "fm",
+            "fm-onnx",
+            "fm-refined",
+            "papp",
+            "papp-onnx",
+            "papp-refined",
+            "papp-lite",
+            "wifoe",
+            "wifoe-onnx",
+        ]
+    )
     num_ue: int = 4
     num_bs_ant: int = 64
     batches: list[int] = field(default_factory=lambda: [1, 1024])
@@ -50,11 +64,12 @@ def _wifoe_task(model, num_bs_ant: int) -> str:
     for t in model.branches:
         if get_task(t).num_bs_ant == num_bs_ant:
             return t
-    raise MimofmInputError(f"the shipped wifoe has no task with {num_bs_ant} antennas (its tasks: "
-                           f"{', '.join(model.branches)})")
+    raise MimofmInputError(
+        f"the shipped wifoe has no task with {num_bs_ant} antennas (its tasks: {', '.join(model.branches)})"
+    )
 
 
-def _wifoe_contender(name: str, cfg: "LatencyConfig", tmp: Path) -> Callable[[torch.Tensor], object]:
+def _wifoe_contender(name: str, cfg: LatencyConfig, tmp: Path) -> Callable[[torch.Tensor], object]:
     """wifoe end to end on its task with ``cfg.num_bs_ant`` antennas: pilots and noise, the users' B-bit
     feedback, the BS decoder (PyTorch, or the exported user and BS graphs with ONNX Runtime)."""
     import numpy as np
@@ -73,21 +88,26 @@ def _wifoe_contender(name: str, cfg: "LatencyConfig", tmp: Path) -> Callable[[to
     L = sessions[0].shape[-1]
 
     def run(h: torch.Tensor):
-        noise = (rng.standard_normal((*h.shape[:2], L)) + 1j * rng.standard_normal((*h.shape[:2], L))) * 0.5 ** 0.5
+        noise = (
+            rng.standard_normal((*h.shape[:2], L)) + 1j * rng.standard_normal((*h.shape[:2], L))
+        ) * 0.5**0.5
         return run_wifoe_onnx(tmp / "wifoe", h.numpy(), noise, sessions=sessions)
 
     return run
 
 
-def _contender(name: str, cfg: "LatencyConfig", tmp: Path) -> Callable[[torch.Tensor], object]:
+def _contender(name: str, cfg: LatencyConfig, tmp: Path) -> Callable[[torch.Tensor], object]:
     if name in ("wifoe", "wifoe-onnx"):
         return _wifoe_contender(name, cfg, tmp)
     if name in ("fm-onnx", "papp-onnx"):
         from mimofm.export import export_fm_onnx, export_papp_onnx, ort_session, run_onnx
         from mimofm.models.loading import load_fm, load_papp
 
-        path = (export_fm_onnx(load_fm(None), tmp / "fm.onnx") if name == "fm-onnx"
-                else export_papp_onnx(load_papp(None), tmp / "papp.onnx"))
+        path = (
+            export_fm_onnx(load_fm(None), tmp / "fm.onnx")
+            if name == "fm-onnx"
+            else export_papp_onnx(load_papp(None), tmp / "papp.onnx")
+        )
         session = ort_session(path, cfg.threads)
         return lambda h: run_onnx(path, h.numpy(), session=session)
     spec = get_precoder(name)
@@ -96,7 +116,7 @@ def _contender(name: str, cfg: "LatencyConfig", tmp: Path) -> Callable[[torch.Te
     return spec.run
 
 
-def _counts(name: str, fn: Callable, cfg: "LatencyConfig") -> dict:
+def _counts(name: str, fn: Callable, cfg: LatencyConfig) -> dict:
     """Operations of one precoder: mimofm's real-multiplication count and the matmul FLOPs PyTorch counts
     on one call (``None`` for the ONNX contenders: the same graph as their PyTorch model)."""
     if name.endswith("-onnx"):
@@ -144,9 +164,27 @@ def latency(cfg: LatencyConfig, progress: Callable[[str], None] | None = None) -
                     progress(f"batch {b} · {m}")
                 t[m] = _timed(fn, h, cfg.repeats) / b
             for m in cfg.methods:
-                rows.append({"method": m, "batch": b, "seconds_per_precoder": t[m], "ratio_to_wmmse": t[m] / t["wmmse"],
-                             "precoders_per_second": 1.0 / t[m], "budget_fraction": 1.0 / t[m] / NEEDED_PER_SECOND})
+                rows.append(
+                    {
+                        "method": m,
+                        "batch": b,
+                        "seconds_per_precoder": t[m],
+                        "ratio_to_wmmse": t[m] / t["wmmse"],
+                        "precoders_per_second": 1.0 / t[m],
+                        "budget_fraction": 1.0 / t[m] / NEEDED_PER_SECOND,
+                    }
+                )
         ops = {m: _counts(m, fn, cfg) for m, fn in fns.items()}
-    return {"config": cfg.__dict__, "needed_per_second": NEEDED_PER_SECOND, "rows": rows, "operations": ops,
-            "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                        "threads": torch.get_num_threads(), "torch": torch.__version__, "device": "cpu"}}
+    return {
+        "config": cfg.__dict__,
+        "needed_per_second": NEEDED_PER_SECOND,
+        "rows": rows,
+        "operations": ops,
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "device": "cpu",
+        },
+    }

@@ -7,9 +7,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from mimofm._io import atomic_path  # noqa: E402
+from mimofm._io import atomic_path
 
 
 def plot_sum_rate_vs_snr(result: dict, path: Path) -> Path:
@@ -19,8 +19,11 @@ def plot_sum_rate_vs_snr(result: dict, path: Path) -> Path:
     fig, axes = plt.subplots(1, len(sites), figsize=(4.2 * len(sites), 3.6), squeeze=False, sharey=True)
     for ax, site in zip(axes[0], sites):
         for p in dict.fromkeys(r["precoder"] for r in rows):
-            pts = sorted((r["snr_db"], r["sum_rate_mean"], r["sum_rate_ci95"]) for r in rows
-                         if r["site"] == site and r["precoder"] == p)
+            pts = sorted(
+                (r["snr_db"], r["sum_rate_mean"], r["sum_rate_ci95"])
+                for r in rows
+                if r["site"] == site and r["precoder"] == p
+            )
             x, y, ci = zip(*pts)
             style = "--k" if p == "dpc" else "-o"
             ax.plot(x, y, style, label=p, markersize=3)
@@ -52,18 +55,29 @@ def plot_tradeoff(result: dict, path: Path) -> Path:
     rows = [r for r in result["results"] if isinstance(r.get("beta"), (int, float))]
     keys = list(dict.fromkeys((r["site"], r["snr_db"]) for r in rows))
     models = list(dict.fromkeys(r.get("model") for r in rows))
-    fig, axes = plt.subplots(1, max(1, len(keys)), figsize=(4.2 * max(1, len(keys)), 3.6), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(
+        1, max(1, len(keys)), figsize=(4.2 * max(1, len(keys)), 3.6), squeeze=False, sharey=True
+    )
     styles = {"qos@fm-rates": "-o", "greedy@fm-rates": "--^"}
     for ax, (site, snr) in zip(axes[0], keys):
         for model in models:
             for method, style in styles.items():
-                pts = sorted((r["beta"], r["fm_energy_ratio"]) for r in rows
-                             if (r["site"], r["snr_db"], r["method"], r.get("model")) == (site, snr, method, model)
-                             and r.get("fm_energy_ratio") is not None)
+                pts = sorted(
+                    (r["beta"], r["fm_energy_ratio"])
+                    for r in rows
+                    if (r["site"], r["snr_db"], r["method"], r.get("model")) == (site, snr, method, model)
+                    and r.get("fm_energy_ratio") is not None
+                )
                 if pts:
                     x, y = zip(*pts)
                     base = "QoS" if method.startswith("qos") else "greedy switch-off"
-                    ax.plot(x, y, style, label=f"{'fm' if model is None else 'fm-' + model} ÷ {base}", markersize=4)
+                    ax.plot(
+                        x,
+                        y,
+                        style,
+                        label=f"{'fm' if model is None else 'fm-' + model} ÷ {base}",
+                        markersize=4,
+                    )
         ax.axhline(1.0, color="k", lw=0.8)
         ax.set_title(f"{site} · {snr:g} dB")
         ax.set_xlabel("request level β (fraction of WMMSE's sum rate)")

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import dataclasses
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 
@@ -33,7 +33,7 @@ from mimofm.core.validation import MimofmInputError
 from mimofm.evaluation.complexity import _channels, _timed
 from mimofm.precoders.registry import get_precoder
 
-__all__ = ["ScalingConfig", "scaling", "NEURAL"]
+__all__ = ["NEURAL", "ScalingConfig", "scaling"]
 
 NEURAL = ("fm", "papp")
 
@@ -52,13 +52,18 @@ class ScalingConfig:
     wifoe_snr_db: float = 16.0  # received, with the shipped checkpoint's pilot rule (its calibrated point)
 
     @classmethod
-    def quick(cls) -> "ScalingConfig":
+    def quick(cls) -> ScalingConfig:
         return cls(antennas=[16, 64], users=[2, 4], batch=32, repeats=1)
 
     def validate(self) -> None:
         if "wmmse" not in self.methods:
             raise MimofmInputError("include wmmse: every ratio is to WMMSE in the same run")
-        if min(self.antennas + self.users + [self.batch, self.repeats, self.users_fixed, self.antennas_fixed]) < 1:
+        if (
+            min(
+                self.antennas + self.users + [self.batch, self.repeats, self.users_fixed, self.antennas_fixed]
+            )
+            < 1
+        ):
             raise MimofmInputError("sizes, batch and repeats must be >= 1")
 
 
@@ -98,31 +103,41 @@ def _point(sweep: str, k: int, n: int, cfg: ScalingConfig, progress) -> list[dic
             trained = True
         with torch.no_grad():
             times[m] = _timed(fn, h, cfg.repeats) / cfg.batch
-            rates[m] = float(sum_rate(h.to(torch.complex128), fn(h).to(torch.complex128)).mean()) if trained else None
+            rates[m] = (
+                float(sum_rate(h.to(torch.complex128), fn(h).to(torch.complex128)).mean())
+                if trained
+                else None
+            )
         rows.append({"sweep": sweep, "num_ue": k, "num_bs_ant": n, "method": m, "note": note})
     for r in rows:
         m = r["method"]
-        r.update(seconds_per_precoder=times[m], time_ratio_to_wmmse=times[m] / times["wmmse"], sum_rate=rates[m],
-                 ratio_to_wmmse=None if rates[m] is None else rates[m] / rates["wmmse"])
+        r.update(
+            seconds_per_precoder=times[m],
+            time_ratio_to_wmmse=times[m] / times["wmmse"],
+            sum_rate=rates[m],
+            ratio_to_wmmse=None if rates[m] is None else rates[m] / rates["wmmse"],
+        )
     return rows
 
 
 def _wifoe_rows(cfg: ScalingConfig, progress) -> list[dict]:
     from mimofm.channels.tr38901 import get_task
-    from mimofm.models.loading import load_wifoe
+    from mimofm.core.linkbudget import FDDOperatingPoint
+    from mimofm.evaluation.wifoe_eval import checkpoint_pilot_rule, rule_pilot_snr
+    from mimofm.models.loading import load_wifoe, shipped_checkpoint
     from mimofm.precoders.wmmse import wmmse
     from mimofm.training.task_data import DEFAULT_POSITIONS, draw_task_samples, load_task
 
-    from mimofm.core.linkbudget import FDDOperatingPoint
-    from mimofm.evaluation.wifoe_eval import checkpoint_pilot_rule, rule_pilot_snr
-    from mimofm.models.loading import shipped_checkpoint
-
     task = get_task(cfg.wifoe_task)
     model = load_wifoe(None)
-    pilot = rule_pilot_snr(checkpoint_pilot_rule(shipped_checkpoint("wifoe")), cfg.wifoe_snr_db, task.num_bs_ant)
+    pilot = rule_pilot_snr(
+        checkpoint_pilot_rule(shipped_checkpoint("wifoe")), cfg.wifoe_snr_db, task.num_bs_ant
+    )
     e_s = FDDOperatingPoint(cfg.wifoe_snr_db, "received", pilot).pilot_energy(task.num_bs_ant)
     if task.name not in model.branches:
-        raise MimofmInputError(f"the shipped wifoe has no branch for {task.name}; its tasks: {', '.join(model.branches)}")
+        raise MimofmInputError(
+            f"the shipped wifoe has no branch for {task.name}; its tasks: {', '.join(model.branches)}"
+        )
     pos = load_task(task.name, DEFAULT_POSITIONS).split("test")
     rows = []
     for k in [k for k in cfg.users if k <= task.num_bs_ant]:
@@ -130,19 +145,35 @@ def _wifoe_rows(cfg: ScalingConfig, progress) -> list[dict]:
             progress(f"wifoe users: {task.name} N_U={k}")
         h = draw_task_samples(pos, cfg.batch, k, cfg.seed + k, cfg.wifoe_snr_db)
         gen = lambda: torch.Generator().manual_seed(cfg.seed)  # noqa: E731
-        fns = {"wmmse": lambda x: wmmse(x).w,
-               "wifoe": lambda x: model(x, task.name, generator=gen(), pilot_energy=e_s)}
+        fns = {
+            "wmmse": lambda x: wmmse(x).w,
+            "wifoe": lambda x: model(x, task.name, generator=gen(), pilot_energy=e_s),
+        }
         with torch.no_grad():
             t = {m: _timed(f, h, cfg.repeats) / cfg.batch for m, f in fns.items()}
-            r = {m: float(sum_rate(h.to(torch.complex128), f(h).to(torch.complex128)).mean()) for m, f in fns.items()}
+            r = {
+                m: float(sum_rate(h.to(torch.complex128), f(h).to(torch.complex128)).mean())
+                for m, f in fns.items()
+            }
         inside = task.min_ue <= k <= task.max_ue
         for m in fns:
-            rows.append({"sweep": f"wifoe N_U ({task.name})",
-                         "num_ue": k, "num_bs_ant": task.num_bs_ant, "method": m if m == "wmmse" else "wifoe",
-                         "note": ("perfect CSI" if m == "wmmse" else
-                                  "end to end" + ("" if inside else ", K outside training")),
-                         "seconds_per_precoder": t[m], "time_ratio_to_wmmse": t[m] / t["wmmse"], "sum_rate": r[m],
-                         "ratio_to_wmmse": r[m] / r["wmmse"]})
+            rows.append(
+                {
+                    "sweep": f"wifoe N_U ({task.name})",
+                    "num_ue": k,
+                    "num_bs_ant": task.num_bs_ant,
+                    "method": m if m == "wmmse" else "wifoe",
+                    "note": (
+                        "perfect CSI"
+                        if m == "wmmse"
+                        else "end to end" + ("" if inside else ", K outside training")
+                    ),
+                    "seconds_per_precoder": t[m],
+                    "time_ratio_to_wmmse": t[m] / t["wmmse"],
+                    "sum_rate": r[m],
+                    "ratio_to_wmmse": r[m] / r["wmmse"],
+                }
+            )
     return rows
 
 
@@ -160,6 +191,14 @@ def scaling(cfg: ScalingConfig, progress: Callable[[str], None] | None = None) -
             rows += _point("N_U", k, cfg.antennas_fixed, cfg, progress)
     if cfg.wifoe_task:
         rows += _wifoe_rows(cfg, progress)
-    return {"config": dataclasses.asdict(cfg), "rows": rows,
-            "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                        "threads": torch.get_num_threads(), "torch": torch.__version__, "device": "cpu"}}
+    return {
+        "config": dataclasses.asdict(cfg),
+        "rows": rows,
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "device": "cpu",
+        },
+    }

@@ -24,8 +24,8 @@ Energies in watts (``p_tx_w``, ``p_rf_w``); rates recomputed from each precoder 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
@@ -63,10 +63,13 @@ class TradeoffConfig:
     def validate(self) -> None:
         if self.rate_targets is not None:
             if len(self.rate_targets) != self.num_ue:
-                raise MimofmInputError(f"`--rate-targets` needs one rate per user ({self.num_ue}), "
-                                       f"got {len(self.rate_targets)}")
+                raise MimofmInputError(
+                    f"`--rate-targets` needs one rate per user ({self.num_ue}), got {len(self.rate_targets)}"
+                )
             if any(not (math.isfinite(r) and r >= 0) for r in self.rate_targets):
-                raise MimofmInputError(f"`--rate-targets` must be finite and >= 0 bit/s/Hz, got {self.rate_targets}")
+                raise MimofmInputError(
+                    f"`--rate-targets` must be finite and >= 0 bit/s/Hz, got {self.rate_targets}"
+                )
         if not self.betas or any(not (0 < b <= 1) for b in self.betas):
             raise MimofmInputError(f"`betas` must be in (0, 1], got {self.betas}")
         if self.samples < 2 or self.greedy_samples < 0 or self.num_ue < 1:
@@ -86,25 +89,47 @@ def relative_rate_error(achieved: torch.Tensor, requested: torch.Tensor, floor: 
     return ((achieved - requested).abs() / requested.clamp_min(floor)).mean(-1)
 
 
-def _fm_run(model, hs: torch.Tensor, req: torch.Tensor, chunk: int, exact_rates: bool = True,
-            energy_w: tuple[float, float] | None = None):
+def _fm_run(
+    model,
+    hs: torch.Tensor,
+    req: torch.Tensor,
+    chunk: int,
+    exact_rates: bool = True,
+    energy_w: tuple[float, float] | None = None,
+):
     """fm with requests -> achieved rates ``[S, K]``, Ω ``[S, N]``, γ ``[S]`` (float64)."""
     rates, om, ga = [], [], []
     with torch.no_grad():
         for i in range(0, hs.shape[0], chunk):
-            h = hs[i:i + chunk]
-            out = model(h.to(torch.complex64), rates=req[i:i + chunk].float(), exact_rates=exact_rates,
-                        energy_w=energy_w)
+            h = hs[i : i + chunk]
+            out = model(
+                h.to(torch.complex64),
+                rates=req[i : i + chunk].float(),
+                exact_rates=exact_rates,
+                energy_w=energy_w,
+            )
             rates.append(user_rates(h, out.w.to(h.dtype)))
             om.append(out.omega.double())
             ga.append(out.gamma.double())
     return torch.cat(rates), torch.cat(om), torch.cat(ga)
 
 
-def _row(base: dict, method: str, requested: torch.Tensor, achieved: torch.Tensor | None,
-         energy_w: torch.Tensor | None, ok: torch.Tensor, **extra) -> dict:
-    row = {**base, "method": method, "num_samples": int(ok.numel()), "feasible_fraction": float(ok.double().mean()),
-           "requested_sum_rate_mean": float(requested.sum(-1).mean())}
+def _row(
+    base: dict,
+    method: str,
+    requested: torch.Tensor,
+    achieved: torch.Tensor | None,
+    energy_w: torch.Tensor | None,
+    ok: torch.Tensor,
+    **extra,
+) -> dict:
+    row = {
+        **base,
+        "method": method,
+        "num_samples": int(ok.numel()),
+        "feasible_fraction": float(ok.double().mean()),
+        "requested_sum_rate_mean": float(requested.sum(-1).mean()),
+    }
     if achieved is not None and bool(ok.any()):
         row["achieved_sum_rate_mean"] = float(achieved[ok].sum(-1).mean())
     if energy_w is not None and bool(ok.any()):
@@ -113,8 +138,14 @@ def _row(base: dict, method: str, requested: torch.Tensor, achieved: torch.Tenso
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
 
 
-def evaluate_tradeoff(sets: list[ChannelSet], cfg: TradeoffConfig, model, *, link_budget: LinkBudget | None = None,
-                      progress: Callable[[str], None] | None = None) -> dict:
+def evaluate_tradeoff(
+    sets: list[ChannelSet],
+    cfg: TradeoffConfig,
+    model,
+    *,
+    link_budget: LinkBudget | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict:
     """fm with rate requests vs QoS power minimization (and greedy antenna switch-off) on ``sets``."""
     cfg.validate()
     budget = link_budget or LinkBudget()
@@ -128,9 +159,14 @@ def evaluate_tradeoff(sets: list[ChannelSet], cfg: TradeoffConfig, model, *, lin
             if progress:
                 progress(f"{cs.name} · {snr:g} dB · WMMSE reference")
             r_max = wmmse(hs).sum_rate.double()
-            points = ([("fixed", torch.tensor(cfg.rate_targets, dtype=torch.float64).expand(hs.shape[0], -1))]
-                      if cfg.rate_targets is not None else
-                      [(b, random_requests(r_max, cfg.num_ue, b, cfg.seed + 1 + j)) for j, b in enumerate(cfg.betas)])
+            points = (
+                [("fixed", torch.tensor(cfg.rate_targets, dtype=torch.float64).expand(hs.shape[0], -1))]
+                if cfg.rate_targets is not None
+                else [
+                    (b, random_requests(r_max, cfg.num_ue, b, cfg.seed + 1 + j))
+                    for j, b in enumerate(cfg.betas)
+                ]
+            )
             for beta, req in points:
                 base = {"site": cs.name, "snr_db": float(snr), "beta": beta}
                 if progress:
@@ -142,25 +178,61 @@ def evaluate_tradeoff(sets: list[ChannelSet], cfg: TradeoffConfig, model, *, lin
                 e_mean, e_ci = summarize_ci(err.numpy())
                 qr = qos_power_min(hs, req, max_power=1.0)  # which requests any precoder can meet
                 feas = qr.within_budget
-                rows.append(_row(base, "fm", req, ach, e_fm, all_ok, rel_rate_error_mean=e_mean,
-                                 rel_rate_error_ci95=e_ci,
-                                 rel_rate_error_feasible_mean=float(err[feas].mean()) if bool(feas.any()) else None,
-                                 antennas_on_mean=float(om.sum(-1).mean()), gamma_mean=float(ga.mean())))
+                rows.append(
+                    _row(
+                        base,
+                        "fm",
+                        req,
+                        ach,
+                        e_fm,
+                        all_ok,
+                        rel_rate_error_mean=e_mean,
+                        rel_rate_error_ci95=e_ci,
+                        rel_rate_error_feasible_mean=float(err[feas].mean()) if bool(feas.any()) else None,
+                        antennas_on_mean=float(om.sum(-1).mean()),
+                        gamma_mean=float(ga.mean()),
+                    )
+                )
                 if progress:
                     progress(f"{cs.name} · {snr:g} dB · β {beta} · QoS baselines")
                 q = qos_power_min(hs, ach, max_power=1.0)
                 e_q = q.power.clamp(max=1.0) * cfg.p_tx_w + n * cfg.p_rf_w
-                rows.append(_row(base, "qos@fm-rates", req, ach, e_q, q.within_budget,
-                                 fm_energy_ratio=float((e_fm[q.within_budget] / e_q[q.within_budget]).mean())
-                                 if bool(q.within_budget.any()) else None))
+                rows.append(
+                    _row(
+                        base,
+                        "qos@fm-rates",
+                        req,
+                        ach,
+                        e_q,
+                        q.within_budget,
+                        fm_energy_ratio=float((e_fm[q.within_budget] / e_q[q.within_budget]).mean())
+                        if bool(q.within_budget.any())
+                        else None,
+                    )
+                )
                 if cfg.greedy_samples:
                     g = min(cfg.greedy_samples, hs.shape[0])
                     gs = greedy_antenna_selection(hs[:g], ach[:g], p_tx_w=cfg.p_tx_w, p_rf_w=cfg.p_rf_w)
-                    rows.append(_row(base, "greedy@fm-rates", req[:g], ach[:g], gs.energy_w, gs.feasible,
-                                     antennas_on_mean=float(gs.omega.sum(-1).mean()),
-                                     fm_energy_ratio=float((e_fm[:g][gs.feasible] / gs.energy_w[gs.feasible]).mean())
-                                     if bool(gs.feasible.any()) else None))
+                    rows.append(
+                        _row(
+                            base,
+                            "greedy@fm-rates",
+                            req[:g],
+                            ach[:g],
+                            gs.energy_w,
+                            gs.feasible,
+                            antennas_on_mean=float(gs.omega.sum(-1).mean()),
+                            fm_energy_ratio=float((e_fm[:g][gs.feasible] / gs.energy_w[gs.feasible]).mean())
+                            if bool(gs.feasible.any())
+                            else None,
+                        )
+                    )
                 e_qr = qr.power.clamp(max=1.0) * cfg.p_tx_w + n * cfg.p_rf_w
                 rows.append(_row(base, "qos@requests", req, req, e_qr, qr.within_budget))
-    return {"mimofm_result": "tradeoff", "config": asdict(cfg), "link_budget": budget.to_dict(),
-            "machine": machine_info(), "results": rows}
+    return {
+        "mimofm_result": "tradeoff",
+        "config": asdict(cfg),
+        "link_budget": budget.to_dict(),
+        "machine": machine_info(),
+        "results": rows,
+    }

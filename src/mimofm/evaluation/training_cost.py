@@ -14,7 +14,7 @@ from pathlib import Path
 
 from mimofm.models.loading import PAPP_CHECKPOINTS, shipped_checkpoint
 
-__all__ = ["training_cost", "SHIPPED"]
+__all__ = ["SHIPPED", "training_cost"]
 
 SHIPPED = ("fm", *PAPP_CHECKPOINTS, "wifoe")
 
@@ -36,8 +36,10 @@ def _derived_samples_per_step(card: dict) -> int | None:
 def _quality(card: dict) -> str:
     h = card.get("heldout_metrics") or {}
     if "mean_ratio_to_wmmse" in h and "test drops" in h.get("split", ""):  # wifoe at a stated operating point
-        return (f"{h['mean_ratio_to_wmmse']:.3f} × perfect-CSI WMMSE (3GPP test drops, {h['snr_db']:g} dB, "
-                f"pilots {h['pilot_snr_db']:g} dB)")
+        return (
+            f"{h['mean_ratio_to_wmmse']:.3f} × perfect-CSI WMMSE (3GPP test drops, {h['snr_db']:g} dB, "
+            f"pilots {h['pilot_snr_db']:g} dB)"
+        )
     if "mean_ratio_to_wmmse" in h:
         return f"{h['mean_ratio_to_wmmse']:.3f} × WMMSE (held-out sites)"
     ratios = h.get("ratio_to_wmmse")
@@ -59,10 +61,20 @@ def training_cost(names: tuple[str, ...] = SHIPPED) -> list[dict]:
             sps, derived = _derived_samples_per_step(card), True
         steps = int(card["step"])
         hw = shipped.get("hardware", {})
-        rows.append({"name": name, "steps": steps, "samples_per_step": sps,
-                     "samples": None if sps is None else steps * sps, "seconds": meta.get("seconds"),
-                     "device": meta.get("device", "cuda" if hw.get("cuda") else "cpu"),
-                     "threads": hw.get("threads"), "world_size": meta.get("world_size", 1),
-                     "precision": meta.get("precision", "fp32"), "command": shipped.get("command"),
-                     "quality": _quality(card), "derived": derived})
+        rows.append(
+            {
+                "name": name,
+                "steps": steps,
+                "samples_per_step": sps,
+                "samples": None if sps is None else steps * sps,
+                "seconds": meta.get("seconds"),
+                "device": meta.get("device", "cuda" if hw.get("cuda") else "cpu"),
+                "threads": hw.get("threads"),
+                "world_size": meta.get("world_size", 1),
+                "precision": meta.get("precision", "fp32"),
+                "command": shipped.get("command"),
+                "quality": _quality(card),
+                "derived": derived,
+            }
+        )
     return rows

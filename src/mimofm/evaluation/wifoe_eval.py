@@ -23,8 +23,22 @@ from mimofm.precoders.linear import zf
 from mimofm.precoders.wmmse import wmmse
 from mimofm.training.task_data import DEFAULT_POSITIONS, draw_task_samples, load_task
 
-__all__ = ["task_draws", "wifoe_rate", "classical_rates", "evaluate_wifoe", "lmmse_wmmse_rate", "checkpoint_positions",
-           "pick_branch", "file_pilot_energy", "checkpoint_pilot_rule", "rule_pilot_snr", "checkpoint_snrs", "wifoe_spec", "codebook_rate", "cqi_bits_for"]
+__all__ = [
+    "checkpoint_pilot_rule",
+    "checkpoint_positions",
+    "checkpoint_snrs",
+    "classical_rates",
+    "codebook_rate",
+    "cqi_bits_for",
+    "evaluate_wifoe",
+    "file_pilot_energy",
+    "lmmse_wmmse_rate",
+    "pick_branch",
+    "rule_pilot_snr",
+    "task_draws",
+    "wifoe_rate",
+    "wifoe_spec",
+]
 
 
 def checkpoint_positions(stem) -> int:
@@ -35,8 +49,15 @@ def checkpoint_positions(stem) -> int:
     return checkpoint_recipe(str(stem)).get("positions", DEFAULT_POSITIONS)
 
 
-def task_draws(task: str, snr_db: float, samples: int = 200, seed: int = 0, split: str = "test",
-               positions: int = DEFAULT_POSITIONS, convention: str = "received") -> list[torch.Tensor]:
+def task_draws(
+    task: str,
+    snr_db: float,
+    samples: int = 200,
+    seed: int = 0,
+    split: str = "test",
+    positions: int = DEFAULT_POSITIONS,
+    convention: str = "received",
+) -> list[torch.Tensor]:
     """One ``[samples, K, N_t]`` draw per ``K`` of the task's range, SNR-scaled (``snr_db`` read in
     ``convention``). The users drawn do not depend on the SNR or its convention."""
     from mimofm.channels.tr38901 import get_task
@@ -44,27 +65,41 @@ def task_draws(task: str, snr_db: float, samples: int = 200, seed: int = 0, spli
     cfg = get_task(task)
     pos = load_task(task, positions).split(split)
     base = zlib.crc32(task.encode())
-    return [draw_task_samples(pos, samples, k, seed * 1_000_003 + base + k, snr_db, convention)
-            for k in range(cfg.min_ue, cfg.max_ue + 1)]
+    return [
+        draw_task_samples(pos, samples, k, seed * 1_000_003 + base + k, snr_db, convention)
+        for k in range(cfg.min_ue, cfg.max_ue + 1)
+    ]
 
 
 def _mean_rate(draws: list[torch.Tensor], precode) -> float:
-    rates = [float(sum_rate(h.to(torch.complex128), precode(h, i).to(torch.complex128)).mean())
-             for i, h in enumerate(draws)]
+    rates = [
+        float(sum_rate(h.to(torch.complex128), precode(h, i).to(torch.complex128)).mean())
+        for i, h in enumerate(draws)
+    ]
     return sum(rates) / len(rates)
 
 
 @torch.no_grad()
-def wifoe_rate(model, task: str, draws: list[torch.Tensor], branch: str | None = None, seed: int = 0,
-               pilot_energy: float = 1.0) -> float:
+def wifoe_rate(
+    model,
+    task: str,
+    draws: list[torch.Tensor],
+    branch: str | None = None,
+    seed: int = 0,
+    pilot_energy: float = 1.0,
+) -> float:
     """End-to-end mean sum rate of ``model``'s branch ``branch`` (default: ``task``) on ``draws``, pilots
     sent with energy ``pilot_energy`` (``E_s``, :meth:`FDDOperatingPoint.pilot_energy`)."""
     was = model.training
     model.eval()
     name = branch or task
     try:
-        return _mean_rate(draws, lambda h, i: model(h, name, generator=torch.Generator().manual_seed(seed * 97 + i),
-                                                    pilot_energy=pilot_energy))
+        return _mean_rate(
+            draws,
+            lambda h, i: model(
+                h, name, generator=torch.Generator().manual_seed(seed * 97 + i), pilot_energy=pilot_energy
+            ),
+        )
     finally:
         model.train(was)
 
@@ -72,19 +107,28 @@ def wifoe_rate(model, task: str, draws: list[torch.Tensor], branch: str | None =
 _CLASSICAL: dict[tuple, dict[str, float]] = {}
 
 
-def classical_rates(task: str, snr_db: float, samples: int = 200, seed: int = 0,
-                    positions: int = DEFAULT_POSITIONS, convention: str = "received") -> dict[str, float]:
+def classical_rates(
+    task: str,
+    snr_db: float,
+    samples: int = 200,
+    seed: int = 0,
+    positions: int = DEFAULT_POSITIONS,
+    convention: str = "received",
+) -> dict[str, float]:
     """ZF and WMMSE mean sum rates with perfect CSI on :func:`task_draws` (cached per process)."""
     key = (task, snr_db, samples, seed, positions, convention)
     if key not in _CLASSICAL:
         draws = task_draws(task, snr_db, samples, seed, positions=positions, convention=convention)
-        _CLASSICAL[key] = {"zf": _mean_rate(draws, lambda h, i: zf(h)),
-                           "wmmse": _mean_rate(draws, lambda h, i: wmmse(h).w)}
+        _CLASSICAL[key] = {
+            "zf": _mean_rate(draws, lambda h, i: zf(h)),
+            "wmmse": _mean_rate(draws, lambda h, i: wmmse(h).w),
+        }
     return _CLASSICAL[key]
 
 
-def _lmmse_estimator(task: str, snr_db: float, positions: int, convention: str, pilot_snr_db: float | None,
-                     seed: int):
+def _lmmse_estimator(
+    task: str, snr_db: float, positions: int, convention: str, pilot_snr_db: float | None, seed: int
+):
     """The users' side of a classical FDD chain: ``L`` random Gaussian pilots of energy ``E_s``, LMMSE estimates
     with the channel covariance of the task's train positions. Returns ``estimate(h [B, K, N]) -> ĥ`` (seeded
     pilot noise, complex128).
@@ -101,28 +145,36 @@ def _lmmse_estimator(task: str, snr_db: float, positions: int, convention: str, 
     c = train.T @ train.conj() / train.shape[0]  # E[g g^H], [N, N]
     g = torch.Generator().manual_seed(seed)
     x = torch.complex(*torch.randn(2, n, L, generator=g, dtype=torch.float64))
-    x = x / x.norm(dim=0, keepdim=True) * e_s ** 0.5
+    x = x / x.norm(dim=0, keepdim=True) * e_s**0.5
     gain = c @ x.conj() @ torch.linalg.inv(x.T @ c @ x.conj() + torch.eye(L, dtype=c.dtype))  # [N, L]
 
     def estimate(h: torch.Tensor) -> torch.Tensor:
-        z = torch.complex(*torch.randn(2, *h.shape[:2], L, generator=g, dtype=torch.float64)) * 0.5 ** 0.5
+        z = torch.complex(*torch.randn(2, *h.shape[:2], L, generator=g, dtype=torch.float64)) * 0.5**0.5
         y = h.to(torch.complex128) @ x + z  # [B, K, L]
         return y @ gain.T  # ĥ = (gain yᵀ)ᵀ = y gainᵀ
 
     return estimate
 
 
-def lmmse_wmmse_rate(task: str, snr_db: float, samples: int = 200, seed: int = 0,
-                     positions: int = DEFAULT_POSITIONS, convention: str = "received",
-                     pilot_snr_db: float | None = None) -> float:
+def lmmse_wmmse_rate(
+    task: str,
+    snr_db: float,
+    samples: int = 200,
+    seed: int = 0,
+    positions: int = DEFAULT_POSITIONS,
+    convention: str = "received",
+    pilot_snr_db: float | None = None,
+) -> float:
     """A classical FDD reference with the task's pilot budget and **unquantized** feedback: the LMMSE estimate
     of :func:`_lmmse_estimator` fed back as is, WMMSE on the estimates, rates on the true channels. It shows
     what the pilots alone cost (the learned schemes also pay for B-bit feedback). ``pilot_snr_db``: as in
     :class:`~mimofm.core.linkbudget.FDDOperatingPoint` (default: full-energy pilots).
     """
     estimate = _lmmse_estimator(task, snr_db, positions, convention, pilot_snr_db, seed)
-    return _mean_rate(task_draws(task, snr_db, samples, seed, positions=positions, convention=convention),
-                      lambda h, i: wmmse(estimate(h)).w)
+    return _mean_rate(
+        task_draws(task, snr_db, samples, seed, positions=positions, convention=convention),
+        lambda h, i: wmmse(estimate(h)).w,
+    )
 
 
 def cqi_bits_for(rows: int, cols: int, bits: int) -> int:
@@ -132,9 +184,18 @@ def cqi_bits_for(rows: int, cols: int, bits: int) -> int:
     return max(0, min(4, bits - type1_bits(rows, cols, 1, 1)))
 
 
-def codebook_rate(task: str, snr_db: float, kind: str = "type1", precoder: str = "wmmse", samples: int = 200,
-                  seed: int = 0, positions: int = DEFAULT_POSITIONS, convention: str = "received",
-                  pilot_snr_db: float | None = None, perfect_ue_csi: bool = False) -> float:
+def codebook_rate(
+    task: str,
+    snr_db: float,
+    kind: str = "type1",
+    precoder: str = "wmmse",
+    samples: int = 200,
+    seed: int = 0,
+    positions: int = DEFAULT_POSITIONS,
+    convention: str = "received",
+    pilot_snr_db: float | None = None,
+    perfect_ue_csi: bool = False,
+) -> float:
     """5G NR codebook feedback at **equal bits**: each user estimates its channel from the task's ``L`` pilots
     (LMMSE, as :func:`lmmse_wmmse_rate`; ``perfect_ue_csi``: the true channel instead), reports a TS 38.214
     Type I or Type II PMI plus a wideband CQI within the task's ``B`` bits
@@ -158,14 +219,25 @@ def codebook_rate(task: str, snr_db: float, kind: str = "type1", precoder: str =
         fb = codebook_feedback_channel(seen, rows, cols, bits, kind, cqi, (g_db - 25.0, g_db + 10.0))
         return bs(fb)
 
-    return _mean_rate(task_draws(task, snr_db, samples, seed, positions=positions, convention=convention), precode)
+    return _mean_rate(
+        task_draws(task, snr_db, samples, seed, positions=positions, convention=convention), precode
+    )
 
 
-def evaluate_wifoe(model, tasks: list[str], snrs_db: list[float], samples: int = 200, seed: int = 0,
-                   branches: dict[str, str] | None = None, progress=None,
-                   positions: int = DEFAULT_POSITIONS, convention: str = "received",
-                   pilot_snr_db: float | None = None, pilot_snr_offset_db: float | None = None,
-                   offset_convention: str = "received") -> list[dict]:
+def evaluate_wifoe(
+    model,
+    tasks: list[str],
+    snrs_db: list[float],
+    samples: int = 200,
+    seed: int = 0,
+    branches: dict[str, str] | None = None,
+    progress=None,
+    positions: int = DEFAULT_POSITIONS,
+    convention: str = "received",
+    pilot_snr_db: float | None = None,
+    pilot_snr_offset_db: float | None = None,
+    offset_convention: str = "received",
+) -> list[dict]:
     """Rows ``{task, branch, snr_db, snr_convention, pilot_snr_db, pilot_energy, resolved_pilot_snr_db,
     rate, zf, wmmse, ratio_to_wmmse}`` for every task and SNR.
 
@@ -191,14 +263,23 @@ def evaluate_wifoe(model, tasks: list[str], snrs_db: list[float], samples: int =
             draws = task_draws(t, s, samples, seed, positions=positions, convention=convention)
             r = wifoe_rate(model, t, draws, br, seed, pilot_energy=op.pilot_energy(n))
             ref = classical_rates(t, s, samples, seed, positions, convention)
-            rows.append({"task": t, "branch": br, **op.to_dict(n), "rate": r, **ref,
-                         "ratio_to_wmmse": r / ref["wmmse"]})
+            rows.append(
+                {
+                    "task": t,
+                    "branch": br,
+                    **op.to_dict(n),
+                    "rate": r,
+                    **ref,
+                    "ratio_to_wmmse": r / ref["wmmse"],
+                }
+            )
     return rows
 
 
 # -- wifoe on a user's channel file ----------------------------------------------------------------
-def pick_branch(model, num_bs_ant: int, task: str | None = None,
-                array: tuple[int, int] | None = None) -> tuple[str, str]:
+def pick_branch(
+    model, num_bs_ant: int, task: str | None = None, array: tuple[int, int] | None = None
+) -> tuple[str, str]:
     """The branch of ``model`` that serves channels with ``num_bs_ant`` antennas, and why it was chosen.
 
     ``task`` given: that branch (its ``N_t`` must match). Otherwise the branches with ``N_t = num_bs_ant``:
@@ -211,23 +292,37 @@ def pick_branch(model, num_bs_ant: int, task: str | None = None,
     if task is not None:
         br = model.branch(task)
         if br.shape.num_bs_ant != num_bs_ant:
-            raise MimofmInputError(f"task {task} has N_t = {br.shape.num_bs_ant}, the channel file has {num_bs_ant} "
-                                   "antennas; drop --task to pick a matching one")
+            raise MimofmInputError(
+                f"task {task} has N_t = {br.shape.num_bs_ant}, the channel file has {num_bs_ant} "
+                "antennas; drop --task to pick a matching one"
+            )
         return task, f"{task} (given)"
     same = [b for b, br in model.branches.items() if br.shape.num_bs_ant == num_bs_ant]
     if not same:
         have = ", ".join(f"{b} (N_t {br.shape.num_bs_ant})" for b, br in model.branches.items())
-        raise MimofmInputError(f"the wifoe model has no branch for {num_bs_ant} antennas; it has {have}. Train one "
-                               "for your array with `mimofm adapt wifoe --task NAME` (a catalog task of that size, "
-                               "see `mimofm data tasks`)")
+        raise MimofmInputError(
+            f"the wifoe model has no branch for {num_bs_ant} antennas; it has {have}. Train one "
+            "for your array with `mimofm adapt wifoe --task NAME` (a catalog task of that size, "
+            "see `mimofm data tasks`)"
+        )
+
     def geometry(b: str) -> int:  # 0: the catalog task's array is the file's
         return 0 if array is not None and b in TASKS and (TASKS[b].rows, TASKS[b].cols) == tuple(array) else 1
 
-    same.sort(key=lambda b: (geometry(b), -model.branches[b].shape.feedback_bits,
-                             -model.branches[b].shape.pilot_length, b))
+    same.sort(
+        key=lambda b: (
+            geometry(b),
+            -model.branches[b].shape.feedback_bits,
+            -model.branches[b].shape.pilot_length,
+            b,
+        )
+    )
     sh = model.branches[same[0]].shape
-    why = (f"{same[0]} (N_t {num_bs_ant}, L {sh.pilot_length}, B {sh.feedback_bits}"
-           + (", the file's array" if geometry(same[0]) == 0 else "") + f"; picked from {', '.join(same)})")
+    why = (
+        f"{same[0]} (N_t {num_bs_ant}, L {sh.pilot_length}, B {sh.feedback_bits}"
+        + (", the file's array" if geometry(same[0]) == 0 else "")
+        + f"; picked from {', '.join(same)})"
+    )
     return same[0], why
 
 
@@ -241,8 +336,9 @@ def checkpoint_pilot_rule(stem) -> tuple[float | None, float | None, str]:
     return rec.get("pilot_snr_db"), rec.get("pilot_snr_offset_db"), rec.get("snr_convention", "received")
 
 
-def rule_pilot_snr(rule: tuple[float | None, float | None, str], received_snr_db: float | None,
-                   num_bs_ant: int) -> float | None:
+def rule_pilot_snr(
+    rule: tuple[float | None, float | None, str], received_snr_db: float | None, num_bs_ant: int
+) -> float | None:
     """The pilot SNR a checkpoint's ``rule`` (:func:`checkpoint_pilot_rule`) gives at a data point whose
     *received* (beamformed) SNR is ``received_snr_db``: the fixed value, or the data SNR in the rule's own
     convention plus the offset (``None``: full-energy pilots, or an offset rule without a data SNR)."""
@@ -273,8 +369,10 @@ def file_pilot_energy(pilot_snr_db: float | None, hs_positions: torch.Tensor) ->
         return 1.0
     g = median_gain(hs_positions)
     if not (g > 0 and math.isfinite(pilot_snr_db)):
-        raise MimofmInputError(f"a pilot SNR needs a finite `pilot_snr_db` ({pilot_snr_db!r}) and channels whose "
-                               "median gain is positive")
+        raise MimofmInputError(
+            f"a pilot SNR needs a finite `pilot_snr_db` ({pilot_snr_db!r}) and channels whose "
+            "median gain is positive"
+        )
     return 10.0 ** (pilot_snr_db / 10.0) * hs_positions.shape[-1] / g
 
 

@@ -16,7 +16,6 @@ model serves every link budget and SNR without the dynamic range of raw gains re
 from __future__ import annotations
 
 import math
-
 from dataclasses import asdict, dataclass
 
 import torch
@@ -25,9 +24,20 @@ from torch import nn
 from mimofm.core.validation import MimofmInputError
 from mimofm.models.refine import refine_structure
 
-__all__ = ["FMConfig", "FMFeatureExtractor", "FMHead", "FMPrecoder", "FMOutput", "user_tokens", "transmit", "structured_precoder", "fm_flops", "exact_rate_powers",
-           "prune_antennas",
-           "user_tokens_real"]
+__all__ = [
+    "FMConfig",
+    "FMFeatureExtractor",
+    "FMHead",
+    "FMOutput",
+    "FMPrecoder",
+    "exact_rate_powers",
+    "fm_flops",
+    "prune_antennas",
+    "structured_precoder",
+    "transmit",
+    "user_tokens",
+    "user_tokens_real",
+]
 
 
 @dataclass
@@ -43,7 +53,9 @@ class FMConfig:
     dropout: float = 0.05
     num_output_heads: int = 1
     head_form: str = "structure"  # "structure" (λ, p of the optimal beamforming structure) or "rzf-mix"
-    rate_mode: str = "paper"  # "paper" or "per-user" (requests also in user tokens, λ scaled by γ; docs/fm.md)
+    rate_mode: str = (
+        "paper"  # "paper" or "per-user" (requests also in user tokens, λ scaled by γ; docs/fm.md)
+    )
     p_tx_w: float = 20.0  # the energy model (eq. 4) the rate-target mode saves energy for: P_TX and P_RF in W
     p_rf_w: float = 1.0
 
@@ -131,8 +143,9 @@ class FMFeatureExtractor(nn.Module):
             self.user_rate_embed = nn.Linear(1, cfg.d_model)
             nn.init.zeros_(self.user_rate_embed.weight)
             nn.init.zeros_(self.user_rate_embed.bias)
-        layer = nn.TransformerEncoderLayer(cfg.d_model, cfg.num_attention_heads, cfg.ffn, cfg.dropout,
-                                           batch_first=True, norm_first=True)
+        layer = nn.TransformerEncoderLayer(
+            cfg.d_model, cfg.num_attention_heads, cfg.ffn, cfg.dropout, batch_first=True, norm_first=True
+        )
         self.encoder = nn.TransformerEncoder(layer, cfg.num_layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(cfg.d_model)
 
@@ -152,7 +165,7 @@ class _STE(torch.autograd.Function):
     """Threshold at 0.5 forward; the sigmoid's gradient passes straight through."""
 
     @staticmethod
-    def forward(ctx, p: torch.Tensor) -> torch.Tensor:  # noqa: D401
+    def forward(ctx, p: torch.Tensor) -> torch.Tensor:
         return (p > 0.5).to(p.dtype)
 
     @staticmethod
@@ -184,7 +197,9 @@ class FMHead(nn.Module):
         self.mask_out = nn.Linear(cfg.d_model, cfg.num_bs_ant + 1)
         nn.init.constant_(self.mask_out.bias, 3.0)  # start with every antenna on and full power
 
-    def precoder(self, feats: torch.Tensor, h: torch.Tensor, lam_scale: torch.Tensor | None = None) -> torch.Tensor:
+    def precoder(
+        self, feats: torch.Tensor, h: torch.Tensor, lam_scale: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """``feats`` ``[B, K+1, d]``, ``h`` ``[B, K, N]`` -> un-normalized ``W`` ``[B, N, K]``.
 
         ``lam_scale`` ``[B]`` multiplies ``λ`` (``rate_mode="per-user"``: ``Σλ = γ``, the total power, which
@@ -209,8 +224,9 @@ class FMHead(nn.Module):
         s = torch.sigmoid(self.mask_out(feats[:, self.k]))  # [B, N+1]
         return _STE.apply(s[:, :-1]), s[:, -1]
 
-    def forward(self, feats: torch.Tensor, h: torch.Tensor, *, full_power: bool = False
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(
+        self, feats: torch.Tensor, h: torch.Tensor, *, full_power: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``feats`` ``[B, K+1, d]``, ``h`` ``[B, K, N]`` -> (``W`` ``[B, N, K]``, ``Ω`` ``[B, N]``, ``γ`` ``[B]``)."""
         omega, gamma = self.mask_and_power(feats)
         if full_power:
@@ -218,8 +234,9 @@ class FMHead(nn.Module):
         return self.precoder(feats, h, gamma if self.lam_times_gamma else None), omega, gamma
 
 
-def exact_rate_powers(h: torch.Tensor, w: torch.Tensor, rates: torch.Tensor, max_power: float = 1.0
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
+def exact_rate_powers(
+    h: torch.Tensor, w: torch.Tensor, rates: torch.Tensor, max_power: float = 1.0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The least per-user powers that meet ``rates`` exactly with the beam directions of ``w``.
 
     ``h`` ``[B, K, N]`` SNR-scaled channel (unit noise), ``w`` ``[B, N, K]`` precoder (only its column
@@ -242,12 +259,21 @@ def exact_rate_powers(h: torch.Tensor, w: torch.Tensor, rates: torch.Tensor, max
     ok = (info == 0) & torch.isfinite(q).all(-1) & (q >= -1e-12).all(-1) & (total <= max_power * (1 + 1e-9))
     ok = ok & ((col[:, 0] > 0) | (t == 0)).all(-1)
     q = torch.where(ok[:, None], q.clamp_min(0), torch.zeros_like(q))
-    q = q * (max_power / total.clamp_min(max_power)).clamp(max=1.0)[:, None]  # within the tolerance: onto the budget
+    q = (
+        q * (max_power / total.clamp_min(max_power)).clamp(max=1.0)[:, None]
+    )  # within the tolerance: onto the budget
     return (d * q.sqrt()[:, None, :]).to(w.dtype), ok
 
 
-def prune_antennas(h: torch.Tensor, w: torch.Tensor, omega: torch.Tensor, rates: torch.Tensor, ok: torch.Tensor,
-                   p_tx_w: float, p_rf_w: float) -> tuple[torch.Tensor, torch.Tensor]:
+def prune_antennas(
+    h: torch.Tensor,
+    w: torch.Tensor,
+    omega: torch.Tensor,
+    rates: torch.Tensor,
+    ok: torch.Tensor,
+    p_tx_w: float,
+    p_rf_w: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Greedy antenna switch-off on fixed beams: ``(W, Ω)`` with the energy ``P_TX·‖W‖² + P_RF·Σω`` lowered.
 
     For the samples ``ok`` (``w`` meets ``rates`` exactly), repeatedly switch off the active antenna that
@@ -276,9 +302,14 @@ def prune_antennas(h: torch.Tensor, w: torch.Tensor, omega: torch.Tensor, rates:
     return cur_w.to(w.dtype), cur_om.to(omega.dtype)
 
 
-def exact_rates_or_keep(h: torch.Tensor, w_raw: torch.Tensor, omega: torch.Tensor, gamma: torch.Tensor,
-                        rates: torch.Tensor, energy_w: tuple[float, float] | None = None
-                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def exact_rates_or_keep(
+    h: torch.Tensor,
+    w_raw: torch.Tensor,
+    omega: torch.Tensor,
+    gamma: torch.Tensor,
+    rates: torch.Tensor,
+    energy_w: tuple[float, float] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Rate-target mode with exact powers: ``(W, Ω, γ)`` from the head's beams ``w_raw``, mask and power.
 
     Per sample, in order: the masked beams with :func:`exact_rate_powers` if they can meet ``rates``
@@ -297,7 +328,9 @@ def exact_rates_or_keep(h: torch.Tensor, w_raw: torch.Tensor, omega: torch.Tenso
         beams = transmit(w_raw, ones, torch.ones_like(gamma))
         w_a, ok_a = exact_rate_powers(h, beams, rates)
     use_a = ok_a & ~ok_m
-    w = torch.where(ok_m[:, None, None], w_m.to(w.dtype), torch.where(use_a[:, None, None], w_a.to(w.dtype), w))
+    w = torch.where(
+        ok_m[:, None, None], w_m.to(w.dtype), torch.where(use_a[:, None, None], w_a.to(w.dtype), w)
+    )
     omega = torch.where(use_a[:, None], ones, omega)
     if energy_w is not None:
         with torch.no_grad():
@@ -331,18 +364,31 @@ class FMPrecoder(nn.Module):
 
     def check_input(self, h: torch.Tensor, rates: torch.Tensor | None) -> None:
         if not h.is_complex() or h.dim() != 3:
-            raise MimofmInputError(f"fm expects a complex channel [batch, num_ue, num_bs_ant], got {h.dtype} {list(h.shape)}")
+            raise MimofmInputError(
+                f"fm expects a complex channel [batch, num_ue, num_bs_ant], got {h.dtype} {list(h.shape)}"
+            )
         if h.shape[-1] != self.cfg.num_bs_ant or h.shape[-2] != self.cfg.num_ue:
             raise MimofmInputError(
                 f"this fm checkpoint serves {self.cfg.num_ue} users × {self.cfg.num_bs_ant} antennas; "
-                f"the data has {h.shape[-2]} users × {h.shape[-1]} antennas")
-        if rates is not None and (rates.shape != h.shape[:-1] or not bool(torch.isfinite(rates).all())
-                                  or bool((rates < 0).any())):
+                f"the data has {h.shape[-2]} users × {h.shape[-1]} antennas"
+            )
+        if rates is not None and (
+            rates.shape != h.shape[:-1] or not bool(torch.isfinite(rates).all()) or bool((rates < 0).any())
+        ):
             raise MimofmInputError(f"`rate_targets` must be finite, >= 0 and of shape {list(h.shape[:-1])}")
 
-    def forward(self, h: torch.Tensor, rates: torch.Tensor | None = None, head: int | None = None,
-                *, full_power: bool | None = None, exact_rates: bool = True, prune: bool = True,
-                energy_w: tuple[float, float] | None = None, refine_steps: int = 0) -> FMOutput:
+    def forward(
+        self,
+        h: torch.Tensor,
+        rates: torch.Tensor | None = None,
+        head: int | None = None,
+        *,
+        full_power: bool | None = None,
+        exact_rates: bool = True,
+        prune: bool = True,
+        energy_w: tuple[float, float] | None = None,
+        refine_steps: int = 0,
+    ) -> FMOutput:
         """``h`` ``[B, K, N]`` SNR-scaled channel, ``rates`` ``[B, K]`` requests (None: maximum sum rate).
 
         ``exact_rates`` (rate-target mode only): keep the network's beams and antenna mask but replace its
@@ -354,8 +400,10 @@ class FMPrecoder(nn.Module):
         ``(λ, p)`` (:func:`mimofm.models.refine.refine_structure`; ``fm-refined`` in the registry).
         """
         if refine_steps and (rates is not None or full_power is False or self.cfg.head_form != "structure"):
-            raise MimofmInputError("sum-rate refinement needs the maximum-sum-rate mode (no rate targets) "
-                                   "and the structured head")
+            raise MimofmInputError(
+                "sum-rate refinement needs the maximum-sum-rate mode (no rate targets) "
+                "and the structured head"
+            )
         if rates is None:
             rates = torch.full(h.shape[:-1], 1e3, device=h.device)  # "very large requests"
             full_power = True if full_power is None else full_power
@@ -363,8 +411,12 @@ class FMPrecoder(nn.Module):
         out_head = self.heads[self.default_head if head is None else head]
         if refine_steps:  # full power, every antenna on, as the head's full_power path
             w = structured_precoder(h, *refine_structure(h, *out_head.structure(feats), refine_steps))
-            return FMOutput(w=w.to(h.dtype), omega=torch.ones(h.shape[0], h.shape[-1], device=h.device),
-                            gamma=torch.ones(h.shape[0], device=h.device), features=feats)
+            return FMOutput(
+                w=w.to(h.dtype),
+                omega=torch.ones(h.shape[0], h.shape[-1], device=h.device),
+                gamma=torch.ones(h.shape[0], device=h.device),
+                features=feats,
+            )
         w_raw, omega, gamma = out_head(feats, h, full_power=bool(full_power))
         w = transmit(w_raw, omega, gamma)
         if exact_rates and not full_power:

@@ -22,7 +22,7 @@ from torch import nn
 
 from mimofm.core.validation import MimofmInputError
 
-__all__ = ["MoEFFN", "DenseFFN", "TransformerBlock", "ffn_flops_per_token"]
+__all__ = ["DenseFFN", "MoEFFN", "TransformerBlock", "ffn_flops_per_token"]
 
 
 class DenseFFN(nn.Module):
@@ -30,7 +30,9 @@ class DenseFFN(nn.Module):
 
     def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_ff, d_model))
+        self.net = nn.Sequential(
+            nn.Linear(d_model, d_ff), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_ff, d_model)
+        )
         self.aux_loss = torch.zeros(())
         self.load = torch.ones(1)
 
@@ -48,7 +50,9 @@ class MoEFFN(nn.Module):
     def __init__(self, d_model: int, d_ff: int, num_experts: int, top_k: int, dropout: float = 0.0) -> None:
         super().__init__()
         if not 1 <= top_k <= num_experts:
-            raise MimofmInputError(f"need 1 <= top_k <= num_experts, got top_k={top_k}, num_experts={num_experts}")
+            raise MimofmInputError(
+                f"need 1 <= top_k <= num_experts, got top_k={top_k}, num_experts={num_experts}"
+            )
         self.num_experts, self.top_k = num_experts, top_k
         self.router = nn.Linear(d_model, num_experts)
         self.w1 = nn.Parameter(torch.empty(num_experts, d_model, d_ff))
@@ -56,7 +60,7 @@ class MoEFFN(nn.Module):
         self.w2 = nn.Parameter(torch.empty(num_experts, d_ff, d_model))
         self.b2 = nn.Parameter(torch.zeros(num_experts, d_model))
         for w, fan_in in ((self.w1, d_model), (self.w2, d_ff)):
-            nn.init.uniform_(w, -fan_in ** -0.5, fan_in ** -0.5)  # nn.Linear's default range
+            nn.init.uniform_(w, -(fan_in**-0.5), fan_in**-0.5)  # nn.Linear's default range
         self.dropout = nn.Dropout(dropout)
         self.aux_loss = torch.zeros(())
         self.load = torch.full((num_experts,), 1.0 / num_experts)
@@ -102,8 +106,9 @@ class TransformerBlock(nn.Module):
     """Post-LN block (wifoe eqs. 22, 25): ``Z̄ = LN(Z + MHA(Z))``, ``Z' = LN(Z̄ + FFN(Z̄))`` on ``[B, T, d]``;
     ``norm_first``: the pre-LN form ``Z̄ = Z + MHA(LN(Z))``, ``Z' = Z̄ + FFN(LN(Z̄))`` (identity residual path)."""
 
-    def __init__(self, d_model: int, num_heads: int, ffn: nn.Module, dropout: float = 0.0,
-                 norm_first: bool = False) -> None:
+    def __init__(
+        self, d_model: int, num_heads: int, ffn: nn.Module, dropout: float = 0.0, norm_first: bool = False
+    ) -> None:
         super().__init__()
         if d_model % num_heads:
             raise MimofmInputError(f"d_model ({d_model}) must be divisible by num_heads ({num_heads})")

@@ -7,9 +7,9 @@ from importlib import resources
 from pathlib import Path
 
 from mimofm.core.validation import MimofmInputError
-from mimofm.training.checkpoint import load_weights, _read
+from mimofm.training.checkpoint import _read, load_weights
 
-__all__ = ["PAPP_CHECKPOINTS", "shipped_checkpoint", "load_fm", "load_papp", "load_wifoe"]
+__all__ = ["PAPP_CHECKPOINTS", "load_fm", "load_papp", "load_wifoe", "shipped_checkpoint"]
 
 # the shipped papp checkpoints: the papers' sizes; trained on imperfect CSI; hybrid student (8 RF chains);
 # a smaller extractor + student (recipes/papp-lite.yaml)
@@ -28,8 +28,10 @@ def _architecture(family: str, stem: str | None, shipped: str | None = None) -> 
     if path.suffix in (".json", ".safetensors"):
         path = path.with_suffix("")
     if not path.with_suffix(".json").exists():
-        raise MimofmInputError(f"no {family} checkpoint at {str(path)!r} (.json/.safetensors); train one with "
-                               f"`mimofm train {family} --recipe recipes/{family}.yaml`")
+        raise MimofmInputError(
+            f"no {family} checkpoint at {str(path)!r} (.json/.safetensors); train one with "
+            f"`mimofm train {family} --recipe recipes/{family}.yaml`"
+        )
     _, card = _read(path)
     arch = (card.get("meta") or {}).get("architecture")
     if not arch or card.get("config", {}).get("recipe_name") != family:
@@ -51,8 +53,10 @@ def load_fm(stem: str | None = None):
     # checkpoints written before these options existed
     arch = {"head_form": "rzf-mix", "rate_mode": "paper", **arch}
     if arch.pop("request_in_user_tokens", False):  # a short-lived development option, never shipped
-        raise MimofmInputError(f"checkpoint {str(path)!r} uses `request_in_user_tokens`, which is no longer "
-                               "supported; retrain with `rate_mode: per-user`")
+        raise MimofmInputError(
+            f"checkpoint {str(path)!r} uses `request_in_user_tokens`, which is no longer "
+            "supported; retrain with `rate_mode: per-user`"
+        )
     return _finish(path, FMPrecoder(FMConfig(**arch)))
 
 

@@ -46,8 +46,15 @@ from mimofm.precoders.hybrid import HybridPrecoder
 from mimofm.precoders.linear import rzf
 from mimofm.precoders.wmmse import wmmse_precoder, wmmse_receivers
 
-__all__ = ["PaPPConfig", "PaPPExtractor", "PaPPTeacher", "PaPPStudent", "PaPP", "hybrid_structure",
-           "papp_multiplications"]
+__all__ = [
+    "PaPP",
+    "PaPPConfig",
+    "PaPPExtractor",
+    "PaPPStudent",
+    "PaPPTeacher",
+    "hybrid_structure",
+    "papp_multiplications",
+]
 
 QUANTILES = (0.25, 0.5, 0.75)
 
@@ -67,14 +74,18 @@ class PaPPConfig:
     student_widths: list[int] = field(default_factory=lambda: [64, 64, 512])
     dropout: float = 0.15
     num_rf: int | None = None  # hybrid beamforming with this many RF chains (None: fully digital)
-    correction_clamp: float | None = None  # bound on the teacher's log-corrections (None: unbounded, as shipped)
+    correction_clamp: float | None = (
+        None  # bound on the teacher's log-corrections (None: unbounded, as shipped)
+    )
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     def validate(self) -> None:
         if self.num_ue < 1 or self.num_bs_ant < self.num_ue:
-            raise MimofmInputError(f"papp needs 1 <= num_ue <= num_bs_ant, got {self.num_ue}, {self.num_bs_ant}")
+            raise MimofmInputError(
+                f"papp needs 1 <= num_ue <= num_bs_ant, got {self.num_ue}, {self.num_bs_ant}"
+            )
         if self.num_rf is not None and not self.num_ue <= self.num_rf <= self.num_bs_ant:
             raise MimofmInputError(f"`num_rf` must be between num_ue and num_bs_ant, got {self.num_rf}")
         if self.encoder_layers < 1 or not self.cnn_channels or not self.student_widths:
@@ -112,7 +123,7 @@ class PaPPExtractor(nn.Module):
     def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         tok = user_tokens(h)  # [B, K, 2N+1]
         n = h.shape[-1]
-        img = torch.stack([tok[..., :n], tok[..., n:2 * n]], dim=1)  # [B, 2, K, N] unit-norm directions
+        img = torch.stack([tok[..., :n], tok[..., n : 2 * n]], dim=1)  # [B, 2, K, N] unit-norm directions
         g = torch.relu(self.cnn_out(self.cnn(img).flatten(1)))  # [B, E]
         z = self.encoder(tok)  # [B, K, E]
         q = torch.quantile(z, torch.tensor(QUANTILES, dtype=z.dtype, device=z.device), dim=1)  # [3, B, E]
@@ -129,7 +140,9 @@ class PaPPTeacher(nn.Module):
     def __init__(self, cfg: PaPPConfig):
         super().__init__()
         e, w = cfg.feature_dim, cfg.teacher_width
-        self.user_head = _mlp([e, w, 3], 0.0, last_act=False)  # log|u| correction, phase of u, log v correction
+        self.user_head = _mlp(
+            [e, w, 3], 0.0, last_act=False
+        )  # log|u| correction, phase of u, log v correction
         self.mu_head = _mlp([e, w, 1], 0.0, last_act=False)
         self.correction_clamp = cfg.correction_clamp
         for head in (self.user_head, self.mu_head):
@@ -192,8 +205,9 @@ class PaPPStudent(nn.Module):
         lam = [torch.exp(y[..., i].clamp(max=30.0)) / self.k for i in range(0, y.shape[-1], 2)]
         return lam[0], torch.softmax(y[..., 1], -1), *lam[1:]
 
-    def forward(self, feats: torch.Tensor, h: torch.Tensor, num_rf: int | None = None,
-                refine_steps: int = 0) -> torch.Tensor:
+    def forward(
+        self, feats: torch.Tensor, h: torch.Tensor, num_rf: int | None = None, refine_steps: int = 0
+    ) -> torch.Tensor:
         if self.num_rf is None:
             lam, p = self.structure(feats, h)
             if refine_steps:
@@ -204,20 +218,24 @@ class PaPPStudent(nn.Module):
         a, wd = self.hybrid(feats, h, num_rf)
         return normalize_power(a @ wd).to(h.dtype)
 
-    def hybrid(self, feats: torch.Tensor, h: torch.Tensor, num_rf: int | None = None
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+    def hybrid(
+        self, feats: torch.Tensor, h: torch.Tensor, num_rf: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Analog ``A`` ``[B, N, N_RF]`` (unit modulus) and digital ``W_dp`` ``[B, N_RF, K]`` (complex128).
         ``num_rf``: serve another number of RF chains than trained with (``K ≤ num_rf ≤ N``): the student's
         per-user parameters do not depend on it."""
         r = self.num_rf if num_rf is None else num_rf
         if not self.k <= r <= self.n:
-            raise MimofmInputError(f"`num_rf` must be between num_ue ({self.k}) and num_bs_ant ({self.n}), got {r}")
+            raise MimofmInputError(
+                f"`num_rf` must be between num_ue ({self.k}) and num_bs_ant ({self.n}), got {r}"
+            )
         lam_d, p, lam_a = self.structure(feats, h)
         return hybrid_structure(h, lam_a, lam_d, p, r)
 
 
-def hybrid_structure(h: torch.Tensor, lam_a: torch.Tensor, lam_d: torch.Tensor, p: torch.Tensor, num_rf: int
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
+def hybrid_structure(
+    h: torch.Tensor, lam_a: torch.Tensor, lam_d: torch.Tensor, p: torch.Tensor, num_rf: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """A hybrid precoder from ``3K`` per-user parameters, differentiable: ``(A, W_dp)``, complex128.
 
     ``h`` ``[B, K, N]``; ``lam_a`` ``[B, K]`` shapes the analog beams (chain ``k < K``: the phases of
@@ -252,11 +270,14 @@ class PaPP(nn.Module):
 
     def check_input(self, h: torch.Tensor) -> None:
         if not h.is_complex() or h.dim() != 3 or tuple(h.shape[1:]) != (self.cfg.num_ue, self.cfg.num_bs_ant):
-            raise MimofmInputError(f"this papp checkpoint serves {self.cfg.num_ue} users × {self.cfg.num_bs_ant} "
-                                   f"antennas; got a {h.dtype} tensor of shape {list(h.shape)}")
+            raise MimofmInputError(
+                f"this papp checkpoint serves {self.cfg.num_ue} users × {self.cfg.num_bs_ant} "
+                f"antennas; got a {h.dtype} tensor of shape {list(h.shape)}"
+            )
 
-    def forward(self, h: torch.Tensor, with_teacher: bool = False, num_rf: int | None = None,
-                refine_steps: int = 0):
+    def forward(
+        self, h: torch.Tensor, with_teacher: bool = False, num_rf: int | None = None, refine_steps: int = 0
+    ):
         """``h`` ``[B, K, N]`` SNR-scaled channel -> unit-power precoder ``[B, N, K]`` (student);
         ``with_teacher=True`` (training): ``(student, teacher)`` precoders from one feature pass.
         ``num_rf`` (hybrid students): RF chains to serve, default the trained number.
@@ -276,7 +297,9 @@ class PaPP(nn.Module):
         a, wd = self.student.hybrid(feats, h, num_rf)
         w = a @ wd
         scale = total_power(w).sqrt()[..., None, None]
-        return HybridPrecoder(w=(w / scale).to(h.dtype), analog=a.to(h.dtype), digital=(wd / scale).to(h.dtype))
+        return HybridPrecoder(
+            w=(w / scale).to(h.dtype), analog=a.to(h.dtype), digital=(wd / scale).to(h.dtype)
+        )
 
     def teacher_precoder(self, h: torch.Tensor) -> torch.Tensor:
         feats, ctx = self.extractor(h)
@@ -297,10 +320,23 @@ def papp_multiplications(cfg: PaPPConfig) -> float:
     # per-user student: K times (E + 2K + 1) -> widths -> 2 (hybrid: 3)
     st_sizes = [e + 2 * k + 1] + list(cfg.student_widths) + [2 if cfg.num_rf is None else 3]
     student = k * sum(a * b for a, b in zip(st_sizes[:-1], st_sizes[1:]))
-    basis = 4 * n * k * k + 16 * k**3 // 3 + 4 * n * k * k + 4 * n * k  # Gram (shared), K × K solve, H^H·M, norms
+    basis = (
+        4 * n * k * k + 16 * k**3 // 3 + 4 * n * k * k + 4 * n * k
+    )  # Gram (shared), K × K solve, H^H·M, norms
     if cfg.num_rf is not None:  # phases, AᴴA, Cholesky, Q, H Q, digital structure on it, L^{-H}, A·W_dp
         r = cfg.num_rf
-        basis += (2 * n * r + 4 * n * r * r + 4 * r**3 // 3 + 4 * n * r * r + 4 * k * n * r
-                  + 4 * r * k * k + 16 * k**3 // 3 + 4 * r * k * k + 4 * r * k + 2 * r * r * k + 4 * n * r * k)
+        basis += (
+            2 * n * r
+            + 4 * n * r * r
+            + 4 * r**3 // 3
+            + 4 * n * r * r
+            + 4 * k * n * r
+            + 4 * r * k * k
+            + 16 * k**3 // 3
+            + 4 * r * k * k
+            + 4 * r * k
+            + 2 * r * r * k
+            + 4 * n * r * k
+        )
     tokens = 3 * k * n
     return float(cnn + enc + merge + student + basis + tokens + 4 * n * k)

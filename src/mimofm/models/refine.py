@@ -24,7 +24,7 @@ import torch
 from mimofm.core.validation import MimofmInputError
 from mimofm.precoders._common import rates_from_hw
 
-__all__ = ["REFINE_STEPS", "REFINE_LR", "structure_rates", "refine_structure", "refine_multiplications"]
+__all__ = ["REFINE_LR", "REFINE_STEPS", "refine_multiplications", "refine_structure", "structure_rates"]
 
 # Chosen on the validation sites munich-val and sf-val (benchmarks/structure_refine.py: the fewest steps
 # within 0.1% of the best mean ratio to WMMSE), never on held-out data.
@@ -43,8 +43,9 @@ def structure_rates(gram: torch.Tensor, lam: torch.Tensor, p: torch.Tensor) -> t
     return rates_from_hw(hw)
 
 
-def refine_structure(h: torch.Tensor, lam: torch.Tensor, p: torch.Tensor, steps: int = REFINE_STEPS,
-                     lr: float = REFINE_LR) -> tuple[torch.Tensor, torch.Tensor]:
+def refine_structure(
+    h: torch.Tensor, lam: torch.Tensor, p: torch.Tensor, steps: int = REFINE_STEPS, lr: float = REFINE_LR
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``steps`` Adam steps raising the sum rate of ``structured_precoder(h, λ, p)`` on the channel ``h``.
 
     ``h`` ``[B, K, N]`` SNR-scaled; ``lam``, ``p`` ``[B, K]`` (``λ > 0``, ``p`` power shares summing to 1)
@@ -71,8 +72,13 @@ def refine_structure(h: torch.Tensor, lam: torch.Tensor, p: torch.Tensor, steps:
             xg = x.detach().requires_grad_(True)
             rate = rates(xg)
             (g,) = torch.autograd.grad(rate.sum(), xg)
-            better = torch.nan_to_num(rate.detach(), nan=-math.inf) > best_rate  # keep each sample's best iterate
-            best, best_rate = torch.where(better[..., None], x, best), torch.where(better, rate.detach(), best_rate)
+            better = (
+                torch.nan_to_num(rate.detach(), nan=-math.inf) > best_rate
+            )  # keep each sample's best iterate
+            best, best_rate = (
+                torch.where(better[..., None], x, best),
+                torch.where(better, rate.detach(), best_rate),
+            )
             g = torch.nan_to_num(g)  # a sample whose rate saturates keeps its parameters
             m = b1 * m + (1 - b1) * g
             v = b2 * v + (1 - b2) * g.square()

@@ -35,7 +35,7 @@ from torch import nn
 from mimofm.core.validation import MimofmInputError
 from mimofm.models.layers import DenseFFN, MoEFFN, TransformerBlock, ffn_flops_per_token
 
-__all__ = ["WiFoEConfig", "TaskShape", "TaskBranch", "WiFoE", "sign_ste", "wifoe_flops", "parameter_counts"]
+__all__ = ["TaskBranch", "TaskShape", "WiFoE", "WiFoEConfig", "parameter_counts", "sign_ste", "wifoe_flops"]
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class TaskShape:
     feedback_bits: int
 
     @classmethod
-    def of(cls, task) -> "TaskShape":
+    def of(cls, task) -> TaskShape:
         """From a :class:`~mimofm.channels.tr38901.TaskConfig` or a catalog task name."""
         if isinstance(task, str):
             from mimofm.channels.tr38901 import get_task
@@ -89,9 +89,23 @@ class WiFoEConfig:
         self.tasks = [asdict(t) if isinstance(t, TaskShape) else dict(t) for t in self.tasks]
 
     @classmethod
-    def paper(cls, **kw) -> "WiFoEConfig":
-        return cls(**{**dict(d_model=256, num_layers=5, num_heads=8, d_ff=1024, num_experts=8, top_k=3,
-                             encoder_width=128, encoder_layers=3, dropout=0.05), **kw})
+    def paper(cls, **kw) -> WiFoEConfig:
+        return cls(
+            **{
+                **dict(
+                    d_model=256,
+                    num_layers=5,
+                    num_heads=8,
+                    d_ff=1024,
+                    num_experts=8,
+                    top_k=3,
+                    encoder_width=128,
+                    encoder_layers=3,
+                    dropout=0.05,
+                ),
+                **kw,
+            }
+        )
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -136,7 +150,9 @@ class TaskBranch(nn.Module):
             self.inp = nn.Linear(token_in, cfg.d_model)
             self.out = nn.Linear(cfg.d_model, 2 * n)
         else:
-            self.inp = _mlp([cfg.max_ue * token_in, cfg.mlp_width, cfg.mlp_width, cfg.max_ue * 2 * n], cfg.dropout)
+            self.inp = _mlp(
+                [cfg.max_ue * token_in, cfg.mlp_width, cfg.mlp_width, cfg.max_ue * 2 * n], cfg.dropout
+            )
             self.out = nn.Identity()
 
     def pilots(self) -> torch.Tensor:
@@ -159,9 +175,14 @@ class WiFoE(nn.Module):
         self.trunk = nn.ModuleList()
         if cfg.decoder == "transformer":
             for _ in range(cfg.num_layers):
-                ffn = (MoEFFN(cfg.d_model, cfg.d_ff, cfg.num_experts, cfg.top_k, cfg.dropout) if cfg.moe
-                       else DenseFFN(cfg.d_model, cfg.d_ff, cfg.dropout))
-                self.trunk.append(TransformerBlock(cfg.d_model, cfg.num_heads, ffn, cfg.dropout, norm_first=cfg.pre_ln))
+                ffn = (
+                    MoEFFN(cfg.d_model, cfg.d_ff, cfg.num_experts, cfg.top_k, cfg.dropout)
+                    if cfg.moe
+                    else DenseFFN(cfg.d_model, cfg.d_ff, cfg.dropout)
+                )
+                self.trunk.append(
+                    TransformerBlock(cfg.d_model, cfg.num_heads, ffn, cfg.dropout, norm_first=cfg.pre_ln)
+                )
             if cfg.pre_ln:
                 self.trunk.append(nn.LayerNorm(cfg.d_model))
 
@@ -179,8 +200,10 @@ class WiFoE(nn.Module):
 
     def branch(self, task: str) -> TaskBranch:
         if task not in self.branches:
-            raise MimofmInputError(f"this wifoe model has no branch for task {task!r}; it has "
-                                   f"{', '.join(self.branches)} (fine-tune one with `mimofm adapt wifoe`)")
+            raise MimofmInputError(
+                f"this wifoe model has no branch for task {task!r}; it has "
+                f"{', '.join(self.branches)} (fine-tune one with `mimofm adapt wifoe`)"
+            )
         return self.branches[task]
 
     def freeze_trunk(self, keep_norms: bool = False) -> None:
@@ -194,22 +217,30 @@ class WiFoE(nn.Module):
                         p.requires_grad_(True)
 
     # -- pipeline ---------------------------------------------------------------------------
-    def receive(self, h: torch.Tensor, task: str, noise: torch.Tensor | None = None,
-                generator: torch.Generator | None = None, pilot_energy: float | torch.Tensor = 1.0) -> torch.Tensor:
+    def receive(
+        self,
+        h: torch.Tensor,
+        task: str,
+        noise: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        pilot_energy: float | torch.Tensor = 1.0,
+    ) -> torch.Tensor:
         """Received pilots ``y = √E_s · h X + z`` ``[B, K, L]`` (``noise`` given, or drawn CN(0, 1)).
 
         ``pilot_energy``: ``E_s = ‖x_ℓ‖²`` in units of the data power, a number or one per sample ``[B]``.
         """
         x = self.branch(task).pilots()
         if h.shape[-1] != x.shape[0]:
-            raise MimofmInputError(f"task {task!r} has N_t = {x.shape[0]}, the channel has {h.shape[-1]} antennas")
+            raise MimofmInputError(
+                f"task {task!r} has N_t = {x.shape[0]}, the channel has {h.shape[-1]} antennas"
+            )
         amp = torch.as_tensor(pilot_energy, dtype=torch.float32, device=h.device)
         if not bool((amp > 0).all()) or not bool(torch.isfinite(amp).all()):
             raise MimofmInputError(f"`pilot_energy` must be positive and finite, got {pilot_energy!r}")
         amp = amp.sqrt().reshape(-1, 1, 1) if amp.dim() else amp.sqrt()  # [B, 1, 1] against y [B, K, L]
         y = (h.to(x.dtype) @ x) * amp
         if noise is None:
-            re_im = torch.randn((2,) + y.shape, generator=generator, device=y.device) * 0.5 ** 0.5
+            re_im = torch.randn((2,) + y.shape, generator=generator, device=y.device) * 0.5**0.5
             noise = torch.complex(re_im[0], re_im[1])
         return y + noise
 
@@ -251,15 +282,23 @@ class WiFoE(nn.Module):
             v = br.out(z)  # [B, K, 2N]
         else:
             if k > self.cfg.max_ue:
-                raise MimofmInputError(f"the mlp decoder serves at most max_ue = {self.cfg.max_ue} users, got {k}")
+                raise MimofmInputError(
+                    f"the mlp decoder serves at most max_ue = {self.cfg.max_ue} users, got {k}"
+                )
             pad = torch.zeros(bsz, self.cfg.max_ue - k, q.shape[-1], dtype=q.dtype, device=q.device)
             v = br.inp(torch.cat([q, pad], 1).flatten(1)).reshape(bsz, self.cfg.max_ue, 2 * n)[:, :k]
         norm = v.square().flatten(1).sum(-1).sqrt().clamp_min(1e-12)[:, None, None]  # ‖V‖_F
         v = v / norm
         return v[..., :n].transpose(-1, -2), v[..., n:].transpose(-1, -2)  # [B, N, K] each
 
-    def forward(self, h: torch.Tensor, task: str, noise: torch.Tensor | None = None,
-                generator: torch.Generator | None = None, pilot_energy: float | torch.Tensor = 1.0) -> torch.Tensor:
+    def forward(
+        self,
+        h: torch.Tensor,
+        task: str,
+        noise: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        pilot_energy: float | torch.Tensor = 1.0,
+    ) -> torch.Tensor:
         """End to end: SNR-scaled ``h`` ``[B, K, N_t]`` -> ``V`` ``[B, N_t, K]`` (pilots and feedback included;
         ``pilot_energy`` as in :meth:`receive`)."""
         if h.dim() != 3:
@@ -295,10 +334,13 @@ def wifoe_flops(cfg: WiFoEConfig, shape: TaskShape, num_ue: int) -> dict:
     token_in = b if cfg.feedback == "bits" else 2 * n + 1
     if cfg.decoder == "mlp":
         m = cfg.max_ue
-        bs = 2 * (m * token_in * cfg.mlp_width + cfg.mlp_width ** 2 + cfg.mlp_width * m * 2 * n)
+        bs = 2 * (m * token_in * cfg.mlp_width + cfg.mlp_width**2 + cfg.mlp_width * m * 2 * n)
     else:
         attn = 2 * (4 * k * d * d) + 2 * (2 * k * k * d)  # projections, scores and mixing
-        ffn = k * (ffn_flops_per_token(d, cfg.d_ff, cfg.num_experts, cfg.top_k) if cfg.moe
-                   else ffn_flops_per_token(d, cfg.d_ff))
+        ffn = k * (
+            ffn_flops_per_token(d, cfg.d_ff, cfg.num_experts, cfg.top_k)
+            if cfg.moe
+            else ffn_flops_per_token(d, cfg.d_ff)
+        )
         bs = 2 * k * token_in * d + cfg.num_layers * (attn + ffn) + 2 * k * d * 2 * n
     return {"user": user, "bs": bs, "total": k * user + bs}

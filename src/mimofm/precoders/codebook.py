@@ -82,22 +82,30 @@ __all__ = [
     "CodebookConfig",
     "CodebookFit",
     "Type2Feedback",
-    "dft_beams",
-    "type1_bits",
-    "type1_select",
-    "type1_reconstruct",
-    "type2_bits",
-    "type2_encode",
-    "type2_decode",
-    "type2_reconstruct",
-    "quantize_gain_db",
-    "fit_to_bits",
     "codebook_feedback_channel",
+    "dft_beams",
+    "fit_to_bits",
+    "quantize_gain_db",
+    "type1_bits",
+    "type1_reconstruct",
+    "type1_select",
+    "type2_bits",
+    "type2_decode",
+    "type2_encode",
+    "type2_reconstruct",
 ]
 
 #: Type II wideband amplitude set (3 bits, TS 38.214 Table 5.2.2.2.3-2), index 0 … 7.
-AMPLITUDES: tuple[float, ...] = (1.0, 0.5 ** 0.5, 0.25 ** 0.5, 0.125 ** 0.5, (1 / 16) ** 0.5, (1 / 32) ** 0.5,
-                                 (1 / 64) ** 0.5, 0.0)
+AMPLITUDES: tuple[float, ...] = (
+    1.0,
+    0.5**0.5,
+    0.25**0.5,
+    0.125**0.5,
+    (1 / 16) ** 0.5,
+    (1 / 32) ** 0.5,
+    (1 / 64) ** 0.5,
+    0.0,
+)
 _AMP_BITS = 3
 _PSK = (4, 8)
 _OVERSAMPLING = (4, 2, 1)  # candidates for fit_to_bits
@@ -122,11 +130,15 @@ def _geometry(rows, cols, o1, o2) -> tuple[int, int, int, int]:
     o1 = (4 if cols > 1 else 1) if o1 is None else _int(o1, "o1")
     o2 = (4 if rows > 1 else 1) if o2 is None else _int(o2, "o2")
     if cols == 1 and o1 != 1:
-        raise MimofmInputError(f"`o1` must be 1 for a single column (cols=1), got o1={o1}: "
-                               f"horizontal oversampling would only repeat codewords")
+        raise MimofmInputError(
+            f"`o1` must be 1 for a single column (cols=1), got o1={o1}: "
+            f"horizontal oversampling would only repeat codewords"
+        )
     if rows == 1 and o2 != 1:
-        raise MimofmInputError(f"`o2` must be 1 for a single row (rows=1, a horizontal ULA), got o2={o2}: "
-                               f"vertical oversampling would only repeat codewords")
+        raise MimofmInputError(
+            f"`o2` must be 1 for a single row (rows=1, a horizontal ULA), got o2={o2}: "
+            f"vertical oversampling would only repeat codewords"
+        )
     return cols, rows, o1, o2
 
 
@@ -134,29 +146,35 @@ def _check_h(h, rows: int, cols: int) -> torch.Tensor:
     """Channel rows ``[..., N_t]`` with ``N_t = rows·cols``; complex, finite, no all-zero row."""
     check_channel(h, "h", min_rank=1)
     if h.shape[-1] != rows * cols:
-        raise MimofmInputError(f"`h` must have last dimension N_t = rows x cols = {rows}x{cols} = {rows * cols} "
-                               f"(antenna index col*rows + row), got shape {list(h.shape)}")
+        raise MimofmInputError(
+            f"`h` must have last dimension N_t = rows x cols = {rows}x{cols} = {rows * cols} "
+            f"(antenna index col*rows + row), got shape {list(h.shape)}"
+        )
     return h
 
 
 def _check_type2(n_ant: int, num_beams, n_psk) -> tuple[int, int]:
     num_beams = _int(num_beams, "num_beams")
     if num_beams > n_ant:
-        raise MimofmInputError(f"`num_beams` (L={num_beams}) must be <= the number of orthogonal beams "
-                               f"N1*N2 = {n_ant} of a group")
+        raise MimofmInputError(
+            f"`num_beams` (L={num_beams}) must be <= the number of orthogonal beams "
+            f"N1*N2 = {n_ant} of a group"
+        )
     if n_psk not in _PSK:
         raise MimofmInputError(f"`n_psk` must be 4 or 8 (QPSK or 8PSK phases), got {n_psk!r}")
     return num_beams, n_psk
 
 
 def _check_index(index, n: int, name: str) -> torch.Tensor:
-    integer = isinstance(index, torch.Tensor) and not (index.is_complex() or index.is_floating_point()
-                                                       or index.dtype == torch.bool)
+    integer = isinstance(index, torch.Tensor) and not (
+        index.is_complex() or index.is_floating_point() or index.dtype == torch.bool
+    )
     if not integer:
         raise MimofmInputError(f"`{name}` must be an integer torch.Tensor, got {index!r:.80}")
     if index.numel() and (int(index.min()) < 0 or int(index.max()) >= n):
-        raise MimofmInputError(f"`{name}` must lie in [0, {n}), got values in "
-                               f"[{int(index.min())}, {int(index.max())}]")
+        raise MimofmInputError(
+            f"`{name}` must lie in [0, {n}), got values in [{int(index.min())}, {int(index.max())}]"
+        )
     return index.to(torch.int64)
 
 
@@ -177,8 +195,14 @@ def _grid(n1: int, n2: int, o1: int, o2: int, device=None) -> torch.Tensor:
     return torch.kron(_axis(n1, o1, device), _axis(n2, o2, device)) / math.sqrt(n1 * n2)
 
 
-def dft_beams(rows: int, cols: int, o1: int | None = None, o2: int | None = None, *,
-              device: torch.device | str | None = None) -> torch.Tensor:
+def dft_beams(
+    rows: int,
+    cols: int,
+    o1: int | None = None,
+    o2: int | None = None,
+    *,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
     """The oversampled 2-D DFT grid (the Type I rank-1 codebook without co-phasing).
 
     Args:
@@ -201,8 +225,9 @@ def type1_bits(rows: int, cols: int, o1: int | None = None, o2: int | None = Non
     return math.ceil(math.log2(n1 * o1 * n2 * o2))
 
 
-def type1_select(h: torch.Tensor, rows: int, cols: int, o1: int | None = None,
-                 o2: int | None = None) -> torch.Tensor:
+def type1_select(
+    h: torch.Tensor, rows: int, cols: int, o1: int | None = None, o2: int | None = None
+) -> torch.Tensor:
     """The UE's Type I choice: the grid beam maximising ``|h @ w|²``.
 
     Args:
@@ -216,8 +241,9 @@ def type1_select(h: torch.Tensor, rows: int, cols: int, o1: int | None = None,
     return (g.real.square() + g.imag.square()).argmax(dim=-1)
 
 
-def type1_reconstruct(index: torch.Tensor, rows: int, cols: int, o1: int | None = None,
-                      o2: int | None = None) -> torch.Tensor:
+def type1_reconstruct(
+    index: torch.Tensor, rows: int, cols: int, o1: int | None = None, o2: int | None = None
+) -> torch.Tensor:
     """The codeword (transmit vector) of a Type I report: int ``[...]`` -> complex64 ``[..., N_t]``, unit norm."""
     n1, n2, o1, o2 = _geometry(rows, cols, o1, o2)
     index = _check_index(index, n1 * o1 * n2 * o2, "index")
@@ -228,14 +254,17 @@ def type1_reconstruct(index: torch.Tensor, rows: int, cols: int, o1: int | None 
 # -------------------------------------------------------------------------------------------- Type II
 
 
-def _type2_radices(n_ant: int, o1: int, o2: int, num_beams: int, n_psk: int) -> tuple[int, int, int, int, int]:
+def _type2_radices(
+    n_ant: int, o1: int, o2: int, num_beams: int, n_psk: int
+) -> tuple[int, int, int, int, int]:
     """Field sizes: (groups, beam sets, strongest, amplitude words, phase words)."""
     rest = num_beams - 1
-    return o1 * o2, math.comb(n_ant, num_beams), num_beams, 2 ** (_AMP_BITS * rest), n_psk ** rest
+    return o1 * o2, math.comb(n_ant, num_beams), num_beams, 2 ** (_AMP_BITS * rest), n_psk**rest
 
 
-def type2_bits(rows: int, cols: int, num_beams: int = 4, n_psk: int = 8, o1: int | None = None,
-               o2: int | None = None) -> int:
+def type2_bits(
+    rows: int, cols: int, num_beams: int = 4, n_psk: int = 8, o1: int | None = None, o2: int | None = None
+) -> int:
     """Type II rank-1 PMI bits (one polarization, wideband amplitude and phase).
 
     ``⌈log2(O1·O2)⌉ + ⌈log2 C(N1·N2, L)⌉ + ⌈log2 L⌉ + (L − 1)·(3 + log2 N_PSK)``, ``L = num_beams``.
@@ -252,8 +281,9 @@ def _type2_setup(rows, cols, num_beams, n_psk, o1, o2) -> tuple[int, int, int, i
     num_beams, n_psk = _check_type2(n1 * n2, num_beams, n_psk)
     bits = type2_bits(rows, cols, num_beams, n_psk, o1, o2)
     if bits > 63:
-        raise MimofmInputError(f"a Type II report of {bits} bits does not fit one int64; "
-                               f"use fewer beams (num_beams={num_beams})")
+        raise MimofmInputError(
+            f"a Type II report of {bits} bits does not fit one int64; use fewer beams (num_beams={num_beams})"
+        )
     return n1, n2, o1, o2, num_beams, n_psk
 
 
@@ -279,8 +309,9 @@ class Type2Feedback:
 
 def _binom_table(n: int, k: int, device) -> torch.Tensor:
     """int64 ``[k, n]``, entry ``[i, s] = C(s, i + 1)`` (non-decreasing in s)."""
-    return torch.tensor([[math.comb(s, i + 1) for s in range(n)] for i in range(k)], dtype=torch.int64,
-                        device=device)
+    return torch.tensor(
+        [[math.comb(s, i + 1) for s in range(n)] for i in range(k)], dtype=torch.int64, device=device
+    )
 
 
 def _digits(x: torch.Tensor, base: int, count: int) -> torch.Tensor:
@@ -333,8 +364,15 @@ def _quantize(c: torch.Tensor, num_beams: int, n_psk: int):
     return beams, strongest, amp, ph, corr
 
 
-def type2_encode(h: torch.Tensor, rows: int, cols: int, num_beams: int = 4, n_psk: int = 8,
-                 o1: int | None = None, o2: int | None = None) -> torch.Tensor:
+def type2_encode(
+    h: torch.Tensor,
+    rows: int,
+    cols: int,
+    num_beams: int = 4,
+    n_psk: int = 8,
+    o1: int | None = None,
+    o2: int | None = None,
+) -> torch.Tensor:
     """The UE's Type II report, packed into one integer per channel row.
 
     Args:
@@ -363,12 +401,19 @@ def type2_encode(h: torch.Tensor, rows: int, cols: int, num_beams: int = 4, n_ps
     comb = table[torch.arange(num_beams, device=h.device), beams].sum(-1)  # [...]
     code = g.squeeze(-1) * n_sets + comb
     code = code * num_beams + strongest
-    code = code * 2 ** (_AMP_BITS * (num_beams - 1)) + _undigits(amp, 2 ** _AMP_BITS)
+    code = code * 2 ** (_AMP_BITS * (num_beams - 1)) + _undigits(amp, 2**_AMP_BITS)
     return code * n_psk ** (num_beams - 1) + _undigits(ph, n_psk)
 
 
-def type2_decode(code: torch.Tensor, rows: int, cols: int, num_beams: int = 4, n_psk: int = 8,
-                 o1: int | None = None, o2: int | None = None) -> Type2Feedback:
+def type2_decode(
+    code: torch.Tensor,
+    rows: int,
+    cols: int,
+    num_beams: int = 4,
+    n_psk: int = 8,
+    o1: int | None = None,
+    o2: int | None = None,
+) -> Type2Feedback:
     """Unpack :func:`type2_encode`'s integers ``[...]`` into their fields (:class:`Type2Feedback`)."""
     n1, n2, o1, o2, num_beams, n_psk = _type2_setup(rows, cols, num_beams, n_psk, o1, o2)
     radices = _type2_radices(n1 * n2, o1, o2, num_beams, n_psk)
@@ -376,7 +421,7 @@ def type2_decode(code: torch.Tensor, rows: int, cols: int, num_beams: int = 4, n
     rest = num_beams - 1
     phase = _digits(code % radices[4], n_psk, rest)
     code = code // radices[4]
-    amplitude = _digits(code % radices[3], 2 ** _AMP_BITS, rest)
+    amplitude = _digits(code % radices[3], 2**_AMP_BITS, rest)
     code = code // radices[3]
     strongest, code = code % num_beams, code // num_beams
     group, comb = code // radices[1], code % radices[1]
@@ -387,12 +432,24 @@ def type2_decode(code: torch.Tensor, rows: int, cols: int, num_beams: int = 4, n
         comb = comb - table[i][s.squeeze(-1)]
         beams.append(s.squeeze(-1))
     beams = torch.stack(beams[::-1], dim=-1)  # [..., L] ascending
-    return Type2Feedback(group=torch.stack((group // o2, group % o2), dim=-1), beams=beams,
-                         strongest=strongest, amplitude=amplitude, phase=phase)
+    return Type2Feedback(
+        group=torch.stack((group // o2, group % o2), dim=-1),
+        beams=beams,
+        strongest=strongest,
+        amplitude=amplitude,
+        phase=phase,
+    )
 
 
-def type2_reconstruct(code: torch.Tensor, rows: int, cols: int, num_beams: int = 4, n_psk: int = 8,
-                      o1: int | None = None, o2: int | None = None) -> torch.Tensor:
+def type2_reconstruct(
+    code: torch.Tensor,
+    rows: int,
+    cols: int,
+    num_beams: int = 4,
+    n_psk: int = 8,
+    o1: int | None = None,
+    o2: int | None = None,
+) -> torch.Tensor:
     """The transmit vector of a Type II report: int64 ``[...]`` -> complex64 ``[..., N_t]``, unit norm.
 
     ``w = Σ_b a_b e^{jφ_b} v_b / ‖·‖`` over the report's ``L`` orthogonal beams (strongest: 1).
@@ -403,7 +460,9 @@ def type2_reconstruct(code: torch.Tensor, rows: int, cols: int, num_beams: int =
     keep = ~torch.nn.functional.one_hot(fb.strongest, num_beams).bool()  # [..., L]
     amps = torch.tensor(AMPLITUDES, dtype=torch.float64, device=dev)
     coef = torch.ones(*fb.beams.shape, dtype=_CDT, device=dev)  # [..., L]
-    coef[keep] = torch.polar(amps[fb.amplitude], fb.phase.to(torch.float64) * (2 * math.pi / n_psk)).reshape(-1)
+    coef[keep] = torch.polar(amps[fb.amplitude], fb.phase.to(torch.float64) * (2 * math.pi / n_psk)).reshape(
+        -1
+    )
     m1 = o1 * (fb.beams // n2) + fb.group[..., :1]  # [..., L]
     m2 = o2 * (fb.beams % n2) + fb.group[..., 1:]
     grid = _grid(n1, n2, o1, o2, dev)  # [N_t, M]
@@ -415,7 +474,9 @@ def type2_reconstruct(code: torch.Tensor, rows: int, cols: int, num_beams: int =
 # --------------------------------------------------------------------------------- gain and budgets
 
 
-def quantize_gain_db(g_db: torch.Tensor, bits: int, lo: float, hi: float) -> tuple[torch.Tensor, torch.Tensor]:
+def quantize_gain_db(
+    g_db: torch.Tensor, bits: int, lo: float, hi: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Uniform scalar quantiser in dB: ``2**bits`` levels ``lo + k·Δ``, ``Δ = (hi − lo)/(2**bits − 1)``.
 
     Args:
@@ -432,7 +493,7 @@ def quantize_gain_db(g_db: torch.Tensor, bits: int, lo: float, hi: float) -> tup
         raise MimofmInputError(f"`g_db` must be a real floating torch.Tensor, got {g_db!r:.80}")
     if not bool(torch.isfinite(g_db).all()):
         raise MimofmInputError("`g_db` contains NaN/Inf; every value must be finite")
-    n = 2 ** bits
+    n = 2**bits
     step = (hi - lo) / (n - 1)
     index = torch.round((g_db.to(torch.float64) - lo) / step).clamp(0, n - 1).to(torch.int64)
     return index, (lo + index.to(torch.float64) * step).to(g_db.dtype)
@@ -505,9 +566,15 @@ def fit_to_bits(rows: int, cols: int, bits: int, cqi_bits: int = 4) -> CodebookF
             f"a per-user feedback budget of `bits`={bits} ({room} after {cqi_bits} CQI bits) cannot hold even a "
             f"Type I beam index without oversampling on a {rows}x{cols} array, which needs ceil(log2 {n1 * n2}) = "
             f"{need} bits (+{cqi_bits} CQI = {need + cqi_bits}); raise `bits` to >= {need + cqi_bits}"
-            + (f" or lower `cqi_bits` to <= {bits - need}" if bits >= need else ""))
-    t2 = [CodebookConfig("type2", rows, cols, a, b, num_beams, n_psk, cqi_bits)
-          for num_beams in _TYPE2_BEAMS if num_beams <= n1 * n2 for a, b in over for n_psk in (8, 4)]
+            + (f" or lower `cqi_bits` to <= {bits - need}" if bits >= need else "")
+        )
+    t2 = [
+        CodebookConfig("type2", rows, cols, a, b, num_beams, n_psk, cqi_bits)
+        for num_beams in _TYPE2_BEAMS
+        if num_beams <= n1 * n2
+        for a, b in over
+        for n_psk in (8, 4)
+    ]
     t2 = [c for c in t2 if c.pmi_bits <= room]
     return CodebookFit(bits=bits, type1=t1[0], type2=t2[0] if t2 else None)
 
@@ -515,9 +582,15 @@ def fit_to_bits(rows: int, cols: int, bits: int, cqi_bits: int = 4) -> CodebookF
 # ------------------------------------------------------------------------------------------ the BS side
 
 
-def codebook_feedback_channel(h: torch.Tensor, rows: int, cols: int, bits: int,
-                              kind: Literal["type1", "type2"] = "type1", cqi_bits: int = 4,
-                              gain_range_db: tuple[float, float] | None = None) -> torch.Tensor:
+def codebook_feedback_channel(
+    h: torch.Tensor,
+    rows: int,
+    cols: int,
+    bits: int,
+    kind: Literal["type1", "type2"] = "type1",
+    cqi_bits: int = 4,
+    gain_range_db: tuple[float, float] | None = None,
+) -> torch.Tensor:
     """The channels the BS rebuilds from each user's codebook report within ``bits`` bits per user.
 
     Each user reports the PMI of :func:`fit_to_bits`'s configuration for ``kind`` and, with
@@ -546,7 +619,8 @@ def codebook_feedback_channel(h: torch.Tensor, rows: int, cols: int, bits: int,
         raise MimofmInputError(
             f"a per-user budget of `bits`={bits} ({bits - cqi_bits} after {cqi_bits} CQI bits) holds no Type II "
             f"report on a {rows}x{cols} array: the smallest (L=2, QPSK, no oversampling) needs {least} bits; "
-            f"use kind='type1' ({fit.type1.pmi_bits} bits) or a larger budget")
+            f"use kind='type1' ({fit.type1.pmi_bits} bits) or a larger budget"
+        )
     h = _check_h(h, rows, cols)
     if kind == "type1":
         w = type1_reconstruct(type1_select(h, rows, cols, cfg.o1, cfg.o2), rows, cols, cfg.o1, cfg.o2)
@@ -565,14 +639,16 @@ def codebook_feedback_channel(h: torch.Tensor, rows: int, cols: int, bits: int,
             try:
                 lo, hi = (float(x) for x in gain_range_db)
             except (TypeError, ValueError):
-                raise MimofmInputError(f"`gain_range_db` must be a pair (lo, hi) in dB, "
-                                       f"got {gain_range_db!r}") from None
+                raise MimofmInputError(
+                    f"`gain_range_db` must be a pair (lo, hi) in dB, got {gain_range_db!r}"
+                ) from None
         g_db = 10 * torch.log10(norm2)
         med = float(g_db.median())
         if not lo <= med <= hi:
             raise MimofmInputError(
                 f"the median user gain 10*log10|h|^2 = {med:.1f} dB lies outside `gain_range_db` = ({lo:.1f}, "
-                f"{hi:.1f}) dB; the CQI range must match the channel's scaling, pass gain_range_db=(lo, hi)")
+                f"{hi:.1f}) dB; the CQI range must match the channel's scaling, pass gain_range_db=(lo, hi)"
+            )
         _, gq = quantize_gain_db(g_db, cqi_bits, lo, hi)
         gain = 10 ** (gq / 20)
     return (gain[..., None] * w.to(_CDT).conj()).to(h.dtype)

@@ -33,20 +33,26 @@ class HybridPrecoder:
     digital: torch.Tensor
 
 
-def phase_extraction_hybrid(h: torch.Tensor, num_rf: int, digital: str = "wmmse", power: float = 1.0) -> HybridPrecoder:
+def phase_extraction_hybrid(
+    h: torch.Tensor, num_rf: int, digital: str = "wmmse", power: float = 1.0
+) -> HybridPrecoder:
     """Hybrid precoder for the SNR-scaled channel ``h`` ``[..., K, N]`` with ``num_rf`` RF chains (``K ≤ N_RF ≤ N``)."""
     from mimofm.precoders.linear import zf
     from mimofm.precoders.wmmse import wmmse
 
     k, n = h.shape[-2], h.shape[-1]
     if not k <= num_rf <= n:
-        raise MimofmInputError(f"`num_rf` must be between the number of users ({k}) and of antennas ({n}), got {num_rf}")
+        raise MimofmInputError(
+            f"`num_rf` must be between the number of users ({k}) and of antennas ({n}), got {num_rf}"
+        )
     if digital not in ("wmmse", "zf"):
         raise MimofmInputError(f"`digital` must be 'wmmse' or 'zf', got {digital!r}")
     h64 = h.to(torch.complex128)
     w_fd = wmmse(h64, power).w  # [..., N, K]
     mf = h64.mH  # matched filters [..., N, K]
-    off = w_fd.abs().amax(-2, keepdim=True) == 0  # users WMMSE switched off: their chain steers a matched filter
+    off = (
+        w_fd.abs().amax(-2, keepdim=True) == 0
+    )  # users WMMSE switched off: their chain steers a matched filter
     w_fd = torch.where(off, mf, w_fd)
     cols = torch.cat([w_fd] + [mf[..., :, i % k, None] for i in range(num_rf - k)], -1)  # [..., N, N_RF]
     analog = torch.exp(1j * torch.angle(cols))

@@ -12,7 +12,7 @@ import torch
 from mimofm.core.validation import MimofmInputError, check_num_ue_le_num_ant
 from mimofm.precoders._common import eye_like, gram, prepare, scale_to_power
 
-__all__ = ["mrt", "zf", "zf_wf", "rzf", "water_filling"]
+__all__ = ["mrt", "rzf", "water_filling", "zf", "zf_wf"]
 
 
 def mrt(h: torch.Tensor, power: float = 1.0) -> torch.Tensor:
@@ -75,7 +75,9 @@ def zf_wf(h: torch.Tensor, power: float = 1.0, noise_power: float = 1.0) -> torc
     return scale_to_power(w, power).to(dtype)  # removes round-off only
 
 
-def rzf(h: torch.Tensor, power: float = 1.0, noise_power: float = 1.0, alpha: float | None = None) -> torch.Tensor:
+def rzf(
+    h: torch.Tensor, power: float = 1.0, noise_power: float = 1.0, alpha: float | None = None
+) -> torch.Tensor:
     """Regularized ZF ``W ∝ H^H (H H^H + α I)^{-1}``, one global power scale.
 
     The default ``α = K σ²/P`` is the MMSE-optimal regularization for equal user powers

@@ -33,7 +33,7 @@ from mimofm.core.energy import energy
 from mimofm.core.validation import MimofmInputError, check_choice, check_positive, check_rates
 from mimofm.precoders._common import fro2, gram, prepare, snr_scaled
 
-__all__ = ["QoSResult", "AntennaSelectionResult", "qos_power_min", "greedy_antenna_selection"]
+__all__ = ["AntennaSelectionResult", "QoSResult", "greedy_antenna_selection", "qos_power_min"]
 
 _DIVERGED = 1e12  # total dual power (units of the noise) beyond which targets are declared infeasible
 _RANK_TOL = 1e-12  # eigenvalues of Λ^{1/2} G Λ^{1/2} below this fraction of the largest count as zero

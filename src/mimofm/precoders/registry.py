@@ -6,8 +6,9 @@ noise) to a :class:`PrecoderOutput`. Bounds (``dpc``) give a sum rate but no pre
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Literal
 
 import torch
 
@@ -16,11 +17,19 @@ from mimofm.models.loading import PAPP_CHECKPOINTS
 from mimofm.models.refine import REFINE_STEPS
 from mimofm.precoders._common import rates_from_hw
 
-__all__ = ["PrecoderOutput", "PrecoderSpec", "REGISTRY", "get_precoder", "run_precoder", "parse_precoders",
-           "set_checkpoint", "neural_precoders"]
+__all__ = [
+    "REGISTRY",
+    "PrecoderOutput",
+    "PrecoderSpec",
+    "get_precoder",
+    "neural_precoders",
+    "parse_precoders",
+    "run_precoder",
+    "set_checkpoint",
+]
 
 # checkpoint overrides of the neural precoders (None: the shipped checkpoint)
-_CHECKPOINTS: dict[str, str | None] = {"fm": None, **{n: None for n in PAPP_CHECKPOINTS}}
+_CHECKPOINTS: dict[str, str | None] = {"fm": None, **dict.fromkeys(PAPP_CHECKPOINTS)}
 
 
 def neural_precoders() -> list[str]:
@@ -57,7 +66,9 @@ class PrecoderSpec:
 def _linear(fn) -> Callable[[torch.Tensor], PrecoderOutput]:
     def run(h: torch.Tensor) -> PrecoderOutput:
         w = fn(h)
-        return PrecoderOutput(w=w, sum_rate=rates_from_hw(h.to(torch.complex128) @ w.to(torch.complex128)).sum(-1))
+        return PrecoderOutput(
+            w=w, sum_rate=rates_from_hw(h.to(torch.complex128) @ w.to(torch.complex128)).sum(-1)
+        )
 
     return run
 
@@ -101,12 +112,16 @@ def _fm(refine_steps: int = 0) -> Callable[[torch.Tensor], PrecoderOutput]:
         model.check_input(h, None)
         with torch.no_grad():
             w = model(h.to(torch.complex64), refine_steps=refine_steps).w
-        return PrecoderOutput(w=w, sum_rate=rates_from_hw(h.to(torch.complex128) @ w.to(torch.complex128)).sum(-1))
+        return PrecoderOutput(
+            w=w, sum_rate=rates_from_hw(h.to(torch.complex128) @ w.to(torch.complex128)).sum(-1)
+        )
 
     return run
 
 
-def _papp(name: str, num_rf: int | None = None, refine_steps: int = 0) -> Callable[[torch.Tensor], PrecoderOutput]:
+def _papp(
+    name: str, num_rf: int | None = None, refine_steps: int = 0
+) -> Callable[[torch.Tensor], PrecoderOutput]:
     """papp zero-shot (``papp``; ``papp-csi``: trained on imperfect CSI; ``papp-hbf``: hybrid student,
     served with ``num_rf`` RF chains, default its trained 8): extractor + student on an SNR-scaled channel;
     ``refine_steps``: that many sum-rate steps on the student's ``(λ, p)`` (``papp-refined``)."""
@@ -118,7 +133,9 @@ def _papp(name: str, num_rf: int | None = None, refine_steps: int = 0) -> Callab
         model.check_input(h)
         with torch.no_grad():
             w = model(h.to(torch.complex64), num_rf=num_rf, refine_steps=refine_steps)
-        return PrecoderOutput(w=w, sum_rate=rates_from_hw(h.to(torch.complex128) @ w.to(torch.complex128)).sum(-1))
+        return PrecoderOutput(
+            w=w, sum_rate=rates_from_hw(h.to(torch.complex128) @ w.to(torch.complex128)).sum(-1)
+        )
 
     return run
 
@@ -128,7 +145,9 @@ def _hybrid(num_rf: int) -> Callable[[torch.Tensor], PrecoderOutput]:
         from mimofm.precoders.hybrid import phase_extraction_hybrid
 
         w = phase_extraction_hybrid(h, num_rf).w
-        return PrecoderOutput(w=w, sum_rate=rates_from_hw(h.to(torch.complex128) @ w.to(torch.complex128)).sum(-1))
+        return PrecoderOutput(
+            w=w, sum_rate=rates_from_hw(h.to(torch.complex128) @ w.to(torch.complex128)).sum(-1)
+        )
 
     return run
 
@@ -141,33 +160,88 @@ def _build() -> dict[str, PrecoderSpec]:
         PrecoderSpec("zf", "precoder", _linear(linear.zf), "zero forcing, one global power scale", True),
         PrecoderSpec("zf-wf", "precoder", _linear(linear.zf_wf), "zero forcing + water-filling powers", True),
         PrecoderSpec("rzf", "precoder", _linear(linear.rzf), "regularized ZF, α = K σ²/P"),
-        PrecoderSpec("rzf-refined", "precoder", _rzf_refined,
-                     f"RZF with equal powers, then {REFINE_STEPS} sum-rate steps on its (λ, p) in the user space (K×K)"),
-        PrecoderSpec("wmmse", "precoder", _wmmse("paper", "user"), "WMMSE, paper stopping rule, user-space form",
-                     iterative=True),
-        PrecoderSpec("wmmse-antenna", "precoder", _wmmse("paper", "antenna"),
-                     "WMMSE, paper stopping rule, textbook N_T-dimensional form", iterative=True),
-        PrecoderSpec("wmmse-ref", "precoder", _wmmse("reference", "user"),
-                     "WMMSE reference: tol 1e-7, 500 iterations, best of several starts", iterative=True),
-        PrecoderSpec("hybrid-pe-4", "precoder", _hybrid(4),
-                     "hybrid, 4 RF chains: phases of WMMSE (+ matched filters), digital WMMSE on the effective channel"),
-        PrecoderSpec("hybrid-pe-8", "precoder", _hybrid(8),
-                     "hybrid, 8 RF chains: phases of WMMSE (+ matched filters), digital WMMSE on the effective channel"),
+        PrecoderSpec(
+            "rzf-refined",
+            "precoder",
+            _rzf_refined,
+            f"RZF with equal powers, then {REFINE_STEPS} sum-rate steps on its (λ, p) in the user space (K×K)",
+        ),
+        PrecoderSpec(
+            "wmmse",
+            "precoder",
+            _wmmse("paper", "user"),
+            "WMMSE, paper stopping rule, user-space form",
+            iterative=True,
+        ),
+        PrecoderSpec(
+            "wmmse-antenna",
+            "precoder",
+            _wmmse("paper", "antenna"),
+            "WMMSE, paper stopping rule, textbook N_T-dimensional form",
+            iterative=True,
+        ),
+        PrecoderSpec(
+            "wmmse-ref",
+            "precoder",
+            _wmmse("reference", "user"),
+            "WMMSE reference: tol 1e-7, 500 iterations, best of several starts",
+            iterative=True,
+        ),
+        PrecoderSpec(
+            "hybrid-pe-4",
+            "precoder",
+            _hybrid(4),
+            "hybrid, 4 RF chains: phases of WMMSE (+ matched filters), digital WMMSE on the effective channel",
+        ),
+        PrecoderSpec(
+            "hybrid-pe-8",
+            "precoder",
+            _hybrid(8),
+            "hybrid, 8 RF chains: phases of WMMSE (+ matched filters), digital WMMSE on the effective channel",
+        ),
         PrecoderSpec("dpc", "bound", _dpc, "dirty-paper-coding sum capacity (upper bound)", iterative=True),
-        PrecoderSpec("fm", "precoder", _fm(), "fm foundation model, zero-shot default head (shipped checkpoint)"),
-        PrecoderSpec("fm-refined", "precoder", _fm(REFINE_STEPS),
-                     f"fm, then {REFINE_STEPS} sum-rate steps on its head's (λ, p) in the user space (K×K)"),
-        PrecoderSpec("papp", "precoder", _papp("papp"), "papp plug-and-play student, zero-shot (shipped checkpoint)"),
-        PrecoderSpec("papp-refined", "precoder", _papp("papp", refine_steps=REFINE_STEPS),
-                     f"papp, then {REFINE_STEPS} sum-rate steps on the student's (λ, p) in the user space (K×K)"),
-        PrecoderSpec("papp-csi", "precoder", _papp("papp-csi"),
-                     "papp trained with channel-estimation error (NMSE -20/-10 dB), zero-shot (shipped checkpoint)"),
-        PrecoderSpec("papp-hbf", "precoder", _papp("papp-hbf"),
-                     "papp hybrid student, 8 RF chains (analog phases + digital), zero-shot (shipped checkpoint)"),
-        PrecoderSpec("papp-hbf-4", "precoder", _papp("papp-hbf", 4),
-                     "the papp-hbf checkpoint served with 4 RF chains (its per-user parameters do not depend on N_RF)"),
-        PrecoderSpec("papp-lite", "precoder", _papp("papp-lite"),
-                     "papp with a smaller extractor + student (recipes/papp-lite.yaml), zero-shot (shipped checkpoint)"),
+        PrecoderSpec(
+            "fm", "precoder", _fm(), "fm foundation model, zero-shot default head (shipped checkpoint)"
+        ),
+        PrecoderSpec(
+            "fm-refined",
+            "precoder",
+            _fm(REFINE_STEPS),
+            f"fm, then {REFINE_STEPS} sum-rate steps on its head's (λ, p) in the user space (K×K)",
+        ),
+        PrecoderSpec(
+            "papp", "precoder", _papp("papp"), "papp plug-and-play student, zero-shot (shipped checkpoint)"
+        ),
+        PrecoderSpec(
+            "papp-refined",
+            "precoder",
+            _papp("papp", refine_steps=REFINE_STEPS),
+            f"papp, then {REFINE_STEPS} sum-rate steps on the student's (λ, p) in the user space (K×K)",
+        ),
+        PrecoderSpec(
+            "papp-csi",
+            "precoder",
+            _papp("papp-csi"),
+            "papp trained with channel-estimation error (NMSE -20/-10 dB), zero-shot (shipped checkpoint)",
+        ),
+        PrecoderSpec(
+            "papp-hbf",
+            "precoder",
+            _papp("papp-hbf"),
+            "papp hybrid student, 8 RF chains (analog phases + digital), zero-shot (shipped checkpoint)",
+        ),
+        PrecoderSpec(
+            "papp-hbf-4",
+            "precoder",
+            _papp("papp-hbf", 4),
+            "the papp-hbf checkpoint served with 4 RF chains (its per-user parameters do not depend on N_RF)",
+        ),
+        PrecoderSpec(
+            "papp-lite",
+            "precoder",
+            _papp("papp-lite"),
+            "papp with a smaller extractor + student (recipes/papp-lite.yaml), zero-shot (shipped checkpoint)",
+        ),
     ]
     return {s.name: s for s in specs}
 
@@ -193,7 +267,5 @@ def run_precoder(name: str, h: torch.Tensor) -> PrecoderOutput:
     """Run a named precoder on an SNR-scaled channel ``[..., K, N]``; checks K ≤ N where needed."""
     spec = get_precoder(name)
     if spec.needs_k_le_n and h.shape[-2] > h.shape[-1]:
-        raise MimofmInputError(
-            f"`num_ue` ({h.shape[-2]}) must be <= `num_bs_ant` ({h.shape[-1]}) for {name}"
-        )
+        raise MimofmInputError(f"`num_ue` ({h.shape[-2]}) must be <= `num_bs_ant` ({h.shape[-1]}) for {name}")
     return spec.run(h)

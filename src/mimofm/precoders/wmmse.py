@@ -33,12 +33,12 @@ from mimofm.precoders._common import eye_like, fro2, gram, prepare, rates_from_h
 from mimofm.precoders.linear import zf_wf
 
 __all__ = [
-    "WMMSESetting",
-    "WMMSEResult",
     "SETTINGS",
+    "WMMSEResult",
+    "WMMSESetting",
     "wmmse",
-    "wmmse_receivers",
     "wmmse_precoder",
+    "wmmse_receivers",
 ]
 
 Form = Literal["user", "antenna"]
@@ -88,7 +88,9 @@ class WMMSEResult:
 # --------------------------------------------------------------------------------------------
 
 
-def wmmse_receivers(hw: torch.Tensor, noise_power: float | torch.Tensor = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+def wmmse_receivers(
+    hw: torch.Tensor, noise_power: float | torch.Tensor = 1.0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """MMSE receivers ``u`` and MSE weights ``v = 1/e`` from ``G = H W`` ``[..., K, K]``.
 
     ``u_k = g_kk / (Σ_j |g_kj|² + σ²)``, ``v_k = (Σ_j |g_kj|² + σ²) / (Σ_{j≠k} |g_kj|² + σ²)``.
@@ -104,7 +106,9 @@ def wmmse_receivers(hw: torch.Tensor, noise_power: float | torch.Tensor = 1.0) -
     return diag / tot, tot / interf
 
 
-def wmmse_precoder(h: torch.Tensor, u: torch.Tensor, v: torch.Tensor, mu: torch.Tensor | float) -> torch.Tensor:
+def wmmse_precoder(
+    h: torch.Tensor, u: torch.Tensor, v: torch.Tensor, mu: torch.Tensor | float
+) -> torch.Tensor:
     """One WMMSE transmitter update for a *given* multiplier μ > 0 (differentiable).
 
     ``W = (H^H D H + μ I)^{-1} H^H diag(u v) = H^H (D H H^H + μ I)^{-1} diag(u v)``.
@@ -353,4 +357,6 @@ def wmmse(
     w = w * torch.where(p > 0, torch.rsqrt(p.clamp_min(1e-300)), torch.zeros_like(p))[..., None, None]
     r = rates_from_hw(hs @ w).sum(-1)
     w = w * (power**0.5)
-    return WMMSEResult(w=w.to(dtype), sum_rate=r, iterations=its, start_sum_rate=r0, converged=conv, history=hist)
+    return WMMSEResult(
+        w=w.to(dtype), sum_rate=r, iterations=its, start_sum_rate=r0, converged=conv, history=hist
+    )

@@ -13,12 +13,14 @@ from pathlib import Path
 
 from mimofm.core.validation import MimofmInputError
 
-__all__ = ["build_report", "FAMILIES", "write_html"]
+__all__ = ["FAMILIES", "build_report", "write_html"]
 
 FAMILIES = ("fm", "papp", "wifoe")
-_TITLES = {"fm": "fm: maximum sum rate, rate targets, Tables I–II (held-out ray-traced sites)",
-           "papp": "papp: zero-shot, DeepAll and fine-tuning (held-out ray-traced sites)",
-           "wifoe": "wifoe: end-to-end FDD on the 3GPP 38.901 tasks"}
+_TITLES = {
+    "fm": "fm: maximum sum rate, rate targets, Tables I–II (held-out ray-traced sites)",
+    "papp": "papp: zero-shot, DeepAll and fine-tuning (held-out ray-traced sites)",
+    "wifoe": "wifoe: end-to-end FDD on the 3GPP 38.901 tasks",
+}
 
 
 _CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
@@ -37,8 +39,10 @@ def write_html(md_path: Path) -> Path:
     text = md_path.read_text()
     title = next((ln[2:] for ln in text.splitlines() if ln.startswith("# ")), md_path.stem)
     body = markdown.markdown(text, extensions=["tables", "fenced_code"])
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{_CSS}</style></head><body>{body}</body></html>\n")
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{_CSS}</style></head><body>{body}</body></html>\n"
+    )
     path = md_path.with_suffix(".html")
     path.write_text(page)
     return path
@@ -50,9 +54,13 @@ def build_report(folders: dict[str, Path], out: Path) -> Path:
     from importlib import import_module
 
     out.mkdir(parents=True, exist_ok=True)
-    lines = ["# mimofm: the papers' analogues", "",
-             f"Re-made by `mimofm report` on {time.strftime('%Y-%m-%d %H:%M')} from stored results; each section "
-             "names the command that produced its data.", ""]
+    lines = [
+        "# mimofm: the papers' analogues",
+        "",
+        f"Re-made by `mimofm report` on {time.strftime('%Y-%m-%d %H:%M')} from stored results; each section "
+        "names the command that produced its data.",
+        "",
+    ]
     done = []
     for fam in FAMILIES:
         folder = folders.get(fam)
@@ -60,14 +68,23 @@ def build_report(folders: dict[str, Path], out: Path) -> Path:
             continue
         folder = Path(folder)
         if not folder.is_dir():
-            raise MimofmInputError(f"{fam}: results folder {str(folder)!r} does not exist (run the command in "
-                                   f"docs/{fam}.md, or leave the option out)")
+            raise MimofmInputError(
+                f"{fam}: results folder {str(folder)!r} does not exist (run the command in "
+                f"docs/{fam}.md, or leave the option out)"
+            )
         mod = import_module(f"mimofm.reports.{fam}_paper")
         try:
             md, pngs = mod.render(folder, out)
         except FileNotFoundError as e:
-            raise MimofmInputError(f"{fam}: {e.filename} is missing; re-run `{mod.COMMAND.format(folder=folder)}`") from None
-        lines += [f"## {_TITLES[fam]}", "", f"Data: `{folder}`, produced by `{mod.COMMAND.format(folder=folder)}`.", ""]
+            raise MimofmInputError(
+                f"{fam}: {e.filename} is missing; re-run `{mod.COMMAND.format(folder=folder)}`"
+            ) from None
+        lines += [
+            f"## {_TITLES[fam]}",
+            "",
+            f"Data: `{folder}`, produced by `{mod.COMMAND.format(folder=folder)}`.",
+            "",
+        ]
         lines += md.splitlines() + [""] + [f"![{p.stem}]({p.name})" for p in pngs] + [""]
         done.append(fam)
     if not done:

@@ -7,9 +7,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from mimofm._io import atomic_path  # noqa: E402
+from mimofm._io import atomic_path
 
 __all__ = ["plt", "savefig", "variant_styles"]
 
@@ -30,5 +30,13 @@ def variant_styles(names: list[str]) -> dict[str, dict]:
     base = lambda n: n.replace("-refined", "").replace("+dn", "")  # noqa: E731
     colours = {b: plt.get_cmap("tab10")(i % 10) for i, b in enumerate(dict.fromkeys(base(n) for n in names))}
     line = {(False, False): "-", (True, False): ":", (False, True): "--", (True, True): "-."}
-    return {n: {"color": colours[base(n)], "linestyle": line[("-refined" in n, "+dn" in n)], "marker": "o",
-                "markersize": 3, "markerfacecolor": "none" if "-refined" in n else colours[base(n)]} for n in names}
+    return {
+        n: {
+            "color": colours[base(n)],
+            "linestyle": line[("-refined" in n, "+dn" in n)],
+            "marker": "o",
+            "markersize": 3,
+            "markerfacecolor": "none" if "-refined" in n else colours[base(n)],
+        }
+        for n in names
+    }

@@ -32,19 +32,32 @@ def summary_section(q: dict) -> list[str]:
     snrs = sorted({r["snr_db"] for r in rows})
     m = {(r["site"], r["snr_db"], r["precoder"]): r["sum_rate_mean"] for r in rows}
     sites = list(dict.fromkeys(r["site"] for r in rows))
-    t = {r["precoder"]: r["seconds_per_precoder"] for r in rows if r["site"] == sites[0] and r["snr_db"] == snrs[len(snrs) // 2]}
+    t = {
+        r["precoder"]: r["seconds_per_precoder"]
+        for r in rows
+        if r["site"] == sites[0] and r["snr_db"] == snrs[len(snrs) // 2]
+    }
     k, n = q["config"]["num_ue"], q["sites"][0]["num_bs_ant"]
-    out = ["## Summary", "", f"Held-out sites, {k} users × {n} antennas; ratios of mean sum rates averaged over the three "
-           f"sites; time per precoder from the same run at {snrs[len(snrs) // 2]:g} dB (batch 250, CPU); operations: "
-           "real multiplications per precoder of mimofm's implementation (`mimofm.evaluation.complexity`; iterative "
-           "methods at their mean iteration count in this run).", "",
-           "| method | " + " | ".join(f"÷ WMMSE @ {s:g} dB" for s in snrs) + " | ÷ DPC (all SNR) | operations | time ÷ WMMSE |",
-           "|---|" + "---|" * (len(snrs) + 3)]
+    out = [
+        "## Summary",
+        "",
+        f"Held-out sites, {k} users × {n} antennas; ratios of mean sum rates averaged over the three "
+        f"sites; time per precoder from the same run at {snrs[len(snrs) // 2]:g} dB (batch 250, CPU); operations: "
+        "real multiplications per precoder of mimofm's implementation (`mimofm.evaluation.complexity`; iterative "
+        "methods at their mean iteration count in this run).",
+        "",
+        "| method | "
+        + " | ".join(f"÷ WMMSE @ {s:g} dB" for s in snrs)
+        + " | ÷ DPC (all SNR) | operations | time ÷ WMMSE |",
+        "|---|" + "---|" * (len(snrs) + 3),
+    ]
     for p in pre:
         ratios = [sum(m[(s, x, p)] / m[(s, x, "wmmse")] for s in sites) / len(sites) for x in snrs]
         dpc = sum(m[(s, x, p)] / m[(s, x, "dpc")] for s in sites for x in snrs) / (len(sites) * len(snrs))
-        out.append(f"| {p} | " + " | ".join(f"{v:.3f}" for v in ratios) + f" | {dpc:.3f} | {_ops(p, rows, k, n)} | "
-                   f"{t[p] / t['wmmse']:.2f} |")
+        out.append(
+            f"| {p} | " + " | ".join(f"{v:.3f}" for v in ratios) + f" | {dpc:.3f} | {_ops(p, rows, k, n)} | "
+            f"{t[p] / t['wmmse']:.2f} |"
+        )
     return out + [""]
 
 
@@ -68,37 +81,54 @@ def keep_block(old: list[str], start: str, stop: str = "## ") -> list[str]:
 
 
 WIFOE_OP_HEADING = "## wifoe at the calibrated operating point"
-WIFOE_OP_COMMAND = ("python benchmarks/wifoe_calibration.py data|pilot|report; python benchmarks/wifoe_calibration.py "
-                    "cep --pilot-offset-db O --steps 1000 (O = -1, 4); python benchmarks/wifoe_operating_point.py "
-                    "classical; python benchmarks/wifoe_operating_point.py baselines --shard i/2 (i = 0, 1); "
-                    "python benchmarks/wifoe_operating_point.py models --cep runs/wifoe_calibration/cep_+4/last; "
-                    "python benchmarks/wifoe_operating_point.py report; python benchmarks/wifoe_fig4_val.py "
-                    "train|report --shard i/2 --steps 2000 --val 0.1 --seeds 0 1 --stl-budgets --checkpoint "
-                    "src/mimofm/assets/checkpoints/wifoe --out runs/wifoe-op/fig4 --samples 100")
+WIFOE_OP_COMMAND = (
+    "python benchmarks/wifoe_calibration.py data|pilot|report; python benchmarks/wifoe_calibration.py "
+    "cep --pilot-offset-db O --steps 1000 (O = -1, 4); python benchmarks/wifoe_operating_point.py "
+    "classical; python benchmarks/wifoe_operating_point.py baselines --shard i/2 (i = 0, 1); "
+    "python benchmarks/wifoe_operating_point.py models --cep runs/wifoe_calibration/cep_+4/last; "
+    "python benchmarks/wifoe_operating_point.py report; python benchmarks/wifoe_fig4_val.py "
+    "train|report --shard i/2 --steps 2000 --val 0.1 --seeds 0 1 --stl-budgets --checkpoint "
+    "src/mimofm/assets/checkpoints/wifoe --out runs/wifoe-op/fig4 --samples 100"
+)
 
 
 def wifoe_op_section(calibration: Path, op: Path, command: str, fig4: Path | None = None) -> list[str]:
     """The calibration of wifoe's operating point against the paper's baselines and the paper's evidence at that
     point, from the benchmarks' ``summary.md`` (``fig4``: ``benchmarks/wifoe_fig4_val.py``'s folder for a run
     on the shipped checkpoint)."""
-    lines = [WIFOE_OP_HEADING, "",
-             "The data SNR and the pilot SNR are chosen so that mimofm's *baselines* reproduce the wifoe paper's: "
-             "perfect-CSI WMMSE on Group 1 for the data SNR, CEP-type estimation for the pilot SNR "
-             "(`benchmarks/wifoe_calibration.py`); never the proposed method. Then every scheme at that point, "
-             "with the 5G NR codebook baselines at equal feedback bits (`benchmarks/wifoe_operating_point.py`). "
-             "Test drops, mean over K = 3..8.", ""]
+    lines = [
+        WIFOE_OP_HEADING,
+        "",
+        "The data SNR and the pilot SNR are chosen so that mimofm's *baselines* reproduce the wifoe paper's: "
+        "perfect-CSI WMMSE on Group 1 for the data SNR, CEP-type estimation for the pilot SNR "
+        "(`benchmarks/wifoe_calibration.py`); never the proposed method. Then every scheme at that point, "
+        "with the 5G NR codebook baselines at equal feedback bits (`benchmarks/wifoe_operating_point.py`). "
+        "Test drops, mean over K = 3..8.",
+        "",
+    ]
     for folder in (calibration, op):
-        lines += [x.replace("### ", "#### ", 1) if x.startswith("### ") else x
-                  for x in (folder / "summary.md").read_text().splitlines()] + [""]
+        lines += [
+            x.replace("### ", "#### ", 1) if x.startswith("### ") else x
+            for x in (folder / "summary.md").read_text().splitlines()
+        ] + [""]
     if fig4 is not None:
         lines += ["#### Fig. 4 analogue at the calibrated point (shipped trunk, STL not run)", ""]
         lines += (fig4 / "summary.md").read_text().splitlines() + [
-            "", "![wifoe Fig. 4 at the calibrated point](docs/figures/wifoe_fig4_op.png)", ""]
-    lines += ["![wifoe calibration](docs/figures/wifoe_calibration.png)", "",
-              "![wifoe at the calibrated operating point](docs/figures/wifoe_operating_point.png)", "",
-              f"Command: `{command}`", "",
-              "The two wifoe sections after this one are at the historical operating point (full-energy pilots), "
-              "with the checkpoint shipped before this one (`recipes/wifoe-fullenergy.yaml`).", ""]
+            "",
+            "![wifoe Fig. 4 at the calibrated point](docs/figures/wifoe_fig4_op.png)",
+            "",
+        ]
+    lines += [
+        "![wifoe calibration](docs/figures/wifoe_calibration.png)",
+        "",
+        "![wifoe at the calibrated operating point](docs/figures/wifoe_operating_point.png)",
+        "",
+        f"Command: `{command}`",
+        "",
+        "The two wifoe sections after this one are at the historical operating point (full-energy pilots), "
+        "with the checkpoint shipped before this one (`recipes/wifoe-fullenergy.yaml`).",
+        "",
+    ]
     return lines
 
 
@@ -110,9 +140,13 @@ def wifoe_summary(folder: Path) -> list[str]:
     def avg(m, s):
         return sum(t2["rates"][f"{t}@{s:g}"][m] for t in t2["tasks"]) / len(t2["tasks"])
 
-    out = ["3GPP 38.901 tasks T1–T9 (FDD, learned pilots and B-bit feedback; ZF and WMMSE with perfect CSI), mean "
-           "sum rate ÷ perfect-CSI WMMSE (the wifoe section below):", "",
-           "| method | " + " | ".join(f"÷ WMMSE @ {s:g} dB" for s in snrs) + " |", "|---|" + "---|" * len(snrs)]
+    out = [
+        "3GPP 38.901 tasks T1–T9 (FDD, learned pilots and B-bit feedback; ZF and WMMSE with perfect CSI), mean "
+        "sum rate ÷ perfect-CSI WMMSE (the wifoe section below):",
+        "",
+        "| method | " + " | ".join(f"÷ WMMSE @ {s:g} dB" for s in snrs) + " |",
+        "|---|" + "---|" * len(snrs),
+    ]
     for m in ("zf", "lmmse", "dsc", "cep", "stl", "mtl"):
         name = {"zf": "zf (perfect CSI)", "lmmse": "lmmse pilots + wmmse", "mtl": "wifoe (MTL)"}.get(m, m)
         out.append(f"| {name} | " + " | ".join(f"{avg(m, s) / avg('wmmse', s):.3f}" for s in snrs) + " |")
@@ -126,89 +160,157 @@ def quality_section(doc: dict, command: str) -> list[str]:
     mean = defaultdict(dict)
     for r in rows:
         mean[(r["site"], r["snr_db"])][r["precoder"]] = r
-    out = ["## Quality on the held-out sites", "",
-           f"Mean sum rate (bit/s/Hz) over {rows[0]['num_samples']} paired multi-user samples per site "
-           f"({doc['config']['num_ue']} users × {doc['sites'][0]['num_bs_ant']} antennas, test positions), "
-           "± the 95% confidence half-width. SNR: site-median single-user SNR.", "",
-           "| site | SNR | " + " | ".join(pre) + " |", "|---|---|" + "---|" * len(pre)]
+    out = [
+        "## Quality on the held-out sites",
+        "",
+        f"Mean sum rate (bit/s/Hz) over {rows[0]['num_samples']} paired multi-user samples per site "
+        f"({doc['config']['num_ue']} users × {doc['sites'][0]['num_bs_ant']} antennas, test positions), "
+        "± the 95% confidence half-width. SNR: site-median single-user SNR.",
+        "",
+        "| site | SNR | " + " | ".join(pre) + " |",
+        "|---|---|" + "---|" * len(pre),
+    ]
     for (site, snr), d in mean.items():
-        out.append(f"| {site} | {snr:g} dB | " + " | ".join(
-            f"{d[p]['sum_rate_mean']:.2f} ± {d[p]['sum_rate_ci95']:.2f}" for p in pre) + " |")
-    out += ["", "Ratios of the mean sum rates, averaged over sites:", "",
-            "| SNR | " + " | ".join(f"{p}/wmmse" for p in pre if p not in ("wmmse", "dpc")) + " | dpc/wmmse |",
-            "|---|" + "---|" * (len(pre) - 1)]
+        out.append(
+            f"| {site} | {snr:g} dB | "
+            + " | ".join(f"{d[p]['sum_rate_mean']:.2f} ± {d[p]['sum_rate_ci95']:.2f}" for p in pre)
+            + " |"
+        )
+    out += [
+        "",
+        "Ratios of the mean sum rates, averaged over sites:",
+        "",
+        "| SNR | " + " | ".join(f"{p}/wmmse" for p in pre if p not in ("wmmse", "dpc")) + " | dpc/wmmse |",
+        "|---|" + "---|" * (len(pre) - 1),
+    ]
     for snr in snrs:
         cells = []
         for p in pre:
             if p in ("wmmse", "dpc"):
                 continue
-            v = [mean[(s, snr)][p]["sum_rate_mean"] / mean[(s, snr)]["wmmse"]["sum_rate_mean"]
-                 for (s, x) in mean if x == snr]
+            v = [
+                mean[(s, snr)][p]["sum_rate_mean"] / mean[(s, snr)]["wmmse"]["sum_rate_mean"]
+                for (s, x) in mean
+                if x == snr
+            ]
             cells.append(f"{sum(v) / len(v):.3f}")
-        v = [mean[(s, snr)]["dpc"]["sum_rate_mean"] / mean[(s, snr)]["wmmse"]["sum_rate_mean"] for (s, x) in mean if x == snr]
+        v = [
+            mean[(s, snr)]["dpc"]["sum_rate_mean"] / mean[(s, snr)]["wmmse"]["sum_rate_mean"]
+            for (s, x) in mean
+            if x == snr
+        ]
         out.append(f"| {snr:g} dB | " + " | ".join(cells) + f" | {sum(v) / len(v):.3f} |")
     above = sum(r.get("samples_above_dpc", 0) for r in rows)
-    out += ["", f"Samples where any precoder exceeded the DPC bound: {above}.", "",
-            f"Command: `{command}`  ", f"Machine: {doc['machine']['platform']}, torch {doc['machine']['torch']}, "
-            f"{doc['machine']['threads']} threads.", ""]
+    out += [
+        "",
+        f"Samples where any precoder exceeded the DPC bound: {above}.",
+        "",
+        f"Command: `{command}`  ",
+        f"Machine: {doc['machine']['platform']}, torch {doc['machine']['torch']}, "
+        f"{doc['machine']['threads']} threads.",
+        "",
+    ]
     return out
 
 
 def speed_section(doc: dict, command: str) -> list[str]:
     batches = list(doc["rows"][0]["seconds_per_precoder"])
-    out = ["## Time per precoder (CPU)", "",
-           "Median wall-clock of one batched call divided by the batch size, and the ratio to ZF measured in "
-           "the same run. Channels: clustered (3 shared directions, 20 dB gain spread, median single-user SNR "
-           "10 dB; `mimofm.evaluation.complexity`); WMMSE iteration counts depend on the channels.", "",
-           "| N_T | N_U | precoder | iterations | " + " | ".join(f"µs @ batch {b} | ×ZF @ {b}" for b in batches) + " |",
-           "|---|---|---|---|" + "---|---|" * len(batches)]
+    out = [
+        "## Time per precoder (CPU)",
+        "",
+        "Median wall-clock of one batched call divided by the batch size, and the ratio to ZF measured in "
+        "the same run. Channels: clustered (3 shared directions, 20 dB gain spread, median single-user SNR "
+        "10 dB; `mimofm.evaluation.complexity`); WMMSE iteration counts depend on the channels.",
+        "",
+        "| N_T | N_U | precoder | iterations | "
+        + " | ".join(f"µs @ batch {b} | ×ZF @ {b}" for b in batches)
+        + " |",
+        "|---|---|---|---|" + "---|---|" * len(batches),
+    ]
     for r in doc["rows"]:
         it = f"{r['iterations']:.1f}" if r["iterations"] else "-"
-        cells = " | ".join(f"{r['seconds_per_precoder'][b] * 1e6:.1f} | {r['ratio_to_zf'][b]:.2f}" for b in batches)
+        cells = " | ".join(
+            f"{r['seconds_per_precoder'][b] * 1e6:.1f} | {r['ratio_to_zf'][b]:.2f}" for b in batches
+        )
         note = " (batch ≤ 16)" if r["precoder"] == "wmmse-antenna" else ""
         out.append(f"| {r['num_bs_ant']} | {r['num_ue']} | {r['precoder']}{note} | {it} | {cells} |")
-    out += ["", f"Command: `{command}` ({doc['seconds_total']:.0f} s)  ",
-            f"Machine: {doc['platform']}, torch {doc['torch']}, {doc['threads']} threads.", ""]
+    out += [
+        "",
+        f"Command: `{command}` ({doc['seconds_total']:.0f} s)  ",
+        f"Machine: {doc['platform']}, torch {doc['torch']}, {doc['threads']} threads.",
+        "",
+    ]
     return out
 
 
 def latency_section(doc: dict, command: str, one_core: bool = False) -> list[str]:
     m = doc["machine"]
-    title = ("## Real-time budget on one CPU core" if one_core else "## Latency: PyTorch and ONNX Runtime (CPU)")
-    out = [title, "",
-           f"{doc['config']['num_ue']} users × {doc['config']['num_bs_ant']} antennas, clustered channels; median of "
-           f"{doc['config']['repeats']} calls ÷ batch; ratios to WMMSE from the same run. Need: "
-           f"{doc['needed_per_second']:,} precoders/s per cell (100 MHz NR, 30 kHz SCS, 4-RB subbands, 0.5 ms slots; "
-           "`mimofm.evaluation.latency`). fm-onnx includes the float64 K×K step that forms W; wifoe runs end to end on "
-           "its 64-antenna task T4 (pilots with noise, B-bit feedback, BS decoder); its ONNX graph runs every expert "
-           "on every token (dense dispatch: static shapes), twice the FFN work of PyTorch's top-2 routing." + (
-               f" *-refined: the start plus {REFINE_STEPS} user-space sum-rate steps run one after another in "
-               "PyTorch (no ONNX graph), so at batch 1 their time is mostly the per-step overhead."
-               if any(r["method"].endswith("-refined") for r in doc["rows"]) else "") + (
-               " PyTorch and ONNX Runtime both on one thread: how many cores a cell would need is 1 ÷ the share."
-               if one_core else ""), "",
-           "| method | batch | µs / precoder | ÷ WMMSE | precoders/s | share of a cell's need |", "|---|---|---|---|---|---|"]
+    title = (
+        "## Real-time budget on one CPU core" if one_core else "## Latency: PyTorch and ONNX Runtime (CPU)"
+    )
+    out = [
+        title,
+        "",
+        f"{doc['config']['num_ue']} users × {doc['config']['num_bs_ant']} antennas, clustered channels; median of "
+        f"{doc['config']['repeats']} calls ÷ batch; ratios to WMMSE from the same run. Need: "
+        f"{doc['needed_per_second']:,} precoders/s per cell (100 MHz NR, 30 kHz SCS, 4-RB subbands, 0.5 ms slots; "
+        "`mimofm.evaluation.latency`). fm-onnx includes the float64 K×K step that forms W; wifoe runs end to end on "
+        "its 64-antenna task T4 (pilots with noise, B-bit feedback, BS decoder); its ONNX graph runs every expert "
+        "on every token (dense dispatch: static shapes), twice the FFN work of PyTorch's top-2 routing."
+        + (
+            f" *-refined: the start plus {REFINE_STEPS} user-space sum-rate steps run one after another in "
+            "PyTorch (no ONNX graph), so at batch 1 their time is mostly the per-step overhead."
+            if any(r["method"].endswith("-refined") for r in doc["rows"])
+            else ""
+        )
+        + (
+            " PyTorch and ONNX Runtime both on one thread: how many cores a cell would need is 1 ÷ the share."
+            if one_core
+            else ""
+        ),
+        "",
+        "| method | batch | µs / precoder | ÷ WMMSE | precoders/s | share of a cell's need |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in doc["rows"]:
-        out.append(f"| {r['method']} | {r['batch']} | {r['seconds_per_precoder'] * 1e6:.1f} | {r['ratio_to_wmmse']:.3f} | "
-                   f"{r['precoders_per_second']:,.0f} | {100 * r['budget_fraction']:.1f}% |")
+        out.append(
+            f"| {r['method']} | {r['batch']} | {r['seconds_per_precoder'] * 1e6:.1f} | {r['ratio_to_wmmse']:.3f} | "
+            f"{r['precoders_per_second']:,.0f} | {100 * r['budget_fraction']:.1f}% |"
+        )
     ops = doc.get("operations")
     if ops and not one_core:
-        out += ["", "Operations per precoder: mimofm's real-multiplication count (`mimofm.evaluation.complexity`; "
-                "iterative methods at their mean iteration count on 64 of these channels; wifoe: `wifoe_flops` ÷ 2, "
-                "users' encoders included) and the matmul FLOPs PyTorch's FlopCounterMode counts on one call "
-                "(factorizations and solves are not counted: a lower bound for the classical methods).", "",
-                "| method | multiplications | measured FLOPs (matmul only) |", "|---|---|---|"]
+        out += [
+            "",
+            "Operations per precoder: mimofm's real-multiplication count (`mimofm.evaluation.complexity`; "
+            "iterative methods at their mean iteration count on 64 of these channels; wifoe: `wifoe_flops` ÷ 2, "
+            "users' encoders included) and the matmul FLOPs PyTorch's FlopCounterMode counts on one call "
+            "(factorizations and solves are not counted: a lower bound for the classical methods).",
+            "",
+            "| method | multiplications | measured FLOPs (matmul only) |",
+            "|---|---|---|",
+        ]
         for meth, c in ops.items():
             if c["multiplications"] is None and c["measured_flops_matmul_only"] is None:
                 continue
             mul = "-" if c["multiplications"] is None else f"{c['multiplications']:.3g}"
             out.append(f"| {meth} | {mul} | {c['measured_flops_matmul_only']:.3g} |")
-    out += ["", f"Command: `{command}`  ", f"Machine: {m['platform']}, torch {m['torch']}, {m['threads']} threads, {m['device']}.", ""]
+    out += [
+        "",
+        f"Command: `{command}`  ",
+        f"Machine: {m['platform']}, torch {m['torch']}, {m['threads']} threads, {m['device']}.",
+        "",
+    ]
     return out
 
 
-def paper_section(title: str, intro: str, folder: Path, figures: list[tuple[str, str]], command: str,
-                  skip_title: bool = False) -> list[str]:
+def paper_section(
+    title: str,
+    intro: str,
+    folder: Path,
+    figures: list[tuple[str, str]],
+    command: str,
+    skip_title: bool = False,
+) -> list[str]:
     """A benchmark section: heading, what was compared, the run's summary.md, its figures, the command."""
     body = (folder / "summary.md").read_text().splitlines()
     body = ["#" + line if line.startswith("## ") else line for line in (body[1:] if skip_title else body)]
@@ -231,43 +333,65 @@ def update_cards(q: dict, command: str) -> None:
         if not mine or not card_path.exists():
             continue
         card = json.loads(card_path.read_text())
-        ratios = {f"{r['site']}@{r['snr_db']:g}dB": r["sum_rate_mean"] / w[(r["site"], r["snr_db"])] for r in mine}
-        card["heldout_metrics"] = {"command": command, "positions": q["config"]["positions"],
-                                   "samples": q["config"]["samples"], "sum_rate_ratio_to_wmmse": ratios,
-                                   "mean_ratio_to_wmmse": sum(ratios.values()) / len(ratios)}
+        ratios = {
+            f"{r['site']}@{r['snr_db']:g}dB": r["sum_rate_mean"] / w[(r["site"], r["snr_db"])] for r in mine
+        }
+        card["heldout_metrics"] = {
+            "command": command,
+            "positions": q["config"]["positions"],
+            "samples": q["config"]["samples"],
+            "sum_rate_ratio_to_wmmse": ratios,
+            "mean_ratio_to_wmmse": sum(ratios.values()) / len(ratios),
+        }
         write_json(card_path, card)
 
 
 _PAPERS = {  # family: (section title, what was compared, figures, skip the summary's own title)
-    "fm": ("fm: the paper's results on the held-out sites",
-           "Zero-shot: the shipped checkpoint's default head. Few-shot: 10 local train-split positions → the 5 most "
-           "similar training datasets + those samples → a new head (300 steps). Full: a new head on every local "
-           "train-split position (300 steps). Scratch: a model of the same size trained from scratch on the same "
-           "local positions (300 steps). All numbers on the sites' test positions.",
-           [("fm Fig. 2 analogue", "docs/figures/fm_fig2.png"), ("fm Fig. 3 analogue", "docs/figures/fm_fig3.png")],
-           False),
-    "papp": ("papp: zero-shot, DeepAll and fine-tuning on the held-out sites",
-             "Zero-shot: the shipped checkpoint (MLDG). DeepAll: the same recipe without MLDG, same budget. Scratch: "
-             "the same recipe and budget on one held-out site's train positions alone. FT-n: the shipped model "
-             "fine-tuned on n local train-split positions (full: all 700; mean over three draws), 200 steps at lr "
-             "1e-3, users permuted and turned by random phases. papp-lite: the smaller shipped checkpoint "
-             "(recipes/papp-lite.yaml), zero-shot. Test positions.",
-             [("papp Fig. 2 analogue: sum rate and ÷ WMMSE vs SNR", "docs/figures/papp_ratios.png"),
-              ("papp sum rate vs CSI-estimation error", "docs/figures/papp_csi.png")], False),
-    "wifoe": ("wifoe: the paper's tables on the 3GPP 38.901 tasks",
-              "The historical operating point (full-energy pilots, received SNR 0–20 dB). MTL: the multi-task "
-              "checkpoint of recipes/wifoe-fullenergy.yaml, shipped before the calibrated one (T1–T9). "
-              "STL/CEP/DSC: one model per task, same architecture, "
-              "same steps. End-to-end sum rate (learned pilots with noise, B-bit feedback) on the tasks' test drops, "
-              "mean over K = 3..8; ZF and WMMSE with perfect CSI on the same draws. SNR: the beamformed "
-              "single-user SNR (docs/wifoe.md).",
-              [(f"wifoe Fig. {i} analogue", f"docs/figures/wifoe_fig{i}.png") for i in (3, 4, 5)], True),
-    "wifoe-fig4-val": (f"wifoe {FIG4_VAL_HEADING}",
-                       "The Fig. 4 runs above train a fixed 2000 steps, far from converged (docs/wifoe.md, \"Longer "
-                       "fine-tuning\"). Here the same unseen tasks, budgets and shipped MTL checkpoint, each run "
-                       "choosing its own length on data held out of its budget; STL at 2000 samples only (the "
-                       "target's point).",
-                       [("wifoe Fig. 4, validated fine-tuning length", "docs/figures/wifoe_fig4_val.png")], False),
+    "fm": (
+        "fm: the paper's results on the held-out sites",
+        "Zero-shot: the shipped checkpoint's default head. Few-shot: 10 local train-split positions → the 5 most "
+        "similar training datasets + those samples → a new head (300 steps). Full: a new head on every local "
+        "train-split position (300 steps). Scratch: a model of the same size trained from scratch on the same "
+        "local positions (300 steps). All numbers on the sites' test positions.",
+        [
+            ("fm Fig. 2 analogue", "docs/figures/fm_fig2.png"),
+            ("fm Fig. 3 analogue", "docs/figures/fm_fig3.png"),
+        ],
+        False,
+    ),
+    "papp": (
+        "papp: zero-shot, DeepAll and fine-tuning on the held-out sites",
+        "Zero-shot: the shipped checkpoint (MLDG). DeepAll: the same recipe without MLDG, same budget. Scratch: "
+        "the same recipe and budget on one held-out site's train positions alone. FT-n: the shipped model "
+        "fine-tuned on n local train-split positions (full: all 700; mean over three draws), 200 steps at lr "
+        "1e-3, users permuted and turned by random phases. papp-lite: the smaller shipped checkpoint "
+        "(recipes/papp-lite.yaml), zero-shot. Test positions.",
+        [
+            ("papp Fig. 2 analogue: sum rate and ÷ WMMSE vs SNR", "docs/figures/papp_ratios.png"),
+            ("papp sum rate vs CSI-estimation error", "docs/figures/papp_csi.png"),
+        ],
+        False,
+    ),
+    "wifoe": (
+        "wifoe: the paper's tables on the 3GPP 38.901 tasks",
+        "The historical operating point (full-energy pilots, received SNR 0–20 dB). MTL: the multi-task "
+        "checkpoint of recipes/wifoe-fullenergy.yaml, shipped before the calibrated one (T1–T9). "
+        "STL/CEP/DSC: one model per task, same architecture, "
+        "same steps. End-to-end sum rate (learned pilots with noise, B-bit feedback) on the tasks' test drops, "
+        "mean over K = 3..8; ZF and WMMSE with perfect CSI on the same draws. SNR: the beamformed "
+        "single-user SNR (docs/wifoe.md).",
+        [(f"wifoe Fig. {i} analogue", f"docs/figures/wifoe_fig{i}.png") for i in (3, 4, 5)],
+        True,
+    ),
+    "wifoe-fig4-val": (
+        f"wifoe {FIG4_VAL_HEADING}",
+        'The Fig. 4 runs above train a fixed 2000 steps, far from converged (docs/wifoe.md, "Longer '
+        'fine-tuning"). Here the same unseen tasks, budgets and shipped MTL checkpoint, each run '
+        "choosing its own length on data held out of its budget; STL at 2000 samples only (the "
+        "target's point).",
+        [("wifoe Fig. 4, validated fine-tuning length", "docs/figures/wifoe_fig4_val.png")],
+        False,
+    ),
 }
 
 
@@ -284,12 +408,18 @@ def update_wifoe_card(folder: Path, command: str) -> None:
     card_path = shipped_checkpoint("wifoe").with_suffix(".json")
     t2 = json.loads((folder / "table2_fig3.json").read_text())
     card = json.loads(card_path.read_text())
-    if "operating_point" in card:  # the shipped model is measured at its own point by wifoe_operating_point.py
-        raise SystemExit("--update-card --wifoe-paper: the shipped wifoe is the calibrated checkpoint; "
-                         "benchmarks/wifoe_paper.py measures the historical point, not it")
+    if (
+        "operating_point" in card
+    ):  # the shipped model is measured at its own point by wifoe_operating_point.py
+        raise SystemExit(
+            "--update-card --wifoe-paper: the shipped wifoe is the calibrated checkpoint; "
+            "benchmarks/wifoe_paper.py measures the historical point, not it"
+        )
     rows = {k: v for k, v in t2["rates"].items()}
     card["heldout_metrics"] = {
-        "command": command, "split": "test drops of each task", "samples_per_k": "see the command",
+        "command": command,
+        "split": "test drops of each task",
+        "samples_per_k": "see the command",
         "sum_rate_bits": {k: v["mtl"] for k, v in rows.items()},
         "ratio_to_wmmse": {k: v["mtl"] / v["wmmse"] for k, v in rows.items()},
         "mean_ratio_to_wmmse@10dB": sum(v["mtl"] / v["wmmse"] for k, v in rows.items() if k.endswith("@10"))
@@ -301,8 +431,13 @@ def update_wifoe_card(folder: Path, command: str) -> None:
 def main(argv: list[str] | None = None) -> str:
     """Parse ``argv`` (the options above), print and return the page."""
     ap = argparse.ArgumentParser(prog="write_benchmarks_md")
-    ap.add_argument("--eval", type=Path, default=None, help="JSON of mimofm eval on the held-out sites (without it, "
-                    "--keep carries the summary and quality sections over)")
+    ap.add_argument(
+        "--eval",
+        type=Path,
+        default=None,
+        help="JSON of mimofm eval on the held-out sites (without it, "
+        "--keep carries the summary and quality sections over)",
+    )
     ap.add_argument("--speed", type=Path, default=None, help="JSON of benchmarks/bench_precoders.py")
     ap.add_argument("--eval-command", default="")
     ap.add_argument("--speed-command", default="")
@@ -310,34 +445,72 @@ def main(argv: list[str] | None = None) -> str:
     ap.add_argument("--fm-paper-command", default="python benchmarks/fm_paper.py --out runs/fm_paper")
     ap.add_argument("--papp-paper", type=Path, default=None, help="output folder of benchmarks/papp_paper.py")
     ap.add_argument("--papp-paper-command", default="python benchmarks/papp_paper.py --out runs/papp_paper")
-    ap.add_argument("--wifoe-paper", type=Path, default=None, help="output folder of benchmarks/wifoe_paper.py")
-    ap.add_argument("--wifoe-paper-command", default="python benchmarks/wifoe_paper.py train --shard i/2 (i = 0, 1); "
-                                                      "python benchmarks/wifoe_paper.py report")
-    ap.add_argument("--wifoe-fig4-val", type=Path, default=None, help="output folder of benchmarks/wifoe_fig4_val.py")
+    ap.add_argument(
+        "--wifoe-paper", type=Path, default=None, help="output folder of benchmarks/wifoe_paper.py"
+    )
+    ap.add_argument(
+        "--wifoe-paper-command",
+        default="python benchmarks/wifoe_paper.py train --shard i/2 (i = 0, 1); "
+        "python benchmarks/wifoe_paper.py report",
+    )
+    ap.add_argument(
+        "--wifoe-fig4-val", type=Path, default=None, help="output folder of benchmarks/wifoe_fig4_val.py"
+    )
     ap.add_argument("--wifoe-fig4-val-command", default=FIG4_VAL_COMMAND)
-    ap.add_argument("--wifoe-op", type=Path, nargs="+", default=None, metavar="DIR",
-                    help="output folders of benchmarks/wifoe_calibration.py and benchmarks/wifoe_operating_point.py "
-                         "(and, third, of benchmarks/wifoe_fig4_val.py run on the shipped checkpoint)")
+    ap.add_argument(
+        "--wifoe-op",
+        type=Path,
+        nargs="+",
+        default=None,
+        metavar="DIR",
+        help="output folders of benchmarks/wifoe_calibration.py and benchmarks/wifoe_operating_point.py "
+        "(and, third, of benchmarks/wifoe_fig4_val.py run on the shipped checkpoint)",
+    )
     ap.add_argument("--wifoe-op-command", default=WIFOE_OP_COMMAND)
     ap.add_argument("--latency", type=Path, default=None, help="JSON of mimofm bench latency")
     ap.add_argument("--latency-command", default="mimofm bench latency --json runs/latency.json")
-    ap.add_argument("--update-card", action="store_true", help="write the neural precoders' held-out ratios into their shipped cards")
-    ap.add_argument("--latency-1core", type=Path, default=None, help="JSON of mimofm bench latency --threads 1")
-    ap.add_argument("--latency-1core-command", default="mimofm bench latency --threads 1 --json runs/latency_1core.json")
+    ap.add_argument(
+        "--update-card",
+        action="store_true",
+        help="write the neural precoders' held-out ratios into their shipped cards",
+    )
+    ap.add_argument(
+        "--latency-1core", type=Path, default=None, help="JSON of mimofm bench latency --threads 1"
+    )
+    ap.add_argument(
+        "--latency-1core-command", default="mimofm bench latency --threads 1 --json runs/latency_1core.json"
+    )
     ap.add_argument("--scaling", type=Path, default=None, help="JSON of mimofm bench scaling")
     ap.add_argument("--scaling-command", default="mimofm bench scaling --json runs/scaling.json")
-    ap.add_argument("--tradeoff", action="append", default=[], metavar="LABEL=JSON",
-                    help="fm rate-target results (mimofm eval --rate-targets random --json), repeatable")
+    ap.add_argument(
+        "--tradeoff",
+        action="append",
+        default=[],
+        metavar="LABEL=JSON",
+        help="fm rate-target results (mimofm eval --rate-targets random --json), repeatable",
+    )
     ap.add_argument("--tradeoff-command", default="mimofm eval --precoder fm --rate-targets random ...")
-    ap.add_argument("--keep", type=Path, default=None,
-                    help="an earlier BENCHMARKS.md: sections whose JSON is not given are carried over from it verbatim")
-    ap.add_argument("--figures", type=Path, default=Path("docs/figures"), help="where the scaling plot is written")
-    ap.add_argument("--page-dir", type=Path, default=Path("."), help="the folder the page will live in (image links)")
-    ap.add_argument("--out", type=Path, default=None, help="write the page here (may be the --keep file itself)")
+    ap.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="an earlier BENCHMARKS.md: sections whose JSON is not given are carried over from it verbatim",
+    )
+    ap.add_argument(
+        "--figures", type=Path, default=Path("docs/figures"), help="where the scaling plot is written"
+    )
+    ap.add_argument(
+        "--page-dir", type=Path, default=Path("."), help="the folder the page will live in (image links)"
+    )
+    ap.add_argument(
+        "--out", type=Path, default=None, help="write the page here (may be the --keep file itself)"
+    )
     a = ap.parse_args(argv)
     old = a.keep.read_text().splitlines() if a.keep else None
     if a.eval is None and old is None:
-        ap.error("give --eval (mimofm eval's JSON) or --keep (an earlier page to carry its sections over from)")
+        ap.error(
+            "give --eval (mimofm eval's JSON) or --keep (an earlier page to carry its sections over from)"
+        )
 
     def section(path, make, start):
         if path:
@@ -350,45 +523,77 @@ def main(argv: list[str] | None = None) -> str:
             print(f"note: {e}", file=sys.stderr)
             return []
 
-    lines = ["# mimofm benchmarks", "",
-             "Generated by `mimofm.reports.benchmarks_md` (`benchmarks/write_benchmarks_md.py`, `mimofm bench suite`) "
-             "from the JSON of the commands named below; "
-             "every number comes from those runs.", ""]
+    lines = [
+        "# mimofm benchmarks",
+        "",
+        "Generated by `mimofm.reports.benchmarks_md` (`benchmarks/write_benchmarks_md.py`, `mimofm bench suite`) "
+        "from the JSON of the commands named below; "
+        "every number comes from those runs.",
+        "",
+    ]
     q = json.loads(a.eval.read_text()) if a.eval else None
     if a.update_card and q is not None:
         update_cards(q, a.eval_command)
     lines += summary_section(q) if q is not None else keep_block(old, "## Summary", "3GPP 38.901 tasks T1–T9")
     lines += section(a.wifoe_paper, lambda: wifoe_summary(a.wifoe_paper), "3GPP 38.901 tasks T1–T9")
-    lines += quality_section(q, a.eval_command) if q is not None else keep_block(old, "## Quality on the held-out")
-    lines += section(a.fm_paper, lambda: family_paper_section("fm", a.fm_paper, a.fm_paper_command), "## fm: ")
+    lines += (
+        quality_section(q, a.eval_command) if q is not None else keep_block(old, "## Quality on the held-out")
+    )
+    lines += section(
+        a.fm_paper, lambda: family_paper_section("fm", a.fm_paper, a.fm_paper_command), "## fm: "
+    )
     variants = {x.split("=", 1)[0]: json.loads(Path(x.split("=", 1)[1]).read_text()) for x in a.tradeoff}
-    lines += section(variants, lambda: tradeoff_markdown(variants, a.tradeoff_command), "## fm rate-target mode")
-    lines += section(a.papp_paper, lambda: family_paper_section("papp", a.papp_paper, a.papp_paper_command),
-                     "## papp: ")
+    lines += section(
+        variants, lambda: tradeoff_markdown(variants, a.tradeoff_command), "## fm rate-target mode"
+    )
+    lines += section(
+        a.papp_paper, lambda: family_paper_section("papp", a.papp_paper, a.papp_paper_command), "## papp: "
+    )
     if a.wifoe_op is not None and len(a.wifoe_op) not in (2, 3):
         ap.error("--wifoe-op takes CALIBRATION_DIR OP_DIR [FIG4_DIR]")
-    lines += section(a.wifoe_op, lambda: wifoe_op_section(*a.wifoe_op[:2], a.wifoe_op_command,
-                                                          *a.wifoe_op[2:]), WIFOE_OP_HEADING)
-    lines += section(a.wifoe_paper, lambda: family_paper_section("wifoe", a.wifoe_paper, a.wifoe_paper_command),
-                     "## wifoe: ")
-    lines += section(a.wifoe_fig4_val,
-                     lambda: family_paper_section("wifoe-fig4-val", a.wifoe_fig4_val, a.wifoe_fig4_val_command),
-                     f"## wifoe {FIG4_VAL_HEADING}")
+    lines += section(
+        a.wifoe_op,
+        lambda: wifoe_op_section(*a.wifoe_op[:2], a.wifoe_op_command, *a.wifoe_op[2:]),
+        WIFOE_OP_HEADING,
+    )
+    lines += section(
+        a.wifoe_paper,
+        lambda: family_paper_section("wifoe", a.wifoe_paper, a.wifoe_paper_command),
+        "## wifoe: ",
+    )
+    lines += section(
+        a.wifoe_fig4_val,
+        lambda: family_paper_section("wifoe-fig4-val", a.wifoe_fig4_val, a.wifoe_fig4_val_command),
+        f"## wifoe {FIG4_VAL_HEADING}",
+    )
     if a.wifoe_paper and a.update_card:
         update_wifoe_card(a.wifoe_paper, a.wifoe_paper_command)
-    lines += section(a.latency, lambda: latency_section(json.loads(a.latency.read_text()), a.latency_command),
-                     "## Latency: ")
-    lines += section(a.latency_1core, lambda: latency_section(json.loads(a.latency_1core.read_text()),
-                                                              a.latency_1core_command, one_core=True),
-                     "## Real-time budget on one CPU core")
+    lines += section(
+        a.latency,
+        lambda: latency_section(json.loads(a.latency.read_text()), a.latency_command),
+        "## Latency: ",
+    )
+    lines += section(
+        a.latency_1core,
+        lambda: latency_section(
+            json.loads(a.latency_1core.read_text()), a.latency_1core_command, one_core=True
+        ),
+        "## Real-time budget on one CPU core",
+    )
     if a.scaling:
         sc = json.loads(a.scaling.read_text())
         fig = scaling_figure(sc, a.figures / "scaling.png")
-    lines += section(a.scaling, lambda: scaling_markdown(sc, a.scaling_command, os.path.relpath(fig, a.page_dir)),
-                     "## Scaling in N_T and N_U")
+    lines += section(
+        a.scaling,
+        lambda: scaling_markdown(sc, a.scaling_command, os.path.relpath(fig, a.page_dir)),
+        "## Scaling in N_T and N_U",
+    )
     lines += cost_markdown(training_cost(), "mimofm bench cost")
-    lines += section(a.speed, lambda: speed_section(json.loads(a.speed.read_text()), a.speed_command),
-                     "## Time per precoder (CPU)")
+    lines += section(
+        a.speed,
+        lambda: speed_section(json.loads(a.speed.read_text()), a.speed_command),
+        "## Time per precoder (CPU)",
+    )
     import shlex
 
     args = sys.argv[1:] if argv is None else argv

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from mimofm.reports._plot import plt, savefig, variant_styles
 
-__all__ = ["SNRS", "plot_fig2", "plot_fig3", "table1_md", "table2_md", "summary", "render", "COMMAND"]
+__all__ = ["COMMAND", "SNRS", "plot_fig2", "plot_fig3", "render", "summary", "table1_md", "table2_md"]
 
 SNRS = [0.0, 10.0, 20.0, 30.0]
 COMMAND = "python benchmarks/fm_paper.py --out {folder}"
@@ -19,10 +19,15 @@ COMMAND = "python benchmarks/fm_paper.py --out {folder}"
 
 def table1_md(t1: dict) -> list[str]:
     names = t1["datasets"]
-    out = ["### Single-dataset models across datasets (Table I analogue), 20 dB", "",
-           "Rows: the model (trained on one dataset's train positions, or the foundation model's default head); "
-           "columns: the dataset whose test users it serves; entries: mean sum rate ÷ WMMSE.", "",
-           "| model | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    out = [
+        "### Single-dataset models across datasets (Table I analogue), 20 dB",
+        "",
+        "Rows: the model (trained on one dataset's train positions, or the foundation model's default head); "
+        "columns: the dataset whose test users it serves; entries: mean sum rate ÷ WMMSE.",
+        "",
+        "| model | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
     for label in dict.fromkeys(r["model"] for r in t1["rows"]):
         v = {r["dataset"]: r["ratio_to_wmmse"] for r in t1["rows"] if r["model"] == label}
         out.append(f"| {label} | " + " | ".join(f"{v[n]:.3f}" for n in names) + " |")
@@ -61,33 +66,43 @@ def plot_fig3(doc: dict, path: Path) -> None:
 
 def table2_md(t2: dict) -> list[str]:
     r = {x["precoder"]: x for x in t2["reports"]}
-    out = ["### Complexity at 4 users × 64 antennas (Table II analogue)", "",
-           "Paper FLOPs: the fm paper's Table II formulas (WMMSE in its N_T-dimensional form, with the iteration "
-           "count measured here; fm: the paper's own model). Measured: matmul-like FLOPs counted by PyTorch's "
-           "FlopCounterMode on one call (a lower bound for the iterative solvers, whose eigen-decompositions "
-           "and solves it does not count; nearly exact for fm, which is linear layers and attention). Time: "
-           f"CPU, {r['fm']['threads']} threads, median of 5 calls ÷ batch (wmmse-antenna at batch 16 for the "
-           "large-batch column).", "",
-           "| precoder | iterations | paper FLOPs | measured FLOPs | mimofm multiplications | µs @ batch 1 | µs @ large batch |",
-           "|---|---|---|---|---|---|---|"]
+    out = [
+        "### Complexity at 4 users × 64 antennas (Table II analogue)",
+        "",
+        "Paper FLOPs: the fm paper's Table II formulas (WMMSE in its N_T-dimensional form, with the iteration "
+        "count measured here; fm: the paper's own model). Measured: matmul-like FLOPs counted by PyTorch's "
+        "FlopCounterMode on one call (a lower bound for the iterative solvers, whose eigen-decompositions "
+        "and solves it does not count; nearly exact for fm, which is linear layers and attention). Time: "
+        f"CPU, {r['fm']['threads']} threads, median of 5 calls ÷ batch (wmmse-antenna at batch 16 for the "
+        "large-batch column).",
+        "",
+        "| precoder | iterations | paper FLOPs | measured FLOPs | mimofm multiplications | µs @ batch 1 | µs @ large batch |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, x in r.items():
         paper = next(iter(x["analytic"].values()), None)
         t = x["seconds_per_precoder"]
         big = t.get("1024", t.get("16"))
         fmt = lambda v: f"{v / 1e6:.3f} M" if v else "-"  # noqa: E731
-        out.append(f"| {name} | {x['iterations']:.1f} | {fmt(paper)} | {fmt(x['measured_flops_matmul_only'])} | "
-                   f"{fmt(x['mimofm_multiplications'])} | {t['1'] * 1e6:.0f} | {big * 1e6:.1f} |"
-                   if x["iterations"] else
-                   f"| {name} | - | {fmt(paper)} | {fmt(x['measured_flops_matmul_only'])} | "
-                   f"{fmt(x['mimofm_multiplications'])} | {t['1'] * 1e6:.0f} | {big * 1e6:.1f} |")
+        out.append(
+            f"| {name} | {x['iterations']:.1f} | {fmt(paper)} | {fmt(x['measured_flops_matmul_only'])} | "
+            f"{fmt(x['mimofm_multiplications'])} | {t['1'] * 1e6:.0f} | {big * 1e6:.1f} |"
+            if x["iterations"]
+            else f"| {name} | - | {fmt(paper)} | {fmt(x['measured_flops_matmul_only'])} | "
+            f"{fmt(x['mimofm_multiplications'])} | {t['1'] * 1e6:.0f} | {big * 1e6:.1f} |"
+        )
     fm, wa, wu = r["fm"], r["wmmse-antenna"], r["wmmse"]
     wa_paper = next(iter(wa["analytic"].values()))
-    out += ["", f"fm measured FLOPs ÷ WMMSE paper-count FLOPs (N_T form): "
-            f"{fm['measured_flops_matmul_only'] / wa_paper:.3f} (target ≤ 0.125).",
-            f"fm ÷ mimofm's user-space WMMSE: multiplications {fm['measured_flops_matmul_only'] / 2 / wu['mimofm_multiplications']:.2f}× "
-            "(fm FLOPs ÷ 2 vs WMMSE's real multiplications), "
-            f"time {fm['seconds_per_precoder']['1'] / wu['seconds_per_precoder']['1']:.2f}× at batch 1 and "
-            f"{fm['seconds_per_precoder']['1024'] / wu['seconds_per_precoder']['1024']:.2f}× at batch 1024.", ""]
+    out += [
+        "",
+        f"fm measured FLOPs ÷ WMMSE paper-count FLOPs (N_T form): "
+        f"{fm['measured_flops_matmul_only'] / wa_paper:.3f} (target ≤ 0.125).",
+        f"fm ÷ mimofm's user-space WMMSE: multiplications {fm['measured_flops_matmul_only'] / 2 / wu['mimofm_multiplications']:.2f}× "
+        "(fm FLOPs ÷ 2 vs WMMSE's real multiplications), "
+        f"time {fm['seconds_per_precoder']['1'] / wu['seconds_per_precoder']['1']:.2f}× at batch 1 and "
+        f"{fm['seconds_per_precoder']['1024'] / wu['seconds_per_precoder']['1024']:.2f}× at batch 1024.",
+        "",
+    ]
     return out
 
 
@@ -96,48 +111,80 @@ def summary(f2: dict, f3: dict) -> str:
     sites = list(dict.fromkeys(r["site"] for r in rows))
     m = {(r["site"], r["snr_db"], r["precoder"]): r["sum_rate_mean"] for r in rows}
     methods = [p for p in dict.fromkeys(r["precoder"] for r in rows) if p != "wmmse"]
-    out = ["### Maximum sum rate on held-out sites (Fig. 2 analogue)", "",
-           "Ratio of mean sum rates to WMMSE, test positions, averaged over " + ", ".join(sites) + ".", "",
-           "| method | " + " | ".join(f"{s:g} dB" for s in SNRS) + " | mean |", "|---|" + "---|" * (len(SNRS) + 1)]
+    out = [
+        "### Maximum sum rate on held-out sites (Fig. 2 analogue)",
+        "",
+        "Ratio of mean sum rates to WMMSE, test positions, averaged over " + ", ".join(sites) + ".",
+        "",
+        "| method | " + " | ".join(f"{s:g} dB" for s in SNRS) + " | mean |",
+        "|---|" + "---|" * (len(SNRS) + 1),
+    ]
     for p in methods:
         r = [sum(m[(s, x, p)] / m[(s, x, "wmmse")] for s in sites) / len(sites) for x in SNRS]
         out.append(f"| {p} | " + " | ".join(f"{v:.3f}" for v in r) + f" | {sum(r) / len(r):.3f} |")
-    out += ["", "Per site (÷ WMMSE):", "", "| site | method | " + " | ".join(f"{s:g} dB" for s in SNRS) + " |",
-            "|---|---|" + "---|" * len(SNRS)]
+    out += [
+        "",
+        "Per site (÷ WMMSE):",
+        "",
+        "| site | method | " + " | ".join(f"{s:g} dB" for s in SNRS) + " |",
+        "|---|---|" + "---|" * len(SNRS),
+    ]
     for s in sites:
         for p in methods:
-            out.append(f"| {s} | {p} | " + " | ".join(f"{m[(s, x, p)] / m[(s, x, 'wmmse')]:.3f}" for x in SNRS) + " |")
+            out.append(
+                f"| {s} | {p} | "
+                + " | ".join(f"{m[(s, x, p)] / m[(s, x, 'wmmse')]:.3f}" for x in SNRS)
+                + " |"
+            )
     above_zf = all(m[(s, x, "fm-zero")] > m[(s, x, "zf")] for s in sites for x in SNRS if x <= 20)
     out += ["", f"fm-zero above ZF at every site and SNR ≤ 20 dB: {'yes' if above_zf else 'no'}.", ""]
     r3 = f3["results"]
-    out += ["### Rate-target mode (Fig. 3 analogue), 20 dB", "",
-            "Means over test samples; energy E = γ·P_TX + P_RF·(antennas on), P_TX = 20 W, P_RF = 1 W. "
-            "QoS / greedy: least energy reaching fm's achieved rates with all antennas / with greedy "
-            "switch-off (greedy on the first samples only).", "",
-            "| site | model | β | asked | got | rate error | error (feasible) | fm W | antennas | QoS W | greedy W | fm ÷ QoS | fm ÷ greedy | QoS feasible |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    out += [
+        "### Rate-target mode (Fig. 3 analogue), 20 dB",
+        "",
+        "Means over test samples; energy E = γ·P_TX + P_RF·(antennas on), P_TX = 20 W, P_RF = 1 W. "
+        "QoS / greedy: least energy reaching fm's achieved rates with all antennas / with greedy "
+        "switch-off (greedy on the first samples only).",
+        "",
+        "| site | model | β | asked | got | rate error | error (feasible) | fm W | antennas | QoS W | greedy W | fm ÷ QoS | fm ÷ greedy | QoS feasible |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for s in dict.fromkeys(r["site"] for r in r3):
         for label in dict.fromkeys(r["model"] for r in r3):
             for beta in dict.fromkeys(r["beta"] for r in r3):
                 sel = {r["method"]: r for r in r3 if (r["site"], r["model"], r["beta"]) == (s, label, beta)}
                 fm, q, g = sel["fm"], sel["qos@fm-rates"], sel.get("greedy@fm-rates", {})
                 fe = fm.get("rel_rate_error_feasible_mean")
-                out.append(f"| {s} | {label} | {beta} | {fm['requested_sum_rate_mean']:.2f} | "
-                           f"{fm['achieved_sum_rate_mean']:.2f} | {100 * fm['rel_rate_error_mean']:.1f}% | "
-                           f"{'-' if fe is None else f'{100 * fe:.1f}%'} | "
-                           f"{fm['energy_w_mean']:.1f} | {fm['antennas_on_mean']:.1f} | {q.get('energy_w_mean', float('nan')):.1f} | "
-                           f"{g.get('energy_w_mean', float('nan')):.1f} | {q.get('fm_energy_ratio') or float('nan'):.3f} | "
-                           f"{g.get('fm_energy_ratio') or float('nan'):.3f} | {100 * sel['qos@requests']['feasible_fraction']:.0f}% |")
+                out.append(
+                    f"| {s} | {label} | {beta} | {fm['requested_sum_rate_mean']:.2f} | "
+                    f"{fm['achieved_sum_rate_mean']:.2f} | {100 * fm['rel_rate_error_mean']:.1f}% | "
+                    f"{'-' if fe is None else f'{100 * fe:.1f}%'} | "
+                    f"{fm['energy_w_mean']:.1f} | {fm['antennas_on_mean']:.1f} | {q.get('energy_w_mean', float('nan')):.1f} | "
+                    f"{g.get('energy_w_mean', float('nan')):.1f} | {q.get('fm_energy_ratio') or float('nan'):.3f} | "
+                    f"{g.get('fm_energy_ratio') or float('nan'):.3f} | {100 * sel['qos@requests']['feasible_fraction']:.0f}% |"
+                )
     for label in dict.fromkeys(r["model"] for r in r3):
         fm = [r for r in r3 if r["model"] == label and r["method"] == "fm"]
         err = sum(r["rel_rate_error_mean"] for r in fm) / len(fm)
-        fe = [r["rel_rate_error_feasible_mean"] for r in fm if r.get("rel_rate_error_feasible_mean") is not None]
-        q = [r["fm_energy_ratio"] for r in r3 if r["model"] == label and r["method"] == "qos@fm-rates" and r.get("fm_energy_ratio")]
-        g = [r["fm_energy_ratio"] for r in r3 if r["model"] == label and r["method"] == "greedy@fm-rates" and r.get("fm_energy_ratio")]
-        out.append(f"\n{label}: mean relative per-user rate error {100 * err:.1f}% over all requests, "
-                   f"{100 * sum(fe) / max(1, len(fe)):.1f}% over requests QoS can meet (target ≤ 3%); "
-                   f"energy ÷ greedy switch-off at the same rates {sum(g) / max(1, len(g)):.3f}; "
-                   f"energy ÷ QoS at the same rates {sum(q) / len(q):.3f} (target ≤ 1.10).")
+        fe = [
+            r["rel_rate_error_feasible_mean"] for r in fm if r.get("rel_rate_error_feasible_mean") is not None
+        ]
+        q = [
+            r["fm_energy_ratio"]
+            for r in r3
+            if r["model"] == label and r["method"] == "qos@fm-rates" and r.get("fm_energy_ratio")
+        ]
+        g = [
+            r["fm_energy_ratio"]
+            for r in r3
+            if r["model"] == label and r["method"] == "greedy@fm-rates" and r.get("fm_energy_ratio")
+        ]
+        out.append(
+            f"\n{label}: mean relative per-user rate error {100 * err:.1f}% over all requests, "
+            f"{100 * sum(fe) / max(1, len(fe)):.1f}% over requests QoS can meet (target ≤ 3%); "
+            f"energy ÷ greedy switch-off at the same rates {sum(g) / max(1, len(g)):.3f}; "
+            f"energy ÷ QoS at the same rates {sum(q) / len(q):.3f} (target ≤ 1.10)."
+        )
     return "\n".join(out) + "\n"
 
 

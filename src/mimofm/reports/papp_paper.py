@@ -8,11 +8,25 @@ import json
 import re
 from pathlib import Path
 
-from mimofm.reports._plot import plt, savefig, variant_styles
 from mimofm.models.refine import REFINE_STEPS
+from mimofm.reports._plot import plt, savefig, variant_styles
 
-__all__ = ["SNRS", "SHOTS", "CSI_NMSES", "CSI_SNR", "HYBRID", "summary", "table1_md", "csi_md", "hybrid_md", "plot_ratios",
-           "plot_csi", "render", "seed_mean", "COMMAND"]
+__all__ = [
+    "COMMAND",
+    "CSI_NMSES",
+    "CSI_SNR",
+    "HYBRID",
+    "SHOTS",
+    "SNRS",
+    "csi_md",
+    "hybrid_md",
+    "plot_csi",
+    "plot_ratios",
+    "render",
+    "seed_mean",
+    "summary",
+    "table1_md",
+]
 
 SNRS = [0.0, 10.0, 20.0, 30.0, 40.0]  # the benchmark's sweep; 40 dB is above the training grid (0–30 dB)
 SHOTS = ["10", "20", "40", "100", "full"]
@@ -35,7 +49,9 @@ def seed_mean(doc: dict) -> dict:
         per_seed.append(r)
         acc.setdefault((r["site"], r["snr_db"], m.group(1)), []).append(r["sum_rate_mean"])
     for (site, snr, p), v in acc.items():
-        rows.append({"site": site, "snr_db": snr, "precoder": p, "sum_rate_mean": sum(v) / len(v), "seeds": len(v)})
+        rows.append(
+            {"site": site, "snr_db": snr, "precoder": p, "sum_rate_mean": sum(v) / len(v), "seeds": len(v)}
+        )
     return {**doc, "results": rows, "per_seed": per_seed}
 
 
@@ -54,8 +70,14 @@ def summary(doc: dict) -> str:
     intro = "Mean sum rate ÷ WMMSE on test positions, averaged over " + ", ".join(sites) + "."
     if seeds > 1:
         intro += f" Fine-tuned rows: mean over {seeds} seeds (draws of the local positions)."
-    out = ["### papp on the held-out sites", "", intro, "",
-           "| method | " + " | ".join(f"{s:g} dB" for s in snrs) + " | mean |", "|---|" + "---|" * (len(snrs) + 1)]
+    out = [
+        "### papp on the held-out sites",
+        "",
+        intro,
+        "",
+        "| method | " + " | ".join(f"{s:g} dB" for s in snrs) + " | mean |",
+        "|---|" + "---|" * (len(snrs) + 1),
+    ]
     for p in methods:
         r = [sum(m[(s, x, p)] / m[(s, x, "wmmse")] for s in sites) / len(sites) for x in snrs]
         out.append(f"| {p} | " + " | ".join(f"{v:.3f}" for v in r) + f" | {sum(r) / len(r):.3f} |")
@@ -63,20 +85,34 @@ def summary(doc: dict) -> str:
         zero, full = _total(m, f"{pre}-zero", sites, snrs), _total(m, f"{pre}-ft-full", sites, snrs)
         if full / zero - 1 < MIN_GAIN:  # a ratio of two differences within the noise says nothing
             gains = [100 * (_total(m, f"{pre}-ft-{n}", sites, snrs) / zero - 1) for n in SHOTS]
-            out += ["", f"{pre}: full fine-tuning gains {100 * (full / zero - 1):.2f}% over zero-shot, too little for a "
-                    "recovery ratio; fine-tuned ÷ zero-shot: "
-                    + ", ".join(f"{n if n != 'full' else 'all'} samples {g:+.2f}%" for n, g in zip(SHOTS, gains)) + "."]
+            out += [
+                "",
+                f"{pre}: full fine-tuning gains {100 * (full / zero - 1):.2f}% over zero-shot, too little for a "
+                "recovery ratio; fine-tuned ÷ zero-shot: "
+                + ", ".join(f"{n if n != 'full' else 'all'} samples {g:+.2f}%" for n, g in zip(SHOTS, gains))
+                + ".",
+            ]
             continue
-        out += ["", f"Few-shot recovery `(FT_n − zero)/(FT_full − zero)` of the site-mean sum rate over the SNR "
-                f"points, {pre}:", ""]
+        out += [
+            "",
+            f"Few-shot recovery `(FT_n − zero)/(FT_full − zero)` of the site-mean sum rate over the SNR "
+            f"points, {pre}:",
+            "",
+        ]
         for n in SHOTS[:-1]:
             ft = _total(m, f"{pre}-ft-{n}", sites, snrs)
             rec = (ft - zero) / (full - zero) if full != zero else float("nan")
-            out.append(f"* {n} samples: {100 * rec:.1f}% (full fine-tuning gains {100 * (full / zero - 1):.2f}% "
-                       "over zero-shot)" + _per_seed_recovery(doc, pre, n, sites, snrs, zero))
+            out.append(
+                f"* {n} samples: {100 * rec:.1f}% (full fine-tuning gains {100 * (full / zero - 1):.2f}% "
+                "over zero-shot)" + _per_seed_recovery(doc, pre, n, sites, snrs, zero)
+            )
     above = [(s, x) for s in sites for x in snrs if m[(s, x, "papp-zero")] < m[(s, x, "papp-deepall")]]
-    out += ["", f"papp zero-shot below DeepAll at {len(above)} of {len(sites) * len(snrs)} (site, SNR) points"
-            + (f": {above}" if above else "") + "."]
+    out += [
+        "",
+        f"papp zero-shot below DeepAll at {len(above)} of {len(sites) * len(snrs)} (site, SNR) points"
+        + (f": {above}" if above else "")
+        + ".",
+    ]
     return "\n".join(out) + "\n"
 
 
@@ -111,40 +147,70 @@ def table1_md(doc: dict, snr_db: float = TABLE1_SNR) -> str:
     m = {(r["site"], r["precoder"]): r for r in rows}
     iters = {}  # SNR -> WMMSE's mean iteration count over the sites (it stops after a different number at each)
     for x in _snrs(doc["results"]):
-        it_x = [r.get("iterations_mean") for r in doc["results"] if r["precoder"] == "wmmse" and r["snr_db"] == x]
+        it_x = [
+            r.get("iterations_mean") for r in doc["results"] if r["precoder"] == "wmmse" and r["snr_db"] == x
+        ]
         if it_x and None not in it_x:
             iters[x] = sum(it_x) / len(it_x)
     if snr_db not in iters:
         return ""  # results without WMMSE's iteration counts: no operation count to compare with
     it = iters[snr_db]
     label = "PaPP Table I real multiplications"
-    count = {"wmmse": paper_counts("wmmse", 4, 64, it)[label], "zf": paper_counts("zf", 4, 64)[label],
-             "papp-deepall": mimofm_multiplications("papp", 4, 64), "papp-zero": mimofm_multiplications("papp", 4, 64),
-             "papp-refined-zero": mimofm_multiplications("papp-refined", 4, 64)}
-    if any(r["precoder"] == "papp-lite" for r in rows):  # the smaller extractor + student (recipes/papp-lite.yaml)
+    count = {
+        "wmmse": paper_counts("wmmse", 4, 64, it)[label],
+        "zf": paper_counts("zf", 4, 64)[label],
+        "papp-deepall": mimofm_multiplications("papp", 4, 64),
+        "papp-zero": mimofm_multiplications("papp", 4, 64),
+        "papp-refined-zero": mimofm_multiplications("papp-refined", 4, 64),
+    }
+    if any(
+        r["precoder"] == "papp-lite" for r in rows
+    ):  # the smaller extractor + student (recipes/papp-lite.yaml)
         count["papp-lite"] = mimofm_multiplications("papp-lite", 4, 64)
     methods = [p for p in count if all((s, p) in m for s in sites)]
-    out = [f"### Complexity and sum rate (Table I analogue), {snr_db:g} dB", "",
-           f"Real multiplications per precoder at 4 users × 64 antennas: WMMSE and ZF by the PaPP paper's Table I "
-           f"formulas (WMMSE at its mean iteration count in this run, {it:.1f}); papp: mimofm's count of the deployed "
-           "path (`mimofm.models.papp.papp_multiplications`; DeepAll has the same network; papp-lite: "
-           "recipes/papp-lite.yaml's smaller one); papp-refined adds the "
-           f"{REFINE_STEPS} sum-rate steps. Sum rate: bit/s/Hz, test positions.", "",
-           "| method | multiplications | ÷ WMMSE | " + " | ".join(sites) + " |", "|---|---|---|" + "---|" * len(sites)]
+    out = [
+        f"### Complexity and sum rate (Table I analogue), {snr_db:g} dB",
+        "",
+        f"Real multiplications per precoder at 4 users × 64 antennas: WMMSE and ZF by the PaPP paper's Table I "
+        f"formulas (WMMSE at its mean iteration count in this run, {it:.1f}); papp: mimofm's count of the deployed "
+        "path (`mimofm.models.papp.papp_multiplications`; DeepAll has the same network; papp-lite: "
+        "recipes/papp-lite.yaml's smaller one); papp-refined adds the "
+        f"{REFINE_STEPS} sum-rate steps. Sum rate: bit/s/Hz, test positions.",
+        "",
+        "| method | multiplications | ÷ WMMSE | " + " | ".join(sites) + " |",
+        "|---|---|---|" + "---|" * len(sites),
+    ]
     for p in methods:
-        out.append(f"| {p} | {count[p]:.3g} | 1/{count['wmmse'] / count[p]:.0f} | "
-                   + " | ".join(f"{m[(s, p)]['sum_rate_mean']:.2f}" for s in sites) + " |")
+        out.append(
+            f"| {p} | {count[p]:.3g} | 1/{count['wmmse'] / count[p]:.0f} | "
+            + " | ".join(f"{m[(s, p)]['sum_rate_mean']:.2f}" for s in sites)
+            + " |"
+        )
     for p in [p for p in ("papp-zero", "papp-lite") if p in methods]:
         ratio = count["wmmse"] / count[p]
-        out += ["", f"{p} needs 1/{ratio:.0f} of WMMSE's multiplications at {snr_db:g} dB (target ≤ 1/50: "
-                f"{'met' if ratio >= 50 else 'not met'}; the paper reports 1/34 to 1/73). At every SNR of the sweep: "
-                + "; ".join(f"{x:g} dB: {i:.1f} iterations, 1/{paper_counts('wmmse', 4, 64, i)[label] / count[p]:.0f}"
-                            for x, i in iters.items()) + "."]
+        out += [
+            "",
+            f"{p} needs 1/{ratio:.0f} of WMMSE's multiplications at {snr_db:g} dB (target ≤ 1/50: "
+            f"{'met' if ratio >= 50 else 'not met'}; the paper reports 1/34 to 1/73). At every SNR of the sweep: "
+            + "; ".join(
+                f"{x:g} dB: {i:.1f} iterations, 1/{paper_counts('wmmse', 4, 64, i)[label] / count[p]:.0f}"
+                for x, i in iters.items()
+            )
+            + ".",
+        ]
     return "\n".join(out) + "\n"
 
 
-FIG2_LEFT = ["zf", "wmmse", "papp-deepall", "papp-scratch", "papp-zero", "papp-ft-40", "papp-ft-full",
-             "papp-refined-zero"]
+FIG2_LEFT = [
+    "zf",
+    "wmmse",
+    "papp-deepall",
+    "papp-scratch",
+    "papp-zero",
+    "papp-ft-40",
+    "papp-ft-full",
+    "papp-refined-zero",
+]
 
 
 def plot_ratios(doc: dict, path: Path) -> None:
@@ -155,7 +221,9 @@ def plot_ratios(doc: dict, path: Path) -> None:
     m = {(r["site"], r["snr_db"], r["precoder"]): r["sum_rate_mean"] for r in rows}
     snrs = _snrs(rows)
     names = list(dict.fromkeys(r["precoder"] for r in rows))
-    keep = lambda p: p.startswith("papp-") and (not p.startswith("papp-refined-") or p.endswith(("-zero", "-ft-full")))  # noqa: E731
+    keep = lambda p: (
+        p.startswith("papp-") and (not p.startswith("papp-refined-") or p.endswith(("-zero", "-ft-full")))
+    )
     right = [p for p in names if keep(p)]
     style = variant_styles(right + [p for p in names if p not in right])
     mean = lambda p, x: sum(m[(s, x, p)] for s in sites) / len(sites)  # noqa: E731
@@ -164,11 +232,18 @@ def plot_ratios(doc: dict, path: Path) -> None:
         classical = {"color": "k", "linestyle": "--" if p == "zf" else "-", "marker": "s", "markersize": 3}
         st = classical if p in ("zf", "wmmse") else style[p]
         ax0.plot(snrs, [mean(p, x) for x in snrs], label=p, **st)
-    ax0.set_xlabel("median single-user SNR (dB)"), ax0.set_ylabel("sum rate (bit/s/Hz, test positions, site mean)")
+    (
+        ax0.set_xlabel("median single-user SNR (dB)"),
+        ax0.set_ylabel("sum rate (bit/s/Hz, test positions, site mean)"),
+    )
     ax0.grid(alpha=0.3), ax0.legend(fontsize=7)
     for p in right:
-        ax1.plot(snrs, [sum(m[(s, x, p)] / m[(s, x, "wmmse")] for s in sites) / len(sites) for x in snrs],
-                 label=p, **style[p])
+        ax1.plot(
+            snrs,
+            [sum(m[(s, x, p)] / m[(s, x, "wmmse")] for s in sites) / len(sites) for x in snrs],
+            label=p,
+            **style[p],
+        )
     ax1.axhline(1.0, color="k", linewidth=0.8)
     ax1.set_xlabel("median single-user SNR (dB)"), ax1.set_ylabel("sum rate ÷ WMMSE (site mean)")
     ax1.grid(alpha=0.3), ax1.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
@@ -187,26 +262,44 @@ def _site_mean(rows: list[dict], key) -> dict:
 def csi_md(doc: dict) -> str:
     m = _site_mean(doc["results"], lambda r: (r["csi_nmse_db"],))
     pre = list(dict.fromkeys(r["precoder"] for r in doc["results"]))
-    out = [f"### Imperfect CSI at {doc['snr_db']:g} dB (every precoder sees H + E; rates on H)", "",
-           "Mean sum rate (bit/s/Hz) over the held-out sites' test positions; papp-csi: trained with half of its "
-           "domains at NMSE −20/−10 dB (recipes/papp-csi.yaml). `+dn`: the same estimate denoised in the array's "
-           "angular domain before the precoder (`mimofm eval --csi-denoise`, mimofm.channels.denoise; threshold "
-           "chosen on the validation sites by benchmarks/csi_denoise.py). papp-refined / rzf-refined: "
-           f"{REFINE_STEPS} sum-rate "
-           "steps on the structured precoder's (λ, p) from papp's output / from RZF (docs/fm.md).", "",
-           "| CSI NMSE (dB) | " + " | ".join(pre) + " |", "|---|" + "---|" * len(pre)]
+    out = [
+        f"### Imperfect CSI at {doc['snr_db']:g} dB (every precoder sees H + E; rates on H)",
+        "",
+        "Mean sum rate (bit/s/Hz) over the held-out sites' test positions; papp-csi: trained with half of its "
+        "domains at NMSE −20/−10 dB (recipes/papp-csi.yaml). `+dn`: the same estimate denoised in the array's "
+        "angular domain before the precoder (`mimofm eval --csi-denoise`, mimofm.channels.denoise; threshold "
+        "chosen on the validation sites by benchmarks/csi_denoise.py). papp-refined / rzf-refined: "
+        f"{REFINE_STEPS} sum-rate "
+        "steps on the structured precoder's (λ, p) from papp's output / from RZF (docs/fm.md).",
+        "",
+        "| CSI NMSE (dB) | " + " | ".join(pre) + " |",
+        "|---|" + "---|" * len(pre),
+    ]
     for e in CSI_NMSES:
         out.append(f"| {e:g} | " + " | ".join(f"{m[(e, p)]:.2f}" for p in pre) + " |")
     best = {p: m[(-10.0, p)] for p in pre}
-    wins = {p: best[p] > max(best["zf"], best["wmmse"]) for p in ("papp", "papp-csi", "papp-refined", "papp+dn")
-            if p in best}
-    out += ["", "At −10 dB: " + "; ".join(f"{p} {'beats' if w else 'does not beat'} ZF and WMMSE fed the raw estimate "
-                                         f"({best[p]:.2f} vs {best['zf']:.2f} / {best['wmmse']:.2f})" for p, w in wins.items()) + "."]
+    wins = {
+        p: best[p] > max(best["zf"], best["wmmse"])
+        for p in ("papp", "papp-csi", "papp-refined", "papp+dn")
+        if p in best
+    }
+    out += [
+        "",
+        "At −10 dB: "
+        + "; ".join(
+            f"{p} {'beats' if w else 'does not beat'} ZF and WMMSE fed the raw estimate "
+            f"({best[p]:.2f} vs {best['zf']:.2f} / {best['wmmse']:.2f})"
+            for p, w in wins.items()
+        )
+        + ".",
+    ]
     for p in ("papp+dn", "papp-refined+dn"):
         if p in best and "wmmse+dn" in best:
             verb = "beats" if best[p] > best["wmmse+dn"] else "does not beat"
-            out.append(f"On equal inputs, {p} {verb} WMMSE fed the same denoised estimate "
-                       f"({best[p]:.2f} vs {best['wmmse+dn']:.2f}).")
+            out.append(
+                f"On equal inputs, {p} {verb} WMMSE fed the same denoised estimate "
+                f"({best[p]:.2f} vs {best['wmmse+dn']:.2f})."
+            )
     if "rzf-refined" in best:
         out.append(f"The classical rzf-refined fed the raw estimate: {best['rzf-refined']:.2f}.")
     return "\n".join(out) + "\n"
@@ -216,12 +309,17 @@ def hybrid_md(doc: dict) -> str:
     m = _site_mean(doc["results"], lambda r: (r["snr_db"],))
     snrs = _snrs(doc["results"])
     pre = [p for p in dict.fromkeys(r["precoder"] for r in doc["results"])]
-    out = ["### Hybrid beamforming (N_T = 64, 4 users)", "",
-           "Mean sum rate ÷ fully digital WMMSE over the held-out sites' test positions. hybrid-pe-N: phases of "
-           "WMMSE (+ matched filters) on N RF chains, digital WMMSE on the effective channel; papp-hbf: papp's "
-           "hybrid student, trained with 8 RF chains (recipes/papp-hbf.yaml); papp-hbf-4: the same checkpoint "
-           "served with 4 RF chains.", "",
-           "| precoder | " + " | ".join(f"{s:g} dB" for s in snrs) + " |", "|---|" + "---|" * len(snrs)]
+    out = [
+        "### Hybrid beamforming (N_T = 64, 4 users)",
+        "",
+        "Mean sum rate ÷ fully digital WMMSE over the held-out sites' test positions. hybrid-pe-N: phases of "
+        "WMMSE (+ matched filters) on N RF chains, digital WMMSE on the effective channel; papp-hbf: papp's "
+        "hybrid student, trained with 8 RF chains (recipes/papp-hbf.yaml); papp-hbf-4: the same checkpoint "
+        "served with 4 RF chains.",
+        "",
+        "| precoder | " + " | ".join(f"{s:g} dB" for s in snrs) + " |",
+        "|---|" + "---|" * len(snrs),
+    ]
     for p in pre:
         out.append(f"| {p} | " + " | ".join(f"{m[(s, p)] / m[(s, 'wmmse')]:.3f}" for s in snrs) + " |")
     return "\n".join(out) + "\n"
@@ -234,7 +332,10 @@ def plot_csi(doc: dict, path: Path) -> None:
     style = variant_styles(names)  # +dn dashed, -refined open markers, in the base's colour
     for p in names:
         ax.plot(CSI_NMSES, [m[(e, p)] for e in CSI_NMSES], label=p, **style[p])
-    ax.set_xlabel("channel-estimation NMSE (dB)"), ax.set_ylabel(f"sum rate at {doc['snr_db']:g} dB (bit/s/Hz)")
+    (
+        ax.set_xlabel("channel-estimation NMSE (dB)"),
+        ax.set_ylabel(f"sum rate at {doc['snr_db']:g} dB (bit/s/Hz)"),
+    )
     ax.grid(alpha=0.3), ax.legend(fontsize=8)
     fig.tight_layout()
     savefig(fig, path)

@@ -20,7 +20,7 @@ from safetensors.torch import load_file, save_file
 from mimofm._io import atomic_path, write_json
 from mimofm.core.validation import MimofmInputError
 
-__all__ = ["save_checkpoint", "load_checkpoint", "load_weights", "sha256_file"]
+__all__ = ["load_checkpoint", "load_weights", "save_checkpoint", "sha256_file"]
 
 
 def sha256_file(path: Path) -> str:
@@ -45,9 +45,16 @@ def _flatten_optimizer(opt: torch.optim.Optimizer | None) -> tuple[dict[str, tor
     return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
 
 
-def save_checkpoint(path_stem: str | Path, model: torch.nn.Module, *, optimizer: torch.optim.Optimizer | None = None,
-                    step: int = 0, config: dict | None = None, meta: dict | None = None,
-                    rng: bool = True) -> Path:
+def save_checkpoint(
+    path_stem: str | Path,
+    model: torch.nn.Module,
+    *,
+    optimizer: torch.optim.Optimizer | None = None,
+    step: int = 0,
+    config: dict | None = None,
+    meta: dict | None = None,
+    rng: bool = True,
+) -> Path:
     """Write ``<stem>.safetensors`` then ``<stem>.json`` (the JSON last: it is the commit marker)."""
     stem = Path(path_stem)
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -58,9 +65,15 @@ def save_checkpoint(path_stem: str | Path, model: torch.nn.Module, *, optimizer:
     st_path = stem.with_suffix(".safetensors")
     with atomic_path(st_path) as tmp:
         save_file(tensors, str(tmp))
-    card = {"format": "mimofm-checkpoint-1", "step": int(step), "optimizer": opt_json, "config": config or {},
-            "meta": meta or {}, "tensors_sha256": sha256_file(st_path),
-            "model_tensors": sorted(k[len("model."):] for k in tensors if k.startswith("model."))}
+    card = {
+        "format": "mimofm-checkpoint-1",
+        "step": int(step),
+        "optimizer": opt_json,
+        "config": config or {},
+        "meta": meta or {},
+        "tensors_sha256": sha256_file(st_path),
+        "model_tensors": sorted(k[len("model.") :] for k in tensors if k.startswith("model.")),
+    }
     write_json(stem.with_suffix(".json"), card)
     return st_path
 
@@ -77,8 +90,10 @@ def _read(stem: Path) -> tuple[dict[str, torch.Tensor], dict]:
     if not isinstance(card, dict) or card.get("format") != "mimofm-checkpoint-1":
         raise MimofmInputError(f"checkpoint card {str(js_path)!r} is not a mimofm checkpoint (format)")
     if sha256_file(st_path) != card.get("tensors_sha256"):
-        raise MimofmInputError(f"checkpoint {str(st_path)!r} does not match its card's checksum "
-                               "(truncated, corrupted or modified)")
+        raise MimofmInputError(
+            f"checkpoint {str(st_path)!r} does not match its card's checksum "
+            "(truncated, corrupted or modified)"
+        )
     try:
         tensors = load_file(str(st_path))
     except (SafetensorError, OSError, ValueError) as e:
@@ -89,23 +104,28 @@ def _read(stem: Path) -> tuple[dict[str, torch.Tensor], dict]:
 def load_weights(path_stem: str | Path, model: torch.nn.Module) -> dict:
     """Load model weights strictly (no missing, extra or mis-shaped tensors); returns the card."""
     tensors, card = _read(Path(path_stem))
-    weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    weights = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
     own = model.state_dict()
     missing = sorted(set(own) - set(weights))
     extra = sorted(set(weights) - set(own))
     if missing or extra:
-        raise MimofmInputError(f"checkpoint {str(path_stem)!r} does not fit the model: missing {missing[:5]}, "
-                               f"unexpected {extra[:5]}")
+        raise MimofmInputError(
+            f"checkpoint {str(path_stem)!r} does not fit the model: missing {missing[:5]}, "
+            f"unexpected {extra[:5]}"
+        )
     for k, v in weights.items():
         if v.shape != own[k].shape or v.dtype != own[k].dtype:
-            raise MimofmInputError(f"checkpoint tensor {k!r} is {v.dtype} {list(v.shape)}, the model expects "
-                                   f"{own[k].dtype} {list(own[k].shape)} (array size or user count mismatch?)")
+            raise MimofmInputError(
+                f"checkpoint tensor {k!r} is {v.dtype} {list(v.shape)}, the model expects "
+                f"{own[k].dtype} {list(own[k].shape)} (array size or user count mismatch?)"
+            )
     model.load_state_dict(weights, strict=True)
     return card
 
 
-def load_checkpoint(path_stem: str | Path, model: torch.nn.Module,
-                    optimizer: torch.optim.Optimizer | None = None) -> dict[str, Any]:
+def load_checkpoint(
+    path_stem: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None
+) -> dict[str, Any]:
     """Restore model, optimizer and RNG state; returns the card (``card["step"]`` is the step)."""
     stem = Path(path_stem)
     card = load_weights(stem, model)

@@ -36,7 +36,7 @@ from mimofm.models.fm import FMConfig, FMPrecoder
 from mimofm.models.fm import transmit as _transmit
 from mimofm.training.site_data import Dataset, draw_samples, load_datasets, wmmse_reference
 
-__all__ = ["FMRecipe", "Dataset", "load_datasets", "draw_samples"]  # the last three from site_data
+__all__ = ["Dataset", "FMRecipe", "draw_samples", "load_datasets"]  # the last three from site_data
 
 
 @dataclass
@@ -70,8 +70,14 @@ class FMRecipe:
     def model_config(self) -> FMConfig:
         data = self.datasets()
         n = data[0].h.shape[-1]
-        cfg = FMConfig(num_bs_ant=n, **{"p_tx_w": self.p_tx_w, "p_rf_w": self.p_rf_w,
-                                        **{k: v for k, v in self.model.items() if k != "num_output_heads"}})
+        cfg = FMConfig(
+            num_bs_ant=n,
+            **{
+                "p_tx_w": self.p_tx_w,
+                "p_rf_w": self.p_rf_w,
+                **{k: v for k, v in self.model.items() if k != "num_output_heads"},
+            },
+        )
         cfg.num_output_heads = len(data) + 1
         return cfg
 
@@ -87,8 +93,9 @@ class FMRecipe:
     def rmax(self) -> torch.Tensor:
         """``[datasets, SNR grid]`` WMMSE mean sum rate (the paper's ``R_e^max``), computed once."""
         if self._rmax is None:
-            self._rmax = wmmse_reference(self.datasets(), self.snr_grid_db, self.rmax_samples,
-                                         FMConfig(**self.model).num_ue)
+            self._rmax = wmmse_reference(
+                self.datasets(), self.snr_grid_db, self.rmax_samples, FMConfig(**self.model).num_ue
+            )
         return self._rmax
 
     def samples_per_step(self) -> int:
@@ -117,13 +124,17 @@ class FMRecipe:
         out = {"h": [], "snr_index": [], "requests": []}
         for e, d in enumerate(data):
             si = int(rng.integers(len(self.snr_grid_db)))
-            out["h"].append(self._draw(d, self.batch_per_dataset, int(rng.integers(2**62)), self.snr_grid_db[si]))
+            out["h"].append(
+                self._draw(d, self.batch_per_dataset, int(rng.integers(2**62)), self.snr_grid_db[si])
+            )
             out["snr_index"].append(si)
             out["requests"].append(self._requests(rng, self.batch_per_dataset, k, float(self.rmax()[e, si])))
         mix = [int(x) for x in rng.integers(len(data), size=self.default_batch)]
         si = int(rng.integers(len(self.snr_grid_db)))
         out["default_snr_index"] = si
-        out["default_h"] = torch.cat([self._draw(data[e], 1, int(rng.integers(2**62)), self.snr_grid_db[si]) for e in mix])
+        out["default_h"] = torch.cat(
+            [self._draw(data[e], 1, int(rng.integers(2**62)), self.snr_grid_db[si]) for e in mix]
+        )
         out["default_requests"] = self._requests(rng, self.default_batch, k, float(self.rmax()[:, si].mean()))
         return out
 
@@ -132,8 +143,9 @@ class FMRecipe:
         a = ((rates.detach() - rmax) ** 2).clamp(1.0, self.clamp_t)
         return a / a.sum()
 
-    def _objective(self, head, feats: torch.Tensor, h: torch.Tensor, req: torch.Tensor | None, r_max: float
-                   ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+    def _objective(
+        self, head, feats: torch.Tensor, h: torch.Tensor, req: torch.Tensor | None, r_max: float
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
         """One head's loss on one batch -> (objective, mean max-rate sum rate, phase-2 metrics).
 
         Phase 1 (``req is None``): ``−R/R^max``. Phase 2: ``−R/R^max`` on the "very large requests"
@@ -157,8 +169,11 @@ class FMRecipe:
         l_ec = (e * small).sum() / n_small
         with torch.no_grad():
             rel = ((ur - req).abs() / req.clamp_min(1e-3)).mean(-1)
-            stats = {"rel_rate_error": float((rel * small).sum() / n_small),
-                     "energy_ratio": float(l_ec), "antennas_on": float((om.sum(-1) * small).sum() / n_small)}
+            stats = {
+                "rel_rate_error": float((rel * small).sum() / n_small),
+                "energy_ratio": float(l_ec),
+                "antennas_on": float((om.sum(-1) * small).sum() / n_small),
+            }
         rate = (ur.sum(-1) * big).sum() / n_big
         return l_max + self.mu * l_ar + (1 - self.mu) * l_ec, rate, stats
 
@@ -173,8 +188,9 @@ class FMRecipe:
         rates, objs, stats = [], [], []
         for e, h in enumerate(batch["h"]):
             r_e = float(rmax[e, batch["snr_index"][e]])
-            obj, rate, st = self._objective(model.heads[e], feats[e * b:(e + 1) * b], h,
-                                            batch["requests"][e] if phase2 else None, r_e)
+            obj, rate, st = self._objective(
+                model.heads[e], feats[e * b : (e + 1) * b], h, batch["requests"][e] if phase2 else None, r_e
+            )
             objs.append(obj)
             rates.append(rate)
             stats.append(st)
@@ -186,10 +202,19 @@ class FMRecipe:
         hd = batch["default_h"]
         req_d = batch["default_requests"] if phase2 else max_req(hd)
         fd = model.extractor(hd, torch.log1p(req_d)).detach()
-        obj_d, rd, st_d = self._objective(model.heads[model.default_head], fd, hd, req_d if phase2 else None,
-                                          float(rmax[:, batch["default_snr_index"]].mean()))
-        metrics = {"sum_rate": float(rates_t.mean().detach()), "ratio_to_wmmse": float((rates_t / rmax_e).mean().detach()),
-                   "default_sum_rate": float(rd.detach()), "phase": 2 if phase2 else 1}
+        obj_d, rd, st_d = self._objective(
+            model.heads[model.default_head],
+            fd,
+            hd,
+            req_d if phase2 else None,
+            float(rmax[:, batch["default_snr_index"]].mean()),
+        )
+        metrics = {
+            "sum_rate": float(rates_t.mean().detach()),
+            "ratio_to_wmmse": float((rates_t / rmax_e).mean().detach()),
+            "default_sum_rate": float(rd.detach()),
+            "phase": 2 if phase2 else 1,
+        }
         if phase2:
             metrics.update({k: sum(s[k] for s in stats) / len(stats) for k in stats[0]})
             metrics.update({f"default_{k}": v for k, v in st_d.items()})
@@ -208,4 +233,3 @@ class FMRecipe:
             r = user_rates(hs, model(hs).w).sum(-1).mean()
             out[f"default_ratio_to_wmmse@{snr:g}dB"] = float(r / self.rmax()[:, si].mean())
         return out
-

@@ -64,8 +64,12 @@ class PaPPRecipe:
             raise MimofmInputError("MLDG needs 1 <= meta_gen_domains < domains_per_step")
         if self.meta_split not in ("random", "site"):
             raise MimofmInputError(f"`meta_split` must be 'random' or 'site', got {self.meta_split!r}")
-        if not 0.0 <= self.csi_error_fraction <= 1.0 or (self.csi_error_fraction > 0 and not self.csi_nmse_db_grid):
-            raise MimofmInputError("`csi_error_fraction` must be in [0, 1], with a non-empty `csi_nmse_db_grid`")
+        if not 0.0 <= self.csi_error_fraction <= 1.0 or (
+            self.csi_error_fraction > 0 and not self.csi_nmse_db_grid
+        ):
+            raise MimofmInputError(
+                "`csi_error_fraction` must be in [0, 1], with a non-empty `csi_nmse_db_grid`"
+            )
         self._data: list[Dataset] | None = None
         self._rmax: torch.Tensor | None = None
 
@@ -83,7 +87,9 @@ class PaPPRecipe:
 
     def rmax(self) -> torch.Tensor:
         if self._rmax is None:
-            self._rmax = wmmse_reference(self.datasets(), self.snr_grid_db, self.rmax_samples, self._cfg().num_ue)
+            self._rmax = wmmse_reference(
+                self.datasets(), self.snr_grid_db, self.rmax_samples, self._cfg().num_ue
+            )
         return self._rmax
 
     def samples_per_step(self) -> int:
@@ -102,7 +108,9 @@ class PaPPRecipe:
         out = []
         for e in self._domain_datasets(rng):
             si = int(rng.integers(len(self.snr_grid_db)))
-            h = draw_samples(data[e], self.batch_per_domain, k, int(rng.integers(2**62)), self.snr_grid_db[si])
+            h = draw_samples(
+                data[e], self.batch_per_domain, k, int(rng.integers(2**62)), self.snr_grid_db[si]
+            )
             seen = h
             if self.csi_error_fraction and rng.uniform() < self.csi_error_fraction:
                 nmse = self.csi_nmse_db_grid[int(rng.integers(len(self.csi_nmse_db_grid)))]
@@ -176,9 +184,12 @@ class PaPPRecipe:
             hs = torch.cat([draw_samples(d, 16, k, 20_000 + e, snr) for e, d in enumerate(data)])
             ref = float(self.rmax()[:, si].mean())
             h64 = hs.to(torch.complex128)
-            out[f"student_ratio_to_wmmse@{snr:g}dB"] = float(sum_rate(h64, model(hs).to(torch.complex128)).mean()) / ref
-            out[f"teacher_ratio_to_wmmse@{snr:g}dB"] = float(
-                sum_rate(h64, model.teacher_precoder(hs).to(torch.complex128)).mean()) / ref
+            out[f"student_ratio_to_wmmse@{snr:g}dB"] = (
+                float(sum_rate(h64, model(hs).to(torch.complex128)).mean()) / ref
+            )
+            out[f"teacher_ratio_to_wmmse@{snr:g}dB"] = (
+                float(sum_rate(h64, model.teacher_precoder(hs).to(torch.complex128)).mean()) / ref
+            )
         return out
 
 

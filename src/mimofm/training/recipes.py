@@ -13,7 +13,7 @@ import yaml
 from mimofm.core.validation import MimofmInputError
 from mimofm.training.trainer import TrainConfig
 
-__all__ = ["load_recipe", "apply_overrides", "resolve_sites", "site_dir"]
+__all__ = ["apply_overrides", "load_recipe", "resolve_sites", "site_dir"]
 
 
 def site_dir() -> Path:
@@ -30,10 +30,16 @@ def _check_keys(section: str, given: dict, cls) -> None:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     bad = sorted(set(map(str, given)) - set(fields))
     if bad:
-        raise MimofmInputError(f"unknown key(s) {', '.join(f'{section}.{b}' for b in bad)} in the recipe; "
-                               f"valid: {', '.join(sorted(fields))}")
+        raise MimofmInputError(
+            f"unknown key(s) {', '.join(f'{section}.{b}' for b in bad)} in the recipe; "
+            f"valid: {', '.join(sorted(fields))}"
+        )
     for key, value in given.items():
-        kind = fields[key].type if isinstance(fields[key].type, str) else getattr(fields[key].type, "__name__", "")
+        kind = (
+            fields[key].type
+            if isinstance(fields[key].type, str)
+            else getattr(fields[key].type, "__name__", "")
+        )
         allowed = _TYPES.get(kind)
         if allowed is None:
             continue
@@ -71,8 +77,10 @@ def resolve_sites(spec: Any) -> list[str]:
         files = [site_dir() / f"{s.name}.h5" for s in sites(split)]
         missing = [f.name for f in files if not f.exists()]
         if missing:
-            raise MimofmInputError(f"site files missing in {site_dir()}: {', '.join(missing)}; "
-                                   f"generate them with `make catalog` (or set MIMOFM_SITE_DIR)")
+            raise MimofmInputError(
+                f"site files missing in {site_dir()}: {', '.join(missing)}; "
+                f"generate them with `make catalog` (or set MIMOFM_SITE_DIR)"
+            )
         return [str(f) for f in files]
     if isinstance(spec, list) and all(isinstance(s, str) for s in spec):
         return spec

@@ -34,8 +34,9 @@ def draw_samples(d: Dataset, n: int, num_ue: int, seed: int, snr_db: float) -> t
     return gather_users(d.h, idx).to(torch.complex64) * scale
 
 
-def load_datasets(files: list[str], num_ue: int, split_code: int = 0,
-                  mixes: tuple[str, ...] = ("los", "nlos")) -> list[Dataset]:
+def load_datasets(
+    files: list[str], num_ue: int, split_code: int = 0, mixes: tuple[str, ...] = ("los", "nlos")
+) -> list[Dataset]:
     """LOS and NLOS datasets (``mixes``) of every site file (positions of one split; default: train)."""
     out = []
     for f in files:
@@ -43,18 +44,34 @@ def load_datasets(files: list[str], num_ue: int, split_code: int = 0,
         g = median_gain(cs.h)
         for mix in mixes:
             try:
-                idx = candidate_positions(cs.num_positions, los=cs.los, mix=mix, split=cs.split,
-                                          split_code=split_code if cs.split is not None else None)
+                idx = candidate_positions(
+                    cs.num_positions,
+                    los=cs.los,
+                    mix=mix,
+                    split=cs.split,
+                    split_code=split_code if cs.split is not None else None,
+                )
             except MimofmInputError:
                 continue
             if idx.size >= max(num_ue, 8):
                 out.append(Dataset(f"{cs.name}/{mix}", cs.h[torch.from_numpy(idx)], g))
     if not out:
-        raise MimofmInputError("no training dataset: give site files with LOS/NLOS flags and enough positions")
+        raise MimofmInputError(
+            "no training dataset: give site files with LOS/NLOS flags and enough positions"
+        )
     return out
 
 
-def wmmse_reference(datasets: list[Dataset], snr_grid_db: list[float], samples: int, num_ue: int) -> torch.Tensor:
+def wmmse_reference(
+    datasets: list[Dataset], snr_grid_db: list[float], samples: int, num_ue: int
+) -> torch.Tensor:
     """``[datasets, SNRs]`` WMMSE mean sum rate on a fixed draw (seed ``10000 + dataset index``)."""
-    return torch.tensor([[float(wmmse(draw_samples(d, samples, num_ue, 10_000 + e, s)).sum_rate.mean())
-                          for s in snr_grid_db] for e, d in enumerate(datasets)])
+    return torch.tensor(
+        [
+            [
+                float(wmmse(draw_samples(d, samples, num_ue, 10_000 + e, s)).sum_rate.mean())
+                for s in snr_grid_db
+            ]
+            for e, d in enumerate(datasets)
+        ]
+    )

@@ -30,8 +30,16 @@ from mimofm.channels.sampling import draw_user_sets, gather_users
 from mimofm.core.linkbudget import FDDOperatingPoint
 from mimofm.core.validation import MimofmInputError
 
-__all__ = ["task_dir", "TaskData", "load_task", "draw_task_samples", "snr_scale", "SamplePool", "split_pool",
-           "DEFAULT_POSITIONS"]
+__all__ = [
+    "DEFAULT_POSITIONS",
+    "SamplePool",
+    "TaskData",
+    "draw_task_samples",
+    "load_task",
+    "snr_scale",
+    "split_pool",
+    "task_dir",
+]
 
 DEFAULT_POSITIONS = 4096
 
@@ -85,7 +93,9 @@ def load_task(name: str, positions: int = DEFAULT_POSITIONS, seed: int = 0, *, p
         h = cs.h
     mask = torch.from_numpy(_test_mask(h.shape[0]))
     if not bool(mask.any()) or bool(mask.all()):
-        raise MimofmInputError(f"task {name}: {positions} positions give no train or no test chunk; use >= 512")
+        raise MimofmInputError(
+            f"task {name}: {positions} positions give no train or no test chunk; use >= 512"
+        )
     data = TaskData(name, h[~mask].to(torch.complex64).contiguous(), h[mask].to(torch.complex64).contiguous())
     _CACHE[key] = data
     return data
@@ -97,11 +107,14 @@ def snr_scale(snr_db: float, num_bs_ant: int, convention: str = "received") -> f
     return FDDOperatingPoint(snr_db, convention).channel_scale(num_bs_ant)
 
 
-def draw_task_samples(positions: torch.Tensor, n: int, num_ue: int, seed: int, snr_db: float,
-                      convention: str = "received") -> torch.Tensor:
+def draw_task_samples(
+    positions: torch.Tensor, n: int, num_ue: int, seed: int, snr_db: float, convention: str = "received"
+) -> torch.Tensor:
     """``n`` samples ``[n, num_ue, N_t]`` of ``num_ue`` distinct positions at SNR ``snr_db`` (``convention``)."""
     idx = draw_user_sets(positions.shape[0], num_ue, n, seed)
-    return gather_users(positions, idx).to(torch.complex64) * snr_scale(snr_db, positions.shape[-1], convention)
+    return gather_users(positions, idx).to(torch.complex64) * snr_scale(
+        snr_db, positions.shape[-1], convention
+    )
 
 
 class SamplePool:
@@ -109,8 +122,14 @@ class SamplePool:
     ``num_ue_range``; :meth:`draw` picks a user count and ``n`` of that count's samples (with replacement).
     ``candidates``: the position indices the users are drawn from (default: all)."""
 
-    def __init__(self, positions: torch.Tensor, budget: int, num_ue_range: tuple[int, int], seed: int,
-                 candidates: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        positions: torch.Tensor,
+        budget: int,
+        num_ue_range: tuple[int, int],
+        seed: int,
+        candidates: np.ndarray | None = None,
+    ) -> None:
         if budget < 1:
             raise MimofmInputError(f"the sample budget must be >= 1, got {budget}")
         ks = list(range(num_ue_range[0], num_ue_range[1] + 1))
@@ -124,17 +143,22 @@ class SamplePool:
     def samples(self, snr_db: float, convention: str = "received") -> dict[int, torch.Tensor]:
         """Every sample of the pool at ``snr_db``, per user count: ``{K: [S_K, K, N_t]}``."""
         scale = snr_scale(snr_db, self.positions.shape[-1], convention)
-        return {k: gather_users(self.positions, idx).to(torch.complex64) * scale for k, idx in self.sets.items()}
+        return {
+            k: gather_users(self.positions, idx).to(torch.complex64) * scale for k, idx in self.sets.items()
+        }
 
-    def draw(self, n: int, rng: np.random.Generator, snr_db: float, convention: str = "received") -> torch.Tensor:
+    def draw(
+        self, n: int, rng: np.random.Generator, snr_db: float, convention: str = "received"
+    ) -> torch.Tensor:
         k = list(self.sets)[int(rng.integers(len(self.sets)))]
         idx = self.sets[k][rng.integers(len(self.sets[k]), size=n)]
         scale = snr_scale(snr_db, self.positions.shape[-1], convention)
         return gather_users(self.positions, idx).to(torch.complex64) * scale
 
 
-def split_pool(positions: torch.Tensor, budget: int, num_ue_range: tuple[int, int], seed: int,
-               val_fraction: float) -> tuple[SamplePool, SamplePool | None]:
+def split_pool(
+    positions: torch.Tensor, budget: int, num_ue_range: tuple[int, int], seed: int, val_fraction: float
+) -> tuple[SamplePool, SamplePool | None]:
     """A budget of samples split into a training pool and a validation pool on disjoint positions
     (``val_fraction = 0``: the whole budget on every position, and no validation pool).
 
@@ -148,8 +172,18 @@ def split_pool(positions: torch.Tensor, budget: int, num_ue_range: tuple[int, in
     n_val = round(val_fraction * budget)
     n_pos = positions.shape[0]
     cut = n_pos - round(val_fraction * n_pos)
-    if not 0 < val_fraction < 1 or n_val < 1 or n_val >= budget or cut < num_ue_range[1] or n_pos - cut < num_ue_range[1]:
-        raise MimofmInputError(f"`val_fraction` {val_fraction} of {budget} samples on {n_pos} positions leaves no "
-                               "training or no validation samples; use a fraction in (0, 1) and a larger budget")
-    return (SamplePool(positions, budget - n_val, num_ue_range, seed, np.arange(cut)),
-            SamplePool(positions, n_val, num_ue_range, seed + 7919, np.arange(cut, n_pos)))
+    if (
+        not 0 < val_fraction < 1
+        or n_val < 1
+        or n_val >= budget
+        or cut < num_ue_range[1]
+        or n_pos - cut < num_ue_range[1]
+    ):
+        raise MimofmInputError(
+            f"`val_fraction` {val_fraction} of {budget} samples on {n_pos} positions leaves no "
+            "training or no validation samples; use a fraction in (0, 1) and a larger budget"
+        )
+    return (
+        SamplePool(positions, budget - n_val, num_ue_range, seed, np.arange(cut)),
+        SamplePool(positions, n_val, num_ue_range, seed + 7919, np.arange(cut, n_pos)),
+    )

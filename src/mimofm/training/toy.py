@@ -14,7 +14,7 @@ from torch import nn
 from mimofm.core.energy import normalize_power
 from mimofm.core.rates import sum_rate
 
-__all__ = ["ToyRecipe", "ToyPrecoder"]
+__all__ = ["ToyPrecoder", "ToyRecipe"]
 
 
 class ToyPrecoder(nn.Module):
@@ -24,8 +24,9 @@ class ToyPrecoder(nn.Module):
         super().__init__()
         self.k, self.n = num_ue, num_bs_ant
         d = 2 * num_ue * num_bs_ant
-        self.net = nn.Sequential(nn.Linear(d, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(),
-                                 nn.Linear(width, d))
+        self.net = nn.Sequential(
+            nn.Linear(d, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(), nn.Linear(width, d)
+        )
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         b = h.shape[0]

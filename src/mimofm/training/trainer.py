@@ -32,13 +32,20 @@ from typing import Any, Protocol
 
 import torch
 import torch.distributed as dist
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from mimofm._io import atomic_path
 from mimofm.core.validation import MimofmInputError
 from mimofm.training.checkpoint import load_checkpoint, load_weights, save_checkpoint
 
-__all__ = ["TrainConfig", "Recipe", "train", "lr_at", "MAX_SKIPPED"]
+__all__ = ["MAX_SKIPPED", "Recipe", "TrainConfig", "lr_at", "train"]
 
 MAX_SKIPPED = 20  # consecutive non-finite gradients before a run gives up
 
@@ -64,8 +71,10 @@ class TrainConfig:
 
     def validate(self) -> None:
         if self.device not in ("cpu", "cuda", "auto") or self.precision not in ("fp32", "bf16"):
-            raise MimofmInputError(f"`device` must be cpu, cuda or auto and `precision` fp32 or bf16, got "
-                                   f"{self.device!r}, {self.precision!r}")
+            raise MimofmInputError(
+                f"`device` must be cpu, cuda or auto and `precision` fp32 or bf16, got "
+                f"{self.device!r}, {self.precision!r}"
+            )
         if self.device == "cuda" and not torch.cuda.is_available():
             raise MimofmInputError("`device: cuda` but torch sees no GPU here; use cpu or auto")
         if self.steps < 1 or self.ckpt_every < 1 or self.log_every < 1:
@@ -75,7 +84,9 @@ class TrainConfig:
         if not 0 <= self.min_lr_ratio <= 1 or self.warmup < 0 or self.grad_clip < 0:
             raise MimofmInputError("`min_lr_ratio` must be in [0, 1], `warmup` and `grad_clip` >= 0")
         if self.keep_best and self.eval_every < 1:
-            raise MimofmInputError("`keep_best` needs `eval_every` >= 1 (the best is chosen among evaluations)")
+            raise MimofmInputError(
+                "`keep_best` needs `eval_every` >= 1 (the best is chosen among evaluations)"
+            )
 
 
 class Recipe(Protocol):
@@ -87,7 +98,9 @@ class Recipe(Protocol):
 
     def batch(self, step: int) -> Any: ...  # deterministic in (recipe seed, step)
 
-    def loss(self, model: torch.nn.Module, batch: Any, step: int) -> tuple[torch.Tensor, dict[str, float]]: ...
+    def loss(
+        self, model: torch.nn.Module, batch: Any, step: int
+    ) -> tuple[torch.Tensor, dict[str, float]]: ...
 
     def evaluate(self, model: torch.nn.Module) -> dict[str, float]: ...
 
@@ -106,7 +119,11 @@ def _truncate_log(path: Path, before_step: int) -> None:
     """Keep only log lines of steps < ``before_step`` (a resumed run rewrites the rest)."""
     if not path.exists():
         return
-    keep = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln).get("step", 0) < before_step]
+    keep = [
+        ln
+        for ln in path.read_text().splitlines()
+        if ln.strip() and json.loads(ln).get("step", 0) < before_step
+    ]
     with atomic_path(path) as tmp:
         tmp.write_text("".join(ln + "\n" for ln in keep))
 
@@ -153,7 +170,10 @@ def _distributed() -> tuple[int, int]:
 
 def _comparable(config: dict) -> dict:
     """A run's config without the settings a resume may change (the device; the folder, which may move)."""
-    return {**config, "train": {k: v for k, v in config.get("train", {}).items() if k not in ("device", "out_dir")}}
+    return {
+        **config,
+        "train": {k: v for k, v in config.get("train", {}).items() if k not in ("device", "out_dir")},
+    }
 
 
 def _defaults(obj: Any) -> dict:
@@ -220,11 +240,19 @@ class _Best:
         if not self.metric:
             return
         if self.metric not in ev:
-            raise MimofmInputError(f"`keep_best: {self.metric}` is not among the evaluation's keys {sorted(ev)}")
+            raise MimofmInputError(
+                f"`keep_best: {self.metric}` is not among the evaluation's keys {sorted(ev)}"
+            )
         if ev[self.metric] > self.value:
             self.value = ev[self.metric]
-            save_checkpoint(self.stem, model, step=step, config=self.config, rng=False,
-                            meta={**self.meta(), "metric": self.metric, "value": self.value})
+            save_checkpoint(
+                self.stem,
+                model,
+                step=step,
+                config=self.config,
+                rng=False,
+                meta={**self.meta(), "metric": self.metric, "value": self.value},
+            )
 
 
 def _average_gradients(model: torch.nn.Module, world: int) -> None:
@@ -265,8 +293,10 @@ def train(recipe: Recipe, cfg: TrainConfig, *, resume: bool = True, progress: bo
     if resume and stem.with_suffix(".json").exists():
         card = load_checkpoint(stem, model, opt)  # loads onto the model's device
         if not _same_run(card["config"], json.loads(json.dumps(config)), recipe):
-            raise MimofmInputError(f"{stem}.json was trained with a different config; use a new --out-dir "
-                                   "or resume with the same settings")
+            raise MimofmInputError(
+                f"{stem}.json was trained with a different config; use a new --out-dir "
+                "or resume with the same settings"
+            )
         start = int(card["step"])
     if rank == 0:
         _truncate_log(log_path, start)
@@ -279,15 +309,28 @@ def train(recipe: Recipe, cfg: TrainConfig, *, resume: bool = True, progress: bo
     arch = getattr(model, "cfg", None)
 
     def meta() -> dict:  # a checkpoint card's facts; a loader reads the architecture from here
-        return {"seconds": time.perf_counter() - t0, "torch": torch.__version__, "world_size": world,
-                "device": str(device), "precision": cfg.precision, "samples_per_step": samples_per_step,
-                "architecture": arch.to_dict() if hasattr(arch, "to_dict") else None}
+        return {
+            "seconds": time.perf_counter() - t0,
+            "torch": torch.__version__,
+            "world_size": world,
+            "device": str(device),
+            "precision": cfg.precision,
+            "samples_per_step": samples_per_step,
+            "architecture": arch.to_dict() if hasattr(arch, "to_dict") else None,
+        }
 
     best = _Best(cfg.keep_best if rank == 0 else "", out / "best", config, meta, start > 0)
     skipped = 0  # consecutive updates skipped for a non-finite gradient
     t0 = time.perf_counter()
-    bar = Progress(TextColumn(f"{recipe.name}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                   TimeElapsedColumn(), TimeRemainingColumn(), disable=not progress or rank != 0)
+    bar = Progress(
+        TextColumn(f"{recipe.name}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        disable=not progress or rank != 0,
+    )
     with bar:
         task = bar.add_task("train", total=cfg.steps, completed=start, info="")
         model.train()
@@ -309,13 +352,17 @@ def train(recipe: Recipe, cfg: TrainConfig, *, resume: bool = True, progress: bo
             loss.backward()
             if world > 1:
                 _average_gradients(model, world)
-            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip if cfg.grad_clip else float("inf"))
+            gnorm = torch.nn.utils.clip_grad_norm_(
+                model.parameters(), cfg.grad_clip if cfg.grad_clip else float("inf")
+            )
             if not torch.isfinite(gnorm):  # a NaN/inf gradient would poison every weight: skip this update
                 skipped += 1
                 log(log_path, {"step": step, "skipped": "non-finite gradient", "consecutive": skipped})
                 if skipped >= MAX_SKIPPED:
-                    raise RuntimeError(f"{skipped} consecutive non-finite gradients at step {step}; the last "
-                                       f"checkpoint is {stem}")
+                    raise RuntimeError(
+                        f"{skipped} consecutive non-finite gradients at step {step}; the last "
+                        f"checkpoint is {stem}"
+                    )
             else:
                 skipped = 0
                 opt.step()

@@ -38,10 +38,16 @@ from mimofm.core.linkbudget import FDD_CONVENTIONS, FDDOperatingPoint
 from mimofm.core.rates import sum_rate
 from mimofm.core.validation import MimofmInputError
 from mimofm.models.wifoe import TaskShape, WiFoE, WiFoEConfig
-from mimofm.training.task_data import (DEFAULT_POSITIONS, SamplePool, TaskData, draw_task_samples, load_task,
-                                       split_pool)
+from mimofm.training.task_data import (
+    DEFAULT_POSITIONS,
+    SamplePool,
+    TaskData,
+    draw_task_samples,
+    load_task,
+    split_pool,
+)
 
-__all__ = ["WiFoERecipe", "PRETRAIN_TASKS"]
+__all__ = ["PRETRAIN_TASKS", "WiFoERecipe"]
 
 PRETRAIN_TASKS = ["T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8", "T9"]
 
@@ -80,18 +86,23 @@ class WiFoERecipe:
         if self.batch_per_task < 1 or self.sample_budget < 0 or not self.snr_grid_db:
             raise MimofmInputError("need batch_per_task >= 1, sample_budget >= 0 and a non-empty snr_grid_db")
         if self.snr_convention not in FDD_CONVENTIONS:
-            raise MimofmInputError(f"`snr_convention` must be one of {', '.join(FDD_CONVENTIONS)}, "
-                                   f"got {self.snr_convention!r}")
+            raise MimofmInputError(
+                f"`snr_convention` must be one of {', '.join(FDD_CONVENTIONS)}, got {self.snr_convention!r}"
+            )
         for name in ("pilot_snr_db", "pilot_snr_offset_db", "eval_snr_db"):
             v = getattr(self, name)
             if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v)):
                 raise MimofmInputError(f"`{name}` must be a finite number of dB, got {v!r}")
         if self.pilot_snr_db is not None and self.pilot_snr_offset_db is not None:
-            raise MimofmInputError("give at most one of `pilot_snr_db` (fixed) and `pilot_snr_offset_db` (tied)")
+            raise MimofmInputError(
+                "give at most one of `pilot_snr_db` (fixed) and `pilot_snr_offset_db` (tied)"
+            )
         if self.loss_norm not in ("none", "per-sample"):
             raise MimofmInputError(f"`loss_norm` must be 'none' or 'per-sample', got {self.loss_norm!r}")
         if self.val_fraction and not (self.sample_budget and 0 < self.val_fraction < 1):
-            raise MimofmInputError("`val_fraction` must be in (0, 1) and needs a `sample_budget` to hold out from")
+            raise MimofmInputError(
+                "`val_fraction` must be in (0, 1) and needs a `sample_budget` to hold out from"
+            )
         from mimofm.channels.tr38901 import get_task
 
         self._cfgs = [get_task(t) for t in self.tasks]
@@ -110,8 +121,10 @@ class WiFoERecipe:
     def pools(self) -> list[SamplePool] | None:
         """Per task, the training pool of the sample budget (None: fresh draws every step)."""
         if self.sample_budget and self._pools is None:
-            split = [split_pool(d.train, self.sample_budget, c.num_ue_range, self.seed + i, self.val_fraction)
-                     for i, (d, c) in enumerate(zip(self.data(), self._cfgs))]
+            split = [
+                split_pool(d.train, self.sample_budget, c.num_ue_range, self.seed + i, self.val_fraction)
+                for i, (d, c) in enumerate(zip(self.data(), self._cfgs))
+            ]
             self._pools, self._val = [s[0] for s in split], [s[1] for s in split]
         return self._pools
 
@@ -141,8 +154,10 @@ class WiFoERecipe:
 
             pre = load_wifoe(self.init_from, fresh=True)
             if self.model:
-                raise MimofmInputError("`model` overrides cannot be combined with `init_from` (the checkpoint "
-                                       "fixes the architecture)")
+                raise MimofmInputError(
+                    "`model` overrides cannot be combined with `init_from` (the checkpoint "
+                    "fixes the architecture)"
+                )
             keep = [s for s in shapes if self.keep_branches and s.name in pre.branches]
             model = WiFoE(WiFoEConfig(**{**pre.cfg.to_dict(), "tasks": keep or shapes[:1]}))
             model.trunk.load_state_dict(pre.trunk.state_dict())
@@ -170,7 +185,7 @@ class WiFoERecipe:
                 k = int(rng.integers(c.min_ue, c.max_ue + 1))
                 h = draw_task_samples(d.train, self.batch_per_task, k, int(rng.integers(2**62)), snr, conv)
             g = torch.Generator().manual_seed(int(rng.integers(2**62)))
-            re_im = torch.randn((2,) + h.shape[:2] + (c.pilot_length,), generator=g) * 0.5 ** 0.5
+            re_im = torch.randn((2,) + h.shape[:2] + (c.pilot_length,), generator=g) * 0.5**0.5
             e_s = torch.tensor(self.operating_point(snr).pilot_energy(c.num_bs_ant))
             out.append((c.name, h, torch.complex(re_im[0], re_im[1]), e_s))
         return out
@@ -224,8 +239,10 @@ class WiFoERecipe:
 
         out = {}
         for c, d in zip(self._cfgs, self.data()):
-            rates = [rate(draw_task_samples(d.train, 16, k, 30_000 + k, self.eval_snr_db, conv), c.name, k)
-                     for k in range(c.min_ue, c.max_ue + 1)]
+            rates = [
+                rate(draw_task_samples(d.train, 16, k, 30_000 + k, self.eval_snr_db, conv), c.name, k)
+                for k in range(c.min_ue, c.max_ue + 1)
+            ]
             out[f"rate@{at}/{c.name}"] = sum(rates) / len(rates)
         if self.val_fraction:
             self.pools()
