@@ -18,11 +18,11 @@ import numpy as np
 import torch
 
 from mimofm._io import write_json
+from mimofm.core.rates import rates_from_hw
 from mimofm.evaluation.evaluate import EvalConfig, evaluate_sets, load_sets
 from mimofm.models.fm import structured_precoder
 from mimofm.models.refine import refine_structure
 from mimofm.precoders import registry
-from mimofm.precoders._common import rates_from_hw
 from mimofm.precoders.registry import PrecoderOutput, PrecoderSpec
 from mimofm.training.recipes import site_dir
 

@@ -12,7 +12,7 @@ import torch
 
 from mimofm.core.validation import check_channel, check_positive, check_precoder
 
-__all__ = ["effective_gains", "sinr", "sum_rate", "user_rates"]
+__all__ = ["effective_gains", "rates_from_hw", "sinr", "sinr_from_hw", "sum_rate", "user_rates"]
 
 
 def effective_gains(h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -20,6 +20,30 @@ def effective_gains(h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     # [..., K, N] @ [..., N, K] -> [..., K, K]; entry (u, j) = h_u^H w_j
     g = h @ w
     return g.real.square() + g.imag.square()
+
+
+def sinr_from_hw(hw: torch.Tensor, noise_power: float | torch.Tensor = 1.0) -> torch.Tensor:
+    """Per-user SINR (eq. 2) from the effective channel ``H W``: ``[..., K, K]`` -> ``[..., K]``.
+
+    Entry ``(u, j)`` of ``hw`` is ``h_u^H w_j`` (complex); the result is real, in the dtype of ``hw``'s
+    real part (complex128 in, float64 out). No input validation: the hot path of the iterative
+    precoders, which pass their own (already validated) products; :func:`sinr` validates.
+    ``noise_power``: σ², scalar or broadcastable to ``[...]``.
+    """
+    p = hw.real.square() + hw.imag.square()  # |h_u^H w_j|²  [..., K, K]
+    signal = torch.diagonal(p, dim1=-2, dim2=-1)  # [..., K]
+    interference = p.sum(dim=-1) - signal  # [..., K]
+    if isinstance(noise_power, torch.Tensor):
+        noise_power = noise_power.to(p.dtype)[..., None]
+    return signal / (interference.clamp_min(0.0) + noise_power)
+
+
+def rates_from_hw(hw: torch.Tensor, noise_power: float | torch.Tensor = 1.0) -> torch.Tensor:
+    """Per-user rates ``log2(1 + SINR_u)`` in bit/s/Hz from ``H W`` ``[..., K, K]`` -> ``[..., K]``.
+
+    :func:`sinr_from_hw` without validation (unit noise by default); float64 in, float64 out.
+    """
+    return torch.log2(1.0 + sinr_from_hw(hw, noise_power))
 
 
 def sinr(h: torch.Tensor, w: torch.Tensor, noise_power: float | torch.Tensor = 1.0) -> torch.Tensor:
@@ -33,12 +57,8 @@ def sinr(h: torch.Tensor, w: torch.Tensor, noise_power: float | torch.Tensor = 1
     check_channel(h, "h")
     check_precoder(w, h, "w")
     check_positive(noise_power, "noise_power")
-    p = effective_gains(h, w)
-    signal = torch.diagonal(p, dim1=-2, dim2=-1)  # [..., K]
-    interference = p.sum(dim=-1) - signal  # [..., K]
-    if isinstance(noise_power, torch.Tensor):
-        noise_power = noise_power.to(p.dtype)[..., None]
-    return signal / (interference.clamp_min(0.0) + noise_power)
+    # [..., K, N] @ [..., N, K] -> [..., K, K]; entry (u, j) = h_u^H w_j
+    return sinr_from_hw(h @ w, noise_power)
 
 
 def user_rates(h: torch.Tensor, w: torch.Tensor, noise_power: float | torch.Tensor = 1.0) -> torch.Tensor:

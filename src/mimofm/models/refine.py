@@ -21,8 +21,8 @@ import math
 
 import torch
 
+from mimofm.core.rates import rates_from_hw
 from mimofm.core.validation import MimofmInputError
-from mimofm.precoders._common import rates_from_hw
 
 __all__ = ["REFINE_LR", "REFINE_STEPS", "refine_multiplications", "refine_structure", "structure_rates"]
 

@@ -39,11 +39,3 @@ def scale_to_power(w: torch.Tensor, power: float) -> torch.Tensor:
     p = fro2(w)
     s = torch.where(p > 0, torch.sqrt(power / p.clamp_min(1e-300)), torch.zeros_like(p))
     return w * s[..., None, None]
-
-
-def rates_from_hw(hw: torch.Tensor) -> torch.Tensor:
-    """Per-user rates at unit noise from ``G = H W`` ``[..., K, K]`` -> ``[..., K]`` (float64 inside)."""
-    p = hw.real.square() + hw.imag.square()
-    s = torch.diagonal(p, dim1=-2, dim2=-1)
-    i = (p.sum(-1) - s).clamp_min(0.0)
-    return torch.log2(1.0 + s / (i + 1.0))

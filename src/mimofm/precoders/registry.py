@@ -12,10 +12,10 @@ from typing import Literal
 
 import torch
 
+from mimofm.core.rates import rates_from_hw
 from mimofm.core.validation import MimofmInputError
 from mimofm.models.loading import PAPP_CHECKPOINTS
 from mimofm.models.refine import REFINE_STEPS
-from mimofm.precoders._common import rates_from_hw
 
 __all__ = [
     "REGISTRY",

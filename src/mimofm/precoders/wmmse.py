@@ -28,8 +28,9 @@ from typing import Literal
 
 import torch
 
+from mimofm.core.rates import rates_from_hw
 from mimofm.core.validation import MimofmInputError, check_choice
-from mimofm.precoders._common import eye_like, fro2, gram, prepare, rates_from_hw, snr_scaled
+from mimofm.precoders._common import eye_like, fro2, gram, prepare, snr_scaled
 from mimofm.precoders.linear import zf_wf
 
 __all__ = [
