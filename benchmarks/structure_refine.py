@@ -20,10 +20,10 @@ import torch
 from mimofm._io import write_json
 from mimofm.core.rates import rates_from_hw
 from mimofm.evaluation.evaluate import EvalConfig, evaluate_sets, load_sets
-from mimofm.models.fm import structured_precoder
-from mimofm.models.refine import refine_structure
 from mimofm.precoders import registry
+from mimofm.precoders.refine import refine_structure
 from mimofm.precoders.registry import PrecoderOutput, PrecoderSpec
+from mimofm.precoders.structured import structured_precoder
 from mimofm.training.recipes import site_dir
 
 GRID = [(5, 0.3), (10, 0.1), (10, 0.3), (10, 1.0), (20, 0.3), (40, 0.3)]

@@ -30,7 +30,7 @@ import torch
 
 from mimofm.core.validation import MimofmInputError
 from mimofm.models.loading import PAPP_CHECKPOINTS
-from mimofm.models.refine import REFINE_STEPS
+from mimofm.precoders.refine import REFINE_STEPS
 from mimofm.precoders.registry import REGISTRY, get_precoder, run_precoder
 
 __all__ = ["Precoder", "load_precoder"]

@@ -3,7 +3,7 @@
 papp's graph is its deployed path (extractor + student) from ``h_re``, ``h_im`` to its structure
 parameters ``lam``, ``p``; ``W`` is formed the same way, at full power. The hybrid student's graph adds
 ``lam_a`` (its analog beams' parameter); the analog phases and the digital stage are formed outside the
-graph too (:func:`mimofm.models.papp.hybrid_structure`: a Cholesky factor and two triangular solves,
+graph too (:func:`mimofm.precoders.structured.hybrid_structure`: a Cholesky factor and two triangular solves,
 which ONNX has no operators for).
 
 fm's ONNX graph is the whole network — tokens from the channel, the transformer, one head — with real
@@ -30,8 +30,11 @@ import torch
 from torch import nn
 
 from mimofm._io import atomic_path
+from mimofm.core.energy import normalize_power
 from mimofm.core.validation import MimofmInputError
 from mimofm.models.fm import FMPrecoder, user_tokens_real
+from mimofm.models.layers import MoEFFN
+from mimofm.precoders.structured import exact_rates_or_keep, hybrid_structure
 
 __all__ = [
     "FMGraph",
@@ -78,7 +81,8 @@ def _export(
     meta: dict[str, str],
     dynamic: tuple | None = None,
 ) -> Path:
-    """torch.export-based ONNX export with a dynamic batch axis on every input (or ``dynamic``), metadata in the file."""
+    """torch.export-based ONNX export with a dynamic batch axis on every input (or ``dynamic``), metadata
+    in the file."""
     fast = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)  # the fused encoder kernel has no ONNX form
     onnx_log = logging.getLogger("torch.onnx")
@@ -107,7 +111,7 @@ def _export(
     finally:
         torch.backends.mha.set_fastpath_enabled(fast)
         onnx_log.setLevel(level)
-    import onnx
+    import onnx  # deferred: optional heavy dependency, needed only when writing a file
 
     proto = onnx.load(str(path))
     onnx.helper.set_model_props(proto, meta)
@@ -139,7 +143,8 @@ def export_fm_onnx(model: FMPrecoder, path: str | Path, *, head: int | None = No
 
 
 class PaPPGraph(nn.Module):
-    """papp's deployed path (extractor + student) for export: ``(h_re, h_im) -> (λ, p)`` (hybrid: ``(λ_d, p, λ_a)``)."""
+    """papp's deployed path (extractor + student) for export: ``(h_re, h_im)`` ``[B, K, N]`` ->
+    ``(λ, p)`` ``[B, K]`` each (hybrid: ``(λ_d, p, λ_a)``)."""
 
     def __init__(self, model):
         super().__init__()
@@ -171,7 +176,8 @@ def export_papp_onnx(model, path: str | Path, *, opset: int = 18) -> Path:
 
 
 class WiFoEUserGraph(nn.Module):
-    """wifoe's user side of one task: received pilots ``(y_re, y_im)`` ``[B, K, L]`` -> bits ``q`` ``[B, K, B]``."""
+    """wifoe's user side of one task: received pilots ``(y_re, y_im)`` ``[B, K, L]`` -> bits ``q``
+    ``[B, K, B]``."""
 
     def __init__(self, model, task: str):
         super().__init__()
@@ -182,7 +188,8 @@ class WiFoEUserGraph(nn.Module):
 
 
 class WiFoEBSGraph(nn.Module):
-    """wifoe's BS side of one task: feedback ``q`` ``[B, K, B]`` -> ``(v_re, v_im)`` ``[B, N, K]``, ``‖V‖_F = 1``."""
+    """wifoe's BS side of one task: feedback ``q`` ``[B, K, B]`` -> ``(v_re, v_im)`` ``[B, N, K]``,
+    ``‖V‖_F = 1``."""
 
     def __init__(self, model, task: str):
         super().__init__()
@@ -195,11 +202,10 @@ class WiFoEBSGraph(nn.Module):
 def export_wifoe_onnx(model, task: str, out_stem: str | Path, *, opset: int = 18) -> dict[str, Path]:
     """Write one task of a wifoe model for deployment: ``<stem>-user.onnx`` (the UE's encoder),
     ``<stem>-bs.onnx`` (the BS precoder: input layer, trunk, output layer) and ``<stem>-pilots.npy``
-    (``X`` complex64 ``[N_t, L]`` with unit-norm columns, the BS's pilot transmissions: sent with energy ``E_s``
-    per column, :class:`~mimofm.core.linkbudget.FDDOperatingPoint`). Batch and user axes are dynamic; the MoE
-    runs every expert and gates with zeros in the graph (same output, no data-dependent shapes)."""
-    from mimofm.models.layers import MoEFFN
-
+    (``X`` complex64 ``[N_t, L]`` with unit-norm columns, the BS's pilot transmissions: sent with energy
+    ``E_s`` per column, :class:`~mimofm.core.linkbudget.FDDOperatingPoint`). Batch and user axes are
+    dynamic; the MoE runs every expert and gates with zeros in the graph (same output, no data-dependent
+    shapes)."""
     if model.cfg.feedback != "bits":
         raise MimofmInputError("export is for the B-bit feedback model (not the CEP baseline)")
     br = model.branch(task)
@@ -260,8 +266,9 @@ def _export_dyn(graph, args, inputs, outputs, path, opset, meta) -> Path:
 
 
 def ort_session(path: str | Path, threads: int = 0):
-    """An ONNX Runtime CPU session of ``path``; ``threads`` > 0 caps its intra-op threads (0: ORT's default)."""
-    import onnxruntime as ort
+    """An ONNX Runtime CPU session of ``path``; ``threads`` > 0 caps its intra-op threads (0: ORT's
+    default)."""
+    import onnxruntime as ort  # deferred: optional heavy dependency, needed only to run a graph
 
     opts = ort.SessionOptions()
     # idle ORT workers spin-wait by default: on a small machine they steal the cores of whatever runs next
@@ -315,7 +322,7 @@ def fm_precoder_from_outputs(
     :class:`~mimofm.models.fm.FMPrecoder` does when no requests are given. ``rate_mode`` (the model's,
     stored in the ONNX file's metadata as ``mimofm.rate_mode``): ``"per-user"`` scales ``λ`` by ``γ``
     outside the maximum-rate mode. ``rates`` (rate-target mode): the exact power layer of
-    :func:`mimofm.models.fm.exact_rates_or_keep`, as the PyTorch model applies it, with the antenna
+    :func:`mimofm.precoders.structured.exact_rates_or_keep`, as the PyTorch model applies it, with the antenna
     switch-off for ``energy_w = (P_TX, P_RF)`` when given.
     """
     h = np.asarray(h, dtype=np.complex128)
@@ -328,8 +335,6 @@ def fm_precoder_from_outputs(
     if full_power:
         return v
     if rates is not None:
-        from mimofm.models.fm import exact_rates_or_keep
-
         w, _, _ = exact_rates_or_keep(
             torch.from_numpy(h),
             torch.from_numpy(v),
@@ -350,7 +355,7 @@ def run_onnx(path: str | Path, h: np.ndarray, rates: np.ndarray | None = None, *
     ``rates``: fm's per-user requests (None: maximum sum rate); papp has none. ``session``: an open
     ``onnxruntime.InferenceSession`` of ``path`` to reuse (timing loops).
     """
-    import onnxruntime as ort
+    import onnxruntime as ort  # deferred: optional heavy dependency, needed only to run a graph
 
     h = np.asarray(h)
     sess = session or ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -361,9 +366,6 @@ def run_onnx(path: str | Path, h: np.ndarray, rates: np.ndarray | None = None, *
             raise MimofmInputError("papp has no rate-target mode")
         out = [o.astype(np.float64) for o in sess.run(None, feed)]
         if "mimofm.num_rf" in meta:  # hybrid: A W_dp from (λ_d, p, λ_a), float64 outside the graph
-            from mimofm.core.energy import normalize_power
-            from mimofm.models.papp import hybrid_structure
-
             lam_d, p, lam_a = (torch.from_numpy(o) for o in out)
             a, wd = hybrid_structure(torch.from_numpy(h), lam_a, lam_d, p, int(meta["mimofm.num_rf"]))
             return normalize_power(a @ wd).numpy()

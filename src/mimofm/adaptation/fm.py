@@ -21,8 +21,8 @@ from mimofm.core.linkbudget import median_gain
 from mimofm.core.rates import user_rates
 from mimofm.core.validation import MimofmInputError
 from mimofm.models.fm import FMPrecoder
-from mimofm.models.fm import transmit as _transmit
 from mimofm.precoders.linear import rzf
+from mimofm.precoders.structured import transmit as _transmit
 from mimofm.training.site_data import Dataset
 from mimofm.training.site_data import draw_samples as _samples
 

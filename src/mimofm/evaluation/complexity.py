@@ -119,7 +119,7 @@ def mimofm_multiplications(name: str, k: int, n: int, iterations: float | None =
     if name == "qos":
         return gram + i * (_SOLVE * k**3 + 4 * k) + _SOLVE * k**3 + 4 * n * k * k + _SOLVE * k**3
     if name.endswith("-refined"):  # the base precoder + the user-space sum-rate steps on its (λ, p)
-        from mimofm.models.refine import refine_multiplications
+        from mimofm.precoders.refine import refine_multiplications
 
         base = mimofm_multiplications(name.removesuffix("-refined"), k, n, iterations)
         return None if base is None else base + refine_multiplications(k)

@@ -15,14 +15,14 @@ model serves every link budget and SNR without the dynamic range of raw gains re
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
 from mimofm.core.validation import MimofmInputError
-from mimofm.models.refine import refine_structure
+from mimofm.precoders.refine import refine_structure
+from mimofm.precoders.structured import exact_rates_or_keep, rzf_directions, structured_precoder, transmit
 
 __all__ = [
     "FMConfig",
@@ -30,11 +30,7 @@ __all__ = [
     "FMHead",
     "FMOutput",
     "FMPrecoder",
-    "exact_rate_powers",
     "fm_flops",
-    "prune_antennas",
-    "structured_precoder",
-    "transmit",
     "user_tokens",
     "user_tokens_real",
 ]
@@ -72,38 +68,6 @@ class FMOutput:
     omega: torch.Tensor
     gamma: torch.Tensor
     features: torch.Tensor
-
-
-def directions(h: torch.Tensor) -> torch.Tensor:
-    """The head's basis: regularized-ZF columns ``H^H (H H^H + K I)^{-1}``, unit norm: ``[B, N, K]``.
-
-    ``h`` is the SNR-scaled channel (unit noise and power), so ``K`` is the MMSE regularization.
-    Computed in complex128 (raw ray-traced SNRs span many decades), returned as complex64.
-    """
-    h64 = h.to(torch.complex128)
-    k = h.shape[-2]
-    eye = torch.eye(k, dtype=h64.dtype, device=h.device)
-    b = h64.mH @ torch.linalg.solve(h64 @ h64.mH + k * eye, eye.expand(h64.shape[:-2] + (k, k)))
-    return (b / b.norm(dim=-2, keepdim=True).clamp_min(1e-300)).to(torch.complex64)
-
-
-def structured_precoder(h: torch.Tensor, lam: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
-    """The optimal linear-beamforming structure: ``w_k = √p_k · v_k/‖v_k‖``, ``v_k = (I + Σ_i λ_i h_i^H h_i)^{-1} h_k^H``.
-
-    ``h`` ``[B, K, N]`` SNR-scaled channel, ``lam`` ``[B, K]`` virtual uplink powers (``Σ λ = 1`` is the
-    total-power constraint in these units), ``p`` ``[B, K]`` downlink power fractions -> ``[B, N, K]``.
-    Every sum-rate-optimal precoder has this form for some ``(λ, p)`` (Björnson, Bengtsson & Ottersten,
-    IEEE Signal Process. Mag. 31(4), 2014); ``λ = p = 1/K`` is RZF with equal powers. Computed in the
-    user space, ``V = H^H (I + Λ H H^H)^{-1}`` (one ``K × K`` solve), in complex128, returned as complex64.
-    """
-    h64 = h.to(torch.complex128)
-    k = h.shape[-2]
-    eye = torch.eye(k, dtype=h64.dtype, device=h.device).expand(h64.shape[:-2] + (k, k))
-    m = eye + lam.to(torch.float64)[..., :, None] * (h64 @ h64.mH)  # I + Λ H H^H  [B, K, K]
-    v = h64.mH @ torch.linalg.solve(m, eye)  # [B, N, K]
-    v = v / v.norm(dim=-2, keepdim=True).clamp_min(1e-300)
-    # a softmax share can underflow to exactly 0: √0 has an infinite derivative (0·∞ = NaN in backward)
-    return (v * torch.sqrt(p.to(torch.float64).clamp_min(1e-300))[..., None, :]).to(torch.complex64)
 
 
 def user_tokens(h: torch.Tensor) -> torch.Tensor:
@@ -178,10 +142,11 @@ class FMHead(nn.Module):
 
     ``head_form="structure"`` (default): user ``u``'s feature gives two scalars, the logits of its virtual
     uplink power ``λ_u`` and of its downlink power share ``p_u`` (softmax over users, both sum to 1), and
-    the precoder is :func:`structured_precoder` — a ``2K``-parameter family that contains the sum-rate
-    optimum at every SNR, including switching weak users off at low SNR. ``"rzf-mix"``: coefficients
-    ``x_u ∈ C^K`` on the unit-norm RZF basis, ``w_u = B x_u``. Both are mimofm's changes to the paper's
-    head (which outputs ``w_u ∈ C^N`` directly) and both start at RZF with equal powers.
+    the precoder is :func:`~mimofm.precoders.structured.structured_precoder` — a ``2K``-parameter family
+    that contains the sum-rate optimum at every SNR, including switching weak users off at low SNR.
+    ``"rzf-mix"``: coefficients ``x_u ∈ C^K`` on the unit-norm RZF basis
+    (:func:`~mimofm.precoders.structured.rzf_directions`), ``w_u = B x_u``. Both are mimofm's changes to
+    the paper's head (which outputs ``w_u ∈ C^N`` directly) and both start at RZF with equal powers.
     """
 
     def __init__(self, cfg: FMConfig):
@@ -212,10 +177,11 @@ class FMHead(nn.Module):
         y = self.w_out(feats[:, :k])  # [B, K, 2K]
         x = torch.complex(y[..., :k], y[..., k:]).transpose(-2, -1)  # [B, K(basis j), K(user u)]
         x = x + torch.eye(k, dtype=x.dtype, device=x.device)  # residual around RZF
-        return directions(h) @ x.to(torch.complex64)
+        return rzf_directions(h) @ x.to(torch.complex64)
 
     def structure(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``head_form="structure"``: ``feats`` ``[B, K+1, d]`` -> (``λ`` ``[B, K]``, ``p`` ``[B, K]``), each summing to 1."""
+        """``head_form="structure"``: ``feats`` ``[B, K+1, d]`` -> (``λ`` ``[B, K]``, ``p`` ``[B, K]``),
+        each summing to 1."""
         y = self.w_out(feats[:, : self.k])  # [B, K, 2]
         return torch.softmax(y[..., 0], -1), torch.softmax(y[..., 1], -1)
 
@@ -227,124 +193,12 @@ class FMHead(nn.Module):
     def forward(
         self, feats: torch.Tensor, h: torch.Tensor, *, full_power: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``feats`` ``[B, K+1, d]``, ``h`` ``[B, K, N]`` -> (``W`` ``[B, N, K]``, ``Ω`` ``[B, N]``, ``γ`` ``[B]``)."""
+        """``feats`` ``[B, K+1, d]``, ``h`` ``[B, K, N]`` -> (``W`` ``[B, N, K]``, ``Ω`` ``[B, N]``,
+        ``γ`` ``[B]``)."""
         omega, gamma = self.mask_and_power(feats)
         if full_power:
             return self.precoder(feats, h), torch.ones_like(omega), torch.ones_like(gamma)
         return self.precoder(feats, h, gamma if self.lam_times_gamma else None), omega, gamma
-
-
-def exact_rate_powers(
-    h: torch.Tensor, w: torch.Tensor, rates: torch.Tensor, max_power: float = 1.0
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The least per-user powers that meet ``rates`` exactly with the beam directions of ``w``.
-
-    ``h`` ``[B, K, N]`` SNR-scaled channel (unit noise), ``w`` ``[B, N, K]`` precoder (only its column
-    directions matter), ``rates`` ``[B, K]`` bit/s/Hz. With unit directions ``d_j`` and gains
-    ``g_uj = |h_u d_j|²``, user ``u`` meets ``t_u = 2^{R_u} − 1`` iff ``q_u g_uu ≥ t_u (Σ_{j≠u} q_j g_uj + 1)``;
-    equality for every user is the ``K × K`` linear system ``(diag(g) − diag(t) G_off) q = t`` (powers for
-    fixed beams: Zander's power control). Returns ``(W', ok)``: ``W' = [√q_j d_j]`` and ``ok`` ``[B]`` where
-    the solution is non-negative and ``Σ q ≤ max_power`` (the directions can meet the requests within the
-    budget); where not ``ok`` the caller keeps its own precoder. Computed in complex128/float64.
-    """
-    h64, w64 = h.to(torch.complex128), w.to(torch.complex128)
-    col = torch.linalg.vector_norm(w64, dim=-2, keepdim=True)  # [B, 1, K]
-    d = w64 / col.clamp_min(1e-300)
-    g = (h64 @ d).abs().square()  # [B, K(user), K(stream)]
-    t = torch.expm1(rates.double() * math.log(2.0))  # 2^R − 1
-    diag = torch.diagonal(g, dim1=-2, dim2=-1)
-    a = torch.diag_embed(diag) - t[..., :, None] * (g - torch.diag_embed(diag))
-    q, info = torch.linalg.solve_ex(a, t)
-    total = q.sum(-1)
-    ok = (info == 0) & torch.isfinite(q).all(-1) & (q >= -1e-12).all(-1) & (total <= max_power * (1 + 1e-9))
-    ok = ok & ((col[:, 0] > 0) | (t == 0)).all(-1)
-    q = torch.where(ok[:, None], q.clamp_min(0), torch.zeros_like(q))
-    q = (
-        q * (max_power / total.clamp_min(max_power)).clamp(max=1.0)[:, None]
-    )  # within the tolerance: onto the budget
-    return (d * q.sqrt()[:, None, :]).to(w.dtype), ok
-
-
-def prune_antennas(
-    h: torch.Tensor,
-    w: torch.Tensor,
-    omega: torch.Tensor,
-    rates: torch.Tensor,
-    ok: torch.Tensor,
-    p_tx_w: float,
-    p_rf_w: float,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Greedy antenna switch-off on fixed beams: ``(W, Ω)`` with the energy ``P_TX·‖W‖² + P_RF·Σω`` lowered.
-
-    For the samples ``ok`` (``w`` meets ``rates`` exactly), repeatedly switch off the active antenna that
-    carries the least beam energy, re-solve the exact powers on the remaining rows of the beams, and keep
-    the step while the requests stay reachable within the budget and the energy falls. One ``K × K``
-    solve per step and at most ``N − 1`` steps: far cheaper than the classical greedy switch-off, which
-    re-optimizes the beams with a QoS solve for every candidate antenna.
-    """
-    cur_w, cur_om = w.to(torch.complex128), omega.to(torch.float64).clone()
-    cur_e = p_tx_w * cur_w.abs().square().sum((-2, -1)) + p_rf_w * cur_om.sum(-1)
-    active, rows = ok.clone(), torch.arange(h.shape[0], device=h.device)
-    for _ in range(h.shape[-1] - 1):
-        if not bool(active.any()):
-            break
-        load = cur_w.abs().square().sum(-1)  # [B, N] beam energy per antenna
-        weakest = torch.where(cur_om > 0, load, torch.full_like(load, float("inf"))).argmin(-1)
-        cand = cur_om.clone()
-        cand[rows, weakest] = 0.0
-        w_c, ok_c = exact_rate_powers(h, cur_w * cand[:, :, None], rates)
-        w_c = w_c.to(torch.complex128)
-        e_c = p_tx_w * w_c.abs().square().sum((-2, -1)) + p_rf_w * cand.sum(-1)
-        take = active & ok_c & (e_c < cur_e)
-        cur_w = torch.where(take[:, None, None], w_c, cur_w)
-        cur_om = torch.where(take[:, None], cand, cur_om)
-        cur_e, active = torch.where(take, e_c, cur_e), take
-    return cur_w.to(w.dtype), cur_om.to(omega.dtype)
-
-
-def exact_rates_or_keep(
-    h: torch.Tensor,
-    w_raw: torch.Tensor,
-    omega: torch.Tensor,
-    gamma: torch.Tensor,
-    rates: torch.Tensor,
-    energy_w: tuple[float, float] | None = None,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Rate-target mode with exact powers: ``(W, Ω, γ)`` from the head's beams ``w_raw``, mask and power.
-
-    Per sample, in order: the masked beams with :func:`exact_rate_powers` if they can meet ``rates``
-    within the budget; else the same beams with every antenna on (meeting the requests comes before
-    saving RF power, as in the paper's loss with ``μ`` near 1); else (requests these beams cannot meet
-    within the budget) the head's own precoder ``√γ·(Ω ⊙ W)``. Giving every user the same largest
-    feasible fraction of its request instead was tried on the validation sites and rejected: it cut the
-    sum rate delivered and raised the mean error over all requests (e.g. 37% → 52% at 10 dB, β = 0.8).
-    ``energy_w = (P_TX, P_RF)``: then :func:`prune_antennas` lowers the energy of the exact solutions
-    further. ``γ`` is the power transmitted. No gradient flows through the choice.
-    """
-    w = transmit(w_raw, omega, gamma)
-    with torch.no_grad():
-        w_m, ok_m = exact_rate_powers(h, w, rates)
-        ones = torch.ones_like(omega)
-        beams = transmit(w_raw, ones, torch.ones_like(gamma))
-        w_a, ok_a = exact_rate_powers(h, beams, rates)
-    use_a = ok_a & ~ok_m
-    w = torch.where(
-        ok_m[:, None, None], w_m.to(w.dtype), torch.where(use_a[:, None, None], w_a.to(w.dtype), w)
-    )
-    omega = torch.where(use_a[:, None], ones, omega)
-    if energy_w is not None:
-        with torch.no_grad():
-            w_p, om_p = prune_antennas(h, w, omega, rates, ok_m | use_a, *energy_w)
-        w, omega = w_p.to(w.dtype), om_p
-    power = w.abs().square().sum((-2, -1)).to(gamma.dtype).clamp(max=1.0)  # float32 rounding of Σq ≤ 1
-    return w, omega, torch.where(ok_m | use_a, power, gamma)
-
-
-def transmit(w: torch.Tensor, omega: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
-    """``√γ·(Ω ⊙ W)/‖Ω ⊙ W‖_F``: ``w`` ``[B, N, K]``, ``omega`` ``[B, N]``, ``gamma`` ``[B]`` -> ``[B, N, K]``."""
-    wm = w * omega[:, :, None].to(w.dtype)
-    norm = torch.sqrt((wm.real.square() + wm.imag.square()).sum((-2, -1)).clamp_min(1e-12))
-    return wm / norm[:, None, None] * torch.sqrt(gamma)[:, None, None]
 
 
 class FMPrecoder(nn.Module):
@@ -392,12 +246,14 @@ class FMPrecoder(nn.Module):
         """``h`` ``[B, K, N]`` SNR-scaled channel, ``rates`` ``[B, K]`` requests (None: maximum sum rate).
 
         ``exact_rates`` (rate-target mode only): keep the network's beams and antenna mask but replace its
-        powers by the least powers that meet the requests exactly (:func:`exact_rate_powers`), wherever
-        those beams can within the power budget; ``gamma`` is then the power actually transmitted. ``prune``
-        (with ``exact_rates``): then switch further antennas off on those beams while the energy of eq. 4
-        falls (:func:`prune_antennas`), for ``energy_w = (P_TX, P_RF)`` (default: the config's).
+        powers by the least powers that meet the requests exactly
+        (:func:`~mimofm.precoders.structured.exact_rate_powers`), wherever those beams can within the power
+        budget; ``gamma`` is then the power actually transmitted. ``prune`` (with ``exact_rates``): then
+        switch further antennas off on those beams while the energy of eq. 4 falls
+        (:func:`~mimofm.precoders.structured.prune_antennas`), for ``energy_w = (P_TX, P_RF)`` in W
+        (default: the config's).
         ``refine_steps`` (maximum-sum-rate mode, structured head): that many sum-rate steps on the head's
-        ``(λ, p)`` (:func:`mimofm.models.refine.refine_structure`; ``fm-refined`` in the registry).
+        ``(λ, p)`` (:func:`mimofm.precoders.refine.refine_structure`; ``fm-refined`` in the registry).
         """
         if refine_steps and (rates is not None or full_power is False or self.cfg.head_form != "structure"):
             raise MimofmInputError(

@@ -18,21 +18,23 @@ so one model serves every transmit power and noise level; the transmitted precod
 * **Student** (:class:`PaPPStudent`, deployed): compact fully connected layers (64, 64, 512; the
   paper's Table II) from the flattened features, the normalized Gram matrix ``Ĥ Ĥ^H`` and the users'
   SNRs to the precoder. Fully digital: the ``2K`` parameters ``(λ, p)`` of the optimal linear
-  structure, :func:`mimofm.models.fm.structured_precoder` (``W = H^H (I + Λ H H^H)^{-1}`` with unit
+  structure, :func:`mimofm.precoders.structured.structured_precoder` (``W = H^H (I + Λ H H^H)^{-1}`` with unit
   columns scaled by ``√p``; one ``K × K`` solve, no ``N``-dimensional inversion) — the teacher's WMMSE
   step has this form too, with ``λ = v|u|²/μ``; mimofm's change to the paper's direct ``N × K`` output.
-  Hybrid (:func:`hybrid_structure`): analog phases ``A = e^{jθ}`` ``[N, N_RF]`` (unit modulus by
-  construction) and digital ``W_dp ∈ C^{N_RF×K}``, ``W̄ = A W_dp``, again from per-user parameters: the
-  first ``K`` RF chains take the phases of the structured precoder with the student's ``λ_a``, extra
-  chains the phases of the users' matched filters; the digital stage is the structured precoder with
-  ``(λ_d, p)`` on the whitened effective channel (``A = Q Lᴴ`` from the Cholesky factor of ``AᴴA``), so
-  ``‖A W_dp‖ = ‖W̃‖`` exactly and every sum-rate-optimal digital stage for that ``A`` is reachable.
+  Hybrid (:func:`mimofm.precoders.structured.hybrid_structure`): analog phases ``A = e^{jθ}``
+  ``[N, N_RF]`` (unit modulus by construction) and digital ``W_dp ∈ C^{N_RF×K}``, ``W̄ = A W_dp``, again
+  from per-user parameters: the first ``K`` RF chains take the phases of the structured precoder with
+  the student's ``λ_a``, extra chains the phases of the users' matched filters; the digital stage is the
+  structured precoder with ``(λ_d, p)`` on the whitened effective channel (``A = Q Lᴴ`` from the
+  Cholesky factor of ``AᴴA``), so ``‖A W_dp‖ = ‖W̃‖`` exactly and every sum-rate-optimal digital stage
+  for that ``A`` is reachable.
   An untrained hybrid student is "phases of RZF + RZF on the effective channel". Outputs are
   normalized to unit power.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -40,10 +42,11 @@ from torch import nn
 
 from mimofm.core.energy import normalize_power, total_power
 from mimofm.core.validation import MimofmInputError
-from mimofm.models.fm import structured_precoder, user_tokens
-from mimofm.models.refine import refine_structure
+from mimofm.models.fm import user_tokens
 from mimofm.precoders.hybrid import HybridPrecoder
 from mimofm.precoders.linear import rzf
+from mimofm.precoders.refine import refine_structure
+from mimofm.precoders.structured import hybrid_structure, structured_precoder
 from mimofm.precoders.wmmse import wmmse_precoder, wmmse_receivers
 
 __all__ = [
@@ -52,7 +55,6 @@ __all__ = [
     "PaPPExtractor",
     "PaPPStudent",
     "PaPPTeacher",
-    "hybrid_structure",
     "papp_multiplications",
 ]
 
@@ -94,7 +96,7 @@ class PaPPConfig:
 
 def _mlp(sizes: list[int], dropout: float, last_act: bool = True) -> nn.Sequential:
     layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         layers.append(nn.Linear(a, b))
         if i < len(sizes) - 2 or last_act:
             layers += [nn.ReLU(), nn.Dropout(dropout)]
@@ -233,30 +235,6 @@ class PaPPStudent(nn.Module):
         return hybrid_structure(h, lam_a, lam_d, p, r)
 
 
-def hybrid_structure(
-    h: torch.Tensor, lam_a: torch.Tensor, lam_d: torch.Tensor, p: torch.Tensor, num_rf: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """A hybrid precoder from ``3K`` per-user parameters, differentiable: ``(A, W_dp)``, complex128.
-
-    ``h`` ``[B, K, N]``; ``lam_a`` ``[B, K]`` shapes the analog beams (chain ``k < K``: the phases of
-    column ``k`` of :func:`~mimofm.models.fm.structured_precoder` ``(h, λ_a)``; chain ``K + i``: the
-    phases of user ``i mod K``'s matched filter ``h^H``); ``(lam_d, p)`` the digital stage, the
-    structured precoder on the whitened effective channel ``H Q``, ``Q = A L^{-H}``, ``L Lᴴ = AᴴA``.
-    Then ``A W_dp = Q W̃`` with ``Qᴴ Q = I``: the power of ``W̃`` is the transmitted power.
-    """
-    k, n = h.shape[-2], h.shape[-1]
-    h64 = h.to(torch.complex128)
-    proto = structured_precoder(h64, lam_a, torch.ones_like(lam_a)).to(torch.complex128)  # [B, N, K]
-    mf = h64.mH
-    cols = torch.cat([proto] + [mf[..., i % k, None] for i in range(num_rf - k)], -1)  # [B, N, N_RF]
-    a = cols / cols.abs().clamp_min(1e-30)  # e^{jθ}
-    eye = torch.eye(num_rf, dtype=a.dtype, device=a.device)
-    chol = torch.linalg.cholesky(a.mH @ a + 1e-6 * n * eye)  # ridge: repeated phase columns stay invertible
-    q = torch.linalg.solve_triangular(chol, a.mH, upper=False).mH  # A L^{-H}  [B, N, N_RF]
-    w_t = structured_precoder(h64 @ q, lam_d, p).to(torch.complex128)  # [B, N_RF, K]
-    return a, torch.linalg.solve_triangular(chol.mH, w_t, upper=True)
-
-
 class PaPP(nn.Module):
     """Extractor + teacher + student; ``forward`` is the deployed path (extractor + student)."""
 
@@ -282,7 +260,7 @@ class PaPP(nn.Module):
         ``with_teacher=True`` (training): ``(student, teacher)`` precoders from one feature pass.
         ``num_rf`` (hybrid students): RF chains to serve, default the trained number.
         ``refine_steps`` (fully digital): that many sum-rate steps on the student's ``(λ, p)``
-        (:func:`mimofm.models.refine.refine_structure`; ``papp-refined`` in the registry)."""
+        (:func:`mimofm.precoders.refine.refine_structure`; ``papp-refined`` in the registry)."""
         feats, ctx = self.extractor(h)
         w = self.student(feats, h, num_rf, refine_steps)
         return (w, self.teacher(feats, ctx, h)) if with_teacher else w
@@ -315,11 +293,11 @@ def papp_multiplications(cfg: PaPPConfig) -> float:
         c_in = c
     cnn += c_in * k * n * e
     enc_sizes = [2 * n + 1] + [w] * (cfg.encoder_layers - 1) + [e]
-    enc = k * sum(a * b for a, b in zip(enc_sizes[:-1], enc_sizes[1:]))
+    enc = k * sum(a * b for a, b in itertools.pairwise(enc_sizes))
     merge = (len(QUANTILES) + 2) * e * e + k * (2 * e * e + e * e + 2 * e)
     # per-user student: K times (E + 2K + 1) -> widths -> 2 (hybrid: 3)
     st_sizes = [e + 2 * k + 1] + list(cfg.student_widths) + [2 if cfg.num_rf is None else 3]
-    student = k * sum(a * b for a, b in zip(st_sizes[:-1], st_sizes[1:]))
+    student = k * sum(a * b for a, b in itertools.pairwise(st_sizes))
     basis = (
         4 * n * k * k + 16 * k**3 // 3 + 4 * n * k * k + 4 * n * k
     )  # Gram (shared), K × K solve, H^H·M, norms

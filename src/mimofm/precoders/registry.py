@@ -15,7 +15,7 @@ import torch
 from mimofm.core.rates import rates_from_hw
 from mimofm.core.validation import MimofmInputError
 from mimofm.models.loading import PAPP_CHECKPOINTS
-from mimofm.models.refine import REFINE_STEPS
+from mimofm.precoders.refine import REFINE_STEPS
 
 __all__ = [
     "REGISTRY",
@@ -85,8 +85,8 @@ def _wmmse(setting: str, form: str) -> Callable[[torch.Tensor], PrecoderOutput]:
 
 def _rzf_refined(h: torch.Tensor) -> PrecoderOutput:
     """RZF with equal powers (``λ = p = 1/K``) as the start of the sum-rate steps on ``(λ, p)``."""
-    from mimofm.models.fm import structured_precoder
-    from mimofm.models.refine import refine_structure
+    from mimofm.precoders.refine import refine_structure
+    from mimofm.precoders.structured import structured_precoder
 
     k = h.shape[-2]
     start = torch.full(h.shape[:-1], 1.0 / k, dtype=torch.float64, device=h.device)

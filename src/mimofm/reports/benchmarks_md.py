@@ -20,7 +20,7 @@ from pathlib import Path
 
 from mimofm.evaluation.training_cost import training_cost
 from mimofm.models.loading import PAPP_CHECKPOINTS
-from mimofm.models.refine import REFINE_STEPS
+from mimofm.precoders.refine import REFINE_STEPS
 from mimofm.reports.bench import cost_markdown, scaling_figure, scaling_markdown, tradeoff_markdown
 from mimofm.reports.wifoe_paper import FIG4_VAL_COMMAND, FIG4_VAL_HEADING
 

@@ -8,7 +8,7 @@ import json
 import re
 from pathlib import Path
 
-from mimofm.models.refine import REFINE_STEPS
+from mimofm.precoders.refine import REFINE_STEPS
 from mimofm.reports._plot import plt, savefig, variant_styles
 
 __all__ = [

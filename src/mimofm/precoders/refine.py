@@ -1,7 +1,7 @@
 """A few sum-rate steps on a structured precoder's ``2K`` parameters, in the user space.
 
 fm's and papp's students output the parameters ``(λ, p)`` of the optimal linear-beamforming structure
-(:func:`mimofm.models.fm.structured_precoder`). A network's ``(λ, p)`` is close to, not at, a
+(:func:`mimofm.precoders.structured.structured_precoder`). A network's ``(λ, p)`` is close to, not at, a
 sum-rate optimum of the given channel; ``refine_structure`` takes ``steps`` Adam steps on
 ``(log λ, logits of p)`` to raise the sum rate of that very channel and keeps, per sample, the best
 iterate (the start included), so the result is never worse than the start. Everything is done with ``K × K``
@@ -33,11 +33,12 @@ REFINE_LR = 0.3
 
 
 def structure_rates(gram: torch.Tensor, lam: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
-    """Per-user rates ``[B, K]`` of ``structured_precoder(h, λ, p)`` from ``G = H H^H`` ``[B, K, K]`` alone
-    (unit noise; total power ``Σ p``)."""
+    """Per-user rates ``[B, K]`` in bit/s/Hz of ``structured_precoder(h, λ, p)`` from ``G = H H^H``
+    ``[B, K, K]`` alone (``lam``, ``p`` ``[B, K]``; unit noise; total power ``Σ p``). Differentiable."""
     k = gram.shape[-1]
     eye = torch.eye(k, dtype=gram.dtype, device=gram.device).expand(gram.shape)
-    minv = torch.linalg.solve(eye + lam.to(gram.real.dtype)[..., :, None] * gram, eye)  # M^{-1}
+    minv = torch.linalg.solve(eye + lam.to(gram.real.dtype)[..., :, None] * gram, eye)  # M^{-1}  [B, K, K]
+    # M^{-H} G M^{-1}  [B, K, K] -> its diagonal [B, K]
     norms = torch.diagonal(minv.mH @ gram @ minv, dim1=-2, dim2=-1).real.clamp_min(1e-300)  # ‖v_k‖²
     hw = gram @ minv * (p.to(norms.dtype) / norms).sqrt()[..., None, :]  # H W = G M^{-1} diag(√p / ‖v_k‖)
     return rates_from_hw(hw)
@@ -93,6 +94,7 @@ def refine_multiplications(k: int, steps: int = REFINE_STEPS) -> float:
     :func:`mimofm.evaluation.complexity.mimofm_multiplications`): per step the forward pass — ``Λ G``,
     one complex ``K × K`` solve (``4·4/3 K³``), ``M^{-H} G M^{-1}`` and ``G M^{-1}`` (three complex
     ``K³`` products), gains and SINRs — the backward pass taken as twice the forward, and Adam on ``2K``
-    numbers, plus one forward pass for the last iterate; the Gram matrix ``G`` (``4K²N``) is counted by the structure step it shares."""
+    numbers, plus one forward pass for the last iterate; the Gram matrix ``G`` (``4K²N``) is counted by
+    the structure step it shares."""
     forward = 2 * k * k + 4 * 4 / 3 * k**3 + 3 * 4 * k**3 + 2 * k * k + k * k + 4 * k
     return float(steps * (3 * forward + 8 * 2 * k) + (forward if steps else 0))

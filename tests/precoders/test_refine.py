@@ -6,9 +6,8 @@ from mimofm.core.rates import sum_rate, user_rates
 from mimofm.core.validation import MimofmInputError
 from mimofm.evaluation.complexity import mimofm_multiplications
 from mimofm.evaluation.evaluate import EvalConfig, evaluate_sets
-from mimofm.models.fm import structured_precoder
-from mimofm.models.loading import load_fm
-from mimofm.models.refine import refine_multiplications, refine_structure, structure_rates
+from mimofm.precoders.refine import refine_multiplications, refine_structure, structure_rates
+from mimofm.precoders.structured import structured_precoder
 from tests.conftest import correlated
 
 
@@ -68,16 +67,6 @@ def test_refined_registry_precoders_gain_over_their_starts_on_a_bundled_site():
     )
     rate = {r["precoder"]: r["sum_rate_mean"] for r in evaluate_sets([cs], cfg)["results"]}
     assert rate["rzf-refined"] > rate["rzf"] and rate["papp-refined"] > rate["papp"]
-
-
-def test_fm_refinement_is_for_the_maximum_sum_rate_mode_only():
-    model = load_fm(None)
-    h = correlated(2, model.cfg.num_ue, model.cfg.num_bs_ant, seed=8).to(torch.complex64)
-    with torch.no_grad():
-        out = model(h, refine_steps=2)
-        assert out.w.shape == (2, model.cfg.num_bs_ant, model.cfg.num_ue) and bool((out.omega == 1).all())
-        with pytest.raises(MimofmInputError, match="maximum-sum-rate"):
-            model(h, torch.ones(2, model.cfg.num_ue), refine_steps=2)
 
 
 def test_refined_counts_add_the_steps_to_the_base():
