@@ -32,8 +32,8 @@ from torch import nn
 from mimofm._io import atomic_path
 from mimofm.core.energy import normalize_power
 from mimofm.core.validation import MimofmInputError
-from mimofm.models.fm import FMPrecoder, user_tokens_real
-from mimofm.models.layers import MoEFFN
+from mimofm.models.fm import FMPrecoder
+from mimofm.models.layers import MoEFFN, user_tokens_real
 from mimofm.precoders.structured import exact_rates_or_keep, hybrid_structure
 
 __all__ = [

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from mimofm.core.validation import MimofmInputError
+from mimofm.models.layers import user_tokens
 from mimofm.precoders.refine import refine_structure
 from mimofm.precoders.structured import exact_rates_or_keep, rzf_directions, structured_precoder, transmit
 
@@ -31,8 +32,6 @@ __all__ = [
     "FMOutput",
     "FMPrecoder",
     "fm_flops",
-    "user_tokens",
-    "user_tokens_real",
 ]
 
 
@@ -68,18 +67,6 @@ class FMOutput:
     omega: torch.Tensor
     gamma: torch.Tensor
     features: torch.Tensor
-
-
-def user_tokens(h: torch.Tensor) -> torch.Tensor:
-    """``h`` ``[B, K, N]`` complex -> ``[B, K, 2N + 1]`` real tokens (direction and SNR in bels)."""
-    return user_tokens_real(h.real.float(), h.imag.float())
-
-
-def user_tokens_real(h_re: torch.Tensor, h_im: torch.Tensor) -> torch.Tensor:
-    """:func:`user_tokens` from the real and imaginary parts ``[B, K, N]`` (real ops only: exportable)."""
-    g = (h_re.square() + h_im.square()).sum(-1, keepdim=True).clamp_min(1e-30)  # [B, K, 1]
-    s = torch.rsqrt(g)
-    return torch.cat([h_re * s, h_im * s, torch.log10(g) / 10.0], dim=-1)
 
 
 def fm_flops(cfg: FMConfig) -> float:

@@ -1,4 +1,5 @@
-"""Transformer building blocks shared by mimofm's token models: a sparse mixture-of-experts
+"""Building blocks shared by mimofm's neural precoders: the channel tokens of fm and papp
+(:func:`user_tokens`), a plain MLP (:func:`mlp`), and for the token models a sparse mixture-of-experts
 feed-forward layer with top-k routing, its dense counterpart, and a post-LN transformer block.
 
 Shapes: tokens are ``[B, T, d]`` (``T`` tokens per sample, e.g. one per user). No positional
@@ -17,12 +18,50 @@ token (tokens are gathered per expert). The router also reports
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import nn
 
 from mimofm.core.validation import MimofmInputError
 
-__all__ = ["DenseFFN", "MoEFFN", "TransformerBlock", "ffn_flops_per_token"]
+__all__ = [
+    "DenseFFN",
+    "MoEFFN",
+    "TransformerBlock",
+    "ffn_flops_per_token",
+    "mlp",
+    "user_tokens",
+    "user_tokens_real",
+]
+
+
+def user_tokens(h: torch.Tensor) -> torch.Tensor:
+    """One real token per user: ``h`` ``[B, K, N]`` complex -> ``[B, K, 2N + 1]`` float32.
+
+    A user's token is ``[Re(h_u/‖h_u‖), Im(h_u/‖h_u‖), log10(‖h_u‖²)/10]``: the direction plus the user's
+    SNR in bels (``h`` SNR-scaled, unit noise), so the dynamic range of raw gains never reaches a layer.
+    """
+    return user_tokens_real(h.real.float(), h.imag.float())
+
+
+def user_tokens_real(h_re: torch.Tensor, h_im: torch.Tensor) -> torch.Tensor:
+    """:func:`user_tokens` from the real and imaginary parts ``[B, K, N]`` -> ``[B, K, 2N + 1]`` (real
+    ops only: exportable)."""
+    g = (h_re.square() + h_im.square()).sum(-1, keepdim=True).clamp_min(1e-30)  # [B, K, 1]
+    s = torch.rsqrt(g)
+    return torch.cat([h_re * s, h_im * s, torch.log10(g) / 10.0], dim=-1)
+
+
+def mlp(sizes: list[int], dropout: float = 0.0, last_act: bool = False) -> nn.Sequential:
+    """``Linear(sizes[0], sizes[1]) → ReLU → Dropout → … → Linear(sizes[-2], sizes[-1])``:
+    ``[..., sizes[0]]`` -> ``[..., sizes[-1]]``; ``last_act``: ReLU and dropout after the last layer too."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2 or last_act:
+            layers += [nn.ReLU(), nn.Dropout(dropout)]
+    return nn.Sequential(*layers)
 
 
 class DenseFFN(nn.Module):
@@ -103,8 +142,9 @@ def ffn_flops_per_token(d_model: int, d_ff: int, num_experts: int = 1, top_k: in
 
 
 class TransformerBlock(nn.Module):
-    """Post-LN block (wifoe eqs. 22, 25): ``Z̄ = LN(Z + MHA(Z))``, ``Z' = LN(Z̄ + FFN(Z̄))`` on ``[B, T, d]``;
-    ``norm_first``: the pre-LN form ``Z̄ = Z + MHA(LN(Z))``, ``Z' = Z̄ + FFN(LN(Z̄))`` (identity residual path)."""
+    """Post-LN block (wifoe eqs. 22, 25): ``Z̄ = LN(Z + MHA(Z))``, ``Z' = LN(Z̄ + FFN(Z̄))`` on
+    ``[B, T, d]``; ``norm_first``: the pre-LN form ``Z̄ = Z + MHA(LN(Z))``, ``Z' = Z̄ + FFN(LN(Z̄))``
+    (identity residual path)."""
 
     def __init__(
         self, d_model: int, num_heads: int, ffn: nn.Module, dropout: float = 0.0, norm_first: bool = False

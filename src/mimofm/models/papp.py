@@ -7,7 +7,7 @@ so one model serves every transmit power and noise level; the transmitted precod
   (3 conv layers, 8/8/2 channels, batch norm, ReLU) giving a global feature; per-user MLP encoders
   (shared weights, 5 layers) over each user's token; a permutation-invariant pooling across users
   (mean and the 0.25/0.5/0.75 quantiles); a gated merge that broadcasts the pooled context and the CNN
-  feature back to every user. Dropout 0.15. Tokens are fm's (:func:`mimofm.models.fm.user_tokens`:
+  feature back to every user. Dropout 0.15. Tokens are fm's (:func:`mimofm.models.layers.user_tokens`:
   direction plus SNR in bels), so the ray-traced channels' 70 dB gain spread never reaches a layer raw.
 * **Teacher** (:class:`PaPPTeacher`, training only): per-user heads for the WMMSE receivers ``u`` and
   weights ``v`` and a head for the multiplier ``μ`` on the pooled context, then one WMMSE transmitter
@@ -42,7 +42,7 @@ from torch import nn
 
 from mimofm.core.energy import normalize_power, total_power
 from mimofm.core.validation import MimofmInputError
-from mimofm.models.fm import user_tokens
+from mimofm.models.layers import mlp, user_tokens
 from mimofm.precoders.hybrid import HybridPrecoder
 from mimofm.precoders.linear import rzf
 from mimofm.precoders.refine import refine_structure
@@ -94,15 +94,6 @@ class PaPPConfig:
             raise MimofmInputError("papp needs >= 1 encoder layer, CNN channels and student widths")
 
 
-def _mlp(sizes: list[int], dropout: float, last_act: bool = True) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2 or last_act:
-            layers += [nn.ReLU(), nn.Dropout(dropout)]
-    return nn.Sequential(*layers)
-
-
 class PaPPExtractor(nn.Module):
     """``h`` ``[B, K, N]`` -> per-user features ``[B, K, E]`` and the pooled context ``[B, E]``."""
 
@@ -117,7 +108,7 @@ class PaPPExtractor(nn.Module):
         self.cnn = nn.Sequential(*convs)
         self.cnn_out = nn.Linear(c_in * k * n, e)
         w = cfg.encoder_width
-        self.encoder = _mlp([2 * n + 1] + [w] * (cfg.encoder_layers - 1) + [e], cfg.dropout)
+        self.encoder = mlp([2 * n + 1] + [w] * (cfg.encoder_layers - 1) + [e], cfg.dropout, last_act=True)
         self.pool_out = nn.Linear(len(QUANTILES) * e + e + e, e)  # mean, quantiles, CNN feature -> context
         self.gate = nn.Linear(2 * e, e)
         self.broadcast = nn.Linear(e, e)
@@ -142,10 +133,8 @@ class PaPPTeacher(nn.Module):
     def __init__(self, cfg: PaPPConfig):
         super().__init__()
         e, w = cfg.feature_dim, cfg.teacher_width
-        self.user_head = _mlp(
-            [e, w, 3], 0.0, last_act=False
-        )  # log|u| correction, phase of u, log v correction
-        self.mu_head = _mlp([e, w, 1], 0.0, last_act=False)
+        self.user_head = mlp([e, w, 3], 0.0)  # log|u| correction, phase of u, log v correction
+        self.mu_head = mlp([e, w, 1], 0.0)
         self.correction_clamp = cfg.correction_clamp
         for head in (self.user_head, self.mu_head):
             nn.init.zeros_(head[-1].weight)
@@ -186,7 +175,7 @@ class PaPPStudent(nn.Module):
         k, n = cfg.num_ue, cfg.num_bs_ant
         self.k, self.n, self.num_rf = k, n, cfg.num_rf
         # its feature, Gram row and SNR -> logits of (λ_u, p_u), hybrid: (λ_d,u, p_u, λ_a,u)
-        self.body = _mlp([cfg.feature_dim + 2 * k + 1] + list(cfg.student_widths), 0.0)
+        self.body = mlp([cfg.feature_dim + 2 * k + 1] + list(cfg.student_widths), 0.0, last_act=True)
         self.out = nn.Linear(cfg.student_widths[-1], 2 if cfg.num_rf is None else 3)
         nn.init.normal_(self.out.weight, std=1e-2)  # start near RZF with equal powers
         nn.init.zeros_(self.out.bias)

@@ -27,13 +27,14 @@ no trunk, the BS is a per-task MLP on the concatenated feedback of ``max_ue`` us
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
 
 from mimofm.core.validation import MimofmInputError
-from mimofm.models.layers import DenseFFN, MoEFFN, TransformerBlock, ffn_flops_per_token
+from mimofm.models.layers import DenseFFN, MoEFFN, TransformerBlock, ffn_flops_per_token, mlp
 
 __all__ = ["TaskBranch", "TaskShape", "WiFoE", "WiFoEConfig", "parameter_counts", "sign_ste", "wifoe_flops"]
 
@@ -120,15 +121,6 @@ def sign_ste(u: torch.Tensor) -> torch.Tensor:
     return t + (hard - t).detach()
 
 
-def _mlp(dims: list[int], dropout: float = 0.0) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for i in range(len(dims) - 1):
-        layers.append(nn.Linear(dims[i], dims[i + 1]))
-        if i < len(dims) - 2:
-            layers += [nn.ReLU(), nn.Dropout(dropout)]
-    return nn.Sequential(*layers)
-
-
 def _agc(y_re: torch.Tensor, y_im: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``y`` as real and imaginary parts ``[..., L]`` -> (features ``[..., 2L+1]``, RMS ``[..., 1]``)."""
     rms = (y_re.square() + y_im.square()).mean(-1, keepdim=True).sqrt().clamp_min(1e-12)
@@ -144,13 +136,13 @@ class TaskBranch(nn.Module):
         self.shape = shape
         self.pilot_re_im = nn.Parameter(torch.randn(2, n, L))
         out = b if cfg.feedback == "bits" else 2 * n
-        self.encoder = _mlp([2 * L + 1] + [cfg.encoder_width] * (cfg.encoder_layers - 1) + [out], cfg.dropout)
+        self.encoder = mlp([2 * L + 1] + [cfg.encoder_width] * (cfg.encoder_layers - 1) + [out], cfg.dropout)
         token_in = b if cfg.feedback == "bits" else 2 * n + 1
         if cfg.decoder == "transformer":
             self.inp = nn.Linear(token_in, cfg.d_model)
             self.out = nn.Linear(cfg.d_model, 2 * n)
         else:
-            self.inp = _mlp(
+            self.inp = mlp(
                 [cfg.max_ue * token_in, cfg.mlp_width, cfg.mlp_width, cfg.max_ue * 2 * n], cfg.dropout
             )
             self.out = nn.Identity()
@@ -207,7 +199,8 @@ class WiFoE(nn.Module):
         return self.branches[task]
 
     def freeze_trunk(self, keep_norms: bool = False) -> None:
-        """Trunk weights fixed; ``keep_norms``: its LayerNorm scales and shifts stay trainable (2·d per norm)."""
+        """Trunk weights fixed; ``keep_norms``: its LayerNorm scales and shifts stay trainable (2·d per
+        norm)."""
         for p in self.trunk.parameters():
             p.requires_grad_(False)
         if keep_norms:
@@ -299,8 +292,8 @@ class WiFoE(nn.Module):
         generator: torch.Generator | None = None,
         pilot_energy: float | torch.Tensor = 1.0,
     ) -> torch.Tensor:
-        """End to end: SNR-scaled ``h`` ``[B, K, N_t]`` -> ``V`` ``[B, N_t, K]`` (pilots and feedback included;
-        ``pilot_energy`` as in :meth:`receive`)."""
+        """End to end: SNR-scaled ``h`` ``[B, K, N_t]`` -> ``V`` ``[B, N_t, K]`` (pilots and feedback
+        included; ``pilot_energy`` as in :meth:`receive`)."""
         if h.dim() != 3:
             raise MimofmInputError(f"`h` must be [batch, num_ue, num_bs_ant], got shape {tuple(h.shape)}")
         return self.decode(self.feedback(self.receive(h, task, noise, generator, pilot_energy), task), task)
@@ -330,7 +323,7 @@ def wifoe_flops(cfg: WiFoEConfig, shape: TaskShape, num_ue: int) -> dict:
     L, b, n, k, d = shape.pilot_length, shape.feedback_bits, shape.num_bs_ant, num_ue, cfg.d_model
     out = b if cfg.feedback == "bits" else 2 * n
     dims = [2 * L + 1] + [cfg.encoder_width] * (cfg.encoder_layers - 1) + [out]
-    user = sum(2 * a * c for a, c in zip(dims[:-1], dims[1:]))
+    user = sum(2 * a * c for a, c in itertools.pairwise(dims))
     token_in = b if cfg.feedback == "bits" else 2 * n + 1
     if cfg.decoder == "mlp":
         m = cfg.max_ue
