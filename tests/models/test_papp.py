@@ -151,7 +151,7 @@ def test_mldg_gradient_is_train_plus_beta_times_gen_at_the_virtual_step(tmp_path
 
 
 def test_finetuning_permutes_and_turns_users_and_improves_on_local_samples(tmp_path):
-    from mimofm.adaptation.fm import local_positions
+    from mimofm.adaptation.common import local_positions
     from mimofm.adaptation.papp import PaPPFineTune
     from mimofm.channels.io import load_channels
     from mimofm.training.trainer import TrainConfig, train

@@ -17,29 +17,30 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from mimofm.core.linkbudget import median_gain
+from mimofm.adaptation.common import local_positions, rzf_ratio_report
 from mimofm.core.rates import user_rates
 from mimofm.core.validation import MimofmInputError
 from mimofm.models.fm import FMPrecoder
+from mimofm.models.loading import load_fm
 from mimofm.precoders.linear import rzf
-from mimofm.precoders.structured import transmit as _transmit
-from mimofm.training.site_data import Dataset
+from mimofm.precoders.structured import transmit
+from mimofm.training.recipes import resolve_sites
+from mimofm.training.site_data import Dataset, load_datasets
 from mimofm.training.site_data import draw_samples as _samples
+from mimofm.training.trainer import TrainConfig, train
 
 __all__ = [
     "HeadAdaptation",
     "adapt_fm",
     "dataset_feature",
-    "local_dataset",
-    "local_positions",
-    "rzf_ratio_report",
     "similar_datasets",
 ]
 
 
 @torch.no_grad()
 def dataset_feature(model: FMPrecoder, h: torch.Tensor) -> torch.Tensor:
-    """``ψ = mean_i f_θ(H_i)``: mean extractor feature over samples and tokens, ``h`` ``[S, K, N]`` -> ``[d]``."""
+    """``ψ = mean_i f_θ(H_i)``: mean extractor feature over samples and tokens, ``h`` ``[S, K, N]`` ->
+    ``[d]``."""
     rates = torch.full(h.shape[:-1], 1e3)
     return model.extractor(h.to(torch.complex64), torch.log1p(rates)).mean(dim=(0, 1))
 
@@ -87,8 +88,6 @@ class HeadAdaptation:
         return d
 
     def build_model(self) -> FMPrecoder:
-        from mimofm.models.loading import load_fm
-
         if not self.datasets:
             raise MimofmInputError("head adaptation needs at least one dataset")
         base = load_fm(self.checkpoint)
@@ -110,7 +109,7 @@ class HeadAdaptation:
     def loss(self, model: FMPrecoder, h: torch.Tensor, step: int):
         model.extractor.eval()  # frozen: no dropout either
         feats = model.extractor(h, torch.log1p(torch.full(h.shape[:-1], 1e3)))
-        w = _transmit(*model.heads[model.default_head](feats, h, full_power=True))
+        w = transmit(*model.heads[model.default_head](feats, h, full_power=True))
         r = user_rates(h, w.to(h.dtype)).sum(-1).mean()
         ref = user_rates(h, rzf(h)).sum(-1).mean()  # the batch's RZF rate: every SNR weighs the same
         return -r / ref, {"sum_rate": float(r.detach()), "ratio_to_rzf": float(r.detach() / ref)}
@@ -118,43 +117,6 @@ class HeadAdaptation:
     def evaluate(self, model: FMPrecoder) -> dict[str, float]:
         """Mean sum rate and ratio to RZF on a fixed draw of the adaptation datasets, at each grid SNR."""
         return rzf_ratio_report(lambda h: model(h).w, self.datasets, self.snr_grid_db)
-
-
-@torch.no_grad()
-def rzf_ratio_report(
-    precode, datasets: list[Dataset], snr_grid_db: list[float], num_ue: int = 4
-) -> dict[str, float]:
-    """``precode(h) -> W`` on a fixed draw of ``datasets`` at each SNR: mean sum rates and mean ratio to RZF."""
-    out, ratios = {}, []
-    for snr in snr_grid_db:
-        hs = torch.cat([_samples(d, 32, num_ue, 5000 + e, snr) for e, d in enumerate(datasets)])
-        r = user_rates(hs, precode(hs)).sum(-1).mean()
-        ratios.append(float(r / user_rates(hs, rzf(hs)).sum(-1).mean()))
-        out[f"sum_rate@{snr:g}dB"] = float(r)
-    out["ratio_to_rzf"] = sum(ratios) / len(ratios)
-    return out
-
-
-def local_positions(cs, shots: str | int, num_ue: int, seed: int = 0) -> Dataset:
-    """The deployment site's local data: every train-split position (``shots="full"``) or ``shots`` of them."""
-    if cs.split is None:
-        raise MimofmInputError(f"{cs.name} has no position split; adaptation uses its train positions only")
-    local_idx = np.flatnonzero(cs.split.numpy() == 0)
-    if str(shots) == "full":
-        return local_dataset(cs.h[torch.from_numpy(local_idx)], f"{cs.name}/train")
-    try:
-        n = int(shots)
-    except ValueError:
-        raise MimofmInputError(f"`--shots` must be an integer or 'full', got {shots!r}") from None
-    if not num_ue <= n <= len(local_idx):
-        raise MimofmInputError(f"`--shots` must be between {num_ue} and {len(local_idx)}, got {n}")
-    pick = np.random.default_rng(seed).choice(local_idx, size=n, replace=False)
-    return local_dataset(cs.h[torch.from_numpy(pick)], f"{cs.name}/{n}-shot")
-
-
-def local_dataset(h_positions: torch.Tensor, name: str = "local") -> Dataset:
-    """Wrap a site's positions ``[P, N]`` (raw gains) as an adaptation dataset."""
-    return Dataset(name, h_positions, median_gain(h_positions))
 
 
 def adapt_fm(
@@ -178,10 +140,6 @@ def adapt_fm(
     ``training_files``, default: the catalog's training sites) plus the local samples. Returns the
     shared loop's result dict plus ``"similar"`` (names and cosines, few-shot only).
     """
-    from mimofm.models.loading import load_fm
-    from mimofm.training.site_data import load_datasets
-    from mimofm.training.trainer import TrainConfig, train
-
     model = load_fm(checkpoint)
     local = local_positions(cs, shots, model.cfg.num_ue, seed)
     similar = []
@@ -190,8 +148,6 @@ def adapt_fm(
         log(f"full adaptation on {local.h.shape[0]} local positions")
     else:
         if training_files is None:
-            from mimofm.training.recipes import resolve_sites
-
             training_files = resolve_sites("catalog:train")
         training = load_datasets(training_files, model.cfg.num_ue)
         top = similar_datasets(model, training, local, shots=int(shots), top_n=top_n, seed=seed)

@@ -19,12 +19,14 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from mimofm.adaptation.fm import local_positions, rzf_ratio_report
+from mimofm.adaptation.common import local_positions, rzf_ratio_report
 from mimofm.channels.sampling import permute_users, rotate_user_phases
 from mimofm.core.rates import user_rates
+from mimofm.models.loading import load_papp
 from mimofm.models.papp import PaPP
 from mimofm.precoders.linear import rzf
 from mimofm.training.site_data import Dataset, draw_samples
+from mimofm.training.trainer import TrainConfig, train
 
 __all__ = ["PaPPFineTune", "finetune_papp"]
 
@@ -51,8 +53,6 @@ class PaPPFineTune:
         return d
 
     def build_model(self) -> PaPP:
-        from mimofm.models.loading import load_papp
-
         base = load_papp(self.checkpoint)
         model = PaPP(base.cfg)
         model.load_state_dict(base.state_dict())
@@ -90,9 +90,6 @@ def finetune_papp(
 ) -> dict:
     """Fine-tune papp on ``shots`` local train-split positions of the site ``cs`` (or all: ``"full"``);
     a run already in ``out_dir`` is resumed unless ``fresh``."""
-    from mimofm.models.loading import load_papp
-    from mimofm.training.trainer import TrainConfig, train
-
     k = load_papp(checkpoint).cfg.num_ue
     local = local_positions(cs, shots, k, seed)
     rec = PaPPFineTune(

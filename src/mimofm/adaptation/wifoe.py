@@ -8,7 +8,11 @@ and ``trunk="train"`` (single-task training of the whole model on the same budge
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from mimofm.core.validation import MimofmInputError
+from mimofm.models.loading import load_wifoe, shipped_checkpoint
 from mimofm.training.trainer import TrainConfig, train
 from mimofm.training.wifoe_recipe import WiFoERecipe
 
@@ -17,9 +21,6 @@ __all__ = ["OPERATING_POINT_KEYS", "checkpoint_recipe", "finetune_wifoe"]
 
 def checkpoint_recipe(stem: str) -> dict:
     """The recipe section of a wifoe checkpoint's card (``{}`` for a card without one)."""
-    import json
-    from pathlib import Path
-
     card = json.loads(Path(stem).with_suffix(".json").read_text())
     return card.get("config", {}).get("recipe", {}) or {}
 
@@ -50,7 +51,8 @@ def finetune_wifoe(
     resume: bool = True,
     **operating_point,
 ) -> dict:
-    """Train a branch for ``task`` on ``budget`` multi-user samples (0: fresh draws from every train position).
+    """Train a branch for ``task`` on ``budget`` multi-user samples (0: fresh draws from every train
+    position).
 
     ``trunk``: ``"pretrained"`` (frozen, from ``checkpoint``, default the shipped one),
     ``"pretrained-norms"`` (the same with the trunk's LayerNorm scales and shifts trainable), ``"random"``
@@ -64,8 +66,6 @@ def finetune_wifoe(
     those not given are the checkpoint's own, so a branch trains at the point its trunk was pretrained
     at. Returns the loop's result (model, metrics, checkpoint stem).
     """
-    from mimofm.models.loading import load_wifoe, shipped_checkpoint
-
     if trunk not in ("pretrained", "pretrained-norms", "random", "train", "finetune"):
         raise MimofmInputError(
             f"`trunk` must be pretrained, pretrained-norms, random, train or finetune, got {trunk!r}"
