@@ -57,13 +57,20 @@ def test_router_picks_k_distinct_experts_per_token_and_reports_finite_aux_loss()
     torch.manual_seed(0)
     moe = MoEFFN(16, 32, num_experts=5, top_k=3)
     z = torch.randn(4, 7, 16)
-    y = moe(z)
+    y, stats = moe(z)
     assert y.shape == z.shape
-    top = moe.last_topk
+    top = stats.topk
     assert top.shape == (28, 3)
     assert all(len(set(row.tolist())) == 3 for row in top)
-    assert torch.isfinite(moe.aux_loss) and moe.aux_loss >= 0.99  # ≥ 1 by Cauchy–Schwarz-like balance bound
-    torch.testing.assert_close(moe.load.sum(), torch.tensor(1.0))
+    assert torch.isfinite(stats.aux_loss) and stats.aux_loss >= 0.99  # ≥ 1 by a Cauchy–Schwarz-like bound
+    torch.testing.assert_close(stats.load.sum(), torch.tensor(1.0))
+    assert not hasattr(moe, "aux_loss")  # the statistics are returned, not stored on the module
+    # the export path (every expert on every token, zero gates off the top-k) returns the same
+    moe.dense_dispatch = True
+    y_dense, stats_dense = moe(z)
+    torch.testing.assert_close(y_dense, y, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(stats_dense.aux_loss, stats.aux_loss)
+    torch.testing.assert_close(stats_dense.load, stats.load)
     # the output is the gated sum of the chosen experts, computed token by token
     x = z.reshape(-1, 16)
     logits = moe.router(x)
@@ -123,7 +130,10 @@ def test_pre_ln_trunk_has_identity_residuals_and_a_final_norm():
 
     m = _model(pre_ln=True)
     assert isinstance(m.trunk[-1], nn.LayerNorm) and all(b.norm_first for b in m.trunk[:-1])
-    assert m.expert_load().shape == (2, 4)  # the final norm is not a block
+    q = sign_ste(torch.randn(3, 5, A.feedback_bits, generator=torch.Generator().manual_seed(2)))
+    w, routing = m.decode_with_routing(q, "A")
+    torch.testing.assert_close(w, m.decode(q, "A"))
+    assert routing.expert_load().shape == (2, 4)  # the final norm is not a block
     m.freeze_trunk(keep_norms=True)  # only the LayerNorms of the trunk train
     trainable = {n for n, p in m.trunk.named_parameters() if p.requires_grad}
     assert trainable and all("norm" in n or n.startswith("2.") for n in trainable)
@@ -134,7 +144,7 @@ def test_pre_ln_trunk_has_identity_residuals_and_a_final_norm():
         blk.ffn.b2.zero_()
         blk.ffn.w2.zero_()
     z = torch.randn(3, 5, SMALL["d_model"])
-    torch.testing.assert_close(blk(z), z)
+    torch.testing.assert_close(blk(z)[0], z)
 
 
 def test_a_few_training_steps_beat_the_untrained_pipeline():
@@ -153,7 +163,8 @@ def test_a_few_training_steps_beat_the_untrained_pipeline():
     m.train()
     for s in range(60):
         h = rayleigh(64, 4, A.num_bs_ant, seed=s).to(torch.complex64)
-        loss = -sum_rate(h, m(h, "A", generator=g)).mean() + 0.01 * m.aux_loss()
+        w, routing = m.forward_with_routing(h, "A", generator=g)
+        loss = -sum_rate(h, w).mean() + 0.01 * routing.aux_loss()
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -163,7 +174,8 @@ def test_a_few_training_steps_beat_the_untrained_pipeline():
 
 @pytest.mark.parametrize("conv", ["received", "per-antenna"])
 def test_received_pilot_power_equals_the_stated_pilot_snr(conv):
-    """On i.i.d. channels scaled to the operating point, E|√E_s·h x_ℓ|² (unit noise) is the stated pilot SNR."""
+    """On i.i.d. channels scaled to the operating point, E|√E_s·h x_ℓ|² (unit noise) is the stated pilot
+    SNR."""
     from mimofm.core.linkbudget import FDDOperatingPoint
 
     m = _model()

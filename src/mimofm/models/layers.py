@@ -9,16 +9,19 @@ encoding anywhere here, so a stack of :class:`TransformerBlock` is permutation e
 MoE (wifoe paper, eqs. 25-28; Shazeer et al. 2017): a linear router gives logits ``r_t`` ``[E]`` per
 token, the ``k`` largest are kept and softmax-normalized among themselves (``π_t``), and the output is
 ``Σ_{i∈top-k} π_{t,i} E_i(z_t)`` with each expert a two-layer MLP. Only the selected experts run on a
-token (tokens are gathered per expert). The router also reports
+token (tokens are gathered per expert). Every FFN here returns ``(y, stats)``; a MoE layer's
+:class:`RouterStats` (a dense FFN's is ``None``) are returned, never stored on the module:
 * ``aux_loss``: the Switch-Transformer load-balancing loss ``E · Σ_i f_i · P_i`` (``f_i`` share of
   routed slots that go to expert ``i``, ``P_i`` mean router probability of ``i``); 1 when balanced,
   up to ``E/k``-ish when collapsed; add ``α · aux_loss`` to the training loss;
-* ``load``: ``f`` ``[E]``, the share of routed slots each expert received.
+* ``load``: ``f`` ``[E]``, the share of routed slots each expert received;
+* ``topk``: ``[B·T, k]`` the experts each token was routed to.
 """
 
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -28,6 +31,7 @@ from mimofm.core.validation import MimofmInputError
 __all__ = [
     "DenseFFN",
     "MoEFFN",
+    "RouterStats",
     "TransformerBlock",
     "ffn_flops_per_token",
     "mlp",
@@ -64,27 +68,36 @@ def mlp(sizes: list[int], dropout: float = 0.0, last_act: bool = False) -> nn.Se
     return nn.Sequential(*layers)
 
 
+@dataclass
+class RouterStats:
+    """Router statistics of one MoE forward pass over ``N = B·T`` tokens and ``E`` experts.
+
+    ``aux_loss`` ``[]`` the load-balancing loss (differentiable), ``load`` ``[E]`` the share of routed
+    slots each expert received (detached), ``topk`` ``[N, k]`` int64 the chosen experts (detached).
+    """
+
+    aux_loss: torch.Tensor
+    load: torch.Tensor
+    topk: torch.Tensor
+
+
 class DenseFFN(nn.Module):
-    """Position-wise ``Linear(d, d_ff) → GELU → dropout → Linear(d_ff, d)``. ``aux_loss`` is 0."""
+    """Position-wise ``Linear(d, d_ff) → GELU → dropout → Linear(d_ff, d)``: ``[B, T, d]`` ->
+    ``([B, T, d], None)`` (no router, no statistics)."""
 
     def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0) -> None:
         super().__init__()
         self.net = nn.Sequential(
             nn.Linear(d_model, d_ff), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_ff, d_model)
         )
-        self.aux_loss = torch.zeros(())
-        self.load = torch.ones(1)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z)
+    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return self.net(z), None
 
 
 class MoEFFN(nn.Module):
-    """Sparse mixture of ``num_experts`` two-layer MLPs, ``top_k`` per token: ``[B, T, d] -> [B, T, d]``.
-
-    After a forward pass, ``aux_loss`` (scalar tensor, differentiable) and ``load`` ``[E]`` (detached)
-    hold the router statistics of that pass; ``last_topk`` ``[B·T, k]`` the chosen experts.
-    """
+    """Sparse mixture of ``num_experts`` two-layer MLPs, ``top_k`` per token: ``[B, T, d]`` ->
+    ``([B, T, d], RouterStats)`` (the router statistics of this pass)."""
 
     def __init__(self, d_model: int, d_ff: int, num_experts: int, top_k: int, dropout: float = 0.0) -> None:
         super().__init__()
@@ -101,23 +114,32 @@ class MoEFFN(nn.Module):
         for w, fan_in in ((self.w1, d_model), (self.w2, d_ff)):
             nn.init.uniform_(w, -(fan_in**-0.5), fan_in**-0.5)  # nn.Linear's default range
         self.dropout = nn.Dropout(dropout)
-        self.aux_loss = torch.zeros(())
-        self.load = torch.full((num_experts,), 1.0 / num_experts)
-        self.last_topk = torch.zeros(0, top_k, dtype=torch.long)
         self.dense_dispatch = False  # True: every expert runs on every token (same output; for ONNX export)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def _stats(self, counts: torch.Tensor, probs: torch.Tensor, top_idx: torch.Tensor) -> RouterStats:
+        """``counts`` ``[E]`` routed slots per expert, ``probs`` ``[N, E]``, ``top_idx`` ``[N, k]``."""
+        f = counts / counts.sum().clamp_min(1.0)
+        aux = self.num_experts * (f * probs.mean(0)).sum()
+        return RouterStats(aux_loss=aux, load=f.detach(), topk=top_idx.detach())
+
+    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, RouterStats]:
         shape = z.shape
-        x = z.reshape(-1, shape[-1])  # [N, d], N = B·T
+        # [B, T, d] -> [N, d], N = B·T
+        x = z.reshape(-1, shape[-1])
         logits = self.router(x)  # [N, E]
         probs = logits.softmax(-1)
         top_val, top_idx = logits.topk(self.top_k, dim=-1)  # [N, k]
         gates = top_val.softmax(-1)  # π over the selected experts only (eq. 26)
         if self.dense_dispatch:  # no data-dependent shapes: gate matrix [N, E] with zeros off the top-k
             gate_full = torch.zeros_like(logits).scatter(1, top_idx, gates)
+            # [N, d] x [E, d, d_ff] -> [E, N, d_ff]
             h = torch.nn.functional.gelu(torch.einsum("nd,edf->enf", x, self.w1) + self.b1[:, None])
+            # [E, N, d_ff] x [E, d_ff, d] -> [E, N, d]
             y = torch.einsum("enf,efd->end", h, self.w2) + self.b2[:, None]
-            return torch.einsum("ne,end->nd", gate_full, y).reshape(shape)
+            counts = torch.zeros_like(logits).scatter(1, top_idx, 1.0).sum(0)  # [N, E] -> [E]
+            # [N, E] x [E, N, d] -> [N, d] -> [B, T, d]
+            out = torch.einsum("ne,end->nd", gate_full, y).reshape(shape)
+            return out, self._stats(counts, probs, top_idx)
         out = torch.zeros_like(x)
         counts = torch.zeros(self.num_experts, device=x.device)
         for e in range(self.num_experts):
@@ -128,11 +150,9 @@ class MoEFFN(nn.Module):
             h = torch.nn.functional.gelu(x[tok] @ self.w1[e] + self.b1[e])
             y = self.dropout(h) @ self.w2[e] + self.b2[e]
             out.index_add_(0, tok, (y * gates[tok, slot, None]).to(out.dtype))  # bf16 under autocast
-        f = counts / counts.sum().clamp_min(1.0)
-        self.aux_loss = self.num_experts * (f * probs.mean(0)).sum()
-        self.load = f.detach()
-        self.last_topk = top_idx.detach()
-        return out.reshape(shape)
+        stats = self._stats(counts, probs, top_idx)
+        # [N, d] -> [B, T, d]
+        return out.reshape(shape), stats
 
 
 def ffn_flops_per_token(d_model: int, d_ff: int, num_experts: int = 1, top_k: int = 1) -> int:
@@ -144,7 +164,7 @@ def ffn_flops_per_token(d_model: int, d_ff: int, num_experts: int = 1, top_k: in
 class TransformerBlock(nn.Module):
     """Post-LN block (wifoe eqs. 22, 25): ``Z̄ = LN(Z + MHA(Z))``, ``Z' = LN(Z̄ + FFN(Z̄))`` on
     ``[B, T, d]``; ``norm_first``: the pre-LN form ``Z̄ = Z + MHA(LN(Z))``, ``Z' = Z̄ + FFN(LN(Z̄))``
-    (identity residual path)."""
+    (identity residual path). ``ffn``: a :class:`DenseFFN` or :class:`MoEFFN` (``z -> (y, stats)``)."""
 
     def __init__(
         self, d_model: int, num_heads: int, ffn: nn.Module, dropout: float = 0.0, norm_first: bool = False
@@ -158,11 +178,15 @@ class TransformerBlock(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.norm_first = norm_first
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, RouterStats | None]:
+        """``z`` ``[B, T, d]`` -> (``[B, T, d]``, the FFN's :class:`RouterStats`; ``None`` for a dense
+        FFN)."""
         if self.norm_first:
             x = self.norm1(z)
             z = z + self.drop(self.attn(x, x, x, need_weights=False)[0])
-            return z + self.drop(self.ffn(self.norm2(z)))
+            y, stats = self.ffn(self.norm2(z))
+            return z + self.drop(y), stats
         a, _ = self.attn(z, z, z, need_weights=False)
         z = self.norm1(z + self.drop(a))
-        return self.norm2(z + self.drop(self.ffn(z)))
+        y, stats = self.ffn(z)
+        return self.norm2(z + self.drop(y)), stats

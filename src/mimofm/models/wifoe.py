@@ -33,10 +33,27 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
+from mimofm.channels.tr38901 import get_task
 from mimofm.core.validation import MimofmInputError
-from mimofm.models.layers import DenseFFN, MoEFFN, TransformerBlock, ffn_flops_per_token, mlp
+from mimofm.models.layers import (
+    DenseFFN,
+    MoEFFN,
+    RouterStats,
+    TransformerBlock,
+    ffn_flops_per_token,
+    mlp,
+)
 
-__all__ = ["TaskBranch", "TaskShape", "WiFoE", "WiFoEConfig", "parameter_counts", "sign_ste", "wifoe_flops"]
+__all__ = [
+    "TaskBranch",
+    "TaskShape",
+    "TrunkRouting",
+    "WiFoE",
+    "WiFoEConfig",
+    "parameter_counts",
+    "sign_ste",
+    "wifoe_flops",
+]
 
 
 @dataclass(frozen=True)
@@ -52,8 +69,6 @@ class TaskShape:
     def of(cls, task) -> TaskShape:
         """From a :class:`~mimofm.channels.tr38901.TaskConfig` or a catalog task name."""
         if isinstance(task, str):
-            from mimofm.channels.tr38901 import get_task
-
             task = get_task(task)
         return cls(task.name, task.num_bs_ant, task.pilot_length, task.feedback_bits)
 
@@ -110,6 +125,23 @@ class WiFoEConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass
+class TrunkRouting:
+    """Router statistics of the trunk's MoE layers in one BS pass (one :class:`RouterStats` per MoE
+    block, in order; none for a dense or mlp decoder)."""
+
+    layers: list[RouterStats]
+
+    def aux_loss(self) -> torch.Tensor:
+        """Mean load-balancing loss over the MoE layers ``[]`` (differentiable; 0 without MoE)."""
+        losses = [s.aux_loss for s in self.layers]
+        return torch.stack(losses).mean() if losses else torch.zeros(())
+
+    def expert_load(self) -> torch.Tensor:
+        """``[layers, experts]`` share of routed slots per expert."""
+        return torch.stack([s.load for s in self.layers])
 
 
 def sign_ste(u: torch.Tensor) -> torch.Tensor:
@@ -260,18 +292,33 @@ class WiFoE(nn.Module):
 
     def decode(self, q: torch.Tensor, task: str) -> torch.Tensor:
         """BS side: feedback ``[B, K, ·]`` -> ``V`` ``[B, N_t, K]`` with ``‖V‖_F = 1``."""
-        v_re, v_im = self.decode_real(q, task)
-        return torch.complex(v_re.float(), v_im.float())  # float: bf16 under autocast
+        return self.decode_with_routing(q, task)[0]
+
+    def decode_with_routing(self, q: torch.Tensor, task: str) -> tuple[torch.Tensor, TrunkRouting]:
+        """:meth:`decode` and the trunk's router statistics of this pass (for the load-balancing loss)."""
+        v_re, v_im, routing = self._bs(q, task)
+        return torch.complex(v_re.float(), v_im.float()), routing  # float: bf16 under autocast
 
     def decode_real(self, q: torch.Tensor, task: str) -> tuple[torch.Tensor, torch.Tensor]:
         """:meth:`decode` as real and imaginary parts ``[B, N_t, K]`` (the exported BS graph)."""
+        v_re, v_im, _ = self._bs(q, task)
+        return v_re, v_im
+
+    def _bs(self, q: torch.Tensor, task: str) -> tuple[torch.Tensor, torch.Tensor, TrunkRouting]:
+        """Feedback ``[B, K, ·]`` -> ``(Re V, Im V)`` ``[B, N_t, K]`` each (``‖V‖_F = 1``) and the routing."""
         br = self.branch(task)
         bsz, k = q.shape[0], q.shape[1]
         n = br.shape.num_bs_ant
+        stats: list[RouterStats] = []
         if self.cfg.decoder == "transformer":
             z = br.inp(q)
             for block in self.trunk:
-                z = block(z)
+                if isinstance(block, TransformerBlock):
+                    z, s = block(z)
+                    if s is not None:
+                        stats.append(s)
+                else:  # the pre-LN trunk's final LayerNorm
+                    z = block(z)
             v = br.out(z)  # [B, K, 2N]
         else:
             if k > self.cfg.max_ue:
@@ -279,10 +326,13 @@ class WiFoE(nn.Module):
                     f"the mlp decoder serves at most max_ue = {self.cfg.max_ue} users, got {k}"
                 )
             pad = torch.zeros(bsz, self.cfg.max_ue - k, q.shape[-1], dtype=q.dtype, device=q.device)
+            # [B, max_ue, ·] -> [B, max_ue·(·)] -> MLP -> [B, max_ue·2N] -> [B, max_ue, 2N] -> first K users
             v = br.inp(torch.cat([q, pad], 1).flatten(1)).reshape(bsz, self.cfg.max_ue, 2 * n)[:, :k]
-        norm = v.square().flatten(1).sum(-1).sqrt().clamp_min(1e-12)[:, None, None]  # ‖V‖_F
+        # [B, K, 2N] -> [B, K·2N] -> ‖V‖_F [B, 1, 1]
+        norm = v.square().flatten(1).sum(-1).sqrt().clamp_min(1e-12)[:, None, None]
         v = v / norm
-        return v[..., :n].transpose(-1, -2), v[..., n:].transpose(-1, -2)  # [B, N, K] each
+        # [B, K, N] -> [B, N, K], real and imaginary parts
+        return v[..., :n].transpose(-1, -2), v[..., n:].transpose(-1, -2), TrunkRouting(stats)
 
     def forward(
         self,
@@ -294,19 +344,21 @@ class WiFoE(nn.Module):
     ) -> torch.Tensor:
         """End to end: SNR-scaled ``h`` ``[B, K, N_t]`` -> ``V`` ``[B, N_t, K]`` (pilots and feedback
         included; ``pilot_energy`` as in :meth:`receive`)."""
+        return self.forward_with_routing(h, task, noise, generator, pilot_energy)[0]
+
+    def forward_with_routing(
+        self,
+        h: torch.Tensor,
+        task: str,
+        noise: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        pilot_energy: float | torch.Tensor = 1.0,
+    ) -> tuple[torch.Tensor, TrunkRouting]:
+        """:meth:`forward` and the trunk's router statistics of this pass (for the load-balancing loss)."""
         if h.dim() != 3:
             raise MimofmInputError(f"`h` must be [batch, num_ue, num_bs_ant], got shape {tuple(h.shape)}")
-        return self.decode(self.feedback(self.receive(h, task, noise, generator, pilot_energy), task), task)
-
-    # -- router statistics ------------------------------------------------------------------
-    def aux_loss(self) -> torch.Tensor:
-        """Mean load-balancing loss of the MoE layers in the last forward pass (0 without MoE)."""
-        losses = [b.ffn.aux_loss for b in self.trunk if isinstance(getattr(b, "ffn", None), MoEFFN)]
-        return torch.stack(losses).mean() if losses else torch.zeros(())
-
-    def expert_load(self) -> torch.Tensor:
-        """``[layers, experts]`` share of routed slots per expert in the last forward pass."""
-        return torch.stack([b.ffn.load for b in self.trunk if isinstance(getattr(b, "ffn", None), MoEFFN)])
+        q = self.feedback(self.receive(h, task, noise, generator, pilot_energy), task)
+        return self.decode_with_routing(q, task)
 
 
 def parameter_counts(model: WiFoE) -> dict:

@@ -12,12 +12,14 @@ training (STL), frozen-trunk fine-tuning (Algorithm 2) and the CEP / DSC baselin
 * ``sample_budget > 0``: the training data is a fixed pool of that many multi-user samples per task
   (:class:`~mimofm.training.task_data.SamplePool`), the fine-tuning budget of Fig. 4. ``val_fraction``
   of the budget is then held out, on positions of its own (:func:`~mimofm.training.task_data.split_pool`),
-  and :meth:`WiFoERecipe.evaluate` adds ``val_rate@<eval_snr_db>dB`` on it — the metric for the loop's ``keep_best``.
+  and :meth:`WiFoERecipe.evaluate` adds ``val_rate@<eval_snr_db>dB`` on it — the metric for the loop's
+  ``keep_best``.
 * **Operating point** (:class:`~mimofm.core.linkbudget.FDDOperatingPoint`): ``snr_grid_db`` is read in
   ``snr_convention`` (``received``: ``E‖h‖² = SNR``; ``per-antenna``: ``E‖h‖² = N_t·SNR``). The pilots'
   energy follows from ``pilot_snr_db`` (one fixed pilot SNR) or ``pilot_snr_offset_db`` (pilot SNR = data
   SNR + offset, so the received pilot power still tells the users the data SNR); neither: full-energy
-  pilots, ``E_s = 1``, the historical point. :meth:`WiFoERecipe.operating_point` gives the point of a data SNR.
+  pilots, ``E_s = 1``, the historical point. :meth:`WiFoERecipe.operating_point` gives the point of a
+  data SNR.
 * ``loss_norm: per-sample`` divides each sample's sum rate by ``Σ_k log2(1 + ‖h_k‖²/K)`` (its users alone,
   equal power, no interference), so that high-SNR samples do not dominate the mean; ``none`` (default)
   averages raw rates, as the paper does.
@@ -171,8 +173,8 @@ class WiFoERecipe:
         return model
 
     def batch(self, step: int) -> list[tuple[str, torch.Tensor, torch.Tensor, torch.Tensor]]:
-        """Per task: (name, SNR-scaled channel ``[B, K, N_t]``, pilot noise ``[B, K, L]``, pilot energy ``[]``),
-        deterministic in step."""
+        """Per task: (name, SNR-scaled channel ``[B, K, N_t]``, pilot noise ``[B, K, L]``, pilot energy
+        ``[]``), deterministic in step."""
         rng = np.random.default_rng([self.seed, step])
         pools = self.pools()
         conv = self.snr_convention
@@ -213,10 +215,10 @@ class WiFoERecipe:
             q = model.feedback(y, name)
             if model.cfg.feedback == "estimate":
                 q = q.detach()  # stage 2 of CEP: the estimator is fixed
-            w = model.decode(q, name)
+            w, routing = model.decode_with_routing(q, name)
             objective, r = self._rate_objective(h, w)
             losses.append(-objective.float())
-            aux.append(model.aux_loss())
+            aux.append(routing.aux_loss())
             stats[f"rate/{name}"] = float(r.detach())  # the sum rate itself, whatever the objective
         loss = torch.stack(losses).mean()
         if aux and self.aux_loss_weight:
@@ -227,9 +229,9 @@ class WiFoERecipe:
 
     @torch.no_grad()
     def evaluate(self, model: WiFoE) -> dict[str, float]:
-        """Mean end-to-end sum rate per task at ``eval_snr_db`` (this recipe's convention and pilot rule) on a
-        fixed draw of training positions (K cycles 3..8); with ``val_fraction``, also on the held-out validation
-        samples (:attr:`val_metric`: mean over tasks)."""
+        """Mean end-to-end sum rate per task at ``eval_snr_db`` (this recipe's convention and pilot rule)
+        on a fixed draw of training positions (K cycles 3..8); with ``val_fraction``, also on the held-out
+        validation samples (:attr:`val_metric`: mean over tasks)."""
         conv, op, at = self.snr_convention, self.operating_point(self.eval_snr_db), f"{self.eval_snr_db:g}dB"
 
         def rate(h: torch.Tensor, name: str, k: int) -> float:
