@@ -65,6 +65,8 @@ class FMGraph(nn.Module):
         self.head = model.heads[model.default_head if head is None else head]
 
     def forward(self, h_re: torch.Tensor, h_im: torch.Tensor, rates: torch.Tensor):
+        """``h_re``, ``h_im`` ``[B, K, N]``, ``rates`` ``[B, K]`` bit/s/Hz -> ``λ``, ``p`` ``[B, K]``,
+        ``Ω`` ``[B, N]``, ``γ`` ``[B]``."""
         feats = self.extractor.from_tokens(user_tokens_real(h_re, h_im), torch.log1p(rates))
         lam, p = self.head.structure(feats)
         omega, gamma = self.head.mask_and_power(feats)
@@ -121,7 +123,8 @@ def _export(
 
 
 def export_fm_onnx(model: FMPrecoder, path: str | Path, *, head: int | None = None, opset: int = 18) -> Path:
-    """Write fm (default head unless ``head``) as an ONNX file with a dynamic batch axis."""
+    """Write fm (default head unless ``head``) as an ONNX file with a dynamic batch axis (inputs ``h_re``,
+    ``h_im`` ``[B, K, N]``, ``rates`` ``[B, K]``; outputs as :class:`FMGraph`)."""
     k, n = model.cfg.num_ue, model.cfg.num_bs_ant
     args = (torch.randn(2, k, n), torch.randn(2, k, n), torch.ones(2, k))
     return _export(
@@ -151,13 +154,15 @@ class PaPPGraph(nn.Module):
         self.extractor, self.student = model.extractor, model.student
 
     def forward(self, h_re: torch.Tensor, h_im: torch.Tensor):
+        """``h_re``, ``h_im`` ``[B, K, N]`` -> ``λ``, ``p`` ``[B, K]`` (hybrid: and ``λ_a`` ``[B, K]``)."""
         h = torch.complex(h_re, h_im)
         feats, _ = self.extractor(h)
         return self.student.structure(feats, h)
 
 
 def export_papp_onnx(model, path: str | Path, *, opset: int = 18) -> Path:
-    """Write papp's deployed path as an ONNX file with a dynamic batch axis."""
+    """Write papp's deployed path as an ONNX file with a dynamic batch axis (inputs ``h_re``, ``h_im``
+    ``[B, K, N]``; outputs as :class:`PaPPGraph`)."""
     k, n, r = model.cfg.num_ue, model.cfg.num_bs_ant, model.cfg.num_rf
     meta = {"mimofm.family": "papp", "mimofm.num_ue": str(k), "mimofm.num_bs_ant": str(n)}
     outputs = ["lam", "p"]
@@ -184,6 +189,7 @@ class WiFoEUserGraph(nn.Module):
         self.model, self.task = model, task
 
     def forward(self, y_re: torch.Tensor, y_im: torch.Tensor):
+        """``y_re``, ``y_im`` ``[B, K, L]`` -> ``q`` ``[B, K, B]`` in {±1}."""
         return self.model.feedback_real(y_re, y_im, self.task)
 
 
@@ -196,6 +202,7 @@ class WiFoEBSGraph(nn.Module):
         self.model, self.task = model, task
 
     def forward(self, q: torch.Tensor):
+        """``q`` ``[B, K, B]`` -> ``v_re``, ``v_im`` ``[B, N, K]``."""
         return self.model.decode_real(q, self.task)
 
 
@@ -279,7 +286,8 @@ def ort_session(path: str | Path, threads: int = 0):
 
 
 def wifoe_onnx_sessions(stem: str | Path, threads: int = 0) -> tuple[np.ndarray, object, object]:
-    """``(pilots, user session, BS session)`` of an exported wifoe task (create once, run many times)."""
+    """``(pilots [N_t, L] complex64, user session, BS session)`` of an exported wifoe task (create once,
+    run many times)."""
     stem = Path(stem)
     x = np.load(stem.with_name(stem.name + "-pilots.npy"))
     return (
@@ -329,8 +337,10 @@ def fm_precoder_from_outputs(
     k = h.shape[-2]
     if rate_mode == "per-user" and not full_power:
         lam = lam * gamma[..., None]
-    m = np.eye(k) + lam[..., :, None] * (h @ np.conj(np.swapaxes(h, -1, -2)))  # I + Λ H H^H
-    v = np.conj(np.swapaxes(h, -1, -2)) @ np.linalg.solve(m, np.broadcast_to(np.eye(k), m.shape))  # [B, N, K]
+    # I + Λ H H^H: [B, K, N] @ [B, N, K] -> [B, K, K]
+    m = np.eye(k) + lam[..., :, None] * (h @ np.conj(np.swapaxes(h, -1, -2)))
+    # H^H M^{-1}: [B, N, K] @ [B, K, K] -> [B, N, K]
+    v = np.conj(np.swapaxes(h, -1, -2)) @ np.linalg.solve(m, np.broadcast_to(np.eye(k), m.shape))
     v = v / np.maximum(np.linalg.norm(v, axis=-2, keepdims=True), 1e-300) * np.sqrt(p)[..., None, :]
     if full_power:
         return v

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -5,8 +7,12 @@ import torch
 from mimofm.channels.io import ChannelSet
 from mimofm.channels.store import write_site
 from mimofm.core.energy import total_power
+from mimofm.core.rates import user_rates
 from mimofm.core.validation import MimofmInputError
 from mimofm.models.fm import FMConfig, FMPrecoder
+from mimofm.models.loading import load_fm
+from mimofm.precoders.structured import structured_precoder, transmit
+from mimofm.training.checkpoint import save_checkpoint
 from mimofm.training.fm_recipe import FMRecipe
 from mimofm.training.trainer import TrainConfig, train
 from tests.conftest import correlated
@@ -98,11 +104,6 @@ def test_phase_two_loss_runs_and_tracks_requests(tmp_path):
 
 
 def test_old_rzf_mix_checkpoints_still_load(tmp_path):
-    import json
-
-    from mimofm.models.loading import load_fm
-    from mimofm.training.checkpoint import save_checkpoint
-
     cfg = FMConfig(num_bs_ant=16, head_form="rzf-mix", **TINY)
     m = FMPrecoder(cfg)
     arch = cfg.to_dict()
@@ -126,7 +127,6 @@ def test_per_user_rate_mode_starts_as_the_paper_model_and_scales_lambda_by_gamma
         torch.testing.assert_close(per_user(h).w, paper(h).w)  # maximum-rate mode: identical
         per_user.heads[0].mask_out.bias[-1] = -1.0  # γ ≈ 0.27 in rate-target mode
         out = per_user(h, torch.ones(3, 4), exact_rates=False)
-        from mimofm.precoders.structured import structured_precoder, transmit
 
         f = per_user.extractor(h, torch.log1p(torch.ones(3, 4)))
         lam, p = per_user.heads[0].structure(f)
@@ -135,9 +135,6 @@ def test_per_user_rate_mode_starts_as_the_paper_model_and_scales_lambda_by_gamma
 
 
 def test_cards_of_the_short_lived_request_option_load_when_it_was_off(tmp_path):
-    from mimofm.models.loading import load_fm
-    from mimofm.training.checkpoint import save_checkpoint
-
     cfg = FMConfig(num_bs_ant=16, **TINY)
     arch = {**cfg.to_dict(), "request_in_user_tokens": False}
     arch.pop("rate_mode")
@@ -154,8 +151,6 @@ def test_cards_of_the_short_lived_request_option_load_when_it_was_off(tmp_path):
 
 
 def test_rate_target_mode_is_exact_where_the_beams_allow_and_keeps_the_head_elsewhere():
-    from mimofm.core.rates import user_rates
-
     torch.manual_seed(0)
     m = FMPrecoder(FMConfig(num_bs_ant=16, **TINY)).eval()
     h = correlated(32, 4, 16, seed=4, snr_db=15.0).to(torch.complex64)
@@ -170,8 +165,6 @@ def test_rate_target_mode_is_exact_where_the_beams_allow_and_keeps_the_head_else
 
 
 def test_fm_refinement_is_for_the_maximum_sum_rate_mode_only():
-    from mimofm.models.loading import load_fm
-
     model = load_fm(None)
     h = correlated(2, model.cfg.num_ue, model.cfg.num_bs_ant, seed=8).to(torch.complex64)
     with torch.no_grad():

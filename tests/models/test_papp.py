@@ -1,11 +1,18 @@
+import numpy as np
 import pytest
 import torch
 
+from mimofm.adaptation.common import local_positions
+from mimofm.adaptation.papp import PaPPFineTune
+from mimofm.channels.io import load_channels
 from mimofm.core.energy import normalize_power, total_power
 from mimofm.core.validation import MimofmInputError
 from mimofm.models.papp import PaPP, PaPPConfig, papp_multiplications
 from mimofm.precoders.linear import rzf
 from mimofm.precoders.wmmse import wmmse_precoder, wmmse_receivers
+from mimofm.training.papp_recipe import PaPPRecipe
+from mimofm.training.site_data import draw_samples
+from mimofm.training.trainer import TrainConfig, train
 from tests.conftest import correlated
 
 TINY = {
@@ -76,7 +83,6 @@ def test_bad_sizes_and_inputs_are_clear_errors():
 
 
 def _recipe(tmp_path, **kw):
-    from mimofm.training.papp_recipe import PaPPRecipe
     from tests.models.test_fm import _site
 
     sites = [_site(tmp_path / "a.h5", 1), _site(tmp_path / "b.h5", 2, rank=2)]
@@ -94,8 +100,6 @@ def _recipe(tmp_path, **kw):
 
 
 def test_site_meta_split_keeps_the_generalization_site_out_of_meta_train(tmp_path):
-    import numpy as np
-
     rec = _recipe(tmp_path, meta_split="site", domains_per_step=5, meta_gen_domains=2)
     site = [d.name.rsplit("/", 1)[0] for d in rec.datasets()]
     assert len(set(site)) == 2
@@ -112,8 +116,6 @@ def test_site_meta_split_keeps_the_generalization_site_out_of_meta_train(tmp_pat
 
 @pytest.mark.parametrize("mldg", [True, False])
 def test_tiny_papp_training_improves_the_teacher(tmp_path, mldg):
-    from mimofm.training.trainer import TrainConfig, train
-
     rec = _recipe(tmp_path, mldg=mldg)
     torch.manual_seed(0)
     before = rec.evaluate(rec.build_model().eval())
@@ -128,7 +130,6 @@ def test_tiny_papp_training_improves_the_teacher(tmp_path, mldg):
 
 
 def test_mldg_gradient_is_train_plus_beta_times_gen_at_the_virtual_step(tmp_path):
-
     rec = _recipe(tmp_path, meta_beta=0.5, meta_lr=0.1)
     torch.manual_seed(0)
     model = rec.build_model().eval()  # eval: no dropout, fixed batch-norm statistics
@@ -151,10 +152,6 @@ def test_mldg_gradient_is_train_plus_beta_times_gen_at_the_virtual_step(tmp_path
 
 
 def test_finetuning_permutes_and_turns_users_and_improves_on_local_samples(tmp_path):
-    from mimofm.adaptation.common import local_positions
-    from mimofm.adaptation.papp import PaPPFineTune
-    from mimofm.channels.io import load_channels
-    from mimofm.training.trainer import TrainConfig, train
     from tests.models.test_fm import _site
 
     rec = _recipe(tmp_path)
@@ -167,9 +164,6 @@ def test_finetuning_permutes_and_turns_users_and_improves_on_local_samples(tmp_p
     h = ft.batch(3)
     assert h.shape == (32, 4, 16)
     # the same draw without the shuffle: same users per sample, different order in some samples
-    import numpy as np
-
-    from mimofm.training.site_data import draw_samples
 
     rng = np.random.default_rng([0, 3, 29])
     snr = [10.0][int(rng.integers(1))]

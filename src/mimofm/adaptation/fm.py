@@ -57,7 +57,9 @@ def similar_datasets(
 ) -> list[tuple[int, float]]:
     """Indices and cosine similarities of the ``top_n`` training datasets closest to the local site.
 
-    The local feature uses ``shots`` multi-user samples drawn from the local positions.
+    The local feature uses ``shots`` multi-user samples ``[shots, K, N]`` drawn from the local positions
+    at ``snr_db`` (dB, site-median SNR), each training dataset's 64 samples; features as
+    :func:`dataset_feature`.
     """
     k = model.cfg.num_ue
     psi_d = dataset_feature(model, _samples(local, shots, k, seed, snr_db))
@@ -82,12 +84,14 @@ class HeadAdaptation:
     name: str = "fm"
 
     def config(self) -> dict:
+        """The recipe as saved with the checkpoint (dataset names, not their channels)."""
         d = asdict(self)
         d.pop("datasets")
         d["mode"] = "head-adaptation"
         return d
 
     def build_model(self) -> FMPrecoder:
+        """A copy of the checkpoint with its extractor frozen (only the heads train)."""
         if not self.datasets:
             raise MimofmInputError("head adaptation needs at least one dataset")
         base = load_fm(self.checkpoint)
@@ -98,6 +102,8 @@ class HeadAdaptation:
         return model
 
     def batch(self, step: int) -> torch.Tensor:
+        """SNR-scaled samples ``[batch_size, 4, N]`` from random datasets at one grid SNR, deterministic
+        in ``step``."""
         rng = np.random.default_rng([self.seed, step, 17])
         k = 4
         picks = rng.integers(len(self.datasets), size=self.batch_size)
@@ -107,6 +113,8 @@ class HeadAdaptation:
         )
 
     def loss(self, model: FMPrecoder, h: torch.Tensor, step: int):
+        """``h`` ``[B, K, N]`` -> (minus the default head's sum rate over RZF's on the batch, metrics in
+        bit/s/Hz)."""
         model.extractor.eval()  # frozen: no dropout either
         feats = model.extractor(h, torch.log1p(torch.full(h.shape[:-1], 1e3)))
         w = transmit(*model.heads[model.default_head](feats, h, full_power=True))
@@ -115,7 +123,8 @@ class HeadAdaptation:
         return -r / ref, {"sum_rate": float(r.detach()), "ratio_to_rzf": float(r.detach() / ref)}
 
     def evaluate(self, model: FMPrecoder) -> dict[str, float]:
-        """Mean sum rate and ratio to RZF on a fixed draw of the adaptation datasets, at each grid SNR."""
+        """Mean sum rate (bit/s/Hz) and ratio to RZF on a fixed draw of the adaptation datasets
+        (``[32·datasets, K, N]`` per SNR), at each grid SNR."""
         return rzf_ratio_report(lambda h: model(h).w, self.datasets, self.snr_grid_db)
 
 

@@ -46,6 +46,7 @@ class PaPPFineTune:
     name: str = "papp"
 
     def config(self) -> dict:
+        """The recipe as saved with the checkpoint (the local positions' count, not their channels)."""
         d = asdict(self)
         d.pop("local")
         d["mode"] = "fine-tune"
@@ -53,12 +54,15 @@ class PaPPFineTune:
         return d
 
     def build_model(self) -> PaPP:
+        """A trainable copy of the pretrained checkpoint."""
         base = load_papp(self.checkpoint)
         model = PaPP(base.cfg)
         model.load_state_dict(base.state_dict())
         return model
 
     def batch(self, step: int) -> torch.Tensor:
+        """SNR-scaled samples ``[batch_size, num_ue, N]`` from the local positions at one grid SNR, users
+        shuffled (and phase-rotated), deterministic in ``step``."""
         rng = np.random.default_rng([self.seed, step, 29])
         snr = self.snr_grid_db[int(rng.integers(len(self.snr_grid_db)))]
         h = draw_samples(self.local, self.batch_size, self.num_ue, int(rng.integers(2**62)), snr)
@@ -66,12 +70,15 @@ class PaPPFineTune:
         return rotate_user_phases(h, int(rng.integers(2**62))) if self.phase_augment else h
 
     def loss(self, model: PaPP, h: torch.Tensor, step: int):
+        """``h`` ``[B, K, N]`` -> (minus the student's sum rate over RZF's on the batch, metrics in
+        bit/s/Hz)."""
         model.eval()  # batch-norm statistics (and dropout) as pretrained; gradients still flow
         r = user_rates(h, model(h)).sum(-1).mean()
         ref = user_rates(h, rzf(h)).sum(-1).mean()
         return -r / ref, {"sum_rate": float(r.detach()), "ratio_to_rzf": float(r.detach() / ref)}
 
     def evaluate(self, model: PaPP) -> dict[str, float]:
+        """Mean sum rate (bit/s/Hz) and ratio to RZF on a fixed draw of the local positions per grid SNR."""
         return rzf_ratio_report(model, [self.local], self.snr_grid_db, self.num_ue)
 
 

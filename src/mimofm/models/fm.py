@@ -55,6 +55,7 @@ class FMConfig:
     p_rf_w: float = 1.0
 
     def to_dict(self) -> dict:
+        """The sizes as a plain dict (the checkpoint card's ``architecture``)."""
         return asdict(self)
 
 
@@ -70,8 +71,9 @@ class FMOutput:
 
 
 def fm_flops(cfg: FMConfig) -> float:
-    """Analytic FLOPs (2 per multiply-add) of one fm forward pass for one sample: embeddings, the encoder's
-    linear layers and attention products, one head; the ``K × K`` structure solve and norms excluded."""
+    """Analytic FLOPs (2 per multiply-add) of one fm forward pass for one sample (``[1, K, N]``):
+    embeddings, the encoder's linear layers and attention products, one head; the ``K × K`` structure
+    solve and norms excluded."""
     k, n, d, t = cfg.num_ue, cfg.num_bs_ant, cfg.d_model, cfg.num_ue + 1
     embed = 2 * k * (2 * n + 1) * d + 2 * k * d + (2 * k * d if cfg.rate_mode == "per-user" else 0)
     layer = 2 * t * d * 3 * d + 2 * 2 * t * t * d + 2 * t * d * d + 2 * 2 * t * d * cfg.ffn
@@ -101,6 +103,8 @@ class FMFeatureExtractor(nn.Module):
         self.norm = nn.LayerNorm(cfg.d_model)
 
     def forward(self, h: torch.Tensor, rates: torch.Tensor) -> torch.Tensor:
+        """``h`` ``[B, K, N]`` SNR-scaled channel, ``rates`` ``[B, K]`` (``log1p`` of bit/s/Hz) ->
+        ``[B, K+1, d]``."""
         return self.from_tokens(user_tokens(h), rates)
 
     def from_tokens(self, tokens: torch.Tensor, rates: torch.Tensor) -> torch.Tensor:
@@ -162,7 +166,8 @@ class FMHead(nn.Module):
             lam, p = self.structure(feats)
             return structured_precoder(h, lam if lam_scale is None else lam * lam_scale[:, None], p)
         y = self.w_out(feats[:, :k])  # [B, K, 2K]
-        x = torch.complex(y[..., :k], y[..., k:]).transpose(-2, -1)  # [B, K(basis j), K(user u)]
+        # [B, K(user u), K(basis j)] -> [B, K(basis j), K(user u)]
+        x = torch.complex(y[..., :k], y[..., k:]).transpose(-2, -1)
         x = x + torch.eye(k, dtype=x.dtype, device=x.device)  # residual around RZF
         return rzf_directions(h) @ x.to(torch.complex64)
 
@@ -201,9 +206,12 @@ class FMPrecoder(nn.Module):
 
     @property
     def default_head(self) -> int:
+        """Index of the default output head (the last one)."""
         return self.cfg.num_output_heads - 1
 
     def check_input(self, h: torch.Tensor, rates: torch.Tensor | None) -> None:
+        """Raise :class:`MimofmInputError` unless ``h`` is complex ``[B, K, N]`` of this checkpoint's sizes
+        and ``rates`` (if given) is finite, ``>= 0`` (bit/s/Hz) and ``[B, K]``."""
         if not h.is_complex() or h.dim() != 3:
             raise MimofmInputError(
                 f"fm expects a complex channel [batch, num_ue, num_bs_ant], got {h.dtype} {list(h.shape)}"

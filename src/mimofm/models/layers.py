@@ -92,6 +92,7 @@ class DenseFFN(nn.Module):
         )
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, None]:
+        """``z`` ``[B, T, d]`` -> (``[B, T, d]``, ``None``)."""
         return self.net(z), None
 
 
@@ -123,6 +124,7 @@ class MoEFFN(nn.Module):
         return RouterStats(aux_loss=aux, load=f.detach(), topk=top_idx.detach())
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, RouterStats]:
+        """``z`` ``[B, T, d]`` -> (``[B, T, d]``, :class:`RouterStats` of this pass)."""
         shape = z.shape
         # [B, T, d] -> [N, d], N = B·T
         x = z.reshape(-1, shape[-1])
@@ -156,7 +158,7 @@ class MoEFFN(nn.Module):
 
 
 def ffn_flops_per_token(d_model: int, d_ff: int, num_experts: int = 1, top_k: int = 1) -> int:
-    """Multiply-adds ×2 of one token through a (MoE) FFN: router + ``top_k`` experts."""
+    """FLOPs (multiply-adds ×2) of one token ``[d]`` through a (MoE) FFN: router + ``top_k`` experts."""
     router = 2 * d_model * num_experts if num_experts > 1 else 0
     return router + top_k * 2 * (2 * d_model * d_ff)
 

@@ -81,9 +81,11 @@ class PaPPConfig:
     )
 
     def to_dict(self) -> dict:
+        """The sizes as a plain dict (the checkpoint card's ``architecture``)."""
         return asdict(self)
 
     def validate(self) -> None:
+        """Raise :class:`MimofmInputError` for inconsistent sizes."""
         if self.num_ue < 1 or self.num_bs_ant < self.num_ue:
             raise MimofmInputError(
                 f"papp needs 1 <= num_ue <= num_bs_ant, got {self.num_ue}, {self.num_bs_ant}"
@@ -114,10 +116,13 @@ class PaPPExtractor(nn.Module):
         self.broadcast = nn.Linear(e, e)
 
     def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``h`` ``[B, K, N]`` SNR-scaled channel -> (features ``[B, K, E]``, context ``[B, E]``)."""
         tok = user_tokens(h)  # [B, K, 2N+1]
         n = h.shape[-1]
-        img = torch.stack([tok[..., :n], tok[..., n : 2 * n]], dim=1)  # [B, 2, K, N] unit-norm directions
-        g = torch.relu(self.cnn_out(self.cnn(img).flatten(1)))  # [B, E]
+        # 2 × [B, K, N] -> [B, 2, K, N] (unit-norm directions as a 2-channel image)
+        img = torch.stack([tok[..., :n], tok[..., n : 2 * n]], dim=1)
+        # CNN: [B, 2, K, N] -> [B, C, K, N] -> flatten [B, C·K·N] -> [B, E]
+        g = torch.relu(self.cnn_out(self.cnn(img).flatten(1)))
         z = self.encoder(tok)  # [B, K, E]
         q = torch.quantile(z, torch.tensor(QUANTILES, dtype=z.dtype, device=z.device), dim=1)  # [3, B, E]
         pooled = torch.cat([z.mean(1), *q.unbind(0), g], dim=-1)  # [B, 5E]
@@ -199,6 +204,8 @@ class PaPPStudent(nn.Module):
     def forward(
         self, feats: torch.Tensor, h: torch.Tensor, num_rf: int | None = None, refine_steps: int = 0
     ) -> torch.Tensor:
+        """``feats`` ``[B, K, E]``, ``h`` ``[B, K, N]`` -> unit-power precoder ``[B, N, K]`` (``refine_steps``
+        sum-rate steps on ``(λ, p)``, fully digital only; ``num_rf`` RF chains, hybrid only)."""
         if self.num_rf is None:
             lam, p = self.structure(feats, h)
             if refine_steps:
@@ -236,6 +243,8 @@ class PaPP(nn.Module):
         self.student = PaPPStudent(cfg)
 
     def check_input(self, h: torch.Tensor) -> None:
+        """Raise :class:`MimofmInputError` unless ``h`` is complex ``[B, K, N]`` of this checkpoint's
+        sizes."""
         if not h.is_complex() or h.dim() != 3 or tuple(h.shape[1:]) != (self.cfg.num_ue, self.cfg.num_bs_ant):
             raise MimofmInputError(
                 f"this papp checkpoint serves {self.cfg.num_ue} users × {self.cfg.num_bs_ant} "
@@ -269,12 +278,13 @@ class PaPP(nn.Module):
         )
 
     def teacher_precoder(self, h: torch.Tensor) -> torch.Tensor:
+        """The teacher's unit-power precoder ``[B, N, K]`` for ``h`` ``[B, K, N]`` (training diagnostics)."""
         feats, ctx = self.extractor(h)
         return self.teacher(feats, ctx, h)
 
 
 def papp_multiplications(cfg: PaPPConfig) -> float:
-    """Real multiplications of the deployed path (extractor + student) for one sample."""
+    """Real multiplications of the deployed path (extractor + student) for one sample (``[1, K, N]``)."""
     k, n, e, w = cfg.num_ue, cfg.num_bs_ant, cfg.feature_dim, cfg.encoder_width
     cnn, c_in = 0, 2
     for c in cfg.cnn_channels:

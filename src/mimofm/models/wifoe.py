@@ -106,6 +106,7 @@ class WiFoEConfig:
 
     @classmethod
     def paper(cls, **kw) -> WiFoEConfig:
+        """The paper's sizes, with ``kw`` overriding any field."""
         return cls(
             **{
                 **dict(
@@ -124,6 +125,7 @@ class WiFoEConfig:
         )
 
     def to_dict(self) -> dict:
+        """The sizes and task shapes as a plain dict (the checkpoint card's ``architecture``)."""
         return asdict(self)
 
 
@@ -145,7 +147,8 @@ class TrunkRouting:
 
 
 def sign_ste(u: torch.Tensor) -> torch.Tensor:
-    """``sign(tanh(u)) ∈ {±1}`` forward (0 maps to +1), gradient of ``tanh`` backward."""
+    """``sign(tanh(u)) ∈ {±1}`` forward (0 maps to +1), gradient of ``tanh`` backward; any shape, e.g.
+    ``[B, K, B_bits]`` -> the same shape."""
     hard = 2.0 * (u >= 0).to(u.dtype) - 1.0
     if not torch.is_grad_enabled():  # inference (and the exported graph): the bits alone
         return hard
@@ -223,6 +226,7 @@ class WiFoE(nn.Module):
         return self._add_branch(shape)
 
     def branch(self, task: str) -> TaskBranch:
+        """The branch of ``task``; a clear error if this model has none."""
         if task not in self.branches:
             raise MimofmInputError(
                 f"this wifoe model has no branch for task {task!r}; it has "
@@ -231,8 +235,8 @@ class WiFoE(nn.Module):
         return self.branches[task]
 
     def freeze_trunk(self, keep_norms: bool = False) -> None:
-        """Trunk weights fixed; ``keep_norms``: its LayerNorm scales and shifts stay trainable (2·d per
-        norm)."""
+        """Trunk weights fixed; ``keep_norms``: its LayerNorm scales and shifts stay trainable (``[d]`` each,
+        2·d per norm)."""
         for p in self.trunk.parameters():
             p.requires_grad_(False)
         if keep_norms:
@@ -262,7 +266,8 @@ class WiFoE(nn.Module):
         amp = torch.as_tensor(pilot_energy, dtype=torch.float32, device=h.device)
         if not bool((amp > 0).all()) or not bool(torch.isfinite(amp).all()):
             raise MimofmInputError(f"`pilot_energy` must be positive and finite, got {pilot_energy!r}")
-        amp = amp.sqrt().reshape(-1, 1, 1) if amp.dim() else amp.sqrt()  # [B, 1, 1] against y [B, K, L]
+        # [B] -> [B, 1, 1] against y [B, K, L] (a scalar stays a scalar)
+        amp = amp.sqrt().reshape(-1, 1, 1) if amp.dim() else amp.sqrt()
         y = (h.to(x.dtype) @ x) * amp
         if noise is None:
             re_im = torch.randn((2,) + y.shape, generator=generator, device=y.device) * 0.5**0.5
@@ -274,7 +279,8 @@ class WiFoE(nn.Module):
         return self.feedback_real(y.real, y.imag, task)
 
     def feedback_real(self, y_re: torch.Tensor, y_im: torch.Tensor, task: str) -> torch.Tensor:
-        """:meth:`feedback` on real and imaginary parts (the exported user graph)."""
+        """:meth:`feedback` on real and imaginary parts ``[B, K, L]`` each -> ``[B, K, B]`` (the exported
+        user graph)."""
         feats, rms = _agc(y_re, y_im)
         u = self.branch(task).encoder(feats)
         if self.cfg.feedback == "bits":
@@ -295,7 +301,8 @@ class WiFoE(nn.Module):
         return self.decode_with_routing(q, task)[0]
 
     def decode_with_routing(self, q: torch.Tensor, task: str) -> tuple[torch.Tensor, TrunkRouting]:
-        """:meth:`decode` and the trunk's router statistics of this pass (for the load-balancing loss)."""
+        """:meth:`decode` (``[B, K, ·]`` -> ``V`` ``[B, N_t, K]``) and the trunk's router statistics of this
+        pass (for the load-balancing loss)."""
         v_re, v_im, routing = self._bs(q, task)
         return torch.complex(v_re.float(), v_im.float()), routing  # float: bf16 under autocast
 
@@ -354,7 +361,8 @@ class WiFoE(nn.Module):
         generator: torch.Generator | None = None,
         pilot_energy: float | torch.Tensor = 1.0,
     ) -> tuple[torch.Tensor, TrunkRouting]:
-        """:meth:`forward` and the trunk's router statistics of this pass (for the load-balancing loss)."""
+        """:meth:`forward` (``h`` ``[B, K, N_t]`` -> ``V`` ``[B, N_t, K]``) and the trunk's router statistics
+        of this pass (for the load-balancing loss)."""
         if h.dim() != 3:
             raise MimofmInputError(f"`h` must be [batch, num_ue, num_bs_ant], got shape {tuple(h.shape)}")
         q = self.feedback(self.receive(h, task, noise, generator, pilot_energy), task)
@@ -362,7 +370,7 @@ class WiFoE(nn.Module):
 
 
 def parameter_counts(model: WiFoE) -> dict:
-    """Parameters: ``trunk``, ``per_task`` {name: count}, ``total``."""
+    """Parameter counts (numbers of scalars): ``trunk``, ``per_task`` {name: count}, ``total``."""
     trunk = sum(p.numel() for p in model.trunk.parameters())
     per = {name: sum(p.numel() for p in br.parameters()) for name, br in model.branches.items()}
     return {"trunk": trunk, "per_task": per, "total": trunk + sum(per.values())}

@@ -90,11 +90,11 @@ def refine_structure(
 
 
 def refine_multiplications(k: int, steps: int = REFINE_STEPS) -> float:
-    """Real multiplications of ``steps`` refinement steps at ``K`` users (estimate, same conventions as
-    :func:`mimofm.evaluation.complexity.mimofm_multiplications`): per step the forward pass — ``Λ G``,
-    one complex ``K × K`` solve (``4·4/3 K³``), ``M^{-H} G M^{-1}`` and ``G M^{-1}`` (three complex
-    ``K³`` products), gains and SINRs — the backward pass taken as twice the forward, and Adam on ``2K``
-    numbers, plus one forward pass for the last iterate; the Gram matrix ``G`` (``4K²N``) is counted by
-    the structure step it shares."""
+    """Real multiplications of ``steps`` refinement steps at ``K`` users for one sample (estimate, same
+    conventions as :func:`mimofm.evaluation.complexity.mimofm_multiplications`): per step the forward
+    pass — ``Λ G``, one complex ``K × K`` solve (``4·4/3 K³``), ``M^{-H} G M^{-1}`` and ``G M^{-1}``
+    (three complex ``K³`` products), gains and SINRs — the backward pass taken as twice the forward, and
+    Adam on ``2K`` numbers, plus one forward pass for the last iterate; the Gram matrix ``G`` (``4K²N``)
+    is counted by the structure step it shares."""
     forward = 2 * k * k + 4 * 4 / 3 * k**3 + 3 * 4 * k**3 + 2 * k * k + k * k + 4 * k
     return float(steps * (3 * forward + 8 * 2 * k) + (forward if steps else 0))

@@ -91,6 +91,7 @@ def hybrid_structure(
     # L^{-1} Aᴴ [B, N_RF, N] -> transposed: A L^{-H}  [B, N, N_RF]
     q = torch.linalg.solve_triangular(chol, a.mH, upper=False).mH
     w_t = structured_precoder(h64 @ q, lam_d, p).to(torch.complex128)  # [B, N_RF, K]
+    # L^{-H} W̃: [B, N_RF, N_RF] \ [B, N_RF, K] -> W_dp [B, N_RF, K]
     return a, torch.linalg.solve_triangular(chol.mH, w_t, upper=True)
 
 
