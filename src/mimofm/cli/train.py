@@ -51,9 +51,7 @@ def train_command(
     out_dir: Path = typer.Option(
         Path("runs/train"), help="Checkpoints and log.jsonl go here; resumes if present."
     ),
-    set_: list[str] | None = typer.Option(
-        None, "--set", help="Override, e.g. train.steps=100 (repeatable)."
-    ),
+    set_: list[str] | None = typer.Option(None, "--set", help="Override, e.g. train.steps=100 (repeatable)."),
     fresh: bool = typer.Option(False, help="Ignore an existing checkpoint in --out-dir."),
     ship_as: str | None = typer.Option(
         None, help="Copy the final checkpoint into the package assets under this name."
@@ -83,8 +81,8 @@ def _ship(stem: Path, name: str, recipe: Path, overrides: list[str], secs: float
     """Copy a checkpoint into mimofm/assets/checkpoints with a card (command, hardware, metrics)."""
     import json
 
+    from mimofm.models.checkpoint import sha256_file
     from mimofm.models.loading import shipped_checkpoint
-    from mimofm.training.checkpoint import sha256_file
 
     dst = shipped_checkpoint(name)
     dst.parent.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ from importlib import resources
 from pathlib import Path
 
 from mimofm.core.validation import MimofmInputError
-from mimofm.training.checkpoint import _read, load_weights
+from mimofm.models.checkpoint import load_weights, read_checkpoint
 
 __all__ = ["PAPP_CHECKPOINTS", "load_fm", "load_papp", "load_wifoe", "shipped_checkpoint"]
 
@@ -32,7 +32,7 @@ def _architecture(family: str, stem: str | None, shipped: str | None = None) -> 
             f"no {family} checkpoint at {str(path)!r} (.json/.safetensors); train one with "
             f"`mimofm train {family} --recipe recipes/{family}.yaml`"
         )
-    _, card = _read(path)
+    _, card = read_checkpoint(path)
     arch = (card.get("meta") or {}).get("architecture")
     if not arch or card.get("config", {}).get("recipe_name") != family:
         raise MimofmInputError(f"checkpoint {str(path)!r} is not a {family} checkpoint")
