@@ -28,10 +28,19 @@ from collections.abc import Callable
 
 import torch
 
+from mimofm.core.linkbudget import median_gain
 from mimofm.core.validation import MimofmInputError
-from mimofm.models.loading import PAPP_CHECKPOINTS
-from mimofm.models.refine import REFINE_STEPS
-from mimofm.precoders.registry import REGISTRY, get_precoder, run_precoder
+from mimofm.evaluation.wifoe_eval import checkpoint_pilot_rule, rule_pilot_snr
+from mimofm.models.zoo import (
+    NEURAL,
+    build_precoder,
+    load_fm,
+    load_papp,
+    load_wifoe,
+    precoder_catalog,
+    shipped_checkpoint,
+)
+from mimofm.precoders.registry import run_precoder
 
 __all__ = ["Precoder", "load_precoder"]
 
@@ -50,16 +59,17 @@ def load_precoder(name: str, checkpoint: str | None = None, task: str | None = N
     """
     if name == "wifoe":
         return _wifoe(checkpoint, task)
-    spec = get_precoder(name)
-    if spec.kind != "precoder":
+    catalog = precoder_catalog()
+    if name not in catalog:
+        raise MimofmInputError(f"unknown precoder {name!r}; valid: {', '.join(catalog)}")
+    if catalog[name][0] != "precoder":
         raise MimofmInputError(
             f"{name!r} is a bound, not a precoder; precoders: "
-            f"{', '.join(n for n, s in REGISTRY.items() if s.kind == 'precoder')}"
+            f"{', '.join(n for n, (kind, _) in catalog.items() if kind == 'precoder')}"
         )
-    steps = REFINE_STEPS if name.endswith("-refined") else 0
-    if name in ("fm", "fm-refined"):
-        from mimofm.models.loading import load_fm
-
+    entry = NEURAL.get(name)
+    if entry is not None and entry.family == "fm":
+        steps = entry.refine_steps
         model = load_fm(checkpoint)
 
         def fm(h: torch.Tensor, rate_targets: torch.Tensor | None = None) -> torch.Tensor:
@@ -71,10 +81,9 @@ def load_precoder(name: str, checkpoint: str | None = None, task: str | None = N
                 return model(h.to(torch.complex64), rates=rates, refine_steps=steps).w.to(h.dtype)
 
         return fm
-    if name in (*PAPP_CHECKPOINTS, "papp-refined"):
-        from mimofm.models.loading import load_papp
-
-        student = load_papp(checkpoint, shipped=name.removesuffix("-refined"))
+    if entry is not None and entry.num_rf is None:  # papp, papp-refined, papp-csi, papp-hbf, papp-lite
+        steps = entry.refine_steps
+        student = load_papp(checkpoint, shipped=entry.checkpoint)
 
         def papp(h: torch.Tensor, rate_targets: torch.Tensor | None = None) -> torch.Tensor:
             if rate_targets is not None:
@@ -88,32 +97,27 @@ def load_precoder(name: str, checkpoint: str | None = None, task: str | None = N
         raise MimofmInputError(
             f"`checkpoint` applies to fm(-refined), papp (-csi, -hbf, -refined) and wifoe, not {name!r}"
         )
+    # a classical precoder, or papp-hbf-4 (the shipped papp-hbf served with 4 RF chains)
+    table = {name: build_precoder(name)}
 
     def classical(h: torch.Tensor, rate_targets: torch.Tensor | None = None) -> torch.Tensor:
         if rate_targets is not None:
             raise MimofmInputError(
                 f"{name} has no rate-target mode; use fm, or mimofm.precoders.qos_power_min"
             )
-        return run_precoder(name, h).w
+        return run_precoder(name, h, table).w
 
     classical.__name__ = name
     return classical
 
 
 def _wifoe(checkpoint: str | None, task: str | None) -> Precoder:
-    from mimofm.core.linkbudget import median_gain
-    from mimofm.models.loading import load_wifoe
-
     if not task:
         raise MimofmInputError(
             "wifoe needs `task=` (a branch of the checkpoint, e.g. 'T1'; see `mimofm data tasks`)"
         )
     model = load_wifoe(checkpoint)
     model.branch(task)
-
-    from mimofm.evaluation.wifoe_eval import checkpoint_pilot_rule, rule_pilot_snr
-    from mimofm.models.loading import shipped_checkpoint
-
     rule = checkpoint_pilot_rule(checkpoint or shipped_checkpoint("wifoe"))
 
     def wifoe(

@@ -9,7 +9,9 @@ import scipy.io
 import scipy.sparse
 import torch
 
-from mimofm.channels.io import ChannelSet, detect_format, export_npz, load_channels
+from mimofm.channels.formats import detect_format
+from mimofm.channels.io import export_npz, load_channels
+from mimofm.channels.types import ChannelSet
 from mimofm.core.validation import MimofmInputError
 
 P, A = 12, 5

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from mimofm.channels.io import ChannelSet, load_channels
+from mimofm.channels.io import load_channels, site_info
 from mimofm.channels.store import (
     SCHEMA_VERSION,
     PartialSite,
@@ -17,9 +17,9 @@ from mimofm.channels.store import (
     partial_path,
     read_site,
     site_checksum,
-    site_info,
     write_site,
 )
+from mimofm.channels.types import ChannelSet
 from mimofm.core.validation import MimofmInputError
 
 

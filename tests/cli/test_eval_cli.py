@@ -204,7 +204,7 @@ def test_checkpoint_needs_exactly_one_neural_precoder(tmp_path):
 
 
 def test_a_refined_precoder_serves_the_given_checkpoint(tmp_path):
-    from mimofm.models.loading import shipped_checkpoint
+    from mimofm.models.zoo import shipped_checkpoint
 
     out = tmp_path / "r.json"
     res = runner.invoke(

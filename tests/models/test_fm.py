@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from mimofm.channels.io import ChannelSet
 from mimofm.channels.store import write_site
+from mimofm.channels.types import ChannelSet
 from mimofm.core.energy import total_power
 from mimofm.core.rates import sum_rate
 from mimofm.core.validation import MimofmInputError
@@ -143,7 +143,7 @@ def test_structured_precoder_gradient_is_finite_when_a_power_share_underflows_to
 def test_old_rzf_mix_checkpoints_still_load(tmp_path):
     import json
 
-    from mimofm.models.loading import load_fm
+    from mimofm.models.zoo import load_fm
     from mimofm.training.checkpoint import save_checkpoint
 
     cfg = FMConfig(num_bs_ant=16, head_form="rzf-mix", **TINY)
@@ -178,7 +178,7 @@ def test_per_user_rate_mode_starts_as_the_paper_model_and_scales_lambda_by_gamma
 
 
 def test_cards_of_the_short_lived_request_option_load_when_it_was_off(tmp_path):
-    from mimofm.models.loading import load_fm
+    from mimofm.models.zoo import load_fm
     from mimofm.training.checkpoint import save_checkpoint
 
     cfg = FMConfig(num_bs_ant=16, **TINY)

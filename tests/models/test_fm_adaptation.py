@@ -1,7 +1,7 @@
 import torch
 
 from mimofm.adaptation.fm import HeadAdaptation, local_dataset, similar_datasets
-from mimofm.models.loading import load_fm
+from mimofm.models.zoo import load_fm
 from mimofm.training.fm_recipe import FMRecipe, load_datasets
 from mimofm.training.trainer import TrainConfig, train
 from tests.models.test_fm import TINY, _site

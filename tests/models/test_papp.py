@@ -199,7 +199,7 @@ def test_finetuning_permutes_and_turns_users_and_improves_on_local_samples(tmp_p
     # the same draw without the shuffle: same users per sample, different order in some samples
     import numpy as np
 
-    from mimofm.training.site_data import draw_samples
+    from mimofm.channels.site_data import draw_samples
 
     rng = np.random.default_rng([0, 3, 29])
     snr = [10.0][int(rng.integers(1))]

@@ -7,7 +7,7 @@ from mimofm.core.validation import MimofmInputError
 from mimofm.evaluation.complexity import mimofm_multiplications
 from mimofm.evaluation.evaluate import EvalConfig, evaluate_sets
 from mimofm.models.fm import structured_precoder
-from mimofm.models.loading import load_fm
+from mimofm.models.zoo import load_fm
 from mimofm.models.refine import refine_multiplications, refine_structure, structure_rates
 from tests.conftest import correlated
 

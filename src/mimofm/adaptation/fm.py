@@ -17,14 +17,14 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
+from mimofm.channels.site_data import draw_samples as _samples
+from mimofm.channels.types import Dataset
 from mimofm.core.linkbudget import median_gain
 from mimofm.core.rates import user_rates
 from mimofm.core.validation import MimofmInputError
 from mimofm.models.fm import FMPrecoder
 from mimofm.models.fm import transmit as _transmit
 from mimofm.precoders.linear import rzf
-from mimofm.training.site_data import Dataset
-from mimofm.training.site_data import draw_samples as _samples
 
 __all__ = [
     "HeadAdaptation",
@@ -87,7 +87,7 @@ class HeadAdaptation:
         return d
 
     def build_model(self) -> FMPrecoder:
-        from mimofm.models.loading import load_fm
+        from mimofm.models.zoo import load_fm
 
         if not self.datasets:
             raise MimofmInputError("head adaptation needs at least one dataset")
@@ -178,8 +178,8 @@ def adapt_fm(
     ``training_files``, default: the catalog's training sites) plus the local samples. Returns the
     shared loop's result dict plus ``"similar"`` (names and cosines, few-shot only).
     """
-    from mimofm.models.loading import load_fm
-    from mimofm.training.site_data import load_datasets
+    from mimofm.channels.site_data import load_datasets
+    from mimofm.models.zoo import load_fm
     from mimofm.training.trainer import TrainConfig, train
 
     model = load_fm(checkpoint)

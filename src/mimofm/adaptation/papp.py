@@ -21,10 +21,11 @@ import torch
 
 from mimofm.adaptation.fm import local_positions, rzf_ratio_report
 from mimofm.channels.sampling import permute_users, rotate_user_phases
+from mimofm.channels.site_data import draw_samples
+from mimofm.channels.types import Dataset
 from mimofm.core.rates import user_rates
 from mimofm.models.papp import PaPP
 from mimofm.precoders.linear import rzf
-from mimofm.training.site_data import Dataset, draw_samples
 
 __all__ = ["PaPPFineTune", "finetune_papp"]
 
@@ -51,7 +52,7 @@ class PaPPFineTune:
         return d
 
     def build_model(self) -> PaPP:
-        from mimofm.models.loading import load_papp
+        from mimofm.models.zoo import load_papp
 
         base = load_papp(self.checkpoint)
         model = PaPP(base.cfg)
@@ -90,7 +91,7 @@ def finetune_papp(
 ) -> dict:
     """Fine-tune papp on ``shots`` local train-split positions of the site ``cs`` (or all: ``"full"``);
     a run already in ``out_dir`` is resumed unless ``fresh``."""
-    from mimofm.models.loading import load_papp
+    from mimofm.models.zoo import load_papp
     from mimofm.training.trainer import TrainConfig, train
 
     k = load_papp(checkpoint).cfg.num_ue

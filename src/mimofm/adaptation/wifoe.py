@@ -64,7 +64,7 @@ def finetune_wifoe(
     those not given are the checkpoint's own, so a branch trains at the point its trunk was pretrained
     at. Returns the loop's result (model, metrics, checkpoint stem).
     """
-    from mimofm.models.loading import load_wifoe, shipped_checkpoint
+    from mimofm.models.zoo import load_wifoe, shipped_checkpoint
 
     if trunk not in ("pretrained", "pretrained-norms", "random", "train", "finetune"):
         raise MimofmInputError(

@@ -13,8 +13,8 @@ import numpy as np
 
 def main() -> int:
     src, out, names = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
-    import scipy.io
-    import scipy.sparse
+    import scipy.io  # deferred: runs in a child process; SciPy only for MATLAB v5 files
+    import scipy.sparse  # deferred: as above
 
     try:
         raw = scipy.io.loadmat(

@@ -5,7 +5,8 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from mimofm.channels.io import ChannelSet, load_channels
+from mimofm.channels.io import load_channels
+from mimofm.channels.types import ChannelSet
 
 __all__ = ["bundled_dir", "bundled_sites"]
 

@@ -12,6 +12,10 @@ from mimofm.channels.bundled import bundled_sites
 from mimofm.cli._common import clean_errors, console, results_table, tradeoff_table
 from mimofm.evaluation.evaluate import EvalConfig, evaluate_sets
 from mimofm.evaluation.plots import plot_complexity_vs_rate, plot_sum_rate_vs_snr, plot_tradeoff
+from mimofm.evaluation.tradeoff import TradeoffConfig, evaluate_tradeoff
+from mimofm.evaluation.wifoe_eval import checkpoint_pilot_rule, checkpoint_snrs, evaluate_wifoe
+from mimofm.models.zoo import load_fm, load_wifoe, shipped_checkpoint
+from mimofm.reports import write_html
 
 
 @clean_errors
@@ -25,7 +29,6 @@ def quickstart_command(
     a report folder with plots."""
     t0 = time.perf_counter()
     sets = bundled_sites()
-    from mimofm.models.loading import shipped_checkpoint
 
     neural = [n for n in ("fm", "papp", "papp-hbf") if shipped_checkpoint(n).with_suffix(".json").exists()]
     cfg = EvalConfig(
@@ -52,9 +55,6 @@ def quickstart_command(
     ]
     trade = None
     if "fm" in neural:
-        from mimofm.evaluation.tradeoff import TradeoffConfig, evaluate_tradeoff
-        from mimofm.models.loading import load_fm
-
         tcfg = TradeoffConfig(
             snr_db=[20.0],
             betas=[0.2, 0.5, 0.8],
@@ -74,7 +74,6 @@ def quickstart_command(
     if shipped_checkpoint("wifoe").with_suffix(".json").exists():
         report += _wifoe(out, min(samples, 50), seed)
     (out / "report.md").write_text(report)
-    from mimofm.reports import write_html
 
     write_html(out / "report.md")
     console.print(
@@ -85,9 +84,6 @@ def quickstart_command(
 
 def _wifoe(out: Path, samples: int, seed: int, task: str = "T4") -> str:
     """The shipped wifoe end to end on one 3GPP task's test drops (generated with Sionna on first use)."""
-    from mimofm.evaluation.wifoe_eval import checkpoint_pilot_rule, checkpoint_snrs, evaluate_wifoe
-    from mimofm.models.loading import load_wifoe, shipped_checkpoint
-
     stem = shipped_checkpoint("wifoe")
     snrs, conv = checkpoint_snrs(stem)  # the shipped model's own operating point
     fixed, offset, rule_conv = checkpoint_pilot_rule(stem)

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from mimofm.channels.io import ChannelSet
+from mimofm.channels.types import ChannelSet
 from mimofm.core.energy import energy
 from mimofm.core.linkbudget import LinkBudget, SNRSpec
 from mimofm.core.rates import user_rates

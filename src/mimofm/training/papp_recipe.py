@@ -26,10 +26,11 @@ import torch
 from torch.func import functional_call
 
 from mimofm.channels.sampling import imperfect_csi
+from mimofm.channels.site_data import draw_samples, load_datasets, wmmse_reference
+from mimofm.channels.types import Dataset
 from mimofm.core.rates import sum_rate
 from mimofm.core.validation import MimofmInputError
 from mimofm.models.papp import PaPP, PaPPConfig
-from mimofm.training.site_data import Dataset, draw_samples, load_datasets, wmmse_reference
 
 __all__ = ["PaPPRecipe", "phase_invariant_mse"]
 

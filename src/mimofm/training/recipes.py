@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from mimofm.channels.catalog import sites
 from mimofm.core.validation import MimofmInputError
 from mimofm.training.trainer import TrainConfig
 
@@ -71,8 +72,6 @@ def apply_overrides(doc: dict, overrides: list[str]) -> dict:
 def resolve_sites(spec: Any) -> list[str]:
     """``"catalog:train"`` -> the train-split site files in :func:`site_dir`; a list of paths stays."""
     if isinstance(spec, str) and spec.startswith("catalog:"):
-        from mimofm.channels.catalog import sites
-
         split = spec.split(":", 1)[1]
         files = [site_dir() / f"{s.name}.h5" for s in sites(split)]
         missing = [f.name for f in files if not f.exists()]

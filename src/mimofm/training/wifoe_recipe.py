@@ -34,18 +34,12 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
+from mimofm.channels.tasks import DEFAULT_POSITIONS, SamplePool, draw_task_samples, load_task, split_pool
+from mimofm.channels.types import TaskData
 from mimofm.core.linkbudget import FDD_CONVENTIONS, FDDOperatingPoint
 from mimofm.core.rates import sum_rate
 from mimofm.core.validation import MimofmInputError
 from mimofm.models.wifoe import TaskShape, WiFoE, WiFoEConfig
-from mimofm.training.task_data import (
-    DEFAULT_POSITIONS,
-    SamplePool,
-    TaskData,
-    draw_task_samples,
-    load_task,
-    split_pool,
-)
 
 __all__ = ["PRETRAIN_TASKS", "WiFoERecipe"]
 
@@ -150,9 +144,9 @@ class WiFoERecipe:
         if not self.init_from:
             model = WiFoE(WiFoEConfig(**self.model, tasks=shapes))
         else:
-            from mimofm.models.loading import load_wifoe
+            from mimofm.models.zoo import load_wifoe
 
-            pre = load_wifoe(self.init_from, fresh=True)
+            pre = load_wifoe(self.init_from)
             if self.model:
                 raise MimofmInputError(
                     "`model` overrides cannot be combined with `init_from` (the checkpoint "

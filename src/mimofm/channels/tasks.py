@@ -20,20 +20,22 @@ QuaDRiGa channels are a few dB stronger than unit gain; our 15 dB is its 10 dB, 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from mimofm.channels.io import load_channels
 from mimofm.channels.sampling import draw_user_sets, gather_users
+from mimofm.channels.store import write_site
+from mimofm.channels.tr38901 import CHUNK_POSITIONS, generate_task, get_task
+from mimofm.channels.types import TaskData
 from mimofm.core.linkbudget import FDDOperatingPoint
 from mimofm.core.validation import MimofmInputError
 
 __all__ = [
     "DEFAULT_POSITIONS",
     "SamplePool",
-    "TaskData",
     "draw_task_samples",
     "load_task",
     "snr_scale",
@@ -48,23 +50,7 @@ def task_dir() -> Path:
     return Path(os.environ.get("MIMOFM_TASK_DIR", Path.home() / ".cache" / "mimofm" / "tasks"))
 
 
-@dataclass
-class TaskData:
-    """One task's normalized positions: ``train`` / ``test`` complex64 ``[P, N_t]``."""
-
-    name: str
-    train: torch.Tensor
-    test: torch.Tensor
-
-    def split(self, which: str) -> torch.Tensor:
-        if which not in ("train", "test"):
-            raise MimofmInputError(f"split must be 'train' or 'test', got {which!r}")
-        return self.train if which == "train" else self.test
-
-
 def _test_mask(num_positions: int) -> np.ndarray:
-    from mimofm.channels.tr38901 import CHUNK_POSITIONS
-
     return (np.arange(num_positions) // CHUNK_POSITIONS) % 10 >= 7
 
 
@@ -73,10 +59,6 @@ _CACHE: dict[tuple, TaskData] = {}
 
 def load_task(name: str, positions: int = DEFAULT_POSITIONS, seed: int = 0, *, progress=None) -> TaskData:
     """The task's train/test positions, generated with Sionna on first use and cached (memory and disk)."""
-    from mimofm.channels.io import load_channels
-    from mimofm.channels.store import write_site
-    from mimofm.channels.tr38901 import generate_task, get_task
-
     key = (name, positions, seed, str(task_dir()))
     if key in _CACHE:
         return _CACHE[key]
