@@ -48,7 +48,8 @@ Precoder = Callable[..., torch.Tensor]
 
 
 def load_precoder(name: str, checkpoint: str | None = None, task: str | None = None) -> Precoder:
-    """``name`` from ``mimofm precoders`` (bounds excluded), or ``"wifoe"`` -> ``f(h, rate_targets=None) -> W``.
+    """``name`` from ``mimofm precoders`` (bounds excluded), or ``"wifoe"`` ->
+    ``f(h, rate_targets=None) -> W``.
 
     ``h`` ``[..., K, N]`` complex SNR-scaled channel; ``W`` ``[..., N, K]``. ``rate_targets`` ``[..., K]``
     (bit/s/Hz) is accepted by fm only. ``checkpoint``: an fm, papp or wifoe checkpoint stem instead of the
@@ -128,10 +129,12 @@ def _wifoe(checkpoint: str | None, task: str | None) -> Precoder:
         pilot_snr_db: float | None = None,
         snr_db: float | None = None,
     ) -> torch.Tensor:
-        """``h`` SNR-scaled ``[B, K, N_t]`` -> ``W`` ``[B, N_t, K]``. Pilots: ``pilot_energy`` (``E_s`` itself), or
+        """``h`` SNR-scaled ``[B, K, N_t]`` -> ``W`` ``[B, N_t, K]``. Pilots: ``pilot_energy`` (``E_s``
+        itself), or
         ``pilot_snr_db`` (the pilot SNR at the reference user), or neither: the checkpoint's own rule (the
         shipped model: data SNR + 4 dB; full-energy pilots for a checkpoint without one). The reference user's
-        gain is ``10^(snr_db/10)`` (``snr_db``: the received SNR ``h`` was scaled to), else the median ‖h_k‖² of
+        gain is ``10^(snr_db/10)`` (``snr_db``: the received SNR ``h`` was scaled to), else the median ‖h_k‖²
+        of
         this batch — then the pilots depend on the batch, so pass ``snr_db`` when you know it."""
         if rate_targets is not None:
             raise MimofmInputError("wifoe has no rate-target mode; use fm")
@@ -141,6 +144,7 @@ def _wifoe(checkpoint: str | None, task: str | None) -> Precoder:
             n = h.shape[-1]
             if snr_db is not None and not math.isfinite(snr_db):
                 raise MimofmInputError(f"`snr_db` must be a finite number of dB, got {snr_db!r}")
+            # [..., K, N] -> [users, N] for the median user's gain
             g = 10.0 ** (snr_db / 10.0) if snr_db is not None else median_gain(h.reshape(-1, n))
             if not g > 0:
                 raise MimofmInputError(

@@ -135,8 +135,10 @@ def test_write_rejects_bad_input(tmp_path, cs_kw, match):
 
 def _flip_h(f):
     h = f["H"][()]
+    # [P, N] complex64 -> [P, 8N] bytes
     raw = h.view(np.uint8).copy()
     raw[5] ^= 0x01  # one bit of one byte
+    # [P, 8N] bytes -> [P, N] complex64
     f["H"][...] = raw.view(np.complex64).reshape(h.shape)
 
 
@@ -225,7 +227,7 @@ def test_truncated_file_rejected(tmp_path):
     with pytest.raises(MimofmInputError, match="truncated or corrupt"):
         load_channels(p)
     p.write_bytes(data[:100])
-    with pytest.raises(MimofmInputError, match="truncated or corrupt|not an HDF5"):
+    with pytest.raises(MimofmInputError, match=r"truncated or corrupt|not an HDF5"):
         load_channels(p)
 
 

@@ -1,4 +1,5 @@
-"""The scaling harness on small sizes: ratios to WMMSE from the same run, neural models only where they can."""
+"""The scaling harness on small sizes: ratios to WMMSE from the same run, neural models only where they
+can."""
 
 import pytest
 import torch

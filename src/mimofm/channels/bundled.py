@@ -12,6 +12,7 @@ __all__ = ["bundled_dir", "bundled_sites"]
 
 
 def bundled_dir() -> Path:
+    """The folder of the compact evaluation sites shipped with mimofm (``mimofm/assets/sites``)."""
     return Path(str(resources.files("mimofm") / "assets" / "sites"))
 
 

@@ -99,7 +99,8 @@ def detect_format(path: str | Path) -> str:
 
 
 def check_h_array(path: Path, h: np.ndarray) -> None:
-    """Content checks of ``H`` ``[num_positions, num_bs_ant]``: complex, 2-D, non-empty, finite, no zero rows."""
+    """Content checks of ``H`` ``[num_positions, num_bs_ant]``: complex, 2-D, non-empty, finite, no zero
+    rows."""
     if not np.iscomplexobj(h):
         raise file_error(path, f"`H` must be complex, got dtype {h.dtype}")
     if h.ndim != 2:

@@ -230,7 +230,8 @@ def _read_hdf5(path: Path, matlab: bool) -> dict[str, np.ndarray]:
     if "H" not in arrays and "H_real" not in arrays:
         raise file_error(
             path,
-            f"has no `H` dataset (nor `H_real`/`H_imag`) at its root (found: {', '.join(found) or 'nothing'})",
+            "has no `H` dataset (nor `H_real`/`H_imag`) at its root (found: "
+            f"{', '.join(found) or 'nothing'})",
         )
     return arrays
 
@@ -240,8 +241,10 @@ def _read_hdf5(path: Path, matlab: bool) -> dict[str, np.ndarray]:
 
 
 def _vector(a: np.ndarray, n: int) -> np.ndarray | None:
-    """Accept ``[n]``, ``[1, n]`` and ``[n, 1]`` (MATLAB vectors); return ``[n]``, or None if the shape is wrong."""
+    """Accept ``[n]``, ``[1, n]`` and ``[n, 1]`` (MATLAB vectors); return ``[n]``, or None if the shape is
+    wrong."""
     if a.ndim == 2 and 1 in a.shape:
+        # [1, n] or [n, 1] -> [n]
         a = a.reshape(-1)
     return a if a.shape == (n,) else None
 
@@ -417,7 +420,8 @@ def site_info(path: str | Path) -> dict:
     Keys: ``file``, ``format``, ``name``, ``schema`` (None unless a site file), ``num_positions``,
     ``num_bs_ant``, ``los_ratio`` (None without ``los``), ``median_gain_db`` (median over positions of
     ``10·log10 ‖h‖²``; the lower median for an even count, as ``torch.median`` and the site-median SNR
-    convention of :func:`mimofm.core.linkbudget.median_gain`), ``split_counts`` (None without ``split``), ``meta``, ``file_size_bytes``,
+    convention of :func:`mimofm.core.linkbudget.median_gain`), ``split_counts`` (None without ``split``),
+    ``meta``, ``file_size_bytes``,
     ``checksum_sha256`` and ``checksum_ok`` (None unless a site file), ``created_utc``.
     A site file whose checksum does not match is reported with ``checksum_ok`` False, not raised.
     """

@@ -19,7 +19,8 @@ __all__ = ["draw_samples", "load_datasets", "wmmse_reference"]
 
 
 def draw_samples(d: Dataset, n: int, num_ue: int, seed: int, snr_db: float) -> torch.Tensor:
-    """``n`` multi-user samples ``[n, num_ue, N]`` of dataset ``d`` at site-median SNR ``snr_db`` (complex64)."""
+    """``n`` multi-user samples ``[n, num_ue, N]`` of dataset ``d`` at site-median SNR ``snr_db``
+    (complex64)."""
     idx = draw_user_sets(d.h.shape[0], num_ue, n, seed)
     scale = math.sqrt(10.0 ** (snr_db / 10.0) / d.site_median_gain)
     return gather_users(d.h, idx).to(torch.complex64) * scale

@@ -88,6 +88,7 @@ def site_checksum(name: str, arrays: dict[str, np.ndarray], meta: dict) -> str:
             continue
         a = np.ascontiguousarray(a, dtype=DTYPES[key])
         d.update(f"{key} {a.dtype.str} {json.dumps(list(a.shape), separators=(',', ':'))}\n".encode())
+        # [...] -> [bytes]: the array's little-endian bytes in C order
         d.update(a.reshape(-1).view(np.uint8))
     d.update(canonical_json({"meta": meta, "name": name}).encode())
     return d.hexdigest()
@@ -279,7 +280,7 @@ def read_site_with_header(path: Path) -> tuple[ChannelSet, dict]:
         if not isinstance(meta, dict):
             raise _site_bad(path, f"`meta_json` must hold a JSON object, got {type(meta).__name__}")
 
-        for key in f.keys():
+        for key in f:
             if key not in DATASETS:
                 raise _site_bad(
                     path,
@@ -452,7 +453,7 @@ class PartialSite:
                     "delete it to start over with the new settings"
                 )
             n = int(a["num_positions"])
-            for key in f.keys():  # drop rows of an append that never committed
+            for key in f:  # drop rows of an append that never committed
                 if f[key].shape[0] != n:
                     f[key].resize(n, axis=0)
             self.num_positions, self.chunks_done = n, int(a["chunks_done"])
@@ -509,7 +510,7 @@ class PartialSite:
             raise self._work_bad("has no positions yet; append at least one chunk before finalizing")
         with self._open("r") as f:
             n = int(f.attrs["num_positions"])
-            data = {k: f[k][:n] for k in f.keys()}
+            data = {k: f[k][:n] for k in f}
         cs = ChannelSet(
             name=self.name,
             h=torch.from_numpy(data["H"]),

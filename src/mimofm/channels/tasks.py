@@ -10,9 +10,9 @@ A multi-user sample of ``K`` users is ``K`` distinct positions of one split, sca
 **by default the SNR of the wifoe tasks is the beamformed single-user SNR** ``P·E‖h‖²/σ²`` (the
 channels are brought to ``E‖h‖² = SNR``; ``convention="received"``). ``convention="per-antenna"`` is the
 FDD papers' reading, ``SNR = P/σ²`` with unit gain per antenna (``E‖h‖² = N_t·SNR``, scale ``√SNR``);
-see :class:`~mimofm.core.linkbudget.FDDOperatingPoint`. The catalog's normalized channels have ``E‖h‖² = N_t``, with which
-``P/σ²`` would add the 18–24 dB array gain to every SNR and put 0–20 dB deep in the
-feedback-limited regime. With ``E‖h‖² = 1``, perfect-CSI WMMSE averages ≈ 1.7 / 6.5–7 / 16–19
+see :class:`~mimofm.core.linkbudget.FDDOperatingPoint`. The catalog's normalized channels have
+``E‖h‖² = N_t``, with which ``P/σ²`` would add the 18–24 dB array gain to every SNR and put 0–20 dB
+deep in the feedback-limited regime. With ``E‖h‖² = 1``, perfect-CSI WMMSE averages ≈ 1.7 / 6.5–7 / 16–19
 bit/s/Hz at 0 / 10 / 20 dB over K = 3..8 (the wifoe paper's Table II has ≈ 12.7 at 10 dB: its
 QuaDRiGa channels are a few dB stronger than unit gain; our 15 dB is its 10 dB, roughly).
 """
@@ -47,6 +47,8 @@ DEFAULT_POSITIONS = 4096
 
 
 def task_dir() -> Path:
+    """The cache folder of the generated task files (``$MIMOFM_TASK_DIR``, default
+    ``~/.cache/mimofm/tasks``)."""
     return Path(os.environ.get("MIMOFM_TASK_DIR", Path.home() / ".cache" / "mimofm" / "tasks"))
 
 
@@ -92,7 +94,8 @@ def snr_scale(snr_db: float, num_bs_ant: int, convention: str = "received") -> f
 def draw_task_samples(
     positions: torch.Tensor, n: int, num_ue: int, seed: int, snr_db: float, convention: str = "received"
 ) -> torch.Tensor:
-    """``n`` samples ``[n, num_ue, N_t]`` of ``num_ue`` distinct positions at SNR ``snr_db`` (``convention``)."""
+    """``n`` samples ``[n, num_ue, N_t]`` of ``num_ue`` distinct positions at SNR ``snr_db``
+    (``convention``)."""
     idx = draw_user_sets(positions.shape[0], num_ue, n, seed)
     return gather_users(positions, idx).to(torch.complex64) * snr_scale(
         snr_db, positions.shape[-1], convention
@@ -132,6 +135,8 @@ class SamplePool:
     def draw(
         self, n: int, rng: np.random.Generator, snr_db: float, convention: str = "received"
     ) -> torch.Tensor:
+        """``n`` samples ``[n, K, N_t]`` (complex64) of one user count ``K`` picked with ``rng``, scaled to
+        ``snr_db`` (dB, read in ``convention``)."""
         k = list(self.sets)[int(rng.integers(len(self.sets)))]
         idx = self.sets[k][rng.integers(len(self.sets[k]), size=n)]
         scale = snr_scale(snr_db, self.positions.shape[-1], convention)

@@ -323,7 +323,8 @@ def _model(cfg: TaskConfig):
 
 def _chunk(cfg: TaskConfig, drop_size: int, chunk_seed: int):
     """One chunk of ``CHUNK_POSITIONS`` positions: (h ``[P, N_t]`` complex64 raw, large-scale gain ``[P]``
-    (dB: -path loss + shadow fading), los ``[P]``, positions ``[P, 3]``, BS location ``[3]``, BS orientation ``[3]``)."""
+    (dB: -path loss + shadow fading), los ``[P]``, positions ``[P, 3]``, BS location ``[3]``, BS orientation
+    ``[3]``)."""
     from sionna.phy import config  # deferred: Sionna, heavy
     from sionna.phy.channel import gen_single_sector_topology
 

@@ -50,6 +50,7 @@ class TaskData:
     test: torch.Tensor
 
     def split(self, which: str) -> torch.Tensor:
+        """The ``train`` or ``test`` positions ``[P, N_t]`` (complex64)."""
         if which not in ("train", "test"):
             raise MimofmInputError(f"split must be 'train' or 'test', got {which!r}")
         return self.train if which == "train" else self.test
@@ -57,7 +58,8 @@ class TaskData:
 
 @dataclass
 class Dataset:
-    """One (site, LOS|NLOS) training dataset: positions ``h`` ``[P, N]`` (raw gains) and the site's median gain."""
+    """One (site, LOS|NLOS) training dataset: positions ``h`` ``[P, N]`` (raw gains) and the site's median
+    gain."""
 
     name: str
     h: torch.Tensor

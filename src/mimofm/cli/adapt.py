@@ -14,6 +14,8 @@ from mimofm.channels.io import load_channels
 from mimofm.cli._common import clean_errors, console
 from mimofm.core.validation import MimofmInputError
 
+__all__ = ["adapt_command"]
+
 
 @clean_errors
 def adapt_command(
@@ -58,7 +60,8 @@ def adapt_command(
         help="The adapted checkpoint goes here (last.*; wifoe with --val-fraction: best.*).",
     ),
 ) -> None:
-    """Adapt a pretrained model to a new site: fm few-shot/full (a new head), papp fine-tuning (whole model)."""
+    """Adapt a pretrained model to a new site: fm few-shot/full (a new head), papp fine-tuning (whole
+    model)."""
     ckpt = str(checkpoint) if checkpoint else None
     if family in ("fm", "papp") and data is None:
         raise MimofmInputError(f"`mimofm adapt {family}` needs --data SITE_FILE")

@@ -1,4 +1,5 @@
-"""`mimofm bench`: latency (PyTorch and ONNX Runtime, the real-time budget), scaling in N_T and N_U, training cost."""
+"""`mimofm bench`: latency (PyTorch and ONNX Runtime, the real-time budget), scaling in N_T and N_U, training
+cost."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from mimofm.models.zoo import shipped_checkpoint
 from mimofm.reports import write_html
 from mimofm.reports.benchmarks_md import main as write_page
 
+__all__ = ["bench_app", "cost_command", "latency_command", "scaling_command", "suite_command"]
+
 bench_app = typer.Typer(add_completion=False, no_args_is_help=True)
 
 
@@ -40,7 +43,8 @@ def latency_command(
     quick: bool = typer.Option(False, help="Batches 1 and 64, 2 repeats (seconds)."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the results JSON here."),
 ) -> None:
-    """Time per precoder at each batch, as a ratio to WMMSE in the same run, and precoders/s vs a cell's need."""
+    """Time per precoder at each batch, as a ratio to WMMSE in the same run, and precoders/s vs a cell's
+    need."""
     cfg = LatencyConfig(batches=[int(b) for b in parse_floats(batches, "--batches")], repeats=repeats)
     if methods is not None:
         cfg.methods = [m.strip() for m in methods.split(",") if m.strip()]

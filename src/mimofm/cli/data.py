@@ -15,6 +15,8 @@ from mimofm.channels.store import write_site
 from mimofm.cli._common import clean_errors, console, err_console
 from mimofm.core.validation import MimofmInputError
 
+__all__ = ["data_app", "export_command", "import_command", "info_command"]
+
 data_app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,

@@ -24,6 +24,8 @@ from mimofm.evaluation.wifoe_eval import (
 )
 from mimofm.models.zoo import load_fm, load_wifoe, shipped_checkpoint
 
+__all__ = ["DEFAULT_PRECODERS", "eval_command"]
+
 DEFAULT_PRECODERS = "mrt,zf,zf-wf,rzf,wmmse,dpc"
 
 
@@ -35,11 +37,18 @@ def eval_command(
     data: list[Path] | None = typer.Option(
         None,
         "--data",
-        help="Channel file: site file (.h5), .npz/.npy/.mat/HDF5 with H [num_positions, num_bs_ant]; repeatable.",
+        help=(
+            "Channel file: site file (.h5), .npz/.npy/.mat/HDF5 with H [num_positions, num_bs_ant]; "
+            "repeatable."
+        ),
     ),
     task: str | None = typer.Option(
         None,
-        help="wifoe: comma-separated 3GPP tasks (e.g. T1,G1); end-to-end sum rate with pilots and feedback on the task's test drops, vs perfect-CSI ZF and WMMSE. With --data: the wifoe branch that serves the file (default: picked from its antenna count).",
+        help=(
+            "wifoe: comma-separated 3GPP tasks (e.g. T1,G1); end-to-end sum rate with pilots and feedback on "
+            "the task's test drops, vs perfect-CSI ZF and WMMSE. With --data: the wifoe branch that serves "
+            "the file (default: picked from its antenna count)."
+        ),
     ),
     snr_db: str | None = typer.Option(
         None, help="SNR points in dB, e.g. 0,10,20 (site-median single-user SNR by default)."
@@ -47,11 +56,19 @@ def eval_command(
     noise_dbm: str | None = typer.Option(None, help="Absolute noise powers in dBm, e.g. -94,-104."),
     snr_convention: str | None = typer.Option(
         None,
-        help="How --snr-db is read (default: site-median; for --task, the checkpoint's own): site-median (= received: median single-user SNR; the 3GPP tasks: E‖h‖² = SNR) | per-antenna (SNR = P/σ² with unit gain per antenna: median ‖h‖² = N_t·SNR) | none (P/σ² on normalized channels).",
+        help=(
+            "How --snr-db is read (default: site-median; for --task, the checkpoint's own): site-median (= "
+            "received: median single-user SNR; the 3GPP tasks: E‖h‖² = SNR) | per-antenna (SNR = P/σ² with "
+            "unit gain per antenna: median ‖h‖² = N_t·SNR) | none (P/σ² on normalized channels)."
+        ),
     ),
     pilot_snr_db: float | None = typer.Option(
         None,
-        help="wifoe: the pilot SNR (dB) at which one full-energy pilot symbol on a non-steered beam reaches a median user (default: the checkpoint's own rule, e.g. data SNR + 4 dB for the shipped one; full-energy pilots for a checkpoint without one).",
+        help=(
+            "wifoe: the pilot SNR (dB) at which one full-energy pilot symbol on a non-steered beam reaches a "
+            "median user (default: the checkpoint's own rule, e.g. data SNR + 4 dB for the shipped one; "
+            "full-energy pilots for a checkpoint without one)."
+        ),
     ),
     tx_power_dbm: float = typer.Option(43.0103, help="Transmit power in dBm (20 W)."),
     system_loss_db: float = typer.Option(10.0, help="System loss in dB."),
@@ -64,11 +81,17 @@ def eval_command(
     json_out: Path | None = typer.Option(None, "--json", help="Write the results JSON here (atomically)."),
     checkpoint: Path | None = typer.Option(
         None,
-        help="Checkpoint (stem, .json or .safetensors) of the one neural precoder in --precoder, instead of the shipped one.",
+        help=(
+            "Checkpoint (stem, .json or .safetensors) of the one neural precoder in --precoder, instead of "
+            "the shipped one."
+        ),
     ),
     rate_targets: str | None = typer.Option(
         None,
-        help="Trade-off mode (fm only): per-user requests in bit/s/Hz, e.g. 1,1,0.5,0.5, or 'random' (R*_u ~ U(0,1) scaled to β·R_WMMSE for each --betas).",
+        help=(
+            "Trade-off mode (fm only): per-user requests in bit/s/Hz, e.g. 1,1,0.5,0.5, or 'random' (R*_u ~ "
+            "U(0,1) scaled to β·R_WMMSE for each --betas)."
+        ),
     ),
     betas: str = typer.Option(
         "0.2,0.4,0.6,0.8", help="With --rate-targets random: fractions β of each sample's WMMSE sum rate."
@@ -81,7 +104,10 @@ def eval_command(
     ),
     exact_rates: bool = typer.Option(
         True,
-        help="With --rate-targets: fm's exact power layer (least powers meeting the requests with fm's beams); --no-exact-rates: the network's own powers.",
+        help=(
+            "With --rate-targets: fm's exact power layer (least powers meeting the requests with fm's "
+            "beams); --no-exact-rates: the network's own powers."
+        ),
     ),
     csi_nmse_db: float | None = typer.Option(
         None,
@@ -89,10 +115,14 @@ def eval_command(
     ),
     csi_denoise: bool = typer.Option(
         False,
-        help="With --csi-nmse-db: denoise H + E in the array's angular domain before every precoder (mimofm.channels.denoise).",
+        help=(
+            "With --csi-nmse-db: denoise H + E in the array's angular domain before every precoder "
+            "(mimofm.channels.denoise)."
+        ),
     ),
 ) -> None:
-    """Evaluate classical precoders and bounds on the same multi-user samples (or fm's rate-target mode, or wifoe on 3GPP tasks)."""
+    """Evaluate classical precoders and bounds on the same multi-user samples (or fm's rate-target mode, or
+    wifoe on 3GPP tasks)."""
     # None: --precoder not given (each mode has its own default)
     given = None if precoder is None else precoder.strip()
     if not data and (task is not None or given == "wifoe"):

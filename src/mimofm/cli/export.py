@@ -1,4 +1,5 @@
-"""`mimofm export onnx --precoder fm|papp|wifoe`: ONNX graphs with a dynamic batch, checked against PyTorch."""
+"""`mimofm export onnx --precoder fm|papp|wifoe`: ONNX graphs with a dynamic batch, checked against
+PyTorch."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from mimofm.core.validation import MimofmInputError
 from mimofm.evaluation.onnx_parity import PARITY_TOLERANCE, onnx_parity, wifoe_onnx_parity
 from mimofm.export import export_fm_onnx, export_papp_onnx, export_wifoe_onnx
 from mimofm.models.zoo import load_fm, load_papp, load_wifoe
+
+__all__ = ["export_app", "onnx_command"]
 
 export_app = typer.Typer(add_completion=False, no_args_is_help=True)
 

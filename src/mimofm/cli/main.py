@@ -16,6 +16,8 @@ from mimofm.cli.sites import raytrace_command, sites_command, tasks_command, tr3
 from mimofm.cli.train import train_command
 from mimofm.models.zoo import precoder_catalog
 
+__all__ = ["app", "precoders_command"]
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,

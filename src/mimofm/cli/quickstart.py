@@ -17,6 +17,8 @@ from mimofm.evaluation.wifoe_eval import checkpoint_pilot_rule, checkpoint_snrs,
 from mimofm.models.zoo import load_fm, load_wifoe, shipped_checkpoint
 from mimofm.reports import write_html
 
+__all__ = ["quickstart_command"]
+
 
 @clean_errors
 def quickstart_command(
@@ -24,9 +26,9 @@ def quickstart_command(
     samples: int = typer.Option(300, help="Multi-user samples per site."),
     seed: int = typer.Option(0, help="Seed of the user draws."),
 ) -> None:
-    """Shipped neural precoders (fm, papp, papp-hbf) zero-shot beside MRT, ZF, ZF-WF, RZF, WMMSE and the DPC bound on
-    the bundled held-out sites over an SNR sweep; fm's rate-target mode; wifoe end to end on a 3GPP task;
-    a report folder with plots."""
+    """Shipped neural precoders (fm, papp, papp-hbf) zero-shot beside MRT, ZF, ZF-WF, RZF, WMMSE and the DPC
+    bound on the bundled held-out sites over an SNR sweep; fm's rate-target mode; wifoe end to end on a 3GPP
+    task; a report folder with plots."""
     t0 = time.perf_counter()
     sets = bundled_sites()
 
@@ -77,7 +79,8 @@ def quickstart_command(
 
     write_html(out / "report.md")
     console.print(
-        f"report folder: [bold]{out}[/] (report.md, report.html, results.json, {', '.join(p.name for p in pngs)}) · "
+        f"report folder: [bold]{out}[/] (report.md, report.html, results.json, "
+        f"{', '.join(p.name for p in pngs)}) · "
         f"{time.perf_counter() - t0:.1f} s"
     )
 
@@ -124,7 +127,8 @@ def _report(result: dict, trade: dict | None, pngs: list[Path], samples: int, se
     lines = [
         "# mimofm quickstart",
         "",
-        f"Command: `mimofm quickstart --samples {samples} --seed {seed}`. Bundled held-out sites, 4 users × 64 "
+        f"Command: `mimofm quickstart --samples {samples} --seed {seed}`. Bundled held-out sites, 4 "
+        "users × 64 "
         "antennas, site-median SNR; mean sum rate (bit/s/Hz) over paired samples.",
         "",
         "| site | SNR | " + " | ".join(pre) + " |",
@@ -145,7 +149,8 @@ def _report(result: dict, trade: dict | None, pngs: list[Path], samples: int, se
             sel = {r["method"]: r for r in trade["results"] if (r["site"], r["beta"]) == (site, beta)}
             fm, q = sel["fm"], sel["qos@fm-rates"]
             lines.append(
-                f"| {site} | {beta} | {fm['requested_sum_rate_mean']:.2f} | {fm['achieved_sum_rate_mean']:.2f} | "
+                f"| {site} | {beta} | {fm['requested_sum_rate_mean']:.2f} | "
+                f"{fm['achieved_sum_rate_mean']:.2f} | "
                 f"{100 * fm['rel_rate_error_mean']:.1f}% | {fm['energy_w_mean']:.1f} | "
                 f"{q.get('energy_w_mean') or float('nan'):.1f} |"
             )

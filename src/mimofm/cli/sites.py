@@ -28,6 +28,8 @@ from mimofm.cli._common import clean_errors, console
 from mimofm.core.linkbudget import LinkBudget
 from mimofm.core.validation import MimofmInputError
 
+__all__ = ["DEFAULT_SITE_DIR", "raytrace_command", "sites_command", "tasks_command", "tr38901_command"]
+
 DEFAULT_SITE_DIR = Path(os.environ.get("MIMOFM_SITE_DIR", Path.home() / ".cache" / "mimofm" / "sites"))
 
 
@@ -100,7 +102,7 @@ def raytrace_command(
                 settings,
                 layout,
                 overwrite,
-                progress=lambda done, total: prog.update(task, completed=done, total=total),
+                progress=lambda done, total, task=task: prog.update(task, completed=done, total=total),
             )
             prog.console.print(f"{spec.name}: {path} · {secs:.0f} s ({secs / positions:.3f} s per position)")
 

@@ -24,6 +24,8 @@ from mimofm.training.toy import ToyRecipe
 from mimofm.training.trainer import train
 from mimofm.training.wifoe_recipe import WiFoERecipe
 
+__all__ = ["train_command"]
+
 
 def _build(family: str, section: dict):
     if family == "fm":

@@ -92,6 +92,8 @@ class EvalConfig:
         return any(p.strip().lower() == "wifoe" for p in self.precoders)
 
     def snr_points(self) -> list[SNRSpec]:
+        """The SNR points to evaluate: ``--snr-db`` values (dB, read in ``snr_convention``) or ``--noise-dbm``
+        values (absolute noise power, dBm); exactly one of the two must be given."""
         if (self.snr_db is None) == (self.noise_dbm is None):
             raise MimofmInputError("give exactly one of `--snr-db` or `--noise-dbm`")
         if self.snr_db is not None:
@@ -186,6 +188,7 @@ def load_sets(paths: list[str]) -> list[ChannelSet]:
 
 
 def machine_info() -> dict:
+    """Python, torch, thread count and platform of this run (recorded in every result)."""
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -209,10 +212,8 @@ def _run_chunked(
         t0 = time.perf_counter()
         out = spec.run(seen)
         elapsed += time.perf_counter() - t0
-        if spec.kind == "precoder":
-            r = sum_rate(hc, out.w.to(torch.complex128))  # recomputed independently of the precoder
-        else:
-            r = out.sum_rate
+        # precoders: recomputed independently of the precoder; bounds: their own sum rate
+        r = sum_rate(hc, out.w.to(torch.complex128)) if spec.kind == "precoder" else out.sum_rate
         if not bool(torch.isfinite(r).all()):
             raise RuntimeError(f"{spec.name} produced a non-finite sum rate; please report this channel set")
         rates.append(r.double().cpu().numpy())
@@ -247,7 +248,8 @@ def evaluate_sets(
         for k_spec in specs:
             if k_spec.needs_k_le_n and cfg.num_ue > cs.num_bs_ant:
                 raise MimofmInputError(
-                    f"`num_ue` ({cfg.num_ue}) must be <= `num_bs_ant` ({cs.num_bs_ant}) of {cs.name} for {k_spec.name}"
+                    f"`num_ue` ({cfg.num_ue}) must be <= `num_bs_ant` ({cs.num_bs_ant}) of {cs.name} for "
+                    f"{k_spec.name}"
                 )
         for point in cfg.snr_points():
             scale, resolved = point.scale_for(cs.h, budget)
@@ -334,7 +336,8 @@ def _wifoe_branch(model, cs: ChannelSet, cfg: EvalConfig, progress) -> str | Non
 
 
 def _pilot_snr(stated: float | None, rule: tuple, received_snr_db: float, num_bs_ant: int) -> float | None:
-    """wifoe's pilot SNR at one point: the stated one, else the checkpoint's rule applied to the point's median
+    """wifoe's pilot SNR at one point: the stated one, else the checkpoint's rule applied to the point's
+    median
     received SNR (whatever convention or absolute noise set it)."""
     if stated is not None:
         return stated
@@ -350,7 +353,8 @@ def _with_wifoe(
     scale: float,
     pilot_snr_db: float | None,
 ):
-    """``specs`` with wifoe in its ``--precoder`` place at this SNR point, and wifoe's pilot energy (or None)."""
+    """``specs`` with wifoe in its ``--precoder`` place at this SNR point, and wifoe's pilot energy (or
+    None)."""
     if model is None:
         return specs, None
     e_s = file_pilot_energy(pilot_snr_db, cs.h * scale)
@@ -362,7 +366,8 @@ def _with_wifoe(
 def evaluate_variants(
     cs: ChannelSet, name: str, variants: dict[str, str | None], cfg: EvalConfig, also: tuple[str, ...] = ()
 ) -> list[dict]:
-    """Rows of the neural precoder ``name`` for each checkpoint in ``variants`` (label -> stem, None: shipped),
+    """Rows of the neural precoder ``name`` for each checkpoint in ``variants`` (label -> stem, None:
+    shipped),
     named ``"<name>-<label>"``, on the same paired samples as ``cfg`` draws for ``cs``; ``also``: names
     served by the same checkpoint (e.g. ``papp-refined``), named ``"<also>-<label>"``. ``cfg`` is not
     changed: each variant runs on a copy carrying its checkpoint."""
@@ -389,7 +394,8 @@ def compare_checkpoints(
     also: tuple[str, ...] = (),
 ) -> dict:
     """Per site: the ``classical`` precoders and every checkpoint variant of ``name`` (label -> site -> stem)
-    on the same paired samples (``also``: see :func:`evaluate_variants`); ``{"config", "results", "machine"}``."""
+    on the same paired samples (``also``: see :func:`evaluate_variants`);
+    ``{"config", "results", "machine"}``."""
     rows = []
     for cs in sites:
         if progress:

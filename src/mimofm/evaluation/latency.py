@@ -46,6 +46,10 @@ NEEDED_PER_SECOND = 69 * 2000  # subbands of 4 RBs in 273 RBs, times 2000 slots/
 
 @dataclass
 class LatencyConfig:
+    """What ``mimofm bench latency`` times: contenders, ``num_ue × num_bs_ant``, batch sizes, repeats, seed
+    and
+    thread count (0: PyTorch's default)."""
+
     methods: list[str] = field(
         default_factory=lambda: [
             "zf",
@@ -154,7 +158,8 @@ def _counts(name: str, fn: Callable, cfg: LatencyConfig, held: dict) -> dict:
 
 
 def latency(cfg: LatencyConfig, progress: Callable[[str], None] | None = None) -> dict:
-    """``{"rows": [...], "machine": ...}``: seconds per precoder, ratio to WMMSE, precoders/s, budget share."""
+    """``{"rows": [...], "machine": ...}``: seconds per precoder, ratio to WMMSE, precoders/s, budget
+    share."""
     if "wmmse" not in cfg.methods:
         raise MimofmInputError("include wmmse: every time is reported as a ratio to it")
     rows = []

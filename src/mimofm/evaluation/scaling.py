@@ -46,6 +46,10 @@ NEURAL = ("fm", "papp")
 
 @dataclass
 class ScalingConfig:
+    """The two sweeps of :func:`scaling` (antennas at ``users_fixed``, users at ``antennas_fixed``), the
+    methods,
+    batch and repeats, and wifoe's task and received SNR (dB)."""
+
     antennas: list[int] = field(default_factory=lambda: [16, 32, 64, 128, 256])
     users: list[int] = field(default_factory=lambda: [2, 4, 8, 16])
     users_fixed: int = 4
@@ -59,9 +63,11 @@ class ScalingConfig:
 
     @classmethod
     def quick(cls) -> ScalingConfig:
+        """A small configuration for smoke runs (two sizes per sweep, batch 32, one repeat)."""
         return cls(antennas=[16, 64], users=[2, 4], batch=32, repeats=1)
 
     def validate(self) -> None:
+        """Raise for a configuration without WMMSE or with a size, batch or repeat count below 1."""
         if "wmmse" not in self.methods:
             raise MimofmInputError("include wmmse: every ratio is to WMMSE in the same run")
         if (
@@ -78,7 +84,8 @@ def _w(out) -> torch.Tensor:
 
 
 def _neural(shipped: torch.nn.Module, k: int, n: int) -> tuple[Callable[[torch.Tensor], torch.Tensor], bool]:
-    """``(precode, trained)``: the shipped model at its own size, else its architecture with random weights."""
+    """``(precode, trained)``: the shipped model at its own size, else its architecture with random
+    weights."""
     if (shipped.cfg.num_ue, shipped.cfg.num_bs_ant) == (k, n):
         model, trained = shipped, True
     else:
@@ -143,7 +150,7 @@ def _wifoe_rows(cfg: ScalingConfig, progress) -> list[dict]:
         gen = lambda: torch.Generator().manual_seed(cfg.seed)  # noqa: E731
         fns = {
             "wmmse": lambda x: wmmse(x).w,
-            "wifoe": lambda x: model(x, task.name, generator=gen(), pilot_energy=e_s),
+            "wifoe": lambda x, gen=gen: model(x, task.name, generator=gen(), pilot_energy=e_s),
         }
         with torch.no_grad():
             t = {m: _timed(f, h, cfg.repeats) / cfg.batch for m, f in fns.items()}
@@ -174,7 +181,8 @@ def _wifoe_rows(cfg: ScalingConfig, progress) -> list[dict]:
 
 
 def scaling(cfg: ScalingConfig, progress: Callable[[str], None] | None = None) -> dict:
-    """``{"rows": [...], "config", "machine"}`` (row keys: sweep — ``N_T``, ``N_U`` or ``wifoe N_U (task)`` —, num_ue, num_bs_ant, method, note,
+    """``{"rows": [...], "config", "machine"}`` (row keys: sweep — ``N_T``, ``N_U`` or ``wifoe N_U (task)``
+    —, num_ue, num_bs_ant, method, note,
     seconds_per_precoder, time_ratio_to_wmmse, sum_rate, ratio_to_wmmse — the last two ``None`` where no
     trained model exists at that size)."""
     cfg.validate()

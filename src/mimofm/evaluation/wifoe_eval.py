@@ -132,7 +132,8 @@ def classical_rates(
 def _lmmse_estimator(
     task: str, snr_db: float, positions: int, convention: str, pilot_snr_db: float | None, seed: int
 ):
-    """The users' side of a classical FDD chain: ``L`` random Gaussian pilots of energy ``E_s``, LMMSE estimates
+    """The users' side of a classical FDD chain: ``L`` random Gaussian pilots of energy ``E_s``, LMMSE
+    estimates
     with the channel covariance of the task's train positions. Returns ``estimate(h [B, K, N]) -> ĥ`` (seeded
     pilot noise, complex128).
 
@@ -238,8 +239,8 @@ def evaluate_wifoe(
     ``branches`` maps an evaluated task to the model branch that precodes it (zero-shot transfer, e.g.
     ``{"G1": "T1"}``); default: the task's own branch. ``positions``: the task data's size (the
     recipe's ``positions``; the test drops depend on it). ``convention`` and ``pilot_snr_db`` (fixed) or
-    ``pilot_snr_offset_db`` (pilot SNR = the data SNR read in ``offset_convention`` + offset, as the checkpoint
-    was trained): the operating point
+    ``pilot_snr_offset_db`` (pilot SNR = the data SNR read in ``offset_convention`` + offset, as the
+    checkpoint was trained): the operating point
     (:class:`~mimofm.core.linkbudget.FDDOperatingPoint`; defaults: received SNR, full-energy pilots).
     """
     rows = []
@@ -373,7 +374,8 @@ def rule_pilot_snr(
 
 
 def checkpoint_snrs(stem) -> tuple[list[float], str]:
-    """Three data SNRs that span a wifoe checkpoint's training grid (lowest, its evaluation SNR, highest) and the
+    """Three data SNRs that span a wifoe checkpoint's training grid (lowest, its evaluation SNR, highest) and
+    the
     convention they are read in: ``[0, 10, 20]`` received for the historical checkpoint."""
     rec = checkpoint_recipe(str(stem))
     grid = rec.get("snr_grid_db") or [0.0, 10.0, 20.0]

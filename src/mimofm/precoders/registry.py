@@ -39,7 +39,8 @@ __all__ = [
 
 @dataclass
 class PrecoderOutput:
-    """``w`` ``[..., N, K]`` (None for bounds), ``sum_rate`` ``[...]`` float64, ``iterations`` ``[...]`` or None."""
+    """``w`` ``[..., N, K]`` (None for bounds), ``sum_rate`` ``[...]`` float64, ``iterations`` ``[...]`` or
+    None."""
 
     w: torch.Tensor | None
     sum_rate: torch.Tensor
@@ -110,7 +111,8 @@ def _build() -> dict[str, PrecoderSpec]:
             "rzf-refined",
             "precoder",
             _rzf_refined,
-            f"RZF with equal powers, then {REFINE_STEPS} sum-rate steps on its (λ, p) in the user space (K×K)",
+            f"RZF with equal powers, then {REFINE_STEPS} sum-rate steps on its (λ, p) in the user space "
+            "(K×K)",
         ),
         PrecoderSpec(
             "wmmse",
@@ -137,13 +139,15 @@ def _build() -> dict[str, PrecoderSpec]:
             "hybrid-pe-4",
             "precoder",
             _hybrid(4),
-            "hybrid, 4 RF chains: phases of WMMSE (+ matched filters), digital WMMSE on the effective channel",
+            "hybrid, 4 RF chains: phases of WMMSE (+ matched filters), digital WMMSE on the effective "
+            "channel",
         ),
         PrecoderSpec(
             "hybrid-pe-8",
             "precoder",
             _hybrid(8),
-            "hybrid, 8 RF chains: phases of WMMSE (+ matched filters), digital WMMSE on the effective channel",
+            "hybrid, 8 RF chains: phases of WMMSE (+ matched filters), digital WMMSE on the effective "
+            "channel",
         ),
         PrecoderSpec("dpc", "bound", _dpc, "dirty-paper-coding sum capacity (upper bound)", iterative=True),
     ]

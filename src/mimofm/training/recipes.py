@@ -18,6 +18,7 @@ __all__ = ["apply_overrides", "load_recipe", "resolve_sites", "site_dir"]
 
 
 def site_dir() -> Path:
+    """The folder of the generated site files (``$MIMOFM_SITE_DIR``, default ``~/.cache/mimofm/sites``)."""
     return Path(os.environ.get("MIMOFM_SITE_DIR", Path.home() / ".cache" / "mimofm" / "sites"))
 
 
