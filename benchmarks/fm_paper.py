@@ -100,7 +100,7 @@ def fig2(out: Path, sites, variants: dict[str, dict[str, str | None]], samples: 
 
 def fig3(out: Path, sites, variants: dict[str, dict[str, str | None]], samples: int, greedy: int) -> dict:
     from mimofm.evaluation.tradeoff import TradeoffConfig, evaluate_tradeoff
-    from mimofm.models.loading import load_fm
+    from mimofm.models.zoo import load_fm
 
     path = out / "fig3.json"
     if path.exists():
@@ -131,7 +131,7 @@ def table1(out: Path, steps: int, model: dict, samples: int = 200) -> dict:
     import torch
 
     from mimofm.core.rates import user_rates
-    from mimofm.models.loading import load_fm
+    from mimofm.models.zoo import load_fm
     from mimofm.precoders.wmmse import wmmse
     from mimofm.training.fm_recipe import FMRecipe, draw_samples, load_datasets
     from mimofm.training.recipes import site_dir
@@ -219,7 +219,7 @@ def main() -> None:
     files = {n: str(bundled_dir() / f"{n}.h5") for n in BUNDLED_HELDOUT}
     sites = load_sets(list(files.values()))
     adapted = adapt_all(out, sites, args.checkpoint, args.adapt_steps)
-    from mimofm.models.loading import load_fm
+    from mimofm.models.zoo import load_fm
 
     arch = load_fm(args.checkpoint).cfg.to_dict()
     model = {k: v for k, v in arch.items() if k not in ("num_bs_ant", "num_output_heads")}

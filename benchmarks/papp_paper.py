@@ -144,7 +144,7 @@ def evaluate(out: Path, sites, variants: dict[str, dict[str, str | None]], sampl
 
 
 def _shipped(name: str) -> list[str]:
-    from mimofm.models.loading import shipped_checkpoint
+    from mimofm.models.zoo import shipped_checkpoint
 
     return [name] if shipped_checkpoint(name).with_suffix(".json").exists() else []
 
@@ -222,7 +222,7 @@ def main() -> None:
         **ft,
     }
     if _shipped("papp-lite"):  # the smaller extractor + student, zero-shot
-        from mimofm.models.loading import shipped_checkpoint
+        from mimofm.models.zoo import shipped_checkpoint
 
         variants["lite"] = {cs.name: str(shipped_checkpoint("papp-lite")) for cs in sites}
     doc = evaluate(out, sites, variants, args.samples)

@@ -15,8 +15,8 @@ import argparse
 from mimofm._io import write_json
 from mimofm.evaluation.complexity import paper_counts
 from mimofm.evaluation.evaluate import EvalConfig, compare_checkpoints, load_sets
-from mimofm.models.loading import load_papp
 from mimofm.models.papp import papp_multiplications
+from mimofm.models.zoo import load_papp
 from mimofm.training.recipes import site_dir
 
 SITES = ["munich-val", "sf-val"]

@@ -4,7 +4,7 @@
 
 For the shipped papp and fm (default head) on munich-val and sf-val (all positions, seed 3): the sum rate
 ÷ WMMSE at 0/10/20/30 dB of the network's structured precoder after ``steps`` Adam steps of size ``lr``
-on its ``(λ, p)`` (:func:`mimofm.models.refine.refine_structure`), and from the RZF start
+on its ``(λ, p)`` (:func:`mimofm.precoders.refine.refine_structure`), and from the RZF start
 ``λ = p = 1/K`` with 5/10/20 steps of 0.3 (what the network's start is worth). ``REFINE_STEPS``/``REFINE_LR``
 in ``mimofm.models.refine`` record the choice: the fewest steps within 0.1% of the best mean.
 """
@@ -20,9 +20,9 @@ import torch
 from mimofm._io import write_json
 from mimofm.core.rates import rates_from_hw
 from mimofm.evaluation.evaluate import EvalConfig, evaluate_sets, load_sets
-from mimofm.precoders import registry
+from mimofm.models.zoo import load_fm, load_papp
 from mimofm.precoders.refine import refine_structure
-from mimofm.precoders.registry import PrecoderOutput, PrecoderSpec
+from mimofm.precoders.registry import CLASSICAL, PrecoderOutput, PrecoderSpec, register_precoder
 from mimofm.precoders.structured import structured_precoder
 from mimofm.training.recipes import site_dir
 
@@ -31,8 +31,6 @@ GRID = [(5, 0.3), (10, 0.1), (10, 0.3), (10, 1.0), (20, 0.3), (40, 0.3)]
 
 def _structure(family: str):
     """``h -> (λ, p)`` of the shipped network's structured output (fm: default head, no requests)."""
-    from mimofm.models.loading import load_fm, load_papp
-
     if family == "papp":
         model = load_papp(None, shipped="papp")
 
@@ -70,15 +68,15 @@ def main() -> None:
     ap.add_argument("--families", default="papp,fm")
     args = ap.parse_args()
     sites = load_sets([str(site_dir() / f"{s}.h5") for s in ("munich-val", "sf-val")])
-    names = []
+    names, table = [], CLASSICAL  # the classical precoders plus this run's variants
     for fam in args.families.split(","):
         structure = _structure(fam)
         for steps, lr in [(0, 0.3)] + GRID:
             names.append(f"{fam}:net:{steps}:{lr:g}")
-            registry.REGISTRY[names[-1]] = _spec(names[-1], structure, steps, lr, "net")
+            table = register_precoder(table, _spec(names[-1], structure, steps, lr, "net"))
         for steps in (5, 10, 20):
             names.append(f"{fam}:rzf:{steps}:0.3")
-            registry.REGISTRY[names[-1]] = _spec(names[-1], structure, steps, 0.3, "rzf")
+            table = register_precoder(table, _spec(names[-1], structure, steps, 0.3, "rzf"))
     cfg = EvalConfig(
         precoders=["wmmse"] + names,
         snr_db=[0.0, 10.0, 20.0, 30.0],
@@ -87,7 +85,7 @@ def main() -> None:
         seed=3,
     )
     t0 = time.time()
-    res = evaluate_sets(sites, cfg)["results"]
+    res = evaluate_sets(sites, cfg, table=table)["results"]
     table = {}
     for r in res:
         if r["precoder"] != "wmmse":

@@ -100,7 +100,7 @@ def run_cep(out: Path, offset_db: float, steps: int, snr_db: float, samples: int
     import torch
 
     from mimofm.evaluation.wifoe_eval import classical_rates, task_draws, wifoe_rate
-    from mimofm.models.loading import load_wifoe
+    from mimofm.models.zoo import load_wifoe
     from mimofm.training.trainer import TrainConfig, train
     from mimofm.training.wifoe_recipe import WiFoERecipe
 

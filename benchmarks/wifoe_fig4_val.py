@@ -114,7 +114,7 @@ def report(out: Path, args) -> None:
     from mimofm.adaptation.wifoe import checkpoint_recipe
     from mimofm.channels.tr38901 import get_task
     from mimofm.evaluation.wifoe_eval import classical_rates, task_draws, wifoe_rate
-    from mimofm.models.loading import load_wifoe, shipped_checkpoint
+    from mimofm.models.zoo import load_wifoe, shipped_checkpoint
     from mimofm.reports.wifoe_paper import fig4_val_markdown, fig4_val_title, plot_fig4
     from mimofm.training.wifoe_recipe import WiFoERecipe
 

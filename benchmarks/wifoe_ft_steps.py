@@ -22,7 +22,7 @@ from mimofm._io import write_json
 
 def _rate(stem: str, task: str, samples: int) -> float:
     from mimofm.evaluation.wifoe_eval import checkpoint_positions, evaluate_wifoe
-    from mimofm.models.loading import load_wifoe
+    from mimofm.models.zoo import load_wifoe
 
     return evaluate_wifoe(
         load_wifoe(stem), [task], [10.0], samples=samples, positions=checkpoint_positions(stem)

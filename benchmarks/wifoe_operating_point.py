@@ -145,7 +145,7 @@ def baseline_jobs(stem: str) -> list[tuple[str, dict, dict]]:
 
 
 def run_baselines(out: Path, shard: str, checkpoint: str | None) -> None:
-    from mimofm.models.loading import shipped_checkpoint
+    from mimofm.models.zoo import shipped_checkpoint
     from mimofm.training.trainer import TrainConfig, train
     from mimofm.training.wifoe_recipe import WiFoERecipe
 
@@ -167,7 +167,7 @@ def run_baselines(out: Path, shard: str, checkpoint: str | None) -> None:
 def run_models(out: Path, samples: int, checkpoint: str | None, cep: str | None) -> None:
     from mimofm.core.linkbudget import FDDOperatingPoint
     from mimofm.evaluation.wifoe_eval import task_draws, wifoe_rate
-    from mimofm.models.loading import load_wifoe, shipped_checkpoint
+    from mimofm.models.zoo import load_wifoe, shipped_checkpoint
 
     stem = checkpoint or str(shipped_checkpoint("wifoe"))
     models = {"mtl": load_wifoe(stem)}
@@ -327,7 +327,7 @@ def report(out: Path, figdir: Path | None) -> str:
 
 def update_card(out: Path) -> None:
     """Write the calibrated operating point and the MTL's test-drop rates at it into the shipped wifoe card."""
-    from mimofm.models.loading import shipped_checkpoint
+    from mimofm.models.zoo import shipped_checkpoint
 
     doc = _load(out / "models.json")
     stem = str(shipped_checkpoint("wifoe"))

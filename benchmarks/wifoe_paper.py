@@ -119,7 +119,7 @@ class Models:
         self.out, self.checkpoint = out, checkpoint
 
     def get(self, name: str):
-        from mimofm.models.loading import load_wifoe
+        from mimofm.models.zoo import load_wifoe
 
         stem = self.checkpoint if name == "mtl" else str(self.out / name / "last")
         return load_wifoe(stem)
@@ -239,7 +239,7 @@ def main() -> None:
     ap.add_argument("--scale-steps", type=int, default=800)
     ap.add_argument("--only", default="", help="train only the jobs whose name starts with this (e.g. ft/)")
     args = parse_run_options(ap)
-    from mimofm.models.loading import shipped_checkpoint
+    from mimofm.models.zoo import shipped_checkpoint
 
     ckpt = args.checkpoint or str(shipped_checkpoint("wifoe"))
     from mimofm.evaluation.wifoe_eval import checkpoint_pilot_rule

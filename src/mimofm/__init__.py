@@ -10,15 +10,15 @@ __all__ = ["__version__", "load_precoder", "sum_rate", "total_power", "user_rate
 
 def __getattr__(name: str):  # lazy: `import mimofm` stays cheap for the CLI
     if name == "load_precoder":
-        from mimofm.api import load_precoder
+        from mimofm.api import load_precoder  # deferred: keeps `import mimofm` cheap (no torch models)
 
         return load_precoder
     if name in ("sum_rate", "user_rates"):
-        from mimofm.core import rates
+        from mimofm.core import rates  # deferred: as above
 
         return getattr(rates, name)
     if name == "total_power":
-        from mimofm.core.energy import total_power
+        from mimofm.core.energy import total_power  # deferred: as above
 
         return total_power
     raise AttributeError(f"module 'mimofm' has no attribute {name!r}")

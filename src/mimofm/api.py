@@ -28,10 +28,19 @@ from collections.abc import Callable
 
 import torch
 
+from mimofm.core.linkbudget import median_gain
 from mimofm.core.validation import MimofmInputError
-from mimofm.models.loading import PAPP_CHECKPOINTS
-from mimofm.precoders.refine import REFINE_STEPS
-from mimofm.precoders.registry import REGISTRY, get_precoder, run_precoder
+from mimofm.evaluation.wifoe_eval import checkpoint_pilot_rule, rule_pilot_snr
+from mimofm.models.zoo import (
+    NEURAL,
+    build_precoder,
+    load_fm,
+    load_papp,
+    load_wifoe,
+    precoder_catalog,
+    shipped_checkpoint,
+)
+from mimofm.precoders.registry import run_precoder
 
 __all__ = ["Precoder", "load_precoder"]
 
@@ -39,7 +48,8 @@ Precoder = Callable[..., torch.Tensor]
 
 
 def load_precoder(name: str, checkpoint: str | None = None, task: str | None = None) -> Precoder:
-    """``name`` from ``mimofm precoders`` (bounds excluded), or ``"wifoe"`` -> ``f(h, rate_targets=None) -> W``.
+    """``name`` from ``mimofm precoders`` (bounds excluded), or ``"wifoe"`` ->
+    ``f(h, rate_targets=None) -> W``.
 
     ``h`` ``[..., K, N]`` complex SNR-scaled channel; ``W`` ``[..., N, K]``. ``rate_targets`` ``[..., K]``
     (bit/s/Hz) is accepted by fm only. ``checkpoint``: an fm, papp or wifoe checkpoint stem instead of the
@@ -50,16 +60,17 @@ def load_precoder(name: str, checkpoint: str | None = None, task: str | None = N
     """
     if name == "wifoe":
         return _wifoe(checkpoint, task)
-    spec = get_precoder(name)
-    if spec.kind != "precoder":
+    catalog = precoder_catalog()
+    if name not in catalog:
+        raise MimofmInputError(f"unknown precoder {name!r}; valid: {', '.join(catalog)}")
+    if catalog[name][0] != "precoder":
         raise MimofmInputError(
             f"{name!r} is a bound, not a precoder; precoders: "
-            f"{', '.join(n for n, s in REGISTRY.items() if s.kind == 'precoder')}"
+            f"{', '.join(n for n, (kind, _) in catalog.items() if kind == 'precoder')}"
         )
-    steps = REFINE_STEPS if name.endswith("-refined") else 0
-    if name in ("fm", "fm-refined"):
-        from mimofm.models.loading import load_fm
-
+    entry = NEURAL.get(name)
+    if entry is not None and entry.family == "fm":
+        steps = entry.refine_steps
         model = load_fm(checkpoint)
 
         def fm(h: torch.Tensor, rate_targets: torch.Tensor | None = None) -> torch.Tensor:
@@ -71,10 +82,9 @@ def load_precoder(name: str, checkpoint: str | None = None, task: str | None = N
                 return model(h.to(torch.complex64), rates=rates, refine_steps=steps).w.to(h.dtype)
 
         return fm
-    if name in (*PAPP_CHECKPOINTS, "papp-refined"):
-        from mimofm.models.loading import load_papp
-
-        student = load_papp(checkpoint, shipped=name.removesuffix("-refined"))
+    if entry is not None and entry.num_rf is None:  # papp, papp-refined, papp-csi, papp-hbf, papp-lite
+        steps = entry.refine_steps
+        student = load_papp(checkpoint, shipped=entry.checkpoint)
 
         def papp(h: torch.Tensor, rate_targets: torch.Tensor | None = None) -> torch.Tensor:
             if rate_targets is not None:
@@ -88,32 +98,27 @@ def load_precoder(name: str, checkpoint: str | None = None, task: str | None = N
         raise MimofmInputError(
             f"`checkpoint` applies to fm(-refined), papp (-csi, -hbf, -refined) and wifoe, not {name!r}"
         )
+    # a classical precoder, or papp-hbf-4 (the shipped papp-hbf served with 4 RF chains)
+    table = {name: build_precoder(name)}
 
     def classical(h: torch.Tensor, rate_targets: torch.Tensor | None = None) -> torch.Tensor:
         if rate_targets is not None:
             raise MimofmInputError(
                 f"{name} has no rate-target mode; use fm, or mimofm.precoders.qos_power_min"
             )
-        return run_precoder(name, h).w
+        return run_precoder(name, h, table).w
 
     classical.__name__ = name
     return classical
 
 
 def _wifoe(checkpoint: str | None, task: str | None) -> Precoder:
-    from mimofm.core.linkbudget import median_gain
-    from mimofm.models.loading import load_wifoe
-
     if not task:
         raise MimofmInputError(
             "wifoe needs `task=` (a branch of the checkpoint, e.g. 'T1'; see `mimofm data tasks`)"
         )
     model = load_wifoe(checkpoint)
     model.branch(task)
-
-    from mimofm.evaluation.wifoe_eval import checkpoint_pilot_rule, rule_pilot_snr
-    from mimofm.models.loading import shipped_checkpoint
-
     rule = checkpoint_pilot_rule(checkpoint or shipped_checkpoint("wifoe"))
 
     def wifoe(
@@ -124,10 +129,12 @@ def _wifoe(checkpoint: str | None, task: str | None) -> Precoder:
         pilot_snr_db: float | None = None,
         snr_db: float | None = None,
     ) -> torch.Tensor:
-        """``h`` SNR-scaled ``[B, K, N_t]`` -> ``W`` ``[B, N_t, K]``. Pilots: ``pilot_energy`` (``E_s`` itself), or
+        """``h`` SNR-scaled ``[B, K, N_t]`` -> ``W`` ``[B, N_t, K]``. Pilots: ``pilot_energy`` (``E_s``
+        itself), or
         ``pilot_snr_db`` (the pilot SNR at the reference user), or neither: the checkpoint's own rule (the
         shipped model: data SNR + 4 dB; full-energy pilots for a checkpoint without one). The reference user's
-        gain is ``10^(snr_db/10)`` (``snr_db``: the received SNR ``h`` was scaled to), else the median ‖h_k‖² of
+        gain is ``10^(snr_db/10)`` (``snr_db``: the received SNR ``h`` was scaled to), else the median ‖h_k‖²
+        of
         this batch — then the pilots depend on the batch, so pass ``snr_db`` when you know it."""
         if rate_targets is not None:
             raise MimofmInputError("wifoe has no rate-target mode; use fm")
@@ -137,6 +144,7 @@ def _wifoe(checkpoint: str | None, task: str | None) -> Precoder:
             n = h.shape[-1]
             if snr_db is not None and not math.isfinite(snr_db):
                 raise MimofmInputError(f"`snr_db` must be a finite number of dB, got {snr_db!r}")
+            # [..., K, N] -> [users, N] for the median user's gain
             g = 10.0 ** (snr_db / 10.0) if snr_db is not None else median_gain(h.reshape(-1, n))
             if not g > 0:
                 raise MimofmInputError(

@@ -80,7 +80,7 @@ def test_wifoe_api_needs_a_known_task_and_is_seedable():
 
 def test_refined_precoders_take_a_checkpoint_and_gain_over_their_base():
     from mimofm.core.rates import sum_rate
-    from mimofm.models.loading import shipped_checkpoint
+    from mimofm.models.zoo import shipped_checkpoint
     from tests.conftest import correlated
 
     h = correlated(16, 4, 64, seed=0, snr_db=0.0).to(

@@ -12,10 +12,12 @@ from mimofm.evaluation.evaluate import EvalConfig, evaluate_sets
 
 
 def _plane_waves(batch: int, rows: int, cols: int, paths: int, seed: int) -> torch.Tensor:
-    """A few plane waves on a half-wavelength planar array, antennas column-first: ``[batch, 1, rows·cols]``."""
+    """A few plane waves on a half-wavelength planar array, antennas column-first:
+    ``[batch, 1, rows·cols]``."""
     g = np.random.default_rng(seed)
     r, c = np.meshgrid(np.arange(rows), np.arange(cols), indexing="xy")  # [cols, rows]
-    r, c = r.reshape(-1), c.reshape(-1)  # index = col·rows + row
+    # [cols, rows] -> [cols·rows]: index = col·rows + row
+    r, c = r.reshape(-1), c.reshape(-1)
     h = np.zeros((batch, rows * cols), complex)
     for _ in range(paths):
         u, v = g.uniform(-1, 1, (2, batch, 1))

@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from mimofm.channels.bundled import bundled_dir, bundled_sites
-from mimofm.channels.io import ChannelSet, load_channels, save_channels_npz
+from mimofm.channels.io import load_channels, save_channels_npz
 from mimofm.channels.sampling import draw_user_sets, gather_users
+from mimofm.channels.types import ChannelSet
 from mimofm.core.validation import MimofmInputError
 
 

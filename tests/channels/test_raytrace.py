@@ -40,14 +40,14 @@ def test_site_generation_end_to_end(tmp_path):
 
 def test_same_seed_same_channels_and_resume(tmp_path, tracer):
     """Chunk i depends only on (seed, i): an interrupted generation resumes to the same file."""
-    full = [c for c in iter_site_chunks(tracer, 12, seed=3)]
-    again = [c for c in iter_site_chunks(tracer, 12, seed=3)]
+    full = list(iter_site_chunks(tracer, 12, seed=3))
+    again = list(iter_site_chunks(tracer, 12, seed=3))
     for a, b in zip(full, again):  # Sionna RT repeats itself to float32 round-off, not bit for bit
         np.testing.assert_allclose(a[1], b[1], rtol=1e-5, atol=1e-12)
         np.testing.assert_array_equal(a[3], b[3])  # the same positions
     # crash after the first chunk, then resume
     ps = PartialSite(tmp_path / "s.h5", name="s", num_bs_ant=64, meta={"k": 1})
-    i, h, los, pts = full[0]
+    _, h, los, pts = full[0]
     ps.append(h, los=los, positions=pts)
     del ps
     assert not (tmp_path / "s.h5").exists()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from mimofm.channels.io import ChannelSet, load_channels
+from mimofm.channels.io import load_channels, site_info
 from mimofm.channels.store import (
     SCHEMA_VERSION,
     PartialSite,
@@ -17,9 +17,9 @@ from mimofm.channels.store import (
     partial_path,
     read_site,
     site_checksum,
-    site_info,
     write_site,
 )
+from mimofm.channels.types import ChannelSet
 from mimofm.core.validation import MimofmInputError
 
 
@@ -135,8 +135,10 @@ def test_write_rejects_bad_input(tmp_path, cs_kw, match):
 
 def _flip_h(f):
     h = f["H"][()]
+    # [P, N] complex64 -> [P, 8N] bytes
     raw = h.view(np.uint8).copy()
     raw[5] ^= 0x01  # one bit of one byte
+    # [P, 8N] bytes -> [P, N] complex64
     f["H"][...] = raw.view(np.complex64).reshape(h.shape)
 
 
@@ -225,7 +227,7 @@ def test_truncated_file_rejected(tmp_path):
     with pytest.raises(MimofmInputError, match="truncated or corrupt"):
         load_channels(p)
     p.write_bytes(data[:100])
-    with pytest.raises(MimofmInputError, match="truncated or corrupt|not an HDF5"):
+    with pytest.raises(MimofmInputError, match=r"truncated or corrupt|not an HDF5"):
         load_channels(p)
 
 

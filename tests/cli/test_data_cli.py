@@ -67,6 +67,7 @@ def test_import_info_export_roundtrip(tmp_path):
 
 
 def test_info_on_import_sources(tmp_path):
+    # [24] -> [6, 4]: 6 positions, 4 antennas
     h = (np.ones((6, 4)) + 1j * np.arange(24).reshape(6, 4)).astype(np.complex64)
     scipy.io.savemat(tmp_path / "h.mat", {"H": h})
     res = _run("info", tmp_path / "h.mat")

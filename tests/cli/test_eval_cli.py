@@ -68,7 +68,7 @@ def test_samples_are_paired_across_runs(tmp_path):
         "eval", "--precoder", "zf,rzf", "--data", SITE, "--snr-db", "10", "--samples", "50", "--json", str(a)
     )
     _run("eval", "--precoder", "rzf", "--data", SITE, "--snr-db", "10", "--samples", "50", "--json", str(b))
-    ra = [r for r in json.loads(a.read_text())["results"] if r["precoder"] == "rzf"][0]
+    ra = next(r for r in json.loads(a.read_text())["results"] if r["precoder"] == "rzf")
     rb = json.loads(b.read_text())["results"][0]
     assert ra["sum_rate_mean"] == rb["sum_rate_mean"]
 
@@ -204,7 +204,7 @@ def test_checkpoint_needs_exactly_one_neural_precoder(tmp_path):
 
 
 def test_a_refined_precoder_serves_the_given_checkpoint(tmp_path):
-    from mimofm.models.loading import shipped_checkpoint
+    from mimofm.models.zoo import shipped_checkpoint
 
     out = tmp_path / "r.json"
     res = runner.invoke(

@@ -185,7 +185,10 @@ def _wifoe_results(folder):
         },
         "params": {
             "mtl": {"trunk": 4e5, "per_task": 1e5, "total": 1.3e6},
-            **{m: {"per_task": dict.fromkeys(PRETRAIN, 500000.0), "total": 4.5e6} for m in ("stl", "cep", "dsc")},
+            **{
+                m: {"per_task": dict.fromkeys(PRETRAIN, 500000.0), "total": 4.5e6}
+                for m in ("stl", "cep", "dsc")
+            },
         },
         "flops": {m: dict.fromkeys(PRETRAIN, 2000000.0) for m in ("mtl", "stl", "cep", "dsc")},
     }

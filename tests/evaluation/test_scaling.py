@@ -1,4 +1,5 @@
-"""The scaling harness on small sizes: ratios to WMMSE from the same run, neural models only where they can."""
+"""The scaling harness on small sizes: ratios to WMMSE from the same run, neural models only where they
+can."""
 
 import pytest
 import torch
@@ -39,7 +40,6 @@ def test_sweeps_report_ratios_to_wmmse_and_no_rate_for_untrained_sizes():
 
 def test_wifoe_user_sweep_marks_k_outside_training(monkeypatch):
     from mimofm.channels.tr38901 import get_task
-    from mimofm.training import task_data
 
     n = get_task("T4").num_bs_ant
     g = torch.Generator().manual_seed(0)
@@ -50,7 +50,7 @@ def test_wifoe_user_sweep_marks_k_outside_training(monkeypatch):
             assert which == "test"
             return pos
 
-    monkeypatch.setattr(task_data, "load_task", lambda name, positions: Fake())
+    monkeypatch.setattr(sc, "load_task", lambda name, positions: Fake())
     cfg = ScalingConfig(users=[2, 4, 128], methods=["wmmse"], batch=4, repeats=1, wifoe_task="T4")
     rows = sc._wifoe_rows(cfg, None)
     wf = {r["num_ue"]: r for r in rows if r["method"] == "wifoe"}

@@ -3,7 +3,7 @@
 import json
 
 from mimofm.evaluation.training_cost import SHIPPED, _derived_samples_per_step, training_cost
-from mimofm.models.loading import shipped_checkpoint
+from mimofm.models.zoo import shipped_checkpoint
 from mimofm.training.papp_recipe import PaPPRecipe
 from mimofm.training.wifoe_recipe import WiFoERecipe
 

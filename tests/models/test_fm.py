@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from mimofm.channels.io import ChannelSet
 from mimofm.channels.store import write_site
+from mimofm.channels.types import ChannelSet
 from mimofm.core.energy import total_power
 from mimofm.core.rates import user_rates
 from mimofm.core.validation import MimofmInputError
 from mimofm.models.fm import FMConfig, FMPrecoder
-from mimofm.models.loading import load_fm
+from mimofm.models.zoo import load_fm
 from mimofm.precoders.structured import structured_precoder, transmit
 from mimofm.training.checkpoint import save_checkpoint
 from mimofm.training.fm_recipe import FMRecipe
@@ -104,6 +104,10 @@ def test_phase_two_loss_runs_and_tracks_requests(tmp_path):
 
 
 def test_old_rzf_mix_checkpoints_still_load(tmp_path):
+
+    from mimofm.models.zoo import load_fm
+    from mimofm.training.checkpoint import save_checkpoint
+
     cfg = FMConfig(num_bs_ant=16, head_form="rzf-mix", **TINY)
     m = FMPrecoder(cfg)
     arch = cfg.to_dict()
@@ -135,6 +139,8 @@ def test_per_user_rate_mode_starts_as_the_paper_model_and_scales_lambda_by_gamma
 
 
 def test_cards_of_the_short_lived_request_option_load_when_it_was_off(tmp_path):
+    from mimofm.models.zoo import load_fm
+
     cfg = FMConfig(num_bs_ant=16, **TINY)
     arch = {**cfg.to_dict(), "request_in_user_tokens": False}
     arch.pop("rate_mode")

@@ -2,7 +2,7 @@ import torch
 
 from mimofm.adaptation.common import local_dataset
 from mimofm.adaptation.fm import HeadAdaptation, similar_datasets
-from mimofm.models.loading import load_fm
+from mimofm.models.zoo import load_fm
 from mimofm.training.fm_recipe import FMRecipe, load_datasets
 from mimofm.training.trainer import TrainConfig, train
 from tests.models.test_fm import TINY, _site

@@ -5,13 +5,13 @@ import torch
 from mimofm.adaptation.common import local_positions
 from mimofm.adaptation.papp import PaPPFineTune
 from mimofm.channels.io import load_channels
+from mimofm.channels.site_data import draw_samples
 from mimofm.core.energy import normalize_power, total_power
 from mimofm.core.validation import MimofmInputError
 from mimofm.models.papp import PaPP, PaPPConfig, papp_multiplications
 from mimofm.precoders.linear import rzf
 from mimofm.precoders.wmmse import wmmse_precoder, wmmse_receivers
 from mimofm.training.papp_recipe import PaPPRecipe
-from mimofm.training.site_data import draw_samples
 from mimofm.training.trainer import TrainConfig, train
 from tests.conftest import correlated
 
@@ -164,6 +164,7 @@ def test_finetuning_permutes_and_turns_users_and_improves_on_local_samples(tmp_p
     h = ft.batch(3)
     assert h.shape == (32, 4, 16)
     # the same draw without the shuffle: same users per sample, different order in some samples
+    import numpy as np
 
     rng = np.random.default_rng([0, 3, 29])
     snr = [10.0][int(rng.integers(1))]

@@ -210,7 +210,7 @@ def test_shipped_wifoe_is_pinned_at_its_operating_point():
     import json
 
     from mimofm.core.linkbudget import FDDOperatingPoint
-    from mimofm.models.loading import load_wifoe, shipped_checkpoint
+    from mimofm.models.zoo import load_wifoe, shipped_checkpoint
 
     card = json.loads(shipped_checkpoint("wifoe").with_suffix(".json").read_text())
     rec = card["config"]["recipe"]

@@ -13,7 +13,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from mimofm.core.validation import MimofmInputError
-from mimofm.training.checkpoint import load_checkpoint, load_weights, save_checkpoint, sha256_file
+from mimofm.models.checkpoint import load_weights, sha256_file
+from mimofm.training.checkpoint import load_checkpoint, save_checkpoint
 from mimofm.training.toy import ToyPrecoder, ToyRecipe
 from mimofm.training.trainer import TrainConfig, train
 

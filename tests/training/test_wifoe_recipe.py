@@ -20,7 +20,7 @@ POS = 640  # 10 chunks: 7 train, 3 test
 def task_env(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("MIMOFM_TASK_DIR", str(tmp_path_factory.mktemp("tasks")))
-    from mimofm.training.task_data import load_task
+    from mimofm.channels.tasks import load_task
 
     for t in ("T4", "T7"):  # the 64-antenna tasks (cheapest to generate)
         load_task(t, POS)
@@ -48,7 +48,7 @@ def _recipe(**kw):
 
 
 def test_task_split_is_by_drop_and_samples_have_the_beamformed_snr(task_env):
-    from mimofm.training.task_data import draw_task_samples, load_task
+    from mimofm.channels.tasks import draw_task_samples, load_task
 
     d = load_task("T4", POS)
     assert d.train.shape == (448, 64) and d.test.shape == (192, 64)
@@ -69,7 +69,7 @@ def test_batches_are_deterministic_and_training_runs_and_saves(task_env, mtl):
     out = mtl
     logs = [json.loads(x) for x in (task_env / "mtl" / "log.jsonl").read_text().splitlines()]
     assert all(np.isfinite(r["loss"]) and "aux_loss" in r for r in logs if "loss" in r)
-    from mimofm.models.loading import load_wifoe
+    from mimofm.models.zoo import load_wifoe
 
     m = load_wifoe(str(out["checkpoint"]))
     assert set(m.branches) == {"T4", "T7"}
@@ -78,7 +78,7 @@ def test_batches_are_deterministic_and_training_runs_and_saves(task_env, mtl):
 
 def test_finetuning_keeps_the_pretrained_trunk_frozen(task_env, mtl):
     from mimofm.adaptation.wifoe import finetune_wifoe
-    from mimofm.models.loading import load_wifoe
+    from mimofm.models.zoo import load_wifoe
 
     stem = str(mtl["checkpoint"])
     pre = load_wifoe(stem)
@@ -186,7 +186,7 @@ def test_validation_is_held_out_of_the_budget_on_positions_of_its_own(task_env):
 
 def test_finetuning_with_validation_keeps_its_best_checkpoint(task_env, mtl):
     from mimofm.cli.main import app
-    from mimofm.models.loading import load_wifoe
+    from mimofm.models.zoo import load_wifoe
 
     d = task_env / "ft-val"
     r = CliRunner().invoke(
@@ -217,9 +217,7 @@ def test_finetuning_with_validation_keeps_its_best_checkpoint(task_env, mtl):
         and card["meta"]["value"] == max(vals.values())
         and vals[card["step"]] == max(vals.values())
     )
-    assert list(load_wifoe(str(d / "best"), fresh=True).branches) == [
-        "T7"
-    ]  # a wifoe checkpoint of the new branch
+    assert list(load_wifoe(str(d / "best")).branches) == ["T7"]  # a wifoe checkpoint of the new branch
     bad = CliRunner().invoke(app, ["adapt", "papp", "--data", "x.h5", "--val-fraction", "0.1"])
     assert bad.exit_code != 0 and "--val-fraction is for wifoe" in bad.output
 
@@ -284,8 +282,8 @@ def test_pilot_snr_lifts_the_classical_fdd_chains(task_env):
 
 
 def test_cli_eval_wifoe_on_a_channel_file_picks_the_branch_and_states_the_pilot_snr(task_env, mtl, tmp_path):
+    from mimofm.channels.tasks import load_task
     from mimofm.cli.main import app
-    from mimofm.training.task_data import load_task
 
     h = load_task("T7", POS).test.numpy()
     np.save(tmp_path / "mine.npy", h)
@@ -409,9 +407,9 @@ def test_cli_task_eval_records_the_operating_point(task_env, mtl):
 def test_a_checkpoints_pilot_rule_is_applied_in_its_own_convention(task_env, tmp_path):
     """A model trained with pilot SNR = data SNR + 2 dB (received) evaluated per antenna, on tasks and on a file:
     the pilots follow the *received* data SNR + 2 dB, the point it was trained at."""
+    from mimofm.channels.tasks import load_task
     from mimofm.cli.main import app
     from mimofm.evaluation.wifoe_eval import cqi_bits_for, rule_pilot_snr
-    from mimofm.training.task_data import load_task
 
     assert rule_pilot_snr((None, 2.0, "received"), 16.0, 64) == 18.0
     assert rule_pilot_snr((None, 2.0, "per-antenna"), 16.0, 64) == pytest.approx(

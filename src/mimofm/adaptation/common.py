@@ -12,11 +12,12 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from mimofm.channels.site_data import draw_samples
+from mimofm.channels.types import Dataset
 from mimofm.core.linkbudget import median_gain
 from mimofm.core.rates import user_rates
 from mimofm.core.validation import MimofmInputError
 from mimofm.precoders.linear import rzf
-from mimofm.training.site_data import Dataset, draw_samples
 
 __all__ = ["local_dataset", "local_positions", "rzf_ratio_report"]
 

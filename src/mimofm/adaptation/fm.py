@@ -18,15 +18,16 @@ import numpy as np
 import torch
 
 from mimofm.adaptation.common import local_positions, rzf_ratio_report
+from mimofm.channels.site_data import draw_samples as _samples
+from mimofm.channels.site_data import load_datasets
+from mimofm.channels.types import Dataset
 from mimofm.core.rates import user_rates
 from mimofm.core.validation import MimofmInputError
 from mimofm.models.fm import FMPrecoder
-from mimofm.models.loading import load_fm
+from mimofm.models.zoo import load_fm
 from mimofm.precoders.linear import rzf
 from mimofm.precoders.structured import transmit
 from mimofm.training.recipes import resolve_sites
-from mimofm.training.site_data import Dataset, load_datasets
-from mimofm.training.site_data import draw_samples as _samples
 from mimofm.training.trainer import TrainConfig, train
 
 __all__ = [

@@ -21,11 +21,12 @@ import torch
 
 from mimofm.adaptation.common import local_positions, rzf_ratio_report
 from mimofm.channels.sampling import permute_users, rotate_user_phases
+from mimofm.channels.site_data import draw_samples
+from mimofm.channels.types import Dataset
 from mimofm.core.rates import user_rates
-from mimofm.models.loading import load_papp
 from mimofm.models.papp import PaPP
+from mimofm.models.zoo import load_papp
 from mimofm.precoders.linear import rzf
-from mimofm.training.site_data import Dataset, draw_samples
 from mimofm.training.trainer import TrainConfig, train
 
 __all__ = ["PaPPFineTune", "finetune_papp"]

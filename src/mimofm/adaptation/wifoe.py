@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from mimofm.core.validation import MimofmInputError
-from mimofm.models.loading import load_wifoe, shipped_checkpoint
+from mimofm.models.zoo import load_wifoe, shipped_checkpoint
 from mimofm.training.trainer import TrainConfig, train
 from mimofm.training.wifoe_recipe import WiFoERecipe
 

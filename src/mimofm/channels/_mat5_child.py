@@ -12,9 +12,11 @@ import numpy as np
 
 
 def main() -> int:
+    """Read the variables ``argv[3]`` of the MATLAB v5 file ``argv[1]`` into the ``.npz`` ``argv[2]``; print
+    one JSON line; exit status 0 on success."""
     src, out, names = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
-    import scipy.io
-    import scipy.sparse
+    import scipy.io  # deferred: runs in a child process; SciPy only for MATLAB v5 files
+    import scipy.sparse  # deferred: as above
 
     try:
         raw = scipy.io.loadmat(

@@ -5,12 +5,14 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from mimofm.channels.io import ChannelSet, load_channels
+from mimofm.channels.io import load_channels
+from mimofm.channels.types import ChannelSet
 
 __all__ = ["bundled_dir", "bundled_sites"]
 
 
 def bundled_dir() -> Path:
+    """The folder of the compact evaluation sites shipped with mimofm (``mimofm/assets/sites``)."""
     return Path(str(resources.files("mimofm") / "assets" / "sites"))
 
 

@@ -87,6 +87,8 @@ _check_catalog()
 
 
 def get_site(name: str) -> SiteSpec:
+    """The catalog's :class:`~mimofm.channels.raytrace.SiteSpec` named ``name``; raises for an unknown
+    name."""
     if name not in CATALOG:
         raise MimofmInputError(f"unknown site {name!r}; valid: {', '.join(CATALOG)}")
     return CATALOG[name]
@@ -108,8 +110,8 @@ def position_split(
     if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-9:
         raise MimofmInputError(f"`fractions` must be 3 non-negative numbers summing to 1, got {fractions}")
     perm = np.random.default_rng([seed, 7919]).permutation(num_positions)
-    n_train = int(round(fractions[0] * num_positions))
-    n_val = int(round(fractions[1] * num_positions))
+    n_train = round(fractions[0] * num_positions)
+    n_val = round(fractions[1] * num_positions)
     codes = np.full(num_positions, 2, dtype=np.int8)
     codes[perm[:n_train]] = 0
     codes[perm[n_train : n_train + n_val]] = 1

@@ -21,6 +21,8 @@ import torch
 
 from mimofm.core.validation import MimofmInputError
 
+__all__ = ["OVERSAMPLE", "THRESHOLD", "array_shape", "beamspace_denoise"]
+
 # Coefficients whose power exceeds THRESHOLD × the error floor are kept. Chosen on the validation sites
 # munich-val and sf-val at NMSE −5/−10/−15/−20 dB (benchmarks/csi_denoise.py), never on held-out data.
 THRESHOLD = 6.0
@@ -62,6 +64,7 @@ def beamspace_denoise(
     eps = 10.0 ** (nmse_db / 10.0)
     h64 = h_est.to(torch.complex128)
     size = (oversample * cols, oversample * rows)
+    # [..., K, N] -> [..., K, cols, rows] (antennas column-first) -> 2-D DFT [..., K, ov·cols, ov·rows]
     coef = torch.fft.fft2(
         h64.reshape(*h_est.shape[:-1], cols, rows), s=size, norm="ortho"
     )  # [..., K, ov·cols, ov·rows]
@@ -69,4 +72,5 @@ def beamspace_denoise(
     floor = eps / (1.0 + eps) * h64.abs().square().sum(-1) / m  # [..., K]
     keep = coef.abs().square() > threshold * floor[..., None, None]
     back = torch.fft.ifft2(coef * keep, norm="ortho")[..., :cols, :rows]
+    # [..., K, cols, rows] -> [..., K, N]
     return back.reshape(h_est.shape).to(h_est.dtype)

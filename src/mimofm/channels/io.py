@@ -29,137 +29,27 @@ matrices and HDF5 object references are rejected. Every problem raises
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import tempfile
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
+import h5py
 import numpy as np
 import torch
 
 from mimofm._io import atomic_path
+from mimofm.channels.formats import check_h_array, detect_format, file_error
+from mimofm.channels.store import read_site, read_site_with_header
+from mimofm.channels.types import SPLIT_NAMES, ChannelSet
 from mimofm.core.validation import MimofmInputError
 
-__all__ = [
-    "SUPPORTED_EXTENSIONS",
-    "ChannelSet",
-    "detect_format",
-    "export_npz",
-    "load_channels",
-    "save_channels_npz",
-]
+__all__ = ["export_npz", "load_channels", "save_channels_npz", "site_info"]
 
-SUPPORTED_EXTENSIONS = (".h5", ".hdf5", ".npz", ".npy", ".mat")
-SPLIT_NAMES = ("train", "val", "test")  # split codes 0, 1, 2
 
 # Variables read from imported files; anything else in the file is ignored.
 _IMPORT_NAMES = ("H", "H_real", "H_imag", "los", "positions", "split", "meta_json")
-
-
-@dataclass
-class ChannelSet:
-    """One site's channels.
-
-    ``h`` complex ``[num_positions, num_bs_ant]``; ``los`` bool ``[num_positions]`` or None;
-    ``positions`` float64 ``[num_positions, 2 or 3]`` or None; ``meta`` dict; ``split`` int8
-    ``[num_positions]`` (0 train, 1 val, 2 test) or None.
-    """
-
-    name: str
-    h: torch.Tensor
-    los: torch.Tensor | None = None
-    positions: torch.Tensor | None = None
-    meta: dict = field(default_factory=dict)
-    split: torch.Tensor | None = None
-
-    @property
-    def num_positions(self) -> int:
-        return self.h.shape[0]
-
-    @property
-    def num_bs_ant(self) -> int:
-        return self.h.shape[1]
-
-
-def _bad(path: Path, msg: str) -> MimofmInputError:
-    return MimofmInputError(f"channel file {str(path)!r}: {msg}")
-
-
-# ---------------------------------------------------------------------------------------------
-# format detection
-
-_HDF5_SIG = b"\x89HDF\r\n\x1a\n"
-
-
-def _is_hdf5(path: Path) -> bool:
-    """HDF5 signature at offset 0, 512, 1024, ... (MATLAB v7.3 files have a 512-byte user block)."""
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        off = 0
-        while off + 8 <= size:
-            f.seek(off)
-            if f.read(8) == _HDF5_SIG:
-                return True
-            off = 512 if off == 0 else off * 2
-    return False
-
-
-def detect_format(path: str | Path) -> str:
-    """The format of a channel file, from its extension and header bytes.
-
-    One of ``"mimofm-site"``, ``"hdf5"``, ``"npz"``, ``"npy"``, ``"mat-v5"``, ``"mat-v7.3"``.
-    Raises :class:`MimofmInputError` for missing, empty or unsupported files.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise MimofmInputError(f"`--data` file {str(path)!r} does not exist")
-    if not path.is_file():
-        raise _bad(path, "is not a regular file")
-    suffix = path.suffix.lower()
-    if suffix not in SUPPORTED_EXTENSIONS:
-        raise _bad(
-            path, f"unsupported extension {path.suffix!r}; expected one of {', '.join(SUPPORTED_EXTENSIONS)}"
-        )
-    if path.stat().st_size == 0:
-        raise _bad(path, "is empty (0 bytes)")
-    with open(path, "rb") as f:
-        head = f.read(128)
-    if suffix == ".npz":
-        if head[:4] != b"PK\x03\x04":
-            raise _bad(path, "is not a readable .npz archive (no zip header)")
-        return "npz"
-    if suffix == ".npy":
-        if head[:6] != b"\x93NUMPY":
-            raise _bad(path, "is not a readable .npy file (no NumPy header)")
-        return "npy"
-    if suffix == ".mat":
-        if head.startswith(b"MATLAB 7.3") or _is_hdf5(path):
-            return "mat-v7.3"
-        if head.startswith(b"MATLAB 5.0"):
-            return "mat-v5"
-        raise _bad(
-            path,
-            "is not a MATLAB v5/v7 or v7.3 MAT-file (MATLAB v4 and other files are not supported; "
-            "save with `save(file, 'H', '-v7')` or `'-v7.3'`)",
-        )
-    # .h5 / .hdf5
-    if not _is_hdf5(path):
-        raise _bad(path, "is not an HDF5 file (no HDF5 signature)")
-    if head.startswith(b"MATLAB 7.3"):
-        return "mat-v7.3"
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as f:
-            attrs = set(f.attrs.keys())
-    except OSError as e:
-        raise _bad(path, f"is not a readable HDF5 file (truncated or corrupt?): {e}") from None
-    if "mimofm_partial_schema" in attrs:
-        raise _bad(
-            path,
-            "is an unfinished partial site file (its generation was interrupted); resume the "
-            "generator or finalize it with mimofm.channels.store.PartialSite",
-        )
-    return "mimofm-site" if "mimofm_site_schema" in attrs else "hdf5"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -172,10 +62,12 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
             return {k: z[k] for k in z.files}
     except ValueError as e:
         if "pickle" in str(e):  # object arrays need pickle
-            raise _bad(path, f"cannot be read without pickle ({e}); store plain numeric arrays") from None
-        raise _bad(path, f"is not a readable .npz archive ({e})") from None
+            raise file_error(
+                path, f"cannot be read without pickle ({e}); store plain numeric arrays"
+            ) from None
+        raise file_error(path, f"is not a readable .npz archive ({e})") from None
     except (zipfile.BadZipFile, OSError, EOFError) as e:
-        raise _bad(path, f"is not a readable .npz archive ({e})") from None
+        raise file_error(path, f"is not a readable .npz archive ({e})") from None
 
 
 def _read_npy(path: Path) -> dict[str, np.ndarray]:
@@ -188,7 +80,7 @@ def _read_npy(path: Path) -> dict[str, np.ndarray]:
                 else np.lib.format.read_array_header_2_0
             )(f)
         if header[2].hasobject:
-            raise _bad(
+            raise file_error(
                 path,
                 f"holds an object array (dtype {header[2]}) that cannot be read without pickle; "
                 "store a plain complex array",
@@ -197,16 +89,12 @@ def _read_npy(path: Path) -> dict[str, np.ndarray]:
     except MimofmInputError:
         raise
     except (ValueError, OSError, EOFError) as e:
-        raise _bad(path, f"is not a readable .npy file ({e})") from None
+        raise file_error(path, f"is not a readable .npy file ({e})") from None
     return {"H": h}
 
 
 def _read_mat5(path: Path) -> dict[str, np.ndarray]:
     """Parse a MATLAB v5 file in a child process (scipy's reader can crash on malformed files)."""
-    import subprocess
-    import sys
-    import tempfile
-
     _REJECT = {
         "sparse": "a MATLAB sparse matrix; save it full",
         "struct": "a MATLAB struct; store a numeric matrix",
@@ -229,22 +117,24 @@ def _read_mat5(path: Path) -> dict[str, np.ndarray]:
                 timeout=120,
             )
         except subprocess.TimeoutExpired:
-            raise _bad(path, "the MATLAB v5 reader did not finish within 120 s (malformed file?)") from None
+            raise file_error(
+                path, "the MATLAB v5 reader did not finish within 120 s (malformed file?)"
+            ) from None
         if proc.returncode < 0:
-            raise _bad(
+            raise file_error(
                 path,
                 f"is not a readable MATLAB v5 .mat file (the reader crashed with signal {-proc.returncode})",
             )
         try:
             report = json.loads(proc.stdout.strip().splitlines()[-1])
         except (IndexError, json.JSONDecodeError):
-            raise _bad(
+            raise file_error(
                 path, f"is not a readable MATLAB v5 .mat file (reader exit {proc.returncode})"
             ) from None
         if "error" in report:
-            raise _bad(path, f"is not a readable MATLAB v5 .mat file ({report['error']})")
+            raise file_error(path, f"is not a readable MATLAB v5 .mat file ({report['error']})")
         for key, kind in report.get("rejected", {}).items():
-            raise _bad(path, f"`{key}` is {_REJECT.get(kind, f'a MATLAB {kind}, not a numeric array')}")
+            raise file_error(path, f"`{key}` is {_REJECT.get(kind, f'a MATLAB {kind}, not a numeric array')}")
         with np.load(out, allow_pickle=False) as z:
             raw = {k: z[k] for k in z.files}
     arrays = {}
@@ -254,18 +144,16 @@ def _read_mat5(path: Path) -> dict[str, np.ndarray]:
         v = raw[key]
         if key == "meta_json":
             if v.dtype.kind != "U":
-                raise _bad(path, f"`meta_json` must be a char array holding JSON, got dtype {v.dtype}")
+                raise file_error(path, f"`meta_json` must be a char array holding JSON, got dtype {v.dtype}")
             v = np.array("".join(v.ravel().tolist()))
         arrays[key] = v
     return arrays
 
 
 def _hdf5_dataset(path: Path, f, key: str, matlab: bool) -> np.ndarray:
-    import h5py
-
     obj = f[key]
     if not isinstance(obj, h5py.Dataset):
-        raise _bad(
+        raise file_error(
             path,
             f"`{key}` is an HDF5 group, not a dataset (a MATLAB struct or sparse matrix?); "
             "store a full numeric matrix",
@@ -273,31 +161,33 @@ def _hdf5_dataset(path: Path, f, key: str, matlab: bool) -> np.ndarray:
     cls = obj.attrs.get("MATLAB_class")
     cls = cls.decode() if isinstance(cls, bytes) else cls
     if cls in ("cell", "struct") or h5py.check_dtype(ref=obj.dtype) is not None:
-        raise _bad(
+        raise file_error(
             path, f"`{key}` is a MATLAB cell array or holds HDF5 object references; store a numeric matrix"
         )
     if obj.attrs.get("MATLAB_empty", 0):
-        raise _bad(path, f"`{key}` is an empty MATLAB array")
+        raise file_error(path, f"`{key}` is an empty MATLAB array")
     if h5py.check_dtype(vlen=obj.dtype) is not None or obj.dtype.hasobject:
-        raise _bad(path, f"`{key}` has a variable-length/object dtype ({obj.dtype}); store a numeric array")
+        raise file_error(
+            path, f"`{key}` has a variable-length/object dtype ({obj.dtype}); store a numeric array"
+        )
     try:
         a = obj[()]
     except (OSError, ValueError, TypeError) as e:
-        raise _bad(path, f"cannot read `{key}` (truncated or corrupt file?): {e}") from None
+        raise file_error(path, f"cannot read `{key}` (truncated or corrupt file?): {e}") from None
     if not isinstance(a, np.ndarray):
         a = np.asarray(a)
     names = a.dtype.names
     if names is not None:
         pair = next((p for p in (("real", "imag"), ("r", "i")) if set(names) == set(p)), None)
         if pair is None:
-            raise _bad(
+            raise file_error(
                 path,
                 f"`{key}` has a compound dtype with fields {list(names)}; only complex "
                 "compounds (fields real/imag or r/i) are read",
             )
         re, im = a[pair[0]], a[pair[1]]
         if re.dtype.kind not in "fiu" or im.dtype.kind not in "fiu":
-            raise _bad(path, f"`{key}` compound fields must be numeric, got {re.dtype}/{im.dtype}")
+            raise file_error(path, f"`{key}` compound fields must be numeric, got {re.dtype}/{im.dtype}")
         ctype = np.complex64 if (re.dtype.itemsize <= 4 and im.dtype.itemsize <= 4) else np.complex128
         a = re.astype(ctype) + 1j * im.astype(ctype)
         a = a.astype(ctype)
@@ -309,8 +199,6 @@ def _hdf5_dataset(path: Path, f, key: str, matlab: bool) -> np.ndarray:
 
 
 def _read_hdf5(path: Path, matlab: bool) -> dict[str, np.ndarray]:
-    import h5py
-
     try:
         with h5py.File(path, "r") as f:
             arrays = {
@@ -328,7 +216,7 @@ def _read_hdf5(path: Path, matlab: bool) -> dict[str, np.ndarray]:
                     m = obj[()]
                     arrays["meta_json"] = np.array(m.decode() if isinstance(m, bytes) else str(m))
                 else:
-                    raise _bad(
+                    raise file_error(
                         path, "`meta_json` must be a scalar string (root attribute or dataset) holding JSON"
                     )
             if "meta_json" in f.attrs:
@@ -338,11 +226,12 @@ def _read_hdf5(path: Path, matlab: bool) -> dict[str, np.ndarray]:
     except MimofmInputError:
         raise
     except OSError as e:
-        raise _bad(path, f"is not a readable HDF5 file (truncated or corrupt?): {e}") from None
+        raise file_error(path, f"is not a readable HDF5 file (truncated or corrupt?): {e}") from None
     if "H" not in arrays and "H_real" not in arrays:
-        raise _bad(
+        raise file_error(
             path,
-            f"has no `H` dataset (nor `H_real`/`H_imag`) at its root (found: {', '.join(found) or 'nothing'})",
+            "has no `H` dataset (nor `H_real`/`H_imag`) at its root (found: "
+            f"{', '.join(found) or 'nothing'})",
         )
     return arrays
 
@@ -352,8 +241,10 @@ def _read_hdf5(path: Path, matlab: bool) -> dict[str, np.ndarray]:
 
 
 def _vector(a: np.ndarray, n: int) -> np.ndarray | None:
-    """Accept ``[n]``, ``[1, n]`` and ``[n, 1]`` (MATLAB vectors); return ``[n]``, or None if the shape is wrong."""
+    """Accept ``[n]``, ``[1, n]`` and ``[n, 1]`` (MATLAB vectors); return ``[n]``, or None if the shape is
+    wrong."""
     if a.ndim == 2 and 1 in a.shape:
+        # [1, n] or [n, 1] -> [n]
         a = a.reshape(-1)
     return a if a.shape == (n,) else None
 
@@ -368,49 +259,31 @@ def _hint(h_shape: tuple, a_len: int) -> str:
     return ""
 
 
-def check_h_array(path: Path, h: np.ndarray) -> None:
-    """Content checks of ``H`` ``[num_positions, num_bs_ant]``: complex, 2-D, non-empty, finite, no zero rows."""
-    if not np.iscomplexobj(h):
-        raise _bad(path, f"`H` must be complex, got dtype {h.dtype}")
-    if h.ndim != 2:
-        raise _bad(path, f"`H` must have shape [num_positions, num_bs_ant], got {list(h.shape)}")
-    if min(h.shape) == 0:
-        raise _bad(path, f"`H` is empty: shape {list(h.shape)}")
-    finite = np.isfinite(h)
-    if not finite.all():
-        raise _bad(path, f"`H` has {int((~finite).sum())} NaN/Inf entries")
-    zero = ~np.abs(h).any(axis=1)
-    if zero.any():
-        raise _bad(
-            path, f"`H` has {int(zero.sum())} all-zero rows (first: {int(np.argmax(zero))}); remove them"
-        )
-
-
 def _combine_real_imag(path: Path, arrays: dict) -> np.ndarray:
     if "H" in arrays:
         if "H_real" in arrays or "H_imag" in arrays:
-            raise _bad(path, "has both `H` and `H_real`/`H_imag`; keep one form")
+            raise file_error(path, "has both `H` and `H_real`/`H_imag`; keep one form")
         return arrays["H"]
     if "H_real" not in arrays or "H_imag" not in arrays:
-        raise _bad(path, "has only one of `H_real`/`H_imag`; both are needed")
+        raise file_error(path, "has only one of `H_real`/`H_imag`; both are needed")
     re, im = arrays["H_real"], arrays["H_imag"]
     for k, a in (("H_real", re), ("H_imag", im)):
         if a.dtype.kind not in "fiu":
-            raise _bad(path, f"`{k}` must be real numeric, got dtype {a.dtype}")
+            raise file_error(path, f"`{k}` must be real numeric, got dtype {a.dtype}")
     if re.shape != im.shape:
-        raise _bad(path, f"`H_real` {list(re.shape)} and `H_imag` {list(im.shape)} differ in shape")
+        raise file_error(path, f"`H_real` {list(re.shape)} and `H_imag` {list(im.shape)} differ in shape")
     ctype = np.complex64 if (re.dtype == np.float32 and im.dtype == np.float32) else np.complex128
     return (re.astype(ctype) + 1j * im.astype(ctype)).astype(ctype)
 
 
 def _channel_set(path: Path, arrays: dict[str, np.ndarray], name: str | None) -> ChannelSet:
     if "H" not in arrays and "H_real" not in arrays and "H_imag" not in arrays:
-        raise _bad(path, f"has no `H` array (found: {', '.join(arrays) or 'nothing'})")
+        raise file_error(path, f"has no `H` array (found: {', '.join(arrays) or 'nothing'})")
     h = _combine_real_imag(path, arrays)
     if h.dtype.hasobject:
-        raise _bad(path, "`H` has an object dtype; store a plain complex array")
+        raise file_error(path, "`H` has an object dtype; store a plain complex array")
     if not np.iscomplexobj(h):
-        raise _bad(
+        raise file_error(
             path,
             f"`H` must be complex, got dtype {h.dtype} "
             "(for real and imaginary parts stored apart, name them `H_real` and `H_imag`)",
@@ -425,13 +298,13 @@ def _channel_set(path: Path, arrays: dict[str, np.ndarray], name: str | None) ->
             v.dtype == bool or np.issubdtype(v.dtype, np.integer) or np.issubdtype(v.dtype, np.floating)
         )
         if not ok:
-            raise _bad(
+            raise file_error(
                 path,
                 f"`los` must be bool/int of shape [{n}], got {los.dtype} {list(los.shape)}"
                 + _hint(h.shape, los.size),
             )
         if v.dtype != bool and not np.isin(v, (0, 1)).all():
-            raise _bad(path, "`los` values must be 0/1 (or bool)")
+            raise file_error(path, "`los` values must be 0/1 (or bool)")
         los = torch.from_numpy(v.astype(bool))
 
     pos = arrays.get("positions")
@@ -443,21 +316,23 @@ def _channel_set(path: Path, arrays: dict[str, np.ndarray], name: str | None) ->
             or not (np.issubdtype(pos.dtype, np.floating) or np.issubdtype(pos.dtype, np.integer))
         ):
             hint = _hint(h.shape, pos.shape[0]) if pos.ndim == 2 else ""
-            raise _bad(
+            raise file_error(
                 path,
                 f"`positions` must be float of shape [{n}, 2|3], got {pos.dtype} {list(pos.shape)}{hint}",
             )
         if not np.isfinite(pos).all():
-            raise _bad(path, "`positions` has NaN/Inf entries")
+            raise file_error(path, "`positions` has NaN/Inf entries")
         pos = torch.from_numpy(np.ascontiguousarray(pos, dtype=np.float64))
 
     split = arrays.get("split")
     if split is not None:
         v = _vector(split, n)
         if v is None or not (np.issubdtype(v.dtype, np.integer) or np.issubdtype(v.dtype, np.floating)):
-            raise _bad(path, f"`split` must be int of shape [{n}], got {split.dtype} {list(split.shape)}")
+            raise file_error(
+                path, f"`split` must be int of shape [{n}], got {split.dtype} {list(split.shape)}"
+            )
         if not np.isin(v, (0, 1, 2)).all():
-            raise _bad(path, "`split` values must be 0 (train), 1 (val) or 2 (test)")
+            raise file_error(path, "`split` values must be 0 (train), 1 (val) or 2 (test)")
         split = torch.from_numpy(v.astype(np.int8))
 
     meta = {}
@@ -465,9 +340,9 @@ def _channel_set(path: Path, arrays: dict[str, np.ndarray], name: str | None) ->
         try:
             meta = json.loads(str(arrays["meta_json"]))
         except json.JSONDecodeError as e:
-            raise _bad(path, f"`meta_json` is not valid JSON ({e})") from None
+            raise file_error(path, f"`meta_json` is not valid JSON ({e})") from None
         if not isinstance(meta, dict):
-            raise _bad(path, f"`meta_json` must hold a JSON object, got {type(meta).__name__}")
+            raise file_error(path, f"`meta_json` must hold a JSON object, got {type(meta).__name__}")
     h = np.ascontiguousarray(h, dtype=np.complex64 if h.dtype == np.complex64 else np.complex128)
     return ChannelSet(
         name=name or meta.get("name") or path.stem,
@@ -493,14 +368,14 @@ def load_channels(path: str | Path, name: str | None = None) -> ChannelSet:
     except Exception as e:
         # a damaged container (HDF5 B-tree, zip directory, .npy header parsed by ast, MATLAB header) fails
         # deep inside its library with whatever that library raises; to the user it is one clean error
-        raise _bad(path, f"is damaged or not a valid file of its format ({type(e).__name__}: {e})") from None
+        raise file_error(
+            path, f"is damaged or not a valid file of its format ({type(e).__name__}: {e})"
+        ) from None
 
 
 def _load(path: Path, name: str | None) -> ChannelSet:
     fmt = detect_format(path)
     if fmt == "mimofm-site":
-        from mimofm.channels.store import read_site
-
         cs = read_site(path)
         if name:
             cs.name = name
@@ -537,3 +412,44 @@ def export_npz(cs: ChannelSet, path: str | Path) -> Path:
         raise MimofmInputError(f"export file {str(path)!r} must end in .npz")
     save_channels_npz(path, cs)
     return path
+
+
+def site_info(path: str | Path) -> dict:
+    """Summary of any importable channel file (a site file or an import source).
+
+    Keys: ``file``, ``format``, ``name``, ``schema`` (None unless a site file), ``num_positions``,
+    ``num_bs_ant``, ``los_ratio`` (None without ``los``), ``median_gain_db`` (median over positions of
+    ``10·log10 ‖h‖²``; the lower median for an even count, as ``torch.median`` and the site-median SNR
+    convention of :func:`mimofm.core.linkbudget.median_gain`), ``split_counts`` (None without ``split``),
+    ``meta``, ``file_size_bytes``,
+    ``checksum_sha256`` and ``checksum_ok`` (None unless a site file), ``created_utc``.
+    A site file whose checksum does not match is reported with ``checksum_ok`` False, not raised.
+    """
+    path = Path(path)
+    fmt = detect_format(path)
+    header = {"schema": None, "checksum_sha256": None, "checksum_ok": None, "created_utc": None}
+    if fmt == "mimofm-site":
+        cs, header = read_site_with_header(path)
+    else:
+        cs = load_channels(path)
+    g = (cs.h.real.double().square() + cs.h.imag.double().square()).sum(-1)  # [num_positions] ‖h‖²
+    return {
+        "file": str(path),
+        "format": fmt,
+        "name": cs.name,
+        "schema": header["schema"],
+        "num_positions": cs.num_positions,
+        "num_bs_ant": cs.num_bs_ant,
+        "dtype": str(cs.h.dtype).replace("torch.", ""),
+        "los_ratio": None if cs.los is None else float(cs.los.float().mean()),
+        "median_gain_db": float(10.0 * np.log10(float(g.median()))),
+        "has_positions": cs.positions is not None,
+        "split_counts": None
+        if cs.split is None
+        else {n: int((cs.split == i).sum()) for i, n in enumerate(SPLIT_NAMES)},
+        "meta": cs.meta,
+        "file_size_bytes": path.stat().st_size,
+        "checksum_sha256": header["checksum_sha256"],
+        "checksum_ok": header["checksum_ok"],
+        "created_utc": header["created_utc"],
+    }

@@ -34,7 +34,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from mimofm.channels.io import ChannelSet
+from mimofm.channels.types import ChannelSet
 from mimofm.core.validation import MimofmInputError
 
 __all__ = ["SCENES", "RTSettings", "SiteSpec", "SiteTracer", "ensure_llvm", "raytrace_site"]
@@ -134,8 +134,8 @@ class SiteTracer:
         self.spec.validate()
         self.settings.validate()
         ensure_llvm()
-        import mitsuba as mi
-        import sionna.rt as rt
+        import mitsuba as mi  # deferred: Sionna RT / Mitsuba (LLVM) only when a site is traced
+        import sionna.rt as rt  # deferred: Sionna RT only when a site is traced
 
         self._rt = rt
         self._mi = mi
@@ -288,7 +288,7 @@ class SiteTracer:
         return h.astype(np.complex64), self.line_of_sight(pts)
 
     def metadata(self) -> dict:
-        import sionna.rt as rt
+        import sionna.rt as rt  # deferred: Sionna RT only when a site is traced
 
         return {
             "generator": "mimofm.channels.raytrace (Sionna RT PathSolver, synthetic array)",

@@ -35,7 +35,8 @@ import numpy as np
 import torch
 
 from mimofm._io import atomic_path
-from mimofm.channels.io import SPLIT_NAMES, ChannelSet, check_h_array, detect_format, load_channels
+from mimofm.channels.formats import check_h_array, detect_format
+from mimofm.channels.types import ChannelSet
 from mimofm.core.validation import MimofmInputError
 
 __all__ = [
@@ -45,8 +46,8 @@ __all__ = [
     "is_site_file",
     "partial_path",
     "read_site",
+    "read_site_with_header",
     "site_checksum",
-    "site_info",
     "write_site",
 ]
 
@@ -87,6 +88,7 @@ def site_checksum(name: str, arrays: dict[str, np.ndarray], meta: dict) -> str:
             continue
         a = np.ascontiguousarray(a, dtype=DTYPES[key])
         d.update(f"{key} {a.dtype.str} {json.dumps(list(a.shape), separators=(',', ':'))}\n".encode())
+        # [...] -> [bytes]: the array's little-endian bytes in C order
         d.update(a.reshape(-1).view(np.uint8))
     d.update(canonical_json({"meta": meta, "name": name}).encode())
     return d.hexdigest()
@@ -233,7 +235,7 @@ def _attr_str(path: Path, attrs, key: str) -> str:
     return v
 
 
-def _read_site(path: Path) -> tuple[ChannelSet, dict]:
+def read_site_with_header(path: Path) -> tuple[ChannelSet, dict]:
     """Read and validate everything but the checksum; returns the set and the file's header attributes."""
     if path.suffix.lower() not in (".h5", ".hdf5"):
         raise _site_bad(path, "site files end in .h5 or .hdf5")
@@ -278,7 +280,7 @@ def _read_site(path: Path) -> tuple[ChannelSet, dict]:
         if not isinstance(meta, dict):
             raise _site_bad(path, f"`meta_json` must hold a JSON object, got {type(meta).__name__}")
 
-        for key in f.keys():
+        for key in f:
             if key not in DATASETS:
                 raise _site_bad(
                     path,
@@ -340,7 +342,7 @@ def read_site(path: str | Path) -> ChannelSet:
     ``[num_positions, 3]``, ``split`` int8 (each ``[num_positions]`` or None) and ``meta``.
     """
     path = Path(path)
-    cs, header = _read_site(path)
+    cs, header = read_site_with_header(path)
     if not header["checksum_ok"]:
         raise _site_bad(
             path,
@@ -348,46 +350,6 @@ def read_site(path: str | Path) -> ChannelSet:
             "(corrupted or edited); re-generate or re-import the site",
         )
     return cs
-
-
-def site_info(path: str | Path) -> dict:
-    """Summary of any importable channel file (a site file or an import source).
-
-    Keys: ``file``, ``format``, ``name``, ``schema`` (None unless a site file), ``num_positions``,
-    ``num_bs_ant``, ``los_ratio`` (None without ``los``), ``median_gain_db`` (median over positions of
-    ``10·log10 ‖h‖²``; the lower median for an even count, as ``torch.median`` and the site-median SNR
-    convention of :func:`mimofm.core.linkbudget.median_gain`), ``split_counts`` (None without ``split``), ``meta``, ``file_size_bytes``,
-    ``checksum_sha256`` and ``checksum_ok`` (None unless a site file), ``created_utc``.
-    A site file whose checksum does not match is reported with ``checksum_ok`` False, not raised.
-    """
-    path = Path(path)
-    fmt = detect_format(path)
-    header = {"schema": None, "checksum_sha256": None, "checksum_ok": None, "created_utc": None}
-    if fmt == "mimofm-site":
-        cs, header = _read_site(path)
-    else:
-        cs = load_channels(path)
-    g = (cs.h.real.double().square() + cs.h.imag.double().square()).sum(-1)  # [num_positions] ‖h‖²
-    return {
-        "file": str(path),
-        "format": fmt,
-        "name": cs.name,
-        "schema": header["schema"],
-        "num_positions": cs.num_positions,
-        "num_bs_ant": cs.num_bs_ant,
-        "dtype": str(cs.h.dtype).replace("torch.", ""),
-        "los_ratio": None if cs.los is None else float(cs.los.float().mean()),
-        "median_gain_db": float(10.0 * np.log10(float(g.median()))),
-        "has_positions": cs.positions is not None,
-        "split_counts": None
-        if cs.split is None
-        else {n: int((cs.split == i).sum()) for i, n in enumerate(SPLIT_NAMES)},
-        "meta": cs.meta,
-        "file_size_bytes": path.stat().st_size,
-        "checksum_sha256": header["checksum_sha256"],
-        "checksum_ok": header["checksum_ok"],
-        "created_utc": header["created_utc"],
-    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -491,7 +453,7 @@ class PartialSite:
                     "delete it to start over with the new settings"
                 )
             n = int(a["num_positions"])
-            for key in f.keys():  # drop rows of an append that never committed
+            for key in f:  # drop rows of an append that never committed
                 if f[key].shape[0] != n:
                     f[key].resize(n, axis=0)
             self.num_positions, self.chunks_done = n, int(a["chunks_done"])
@@ -548,7 +510,7 @@ class PartialSite:
             raise self._work_bad("has no positions yet; append at least one chunk before finalizing")
         with self._open("r") as f:
             n = int(f.attrs["num_positions"])
-            data = {k: f[k][:n] for k in f.keys()}
+            data = {k: f[k][:n] for k in f}
         cs = ChannelSet(
             name=self.name,
             h=torch.from_numpy(data["H"]),

@@ -86,7 +86,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from mimofm.channels.io import ChannelSet
+from mimofm.channels.types import ChannelSet
 from mimofm.core.validation import MimofmInputError
 
 __all__ = ["CHUNK_POSITIONS", "GROUPS", "TASKS", "TaskConfig", "generate_task", "get_task", "tasks"]
@@ -282,6 +282,7 @@ def _chunk_seed(seed: int, name: str, chunk: int) -> int:
 
 
 def _model(cfg: TaskConfig):
+    # deferred: Sionna, heavy
     from sionna.phy.channel.tr38901 import PanelArray, RMa, UMa, UMi
 
     fc = cfg.frequency_ghz * 1e9
@@ -322,8 +323,9 @@ def _model(cfg: TaskConfig):
 
 def _chunk(cfg: TaskConfig, drop_size: int, chunk_seed: int):
     """One chunk of ``CHUNK_POSITIONS`` positions: (h ``[P, N_t]`` complex64 raw, large-scale gain ``[P]``
-    (dB: -path loss + shadow fading), los ``[P]``, positions ``[P, 3]``, BS location ``[3]``, BS orientation ``[3]``)."""
-    from sionna.phy import config
+    (dB: -path loss + shadow fading), los ``[P]``, positions ``[P, 3]``, BS location ``[3]``, BS orientation
+    ``[3]``)."""
+    from sionna.phy import config  # deferred: Sionna, heavy
     from sionna.phy.channel import gen_single_sector_topology
 
     config.seed = chunk_seed
@@ -421,7 +423,7 @@ def generate_task(
     # restores the caller's torch RNG state on exit
     cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
     with torch.random.fork_rng(devices=cuda), torch.no_grad():
-        import sionna
+        import sionna  # deferred: Sionna, heavy
         from sionna.phy import config
 
         prev_seed = config.seed

@@ -30,6 +30,8 @@ def clean_errors(fn):
 
 
 def parse_floats(text: str | None, name: str) -> list[float] | None:
+    """``"0,10,20"`` -> ``[0.0, 10.0, 20.0]`` (None stays None); raises naming the flag ``name`` for a bad
+    list."""
     if text is None:
         return None
     out = []

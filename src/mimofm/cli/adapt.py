@@ -7,8 +7,14 @@ from pathlib import Path
 
 import typer
 
+from mimofm.adaptation.fm import adapt_fm
+from mimofm.adaptation.papp import finetune_papp
+from mimofm.adaptation.wifoe import finetune_wifoe
+from mimofm.channels.io import load_channels
 from mimofm.cli._common import clean_errors, console
 from mimofm.core.validation import MimofmInputError
+
+__all__ = ["adapt_command"]
 
 
 @clean_errors
@@ -34,9 +40,7 @@ def adapt_command(
         help="wifoe: a fixed pilot SNR in dB (default: the checkpoint's "
         "pilot rule; full-energy pilots if it has none).",
     ),
-    pilot_snr_offset_db: float | None = typer.Option(
-        None, help="wifoe: pilot SNR = data SNR + this (dB)."
-    ),
+    pilot_snr_offset_db: float | None = typer.Option(None, help="wifoe: pilot SNR = data SNR + this (dB)."),
     val_fraction: float = typer.Option(
         0.0,
         help="wifoe: share of the budget held out (on positions of its own) to "
@@ -56,9 +60,8 @@ def adapt_command(
         help="The adapted checkpoint goes here (last.*; wifoe with --val-fraction: best.*).",
     ),
 ) -> None:
-    """Adapt a pretrained model to a new site: fm few-shot/full (a new head), papp fine-tuning (whole model)."""
-    from mimofm.channels.io import load_channels
-
+    """Adapt a pretrained model to a new site: fm few-shot/full (a new head), papp fine-tuning (whole
+    model)."""
     ckpt = str(checkpoint) if checkpoint else None
     if family in ("fm", "papp") and data is None:
         raise MimofmInputError(f"`mimofm adapt {family}` needs --data SITE_FILE")
@@ -71,8 +74,6 @@ def adapt_command(
             f"--snr-convention / --pilot-snr-db / --pilot-snr-offset-db are for wifoe, not {family}"
         )
     if family == "wifoe":
-        from mimofm.adaptation.wifoe import finetune_wifoe
-
         if not task:
             raise MimofmInputError(
                 "`mimofm adapt wifoe` needs --task NAME (e.g. T10; see `mimofm data tasks`)"
@@ -98,8 +99,6 @@ def adapt_command(
             **point,
         )
     elif family == "fm":
-        from mimofm.adaptation.fm import adapt_fm
-
         out = adapt_fm(
             load_channels(data),
             shots,
@@ -112,8 +111,6 @@ def adapt_command(
             log=console.print,
         )
     elif family == "papp":
-        from mimofm.adaptation.papp import finetune_papp
-
         out = finetune_papp(
             load_channels(data),
             shots,

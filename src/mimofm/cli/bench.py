@@ -1,15 +1,27 @@
-"""`mimofm bench`: latency (PyTorch and ONNX Runtime, the real-time budget), scaling in N_T and N_U, training cost."""
+"""`mimofm bench`: latency (PyTorch and ONNX Runtime, the real-time budget), scaling in N_T and N_U, training
+cost."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
 from mimofm._io import write_json
-from mimofm.cli._common import clean_errors, console
+from mimofm.channels.bundled import bundled_sites
+from mimofm.cli._common import clean_errors, console, parse_floats
 from mimofm.core.validation import MimofmInputError
+from mimofm.evaluation.evaluate import EvalConfig, evaluate_sets
+from mimofm.evaluation.latency import LatencyConfig, latency
+from mimofm.evaluation.scaling import ScalingConfig, scaling
+from mimofm.evaluation.training_cost import training_cost
+from mimofm.models.zoo import shipped_checkpoint
+from mimofm.reports import write_html
+from mimofm.reports.benchmarks_md import main as write_page
+
+__all__ = ["bench_app", "cost_command", "latency_command", "scaling_command", "suite_command"]
 
 bench_app = typer.Typer(add_completion=False, no_args_is_help=True)
 
@@ -31,10 +43,8 @@ def latency_command(
     quick: bool = typer.Option(False, help="Batches 1 and 64, 2 repeats (seconds)."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the results JSON here."),
 ) -> None:
-    """Time per precoder at each batch, as a ratio to WMMSE in the same run, and precoders/s vs a cell's need."""
-    from mimofm.cli._common import parse_floats
-    from mimofm.evaluation.latency import LatencyConfig, latency
-
+    """Time per precoder at each batch, as a ratio to WMMSE in the same run, and precoders/s vs a cell's
+    need."""
     cfg = LatencyConfig(batches=[int(b) for b in parse_floats(batches, "--batches")], repeats=repeats)
     if methods is not None:
         cfg.methods = [m.strip() for m in methods.split(",") if m.strip()]
@@ -85,9 +95,6 @@ def scaling_command(
     json_out: Path | None = typer.Option(None, "--json", help="Write the results JSON here."),
 ) -> None:
     """Time per precoder and sum rate ÷ WMMSE as N_T and N_U grow (neural models where they can)."""
-    from mimofm.cli._common import parse_floats
-    from mimofm.evaluation.scaling import ScalingConfig, scaling
-
     ints = lambda s, flag: [int(x) for x in parse_floats(s, flag)]  # noqa: E731
     cfg = ScalingConfig(
         antennas=ints(antennas, "--antennas"),
@@ -137,8 +144,6 @@ def cost_command(
     json_out: Path | None = typer.Option(None, "--json", help="Write the rows JSON here."),
 ) -> None:
     """Training cost of the shipped checkpoints (steps, samples, wall-clock, hardware) from their cards."""
-    from mimofm.evaluation.training_cost import training_cost
-
     rows = training_cost()
     table = Table(title="training cost of the shipped checkpoints (from their cards)")
     for c in ("checkpoint", "steps", "samples", "wall-clock", "hardware", "quality reached"):
@@ -164,15 +169,6 @@ def suite_command(
     samples: int = typer.Option(1000, help="Multi-user samples per site and SNR (full mode)."),
 ) -> None:
     """Quality on the bundled held-out sites, latency, scaling and training cost in one run, then the page."""
-    import time
-
-    from mimofm.channels.bundled import bundled_sites
-    from mimofm.evaluation.evaluate import EvalConfig, evaluate_sets
-    from mimofm.evaluation.latency import LatencyConfig, latency
-    from mimofm.evaluation.scaling import ScalingConfig, scaling
-    from mimofm.models.loading import shipped_checkpoint
-    from mimofm.reports.benchmarks_md import main as write_page
-
     t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     n = 100 if quick else samples
@@ -218,7 +214,6 @@ def suite_command(
         ]
     )
     (out / "BENCHMARKS.md").write_text(page + "\n")
-    from mimofm.reports import write_html
 
     write_html(out / "BENCHMARKS.md")
     console.print(

@@ -9,8 +9,13 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from mimofm.channels.formats import detect_format
+from mimofm.channels.io import export_npz, load_channels, site_info
+from mimofm.channels.store import write_site
 from mimofm.cli._common import clean_errors, console, err_console
 from mimofm.core.validation import MimofmInputError
+
+__all__ = ["data_app", "export_command", "import_command", "info_command"]
 
 data_app = typer.Typer(
     add_completion=False,
@@ -38,8 +43,6 @@ def _check_out(out: Path, suffixes: tuple[str, ...], force: bool) -> None:
 
 
 def _load(src: Path, name: str | None):
-    from mimofm.channels.io import detect_format, load_channels
-
     fmt = detect_format(src)
     with console.status(f"reading {src} ({fmt})…"):
         return load_channels(src, name=name), fmt
@@ -52,8 +55,6 @@ def info_command(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of a table."),
 ) -> None:
     """Summarize a channel file: size, LOS ratio, median gain, split, metadata, checksum."""
-    from mimofm.channels.store import site_info
-
     with console.status(f"reading {file}…"):
         info = site_info(file)
     if as_json:
@@ -118,8 +119,6 @@ def import_command(
     force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
 ) -> None:
     """Import a channel file as a mimofm site file (HDF5, schema 1, checksummed, written atomically)."""
-    from mimofm.channels.store import write_site
-
     _check_out(out, (".h5", ".hdf5"), force)
     if src.resolve() == out.resolve():
         raise MimofmInputError("`--out` must differ from the source file")
@@ -142,8 +141,6 @@ def export_command(
     force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
 ) -> None:
     """Export a channel file as .npz (H, los, positions, split, meta_json), written atomically."""
-    from mimofm.channels.io import export_npz
-
     _check_out(out, (".npz",), force)
     if src.resolve() == out.resolve():
         raise MimofmInputError("`--out` must differ from the source file")

@@ -7,23 +7,48 @@ from pathlib import Path
 import torch
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from mimofm._io import write_json
 from mimofm.cli._common import clean_errors, console, parse_floats, results_table, tradeoff_table
-from mimofm.evaluation.evaluate import EvalConfig, evaluate
+from mimofm.core.linkbudget import LinkBudget
+from mimofm.core.validation import MimofmInputError
+from mimofm.evaluation.evaluate import EvalConfig, assign_checkpoint, evaluate, load_sets
+from mimofm.evaluation.tradeoff import TradeoffConfig, evaluate_tradeoff
+from mimofm.evaluation.wifoe_eval import (
+    checkpoint_pilot_rule,
+    checkpoint_positions,
+    checkpoint_snrs,
+    evaluate_wifoe,
+    fallback_branches,
+)
+from mimofm.models.zoo import load_fm, load_wifoe, shipped_checkpoint
+
+__all__ = ["DEFAULT_PRECODERS", "eval_command"]
+
+DEFAULT_PRECODERS = "mrt,zf,zf-wf,rzf,wmmse,dpc"
 
 
 @clean_errors
 def eval_command(
-    precoder: str = typer.Option("mrt,zf,zf-wf,rzf,wmmse,dpc", help="Comma-separated precoders/bounds."),
+    precoder: str | None = typer.Option(
+        None, help=f"Comma-separated precoders/bounds (default: {DEFAULT_PRECODERS})."
+    ),
     data: list[Path] | None = typer.Option(
         None,
         "--data",
-        help="Channel file: site file (.h5), .npz/.npy/.mat/HDF5 with H [num_positions, num_bs_ant]; repeatable.",
+        help=(
+            "Channel file: site file (.h5), .npz/.npy/.mat/HDF5 with H [num_positions, num_bs_ant]; "
+            "repeatable."
+        ),
     ),
     task: str | None = typer.Option(
         None,
-        help="wifoe: comma-separated 3GPP tasks (e.g. T1,G1); end-to-end sum rate with pilots and feedback on the task's test drops, vs perfect-CSI ZF and WMMSE. With --data: the wifoe branch that serves the file (default: picked from its antenna count).",
+        help=(
+            "wifoe: comma-separated 3GPP tasks (e.g. T1,G1); end-to-end sum rate with pilots and feedback on "
+            "the task's test drops, vs perfect-CSI ZF and WMMSE. With --data: the wifoe branch that serves "
+            "the file (default: picked from its antenna count)."
+        ),
     ),
     snr_db: str | None = typer.Option(
         None, help="SNR points in dB, e.g. 0,10,20 (site-median single-user SNR by default)."
@@ -31,11 +56,19 @@ def eval_command(
     noise_dbm: str | None = typer.Option(None, help="Absolute noise powers in dBm, e.g. -94,-104."),
     snr_convention: str | None = typer.Option(
         None,
-        help="How --snr-db is read (default: site-median; for --task, the checkpoint's own): site-median (= received: median single-user SNR; the 3GPP tasks: E‖h‖² = SNR) | per-antenna (SNR = P/σ² with unit gain per antenna: median ‖h‖² = N_t·SNR) | none (P/σ² on normalized channels).",
+        help=(
+            "How --snr-db is read (default: site-median; for --task, the checkpoint's own): site-median (= "
+            "received: median single-user SNR; the 3GPP tasks: E‖h‖² = SNR) | per-antenna (SNR = P/σ² with "
+            "unit gain per antenna: median ‖h‖² = N_t·SNR) | none (P/σ² on normalized channels)."
+        ),
     ),
     pilot_snr_db: float | None = typer.Option(
         None,
-        help="wifoe: the pilot SNR (dB) at which one full-energy pilot symbol on a non-steered beam reaches a median user (default: the checkpoint's own rule, e.g. data SNR + 4 dB for the shipped one; full-energy pilots for a checkpoint without one).",
+        help=(
+            "wifoe: the pilot SNR (dB) at which one full-energy pilot symbol on a non-steered beam reaches a "
+            "median user (default: the checkpoint's own rule, e.g. data SNR + 4 dB for the shipped one; "
+            "full-energy pilots for a checkpoint without one)."
+        ),
     ),
     tx_power_dbm: float = typer.Option(43.0103, help="Transmit power in dBm (20 W)."),
     system_loss_db: float = typer.Option(10.0, help="System loss in dB."),
@@ -48,11 +81,17 @@ def eval_command(
     json_out: Path | None = typer.Option(None, "--json", help="Write the results JSON here (atomically)."),
     checkpoint: Path | None = typer.Option(
         None,
-        help="Checkpoint (stem, .json or .safetensors) of the one neural precoder in --precoder, instead of the shipped one.",
+        help=(
+            "Checkpoint (stem, .json or .safetensors) of the one neural precoder in --precoder, instead of "
+            "the shipped one."
+        ),
     ),
     rate_targets: str | None = typer.Option(
         None,
-        help="Trade-off mode (fm only): per-user requests in bit/s/Hz, e.g. 1,1,0.5,0.5, or 'random' (R*_u ~ U(0,1) scaled to β·R_WMMSE for each --betas).",
+        help=(
+            "Trade-off mode (fm only): per-user requests in bit/s/Hz, e.g. 1,1,0.5,0.5, or 'random' (R*_u ~ "
+            "U(0,1) scaled to β·R_WMMSE for each --betas)."
+        ),
     ),
     betas: str = typer.Option(
         "0.2,0.4,0.6,0.8", help="With --rate-targets random: fractions β of each sample's WMMSE sum rate."
@@ -65,7 +104,10 @@ def eval_command(
     ),
     exact_rates: bool = typer.Option(
         True,
-        help="With --rate-targets: fm's exact power layer (least powers meeting the requests with fm's beams); --no-exact-rates: the network's own powers.",
+        help=(
+            "With --rate-targets: fm's exact power layer (least powers meeting the requests with fm's "
+            "beams); --no-exact-rates: the network's own powers."
+        ),
     ),
     csi_nmse_db: float | None = typer.Option(
         None,
@@ -73,25 +115,25 @@ def eval_command(
     ),
     csi_denoise: bool = typer.Option(
         False,
-        help="With --csi-nmse-db: denoise H + E in the array's angular domain before every precoder (mimofm.channels.denoise).",
+        help=(
+            "With --csi-nmse-db: denoise H + E in the array's angular domain before every precoder "
+            "(mimofm.channels.denoise)."
+        ),
     ),
 ) -> None:
-    """Evaluate classical precoders and bounds on the same multi-user samples (or fm's rate-target mode, or wifoe on 3GPP tasks)."""
-    if not data and (task is not None or precoder.strip() == "wifoe"):
-        return _wifoe(
-            precoder, task, snr_db, samples, seed, checkpoint, json_out, snr_convention, pilot_snr_db
-        )
+    """Evaluate classical precoders and bounds on the same multi-user samples (or fm's rate-target mode, or
+    wifoe on 3GPP tasks)."""
+    # None: --precoder not given (each mode has its own default)
+    given = None if precoder is None else precoder.strip()
+    if not data and (task is not None or given == "wifoe"):
+        return _wifoe(given, task, snr_db, samples, seed, checkpoint, json_out, snr_convention, pilot_snr_db)
     if not data:
-        from mimofm.core.validation import MimofmInputError
-
         raise MimofmInputError("give at least one --data channel file (or --task with --precoder wifoe)")
     if rate_targets is not None:
         if task is not None or pilot_snr_db is not None:
-            from mimofm.core.validation import MimofmInputError
-
             raise MimofmInputError("--task and --pilot-snr-db are for wifoe; --rate-targets evaluates fm")
         return _tradeoff(
-            precoder,
+            given,
             data,
             snr_db,
             num_ue,
@@ -109,7 +151,7 @@ def eval_command(
             exact_rates,
         )
     cfg = EvalConfig(
-        precoders=[p.strip() for p in precoder.split(",") if p.strip()],
+        precoders=[p.strip() for p in (given or DEFAULT_PRECODERS).split(",") if p.strip()],
         data=[str(d) for d in data],
         snr_db=parse_floats(snr_db, "--snr-db"),
         noise_dbm=parse_floats(noise_dbm, "--noise-dbm"),
@@ -126,29 +168,8 @@ def eval_command(
         wifoe_task=task,
     )
     cfg.validate()
-    if checkpoint is not None and cfg.has_wifoe:
-        from mimofm.core.validation import MimofmInputError
-        from mimofm.precoders.registry import neural_precoders
-
-        others = sorted({p.removesuffix("-refined") for p in cfg.classical()} & set(neural_precoders()))
-        if others:
-            raise MimofmInputError(
-                f"`--checkpoint` with wifoe and {', '.join(others)} is ambiguous; evaluate them "
-                "in separate runs"
-            )
-        cfg.wifoe_checkpoint = str(checkpoint)
-    elif checkpoint is not None:
-        from mimofm.core.validation import MimofmInputError
-        from mimofm.precoders.registry import neural_precoders, set_checkpoint
-
-        # fm-refined / papp-refined serve the checkpoint of fm / papp
-        neural = sorted({p.removesuffix("-refined") for p in cfg.precoders} & set(neural_precoders()))
-        if len(neural) != 1:
-            raise MimofmInputError(
-                f"`--checkpoint` needs exactly one neural precoder ({', '.join(neural_precoders())}, "
-                f"or fm-refined / papp-refined) in `--precoder`, got {neural or 'none'}"
-            )
-        set_checkpoint(neural[0], str(checkpoint))
+    if checkpoint is not None:
+        cfg = assign_checkpoint(cfg, str(checkpoint))
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -195,13 +216,7 @@ def _tradeoff(
     p_rf_w,
     exact_rates=True,
 ) -> None:
-    from mimofm.core.linkbudget import LinkBudget
-    from mimofm.core.validation import MimofmInputError
-    from mimofm.evaluation.evaluate import load_sets
-    from mimofm.evaluation.tradeoff import TradeoffConfig, evaluate_tradeoff
-    from mimofm.models.loading import load_fm
-
-    if precoder.strip() not in ("fm", "mrt,zf,zf-wf,rzf,wmmse,dpc"):
+    if precoder is not None and precoder != "fm":
         raise MimofmInputError("`--rate-targets` evaluates fm against the QoS baselines; use `--precoder fm`")
     budget = LinkBudget(tx_power_dbm, system_loss_db)
     random = rate_targets.strip().lower() == "random"
@@ -245,19 +260,10 @@ def _tradeoff(
 
 def _wifoe(precoder, task, snr_db, samples, seed, checkpoint, json_out, snr_convention, pilot_snr_db) -> None:
     """``--precoder wifoe --task T1,G1``: the end-to-end FDD pipeline on 3GPP task test drops."""
-    from rich.table import Table
-
-    from mimofm.core.validation import MimofmInputError
-    from mimofm.evaluation.wifoe_eval import evaluate_wifoe
-    from mimofm.models.loading import load_wifoe
-
-    if precoder.strip() != "wifoe" or not task:
+    if precoder != "wifoe" or not task:
         raise MimofmInputError(
             "3GPP task evaluation is `--precoder wifoe --task NAME[,NAME]` (see `mimofm data tasks`)"
         )
-    from mimofm.evaluation.wifoe_eval import checkpoint_pilot_rule, checkpoint_positions, checkpoint_snrs
-    from mimofm.models.loading import shipped_checkpoint
-
     model = load_wifoe(str(checkpoint) if checkpoint else None)
     stem = str(checkpoint) if checkpoint else str(shipped_checkpoint("wifoe"))
     positions = checkpoint_positions(stem)
@@ -280,24 +286,7 @@ def _wifoe(precoder, task, snr_db, samples, seed, checkpoint, json_out, snr_conv
     ):  # the checkpoint's own pilot rule (e.g. a model trained with pilot SNR = SNR + offset)
         pilot_snr_db, offset, rule_conv = checkpoint_pilot_rule(stem)
     # a task without a branch of its own: a same-shape pretraining task's branch (zero-shot), else an error
-    branches = {}
-    for t in tasks:
-        if t not in model.branches:
-            from mimofm.models.wifoe import TaskShape
-
-            shape = TaskShape.of(t)
-            same = [
-                b
-                for b, br in model.branches.items()
-                if (br.shape.num_bs_ant, br.shape.pilot_length, br.shape.feedback_bits)
-                == (shape.num_bs_ant, shape.pilot_length, shape.feedback_bits)
-            ]
-            if not same:
-                raise MimofmInputError(
-                    f"the wifoe model has no branch for {t} and none of the same shape; "
-                    f"fine-tune one: mimofm adapt wifoe --task {t}"
-                )
-            branches[t] = same[0]
+    branches = fallback_branches(model, tasks)
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from mimofm.cli._common import console
 from mimofm.cli.adapt import adapt_command
 from mimofm.cli.bench import bench_app
 from mimofm.cli.data import data_app
@@ -13,6 +14,9 @@ from mimofm.cli.quickstart import quickstart_command
 from mimofm.cli.report import report_command
 from mimofm.cli.sites import raytrace_command, sites_command, tasks_command, tr38901_command
 from mimofm.cli.train import train_command
+from mimofm.models.zoo import precoder_catalog
+
+__all__ = ["app", "precoders_command"]
 
 app = typer.Typer(
     add_completion=False,
@@ -39,11 +43,8 @@ data_app.command("tasks")(tasks_command)
 @app.command("precoders")
 def precoders_command() -> None:
     """List the available precoders and bounds."""
-    from mimofm.cli._common import console
-    from mimofm.precoders.registry import REGISTRY
-
-    for spec in REGISTRY.values():
-        console.print(f"[bold]{spec.name:14s}[/] {spec.kind:9s} {spec.description}")
+    for name, (kind, description) in precoder_catalog().items():
+        console.print(f"[bold]{name:14s}[/] {kind:9s} {description}")
 
 
 if __name__ == "__main__":

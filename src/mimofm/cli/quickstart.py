@@ -12,6 +12,12 @@ from mimofm.channels.bundled import bundled_sites
 from mimofm.cli._common import clean_errors, console, results_table, tradeoff_table
 from mimofm.evaluation.evaluate import EvalConfig, evaluate_sets
 from mimofm.evaluation.plots import plot_complexity_vs_rate, plot_sum_rate_vs_snr, plot_tradeoff
+from mimofm.evaluation.tradeoff import TradeoffConfig, evaluate_tradeoff
+from mimofm.evaluation.wifoe_eval import checkpoint_pilot_rule, checkpoint_snrs, evaluate_wifoe
+from mimofm.models.zoo import load_fm, load_wifoe, shipped_checkpoint
+from mimofm.reports import write_html
+
+__all__ = ["quickstart_command"]
 
 
 @clean_errors
@@ -20,12 +26,11 @@ def quickstart_command(
     samples: int = typer.Option(300, help="Multi-user samples per site."),
     seed: int = typer.Option(0, help="Seed of the user draws."),
 ) -> None:
-    """Shipped neural precoders (fm, papp, papp-hbf) zero-shot beside MRT, ZF, ZF-WF, RZF, WMMSE and the DPC bound on
-    the bundled held-out sites over an SNR sweep; fm's rate-target mode; wifoe end to end on a 3GPP task;
-    a report folder with plots."""
+    """Shipped neural precoders (fm, papp, papp-hbf) zero-shot beside MRT, ZF, ZF-WF, RZF, WMMSE and the DPC
+    bound on the bundled held-out sites over an SNR sweep; fm's rate-target mode; wifoe end to end on a 3GPP
+    task; a report folder with plots."""
     t0 = time.perf_counter()
     sets = bundled_sites()
-    from mimofm.models.loading import shipped_checkpoint
 
     neural = [n for n in ("fm", "papp", "papp-hbf") if shipped_checkpoint(n).with_suffix(".json").exists()]
     cfg = EvalConfig(
@@ -52,9 +57,6 @@ def quickstart_command(
     ]
     trade = None
     if "fm" in neural:
-        from mimofm.evaluation.tradeoff import TradeoffConfig, evaluate_tradeoff
-        from mimofm.models.loading import load_fm
-
         tcfg = TradeoffConfig(
             snr_db=[20.0],
             betas=[0.2, 0.5, 0.8],
@@ -74,20 +76,17 @@ def quickstart_command(
     if shipped_checkpoint("wifoe").with_suffix(".json").exists():
         report += _wifoe(out, min(samples, 50), seed)
     (out / "report.md").write_text(report)
-    from mimofm.reports import write_html
 
     write_html(out / "report.md")
     console.print(
-        f"report folder: [bold]{out}[/] (report.md, report.html, results.json, {', '.join(p.name for p in pngs)}) · "
+        f"report folder: [bold]{out}[/] (report.md, report.html, results.json, "
+        f"{', '.join(p.name for p in pngs)}) · "
         f"{time.perf_counter() - t0:.1f} s"
     )
 
 
 def _wifoe(out: Path, samples: int, seed: int, task: str = "T4") -> str:
     """The shipped wifoe end to end on one 3GPP task's test drops (generated with Sionna on first use)."""
-    from mimofm.evaluation.wifoe_eval import checkpoint_pilot_rule, checkpoint_snrs, evaluate_wifoe
-    from mimofm.models.loading import load_wifoe, shipped_checkpoint
-
     stem = shipped_checkpoint("wifoe")
     snrs, conv = checkpoint_snrs(stem)  # the shipped model's own operating point
     fixed, offset, rule_conv = checkpoint_pilot_rule(stem)
@@ -128,7 +127,8 @@ def _report(result: dict, trade: dict | None, pngs: list[Path], samples: int, se
     lines = [
         "# mimofm quickstart",
         "",
-        f"Command: `mimofm quickstart --samples {samples} --seed {seed}`. Bundled held-out sites, 4 users × 64 "
+        f"Command: `mimofm quickstart --samples {samples} --seed {seed}`. Bundled held-out sites, 4 "
+        "users × 64 "
         "antennas, site-median SNR; mean sum rate (bit/s/Hz) over paired samples.",
         "",
         "| site | SNR | " + " | ".join(pre) + " |",
@@ -149,7 +149,8 @@ def _report(result: dict, trade: dict | None, pngs: list[Path], samples: int, se
             sel = {r["method"]: r for r in trade["results"] if (r["site"], r["beta"]) == (site, beta)}
             fm, q = sel["fm"], sel["qos@fm-rates"]
             lines.append(
-                f"| {site} | {beta} | {fm['requested_sum_rate_mean']:.2f} | {fm['achieved_sum_rate_mean']:.2f} | "
+                f"| {site} | {beta} | {fm['requested_sum_rate_mean']:.2f} | "
+                f"{fm['achieved_sum_rate_mean']:.2f} | "
                 f"{100 * fm['rel_rate_error_mean']:.1f}% | {fm['energy_w_mean']:.1f} | "
                 f"{q.get('energy_w_mean') or float('nan'):.1f} |"
             )

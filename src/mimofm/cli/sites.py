@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -16,15 +17,23 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from mimofm.channels.bundled import bundled_dir
+from mimofm.channels.catalog import CATALOG, HELDOUT_SCENES, get_site, position_split, sites
+from mimofm.channels.generate import generate_site_file
+from mimofm.channels.io import load_channels, save_channels_npz
+from mimofm.channels.raytrace import RTSettings
+from mimofm.channels.store import write_site
+from mimofm.channels.tr38901 import TASKS, generate_task, get_task
 from mimofm.cli._common import clean_errors, console
+from mimofm.core.linkbudget import LinkBudget
+from mimofm.core.validation import MimofmInputError
+
+__all__ = ["DEFAULT_SITE_DIR", "raytrace_command", "sites_command", "tasks_command", "tr38901_command"]
 
 DEFAULT_SITE_DIR = Path(os.environ.get("MIMOFM_SITE_DIR", Path.home() / ".cache" / "mimofm" / "sites"))
 
 
 def _select(site: list[str] | None, split: list[str] | None, all_sites: bool):
-    from mimofm.channels.catalog import get_site, sites
-    from mimofm.core.validation import MimofmInputError
-
     chosen = [get_site(s) for s in (site or [])]
     for sp in split or []:
         chosen += sites(sp)
@@ -59,9 +68,6 @@ def raytrace_command(
     overwrite: bool = typer.Option(False, help="Regenerate sites whose file exists."),
 ) -> None:
     """Ray-trace catalog sites with Sionna RT into HDF5 site files (resumes if interrupted)."""
-    from mimofm.channels.generate import generate_site_file
-    from mimofm.channels.raytrace import RTSettings
-
     settings = RTSettings(
         frequency_hz=frequency_ghz * 1e9,
         rows=rows,
@@ -96,7 +102,7 @@ def raytrace_command(
                 settings,
                 layout,
                 overwrite,
-                progress=lambda done, total: prog.update(task, completed=done, total=total),
+                progress=lambda done, total, task=task: prog.update(task, completed=done, total=total),
             )
             prog.console.print(f"{spec.name}: {path} · {secs:.0f} s ({secs / positions:.3f} s per position)")
 
@@ -107,11 +113,6 @@ def sites_command(
     noise_dbm: float = typer.Option(-94.0, help="Noise power for the median-SNR column (20 MHz, NF 7 dB)."),
 ) -> None:
     """The site catalog: splits, roles, and for generated sites their LOS ratio and median SNR."""
-    from mimofm.channels.bundled import bundled_dir
-    from mimofm.channels.catalog import CATALOG, HELDOUT_SCENES
-    from mimofm.channels.io import load_channels
-    from mimofm.core.linkbudget import LinkBudget
-
     table = Table(title=f"mimofm site catalog · held-out scenes: {', '.join(HELDOUT_SCENES)}")
     for col in (
         "site",
@@ -172,25 +173,15 @@ def tr38901_command(
         "uma | umi | rma (e.g. T4's 8×8 array in UMa); the file is named "
         "<task>-<scenario>.",
     ),
-    los: str | None = typer.Option(
-        None, help="With --scenario: los | nlos | mixed (default: the task's)."
-    ),
+    los: str | None = typer.Option(None, help="With --scenario: los | nlos | mixed (default: the task's)."),
     out: Path = typer.Option(..., help="Output file: .h5 (site file) or .npz."),
     overwrite: bool = typer.Option(False, help="Replace an existing file."),
 ) -> None:
     """Generate a 3GPP TR 38.901 task with Sionna PHY into a site file."""
-    from mimofm.channels.catalog import position_split
-    from mimofm.channels.io import save_channels_npz
-    from mimofm.channels.store import write_site
-    from mimofm.channels.tr38901 import generate_task, get_task
-    from mimofm.core.validation import MimofmInputError
-
     cfg = get_task(task)
     if los is not None and scenario is None:
         raise MimofmInputError("--los goes with --scenario")
     if scenario is not None:
-        from dataclasses import replace
-
         if los not in (None, "los", "nlos", "mixed"):
             raise MimofmInputError(f"--los must be los, nlos or mixed, got {los!r}")
         flag = cfg.los if los is None else {"los": True, "nlos": False, "mixed": None}[los]
@@ -216,8 +207,6 @@ def tr38901_command(
 
 def tasks_command() -> None:
     """The 3GPP task catalog (wifoe-style heterogeneous configurations)."""
-    from mimofm.channels.tr38901 import TASKS
-
     table = Table(title="mimofm 3GPP TR 38.901 tasks")
     for col in ("task", "group", "scenario", "LOS", "array", "N_t", "f (GHz)", "users", "L", "B"):
         table.add_column(col)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import platform
 import shutil
 import sys
@@ -14,31 +15,31 @@ import typer
 from mimofm._io import write_json
 from mimofm.cli._common import clean_errors, console
 from mimofm.core.validation import MimofmInputError
+from mimofm.models.checkpoint import sha256_file
+from mimofm.models.zoo import shipped_checkpoint
+from mimofm.training.fm_recipe import FMRecipe
+from mimofm.training.papp_recipe import PaPPRecipe
+from mimofm.training.recipes import _check_keys, load_recipe, resolve_sites
+from mimofm.training.toy import ToyRecipe
+from mimofm.training.trainer import train
+from mimofm.training.wifoe_recipe import WiFoERecipe
+
+__all__ = ["train_command"]
 
 
 def _build(family: str, section: dict):
-    from mimofm.training.recipes import _check_keys, resolve_sites
-
     if family == "fm":
-        from mimofm.training.fm_recipe import FMRecipe
-
         _check_keys("fm", section, FMRecipe)
         section["sites"] = resolve_sites(section.get("sites", "catalog:train"))
         return FMRecipe(**section)
     if family == "papp":
-        from mimofm.training.papp_recipe import PaPPRecipe
-
         _check_keys("papp", section, PaPPRecipe)
         section["sites"] = resolve_sites(section.get("sites", "catalog:train"))
         return PaPPRecipe(**section)
     if family == "wifoe":
-        from mimofm.training.wifoe_recipe import WiFoERecipe
-
         _check_keys("wifoe", section, WiFoERecipe)
         return WiFoERecipe(**section)
     if family == "toy":
-        from mimofm.training.toy import ToyRecipe
-
         _check_keys("toy", section, ToyRecipe)
         return ToyRecipe(**section)
     raise MimofmInputError(f"unknown model family {family!r}; valid: fm, papp, wifoe, toy")
@@ -51,18 +52,13 @@ def train_command(
     out_dir: Path = typer.Option(
         Path("runs/train"), help="Checkpoints and log.jsonl go here; resumes if present."
     ),
-    set_: list[str] | None = typer.Option(
-        None, "--set", help="Override, e.g. train.steps=100 (repeatable)."
-    ),
+    set_: list[str] | None = typer.Option(None, "--set", help="Override, e.g. train.steps=100 (repeatable)."),
     fresh: bool = typer.Option(False, help="Ignore an existing checkpoint in --out-dir."),
     ship_as: str | None = typer.Option(
         None, help="Copy the final checkpoint into the package assets under this name."
     ),
 ) -> None:
     """Train a model family from a recipe file (progress bar, checkpoints, exact resume)."""
-    from mimofm.training.recipes import load_recipe
-    from mimofm.training.trainer import train
-
     fam, cfg, section = load_recipe(recipe, set_ or [])
     if fam != family:
         raise MimofmInputError(f"recipe {recipe.name} is for {fam!r}, not {family!r}")
@@ -81,11 +77,6 @@ def train_command(
 
 def _ship(stem: Path, name: str, recipe: Path, overrides: list[str], secs: float) -> None:
     """Copy a checkpoint into mimofm/assets/checkpoints with a card (command, hardware, metrics)."""
-    import json
-
-    from mimofm.models.loading import shipped_checkpoint
-    from mimofm.training.checkpoint import sha256_file
-
     dst = shipped_checkpoint(name)
     dst.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(stem.with_suffix(".safetensors"), dst.with_suffix(".safetensors"))

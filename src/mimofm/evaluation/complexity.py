@@ -32,6 +32,7 @@ batch size, on the device and thread count recorded in the report.
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import time
 from collections.abc import Callable
@@ -41,8 +42,9 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from mimofm.core.validation import MimofmInputError
-from mimofm.models.loading import PAPP_CHECKPOINTS
-from mimofm.precoders.registry import REGISTRY, get_precoder
+from mimofm.models.fm import fm_flops
+from mimofm.models.papp import papp_multiplications
+from mimofm.models.zoo import PAPP_CHECKPOINTS, build_precoder, fm_config, papp_config, precoder_catalog
 
 __all__ = ["ComplexityReport", "complexity", "complexity_table", "mimofm_multiplications", "paper_counts"]
 
@@ -126,23 +128,11 @@ def mimofm_multiplications(name: str, k: int, n: int, iterations: float | None =
     if (
         name == "fm"
     ):  # the shipped checkpoint's architecture at this size: network (FLOPs ÷ 2) + structure step
-        import dataclasses
-
-        from mimofm.models.fm import fm_flops
-        from mimofm.models.loading import load_fm
-
-        cfg = dataclasses.replace(load_fm(None).cfg, num_ue=k, num_bs_ant=n)
+        cfg = dataclasses.replace(fm_config(), num_ue=k, num_bs_ant=n)
         structure = gram + _SOLVE * k**3 + 4 * n * k * k + norm if cfg.head_form == "structure" else norm
         return fm_flops(cfg) / 2 + structure
     if name in PAPP_CHECKPOINTS:  # the shipped checkpoint's sizes at this size (papp-hbf: its RF chains)
-        import dataclasses
-
-        from mimofm.models.loading import load_papp
-        from mimofm.models.papp import papp_multiplications
-
-        return papp_multiplications(
-            dataclasses.replace(load_papp(None, shipped=name).cfg, num_ue=k, num_bs_ant=n)
-        )
+        return papp_multiplications(dataclasses.replace(papp_config(shipped=name), num_ue=k, num_bs_ant=n))
     return None
 
 
@@ -187,13 +177,16 @@ def _channels(batch: int, k: int, n: int, seed: int, device: str) -> torch.Tenso
     return (h * torch.sqrt(10.0 / med)).to(device)
 
 
-def _resolve(precoder: str | Callable) -> tuple[str, Callable[[torch.Tensor], object]]:
+def _resolve(precoder: str | Callable) -> tuple[str, Callable[[torch.Tensor], object], bool]:
+    """``(name, run, iterative)`` of a precoder name (built with its shipped checkpoint) or a callable."""
     if isinstance(precoder, str):
-        spec = get_precoder(precoder)
-        return spec.name, spec.run
+        spec = build_precoder(precoder)
+        return spec.name, spec.run, spec.iterative
     if callable(precoder):
-        return getattr(precoder, "__name__", type(precoder).__name__), precoder
-    raise MimofmInputError(f"`precoder` must be a registry name ({', '.join(REGISTRY)}) or a callable")
+        return getattr(precoder, "__name__", type(precoder).__name__), precoder, False
+    raise MimofmInputError(
+        f"`precoder` must be a precoder name ({', '.join(precoder_catalog())}) or a callable"
+    )
 
 
 def _timed(fn: Callable, h: torch.Tensor, repeats: int) -> float:
@@ -224,9 +217,9 @@ def complexity(
     """Analytic counts, measured FLOPs and wall-clock of ``precoder`` at ``num_ue × num_bs_ant``."""
     if num_ue < 1 or num_bs_ant < 1:
         raise MimofmInputError(f"`num_ue` and `num_bs_ant` must be >= 1, got {num_ue}, {num_bs_ant}")
-    name, fn = _resolve(precoder)
+    name, fn, iterative = _resolve(precoder)
     k, n = num_ue, num_bs_ant
-    if iterations is None and isinstance(precoder, str) and get_precoder(precoder).iterative:
+    if iterations is None and iterative:
         out = fn(_channels(64, k, n, seed, device))
         its = getattr(out, "iterations", None)
         iterations = float(its.double().mean()) if its is not None else None

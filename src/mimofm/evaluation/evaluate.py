@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 import platform
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,15 +20,32 @@ import torch
 from scipy import stats
 
 from mimofm.channels.denoise import array_shape, beamspace_denoise
-from mimofm.channels.io import ChannelSet, load_channels
+from mimofm.channels.io import load_channels
 from mimofm.channels.sampling import candidate_positions, draw_user_sets, gather_users, imperfect_csi
+from mimofm.channels.types import ChannelSet
 from mimofm.core.linkbudget import LinkBudget, SNRSpec, median_gain
 from mimofm.core.rates import sum_rate
 from mimofm.core.validation import MimofmInputError
-from mimofm.precoders.registry import parse_precoders
+from mimofm.evaluation.wifoe_eval import (
+    checkpoint_pilot_rule,
+    file_pilot_energy,
+    pick_data_branch,
+    rule_pilot_snr,
+    wifoe_spec,
+)
+from mimofm.models.zoo import (
+    NEURAL,
+    NEURAL_CHECKPOINTS,
+    build_precoders,
+    check_precoder_names,
+    load_wifoe,
+    shipped_checkpoint,
+)
+from mimofm.precoders.registry import CLASSICAL, PrecoderSpec
 
 __all__ = [
     "EvalConfig",
+    "assign_checkpoint",
     "compare_checkpoints",
     "evaluate",
     "evaluate_sets",
@@ -63,6 +80,8 @@ class EvalConfig:
     pilot_snr_db: float | None = None  # wifoe: pilot SNR at the median position (None: full-energy pilots)
     wifoe_task: str | None = None  # wifoe: the branch to use (None: picked from N_t)
     wifoe_checkpoint: str | None = None  # wifoe: checkpoint stem (None: the shipped one)
+    # stems replacing shipped neural checkpoints, by checkpoint name (fm, papp, papp-csi, papp-hbf, papp-lite)
+    checkpoints: dict[str, str] = field(default_factory=dict)
 
     def classical(self) -> list[str]:
         """The precoders and bounds of the registry (every name but ``wifoe``)."""
@@ -73,17 +92,20 @@ class EvalConfig:
         return any(p.strip().lower() == "wifoe" for p in self.precoders)
 
     def snr_points(self) -> list[SNRSpec]:
+        """The SNR points to evaluate: ``--snr-db`` values (dB, read in ``snr_convention``) or ``--noise-dbm``
+        values (absolute noise power, dBm); exactly one of the two must be given."""
         if (self.snr_db is None) == (self.noise_dbm is None):
             raise MimofmInputError("give exactly one of `--snr-db` or `--noise-dbm`")
         if self.snr_db is not None:
             return [SNRSpec(snr_db=float(s), relative_to=self.snr_convention) for s in self.snr_db]
         return [SNRSpec(noise_dbm=float(n)) for n in self.noise_dbm]
 
-    def validate(self) -> None:
+    def validate(self, table: Mapping[str, PrecoderSpec] = CLASSICAL) -> None:
+        """Raise for any invalid setting; ``table``: the classical names (a plug-in's table may add some)."""
         if self.classical():
-            parse_precoders(",".join(self.classical()))
+            check_precoder_names(",".join(self.classical()), table)
         elif not self.has_wifoe:
-            parse_precoders("")  # the registry's error for an empty list
+            check_precoder_names("")  # the error for an empty list
         self.snr_points()
         if self.pilot_snr_db is not None and not self.has_wifoe:
             raise MimofmInputError("`--pilot-snr-db` applies to wifoe; add wifoe to `--precoder`")
@@ -106,6 +128,27 @@ class EvalConfig:
         if self.csi_denoise and self.csi_nmse_db is None:
             raise MimofmInputError("`csi_denoise` needs `csi_nmse_db` (the estimate's error level)")
         LinkBudget(self.tx_power_dbm, self.system_loss_db)
+
+
+def assign_checkpoint(cfg: EvalConfig, checkpoint: str) -> EvalConfig:
+    """``cfg`` with ``checkpoint`` (a stem) serving its one neural model: wifoe's (then no other neural
+    precoder may be asked for: ambiguous), else the one checkpoint name the neural precoders of
+    ``cfg.precoders`` are served by (``fm-refined`` / ``papp-refined`` serve ``fm`` / ``papp``'s)."""
+    if cfg.has_wifoe:
+        others = sorted({p.removesuffix("-refined") for p in cfg.classical()} & set(NEURAL_CHECKPOINTS))
+        if others:
+            raise MimofmInputError(
+                f"`--checkpoint` with wifoe and {', '.join(others)} is ambiguous; evaluate them "
+                "in separate runs"
+            )
+        return replace(cfg, wifoe_checkpoint=checkpoint)
+    neural = sorted({p.removesuffix("-refined") for p in cfg.precoders} & set(NEURAL_CHECKPOINTS))
+    if len(neural) != 1:
+        raise MimofmInputError(
+            f"`--checkpoint` needs exactly one neural precoder ({', '.join(NEURAL_CHECKPOINTS)}, "
+            f"or fm-refined / papp-refined) in `--precoder`, got {neural or 'none'}"
+        )
+    return replace(cfg, checkpoints={**cfg.checkpoints, neural[0]: checkpoint})
 
 
 def summarize_ci(x: np.ndarray) -> tuple[float, float]:
@@ -145,6 +188,7 @@ def load_sets(paths: list[str]) -> list[ChannelSet]:
 
 
 def machine_info() -> dict:
+    """Python, torch, thread count and platform of this run (recorded in every result)."""
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -168,10 +212,8 @@ def _run_chunked(
         t0 = time.perf_counter()
         out = spec.run(seen)
         elapsed += time.perf_counter() - t0
-        if spec.kind == "precoder":
-            r = sum_rate(hc, out.w.to(torch.complex128))  # recomputed independently of the precoder
-        else:
-            r = out.sum_rate
+        # precoders: recomputed independently of the precoder; bounds: their own sum rate
+        r = sum_rate(hc, out.w.to(torch.complex128)) if spec.kind == "precoder" else out.sum_rate
         if not bool(torch.isfinite(r).all()):
             raise RuntimeError(f"{spec.name} produced a non-finite sum rate; please report this channel set")
         rates.append(r.double().cpu().numpy())
@@ -181,17 +223,22 @@ def _run_chunked(
 
 
 def evaluate_sets(
-    sets: list[ChannelSet], cfg: EvalConfig, progress: Callable[[str], None] | None = None
+    sets: list[ChannelSet],
+    cfg: EvalConfig,
+    progress: Callable[[str], None] | None = None,
+    table: Mapping[str, PrecoderSpec] = CLASSICAL,
 ) -> dict:
-    """Evaluate ``cfg.precoders`` on loaded channel sets; returns the JSON-able result dict."""
-    cfg.validate()
-    specs = parse_precoders(",".join(cfg.classical())) if cfg.classical() else []
+    """Evaluate ``cfg.precoders`` on loaded channel sets; returns the JSON-able result dict.
+
+    Names are looked up in ``table`` (default: the classical precoders and bounds; a plug-in's table from
+    :func:`~mimofm.precoders.registry.register_precoder`), then among the neural precoders, each built
+    once from its checkpoint (``cfg.checkpoints``, else the shipped one).
+    """
+    cfg.validate(table)
+    specs = build_precoders(cfg.classical(), cfg.checkpoints, table) if cfg.classical() else []
     budget = LinkBudget(cfg.tx_power_dbm, cfg.system_loss_db)
     model, rule = None, (None, None, "received")
     if cfg.has_wifoe:
-        from mimofm.evaluation.wifoe_eval import checkpoint_pilot_rule
-        from mimofm.models.loading import load_wifoe, shipped_checkpoint
-
         model = load_wifoe(cfg.wifoe_checkpoint)
         rule = checkpoint_pilot_rule(cfg.wifoe_checkpoint or shipped_checkpoint("wifoe"))
     results = []
@@ -201,7 +248,8 @@ def evaluate_sets(
         for k_spec in specs:
             if k_spec.needs_k_le_n and cfg.num_ue > cs.num_bs_ant:
                 raise MimofmInputError(
-                    f"`num_ue` ({cfg.num_ue}) must be <= `num_bs_ant` ({cs.num_bs_ant}) of {cs.name} for {k_spec.name}"
+                    f"`num_ue` ({cfg.num_ue}) must be <= `num_bs_ant` ({cs.num_bs_ant}) of {cs.name} for "
+                    f"{k_spec.name}"
                 )
         for point in cfg.snr_points():
             scale, resolved = point.scale_for(cs.h, budget)
@@ -281,27 +329,18 @@ def _wifoe_branch(model, cs: ChannelSet, cfg: EvalConfig, progress) -> str | Non
     """The wifoe branch serving ``cs`` (None without wifoe); says which in the progress line."""
     if model is None:
         return None
-    from mimofm.evaluation.wifoe_eval import pick_branch
-
-    meta = cs.meta if isinstance(cs.meta, dict) else {}
-    # ray-traced sites keep the array in meta["settings"], 3GPP task files in meta["array"]; None: not said
-    geo = next(
-        (g for g in (meta.get("settings"), meta.get("array")) if isinstance(g, dict) and "rows" in g), None
-    )
-    array = (int(geo["rows"]), int(geo["cols"])) if geo is not None else None
-    branch, why = pick_branch(model, cs.num_bs_ant, cfg.wifoe_task, array)
+    branch, why = pick_data_branch(model, cs.num_bs_ant, cs.meta, cfg.wifoe_task)
     if progress:
         progress(f"{cs.name} · wifoe branch {why}")
     return branch
 
 
 def _pilot_snr(stated: float | None, rule: tuple, received_snr_db: float, num_bs_ant: int) -> float | None:
-    """wifoe's pilot SNR at one point: the stated one, else the checkpoint's rule applied to the point's median
+    """wifoe's pilot SNR at one point: the stated one, else the checkpoint's rule applied to the point's
+    median
     received SNR (whatever convention or absolute noise set it)."""
     if stated is not None:
         return stated
-    from mimofm.evaluation.wifoe_eval import rule_pilot_snr
-
     return rule_pilot_snr(rule, received_snr_db, num_bs_ant)
 
 
@@ -314,11 +353,10 @@ def _with_wifoe(
     scale: float,
     pilot_snr_db: float | None,
 ):
-    """``specs`` with wifoe in its ``--precoder`` place at this SNR point, and wifoe's pilot energy (or None)."""
+    """``specs`` with wifoe in its ``--precoder`` place at this SNR point, and wifoe's pilot energy (or
+    None)."""
     if model is None:
         return specs, None
-    from mimofm.evaluation.wifoe_eval import file_pilot_energy, wifoe_spec
-
     e_s = file_pilot_energy(pilot_snr_db, cs.h * scale)
     spec = wifoe_spec(model, branch, e_s, cfg.seed)
     by_name = {s.name: s for s in specs} | {"wifoe": spec}
@@ -328,23 +366,21 @@ def _with_wifoe(
 def evaluate_variants(
     cs: ChannelSet, name: str, variants: dict[str, str | None], cfg: EvalConfig, also: tuple[str, ...] = ()
 ) -> list[dict]:
-    """Rows of the neural precoder ``name`` for each checkpoint in ``variants`` (label -> stem, None: shipped),
-    named ``"<name>-<label>"``, on the same paired samples as ``cfg`` draws for ``cs``; ``also``: registry
-    names served by the same checkpoint (e.g. ``papp-refined``), named ``"<also>-<label>"``."""
-    from dataclasses import replace
-
-    from mimofm.precoders.registry import set_checkpoint
-
+    """Rows of the neural precoder ``name`` for each checkpoint in ``variants`` (label -> stem, None:
+    shipped),
+    named ``"<name>-<label>"``, on the same paired samples as ``cfg`` draws for ``cs``; ``also``: names
+    served by the same checkpoint (e.g. ``papp-refined``), named ``"<also>-<label>"``. ``cfg`` is not
+    changed: each variant runs on a copy carrying its checkpoint."""
+    if name not in NEURAL or NEURAL[name].checkpoint != name:
+        keys = dict.fromkeys(e.checkpoint for e in NEURAL.values())
+        raise MimofmInputError(f"`--checkpoint` applies to {', '.join(keys)}, not {name!r}")
     rows = []
-    try:
-        for label, stem in variants.items():
-            set_checkpoint(name, stem)
-            part = evaluate_sets([cs], replace(cfg, precoders=[name, *also]))["results"]
-            for r in part:
-                r["precoder"] = f"{r['precoder']}-{label}"
-            rows += part
-    finally:
-        set_checkpoint(name, None)
+    for label, stem in variants.items():
+        ckpts = {k: v for k, v in cfg.checkpoints.items() if k != name} | ({name: stem} if stem else {})
+        part = evaluate_sets([cs], replace(cfg, precoders=[name, *also], checkpoints=ckpts))["results"]
+        for r in part:
+            r["precoder"] = f"{r['precoder']}-{label}"
+        rows += part
     return rows
 
 
@@ -358,9 +394,8 @@ def compare_checkpoints(
     also: tuple[str, ...] = (),
 ) -> dict:
     """Per site: the ``classical`` precoders and every checkpoint variant of ``name`` (label -> site -> stem)
-    on the same paired samples (``also``: see :func:`evaluate_variants`); ``{"config", "results", "machine"}``."""
-    from dataclasses import replace
-
+    on the same paired samples (``also``: see :func:`evaluate_variants`);
+    ``{"config", "results", "machine"}``."""
     rows = []
     for cs in sites:
         if progress:

@@ -20,11 +20,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
+from mimofm.channels.tr38901 import get_task
 from mimofm.core.validation import MimofmInputError
-from mimofm.evaluation.complexity import _channels, _timed
-from mimofm.precoders.registry import get_precoder
+from mimofm.evaluation.complexity import _channels, _timed, mimofm_multiplications
+from mimofm.export import (
+    export_fm_onnx,
+    export_papp_onnx,
+    export_wifoe_onnx,
+    ort_session,
+    run_onnx,
+    run_wifoe_onnx,
+    wifoe_onnx_sessions,
+)
+from mimofm.models.wifoe import TaskShape, WiFoE, wifoe_flops
+from mimofm.models.zoo import build_precoder, load_fm, load_papp, load_wifoe
 
 __all__ = ["NEEDED_PER_SECOND", "LatencyConfig", "latency"]
 
@@ -33,6 +46,10 @@ NEEDED_PER_SECOND = 69 * 2000  # subbands of 4 RBs in 273 RBs, times 2000 slots/
 
 @dataclass
 class LatencyConfig:
+    """What ``mimofm bench latency`` times: contenders, ``num_ue × num_bs_ant``, batch sizes, repeats, seed
+    and
+    thread count (0: PyTorch's default)."""
+
     methods: list[str] = field(
         default_factory=lambda: [
             "zf",
@@ -58,9 +75,17 @@ class LatencyConfig:
     threads: int = 0  # > 0: PyTorch and ONNX Runtime on this many threads (1: the one-core real-time budget)
 
 
-def _wifoe_task(model, num_bs_ant: int) -> str:
-    from mimofm.channels.tr38901 import get_task
+_LOADERS = {"fm": load_fm, "papp": load_papp, "wifoe": load_wifoe}
 
+
+def _shipped(held: dict[str, torch.nn.Module], family: str) -> torch.nn.Module:
+    """The shipped model of ``family``, loaded on first use and held in ``held`` for the rest of the run."""
+    if family not in held:
+        held[family] = _LOADERS[family]()
+    return held[family]
+
+
+def _wifoe_task(model: WiFoE, num_bs_ant: int) -> str:
     for t in model.branches:
         if get_task(t).num_bs_ant == num_bs_ant:
             return t
@@ -69,19 +94,15 @@ def _wifoe_task(model, num_bs_ant: int) -> str:
     )
 
 
-def _wifoe_contender(name: str, cfg: LatencyConfig, tmp: Path) -> Callable[[torch.Tensor], object]:
+def _wifoe_contender(
+    name: str, cfg: LatencyConfig, tmp: Path, held: dict
+) -> Callable[[torch.Tensor], object]:
     """wifoe end to end on its task with ``cfg.num_bs_ant`` antennas: pilots and noise, the users' B-bit
     feedback, the BS decoder (PyTorch, or the exported user and BS graphs with ONNX Runtime)."""
-    import numpy as np
-
-    from mimofm.models.loading import load_wifoe
-
-    model = load_wifoe(None)
+    model = _shipped(held, "wifoe")
     task = _wifoe_task(model, cfg.num_bs_ant)
     if name == "wifoe":
         return lambda h: model(h, task, generator=torch.Generator().manual_seed(0))
-    from mimofm.export import export_wifoe_onnx, run_wifoe_onnx, wifoe_onnx_sessions
-
     export_wifoe_onnx(model, task, tmp / "wifoe")
     sessions = wifoe_onnx_sessions(tmp / "wifoe", cfg.threads)
     rng = np.random.default_rng(0)
@@ -96,35 +117,28 @@ def _wifoe_contender(name: str, cfg: LatencyConfig, tmp: Path) -> Callable[[torc
     return run
 
 
-def _contender(name: str, cfg: LatencyConfig, tmp: Path) -> Callable[[torch.Tensor], object]:
+def _contender(name: str, cfg: LatencyConfig, tmp: Path, held: dict) -> Callable[[torch.Tensor], object]:
     if name in ("wifoe", "wifoe-onnx"):
-        return _wifoe_contender(name, cfg, tmp)
+        return _wifoe_contender(name, cfg, tmp, held)
     if name in ("fm-onnx", "papp-onnx"):
-        from mimofm.export import export_fm_onnx, export_papp_onnx, ort_session, run_onnx
-        from mimofm.models.loading import load_fm, load_papp
-
         path = (
-            export_fm_onnx(load_fm(None), tmp / "fm.onnx")
+            export_fm_onnx(_shipped(held, "fm"), tmp / "fm.onnx")
             if name == "fm-onnx"
-            else export_papp_onnx(load_papp(None), tmp / "papp.onnx")
+            else export_papp_onnx(_shipped(held, "papp"), tmp / "papp.onnx")
         )
         session = ort_session(path, cfg.threads)
         return lambda h: run_onnx(path, h.numpy(), session=session)
-    spec = get_precoder(name)
+    spec = build_precoder(name)
     if spec.kind != "precoder":
         raise MimofmInputError(f"{name!r} is a bound; time precoders only")
     return spec.run
 
 
-def _counts(name: str, fn: Callable, cfg: LatencyConfig) -> dict:
+def _counts(name: str, fn: Callable, cfg: LatencyConfig, held: dict) -> dict:
     """Operations of one precoder: mimofm's real-multiplication count and the matmul FLOPs PyTorch counts
     on one call (``None`` for the ONNX contenders: the same graph as their PyTorch model)."""
     if name.endswith("-onnx"):
         return {"multiplications": None, "measured_flops_matmul_only": None}
-    from torch.utils.flop_counter import FlopCounterMode
-
-    from mimofm.evaluation.complexity import mimofm_multiplications
-
     k, n = cfg.num_ue, cfg.num_bs_ant
     fast = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)  # the fused path hides its matmuls from the counter
@@ -134,11 +148,7 @@ def _counts(name: str, fn: Callable, cfg: LatencyConfig) -> dict:
     finally:
         torch.backends.mha.set_fastpath_enabled(fast)
     if name == "wifoe":
-        from mimofm.channels.tr38901 import get_task
-        from mimofm.models.loading import load_wifoe
-        from mimofm.models.wifoe import TaskShape, wifoe_flops
-
-        model = load_wifoe(None)
+        model = _shipped(held, "wifoe")
         mults = wifoe_flops(model.cfg, TaskShape.of(get_task(_wifoe_task(model, n))), k)["total"] / 2
     else:
         out = fn(_channels(64, k, n, cfg.seed, "cpu"))
@@ -148,14 +158,16 @@ def _counts(name: str, fn: Callable, cfg: LatencyConfig) -> dict:
 
 
 def latency(cfg: LatencyConfig, progress: Callable[[str], None] | None = None) -> dict:
-    """``{"rows": [...], "machine": ...}``: seconds per precoder, ratio to WMMSE, precoders/s, budget share."""
+    """``{"rows": [...], "machine": ...}``: seconds per precoder, ratio to WMMSE, precoders/s, budget
+    share."""
     if "wmmse" not in cfg.methods:
         raise MimofmInputError("include wmmse: every time is reported as a ratio to it")
     rows = []
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    held: dict[str, torch.nn.Module] = {}  # the shipped models this run needs, each loaded once
     with tempfile.TemporaryDirectory() as d, torch.no_grad():
-        fns = {m: _contender(m, cfg, Path(d)) for m in cfg.methods}
+        fns = {m: _contender(m, cfg, Path(d), held) for m in cfg.methods}
         for b in cfg.batches:
             h = _channels(b, cfg.num_ue, cfg.num_bs_ant, cfg.seed, "cpu")
             t = {}
@@ -174,7 +186,7 @@ def latency(cfg: LatencyConfig, progress: Callable[[str], None] | None = None) -
                         "budget_fraction": 1.0 / t[m] / NEEDED_PER_SECOND,
                     }
                 )
-        ops = {m: _counts(m, fn, cfg) for m, fn in fns.items()}
+        ops = {m: _counts(m, fn, cfg, held) for m, fn in fns.items()}
     return {
         "config": cfg.__dict__,
         "needed_per_second": NEEDED_PER_SECOND,

@@ -11,6 +11,8 @@ import matplotlib.pyplot as plt
 
 from mimofm._io import atomic_path
 
+__all__ = ["plot_complexity_vs_rate", "plot_sum_rate_vs_snr", "plot_tradeoff"]
+
 
 def plot_sum_rate_vs_snr(result: dict, path: Path) -> Path:
     """One panel per site: mean sum rate (with 95% CI band) against SNR for each precoder."""

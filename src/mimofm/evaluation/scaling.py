@@ -28,10 +28,16 @@ from dataclasses import dataclass, field
 
 import torch
 
+from mimofm.channels.tasks import DEFAULT_POSITIONS, draw_task_samples, load_task
+from mimofm.channels.tr38901 import get_task
+from mimofm.core.linkbudget import FDDOperatingPoint
 from mimofm.core.rates import sum_rate
 from mimofm.core.validation import MimofmInputError
 from mimofm.evaluation.complexity import _channels, _timed
+from mimofm.evaluation.wifoe_eval import checkpoint_pilot_rule, rule_pilot_snr
+from mimofm.models.zoo import load_fm, load_papp, load_wifoe, shipped_checkpoint
 from mimofm.precoders.registry import get_precoder
+from mimofm.precoders.wmmse import wmmse
 
 __all__ = ["NEURAL", "ScalingConfig", "scaling"]
 
@@ -40,6 +46,10 @@ NEURAL = ("fm", "papp")
 
 @dataclass
 class ScalingConfig:
+    """The two sweeps of :func:`scaling` (antennas at ``users_fixed``, users at ``antennas_fixed``), the
+    methods,
+    batch and repeats, and wifoe's task and received SNR (dB)."""
+
     antennas: list[int] = field(default_factory=lambda: [16, 32, 64, 128, 256])
     users: list[int] = field(default_factory=lambda: [2, 4, 8, 16])
     users_fixed: int = 4
@@ -53,9 +63,11 @@ class ScalingConfig:
 
     @classmethod
     def quick(cls) -> ScalingConfig:
+        """A small configuration for smoke runs (two sizes per sweep, batch 32, one repeat)."""
         return cls(antennas=[16, 64], users=[2, 4], batch=32, repeats=1)
 
     def validate(self) -> None:
+        """Raise for a configuration without WMMSE or with a size, batch or repeat count below 1."""
         if "wmmse" not in self.methods:
             raise MimofmInputError("include wmmse: every ratio is to WMMSE in the same run")
         if (
@@ -71,11 +83,9 @@ def _w(out) -> torch.Tensor:
     return out.w if hasattr(out, "w") else out
 
 
-def _neural(name: str, k: int, n: int) -> tuple[Callable[[torch.Tensor], torch.Tensor], bool]:
-    """``(precode, trained)``: the shipped model at its own size, else its architecture with random weights."""
-    from mimofm.models.loading import load_fm, load_papp
-
-    shipped = load_fm(None) if name == "fm" else load_papp(None)
+def _neural(shipped: torch.nn.Module, k: int, n: int) -> tuple[Callable[[torch.Tensor], torch.Tensor], bool]:
+    """``(precode, trained)``: the shipped model at its own size, else its architecture with random
+    weights."""
     if (shipped.cfg.num_ue, shipped.cfg.num_bs_ant) == (k, n):
         model, trained = shipped, True
     else:
@@ -85,7 +95,7 @@ def _neural(name: str, k: int, n: int) -> tuple[Callable[[torch.Tensor], torch.T
     return (lambda h: _w(model(h.to(torch.complex64)))), trained
 
 
-def _point(sweep: str, k: int, n: int, cfg: ScalingConfig, progress) -> list[dict]:
+def _point(sweep: str, k: int, n: int, cfg: ScalingConfig, shipped: dict, progress) -> list[dict]:
     h = _channels(cfg.batch, k, n, cfg.seed + 1000 * k + n, "cpu")
     rows, times, rates = [], {}, {}
     for m in cfg.methods:
@@ -93,7 +103,7 @@ def _point(sweep: str, k: int, n: int, cfg: ScalingConfig, progress) -> list[dic
             progress(f"{sweep}: N_T={n} N_U={k} · {m}")
         note = ""
         if m in NEURAL:
-            fn, trained = _neural(m, k, n)
+            fn, trained = _neural(shipped[m], k, n)
             note = "shipped" if trained else "random weights: time only"
         else:
             spec = get_precoder(m)
@@ -121,13 +131,6 @@ def _point(sweep: str, k: int, n: int, cfg: ScalingConfig, progress) -> list[dic
 
 
 def _wifoe_rows(cfg: ScalingConfig, progress) -> list[dict]:
-    from mimofm.channels.tr38901 import get_task
-    from mimofm.core.linkbudget import FDDOperatingPoint
-    from mimofm.evaluation.wifoe_eval import checkpoint_pilot_rule, rule_pilot_snr
-    from mimofm.models.loading import load_wifoe, shipped_checkpoint
-    from mimofm.precoders.wmmse import wmmse
-    from mimofm.training.task_data import DEFAULT_POSITIONS, draw_task_samples, load_task
-
     task = get_task(cfg.wifoe_task)
     model = load_wifoe(None)
     pilot = rule_pilot_snr(
@@ -147,7 +150,7 @@ def _wifoe_rows(cfg: ScalingConfig, progress) -> list[dict]:
         gen = lambda: torch.Generator().manual_seed(cfg.seed)  # noqa: E731
         fns = {
             "wmmse": lambda x: wmmse(x).w,
-            "wifoe": lambda x: model(x, task.name, generator=gen(), pilot_energy=e_s),
+            "wifoe": lambda x, gen=gen: model(x, task.name, generator=gen(), pilot_energy=e_s),
         }
         with torch.no_grad():
             t = {m: _timed(f, h, cfg.repeats) / cfg.batch for m, f in fns.items()}
@@ -178,17 +181,20 @@ def _wifoe_rows(cfg: ScalingConfig, progress) -> list[dict]:
 
 
 def scaling(cfg: ScalingConfig, progress: Callable[[str], None] | None = None) -> dict:
-    """``{"rows": [...], "config", "machine"}`` (row keys: sweep — ``N_T``, ``N_U`` or ``wifoe N_U (task)`` —, num_ue, num_bs_ant, method, note,
+    """``{"rows": [...], "config", "machine"}`` (row keys: sweep — ``N_T``, ``N_U`` or ``wifoe N_U (task)``
+    —, num_ue, num_bs_ant, method, note,
     seconds_per_precoder, time_ratio_to_wmmse, sum_rate, ratio_to_wmmse — the last two ``None`` where no
     trained model exists at that size)."""
     cfg.validate()
+    # the shipped neural models, loaded once for every point
+    shipped = {m: load_fm() if m == "fm" else load_papp() for m in NEURAL if m in cfg.methods}
     rows = []
     for n in cfg.antennas:
         if n >= cfg.users_fixed:
-            rows += _point("N_T", cfg.users_fixed, n, cfg, progress)
+            rows += _point("N_T", cfg.users_fixed, n, cfg, shipped, progress)
     for k in cfg.users:
         if k <= cfg.antennas_fixed:
-            rows += _point("N_U", k, cfg.antennas_fixed, cfg, progress)
+            rows += _point("N_U", k, cfg.antennas_fixed, cfg, shipped, progress)
     if cfg.wifoe_task:
         rows += _wifoe_rows(cfg, progress)
     return {

@@ -7,7 +7,8 @@ drawn once (test positions by default); each sample gets per-user requests, eith
 
 * ``fm``: the model with the requests as its rate token (and, unless ``exact_rates`` is off, its exact
   power layer: the least powers meeting the requests with fm's beams, then antennas switched off on
-  those beams while the energy falls, for this evaluation's ``P_TX``, ``P_RF``); achieved per-user rates ``r_u``, the energy
+  those beams while the energy falls, for this evaluation's ``P_TX``, ``P_RF``); achieved per-user rates
+  ``r_u``, the energy
   ``E(Ω, γ)`` of eq. 4 and the relative per-user rate error ``|r_u − R*_u| / max(R*_u, floor)``, over
   all samples and over the samples whose requests can be met at all (QoS feasible at full power);
 * ``qos@fm-rates``: the least power reaching exactly fm's achieved rates with every antenna on
@@ -30,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from mimofm.channels.io import ChannelSet
+from mimofm.channels.types import ChannelSet
 from mimofm.core.energy import energy
 from mimofm.core.linkbudget import LinkBudget, SNRSpec
 from mimofm.core.rates import user_rates

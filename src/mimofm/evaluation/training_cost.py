@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mimofm.models.loading import PAPP_CHECKPOINTS, shipped_checkpoint
+from mimofm.models.zoo import PAPP_CHECKPOINTS, shipped_checkpoint
 
 __all__ = ["SHIPPED", "training_cost"]
 

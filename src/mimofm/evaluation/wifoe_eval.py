@@ -16,12 +16,17 @@ import zlib
 
 import torch
 
-from mimofm.core.linkbudget import FDDOperatingPoint
+from mimofm.adaptation.wifoe import checkpoint_recipe
+from mimofm.channels.tasks import DEFAULT_POSITIONS, draw_task_samples, load_task, snr_scale
+from mimofm.channels.tr38901 import TASKS, get_task
+from mimofm.core.linkbudget import FDDOperatingPoint, median_gain
 from mimofm.core.rates import sum_rate
 from mimofm.core.validation import MimofmInputError
-from mimofm.precoders.linear import zf
+from mimofm.models.wifoe import TaskShape, WiFoE
+from mimofm.precoders.codebook import codebook_feedback_channel, type1_bits
+from mimofm.precoders.linear import rzf, zf
+from mimofm.precoders.registry import PrecoderOutput, PrecoderSpec
 from mimofm.precoders.wmmse import wmmse
-from mimofm.training.task_data import DEFAULT_POSITIONS, draw_task_samples, load_task
 
 __all__ = [
     "checkpoint_pilot_rule",
@@ -31,9 +36,11 @@ __all__ = [
     "codebook_rate",
     "cqi_bits_for",
     "evaluate_wifoe",
+    "fallback_branches",
     "file_pilot_energy",
     "lmmse_wmmse_rate",
     "pick_branch",
+    "pick_data_branch",
     "rule_pilot_snr",
     "task_draws",
     "wifoe_rate",
@@ -44,8 +51,6 @@ __all__ = [
 def checkpoint_positions(stem) -> int:
     """The task-data size a wifoe checkpoint was trained on (its recipe's ``positions``): the test drops
     depend on it."""
-    from mimofm.adaptation.wifoe import checkpoint_recipe
-
     return checkpoint_recipe(str(stem)).get("positions", DEFAULT_POSITIONS)
 
 
@@ -60,8 +65,6 @@ def task_draws(
 ) -> list[torch.Tensor]:
     """One ``[samples, K, N_t]`` draw per ``K`` of the task's range, SNR-scaled (``snr_db`` read in
     ``convention``). The users drawn do not depend on the SNR or its convention."""
-    from mimofm.channels.tr38901 import get_task
-
     cfg = get_task(task)
     pos = load_task(task, positions).split(split)
     base = zlib.crc32(task.encode())
@@ -129,15 +132,13 @@ def classical_rates(
 def _lmmse_estimator(
     task: str, snr_db: float, positions: int, convention: str, pilot_snr_db: float | None, seed: int
 ):
-    """The users' side of a classical FDD chain: ``L`` random Gaussian pilots of energy ``E_s``, LMMSE estimates
+    """The users' side of a classical FDD chain: ``L`` random Gaussian pilots of energy ``E_s``, LMMSE
+    estimates
     with the channel covariance of the task's train positions. Returns ``estimate(h [B, K, N]) -> ĥ`` (seeded
     pilot noise, complex128).
 
     With column vectors ``g = hᵀ``: ``yᵀ = Xᵀ g + zᵀ``, ``ĝ = C X* (Xᵀ C X* + I)⁻¹ yᵀ``, ``C = E[g gᴴ]``.
     """
-    from mimofm.channels.tr38901 import get_task
-    from mimofm.training.task_data import snr_scale
-
     cfg = get_task(task)
     n, L = cfg.num_bs_ant, cfg.pilot_length
     e_s = FDDOperatingPoint(snr_db, convention, pilot_snr_db).pilot_energy(n)
@@ -179,8 +180,6 @@ def lmmse_wmmse_rate(
 
 def cqi_bits_for(rows: int, cols: int, bits: int) -> int:
     """The most CQI bits (4 down to 0) that leave room for a Type I report in a budget of ``bits``."""
-    from mimofm.precoders.codebook import type1_bits
-
     return max(0, min(4, bits - type1_bits(rows, cols, 1, 1)))
 
 
@@ -201,10 +200,6 @@ def codebook_rate(
     Type I or Type II PMI plus a wideband CQI within the task's ``B`` bits
     (:func:`mimofm.precoders.codebook.fit_to_bits`), and the BS precodes the rebuilt channels with ``zf``,
     ``rzf`` or ``wmmse``. Rates on the true channels."""
-    from mimofm.channels.tr38901 import get_task
-    from mimofm.precoders.codebook import codebook_feedback_channel
-    from mimofm.precoders.linear import rzf
-
     cfg = get_task(task)
     if precoder not in ("zf", "rzf", "wmmse"):
         raise MimofmInputError(f"`precoder` must be zf, rzf or wmmse, got {precoder!r}")
@@ -244,12 +239,10 @@ def evaluate_wifoe(
     ``branches`` maps an evaluated task to the model branch that precodes it (zero-shot transfer, e.g.
     ``{"G1": "T1"}``); default: the task's own branch. ``positions``: the task data's size (the
     recipe's ``positions``; the test drops depend on it). ``convention`` and ``pilot_snr_db`` (fixed) or
-    ``pilot_snr_offset_db`` (pilot SNR = the data SNR read in ``offset_convention`` + offset, as the checkpoint
-    was trained): the operating point
+    ``pilot_snr_offset_db`` (pilot SNR = the data SNR read in ``offset_convention`` + offset, as the
+    checkpoint was trained): the operating point
     (:class:`~mimofm.core.linkbudget.FDDOperatingPoint`; defaults: received SNR, full-energy pilots).
     """
-    from mimofm.channels.tr38901 import get_task
-
     rows = []
     for t in tasks:
         br = (branches or {}).get(t, t)
@@ -286,9 +279,6 @@ def pick_branch(
     a catalog task with the file's ``array`` (rows, cols) first, then the most feedback bits, the longest
     pilots, the name. No match: an error that names the branches and ``mimofm adapt wifoe``.
     """
-    from mimofm.channels.tr38901 import TASKS
-    from mimofm.core.validation import MimofmInputError
-
     if task is not None:
         br = model.branch(task)
         if br.shape.num_bs_ant != num_bs_ant:
@@ -326,12 +316,46 @@ def pick_branch(
     return same[0], why
 
 
+def pick_data_branch(model: WiFoE, num_bs_ant: int, meta: dict, task: str | None = None) -> tuple[str, str]:
+    """:func:`pick_branch` for a channel file: its array ``(rows, cols)`` is read from the file's ``meta``
+    (ray-traced sites keep it in ``meta["settings"]``, 3GPP task files in ``meta["array"]``; absent: not
+    said). Returns the branch and why it was chosen."""
+    meta = meta if isinstance(meta, dict) else {}
+    geo = next(
+        (g for g in (meta.get("settings"), meta.get("array")) if isinstance(g, dict) and "rows" in g), None
+    )
+    array = (int(geo["rows"]), int(geo["cols"])) if geo is not None else None
+    return pick_branch(model, num_bs_ant, task, array)
+
+
+def fallback_branches(model: WiFoE, tasks: list[str]) -> dict[str, str]:
+    """For each task of ``tasks`` without a branch of its own in ``model``: the first pretraining branch of
+    the same shape (``N_t``, pilot length ``L``, feedback bits ``B``), which serves it zero-shot. Raises
+    for a task with neither (fine-tune one with ``mimofm adapt wifoe``). ``{task: branch}``."""
+    branches = {}
+    for t in tasks:
+        if t in model.branches:
+            continue
+        shape = TaskShape.of(t)
+        same = [
+            b
+            for b, br in model.branches.items()
+            if (br.shape.num_bs_ant, br.shape.pilot_length, br.shape.feedback_bits)
+            == (shape.num_bs_ant, shape.pilot_length, shape.feedback_bits)
+        ]
+        if not same:
+            raise MimofmInputError(
+                f"the wifoe model has no branch for {t} and none of the same shape; "
+                f"fine-tune one: mimofm adapt wifoe --task {t}"
+            )
+        branches[t] = same[0]
+    return branches
+
+
 def checkpoint_pilot_rule(stem) -> tuple[float | None, float | None, str]:
     """``(pilot_snr_db, pilot_snr_offset_db, snr_convention)`` a wifoe checkpoint was trained with
     (``(None, None, ·)``: full-energy pilots): what evaluation uses when no pilot SNR is stated. The offset is
     added to the data SNR read in ``snr_convention`` (:func:`rule_pilot_snr`)."""
-    from mimofm.adaptation.wifoe import checkpoint_recipe
-
     rec = checkpoint_recipe(str(stem))
     return rec.get("pilot_snr_db"), rec.get("pilot_snr_offset_db"), rec.get("snr_convention", "received")
 
@@ -350,10 +374,9 @@ def rule_pilot_snr(
 
 
 def checkpoint_snrs(stem) -> tuple[list[float], str]:
-    """Three data SNRs that span a wifoe checkpoint's training grid (lowest, its evaluation SNR, highest) and the
+    """Three data SNRs that span a wifoe checkpoint's training grid (lowest, its evaluation SNR, highest) and
+    the
     convention they are read in: ``[0, 10, 20]`` received for the historical checkpoint."""
-    from mimofm.adaptation.wifoe import checkpoint_recipe
-
     rec = checkpoint_recipe(str(stem))
     grid = rec.get("snr_grid_db") or [0.0, 10.0, 20.0]
     mid = rec.get("eval_snr_db", 10.0)
@@ -363,8 +386,6 @@ def checkpoint_snrs(stem) -> tuple[list[float], str]:
 def file_pilot_energy(pilot_snr_db: float | None, hs_positions: torch.Tensor) -> float:
     """``E_s`` for a channel file: the pilot SNR is reached at the median position's gain of the SNR-scaled
     channel ``hs_positions`` ``[P, N_t]`` (``None``: full-energy pilots, ``E_s = 1``)."""
-    from mimofm.core.linkbudget import median_gain
-
     if pilot_snr_db is None:
         return 1.0
     g = median_gain(hs_positions)
@@ -379,8 +400,6 @@ def file_pilot_energy(pilot_snr_db: float | None, hs_positions: torch.Tensor) ->
 def wifoe_spec(model, branch: str, pilot_energy: float, seed: int = 0):
     """A :class:`~mimofm.precoders.registry.PrecoderSpec` named ``wifoe`` that runs ``model``'s ``branch``
     end to end (pilots with seeded noise, B-bit feedback, BS) on SNR-scaled channels ``[S, K, N_t]``."""
-    from mimofm.precoders.registry import PrecoderOutput, PrecoderSpec
-
     gen = torch.Generator().manual_seed(seed)
 
     @torch.no_grad()

@@ -19,7 +19,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from mimofm.evaluation.training_cost import training_cost
-from mimofm.models.loading import PAPP_CHECKPOINTS
+from mimofm.models.zoo import PAPP_CHECKPOINTS
 from mimofm.precoders.refine import REFINE_STEPS
 from mimofm.reports.bench import cost_markdown, scaling_figure, scaling_markdown, tradeoff_markdown
 from mimofm.reports.wifoe_paper import FIG4_VAL_COMMAND, FIG4_VAL_HEADING
@@ -323,7 +323,7 @@ def paper_section(
 def update_cards(q: dict, command: str) -> None:
     """Write each shipped neural precoder's held-out numbers from the quality run into its JSON card."""
     from mimofm._io import write_json
-    from mimofm.models.loading import shipped_checkpoint
+    from mimofm.models.zoo import shipped_checkpoint
 
     rows = q["results"]
     w = {(r["site"], r["snr_db"]): r["sum_rate_mean"] for r in rows if r["precoder"] == "wmmse"}
@@ -403,7 +403,7 @@ def family_paper_section(family: str, folder: Path, command: str) -> list[str]:
 def update_wifoe_card(folder: Path, command: str) -> None:
     """The shipped wifoe card gets the MTL model's test-drop rates (Table II analogue) from the benchmark."""
     from mimofm._io import write_json
-    from mimofm.models.loading import shipped_checkpoint
+    from mimofm.models.zoo import shipped_checkpoint
 
     card_path = shipped_checkpoint("wifoe").with_suffix(".json")
     t2 = json.loads((folder / "table2_fig3.json").read_text())

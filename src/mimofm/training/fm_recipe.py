@@ -29,12 +29,13 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
+from mimofm.channels.site_data import draw_samples, load_datasets, wmmse_reference
+from mimofm.channels.types import Dataset
 from mimofm.core.energy import energy
 from mimofm.core.rates import user_rates
 from mimofm.core.validation import MimofmInputError
 from mimofm.models.fm import FMConfig, FMPrecoder
 from mimofm.precoders.structured import transmit as _transmit
-from mimofm.training.site_data import Dataset, draw_samples, load_datasets, wmmse_reference
 
 __all__ = ["Dataset", "FMRecipe", "draw_samples", "load_datasets"]  # the last three from site_data
 

@@ -3,7 +3,7 @@
 * **Domains**: every (site, LOS|NLOS) training dataset at every SNR of ``snr_grid_db`` (train-split
   positions only). Each step draws ``domains_per_step`` domains and ``batch_per_domain`` samples of each.
 * **Teacher** (self-supervised): ``−R(W̄_T)/R^WMMSE`` per domain, ``R^WMMSE`` the domain's WMMSE mean
-  sum rate (:func:`mimofm.training.site_data.wmmse_reference`).
+  sum rate (:func:`mimofm.channels.site_data.wmmse_reference`).
 * **Student** (from ``teacher_warmup_steps`` on): ``L_S = L_MSE(W̄_T, W̄)`` (per-column phase-invariant:
   rates do not depend on a column's phase) while the teacher's rate on
   the domain is below ``gate · R^WMMSE``, else ``L_MSE − λ·R(W̄)/R^WMMSE`` (papers: gate 0.8, λ = 0.1).
@@ -26,10 +26,11 @@ import torch
 from torch.func import functional_call
 
 from mimofm.channels.sampling import imperfect_csi
+from mimofm.channels.site_data import draw_samples, load_datasets, wmmse_reference
+from mimofm.channels.types import Dataset
 from mimofm.core.rates import sum_rate
 from mimofm.core.validation import MimofmInputError
 from mimofm.models.papp import PaPP, PaPPConfig
-from mimofm.training.site_data import Dataset, draw_samples, load_datasets, wmmse_reference
 
 __all__ = ["PaPPRecipe", "phase_invariant_mse"]
 

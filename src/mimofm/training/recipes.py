@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from mimofm.channels.catalog import sites
 from mimofm.core.validation import MimofmInputError
 from mimofm.training.trainer import TrainConfig
 
@@ -17,6 +18,7 @@ __all__ = ["apply_overrides", "load_recipe", "resolve_sites", "site_dir"]
 
 
 def site_dir() -> Path:
+    """The folder of the generated site files (``$MIMOFM_SITE_DIR``, default ``~/.cache/mimofm/sites``)."""
     return Path(os.environ.get("MIMOFM_SITE_DIR", Path.home() / ".cache" / "mimofm" / "sites"))
 
 
@@ -71,8 +73,6 @@ def apply_overrides(doc: dict, overrides: list[str]) -> dict:
 def resolve_sites(spec: Any) -> list[str]:
     """``"catalog:train"`` -> the train-split site files in :func:`site_dir`; a list of paths stays."""
     if isinstance(spec, str) and spec.startswith("catalog:"):
-        from mimofm.channels.catalog import sites
-
         split = spec.split(":", 1)[1]
         files = [site_dir() / f"{s.name}.h5" for s in sites(split)]
         missing = [f.name for f in files if not f.exists()]

@@ -29,16 +29,21 @@ class ToyPrecoder(nn.Module):
         )
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
+        """``h`` ``[B, K, N]`` complex (SNR-scaled) -> ``W`` ``[B, N, K]`` complex, ``‖W‖_F² = 1``."""
         b = h.shape[0]
         # [B, K, N] complex -> [B, 2KN] real
         x = torch.view_as_real(h).reshape(b, -1)
-        y = self.net(x).reshape(b, self.n, self.k, 2)  # [B, N, K, 2]
+        # [B, 2NK] -> [B, N, K, 2] (real, imaginary)
+        y = self.net(x).reshape(b, self.n, self.k, 2)
         w = torch.view_as_complex(y.contiguous()) + h.mH  # MRT skip connection
         return normalize_power(w, 1.0)
 
 
 @dataclass
 class ToyRecipe:
+    """A recipe for the toy precoder: i.i.d. Rayleigh channels ``[B, K, N]`` at ``snr_db`` (dB), negative sum
+    rate as the loss; small enough to train in seconds (tests, examples)."""
+
     num_ue: int = 2
     num_bs_ant: int = 4
     snr_db: float = 10.0
@@ -47,12 +52,15 @@ class ToyRecipe:
     name: str = "toy"
 
     def config(self) -> dict:
+        """The recipe's settings as a dict (saved in the checkpoint card)."""
         return asdict(self)
 
     def samples_per_step(self) -> int:
+        """Multi-user samples per training step (the batch size)."""
         return self.batch_size
 
     def build_model(self) -> nn.Module:
+        """A fresh :class:`ToyPrecoder` of this size."""
         return ToyPrecoder(self.num_ue, self.num_bs_ant)
 
     def _channels(self, seed: int, n: int) -> torch.Tensor:
@@ -62,13 +70,16 @@ class ToyRecipe:
         return h * (10 ** (self.snr_db / 20) / 2**0.5)
 
     def batch(self, step: int) -> torch.Tensor:
+        """The seeded training batch ``[batch_size, K, N]`` of ``step``."""
         return self._channels(self.seed * 1_000_003 + step, self.batch_size)
 
     def loss(self, model: nn.Module, batch: torch.Tensor, step: int):
+        """Negative mean sum rate (bit/s/Hz) of ``model`` on ``batch``, and the sum rate to log."""
         r = sum_rate(batch, model(batch)).mean()
         return -r, {"sum_rate": float(r.detach())}
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module) -> dict[str, float]:
+        """Mean sum rate (bit/s/Hz) on a fixed evaluation set of 512 samples disjoint from training."""
         h = self._channels(-1 - self.seed, 512)  # a fixed evaluation set, disjoint seeds
         return {"sum_rate": float(sum_rate(h, model(h)).mean())}

@@ -43,7 +43,8 @@ from rich.progress import (
 
 from mimofm._io import atomic_path
 from mimofm.core.validation import MimofmInputError
-from mimofm.training.checkpoint import load_checkpoint, load_weights, save_checkpoint
+from mimofm.models.checkpoint import load_weights
+from mimofm.training.checkpoint import load_checkpoint, save_checkpoint
 
 __all__ = ["MAX_SKIPPED", "Recipe", "TrainConfig", "lr_at", "train"]
 

@@ -10,8 +10,8 @@ training (STL), frozen-trunk fine-tuning (Algorithm 2) and the CEP / DSC baselin
   checkpoint has keep its branch only when ``keep_branches`` is true. ``freeze_trunk``: only branch
   parameters train (Algorithm 2; with ``init_from: ""`` it is the paper's "random init + fine-tune").
 * ``sample_budget > 0``: the training data is a fixed pool of that many multi-user samples per task
-  (:class:`~mimofm.training.task_data.SamplePool`), the fine-tuning budget of Fig. 4. ``val_fraction``
-  of the budget is then held out, on positions of its own (:func:`~mimofm.training.task_data.split_pool`),
+  (:class:`~mimofm.channels.tasks.SamplePool`), the fine-tuning budget of Fig. 4. ``val_fraction``
+  of the budget is then held out, on positions of its own (:func:`~mimofm.channels.tasks.split_pool`),
   and :meth:`WiFoERecipe.evaluate` adds ``val_rate@<eval_snr_db>dB`` on it — the metric for the loop's
   ``keep_best``.
 * **Operating point** (:class:`~mimofm.core.linkbudget.FDDOperatingPoint`): ``snr_grid_db`` is read in
@@ -36,18 +36,12 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
+from mimofm.channels.tasks import DEFAULT_POSITIONS, SamplePool, draw_task_samples, load_task, split_pool
+from mimofm.channels.types import TaskData
 from mimofm.core.linkbudget import FDD_CONVENTIONS, FDDOperatingPoint
 from mimofm.core.rates import sum_rate
 from mimofm.core.validation import MimofmInputError
 from mimofm.models.wifoe import TaskShape, WiFoE, WiFoEConfig
-from mimofm.training.task_data import (
-    DEFAULT_POSITIONS,
-    SamplePool,
-    TaskData,
-    draw_task_samples,
-    load_task,
-    split_pool,
-)
 
 __all__ = ["PRETRAIN_TASKS", "WiFoERecipe"]
 
@@ -152,9 +146,9 @@ class WiFoERecipe:
         if not self.init_from:
             model = WiFoE(WiFoEConfig(**self.model, tasks=shapes))
         else:
-            from mimofm.models.loading import load_wifoe
+            from mimofm.models.zoo import load_wifoe
 
-            pre = load_wifoe(self.init_from, fresh=True)
+            pre = load_wifoe(self.init_from)
             if self.model:
                 raise MimofmInputError(
                     "`model` overrides cannot be combined with `init_from` (the checkpoint "

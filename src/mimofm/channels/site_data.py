@@ -4,31 +4,23 @@ site-median SNR, and WMMSE's reference sum rate per dataset and SNR."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from mimofm.channels.io import load_channels
 from mimofm.channels.sampling import candidate_positions, draw_user_sets, gather_users
+from mimofm.channels.types import Dataset
 from mimofm.core.linkbudget import median_gain
 from mimofm.core.validation import MimofmInputError
 from mimofm.precoders.wmmse import wmmse
 
-__all__ = ["Dataset", "draw_samples", "load_datasets", "wmmse_reference"]
-
-
-@dataclass
-class Dataset:
-    """One (site, LOS|NLOS) training dataset: positions ``h`` ``[P, N]`` (raw gains) and the site's median gain."""
-
-    name: str
-    h: torch.Tensor
-    site_median_gain: float
+__all__ = ["draw_samples", "load_datasets", "wmmse_reference"]
 
 
 def draw_samples(d: Dataset, n: int, num_ue: int, seed: int, snr_db: float) -> torch.Tensor:
-    """``n`` multi-user samples ``[n, num_ue, N]`` of dataset ``d`` at site-median SNR ``snr_db`` (complex64)."""
+    """``n`` multi-user samples ``[n, num_ue, N]`` of dataset ``d`` at site-median SNR ``snr_db``
+    (complex64)."""
     idx = draw_user_sets(d.h.shape[0], num_ue, n, seed)
     scale = math.sqrt(10.0 ** (snr_db / 10.0) / d.site_median_gain)
     return gather_users(d.h, idx).to(torch.complex64) * scale

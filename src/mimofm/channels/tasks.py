@@ -10,9 +10,9 @@ A multi-user sample of ``K`` users is ``K`` distinct positions of one split, sca
 **by default the SNR of the wifoe tasks is the beamformed single-user SNR** ``P·E‖h‖²/σ²`` (the
 channels are brought to ``E‖h‖² = SNR``; ``convention="received"``). ``convention="per-antenna"`` is the
 FDD papers' reading, ``SNR = P/σ²`` with unit gain per antenna (``E‖h‖² = N_t·SNR``, scale ``√SNR``);
-see :class:`~mimofm.core.linkbudget.FDDOperatingPoint`. The catalog's normalized channels have ``E‖h‖² = N_t``, with which
-``P/σ²`` would add the 18–24 dB array gain to every SNR and put 0–20 dB deep in the
-feedback-limited regime. With ``E‖h‖² = 1``, perfect-CSI WMMSE averages ≈ 1.7 / 6.5–7 / 16–19
+see :class:`~mimofm.core.linkbudget.FDDOperatingPoint`. The catalog's normalized channels have
+``E‖h‖² = N_t``, with which ``P/σ²`` would add the 18–24 dB array gain to every SNR and put 0–20 dB
+deep in the feedback-limited regime. With ``E‖h‖² = 1``, perfect-CSI WMMSE averages ≈ 1.7 / 6.5–7 / 16–19
 bit/s/Hz at 0 / 10 / 20 dB over K = 3..8 (the wifoe paper's Table II has ≈ 12.7 at 10 dB: its
 QuaDRiGa channels are a few dB stronger than unit gain; our 15 dB is its 10 dB, roughly).
 """
@@ -20,20 +20,22 @@ QuaDRiGa channels are a few dB stronger than unit gain; our 15 dB is its 10 dB, 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from mimofm.channels.io import load_channels
 from mimofm.channels.sampling import draw_user_sets, gather_users
+from mimofm.channels.store import write_site
+from mimofm.channels.tr38901 import CHUNK_POSITIONS, generate_task, get_task
+from mimofm.channels.types import TaskData
 from mimofm.core.linkbudget import FDDOperatingPoint
 from mimofm.core.validation import MimofmInputError
 
 __all__ = [
     "DEFAULT_POSITIONS",
     "SamplePool",
-    "TaskData",
     "draw_task_samples",
     "load_task",
     "snr_scale",
@@ -45,26 +47,12 @@ DEFAULT_POSITIONS = 4096
 
 
 def task_dir() -> Path:
+    """The cache folder of the generated task files (``$MIMOFM_TASK_DIR``, default
+    ``~/.cache/mimofm/tasks``)."""
     return Path(os.environ.get("MIMOFM_TASK_DIR", Path.home() / ".cache" / "mimofm" / "tasks"))
 
 
-@dataclass
-class TaskData:
-    """One task's normalized positions: ``train`` / ``test`` complex64 ``[P, N_t]``."""
-
-    name: str
-    train: torch.Tensor
-    test: torch.Tensor
-
-    def split(self, which: str) -> torch.Tensor:
-        if which not in ("train", "test"):
-            raise MimofmInputError(f"split must be 'train' or 'test', got {which!r}")
-        return self.train if which == "train" else self.test
-
-
 def _test_mask(num_positions: int) -> np.ndarray:
-    from mimofm.channels.tr38901 import CHUNK_POSITIONS
-
     return (np.arange(num_positions) // CHUNK_POSITIONS) % 10 >= 7
 
 
@@ -73,10 +61,6 @@ _CACHE: dict[tuple, TaskData] = {}
 
 def load_task(name: str, positions: int = DEFAULT_POSITIONS, seed: int = 0, *, progress=None) -> TaskData:
     """The task's train/test positions, generated with Sionna on first use and cached (memory and disk)."""
-    from mimofm.channels.io import load_channels
-    from mimofm.channels.store import write_site
-    from mimofm.channels.tr38901 import generate_task, get_task
-
     key = (name, positions, seed, str(task_dir()))
     if key in _CACHE:
         return _CACHE[key]
@@ -110,7 +94,8 @@ def snr_scale(snr_db: float, num_bs_ant: int, convention: str = "received") -> f
 def draw_task_samples(
     positions: torch.Tensor, n: int, num_ue: int, seed: int, snr_db: float, convention: str = "received"
 ) -> torch.Tensor:
-    """``n`` samples ``[n, num_ue, N_t]`` of ``num_ue`` distinct positions at SNR ``snr_db`` (``convention``)."""
+    """``n`` samples ``[n, num_ue, N_t]`` of ``num_ue`` distinct positions at SNR ``snr_db``
+    (``convention``)."""
     idx = draw_user_sets(positions.shape[0], num_ue, n, seed)
     return gather_users(positions, idx).to(torch.complex64) * snr_scale(
         snr_db, positions.shape[-1], convention
@@ -150,6 +135,8 @@ class SamplePool:
     def draw(
         self, n: int, rng: np.random.Generator, snr_db: float, convention: str = "received"
     ) -> torch.Tensor:
+        """``n`` samples ``[n, K, N_t]`` (complex64) of one user count ``K`` picked with ``rng``, scaled to
+        ``snr_db`` (dB, read in ``convention``)."""
         k = list(self.sets)[int(rng.integers(len(self.sets)))]
         idx = self.sets[k][rng.integers(len(self.sets[k]), size=n)]
         scale = snr_scale(snr_db, self.positions.shape[-1], convention)
