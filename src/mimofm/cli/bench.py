@@ -171,7 +171,7 @@ def suite_command(
     from mimofm.evaluation.latency import LatencyConfig, latency
     from mimofm.evaluation.scaling import ScalingConfig, scaling
     from mimofm.models.loading import shipped_checkpoint
-    from mimofm.reports.benchmarks_md import main as write_page
+    from mimofm.experiments.benchmarks_page import main as write_page
 
     t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from mimofm.reports.benchmarks_md import keep_block, main
+from mimofm.experiments.benchmarks_page import keep_block, main
 
 
 def _eval_json(path):
