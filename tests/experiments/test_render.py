@@ -127,3 +127,32 @@ def test_classical_render_times_and_ratios_to_zf():
     assert "| 16 | 2 | zf | - | 10.0 | 1.0 | 1.0 | 1.0 |" in md
     assert "| 16 | 2 | wmmse | 7.2 | 120.0 | 12.0 | 12.0 | 12.0 |" in md
     assert "(CPU, 2 threads)" in md and "test-box" in md
+
+
+def test_wifoe_calibration_render_finds_the_crossing(tmp_path):
+    from mimofm.experiments import wifoe_operating_point as op
+
+    spec = op.CALIBRATION
+    rates = {}
+    for snr in (14.0, 16.0):  # Group 1 mean WMMSE 11.68 → 13.68: crosses the paper's 12.68 at 15 dB
+        for t in spec.group1:
+            rates[f"{t}@{snr:g}"] = {"wmmse": snr - 2.32, "zf": (snr - 2.32) / 2}
+    (tmp_path / "data.json").write_text(json.dumps({"samples": 1, "rates": rates}))
+    md = op.render_calibration(tmp_path, None)
+    assert "| 14 | 11.68 | 5.84 | 0.500 |" in md and "| 16 | 13.68 | 6.84 | 0.500 |" in md
+    assert "at a received SNR of **15.0 dB**; ZF is 0.500 of WMMSE there (paper: 0.541)" in md
+    assert op.crossing([0.0, 1.0], [0.0, 2.0], 3.0) is None
+
+
+def test_wifoe_operating_point_render_table2_row(tmp_path):
+    from mimofm.experiments import wifoe_operating_point as op
+
+    spec = op.OPERATING_POINT
+    snr, pilot = 16.0, 20.0
+    rows = {op.key(t, snr, pilot): {"wmmse": 12.0, "zf": 6.0} for t in spec.group1}
+    models = {op.key(t, snr, pilot): {"mtl": 9.0} for t in spec.group1}
+    (tmp_path / "classical.json").write_text(json.dumps({"rows": rows}))
+    (tmp_path / "models.json").write_text(json.dumps({"rows": models}))
+    md = op.render_op(tmp_path, None)
+    assert "| **MTL (wifoe)** | " + " | ".join(["9.00"] * 9) + " | 9.00 | 0.750 | 11.5 (0.907) |" in md
+    assert "T7 (ULA, line of sight): MTL 9.00 = 0.750 of perfect-CSI WMMSE (target 0.85; paper 0.942)." in md
