@@ -15,8 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mimofm.evaluation.complexity import mimofm_multiplications
@@ -28,6 +30,7 @@ from mimofm.reports.bench import cost_markdown, scaling_figure, scaling_markdown
 __all__ = [
     "WIFOE_OP_COMMAND",
     "WIFOE_OP_HEADING",
+    "PageInputs",
     "benchmarks_page",
     "build_parser",
     "family_paper_section",
@@ -174,6 +177,8 @@ def wifoe_summary(folder: Path) -> list[str]:
 
 
 def quality_section(doc: dict, command: str) -> list[str]:
+    """Mean sum rate ± 95% CI per held-out site, SNR and precoder, and the ratios to WMMSE (``doc``: a
+    ``mimofm eval`` result)."""
     rows = doc["results"]
     pre = list(dict.fromkeys(r["precoder"] for r in rows))
     snrs = sorted({r["snr_db"] for r in rows})
@@ -234,6 +239,8 @@ def quality_section(doc: dict, command: str) -> list[str]:
 
 
 def speed_section(doc: dict, command: str) -> list[str]:
+    """Time per precoder and ratio to ZF per size and batch (``doc``: ``benchmarks/bench_precoders.py``'s
+    JSON)."""
     batches = list(doc["rows"][0]["seconds_per_precoder"])
     out = [
         "## Time per precoder (CPU)",
@@ -264,6 +271,7 @@ def speed_section(doc: dict, command: str) -> list[str]:
 
 
 def latency_section(doc: dict, command: str, one_core: bool = False) -> list[str]:
+    """Latency per method and batch against a cell's need (``doc``: ``mimofm bench latency``'s JSON)."""
     m = doc["machine"]
     title = (
         "## Real-time budget on one CPU core" if one_core else "## Latency: PyTorch and ONNX Runtime (CPU)"
@@ -400,12 +408,50 @@ _PAPERS = {  # family: (section title, what was compared, figures, skip the summ
 
 
 def family_paper_section(family: str, folder: Path, command: str) -> list[str]:
+    """The section of one paper's benchmark (``family``: fm, papp, wifoe or wifoe-fig4-val)."""
     title, intro, figures, skip_title = _PAPERS[family]
     return paper_section(title, intro, folder, figures, command, skip_title=skip_title)
 
 
+@dataclass
+class PageInputs:
+    """What the page is made from: each section's result (a JSON file or a benchmark's output folder; None:
+    carried over from ``keep`` or left out) and the command that made it."""
+
+    eval: Path | None = None  # mimofm eval on the held-out sites (None: --keep carries summary and quality)
+    eval_command: str = ""
+    speed: Path | None = None  # benchmarks/bench_precoders.py's JSON
+    speed_command: str = ""
+    fm_paper: Path | None = None
+    fm_paper_command: str = "python benchmarks/fm_paper.py --out runs/fm_paper"
+    papp_paper: Path | None = None
+    papp_paper_command: str = "python benchmarks/papp_paper.py --out runs/papp_paper"
+    wifoe_paper: Path | None = None
+    wifoe_paper_command: str = (
+        "python benchmarks/wifoe_paper.py train --shard i/2 (i = 0, 1); python benchmarks/wifoe_paper.py "
+        "report"
+    )
+    wifoe_fig4_val: Path | None = None
+    wifoe_fig4_val_command: str = FIG4_VAL_COMMAND
+    wifoe_op: list[Path] | None = None  # calibration folder, operating-point folder[, Fig. 4 folder]
+    wifoe_op_command: str = WIFOE_OP_COMMAND
+    latency: Path | None = None
+    latency_command: str = "mimofm bench latency --json runs/latency.json"
+    latency_1core: Path | None = None
+    latency_1core_command: str = "mimofm bench latency --threads 1 --json runs/latency_1core.json"
+    scaling: Path | None = None
+    scaling_command: str = "mimofm bench scaling --json runs/scaling.json"
+    tradeoff: list[str] = field(default_factory=list)  # "LABEL=JSON" of fm rate-target results
+    tradeoff_command: str = "mimofm eval --precoder fm --rate-targets random ..."
+    keep: Path | None = None  # an earlier page: sections without their result are carried over verbatim
+    figures: Path = Path("docs/figures")  # where the scaling plot is written
+    page_dir: Path = Path(".")  # the folder the page will live in (image links)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The options of ``benchmarks/write_benchmarks_md.py`` (and of :func:`main`)."""
+    """The options of ``benchmarks/write_benchmarks_md.py`` (and of :func:`main`): :class:`PageInputs`'
+    fields and ``--out``."""
+    d = PageInputs()
     ap = argparse.ArgumentParser(prog="write_benchmarks_md")
     ap.add_argument(
         "--eval",
@@ -418,21 +464,17 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--eval-command", default="")
     ap.add_argument("--speed-command", default="")
     ap.add_argument("--fm-paper", type=Path, default=None, help="output folder of benchmarks/fm_paper.py")
-    ap.add_argument("--fm-paper-command", default="python benchmarks/fm_paper.py --out runs/fm_paper")
+    ap.add_argument("--fm-paper-command", default=d.fm_paper_command)
     ap.add_argument("--papp-paper", type=Path, default=None, help="output folder of benchmarks/papp_paper.py")
-    ap.add_argument("--papp-paper-command", default="python benchmarks/papp_paper.py --out runs/papp_paper")
+    ap.add_argument("--papp-paper-command", default=d.papp_paper_command)
     ap.add_argument(
         "--wifoe-paper", type=Path, default=None, help="output folder of benchmarks/wifoe_paper.py"
     )
-    ap.add_argument(
-        "--wifoe-paper-command",
-        default="python benchmarks/wifoe_paper.py train --shard i/2 (i = 0, 1); "
-        "python benchmarks/wifoe_paper.py report",
-    )
+    ap.add_argument("--wifoe-paper-command", default=d.wifoe_paper_command)
     ap.add_argument(
         "--wifoe-fig4-val", type=Path, default=None, help="output folder of benchmarks/wifoe_fig4_val.py"
     )
-    ap.add_argument("--wifoe-fig4-val-command", default=FIG4_VAL_COMMAND)
+    ap.add_argument("--wifoe-fig4-val-command", default=d.wifoe_fig4_val_command)
     ap.add_argument(
         "--wifoe-op",
         type=Path,
@@ -442,17 +484,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="output folders of benchmarks/wifoe_calibration.py and benchmarks/wifoe_operating_point.py "
         "(and, third, of benchmarks/wifoe_fig4_val.py run on the shipped checkpoint)",
     )
-    ap.add_argument("--wifoe-op-command", default=WIFOE_OP_COMMAND)
+    ap.add_argument("--wifoe-op-command", default=d.wifoe_op_command)
     ap.add_argument("--latency", type=Path, default=None, help="JSON of mimofm bench latency")
-    ap.add_argument("--latency-command", default="mimofm bench latency --json runs/latency.json")
+    ap.add_argument("--latency-command", default=d.latency_command)
     ap.add_argument(
         "--latency-1core", type=Path, default=None, help="JSON of mimofm bench latency --threads 1"
     )
-    ap.add_argument(
-        "--latency-1core-command", default="mimofm bench latency --threads 1 --json runs/latency_1core.json"
-    )
+    ap.add_argument("--latency-1core-command", default=d.latency_1core_command)
     ap.add_argument("--scaling", type=Path, default=None, help="JSON of mimofm bench scaling")
-    ap.add_argument("--scaling-command", default="mimofm bench scaling --json runs/scaling.json")
+    ap.add_argument("--scaling-command", default=d.scaling_command)
     ap.add_argument(
         "--tradeoff",
         action="append",
@@ -460,18 +500,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LABEL=JSON",
         help="fm rate-target results (mimofm eval --rate-targets random --json), repeatable",
     )
-    ap.add_argument("--tradeoff-command", default="mimofm eval --precoder fm --rate-targets random ...")
+    ap.add_argument("--tradeoff-command", default=d.tradeoff_command)
     ap.add_argument(
         "--keep",
         type=Path,
         default=None,
         help="an earlier BENCHMARKS.md: sections whose JSON is not given are carried over from it verbatim",
     )
+    ap.add_argument("--figures", type=Path, default=d.figures, help="where the scaling plot is written")
     ap.add_argument(
-        "--figures", type=Path, default=Path("docs/figures"), help="where the scaling plot is written"
-    )
-    ap.add_argument(
-        "--page-dir", type=Path, default=Path("."), help="the folder the page will live in (image links)"
+        "--page-dir", type=Path, default=d.page_dir, help="the folder the page will live in (image links)"
     )
     ap.add_argument(
         "--out", type=Path, default=None, help="write the page here (may be the --keep file itself)"
@@ -481,8 +519,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> str:
     """Parse ``argv`` (the options of :func:`build_parser`), write ``--out`` if given, return the page."""
-    import shlex
-
     ap = build_parser()
     a = ap.parse_args(argv)
     if a.eval is None and a.keep is None:
@@ -493,16 +529,21 @@ def main(argv: list[str] | None = None) -> str:
         ap.error("--wifoe-op takes CALIBRATION_DIR OP_DIR [FIG4_DIR]")
     args = sys.argv[1:] if argv is None else argv
     made = "`python benchmarks/write_benchmarks_md.py " + " ".join(shlex.quote(x) for x in args) + "`"
-    page = benchmarks_page(a, made)
+    page = benchmarks_page(PageInputs(**{k: v for k, v in vars(a).items() if k != "out"}), made)
     if a.out:
         a.out.write_text(page + "\n")
     return page
 
 
-def benchmarks_page(a: argparse.Namespace, made: str) -> str:
-    """The BENCHMARKS.md page from the parsed options ``a`` (:func:`build_parser`'s fields); ``made``:
-    the command line that made it, for the page's last section. Writes only the scaling plot (into
-    ``a.figures``)."""
+def benchmarks_page(a: PageInputs, made: str) -> str:
+    """The BENCHMARKS.md page from the results in ``a``; ``made``: the command line that made it, for the
+    page's last section. Writes only the scaling plot (into ``a.figures``)."""
+    if a.eval is None and a.keep is None:
+        raise ValueError(
+            "give `eval` (mimofm eval's JSON) or `keep` (an earlier page to carry sections from)"
+        )
+    if a.wifoe_op is not None and len(a.wifoe_op) not in (2, 3):
+        raise ValueError("`wifoe_op` takes CALIBRATION_DIR OP_DIR [FIG4_DIR]")
     old = a.keep.read_text().splitlines() if a.keep else None
 
     def section(path, make, start):

@@ -135,6 +135,7 @@ def scaling_figure(doc: dict, path: Path) -> Path:
 
 
 def cost_markdown(rows: list[dict], command: str) -> list[str]:
+    """The training-cost table, one row per checkpoint (``rows``: ``training_cost()``)."""
     out = [
         "## Training cost of the shipped checkpoints",
         "",
