@@ -23,8 +23,23 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import torch
+
 from mimofm.experiments._steps import setup_logging
-from mimofm.experiments.wifoe_paper import Fig4ValSpec, fig4_val_report, fig4_val_train, parse_run_options
+from mimofm.experiments.wifoe_paper import Fig4ValSpec, fig4_val_report, fig4_val_train
+
+
+def parse_run_options(ap: argparse.ArgumentParser) -> argparse.Namespace:
+    """The options every wifoe benchmark shares (test samples, sharding, threads, figure folder), parsed;
+    ``--threads`` is applied."""
+    ap.add_argument("--samples", type=int, default=200, help="test samples per user count K (K = 3..8)")
+    ap.add_argument("--shard", default="0/1", help="i/n: train every n-th job starting at i")
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--fig-dir", default="docs/figures")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return args
 
 
 def main() -> None:

@@ -21,16 +21,30 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
+import torch
+
 from mimofm.experiments._steps import setup_logging
 from mimofm.experiments.wifoe_paper import (
     PAPER,
     check_historical,
     default_checkpoint,
     mtl_recipe,
-    parse_run_options,
     report,
     train_shard,
 )
+
+
+def parse_run_options(ap: argparse.ArgumentParser) -> argparse.Namespace:
+    """The options every wifoe benchmark shares (test samples, sharding, threads, figure folder), parsed;
+    ``--threads`` is applied."""
+    ap.add_argument("--samples", type=int, default=200, help="test samples per user count K (K = 3..8)")
+    ap.add_argument("--shard", default="0/1", help="i/n: train every n-th job starting at i")
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--fig-dir", default="docs/figures")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return args
 
 
 def main() -> None:

@@ -8,14 +8,11 @@ step per table) and :func:`render` re-makes the tables and plots from the stored
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import torch
 
 from mimofm._io import write_json
 from mimofm.adaptation.wifoe import checkpoint_recipe, finetune_wifoe
@@ -51,7 +48,6 @@ __all__ = [
     "fig4_val_train",
     "jobs",
     "mtl_recipe",
-    "parse_run_options",
     "plot_fig4",
     "plots",
     "render",
@@ -616,21 +612,6 @@ def report(out: Path, checkpoint: str, fig_dir: Path, label: str, spec: WifoePap
     text = summary(t2, f4, t3, f5, label, spec)
     (out / "summary.md").write_text(text + "\n")
     return text
-
-
-def parse_run_options(ap: argparse.ArgumentParser) -> argparse.Namespace:
-    """The options every wifoe benchmark script shares (test samples, sharding, threads, figure folder),
-    added to ``ap`` and parsed; ``--threads`` is applied."""
-    ap.add_argument(
-        "--samples", type=int, default=PAPER.samples, help="test samples per user count K (K = 3..8)"
-    )
-    ap.add_argument("--shard", default="0/1", help="i/n: train every n-th job starting at i")
-    ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--fig-dir", default="docs/figures")
-    args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    return args
 
 
 def default_checkpoint(checkpoint: str | None) -> str:
