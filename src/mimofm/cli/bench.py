@@ -170,8 +170,8 @@ def suite_command(
     from mimofm.evaluation.evaluate import EvalConfig, evaluate_sets
     from mimofm.evaluation.latency import LatencyConfig, latency
     from mimofm.evaluation.scaling import ScalingConfig, scaling
-    from mimofm.models.loading import shipped_checkpoint
     from mimofm.experiments.benchmarks_page import main as write_page
+    from mimofm.models.loading import shipped_checkpoint
 
     t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
