@@ -7,18 +7,23 @@ train-split positions and on all of them (200 steps), with user-permutation augm
 per-user phase rotation added (rates do not see it), with both for 400 steps, and with both at learning rates
 3e-4, 1e-3 and 3e-3 (at 3e-4 and 1e-3 also seed 1: another draw of the 40 positions). Test positions,
 0–30 dB, paired samples. Printed and stored: each variant ÷ WMMSE and the few-shot recovery
-``(FT_40 − zero)/(FT_full − zero)`` of the site-mean sum rate. Runs are kept, so a killed run resumes.
+``(FT_40 − zero)/(FT_full − zero)`` of the site-mean sum rate. Each run and the evaluation are cached
+steps (:mod:`mimofm.experiments._steps`), so a killed run resumes.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import logging
 from pathlib import Path
 
 from mimofm._io import write_json
+from mimofm.adaptation.papp import finetune_papp
 from mimofm.evaluation.evaluate import EvalConfig, compare_checkpoints, load_sets
+from mimofm.experiments._steps import StepResult, Steps, setup_logging
 from mimofm.training.recipes import site_dir
+
+log = logging.getLogger("papp_finetune_val")
 
 SITES = ["munich-val", "sf-val"]
 SNRS = [0.0, 10.0, 20.0, 30.0]  # papp's training grid; the choices recorded in docs/papp.md were made on it
@@ -34,21 +39,26 @@ AUGMENTS = {
 SHOTS = ["40", "full"]
 
 
-def finetune(out: Path, sites) -> dict[str, dict[str, str | None]]:
-    from mimofm.adaptation.papp import finetune_papp
-
+def finetune(steps: Steps, out: Path, sites) -> tuple[dict[str, dict[str, str | None]], list[StepResult]]:
+    """``({variant: {site: stem}}, the fine-tuning steps)``: every augmentation and budget, each a cached
+    step."""
     variants: dict[str, dict[str, str | None]] = {"zero": {cs.name: None for cs in sites}}
+    done = []
     for aug, kw in AUGMENTS.items():
         for n in SHOTS:
             variants[f"{aug}-{n}"] = {}
             for cs in sites:
                 d = out / f"{cs.name}-{aug}-{n}"
-                if not (d / "done").exists():
-                    print(f"fine-tune {cs.name} on {n} positions ({aug})", flush=True)
+
+                def step(cs=cs, n=n, kw=kw, d=d, aug=aug) -> dict:
+                    log.info("fine-tune %s on %s positions (%s)", cs.name, n, aug)
                     finetune_papp(cs, n, out_dir=str(d), progress=False, **kw)
-                    write_json(d / "done", {})
-                variants[f"{aug}-{n}"][cs.name] = str(d / "last")
-    return variants
+                    return {"stem": str(d / "last")}
+
+                r = steps.run(f"{cs.name}-{aug}-{n}", step, {"site": cs.name, "shots": n, **kw, "dir": d})
+                done.append(r)
+                variants[f"{aug}-{n}"][cs.name] = r.value["stem"]
+    return variants, done
 
 
 def report(doc: dict) -> str:
@@ -77,19 +87,18 @@ def main() -> None:
     ap.add_argument("--out", default="runs/papp_finetune_val")
     ap.add_argument("--samples", type=int, default=500)
     args = ap.parse_args()
+    setup_logging()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    steps = Steps(out)
     sites = load_sets([str(site_dir() / f"{n}.h5") for n in SITES])
-    variants = finetune(out, sites)
-    path = out / "eval.json"
-    if path.exists() and {f"papp-{v}" for v in variants} <= {
-        r["precoder"] for r in json.loads(path.read_text())["results"]
-    }:
-        doc = json.loads(path.read_text())
-    else:
-        cfg = EvalConfig(precoders=["wmmse"], snr_db=SNRS, samples=args.samples, positions="test", seed=3)
-        doc = compare_checkpoints(sites, ["wmmse"], "papp", variants, cfg)
-        write_json(path, doc)
+    variants, trained = finetune(steps, out, sites)
+    cfg = EvalConfig(precoders=["wmmse"], snr_db=SNRS, samples=args.samples, positions="test", seed=3)
+    inputs = {"snrs_db": SNRS, "samples": args.samples, "seed": 3, "variants": variants}
+    doc = steps.run(
+        "eval", lambda: compare_checkpoints(sites, ["wmmse"], "papp", variants, cfg), inputs, tuple(trained)
+    ).value
+    write_json(out / "eval.json", doc)
     text = report(doc)
     (out / "summary.md").write_text(text)
     print(text)

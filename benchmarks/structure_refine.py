@@ -6,7 +6,7 @@ For the shipped papp and fm (default head) on munich-val and sf-val (all positio
 ÷ WMMSE at 0/10/20/30 dB of the network's structured precoder after ``steps`` Adam steps of size ``lr``
 on its ``(λ, p)`` (:func:`mimofm.precoders.refine.refine_structure`), and from the RZF start
 ``λ = p = 1/K`` with 5/10/20 steps of 0.3 (what the network's start is worth). ``REFINE_STEPS``/``REFINE_LR``
-in ``mimofm.models.refine`` record the choice: the fewest steps within 0.1% of the best mean.
+in ``mimofm.precoders.refine`` record the choice: the fewest steps within 0.1% of the best mean.
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
-"""Write BENCHMARKS.md from the benchmark commands' JSON: see :mod:`mimofm.reports.benchmarks_md`.
+"""Write BENCHMARKS.md from the benchmark commands' JSON: see :mod:`mimofm.experiments.benchmarks_page`.
 
-python benchmarks/write_benchmarks_md.py --eval runs/bench_eval.json [...] --keep BENCHMARKS.md --out BENCHMARKS.md
+    python benchmarks/write_benchmarks_md.py --eval runs/bench_eval.json [...] --keep BENCHMARKS.md \
+        --out BENCHMARKS.md
+
+The page never touches the shipped checkpoint cards: ``benchmarks/update_cards.py`` does that.
 """
 
 import sys
@@ -8,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from mimofm.reports.benchmarks_md import main
+from mimofm.experiments.benchmarks_page import main
 
 if __name__ == "__main__":
     page = main()

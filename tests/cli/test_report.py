@@ -7,7 +7,9 @@ import json
 from typer.testing import CliRunner
 
 from mimofm.cli.main import app
-from mimofm.reports.papp_paper import SHOTS
+from mimofm.experiments.papp_paper import PAPER as PAPP
+
+SHOTS = PAPP.shots
 
 OLD_SNRS = [
     0.0,
@@ -84,7 +86,7 @@ def test_report_errors_name_the_missing_input(tmp_path):
 
 
 def test_seed_mean_averages_fine_tuning_seeds_and_reports_each():
-    from mimofm.reports.papp_paper import seed_mean, summary
+    from mimofm.experiments.papp_paper import seed_mean, summary
 
     rows = []
     for snr in OLD_SNRS:
@@ -107,7 +109,7 @@ def test_seed_mean_averages_fine_tuning_seeds_and_reports_each():
 
 
 def test_no_recovery_ratio_when_full_fine_tuning_gains_almost_nothing():
-    from mimofm.reports.papp_paper import summary
+    from mimofm.experiments.papp_paper import summary
 
     rows = []
     for snr in OLD_SNRS:
@@ -137,7 +139,9 @@ def test_no_recovery_ratio_when_full_fine_tuning_gains_almost_nothing():
 
 
 def test_wifoe_fig4_table_marks_strategies_not_run_at_a_budget(tmp_path):
-    from mimofm.reports.wifoe_paper import BUDGETS, UNSEEN, fig4_val_markdown, plot_fig4
+    from mimofm.experiments.wifoe_paper import PAPER, fig4_val_markdown, plot_fig4
+
+    BUDGETS, UNSEEN = PAPER.budgets, PAPER.unseen
 
     rates, per_seed, steps = {}, {}, {}
     for i, t in enumerate(UNSEEN):
@@ -174,7 +178,10 @@ def test_wifoe_fig4_table_marks_strategies_not_run_at_a_budget(tmp_path):
 
 def _wifoe_results(folder):
     """Synthetic results of benchmarks/wifoe_paper.py (and wifoe_fig4_val.py in its default subfolder)."""
-    from mimofm.reports.wifoe_paper import BUDGETS, PRETRAIN, SCALE, SNRS, STRATEGIES, UNSEEN
+    from mimofm.experiments.wifoe_paper import PAPER
+
+    BUDGETS, PRETRAIN, SCALE, SNRS = PAPER.budgets, PAPER.pretrain, PAPER.scale, PAPER.snrs_db
+    STRATEGIES, UNSEEN = PAPER.strategies, PAPER.unseen
 
     methods = ("zf", "wmmse", "lmmse", "mtl", "stl", "cep", "dsc")
     t2 = {

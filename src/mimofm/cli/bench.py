@@ -17,9 +17,9 @@ from mimofm.evaluation.evaluate import EvalConfig, evaluate_sets
 from mimofm.evaluation.latency import LatencyConfig, latency
 from mimofm.evaluation.scaling import ScalingConfig, scaling
 from mimofm.evaluation.training_cost import training_cost
+from mimofm.experiments.benchmarks_page import main as write_page
 from mimofm.models.zoo import shipped_checkpoint
 from mimofm.reports import write_html
-from mimofm.reports.benchmarks_md import main as write_page
 
 __all__ = ["bench_app", "cost_command", "latency_command", "scaling_command", "suite_command"]
 

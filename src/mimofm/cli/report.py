@@ -23,7 +23,7 @@ def report_command(
     out: Path = typer.Option(Path("runs/report"), help="Report folder (report.md, report.html, PNGs)."),
 ) -> None:
     """Re-make every paper-analogue table and figure from the benchmarks' JSON results into one report."""
-    from mimofm.reports import build_report
+    from mimofm.experiments.report import build_report  # deferred: loads the models and matplotlib
 
     folders = {
         k: v for k, v in (("fm", fm), ("papp", papp), ("wifoe", wifoe)) if v and str(v) not in ("", ".")

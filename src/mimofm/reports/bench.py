@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from mimofm.reports._plot import plt, savefig
+from mimofm.reports.plots import plt, savefig
 
 __all__ = ["cost_markdown", "scaling_figure", "scaling_markdown", "tradeoff_markdown"]
 
@@ -23,14 +23,21 @@ def scaling_markdown(doc: dict, command: str, figure: str | None = None) -> list
     out = [
         "## Scaling in N_T and N_U (CPU)",
         "",
-        f"Each point: {c['batch']} seeded clustered channels (median single-user SNR 10 dB) precoded by every "
-        f"contender; cells are **sum rate ÷ WMMSE · time ÷ WMMSE** on the same channels in the same run (median of "
-        f"{c['repeats']} batched calls ÷ batch). fm and papp serve the size they were trained at (4 × 64): their "
-        "input layers are sized by K and N (fm: the 2N+1 CSI embedding and the K-wide rate token; papp: the CNN "
-        "feature over K × N), so elsewhere their architecture is timed with random weights (`-` for the rate) — "
-        "quality there needs a model trained at that size. wifoe's branch serves any K: its row runs the shipped "
+        f"Each point: {c['batch']} seeded clustered channels (median single-user SNR 10 dB) precoded by "
+        "every "
+        "contender; cells are **sum rate ÷ WMMSE · time ÷ WMMSE** on the same channels in the same run "
+        "(median of "
+        f"{c['repeats']} batched calls ÷ batch). fm and papp serve the size they were trained at (4 × 64): "
+        "their "
+        "input layers are sized by K and N (fm: the 2N+1 CSI embedding and the K-wide rate token; papp: the "
+        "CNN "
+        "feature over K × N), so elsewhere their architecture is timed with random weights (`-` for the "
+        "rate) — "
+        "quality there needs a model trained at that size. wifoe's branch serves any K: its row runs the "
+        "shipped "
         f"checkpoint end to end (pilots with noise, B-bit feedback) on {c['wifoe_task']}'s test drops at "
-        f"{c['wifoe_snr_db']:g} dB received (pilots by the checkpoint's rule) against perfect-CSI WMMSE; it was "
+        f"{c['wifoe_snr_db']:g} dB received (pilots by the checkpoint's rule) against perfect-CSI WMMSE; it "
+        "was "
         "trained on K = 3..8.",
         "",
     ]
@@ -128,12 +135,15 @@ def scaling_figure(doc: dict, path: Path) -> Path:
 
 
 def cost_markdown(rows: list[dict], command: str) -> list[str]:
+    """The training-cost table, one row per checkpoint (``rows``: ``training_cost()``)."""
     out = [
         "## Training cost of the shipped checkpoints",
         "",
-        "From each checkpoint's card: the steps and channel samples of its recipe, the training loop's wall-clock, "
+        "From each checkpoint's card: the steps and channel samples of its recipe, the training loop's "
+        "wall-clock, "
         "the hardware `--ship-as` recorded, and the held-out quality the card carries. Samples = steps × the "
-        "samples one step draws over all processes (cards written before the loop recorded it: recomputed from "
+        "samples one step draws over all processes (cards written before the loop recorded it: recomputed "
+        "from "
         "the saved recipe, marked *). Every checkpoint was trained once from scratch with its command; no "
         "hyper-parameter search is included in these times.",
         "",
@@ -144,7 +154,8 @@ def cost_markdown(rows: list[dict], command: str) -> list[str]:
         samples = "?" if r["samples"] is None else f"{r['samples']:,}" + ("*" if r["derived"] else "")
         hw = f"{r['device']}, {r['threads']} threads, {r['world_size']} process, {r['precision']}"
         out.append(
-            f"| {r['name']} | {r['steps']:,} | {samples} | {r['seconds'] / 60:.1f} min | {hw} | {r['quality']} | "
+            f"| {r['name']} | {r['steps']:,} | {samples} | {r['seconds'] / 60:.1f} min | {hw} | "
+            f"{r['quality']} | "
             f"`{r['command']}` |"
         )
     return out + ["", f"Command: `{command}`", ""]
@@ -157,14 +168,18 @@ def tradeoff_markdown(variants: dict[str, dict], command: str) -> list[str]:
         "## fm rate-target mode: exact power layer vs the network's powers (held-out sites)",
         "",
         "Zero-shot (shipped checkpoint) on the bundled held-out sites' test positions, random requests "
-        "R*_u ~ U(0,1) scaled to β × the sample's WMMSE sum rate; means over the sites. Rate error: mean relative "
+        "R*_u ~ U(0,1) scaled to β × the sample's WMMSE sum rate; means over the sites. Rate error: mean "
+        "relative "
         "per-user error |r_u − R*_u| / max(R*_u, 0.1), over all requests and over the requests QoS power "
-        "minimization can meet at all. Energy E = γ·P_TX + P_RF·(antennas on) (P_TX = 20 W, P_RF = 1 W); QoS / "
+        "minimization can meet at all. Energy E = γ·P_TX + P_RF·(antennas on) (P_TX = 20 W, P_RF = 1 W); QoS "
+        "/ "
         "greedy: least energy reaching fm's achieved rates with every antenna on / with greedy antenna "
-        "switch-off (greedy on the first samples only). The fm section's Fig. 3 analogue above uses the exact "
+        "switch-off (greedy on the first samples only). The fm section's Fig. 3 analogue above uses the "
+        "exact "
         "layer (the default) at 20 dB.",
         "",
-        "| fm powers | SNR | β | rate error | error (QoS-feasible) | fm W | antennas | fm ÷ QoS | fm ÷ greedy | "
+        "| fm powers | SNR | β | rate error | error (QoS-feasible) | fm W | antennas | fm ÷ QoS | fm ÷ "
+        "greedy | "
         "QoS feasible |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -174,13 +189,14 @@ def tradeoff_markdown(variants: dict[str, dict], command: str) -> list[str]:
         for snr, beta in keys:
             sel = [r for r in rows if (r["snr_db"], r["beta"]) == (snr, beta)]
 
-            def mean(method, key):
+            def mean(method, key, sel=sel):
                 v = [r[key] for r in sel if r["method"] == method and r.get(key) is not None]
                 return sum(v) / len(v) if v else float("nan")
 
             out.append(
                 f"| {label} | {snr:g} dB | {beta} | {100 * mean('fm', 'rel_rate_error_mean'):.1f}% | "
-                f"{100 * mean('fm', 'rel_rate_error_feasible_mean'):.1f}% | {mean('fm', 'energy_w_mean'):.1f} | "
+                f"{100 * mean('fm', 'rel_rate_error_feasible_mean'):.1f}% | "
+                f"{mean('fm', 'energy_w_mean'):.1f} | "
                 f"{mean('fm', 'antennas_on_mean'):.1f} | {mean('qos@fm-rates', 'fm_energy_ratio'):.3f} | "
                 f"{mean('greedy@fm-rates', 'fm_energy_ratio'):.3f} | "
                 f"{100 * mean('qos@requests', 'feasible_fraction'):.0f}% |"

@@ -15,6 +15,7 @@ __all__ = ["plt", "savefig", "variant_styles"]
 
 
 def savefig(fig, path: Path, dpi: int = 130) -> Path:
+    """Write ``fig`` as a PNG to ``path`` atomically, close it and return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:

@@ -1,4 +1,4 @@
-"""Write BENCHMARKS.md from the JSON of the benchmark commands (each section names its command).
+"""The BENCHMARKS.md page from the JSON of the benchmark commands (each section names its command).
 
     python benchmarks/write_benchmarks_md.py --eval runs/bench_eval.json --speed runs/bench_speed.json \
         --eval-command "..." --speed-command "..." [--latency J] [--latency-1core J] [--scaling J] \
@@ -6,7 +6,8 @@
 
 With ``--keep``, a section whose JSON is not given is carried over verbatim from the earlier file (its
 numbers, command and machine unchanged), so one benchmark can be re-run without re-running them all.
-The training-cost section is always re-made from the shipped checkpoints' cards.
+The training-cost section is always re-made from the shipped checkpoints' cards (read, never written:
+``benchmarks/update_cards.py`` writes held-out numbers into them, when run deliberately).
 """
 
 from __future__ import annotations
@@ -14,19 +15,40 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from mimofm.evaluation.complexity import mimofm_multiplications
 from mimofm.evaluation.training_cost import training_cost
-from mimofm.models.zoo import PAPP_CHECKPOINTS
+from mimofm.experiments.wifoe_paper import FIG4_VAL_COMMAND, FIG4_VAL_HEADING
 from mimofm.precoders.refine import REFINE_STEPS
 from mimofm.reports.bench import cost_markdown, scaling_figure, scaling_markdown, tradeoff_markdown
-from mimofm.reports.wifoe_paper import FIG4_VAL_COMMAND, FIG4_VAL_HEADING
+
+__all__ = [
+    "WIFOE_OP_COMMAND",
+    "WIFOE_OP_HEADING",
+    "PageInputs",
+    "benchmarks_page",
+    "build_parser",
+    "family_paper_section",
+    "keep_block",
+    "latency_section",
+    "main",
+    "paper_section",
+    "quality_section",
+    "speed_section",
+    "summary_section",
+    "wifoe_op_section",
+    "wifoe_summary",
+]
 
 
 def summary_section(q: dict) -> list[str]:
-    """One screen: per method, ratio to WMMSE per SNR (site mean), ratio to DPC, operations, time ratio to WMMSE."""
+    """One screen: per method, ratio to WMMSE per SNR (site mean), ratio to DPC, operations, time ratio
+    to WMMSE."""
     rows = q["results"]
     pre = [p for p in dict.fromkeys(r["precoder"] for r in rows) if p != "dpc"]
     snrs = sorted({r["snr_db"] for r in rows})
@@ -42,8 +64,10 @@ def summary_section(q: dict) -> list[str]:
         "## Summary",
         "",
         f"Held-out sites, {k} users × {n} antennas; ratios of mean sum rates averaged over the three "
-        f"sites; time per precoder from the same run at {snrs[len(snrs) // 2]:g} dB (batch 250, CPU); operations: "
-        "real multiplications per precoder of mimofm's implementation (`mimofm.evaluation.complexity`; iterative "
+        f"sites; time per precoder from the same run at {snrs[len(snrs) // 2]:g} dB (batch 250, CPU); "
+        "operations: "
+        "real multiplications per precoder of mimofm's implementation (`mimofm.evaluation.complexity`; "
+        "iterative "
         "methods at their mean iteration count in this run).",
         "",
         "| method | "
@@ -62,17 +86,15 @@ def summary_section(q: dict) -> list[str]:
 
 
 def _ops(p: str, rows: list[dict], k: int, n: int) -> str:
-    from mimofm.evaluation.complexity import mimofm_multiplications
-
     its = [r["iterations_mean"] for r in rows if r["precoder"] == p and r.get("iterations_mean") is not None]
     ops = mimofm_multiplications(p, k, n, sum(its) / len(its) if its else None)
     return "-" if ops is None else f"{ops:.3g}"
 
 
 def keep_block(old: list[str], start: str, stop: str = "## ") -> list[str]:
-    """The lines of an existing BENCHMARKS.md from the one starting with ``start`` up to the next ``## ``
-    heading (or line starting with ``stop``): a section whose run is not repeated here is carried over verbatim
-    (with its own command)."""
+    """The lines of an existing BENCHMARKS.md from the one starting with ``start`` up to the next
+    ``## `` heading (or line starting with ``stop``): a section whose run is not repeated here is
+    carried over verbatim (with its own command)."""
     i = next((j for j, line in enumerate(old) if line.startswith(start)), None)
     if i is None:
         raise SystemExit(f"--keep: no line starting with {start!r} in the kept file")
@@ -93,9 +115,9 @@ WIFOE_OP_COMMAND = (
 
 
 def wifoe_op_section(calibration: Path, op: Path, command: str, fig4: Path | None = None) -> list[str]:
-    """The calibration of wifoe's operating point against the paper's baselines and the paper's evidence at that
-    point, from the benchmarks' ``summary.md`` (``fig4``: ``benchmarks/wifoe_fig4_val.py``'s folder for a run
-    on the shipped checkpoint)."""
+    """The calibration of wifoe's operating point against the paper's baselines and the paper's evidence
+    at that point, from the benchmarks' ``summary.md`` (``fig4``: ``benchmarks/wifoe_fig4_val.py``'s
+    folder for a run on the shipped checkpoint)."""
     lines = [
         WIFOE_OP_HEADING,
         "",
@@ -141,7 +163,8 @@ def wifoe_summary(folder: Path) -> list[str]:
         return sum(t2["rates"][f"{t}@{s:g}"][m] for t in t2["tasks"]) / len(t2["tasks"])
 
     out = [
-        "3GPP 38.901 tasks T1–T9 (FDD, learned pilots and B-bit feedback; ZF and WMMSE with perfect CSI), mean "
+        "3GPP 38.901 tasks T1–T9 (FDD, learned pilots and B-bit feedback; ZF and WMMSE with perfect CSI), "
+        "mean "
         "sum rate ÷ perfect-CSI WMMSE (the wifoe section below):",
         "",
         "| method | " + " | ".join(f"÷ WMMSE @ {s:g} dB" for s in snrs) + " |",
@@ -154,6 +177,8 @@ def wifoe_summary(folder: Path) -> list[str]:
 
 
 def quality_section(doc: dict, command: str) -> list[str]:
+    """Mean sum rate ± 95% CI per held-out site, SNR and precoder, and the ratios to WMMSE (``doc``: a
+    ``mimofm eval`` result)."""
     rows = doc["results"]
     pre = list(dict.fromkeys(r["precoder"] for r in rows))
     snrs = sorted({r["snr_db"] for r in rows})
@@ -214,6 +239,8 @@ def quality_section(doc: dict, command: str) -> list[str]:
 
 
 def speed_section(doc: dict, command: str) -> list[str]:
+    """Time per precoder and ratio to ZF per size and batch (``doc``: ``benchmarks/bench_precoders.py``'s
+    JSON)."""
     batches = list(doc["rows"][0]["seconds_per_precoder"])
     out = [
         "## Time per precoder (CPU)",
@@ -244,6 +271,7 @@ def speed_section(doc: dict, command: str) -> list[str]:
 
 
 def latency_section(doc: dict, command: str, one_core: bool = False) -> list[str]:
+    """Latency per method and batch against a cell's need (``doc``: ``mimofm bench latency``'s JSON)."""
     m = doc["machine"]
     title = (
         "## Real-time budget on one CPU core" if one_core else "## Latency: PyTorch and ONNX Runtime (CPU)"
@@ -251,11 +279,15 @@ def latency_section(doc: dict, command: str, one_core: bool = False) -> list[str
     out = [
         title,
         "",
-        f"{doc['config']['num_ue']} users × {doc['config']['num_bs_ant']} antennas, clustered channels; median of "
+        f"{doc['config']['num_ue']} users × {doc['config']['num_bs_ant']} antennas, clustered channels; "
+        "median of "
         f"{doc['config']['repeats']} calls ÷ batch; ratios to WMMSE from the same run. Need: "
-        f"{doc['needed_per_second']:,} precoders/s per cell (100 MHz NR, 30 kHz SCS, 4-RB subbands, 0.5 ms slots; "
-        "`mimofm.evaluation.latency`). fm-onnx includes the float64 K×K step that forms W; wifoe runs end to end on "
-        "its 64-antenna task T4 (pilots with noise, B-bit feedback, BS decoder); its ONNX graph runs every expert "
+        f"{doc['needed_per_second']:,} precoders/s per cell (100 MHz NR, 30 kHz SCS, 4-RB subbands, 0.5 ms "
+        "slots; "
+        "`mimofm.evaluation.latency`). fm-onnx includes the float64 K×K step that forms W; wifoe runs end to "
+        "end on "
+        "its 64-antenna task T4 (pilots with noise, B-bit feedback, BS decoder); its ONNX graph runs every "
+        "expert "
         "on every token (dense dispatch: static shapes), twice the FFN work of PyTorch's top-2 routing."
         + (
             f" *-refined: the start plus {REFINE_STEPS} user-space sum-rate steps run one after another in "
@@ -274,7 +306,8 @@ def latency_section(doc: dict, command: str, one_core: bool = False) -> list[str
     ]
     for r in doc["rows"]:
         out.append(
-            f"| {r['method']} | {r['batch']} | {r['seconds_per_precoder'] * 1e6:.1f} | {r['ratio_to_wmmse']:.3f} | "
+            f"| {r['method']} | {r['batch']} | {r['seconds_per_precoder'] * 1e6:.1f} | "
+            f"{r['ratio_to_wmmse']:.3f} | "
             f"{r['precoders_per_second']:,.0f} | {100 * r['budget_fraction']:.1f}% |"
         )
     ops = doc.get("operations")
@@ -282,7 +315,8 @@ def latency_section(doc: dict, command: str, one_core: bool = False) -> list[str
         out += [
             "",
             "Operations per precoder: mimofm's real-multiplication count (`mimofm.evaluation.complexity`; "
-            "iterative methods at their mean iteration count on 64 of these channels; wifoe: `wifoe_flops` ÷ 2, "
+            "iterative methods at their mean iteration count on 64 of these channels; wifoe: `wifoe_flops` ÷ "
+            "2, "
             "users' encoders included) and the matmul FLOPs PyTorch's FlopCounterMode counts on one call "
             "(factorizations and solves are not counted: a lower bound for the classical methods).",
             "",
@@ -320,38 +354,14 @@ def paper_section(
     return out + [f"Command: `{command}`", ""]
 
 
-def update_cards(q: dict, command: str) -> None:
-    """Write each shipped neural precoder's held-out numbers from the quality run into its JSON card."""
-    from mimofm._io import write_json
-    from mimofm.models.zoo import shipped_checkpoint
-
-    rows = q["results"]
-    w = {(r["site"], r["snr_db"]): r["sum_rate_mean"] for r in rows if r["precoder"] == "wmmse"}
-    for name in ("fm", *PAPP_CHECKPOINTS):
-        mine = [r for r in rows if r["precoder"] == name]
-        card_path = shipped_checkpoint(name).with_suffix(".json")
-        if not mine or not card_path.exists():
-            continue
-        card = json.loads(card_path.read_text())
-        ratios = {
-            f"{r['site']}@{r['snr_db']:g}dB": r["sum_rate_mean"] / w[(r["site"], r["snr_db"])] for r in mine
-        }
-        card["heldout_metrics"] = {
-            "command": command,
-            "positions": q["config"]["positions"],
-            "samples": q["config"]["samples"],
-            "sum_rate_ratio_to_wmmse": ratios,
-            "mean_ratio_to_wmmse": sum(ratios.values()) / len(ratios),
-        }
-        write_json(card_path, card)
-
-
 _PAPERS = {  # family: (section title, what was compared, figures, skip the summary's own title)
     "fm": (
         "fm: the paper's results on the held-out sites",
-        "Zero-shot: the shipped checkpoint's default head. Few-shot: 10 local train-split positions → the 5 most "
+        "Zero-shot: the shipped checkpoint's default head. Few-shot: 10 local train-split positions → the 5 "
+        "most "
         "similar training datasets + those samples → a new head (300 steps). Full: a new head on every local "
-        "train-split position (300 steps). Scratch: a model of the same size trained from scratch on the same "
+        "train-split position (300 steps). Scratch: a model of the same size trained from scratch on the "
+        "same "
         "local positions (300 steps). All numbers on the sites' test positions.",
         [
             ("fm Fig. 2 analogue", "docs/figures/fm_fig2.png"),
@@ -361,7 +371,8 @@ _PAPERS = {  # family: (section title, what was compared, figures, skip the summ
     ),
     "papp": (
         "papp: zero-shot, DeepAll and fine-tuning on the held-out sites",
-        "Zero-shot: the shipped checkpoint (MLDG). DeepAll: the same recipe without MLDG, same budget. Scratch: "
+        "Zero-shot: the shipped checkpoint (MLDG). DeepAll: the same recipe without MLDG, same budget. "
+        "Scratch: "
         "the same recipe and budget on one held-out site's train positions alone. FT-n: the shipped model "
         "fine-tuned on n local train-split positions (full: all 700; mean over three draws), 200 steps at lr "
         "1e-3, users permuted and turned by random phases. papp-lite: the smaller shipped checkpoint "
@@ -377,7 +388,8 @@ _PAPERS = {  # family: (section title, what was compared, figures, skip the summ
         "The historical operating point (full-energy pilots, received SNR 0–20 dB). MTL: the multi-task "
         "checkpoint of recipes/wifoe-fullenergy.yaml, shipped before the calibrated one (T1–T9). "
         "STL/CEP/DSC: one model per task, same architecture, "
-        "same steps. End-to-end sum rate (learned pilots with noise, B-bit feedback) on the tasks' test drops, "
+        "same steps. End-to-end sum rate (learned pilots with noise, B-bit feedback) on the tasks' test "
+        "drops, "
         "mean over K = 3..8; ZF and WMMSE with perfect CSI on the same draws. SNR: the beamformed "
         "single-user SNR (docs/wifoe.md).",
         [(f"wifoe Fig. {i} analogue", f"docs/figures/wifoe_fig{i}.png") for i in (3, 4, 5)],
@@ -396,40 +408,50 @@ _PAPERS = {  # family: (section title, what was compared, figures, skip the summ
 
 
 def family_paper_section(family: str, folder: Path, command: str) -> list[str]:
+    """The section of one paper's benchmark (``family``: fm, papp, wifoe or wifoe-fig4-val)."""
     title, intro, figures, skip_title = _PAPERS[family]
     return paper_section(title, intro, folder, figures, command, skip_title=skip_title)
 
 
-def update_wifoe_card(folder: Path, command: str) -> None:
-    """The shipped wifoe card gets the MTL model's test-drop rates (Table II analogue) from the benchmark."""
-    from mimofm._io import write_json
-    from mimofm.models.zoo import shipped_checkpoint
+@dataclass
+class PageInputs:
+    """What the page is made from: each section's result (a JSON file or a benchmark's output folder; None:
+    carried over from ``keep`` or left out) and the command that made it."""
 
-    card_path = shipped_checkpoint("wifoe").with_suffix(".json")
-    t2 = json.loads((folder / "table2_fig3.json").read_text())
-    card = json.loads(card_path.read_text())
-    if (
-        "operating_point" in card
-    ):  # the shipped model is measured at its own point by wifoe_operating_point.py
-        raise SystemExit(
-            "--update-card --wifoe-paper: the shipped wifoe is the calibrated checkpoint; "
-            "benchmarks/wifoe_paper.py measures the historical point, not it"
-        )
-    rows = {k: v for k, v in t2["rates"].items()}
-    card["heldout_metrics"] = {
-        "command": command,
-        "split": "test drops of each task",
-        "samples_per_k": "see the command",
-        "sum_rate_bits": {k: v["mtl"] for k, v in rows.items()},
-        "ratio_to_wmmse": {k: v["mtl"] / v["wmmse"] for k, v in rows.items()},
-        "mean_ratio_to_wmmse@10dB": sum(v["mtl"] / v["wmmse"] for k, v in rows.items() if k.endswith("@10"))
-        / sum(1 for k in rows if k.endswith("@10")),
-    }
-    write_json(card_path, card)
+    eval: Path | None = None  # mimofm eval on the held-out sites (None: --keep carries summary and quality)
+    eval_command: str = ""
+    speed: Path | None = None  # benchmarks/bench_precoders.py's JSON
+    speed_command: str = ""
+    fm_paper: Path | None = None
+    fm_paper_command: str = "python benchmarks/fm_paper.py --out runs/fm_paper"
+    papp_paper: Path | None = None
+    papp_paper_command: str = "python benchmarks/papp_paper.py --out runs/papp_paper"
+    wifoe_paper: Path | None = None
+    wifoe_paper_command: str = (
+        "python benchmarks/wifoe_paper.py train --shard i/2 (i = 0, 1); python benchmarks/wifoe_paper.py "
+        "report"
+    )
+    wifoe_fig4_val: Path | None = None
+    wifoe_fig4_val_command: str = FIG4_VAL_COMMAND
+    wifoe_op: list[Path] | None = None  # calibration folder, operating-point folder[, Fig. 4 folder]
+    wifoe_op_command: str = WIFOE_OP_COMMAND
+    latency: Path | None = None
+    latency_command: str = "mimofm bench latency --json runs/latency.json"
+    latency_1core: Path | None = None
+    latency_1core_command: str = "mimofm bench latency --threads 1 --json runs/latency_1core.json"
+    scaling: Path | None = None
+    scaling_command: str = "mimofm bench scaling --json runs/scaling.json"
+    tradeoff: list[str] = field(default_factory=list)  # "LABEL=JSON" of fm rate-target results
+    tradeoff_command: str = "mimofm eval --precoder fm --rate-targets random ..."
+    keep: Path | None = None  # an earlier page: sections without their result are carried over verbatim
+    figures: Path = Path("docs/figures")  # where the scaling plot is written
+    page_dir: Path = Path(".")  # the folder the page will live in (image links)
 
 
-def main(argv: list[str] | None = None) -> str:
-    """Parse ``argv`` (the options above), print and return the page."""
+def build_parser() -> argparse.ArgumentParser:
+    """The options of ``benchmarks/write_benchmarks_md.py`` (and of :func:`main`): :class:`PageInputs`'
+    fields and ``--out``."""
+    d = PageInputs()
     ap = argparse.ArgumentParser(prog="write_benchmarks_md")
     ap.add_argument(
         "--eval",
@@ -442,21 +464,17 @@ def main(argv: list[str] | None = None) -> str:
     ap.add_argument("--eval-command", default="")
     ap.add_argument("--speed-command", default="")
     ap.add_argument("--fm-paper", type=Path, default=None, help="output folder of benchmarks/fm_paper.py")
-    ap.add_argument("--fm-paper-command", default="python benchmarks/fm_paper.py --out runs/fm_paper")
+    ap.add_argument("--fm-paper-command", default=d.fm_paper_command)
     ap.add_argument("--papp-paper", type=Path, default=None, help="output folder of benchmarks/papp_paper.py")
-    ap.add_argument("--papp-paper-command", default="python benchmarks/papp_paper.py --out runs/papp_paper")
+    ap.add_argument("--papp-paper-command", default=d.papp_paper_command)
     ap.add_argument(
         "--wifoe-paper", type=Path, default=None, help="output folder of benchmarks/wifoe_paper.py"
     )
-    ap.add_argument(
-        "--wifoe-paper-command",
-        default="python benchmarks/wifoe_paper.py train --shard i/2 (i = 0, 1); "
-        "python benchmarks/wifoe_paper.py report",
-    )
+    ap.add_argument("--wifoe-paper-command", default=d.wifoe_paper_command)
     ap.add_argument(
         "--wifoe-fig4-val", type=Path, default=None, help="output folder of benchmarks/wifoe_fig4_val.py"
     )
-    ap.add_argument("--wifoe-fig4-val-command", default=FIG4_VAL_COMMAND)
+    ap.add_argument("--wifoe-fig4-val-command", default=d.wifoe_fig4_val_command)
     ap.add_argument(
         "--wifoe-op",
         type=Path,
@@ -466,22 +484,15 @@ def main(argv: list[str] | None = None) -> str:
         help="output folders of benchmarks/wifoe_calibration.py and benchmarks/wifoe_operating_point.py "
         "(and, third, of benchmarks/wifoe_fig4_val.py run on the shipped checkpoint)",
     )
-    ap.add_argument("--wifoe-op-command", default=WIFOE_OP_COMMAND)
+    ap.add_argument("--wifoe-op-command", default=d.wifoe_op_command)
     ap.add_argument("--latency", type=Path, default=None, help="JSON of mimofm bench latency")
-    ap.add_argument("--latency-command", default="mimofm bench latency --json runs/latency.json")
-    ap.add_argument(
-        "--update-card",
-        action="store_true",
-        help="write the neural precoders' held-out ratios into their shipped cards",
-    )
+    ap.add_argument("--latency-command", default=d.latency_command)
     ap.add_argument(
         "--latency-1core", type=Path, default=None, help="JSON of mimofm bench latency --threads 1"
     )
-    ap.add_argument(
-        "--latency-1core-command", default="mimofm bench latency --threads 1 --json runs/latency_1core.json"
-    )
+    ap.add_argument("--latency-1core-command", default=d.latency_1core_command)
     ap.add_argument("--scaling", type=Path, default=None, help="JSON of mimofm bench scaling")
-    ap.add_argument("--scaling-command", default="mimofm bench scaling --json runs/scaling.json")
+    ap.add_argument("--scaling-command", default=d.scaling_command)
     ap.add_argument(
         "--tradeoff",
         action="append",
@@ -489,28 +500,51 @@ def main(argv: list[str] | None = None) -> str:
         metavar="LABEL=JSON",
         help="fm rate-target results (mimofm eval --rate-targets random --json), repeatable",
     )
-    ap.add_argument("--tradeoff-command", default="mimofm eval --precoder fm --rate-targets random ...")
+    ap.add_argument("--tradeoff-command", default=d.tradeoff_command)
     ap.add_argument(
         "--keep",
         type=Path,
         default=None,
         help="an earlier BENCHMARKS.md: sections whose JSON is not given are carried over from it verbatim",
     )
+    ap.add_argument("--figures", type=Path, default=d.figures, help="where the scaling plot is written")
     ap.add_argument(
-        "--figures", type=Path, default=Path("docs/figures"), help="where the scaling plot is written"
-    )
-    ap.add_argument(
-        "--page-dir", type=Path, default=Path("."), help="the folder the page will live in (image links)"
+        "--page-dir", type=Path, default=d.page_dir, help="the folder the page will live in (image links)"
     )
     ap.add_argument(
         "--out", type=Path, default=None, help="write the page here (may be the --keep file itself)"
     )
+    return ap
+
+
+def main(argv: list[str] | None = None) -> str:
+    """Parse ``argv`` (the options of :func:`build_parser`), write ``--out`` if given, return the page."""
+    ap = build_parser()
     a = ap.parse_args(argv)
-    old = a.keep.read_text().splitlines() if a.keep else None
-    if a.eval is None and old is None:
+    if a.eval is None and a.keep is None:
         ap.error(
             "give --eval (mimofm eval's JSON) or --keep (an earlier page to carry its sections over from)"
         )
+    if a.wifoe_op is not None and len(a.wifoe_op) not in (2, 3):
+        ap.error("--wifoe-op takes CALIBRATION_DIR OP_DIR [FIG4_DIR]")
+    args = sys.argv[1:] if argv is None else argv
+    made = "`python benchmarks/write_benchmarks_md.py " + " ".join(shlex.quote(x) for x in args) + "`"
+    page = benchmarks_page(PageInputs(**{k: v for k, v in vars(a).items() if k != "out"}), made)
+    if a.out:
+        a.out.write_text(page + "\n")
+    return page
+
+
+def benchmarks_page(a: PageInputs, made: str) -> str:
+    """The BENCHMARKS.md page from the results in ``a``; ``made``: the command line that made it, for the
+    page's last section. Writes only the scaling plot (into ``a.figures``)."""
+    if a.eval is None and a.keep is None:
+        raise ValueError(
+            "give `eval` (mimofm eval's JSON) or `keep` (an earlier page to carry sections from)"
+        )
+    if a.wifoe_op is not None and len(a.wifoe_op) not in (2, 3):
+        raise ValueError("`wifoe_op` takes CALIBRATION_DIR OP_DIR [FIG4_DIR]")
+    old = a.keep.read_text().splitlines() if a.keep else None
 
     def section(path, make, start):
         if path:
@@ -526,14 +560,13 @@ def main(argv: list[str] | None = None) -> str:
     lines = [
         "# mimofm benchmarks",
         "",
-        "Generated by `mimofm.reports.benchmarks_md` (`benchmarks/write_benchmarks_md.py`, `mimofm bench suite`) "
+        "Generated by `mimofm.experiments.benchmarks_page` (`benchmarks/write_benchmarks_md.py`, `mimofm "
+        "bench suite`) "
         "from the JSON of the commands named below; "
         "every number comes from those runs.",
         "",
     ]
     q = json.loads(a.eval.read_text()) if a.eval else None
-    if a.update_card and q is not None:
-        update_cards(q, a.eval_command)
     lines += summary_section(q) if q is not None else keep_block(old, "## Summary", "3GPP 38.901 tasks T1–T9")
     lines += section(a.wifoe_paper, lambda: wifoe_summary(a.wifoe_paper), "3GPP 38.901 tasks T1–T9")
     lines += (
@@ -549,8 +582,6 @@ def main(argv: list[str] | None = None) -> str:
     lines += section(
         a.papp_paper, lambda: family_paper_section("papp", a.papp_paper, a.papp_paper_command), "## papp: "
     )
-    if a.wifoe_op is not None and len(a.wifoe_op) not in (2, 3):
-        ap.error("--wifoe-op takes CALIBRATION_DIR OP_DIR [FIG4_DIR]")
     lines += section(
         a.wifoe_op,
         lambda: wifoe_op_section(*a.wifoe_op[:2], a.wifoe_op_command, *a.wifoe_op[2:]),
@@ -566,8 +597,6 @@ def main(argv: list[str] | None = None) -> str:
         lambda: family_paper_section("wifoe-fig4-val", a.wifoe_fig4_val, a.wifoe_fig4_val_command),
         f"## wifoe {FIG4_VAL_HEADING}",
     )
-    if a.wifoe_paper and a.update_card:
-        update_wifoe_card(a.wifoe_paper, a.wifoe_paper_command)
     lines += section(
         a.latency,
         lambda: latency_section(json.loads(a.latency.read_text()), a.latency_command),
@@ -594,10 +623,6 @@ def main(argv: list[str] | None = None) -> str:
         lambda: speed_section(json.loads(a.speed.read_text()), a.speed_command),
         "## Time per precoder (CPU)",
     )
-    import shlex
-
-    args = sys.argv[1:] if argv is None else argv
-    made = "`python benchmarks/write_benchmarks_md.py " + " ".join(shlex.quote(x) for x in args) + "`"
     before = []
     if q is None:  # an update of a kept page: its own recipe first, then this update
         try:
@@ -609,7 +634,4 @@ def main(argv: list[str] | None = None) -> str:
         lines += ["## How this page was made", ""] + [x + "  " for x in before] + ["then: " + made, ""]
     else:
         lines += ["## How this page was made", "", made, ""]
-    page = "\n".join(lines)
-    if a.out:
-        a.out.write_text(page + "\n")
-    return page
+    return "\n".join(lines)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from mimofm.reports.benchmarks_md import keep_block, main
+from mimofm.experiments.benchmarks_page import keep_block, main
 
 
 def _eval_json(path):
@@ -75,3 +75,17 @@ def test_page_without_eval_json_carries_the_summary_over_and_adds_the_wifoe_oper
     assert "#### Data SNR" in page and "calibrated 16.4 dB" in page and "MTL 0.71" in page
     with pytest.raises(SystemExit):
         main([])  # neither --eval nor --keep
+
+
+def test_the_page_is_a_plain_function_and_never_writes_the_shipped_cards(tmp_path):
+    from mimofm.experiments.benchmarks_page import PageInputs, benchmarks_page
+    from mimofm.models.zoo import shipped_checkpoint
+
+    _eval_json(tmp_path / "eval.json")
+    cards = {n: shipped_checkpoint(n).with_suffix(".json") for n in ("fm", "papp", "wifoe")}
+    before = {n: p.read_bytes() for n, p in cards.items() if p.exists()}
+    page = benchmarks_page(PageInputs(eval=tmp_path / "eval.json"), made="`made here`")
+    assert "| zf | 0.500 | 0.500 | 0.476 |" in page and page.rstrip().endswith("`made here`")
+    assert {n: p.read_bytes() for n, p in cards.items() if p.exists()} == before
+    with pytest.raises(ValueError, match="keep"):
+        benchmarks_page(PageInputs(), made="")
