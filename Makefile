@@ -3,7 +3,7 @@ VENV ?= .venv
 STAMP := $(VENV)/.bootstrapped
 export DRJIT_LIBLLVM_PATH ?= $(firstword $(wildcard /usr/lib/*-linux-gnu/libLLVM-19.so /usr/lib/*-linux-gnu/libLLVM-19.so.1 /usr/lib/llvm-19/lib/libLLVM-19.so /usr/lib/llvm-19/lib/libLLVM.so.1))
 
-.PHONY: quickstart test bench bootstrap clean bundled-sites catalog docs-cli
+.PHONY: quickstart test lint bench bootstrap clean bundled-sites catalog docs-cli
 
 $(STAMP): pyproject.toml scripts/bootstrap.sh
 	bash scripts/bootstrap.sh
@@ -15,6 +15,11 @@ quickstart: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q -n 2 -p no:cacheprovider tests
+
+# ruff lint + format check (CI runs it before the tests)
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/bench_precoders.py

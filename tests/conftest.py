@@ -24,13 +24,11 @@ def correlated(
 ) -> torch.Tensor:
     """Users sharing a few dominant directions (hard for ZF) with per-user gains spread over 20 dB."""
     g = torch.Generator().manual_seed(seed)
-    cplx = lambda *s: (
-        torch.complex(
-            torch.randn(*s, generator=g, dtype=torch.float64),
-            torch.randn(*s, generator=g, dtype=torch.float64),
-        )
-        / np.sqrt(2)
-    )
+
+    def cplx(*s):
+        re, im = (torch.randn(*s, generator=g, dtype=torch.float64) for _ in range(2))
+        return torch.complex(re, im) / np.sqrt(2)
+
     h = cplx(batch, k, rank) @ cplx(batch, rank, n) / np.sqrt(rank) + 0.2 * cplx(batch, k, n)
     gain_db = torch.rand(batch, k, 1, generator=g, dtype=torch.float64) * 20 - 10
     return (h * 10 ** ((snr_db + gain_db) / 20)).to(dtype)

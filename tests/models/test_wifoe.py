@@ -206,7 +206,8 @@ def test_pilot_energy_defaults_to_the_unit_energy_pipeline_and_may_vary_per_samp
 
 def test_shipped_wifoe_is_pinned_at_its_operating_point():
     """Golden values of the shipped checkpoint (recipes/wifoe.yaml) on fixed i.i.d. channels at its calibrated
-    point (16 dB received, pilots at 20 dB): a regression in the model, the pilots or the loading fails here."""
+    point (16 dB received, pilots at 20 dB): a regression in the model, the pilots or the loading
+    fails here."""
     import json
 
     from mimofm.core.linkbudget import FDDOperatingPoint

@@ -59,7 +59,8 @@ def test_dft_beams_unit_norm_and_orthogonal_groups():
 
 
 def _steering(rows, cols, theta, phi, order="col-major"):
-    """Plane-wave channel from physics: elements at (y, z) = (col, row)·λ/2, direction (θ zenith, φ azimuth)."""
+    """Plane-wave channel from physics: elements at (y, z) = (col, row)·λ/2, direction (θ zenith, φ
+    azimuth)."""
     h = np.zeros(rows * cols, dtype=complex)
     for c in range(cols):
         for r in range(rows):

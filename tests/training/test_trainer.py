@@ -88,7 +88,8 @@ SCRIPT = textwrap.dedent("""
             time.sleep(float(sys.argv[2]))
             return super().loss(model, batch, step)
 
-    train(Slow(), TrainConfig(steps=60, lr=5e-3, ckpt_every=7, log_every=3, out_dir=sys.argv[1]), progress=False)
+    cfg = TrainConfig(steps=60, lr=5e-3, ckpt_every=7, log_every=3, out_dir=sys.argv[1])
+    train(Slow(), cfg, progress=False)
 """)
 
 

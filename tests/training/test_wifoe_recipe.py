@@ -405,7 +405,8 @@ def test_cli_task_eval_records_the_operating_point(task_env, mtl):
 
 
 def test_a_checkpoints_pilot_rule_is_applied_in_its_own_convention(task_env, tmp_path):
-    """A model trained with pilot SNR = data SNR + 2 dB (received) evaluated per antenna, on tasks and on a file:
+    """A model trained with pilot SNR = data SNR + 2 dB (received) evaluated per antenna, on tasks
+    and on a file:
     the pilots follow the *received* data SNR + 2 dB, the point it was trained at."""
     from mimofm.channels.tasks import load_task
     from mimofm.cli.main import app
@@ -525,7 +526,8 @@ def test_finetuning_inherits_the_checkpoints_pilot_rule(task_env):
 
 
 def test_a_3gpp_file_in_another_scenario_gets_the_branch_of_its_array(task_env, mtl, tmp_path):
-    """``mimofm data tr38901 --scenario uma`` makes T4's 8×8 array in UMa; wifoe serves it with T4 (its array),
+    """``mimofm data tr38901 --scenario uma`` makes T4's 8×8 array in UMa; wifoe serves it with T4
+    (its array),
     not with T7 (64 antennas too, more feedback bits, a ULA)."""
     from mimofm.channels.io import load_channels
     from mimofm.cli.main import app

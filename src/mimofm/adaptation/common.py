@@ -18,8 +18,9 @@ from mimofm.core.linkbudget import median_gain
 from mimofm.core.rates import user_rates
 from mimofm.core.validation import MimofmInputError
 from mimofm.precoders.linear import rzf
+from mimofm.training.trainer import TrainConfig
 
-__all__ = ["local_dataset", "local_positions", "rzf_ratio_report"]
+__all__ = ["adaptation_config", "local_dataset", "local_positions", "rzf_ratio_report"]
 
 
 @torch.no_grad()
@@ -66,3 +67,17 @@ def local_positions(cs, shots: str | int, num_ue: int, seed: int = 0) -> Dataset
 def local_dataset(h_positions: torch.Tensor, name: str = "local") -> Dataset:
     """Wrap a site's positions ``[P, N]`` (raw gains) as an adaptation dataset (its median gain recorded)."""
     return Dataset(name, h_positions, median_gain(h_positions))
+
+
+def adaptation_config(steps: int, lr: float, out_dir, seed: int) -> TrainConfig:
+    """The shared loop's settings for a site adaptation run: no warm-up, four checkpoints, a log line every
+    20 steps."""
+    return TrainConfig(
+        steps=steps,
+        lr=lr,
+        warmup=0,
+        ckpt_every=max(1, steps // 4),
+        log_every=20,
+        out_dir=str(out_dir),
+        seed=seed,
+    )

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from mimofm.adaptation.common import local_positions, rzf_ratio_report
+from mimofm.adaptation.common import adaptation_config, local_positions, rzf_ratio_report
 from mimofm.channels.site_data import draw_samples as _samples
 from mimofm.channels.site_data import load_datasets
 from mimofm.channels.types import Dataset
@@ -28,7 +28,7 @@ from mimofm.models.zoo import load_fm
 from mimofm.precoders.linear import rzf
 from mimofm.precoders.structured import transmit
 from mimofm.training.recipes import resolve_sites
-from mimofm.training.trainer import TrainConfig, train
+from mimofm.training.trainer import train
 
 __all__ = [
     "HeadAdaptation",
@@ -170,15 +170,7 @@ def adapt_fm(
     )
     out = train(
         rec,
-        TrainConfig(
-            steps=steps,
-            lr=lr,
-            warmup=0,
-            ckpt_every=max(1, steps // 4),
-            log_every=20,
-            out_dir=str(out_dir),
-            seed=seed,
-        ),
+        adaptation_config(steps, lr, out_dir, seed),
         progress=progress,
     )
     out["similar"] = similar

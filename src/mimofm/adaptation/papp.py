@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from mimofm.adaptation.common import local_positions, rzf_ratio_report
+from mimofm.adaptation.common import adaptation_config, local_positions, rzf_ratio_report
 from mimofm.channels.sampling import permute_users, rotate_user_phases
 from mimofm.channels.site_data import draw_samples
 from mimofm.channels.types import Dataset
@@ -27,7 +27,7 @@ from mimofm.core.rates import user_rates
 from mimofm.models.papp import PaPP
 from mimofm.models.zoo import load_papp
 from mimofm.precoders.linear import rzf
-from mimofm.training.trainer import TrainConfig, train
+from mimofm.training.trainer import train
 
 __all__ = ["PaPPFineTune", "finetune_papp"]
 
@@ -110,15 +110,7 @@ def finetune_papp(
     )
     return train(
         rec,
-        TrainConfig(
-            steps=steps,
-            lr=lr,
-            warmup=0,
-            ckpt_every=max(1, steps // 4),
-            log_every=20,
-            out_dir=str(out_dir),
-            seed=seed,
-        ),
+        adaptation_config(steps, lr, out_dir, seed),
         resume=not fresh,
         progress=progress,
     )

@@ -17,7 +17,7 @@ from mimofm.evaluation.evaluate import EvalConfig, evaluate_sets
 from mimofm.evaluation.latency import LatencyConfig, latency
 from mimofm.evaluation.scaling import ScalingConfig, scaling
 from mimofm.evaluation.training_cost import training_cost
-from mimofm.experiments.benchmarks_page import main as write_page
+from mimofm.experiments.benchmarks_page import PageInputs, benchmarks_page
 from mimofm.models.zoo import shipped_checkpoint
 from mimofm.reports import write_html
 
@@ -193,26 +193,17 @@ def suite_command(
         write_json(out / "latency.json", latency(lcfg, progress=lambda m: status.update(f"latency · {m}")))
         write_json(out / "scaling.json", scaling(scfg, progress=lambda m: status.update(f"scaling · {m}")))
     cmd = f"mimofm bench suite --out {out}" + (" --quick" if quick else f" --samples {n}")
-    page = write_page(
-        [
-            "--eval",
-            str(out / "eval.json"),
-            "--eval-command",
-            cmd,
-            "--latency",
-            str(out / "latency.json"),
-            "--latency-command",
-            cmd,
-            "--scaling",
-            str(out / "scaling.json"),
-            "--scaling-command",
-            cmd,
-            "--figures",
-            str(out),
-            "--page-dir",
-            str(out),
-        ]
+    inputs = PageInputs(
+        eval=out / "eval.json",
+        eval_command=cmd,
+        latency=out / "latency.json",
+        latency_command=cmd,
+        scaling=out / "scaling.json",
+        scaling_command=cmd,
+        figures=out,
+        page_dir=out,
     )
+    page = benchmarks_page(inputs, made=f"`{cmd}`")
     (out / "BENCHMARKS.md").write_text(page + "\n")
 
     write_html(out / "BENCHMARKS.md")

@@ -66,7 +66,8 @@ def check_channel(h: Any, name: str = "h", *, min_rank: int = 2) -> torch.Tensor
 
 
 def check_precoder(w: Any, h: torch.Tensor, name: str = "w") -> torch.Tensor:
-    """Validate a precoder ``[..., num_bs_ant, num_ue]`` against channel ``h`` ``[..., num_ue, num_bs_ant]``."""
+    """Validate a precoder ``[..., num_bs_ant, num_ue]`` against channel ``h`` ``[..., num_ue,
+    num_bs_ant]``."""
     if not isinstance(w, torch.Tensor) or not w.is_complex():
         raise MimofmInputError(f"`{name}` must be a complex torch.Tensor, got {_describe(w)}")
     if w.dim() < 2 or w.shape[-2] != h.shape[-1] or w.shape[-1] != h.shape[-2]:
@@ -124,7 +125,8 @@ def check_rates(rates: Any, h: torch.Tensor, name: str = "rate_targets") -> torc
         torch.broadcast_shapes(rates.shape, h.shape[:-1])
     except RuntimeError:
         raise MimofmInputError(
-            f"`{name}` of shape {list(rates.shape)} does not broadcast to [..., num_ue] = {list(h.shape[:-1])}"
+            f"`{name}` of shape {list(rates.shape)} does not broadcast to [..., num_ue] = "
+            f"{list(h.shape[:-1])}"
         ) from None
     return rates
 

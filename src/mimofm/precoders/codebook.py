@@ -59,7 +59,8 @@ Budgets (:func:`fit_to_bits`): a per-user budget of ``B`` bits pays ``cqi_bits``
 wideband gain value, :func:`quantize_gain_db` of ``10·log10‖h‖²`` (uniform in dB over a stated range),
 and the rest for the PMI. Type I takes the richest oversampling that fits (most codewords; ties prefer
 balanced, then horizontal oversampling); Type II the largest ``L ∈ {4, 3, 2}``, then the richest
-oversampling, then ``N_PSK ∈ {8, 4}``, that fit. Type I without oversampling, ``⌈log2 N_t⌉`` bits, is the floor:
+oversampling, then ``N_PSK ∈ {8, 4}``, that fit. Type I without oversampling, ``⌈log2 N_t⌉`` bits,
+is the floor:
 a smaller budget raises :class:`MimofmInputError`.
 
 Every function is pure and batched, runs in complex128 inside and returns complex64 (or the channel's
@@ -244,7 +245,8 @@ def type1_select(
 def type1_reconstruct(
     index: torch.Tensor, rows: int, cols: int, o1: int | None = None, o2: int | None = None
 ) -> torch.Tensor:
-    """The codeword (transmit vector) of a Type I report: int ``[...]`` -> complex64 ``[..., N_t]``, unit norm."""
+    """The codeword (transmit vector) of a Type I report: int ``[...]`` -> complex64 ``[...,
+    N_t]``, unit norm."""
     n1, n2, o1, o2 = _geometry(rows, cols, o1, o2)
     index = _check_index(index, n1 * o1 * n2 * o2, "index")
     grid = _grid(n1, n2, o1, o2, index.device)  # [N_t, M]
@@ -563,8 +565,10 @@ def fit_to_bits(rows: int, cols: int, bits: int, cqi_bits: int = 4) -> CodebookF
     if not t1:
         need = type1_bits(rows, cols, 1, 1)
         raise MimofmInputError(
-            f"a per-user feedback budget of `bits`={bits} ({room} after {cqi_bits} CQI bits) cannot hold even a "
-            f"Type I beam index without oversampling on a {rows}x{cols} array, which needs ceil(log2 {n1 * n2}) = "
+            f"a per-user feedback budget of `bits`={bits} ({room} after {cqi_bits} CQI bits) cannot "
+            f"hold even a "
+            f"Type I beam index without oversampling on a {rows}x{cols} array, which needs "
+            f"ceil(log2 {n1 * n2}) = "
             f"{need} bits (+{cqi_bits} CQI = {need + cqi_bits}); raise `bits` to >= {need + cqi_bits}"
             + (f" or lower `cqi_bits` to <= {bits - need}" if bits >= need else "")
         )
@@ -617,7 +621,8 @@ def codebook_feedback_channel(
     if cfg is None:
         least = min(type2_bits(rows, cols, 2, 4, a, b) for a, b in _oversamplings(rows, cols))
         raise MimofmInputError(
-            f"a per-user budget of `bits`={bits} ({bits - cqi_bits} after {cqi_bits} CQI bits) holds no Type II "
+            f"a per-user budget of `bits`={bits} ({bits - cqi_bits} after {cqi_bits} CQI bits) "
+            f"holds no Type II "
             f"report on a {rows}x{cols} array: the smallest (L=2, QPSK, no oversampling) needs {least} bits; "
             f"use kind='type1' ({fit.type1.pmi_bits} bits) or a larger budget"
         )
@@ -646,7 +651,8 @@ def codebook_feedback_channel(
         med = float(g_db.median())
         if not lo <= med <= hi:
             raise MimofmInputError(
-                f"the median user gain 10*log10|h|^2 = {med:.1f} dB lies outside `gain_range_db` = ({lo:.1f}, "
+                f"the median user gain 10*log10|h|^2 = {med:.1f} dB lies outside `gain_range_db` = "
+                f"({lo:.1f}, "
                 f"{hi:.1f}) dB; the CQI range must match the channel's scaling, pass gain_range_db=(lo, hi)"
             )
         _, gq = quantize_gain_db(g_db, cqi_bits, lo, hi)

@@ -26,7 +26,8 @@ __all__ = ["HybridPrecoder", "phase_extraction_hybrid"]
 
 @dataclass
 class HybridPrecoder:
-    """``w`` ``[..., N, K]`` = ``analog`` ``[..., N, N_RF]`` (unit modulus) @ ``digital`` ``[..., N_RF, K]``."""
+    """``w`` ``[..., N, K]`` = ``analog`` ``[..., N, N_RF]`` (unit modulus) @ ``digital`` ``[...,
+    N_RF, K]``."""
 
     w: torch.Tensor
     analog: torch.Tensor
@@ -36,7 +37,8 @@ class HybridPrecoder:
 def phase_extraction_hybrid(
     h: torch.Tensor, num_rf: int, digital: str = "wmmse", power: float = 1.0
 ) -> HybridPrecoder:
-    """Hybrid precoder for the SNR-scaled channel ``h`` ``[..., K, N]`` with ``num_rf`` RF chains (``K ≤ N_RF ≤ N``)."""
+    """Hybrid precoder for the SNR-scaled channel ``h`` ``[..., K, N]`` with ``num_rf`` RF chains
+    (``K ≤ N_RF ≤ N``)."""
     from mimofm.precoders.linear import zf
     from mimofm.precoders.wmmse import wmmse
 

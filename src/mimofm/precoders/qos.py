@@ -146,7 +146,7 @@ def _solve(hs: torch.Tensor, gamma: torch.Tensor, tol: float, max_iter: int):
 
     Returns ``w`` ``[B, N, K]`` complex128, ``power`` ``[B]`` (inf where infeasible), ``feasible``, ``its``.
     """
-    bsz, k, n = hs.shape
+    k = hs.shape[-2]
     g = gram(hs)  # [B, K, K]
     served = gamma > 0
     dead = (served & (torch.diagonal(g, dim1=-2, dim2=-1).real <= 0)).any(-1)  # user with no channel left
@@ -280,7 +280,8 @@ def greedy_antenna_selection(
         rate_targets: ``[..., num_ue]`` (broadcastable) per-user rates in bit/s/Hz.
         p_tx_w, p_rf_w: P_TX and P_RF of eq. (4) in watts. noise_power: σ². max_power: power budget.
     Returns:
-        :class:`AntennaSelectionResult` (``w`` ``[..., num_bs_ant, num_ue]``, ``omega`` ``[..., num_bs_ant]``).
+        :class:`AntennaSelectionResult` (``w`` ``[..., num_bs_ant, num_ue]``, ``omega`` ``[...,
+        num_bs_ant]``).
     """
     h64, _, noise_power, dtype = prepare(h, 1.0, noise_power)
     check_positive(p_tx_w, "p_tx_w")

@@ -203,7 +203,8 @@ def _update_user(g: torch.Tensor, x: torch.Tensor, power: float) -> torch.Tensor
 
 
 def _update_antenna(h: torch.Tensor, w: torch.Tensor, power: float) -> torch.Tensor:
-    """Textbook ``N_T``-dimensional WMMSE update ``W -> W'`` (``h`` ``[..., K, N]``, ``w`` ``[..., N, K]``)."""
+    """Textbook ``N_T``-dimensional WMMSE update ``W -> W'`` (``h`` ``[..., K, N]``, ``w`` ``[...,
+    N, K]``)."""
     u, v = wmmse_receivers(h @ w)
     u = _switch_off_starved(u, v)
     d = (v * u.abs().square()).to(h.dtype)

@@ -102,7 +102,8 @@ class PaPPRecipe:
         return PaPP(self._cfg())
 
     def batch(self, step: int) -> list[tuple[torch.Tensor, torch.Tensor, float]]:
-        """``domains_per_step`` (true channel ``[B, K, N]``, the channel the model sees, WMMSE reference rate),
+        """``domains_per_step`` (true channel ``[B, K, N]``, the channel the model sees, WMMSE
+        reference rate),
         deterministic in step; a ``csi_error_fraction`` of the domains see ``H + E`` at a grid NMSE."""
         rng = np.random.default_rng([self.seed, step])
         data, k = self.datasets(), self._cfg().num_ue

@@ -142,7 +142,8 @@ def _log(path: Path, record: dict) -> None:
 
 
 def _tensorboard(out: Path, start: int):
-    """A TensorBoard writer in ``out/tb`` (events after ``start`` dropped on resume), or None without tensorboard."""
+    """A TensorBoard writer in ``out/tb`` (events after ``start`` dropped on resume), or None
+    without tensorboard."""
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
