@@ -66,7 +66,9 @@ def beamspace_denoise(
     size = (oversample * cols, oversample * rows)
     # [..., K, N] -> [..., K, cols, rows] (antennas column-first) -> 2-D DFT [..., K, ov·cols, ov·rows]
     coef = torch.fft.fft2(
-        h64.reshape(*h_est.shape[:-1], cols, rows), s=size, norm="ortho"
+        h64.reshape(*h_est.shape[:-1], cols, rows),
+        s=size,
+        norm="ortho",
     )  # [..., K, ov·cols, ov·rows]
     m = size[0] * size[1]
     floor = eps / (1.0 + eps) * h64.abs().square().sum(-1) / m  # [..., K]

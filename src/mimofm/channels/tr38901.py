@@ -365,9 +365,9 @@ def _chunk(cfg: TaskConfig, drop_size: int, chunk_seed: int):
     lsg_db = (-lsp.pathloss + 10.0 * torch.log10(lsp.sf))[:, 0, :].double()
     # [drops, drop_size, ...] -> [positions, ...]
     h = h.reshape(-1, cfg.num_bs_ant)[:CHUNK_POSITIONS]
-    los = los.reshape(-1)[:CHUNK_POSITIONS]
-    lsg_db = lsg_db.reshape(-1)[:CHUNK_POSITIONS]
-    pos = ut_loc.reshape(-1, 3)[:CHUNK_POSITIONS]
+    los = los.reshape(-1)[:CHUNK_POSITIONS]  # [1, P] -> [P]
+    lsg_db = lsg_db.reshape(-1)[:CHUNK_POSITIONS]  # [1, P] -> [P]
+    pos = ut_loc.reshape(-1, 3)[:CHUNK_POSITIONS]  # [1, P, 3] -> [P, 3]
     return (
         h.to(torch.complex64),
         lsg_db,

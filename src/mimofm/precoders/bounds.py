@@ -115,7 +115,7 @@ def dpc_sum_capacity(
 
     gap = gap_of(q, a)
     best_gap, stall = gap.clone(), torch.zeros_like(its)  # round-off floor detection
-    active = torch.nonzero(gap / _LN2 >= tol * (logdet / _LN2).clamp_min(1.0)).flatten()
+    active = torch.nonzero(gap / _LN2 >= tol * (logdet / _LN2).clamp_min(1.0)).flatten()  # [B_active]
     for _ in range(int(max_iter)):
         if active.numel() == 0:
             break
@@ -138,8 +138,8 @@ def dpc_sum_capacity(
 
     rate = logdet / _LN2
     return DPCResult(
-        sum_rate=rate.reshape(batch),
-        upper_bound=(rate + gap / _LN2).reshape(batch),
-        iterations=its.reshape(batch),
-        powers=(q * power).reshape(batch + (k,)),
+        sum_rate=rate.reshape(batch),  # [B_flat] -> batch
+        upper_bound=(rate + gap / _LN2).reshape(batch),  # [B_flat] -> batch
+        iterations=its.reshape(batch),  # [B_flat] -> batch
+        powers=(q * power).reshape(batch + (k,)),  # [B_flat, K] -> batch + [K]
     )

@@ -336,8 +336,9 @@ def _group_coefficients(h: torch.Tensor, n1: int, n2: int, o1: int, o2: int) -> 
     c = h.to(_CDT) @ _grid(n1, n2, o1, o2, h.device)  # [..., M], M = N1*O1*N2*O2, k = m1*(N2*O2) + m2
     # [..., M] -> [..., N1, O1, N2, O2] (m1 = n1*O1 + q1, m2 = n2*O2 + q2)
     c = c.reshape(*c.shape[:-1], n1, o1, n2, o2)
-    # [..., N1, O1, N2, O2] -> [..., O1, O2, N1, N2] -> [..., O1*O2, N1*N2]
+    # [..., N1, O1, N2, O2] -> [..., O1, O2, N1, N2]
     c = c.movedim((-3, -1), (-4, -3))
+    # [..., O1, O2, N1, N2] -> [..., O1*O2, N1*N2]
     return c.reshape(*c.shape[:-4], o1 * o2, n1 * n2)
 
 
@@ -396,8 +397,8 @@ def type2_encode(
     # [..., G, L] -> [..., L] (chosen group) -> [..., L-1] (strongest removed)
     amp = amp.gather(-2, g[..., None].expand(*g.shape, num_beams)).squeeze(-2)[keep]
     ph = ph.gather(-2, g[..., None].expand(*g.shape, num_beams)).squeeze(-2)[keep]
-    amp = amp.reshape(*strongest.shape, num_beams - 1)
-    ph = ph.reshape(*strongest.shape, num_beams - 1)
+    amp = amp.reshape(*strongest.shape, num_beams - 1)  # [..., L-1]
+    ph = ph.reshape(*strongest.shape, num_beams - 1)  # [..., L-1]
     _, n_sets, _, _, _ = _type2_radices(n1 * n2, o1, o2, num_beams, n_psk)
     table = _binom_table(n1 * n2, num_beams, h.device)  # [L, N1*N2]
     comb = table[torch.arange(num_beams, device=h.device), beams].sum(-1)  # [...]
@@ -462,6 +463,7 @@ def type2_reconstruct(
     keep = ~torch.nn.functional.one_hot(fb.strongest, num_beams).bool()  # [..., L]
     amps = torch.tensor(AMPLITUDES, dtype=torch.float64, device=dev)
     coef = torch.ones(*fb.beams.shape, dtype=_CDT, device=dev)  # [..., L]
+    # [..., L-1] -> [n_kept]: the non-strongest beams' coefficients in keep's order
     coef[keep] = torch.polar(amps[fb.amplitude], fb.phase.to(torch.float64) * (2 * math.pi / n_psk)).reshape(
         -1
     )

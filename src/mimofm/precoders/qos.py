@@ -130,7 +130,7 @@ def _dual_powers(g: torch.Tensor, l: torch.Tensor, c: torch.Tensor, tol: float, 
         bad = torch.zeros_like(conv)
         unsure = ~cert & ~conv
         if bool(unsure.any()):  # only samples never certified feasible can be infeasible
-            idx = torch.nonzero(unsure).flatten()
+            idx = torch.nonzero(unsure).flatten()  # [B_unsure]
             bad[idx] = _noise_free_infeasible(g[active[idx]], la[idx], ca[idx])
         bad |= ~cert & (nxt.sum(-1) > _DIVERGED)
         lam[active] = torch.where(conv[:, None], la, nxt)
@@ -219,11 +219,11 @@ def qos_power_min(
     within = ok if max_power is None else ok & (power <= max_power * (1 + 1e-12))
     # [B, ...] -> [..., ...]
     return QoSResult(
-        w=w.reshape(batch + (n, k)).to(dtype),
-        power=power.reshape(batch),
-        feasible=ok.reshape(batch),
-        within_budget=within.reshape(batch),
-        iterations=its.reshape(batch),
+        w=w.reshape(batch + (n, k)).to(dtype),  # [B_flat, N, K] -> batch + [N, K]
+        power=power.reshape(batch),  # [B_flat] -> batch
+        feasible=ok.reshape(batch),  # [B_flat] -> batch
+        within_budget=within.reshape(batch),  # [B_flat] -> batch
+        iterations=its.reshape(batch),  # [B_flat] -> batch
     )
 
 
@@ -293,7 +293,7 @@ def greedy_antenna_selection(
     gamma_t = torch.expm1(r * torch.log(torch.tensor(2.0, dtype=torch.float64))).expand(batch + (k,))
     # [..., K, N] -> [B, K, N]
     hs = snr_scaled(h64, 1.0, noise_power).expand(batch + (k, n)).reshape(-1, k, n)
-    gam = gamma_t.reshape(-1, k)
+    gam = gamma_t.reshape(-1, k)  # batch + [K] -> [B_flat, K]
     bsz = hs.shape[0]
     tol, max_iter = 1e-10, 10000
 
@@ -304,7 +304,7 @@ def greedy_antenna_selection(
     feasible = ok & (power <= max_power * (1 + 1e-12))
     omega = torch.ones(bsz, n, dtype=torch.float64, device=hs.device)
     cur_e = torch.where(feasible, energy_of(torch.where(feasible, power, 0.0), omega), float("inf"))
-    improving = torch.nonzero(feasible).flatten()
+    improving = torch.nonzero(feasible).flatten()  # [B_improving]
     off = 1.0 - torch.eye(n, dtype=torch.float64, device=hs.device)  # row j: antenna j switched off
     while improving.numel() > 0:
         m = improving.numel()
@@ -330,9 +330,9 @@ def greedy_antenna_selection(
     w = torch.where(feasible[:, None, None], w, 0.0)
     # [B, ...] -> [..., ...]
     return AntennaSelectionResult(
-        w=w.reshape(batch + (n, k)).to(dtype),
-        omega=omega.reshape(batch + (n,)),
-        gamma=gamma.reshape(batch),
-        energy_w=energy(omega, gamma, p_tx_w, p_rf_w).reshape(batch),
-        feasible=feasible.reshape(batch),
+        w=w.reshape(batch + (n, k)).to(dtype),  # [B_flat, N, K] -> batch + [N, K]
+        omega=omega.reshape(batch + (n,)),  # [B_flat, N] -> batch + [N]
+        gamma=gamma.reshape(batch),  # [B_flat] -> batch
+        energy_w=energy(omega, gamma, p_tx_w, p_rf_w).reshape(batch),  # [B_flat] -> batch
+        feasible=feasible.reshape(batch),  # [B_flat] -> batch
     )
