@@ -46,10 +46,12 @@ SNR_CONVENTIONS = ("site-median", "per-antenna", "none")
 
 
 def dbm_to_w(dbm: float) -> float:
+    """Power in dBm → watts (30 dBm = 1 W)."""
     return 10.0 ** ((dbm - 30.0) / 10.0)
 
 
 def w_to_dbm(w: float) -> float:
+    """Power in watts (> 0) → dBm."""
     check_positive(w, "power_w")
     return 10.0 * math.log10(w) + 30.0
 

@@ -132,6 +132,7 @@ def check_rates(rates: Any, h: torch.Tensor, name: str = "rate_targets") -> torc
 
 
 def check_choice(value: str, name: str, choices: list[str] | tuple[str, ...]) -> str:
+    """``value`` if it is one of ``choices``; else a named error listing the valid ones."""
     if value not in choices:
         raise MimofmInputError(f"unknown {name} {value!r}; valid: {', '.join(choices)}")
     return value
