@@ -77,9 +77,14 @@ def load_precoder(name: str, checkpoint: str | None = None, task: str | None = N
             rates = None if rate_targets is None else torch.as_tensor(rate_targets, dtype=torch.float32)
             if rates is not None and steps:
                 raise MimofmInputError("fm-refined is the maximum-sum-rate mode; use fm for rate targets")
-            model.check_input(h, rates)
+            hb, lead = _as_batch(h)
+            rb = None if rates is None else rates.reshape(hb.shape[:-1])  # [..., K] -> [B, K]
+            if rates is not None and rates.shape != h.shape[:-1]:
+                raise MimofmInputError(f"`rate_targets` must be of shape {list(h.shape[:-1])}")
+            model.check_input(hb, rb)
             with torch.no_grad():
-                return model(h.to(torch.complex64), rates=rates, refine_steps=steps).w.to(h.dtype)
+                w = model(hb.to(torch.complex64), rates=rb, refine_steps=steps).w.to(h.dtype)
+            return w.reshape(*lead, *w.shape[-2:])  # [B, N, K] -> [..., N, K]
 
         return fm
     if entry is not None and entry.num_rf is None:  # papp, papp-refined, papp-csi, papp-hbf, papp-lite
@@ -89,9 +94,11 @@ def load_precoder(name: str, checkpoint: str | None = None, task: str | None = N
         def papp(h: torch.Tensor, rate_targets: torch.Tensor | None = None) -> torch.Tensor:
             if rate_targets is not None:
                 raise MimofmInputError("papp has no rate-target mode; use fm")
-            student.check_input(h)
+            hb, lead = _as_batch(h)
+            student.check_input(hb)
             with torch.no_grad():
-                return student(h.to(torch.complex64), refine_steps=steps).to(h.dtype)
+                w = student(hb.to(torch.complex64), refine_steps=steps).to(h.dtype)
+            return w.reshape(*lead, *w.shape[-2:])  # [B, N, K] -> [..., N, K]
 
         return papp
     if checkpoint is not None:
@@ -110,6 +117,18 @@ def load_precoder(name: str, checkpoint: str | None = None, task: str | None = N
 
     classical.__name__ = name
     return classical
+
+
+def _as_batch(h: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
+    """``h`` ``[..., K, N]`` (``[K, N]`` unbatched, or any number of batch axes) -> (``[B, K, N]``, the
+    leading shape ``...``)."""
+    if not isinstance(h, torch.Tensor) or not h.is_complex() or h.dim() < 2:
+        raise MimofmInputError(
+            "the channel must be a complex torch tensor [..., num_ue, num_bs_ant], got "
+            f"{type(h).__name__} {getattr(h, 'dtype', '')} {list(getattr(h, 'shape', []))}"
+        )
+    lead = tuple(h.shape[:-2])
+    return h.reshape(-1, *h.shape[-2:]), lead  # [..., K, N] -> [B, K, N]
 
 
 def _wifoe(checkpoint: str | None, task: str | None) -> Precoder:

@@ -34,11 +34,14 @@ from mimofm.core.energy import normalize_power
 from mimofm.core.validation import MimofmInputError
 from mimofm.models.fm import FMPrecoder
 from mimofm.models.layers import MoEFFN, user_tokens_real
+from mimofm.models.userspace import GramView, antenna_features, pair_features, user_features
 from mimofm.precoders.structured import exact_rates_or_keep, hybrid_structure
 
 __all__ = [
     "FMGraph",
+    "FMUserGraph",
     "PaPPGraph",
+    "PaPPUserGraph",
     "WiFoEBSGraph",
     "WiFoEUserGraph",
     "export_fm_onnx",
@@ -48,6 +51,7 @@ __all__ = [
     "ort_session",
     "run_onnx",
     "run_wifoe_onnx",
+    "user_form_feeds",
     "wifoe_onnx_sessions",
 ]
 
@@ -71,6 +75,61 @@ class FMGraph(nn.Module):
         lam, p = self.head.structure(feats)
         omega, gamma = self.head.mask_and_power(feats)
         return lam, p, omega, gamma
+
+
+class FMUserGraph(nn.Module):
+    """A user-form fm (one head) for export: user-space features -> ``(λ, p, Ω, γ)``; every axis but the
+    feature axes is dynamic (batch, users, antennas)."""
+
+    def __init__(self, model: FMPrecoder, head: int | None = None):
+        super().__init__()
+        self.extractor = model.extractor
+        self.head = model.heads[model.default_head if head is None else head]
+
+    def forward(self, uf: torch.Tensor, pf: torch.Tensor, af: torch.Tensor, rates: torch.Tensor):
+        """``uf`` ``[B, K, F_U]``, ``pf`` ``[B, K, K, F_P]``, ``af`` ``[B, N, F_A]`` (user-space features),
+        ``rates`` ``[B, K]`` bit/s/Hz -> ``λ``, ``p`` ``[B, K]``, ``Ω`` ``[B, N]``, ``γ`` ``[B]``."""
+        feats = self.extractor.from_user_features(uf, pf, torch.log1p(rates))
+        lam, p = self.head.structure(feats)
+        omega, gamma = self.head.mask_and_power_from(feats, af)
+        return lam, p, omega, gamma
+
+
+class PaPPUserGraph(nn.Module):
+    """A user-form papp's deployed path for export: ``(uf [B, K, F_U], pf [B, K, K, F_P]) -> (λ, p)``."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.extractor, self.student = model.extractor, model.student
+
+    def forward(self, uf: torch.Tensor, pf: torch.Tensor):
+        """User and pair features (:mod:`mimofm.models.userspace`) -> ``λ``, ``p`` ``[B, K]``."""
+        feats, _ = self.extractor.from_features(uf, pf)
+        return self.student.structure_from(torch.cat([feats, uf], dim=-1))  # [B, K, E + F_U]
+
+
+def user_form_feeds(h: np.ndarray, antennas: bool) -> dict[str, np.ndarray]:
+    """The inputs of a user-form graph from the channel ``h`` ``[B, K, N]``: ``uf``, ``pf`` and (fm,
+    ``antennas``) ``af``, float32, computed in float64 from the Gram matrix as the PyTorch model does."""
+    h_t = torch.from_numpy(np.asarray(h)).to(torch.complex128)
+    view = GramView(h_t)
+    feeds = {"uf": user_features(h_t, view).numpy(), "pf": pair_features(h_t, view).numpy()}
+    if antennas:
+        feeds["af"] = antenna_features(h_t, view).numpy()
+    return feeds
+
+
+def _user_form_args(k: int, n: int, fm: bool) -> tuple[tuple, tuple]:
+    """Example inputs of a user-form graph and their dynamic axes (batch, users, antennas)."""
+    h = torch.randn(2, k, n, dtype=torch.complex128)
+    view = GramView(h)
+    args = (user_features(h, view), pair_features(h, view))
+    batch, users = torch.export.Dim("batch"), torch.export.Dim("users", min=2, max=256)
+    dyn: tuple = ({0: batch, 1: users}, {0: batch, 1: users, 2: users})
+    if fm:
+        args += (antenna_features(h, view), torch.ones(2, k))
+        dyn += ({0: batch, 1: torch.export.Dim("antennas", min=2, max=65536)}, {0: batch, 1: users})
+    return args, dyn
 
 
 def _export(
@@ -124,25 +183,26 @@ def _export(
 
 def export_fm_onnx(model: FMPrecoder, path: str | Path, *, head: int | None = None, opset: int = 18) -> Path:
     """Write fm (default head unless ``head``) as an ONNX file with a dynamic batch axis (inputs ``h_re``,
-    ``h_im`` ``[B, K, N]``, ``rates`` ``[B, K]``; outputs as :class:`FMGraph`)."""
+    ``h_im`` ``[B, K, N]``, ``rates`` ``[B, K]``; outputs as :class:`FMGraph`). A user-form fm: inputs
+    ``uf``, ``pf``, ``af``, ``rates`` (:class:`FMUserGraph`; :func:`run_onnx` computes them from ``h``),
+    batch, users and antennas all dynamic."""
     k, n = model.cfg.num_ue, model.cfg.num_bs_ant
+    meta = {
+        "mimofm.family": "fm",
+        "mimofm.rate_mode": model.cfg.rate_mode,
+        "mimofm.input_form": model.cfg.input_form,
+        "mimofm.num_ue": str(k),
+        "mimofm.num_bs_ant": str(n),
+        "mimofm.p_tx_w": repr(model.cfg.p_tx_w),
+        "mimofm.p_rf_w": repr(model.cfg.p_rf_w),
+    }
+    outputs = ["lam", "p", "omega", "gamma"]
+    if model.cfg.input_form == "user":
+        args, dyn = _user_form_args(k, n, fm=True)
+        graph = FMUserGraph(model, head)
+        return _export(graph, args, ["uf", "pf", "af", "rates"], outputs, path, opset, meta, dynamic=dyn)
     args = (torch.randn(2, k, n), torch.randn(2, k, n), torch.ones(2, k))
-    return _export(
-        FMGraph(model, head),
-        args,
-        ["h_re", "h_im", "rates"],
-        ["lam", "p", "omega", "gamma"],
-        path,
-        opset,
-        {
-            "mimofm.family": "fm",
-            "mimofm.rate_mode": model.cfg.rate_mode,
-            "mimofm.num_ue": str(k),
-            "mimofm.num_bs_ant": str(n),
-            "mimofm.p_tx_w": repr(model.cfg.p_tx_w),
-            "mimofm.p_rf_w": repr(model.cfg.p_rf_w),
-        },
-    )
+    return _export(FMGraph(model, head), args, ["h_re", "h_im", "rates"], outputs, path, opset, meta)
 
 
 class PaPPGraph(nn.Module):
@@ -165,7 +225,11 @@ def export_papp_onnx(model, path: str | Path, *, opset: int = 18) -> Path:
     ``[B, K, N]``; outputs as :class:`PaPPGraph`)."""
     k, n, r = model.cfg.num_ue, model.cfg.num_bs_ant, model.cfg.num_rf
     meta = {"mimofm.family": "papp", "mimofm.num_ue": str(k), "mimofm.num_bs_ant": str(n)}
+    meta["mimofm.input_form"] = model.cfg.input_form
     outputs = ["lam", "p"]
+    if model.cfg.input_form == "user":
+        args, dyn = _user_form_args(k, n, fm=False)
+        return _export(PaPPUserGraph(model), args, ["uf", "pf"], outputs, path, opset, meta, dynamic=dyn)
     if r is not None:
         meta["mimofm.num_rf"] = str(r)
         outputs.append("lam_a")
@@ -370,8 +434,12 @@ def run_onnx(path: str | Path, h: np.ndarray, rates: np.ndarray | None = None, *
     h = np.asarray(h)
     sess = session or ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     meta = sess.get_modelmeta().custom_metadata_map
-    feed = {"h_re": h.real.astype(np.float32), "h_im": h.imag.astype(np.float32)}
-    if meta.get("mimofm.family", "fm") == "papp":
+    family = meta.get("mimofm.family", "fm")
+    if meta.get("mimofm.input_form", "antenna") == "user":
+        feed = user_form_feeds(h, antennas=family == "fm")
+    else:
+        feed = {"h_re": h.real.astype(np.float32), "h_im": h.imag.astype(np.float32)}
+    if family == "papp":
         if rates is not None:
             raise MimofmInputError("papp has no rate-target mode")
         out = [o.astype(np.float64) for o in sess.run(None, feed)]

@@ -241,16 +241,13 @@ def evaluate_sets(
     if cfg.has_wifoe:
         model = load_wifoe(cfg.wifoe_checkpoint)
         rule = checkpoint_pilot_rule(cfg.wifoe_checkpoint or shipped_checkpoint("wifoe"))
+    for cs in sets:  # every precoder serves every set, checked before any work
+        for k_spec in specs:
+            k_spec.check_configuration(cfg.num_ue, cs.num_bs_ant, f"--num-ue with {cs.name}")
     results = []
     for cs in sets:
         h_users = sample_users(cs, cfg.num_ue, cfg.samples, cfg.seed, cfg.positions)  # [S, K, N] raw gains
         branch = _wifoe_branch(model, cs, cfg, progress)
-        for k_spec in specs:
-            if k_spec.needs_k_le_n and cfg.num_ue > cs.num_bs_ant:
-                raise MimofmInputError(
-                    f"`num_ue` ({cfg.num_ue}) must be <= `num_bs_ant` ({cs.num_bs_ant}) of {cs.name} for "
-                    f"{k_spec.name}"
-                )
         for point in cfg.snr_points():
             scale, resolved = point.scale_for(cs.h, budget)
             hs = h_users * scale  # SNR-scaled: unit power, unit noise

@@ -21,7 +21,8 @@ import torch
 from torch import nn
 
 from mimofm.core.validation import MimofmInputError
-from mimofm.models.layers import user_tokens
+from mimofm.models.layers import BiasedEncoderLayer, mlp, user_tokens
+from mimofm.models.userspace import F_A, F_P, F_U, GramView, antenna_features, pair_features, user_features
 from mimofm.precoders.refine import refine_structure
 from mimofm.precoders.structured import exact_rates_or_keep, rzf_directions, structured_precoder, transmit
 
@@ -53,6 +54,11 @@ class FMConfig:
     )
     p_tx_w: float = 20.0  # the energy model (eq. 4) the rate-target mode saves energy for: P_TX and P_RF in W
     p_rf_w: float = 1.0
+    # "antenna": tokens from the channel itself, one K and one N_t (num_ue, num_bs_ant); "user": tokens from
+    # the Gram matrix (mimofm.models.userspace), any K <= N_t; num_ue/num_bs_ant are then only the
+    # configuration the complexity accounting reports
+    input_form: str = "antenna"
+    pair_hidden: int = 32  # "user": width of the MLPs on pair features (attention bias) and antenna features
 
     def to_dict(self) -> dict:
         """The sizes as a plain dict (the checkpoint card's ``architecture``)."""
@@ -70,25 +76,50 @@ class FMOutput:
     features: torch.Tensor
 
 
-def fm_flops(cfg: FMConfig) -> float:
+def fm_flops(cfg: FMConfig, num_ue: int | None = None, num_bs_ant: int | None = None) -> float:
     """Analytic FLOPs (2 per multiply-add) of one fm forward pass for one sample (``[1, K, N]``):
     embeddings, the encoder's linear layers and attention products, one head; the ``K × K`` structure
-    solve and norms excluded."""
-    k, n, d, t = cfg.num_ue, cfg.num_bs_ant, cfg.d_model, cfg.num_ue + 1
-    embed = 2 * k * (2 * n + 1) * d + 2 * k * d + (2 * k * d if cfg.rate_mode == "per-user" else 0)
+    solve and norms excluded. User form: with the Gram matrix and the features (``8NK²`` for ``G`` and
+    ``W₀``, ``O(K³)`` solves) and the pair/antenna MLPs; ``num_ue``/``num_bs_ant`` (default the config's)
+    pick the configuration."""
+    k = cfg.num_ue if num_ue is None else num_ue
+    n = cfg.num_bs_ant if num_bs_ant is None else num_bs_ant
+    d, t, hp = cfg.d_model, k + 1, cfg.pair_hidden
     layer = 2 * t * d * 3 * d + 2 * 2 * t * t * d + 2 * t * d * d + 2 * 2 * t * d * cfg.ffn
+    per_user_rate = 2 * k * d if cfg.rate_mode == "per-user" else 0
+    if cfg.input_form == "user":
+        features = 8 * n * k * k + 3 * 8 * k**3 + 8 * n * k
+        embed = 2 * k * (F_U * d + d * d) + 2 * k * d + per_user_rate + 2 * k * k * (F_P * hp + hp * 2)
+        head = 2 * k * d * 2 + 2 * n * ((d + F_A) * hp + hp) + 2 * d
+        return float(features + embed + cfg.num_layers * layer + head)
+    embed = 2 * k * (2 * n + 1) * d + 2 * k * d + per_user_rate
     head = 2 * k * d * (2 if cfg.head_form == "structure" else 2 * k) + 2 * d * (n + 1)
     return float(embed + cfg.num_layers * layer + head)
 
 
 class FMFeatureExtractor(nn.Module):
-    """Tokens -> transformer encoder features ``[B, K+1, d]`` (last token: the rate requests)."""
+    """Tokens -> transformer encoder features ``[B, K+1, d]`` (last token: the rate requests).
+
+    ``input_form="user"``: a user's token is an MLP of its :func:`~mimofm.models.userspace.user_features`,
+    the rate token a learned vector plus the mean of the users' request embeddings, and every attention
+    layer adds a per-head bias from the pair features ``[B, K, K, F_P]`` (zero on the rate token's row and
+    column): a relational transformer over users that never sees ``N_t`` and pools over ``K``.
+    """
 
     def __init__(self, cfg: FMConfig):
         super().__init__()
         self.cfg = cfg
-        self.csi_embed = nn.Linear(2 * cfg.num_bs_ant + 1, cfg.d_model)
-        self.rate_embed = nn.Linear(cfg.num_ue, cfg.d_model)
+        if cfg.input_form not in ("antenna", "user"):
+            raise MimofmInputError(f"`input_form` must be 'antenna' or 'user', got {cfg.input_form!r}")
+        self.user_form = cfg.input_form == "user"
+        if self.user_form:
+            self.csi_embed = mlp([F_U, cfg.d_model, cfg.d_model])
+            self.rate_embed = nn.Linear(1, cfg.d_model)  # per user, mean-pooled into the rate token
+            self.rate_base = nn.Parameter(torch.zeros(cfg.d_model))
+            self.pair_bias = mlp([F_P, cfg.pair_hidden, cfg.num_attention_heads])
+        else:
+            self.csi_embed = nn.Linear(2 * cfg.num_bs_ant + 1, cfg.d_model)
+            self.rate_embed = nn.Linear(cfg.num_ue, cfg.d_model)
         if cfg.rate_mode not in ("paper", "per-user"):
             raise MimofmInputError(f"`rate_mode` must be 'paper' or 'per-user', got {cfg.rate_mode!r}")
         self.user_rate_embed = None
@@ -96,15 +127,24 @@ class FMFeatureExtractor(nn.Module):
             self.user_rate_embed = nn.Linear(1, cfg.d_model)
             nn.init.zeros_(self.user_rate_embed.weight)
             nn.init.zeros_(self.user_rate_embed.bias)
-        layer = nn.TransformerEncoderLayer(
-            cfg.d_model, cfg.num_attention_heads, cfg.ffn, cfg.dropout, batch_first=True, norm_first=True
-        )
-        self.encoder = nn.TransformerEncoder(layer, cfg.num_layers, enable_nested_tensor=False)
+        if self.user_form:  # the same pre-LN layer, with a pair bias on the attention logits
+            self.encoder = nn.ModuleList(
+                BiasedEncoderLayer(cfg.d_model, cfg.num_attention_heads, cfg.ffn, cfg.dropout)
+                for _ in range(cfg.num_layers)
+            )
+        else:
+            layer = nn.TransformerEncoderLayer(
+                cfg.d_model, cfg.num_attention_heads, cfg.ffn, cfg.dropout, batch_first=True, norm_first=True
+            )
+            self.encoder = nn.TransformerEncoder(layer, cfg.num_layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(cfg.d_model)
 
-    def forward(self, h: torch.Tensor, rates: torch.Tensor) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, rates: torch.Tensor, view: GramView | None = None) -> torch.Tensor:
         """``h`` ``[B, K, N]`` SNR-scaled channel, ``rates`` ``[B, K]`` (``log1p`` of bit/s/Hz) ->
-        ``[B, K+1, d]``."""
+        ``[B, K+1, d]``. ``view``: the batch's :class:`GramView` when the caller has it (user form)."""
+        if self.user_form:
+            v = view or GramView(h)
+            return self.from_user_features(user_features(h, v), pair_features(h, v), rates)
         return self.from_tokens(user_tokens(h), rates)
 
     def from_tokens(self, tokens: torch.Tensor, rates: torch.Tensor) -> torch.Tensor:
@@ -114,6 +154,21 @@ class FMFeatureExtractor(nn.Module):
             users = users + self.user_rate_embed(rates.float()[..., None])
         x = torch.cat([users, self.rate_embed(rates.float())[:, None, :]], dim=1)
         return self.norm(self.encoder(x))
+
+    def from_user_features(self, uf: torch.Tensor, pf: torch.Tensor, rates: torch.Tensor) -> torch.Tensor:
+        """User form: ``uf`` ``[B, K, F_U]``, ``pf`` ``[B, K, K, F_P]``, ``rates`` ``[B, K]`` (``log1p``)
+        -> ``[B, K+1, d]``."""
+        r = rates.float()[..., None]  # [B, K, 1]
+        users = self.csi_embed(uf)  # [B, K, d]
+        if self.user_rate_embed is not None:
+            users = users + self.user_rate_embed(r)
+        rate_tok = self.rate_base + self.rate_embed(r).mean(1)  # [B, d]
+        x = torch.cat([users, rate_tok[:, None, :]], dim=1)  # [B, K+1, d]
+        bias = self.pair_bias(pf).permute(0, 3, 1, 2)  # [B, K, K, H] -> [B, H, K, K]
+        bias = nn.functional.pad(bias, (0, 1, 0, 1))  # the rate token's row and column: 0 -> [B, H, K+1, K+1]
+        for layer in self.encoder:
+            x = layer(x, bias)
+        return self.norm(x)
 
 
 class _STE(torch.autograd.Function):
@@ -144,14 +199,25 @@ class FMHead(nn.Module):
         super().__init__()
         if cfg.head_form not in ("structure", "rzf-mix"):
             raise MimofmInputError(f"`head_form` must be 'structure' or 'rzf-mix', got {cfg.head_form!r}")
+        self.user_form = cfg.input_form == "user"
+        if self.user_form and cfg.head_form != "structure":
+            raise MimofmInputError(
+                "`input_form='user'` needs `head_form='structure'` (rzf-mix has K² outputs)"
+            )
         self.k = cfg.num_ue
         self.form = cfg.head_form
         self.lam_times_gamma = cfg.rate_mode == "per-user"
         self.w_out = nn.Linear(cfg.d_model, 2 if self.form == "structure" else 2 * cfg.num_ue)
         nn.init.normal_(self.w_out.weight, std=0.01)
         nn.init.zeros_(self.w_out.bias)
-        self.mask_out = nn.Linear(cfg.d_model, cfg.num_bs_ant + 1)
-        nn.init.constant_(self.mask_out.bias, 3.0)  # start with every antenna on and full power
+        if self.user_form:  # per antenna: the rate token's feature with the antenna's features -> on/off
+            self.mask_out = mlp([cfg.d_model + F_A, cfg.pair_hidden, 1])
+            self.gamma_out = nn.Linear(cfg.d_model, 1)
+            nn.init.constant_(self.mask_out[-1].bias, 3.0)  # start with every antenna on and full power
+            nn.init.constant_(self.gamma_out.bias, 3.0)
+        else:
+            self.mask_out = nn.Linear(cfg.d_model, cfg.num_bs_ant + 1)
+            nn.init.constant_(self.mask_out.bias, 3.0)  # start with every antenna on and full power
 
     def precoder(
         self, feats: torch.Tensor, h: torch.Tensor, lam_scale: torch.Tensor | None = None
@@ -161,7 +227,7 @@ class FMHead(nn.Module):
         ``lam_scale`` ``[B]`` multiplies ``λ`` (``rate_mode="per-user"``: ``Σλ = γ``, the total power, which
         is the structure of QoS power minimization's solution).
         """
-        k = self.k
+        k = feats.shape[1] - 1
         if self.form == "structure":
             lam, p = self.structure(feats)
             return structured_precoder(h, lam if lam_scale is None else lam * lam_scale[:, None], p)
@@ -174,22 +240,39 @@ class FMHead(nn.Module):
     def structure(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``head_form="structure"``: ``feats`` ``[B, K+1, d]`` -> (``λ`` ``[B, K]``, ``p`` ``[B, K]``),
         each summing to 1."""
-        y = self.w_out(feats[:, : self.k])  # [B, K, 2]
+        y = self.w_out(feats[:, :-1])  # [B, K, 2]
         return torch.softmax(y[..., 0], -1), torch.softmax(y[..., 1], -1)
 
-    def mask_and_power(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``feats`` ``[B, K+1, d]`` -> (``Ω`` ``[B, N]`` 0/1 with the sigmoid's gradient, ``γ`` ``[B]``)."""
-        s = torch.sigmoid(self.mask_out(feats[:, self.k]))  # [B, N+1]
-        return _STE.apply(s[:, :-1]), s[:, -1]
+    def mask_and_power(
+        self, feats: torch.Tensor, h: torch.Tensor | None = None, view: GramView | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``feats`` ``[B, K+1, d]`` (and ``h`` ``[B, K, N]``, needed by the user form) -> (``Ω`` ``[B, N]``
+        0/1 with the sigmoid's gradient, ``γ`` ``[B]``)."""
+        rate_feat = feats[:, -1]  # [B, d]
+        if not self.user_form:
+            s = torch.sigmoid(self.mask_out(rate_feat))  # [B, N+1]
+            return _STE.apply(s[:, :-1]), s[:, -1]
+        if h is None:
+            raise MimofmInputError("the user-form head needs the channel for its antenna mask")
+        return self.mask_and_power_from(feats, antenna_features(h, view))
+
+    def mask_and_power_from(self, feats: torch.Tensor, af: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """User form: ``feats`` ``[B, K+1, d]``, antenna features ``af`` ``[B, N, F_A]`` -> (``Ω`` ``[B, N]``,
+        ``γ`` ``[B]``)."""
+        rate_feat = feats[:, -1]  # [B, d]
+        x = torch.cat([rate_feat[:, None, :].expand(-1, af.shape[1], -1), af], dim=-1)  # [B, N, d + F_A]
+        s = torch.sigmoid(self.mask_out(x)[..., 0])  # [B, N]
+        return _STE.apply(s), torch.sigmoid(self.gamma_out(rate_feat)[:, 0])
 
     def forward(
-        self, feats: torch.Tensor, h: torch.Tensor, *, full_power: bool = False
+        self, feats: torch.Tensor, h: torch.Tensor, *, full_power: bool = False, view: GramView | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``feats`` ``[B, K+1, d]``, ``h`` ``[B, K, N]`` -> (``W`` ``[B, N, K]``, ``Ω`` ``[B, N]``,
         ``γ`` ``[B]``)."""
-        omega, gamma = self.mask_and_power(feats)
         if full_power:
-            return self.precoder(feats, h), torch.ones_like(omega), torch.ones_like(gamma)
+            ones = torch.ones(h.shape[0], h.shape[-1], device=h.device)
+            return self.precoder(feats, h), ones, ones[:, 0]
+        omega, gamma = self.mask_and_power(feats, h, view)
         return self.precoder(feats, h, gamma if self.lam_times_gamma else None), omega, gamma
 
 
@@ -216,7 +299,13 @@ class FMPrecoder(nn.Module):
             raise MimofmInputError(
                 f"fm expects a complex channel [batch, num_ue, num_bs_ant], got {h.dtype} {list(h.shape)}"
             )
-        if h.shape[-1] != self.cfg.num_bs_ant or h.shape[-2] != self.cfg.num_ue:
+        if self.cfg.input_form == "user":
+            if not 1 <= h.shape[-2] <= h.shape[-1]:
+                raise MimofmInputError(
+                    f"fm serves 1 <= users <= antennas; the data has {h.shape[-2]} users × "
+                    f"{h.shape[-1]} antennas"
+                )
+        elif h.shape[-1] != self.cfg.num_bs_ant or h.shape[-2] != self.cfg.num_ue:
             raise MimofmInputError(
                 f"this fm checkpoint serves {self.cfg.num_ue} users × {self.cfg.num_bs_ant} antennas; "
                 f"the data has {h.shape[-2]} users × {h.shape[-1]} antennas"
@@ -258,7 +347,8 @@ class FMPrecoder(nn.Module):
         if rates is None:
             rates = torch.full(h.shape[:-1], 1e3, device=h.device)  # "very large requests"
             full_power = True if full_power is None else full_power
-        feats = self.extractor(h, torch.log1p(rates.float()))
+        view = GramView(h) if self.cfg.input_form == "user" else None
+        feats = self.extractor(h, torch.log1p(rates.float()), view)
         out_head = self.heads[self.default_head if head is None else head]
         if refine_steps:  # full power, every antenna on, as the head's full_power path
             w = structured_precoder(h, *refine_structure(h, *out_head.structure(feats), refine_steps))
@@ -268,7 +358,7 @@ class FMPrecoder(nn.Module):
                 gamma=torch.ones(h.shape[0], device=h.device),
                 features=feats,
             )
-        w_raw, omega, gamma = out_head(feats, h, full_power=bool(full_power))
+        w_raw, omega, gamma = out_head(feats, h, full_power=bool(full_power), view=view)
         w = transmit(w_raw, omega, gamma)
         if exact_rates and not full_power:
             ew = (energy_w or (self.cfg.p_tx_w, self.cfg.p_rf_w)) if prune else None

@@ -21,6 +21,7 @@ token (tokens are gathered per expert). Every FFN here returns ``(y, stats)``; a
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 
 import torch
@@ -29,6 +30,7 @@ from torch import nn
 from mimofm.core.validation import MimofmInputError
 
 __all__ = [
+    "BiasedEncoderLayer",
     "DenseFFN",
     "MoEFFN",
     "RouterStats",
@@ -192,3 +194,30 @@ class TransformerBlock(nn.Module):
         z = self.norm1(z + self.drop(a))
         y, stats = self.ffn(z)
         return self.norm2(z + self.drop(y)), stats
+
+
+class BiasedEncoderLayer(nn.Module):
+    """Pre-LN encoder layer whose attention logits take an additive per-head bias (relational attention):
+    ``Z̄ = Z + MHA(LN(Z); bias)``, ``Z' = Z̄ + FFN(LN(Z̄))`` on ``[B, T, d]``, ``bias`` ``[B, H, T, T]``.
+    Written out with plain matmuls so that it exports to ONNX with every axis dynamic."""
+
+    def __init__(self, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        if d_model % num_heads:
+            raise MimofmInputError(f"d_model ({d_model}) must be divisible by num_heads ({num_heads})")
+        self.h, self.dh = num_heads, d_model // num_heads
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+        self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
+        self.ffn = DenseFFN(d_model, d_ff, dropout)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, z: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """``z`` ``[B, T, d]``, ``bias`` ``[B, H, T, T]`` -> ``[B, T, d]``."""
+        b, t, d = z.shape
+        qkv = self.qkv(self.norm1(z)).reshape(b, t, 3, self.h, self.dh)  # [B, T, 3d] -> [B, T, 3, H, dh]
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [B, H, T, dh]
+        att = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(self.dh) + bias, dim=-1)  # [B, H, T, T]
+        a = (self.drop(att) @ v).transpose(1, 2).reshape(b, t, d)  # [B, H, T, dh] -> [B, T, H·dh]
+        z = z + self.drop(self.out(a))
+        return z + self.drop(self.ffn(self.norm2(z))[0])

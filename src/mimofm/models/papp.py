@@ -43,6 +43,7 @@ from torch import nn
 from mimofm.core.energy import normalize_power, total_power
 from mimofm.core.validation import MimofmInputError
 from mimofm.models.layers import mlp, user_tokens
+from mimofm.models.userspace import F_P, F_U, GramView, pair_features, user_features
 from mimofm.precoders.hybrid import HybridPrecoder
 from mimofm.precoders.linear import rzf
 from mimofm.precoders.refine import refine_structure
@@ -79,6 +80,9 @@ class PaPPConfig:
     correction_clamp: float | None = (
         None  # bound on the teacher's log-corrections (None: unbounded, as shipped)
     )
+    # "antenna": the CSI image and tokens of one K × N_t (num_ue, num_bs_ant); "user": user-space features
+    # (mimofm.models.userspace), any K <= N_t; num_ue/num_bs_ant only the configuration complexity reports
+    input_form: str = "antenna"
 
     def to_dict(self) -> dict:
         """The sizes as a plain dict (the checkpoint card's ``architecture``)."""
@@ -94,36 +98,65 @@ class PaPPConfig:
             raise MimofmInputError(f"`num_rf` must be between num_ue and num_bs_ant, got {self.num_rf}")
         if self.encoder_layers < 1 or not self.cnn_channels or not self.student_widths:
             raise MimofmInputError("papp needs >= 1 encoder layer, CNN channels and student widths")
+        if self.input_form not in ("antenna", "user"):
+            raise MimofmInputError(f"`input_form` must be 'antenna' or 'user', got {self.input_form!r}")
+        if self.input_form == "user" and self.num_rf is not None:
+            raise MimofmInputError("the hybrid student serves one configuration: use `input_form='antenna'`")
 
 
 class PaPPExtractor(nn.Module):
-    """``h`` ``[B, K, N]`` -> per-user features ``[B, K, E]`` and the pooled context ``[B, E]``."""
+    """``h`` ``[B, K, N]`` -> per-user features ``[B, K, E]`` and the pooled context ``[B, E]``.
+
+    ``input_form="user"``: the CNN runs over the ``F_P × K × K`` image of pair features
+    (:func:`~mimofm.models.userspace.pair_features`, size-preserving convolutions), its map is pooled
+    globally (the CNN feature) and along each user's row (mean and max, appended to that user's
+    :func:`~mimofm.models.userspace.user_features` before the per-user encoder). Nothing depends on ``K``
+    or ``N_t``.
+    """
 
     def __init__(self, cfg: PaPPConfig):
         super().__init__()
         k, n, e = cfg.num_ue, cfg.num_bs_ant, cfg.feature_dim
+        self.user_form = cfg.input_form == "user"
         convs: list[nn.Module] = []
-        c_in = 2
+        c_in = F_P if self.user_form else 2
         for c in cfg.cnn_channels:
             convs += [nn.Conv2d(c_in, c, cfg.kernel, padding=cfg.kernel // 2), nn.BatchNorm2d(c), nn.ReLU()]
             c_in = c
         self.cnn = nn.Sequential(*convs)
-        self.cnn_out = nn.Linear(c_in * k * n, e)
+        self.cnn_out = nn.Linear(c_in if self.user_form else c_in * k * n, e)
         w = cfg.encoder_width
-        self.encoder = mlp([2 * n + 1] + [w] * (cfg.encoder_layers - 1) + [e], cfg.dropout, last_act=True)
+        token = F_U + 2 * c_in if self.user_form else 2 * n + 1
+        self.encoder = mlp([token] + [w] * (cfg.encoder_layers - 1) + [e], cfg.dropout, last_act=True)
         self.pool_out = nn.Linear(len(QUANTILES) * e + e + e, e)  # mean, quantiles, CNN feature -> context
         self.gate = nn.Linear(2 * e, e)
         self.broadcast = nn.Linear(e, e)
 
-    def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, h: torch.Tensor, view: GramView | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``h`` ``[B, K, N]`` SNR-scaled channel -> (features ``[B, K, E]``, context ``[B, E]``)."""
+        if self.user_form:
+            v = view or GramView(h)
+            return self.from_features(user_features(h, v), pair_features(h, v))
         tok = user_tokens(h)  # [B, K, 2N+1]
         n = h.shape[-1]
         # 2 × [B, K, N] -> [B, 2, K, N] (unit-norm directions as a 2-channel image)
         img = torch.stack([tok[..., :n], tok[..., n : 2 * n]], dim=1)
         # CNN: [B, 2, K, N] -> [B, C, K, N] -> flatten [B, C·K·N] -> [B, E]
         g = torch.relu(self.cnn_out(self.cnn(img).flatten(1)))
-        z = self.encoder(tok)  # [B, K, E]
+        return self.merge(self.encoder(tok), g)  # encoder: [B, K, E]
+
+    def from_features(self, uf: torch.Tensor, pf: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """User form: ``uf`` ``[B, K, F_U]``, ``pf`` ``[B, K, K, F_P]`` -> (features ``[B, K, E]``, context
+        ``[B, E]``)."""
+        fmap = self.cnn(pf.permute(0, 3, 1, 2))  # [B, K, K, F_P] -> [B, F_P, K, K] -> [B, C, K, K]
+        g = torch.relu(self.cnn_out(fmap.mean((-2, -1))))  # [B, E]
+        rows = torch.cat([fmap.mean(-1), fmap.amax(-1)], dim=1)  # [B, 2C, K]
+        z = self.encoder(torch.cat([uf, rows.transpose(1, 2)], dim=-1))  # [B, K, F_U + 2C] -> [B, K, E]
+        return self.merge(z, g)
+
+    def merge(self, z: torch.Tensor, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pool users (mean, quantiles) with the CNN feature into the context and merge it back through a
+        gate: ``z`` ``[B, K, E]``, ``g`` ``[B, E]`` -> (features ``[B, K, E]``, context ``[B, E]``)."""
         q = torch.quantile(z, torch.tensor(QUANTILES, dtype=z.dtype, device=z.device), dim=1)  # [3, B, E]
         pooled = torch.cat([z.mean(1), *q.unbind(0), g], dim=-1)  # [B, 5E]
         ctx = torch.relu(self.pool_out(pooled))  # [B, E]
@@ -179,35 +212,52 @@ class PaPPStudent(nn.Module):
         super().__init__()
         k, n = cfg.num_ue, cfg.num_bs_ant
         self.k, self.n, self.num_rf = k, n, cfg.num_rf
-        # its feature, Gram row and SNR -> logits of (λ_u, p_u), hybrid: (λ_d,u, p_u, λ_a,u)
-        self.body = mlp([cfg.feature_dim + 2 * k + 1] + list(cfg.student_widths), 0.0, last_act=True)
+        self.user_form = cfg.input_form == "user"
+        # its feature, Gram row and SNR (user form: its user features) -> logits of (λ_u, p_u), hybrid:
+        # (λ_d,u, p_u, λ_a,u)
+        extra = F_U if self.user_form else 2 * k + 1
+        self.body = mlp([cfg.feature_dim + extra] + list(cfg.student_widths), 0.0, last_act=True)
         self.out = nn.Linear(cfg.student_widths[-1], 2 if cfg.num_rf is None else 3)
         nn.init.normal_(self.out.weight, std=1e-2)  # start near RZF with equal powers
         nn.init.zeros_(self.out.bias)
 
-    def inputs(self, feats: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    def inputs(self, feats: torch.Tensor, h: torch.Tensor, view: GramView | None = None) -> torch.Tensor:
         """Student input per user ``[B, K, E + 2K + 1]``: features, the normalized Gram matrix ``Ĥ Ĥ^H``
         (row u for user u) and the users' SNRs in bels — the statistics the precoder's user-space
-        coefficients depend on."""
+        coefficients depend on. User form: ``[B, K, E + F_U]``, the features and the user features."""
+        if self.user_form:
+            return torch.cat([feats, user_features(h, view)], dim=-1)  # [B, K, E + F_U]
         g = h.abs().square().sum(-1, keepdim=True).clamp_min(1e-30)  # [B, K, 1]
         hn = h / g.sqrt()  # Ĥ: unit-norm rows
         gram = hn @ hn.mH  # [B, K, K]
         return torch.cat([feats, gram.real.float(), gram.imag.float(), torch.log10(g).float() / 10.0], dim=-1)
 
-    def structure(self, feats: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def structure(
+        self, feats: torch.Tensor, h: torch.Tensor, view: GramView | None = None
+    ) -> tuple[torch.Tensor, ...]:
         """``(λ, p)`` ``[B, K]`` each (hybrid: ``(λ_d, p, λ_a)``); λ free in scale (the teacher's
         ``λ = v|u|²/μ`` sums to 1 only at a KKT point), ``p`` power shares."""
-        y = self.out(self.body(self.inputs(feats, h)))  # [B, K, 2 | 3]
-        lam = [torch.exp(y[..., i].clamp(max=30.0)) / self.k for i in range(0, y.shape[-1], 2)]
+        return self.structure_from(self.inputs(feats, h, view))
+
+    def structure_from(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """:meth:`structure` from the student's input ``x`` ``[B, K, ·]`` (:meth:`inputs`)."""
+        y = self.out(self.body(x))  # [B, K, 2 | 3]
+        k = x.shape[1]
+        lam = [torch.exp(y[..., i].clamp(max=30.0)) / k for i in range(0, y.shape[-1], 2)]
         return lam[0], torch.softmax(y[..., 1], -1), *lam[1:]
 
     def forward(
-        self, feats: torch.Tensor, h: torch.Tensor, num_rf: int | None = None, refine_steps: int = 0
+        self,
+        feats: torch.Tensor,
+        h: torch.Tensor,
+        num_rf: int | None = None,
+        refine_steps: int = 0,
+        view: GramView | None = None,
     ) -> torch.Tensor:
         """``feats`` ``[B, K, E]``, ``h`` ``[B, K, N]`` -> unit-power precoder ``[B, N, K]`` (``refine_steps``
         sum-rate steps on ``(λ, p)``, fully digital only; ``num_rf`` RF chains, hybrid only)."""
         if self.num_rf is None:
-            lam, p = self.structure(feats, h)
+            lam, p = self.structure(feats, h, view)
             if refine_steps:
                 lam, p = refine_structure(h, lam, p, refine_steps)
             return normalize_power(structured_precoder(h, lam, p).to(h.dtype))
@@ -244,7 +294,14 @@ class PaPP(nn.Module):
 
     def check_input(self, h: torch.Tensor) -> None:
         """Raise :class:`MimofmInputError` unless ``h`` is complex ``[B, K, N]`` of this checkpoint's
-        sizes."""
+        sizes (user form: any ``1 <= K <= N``)."""
+        if self.cfg.input_form == "user":
+            if not h.is_complex() or h.dim() != 3 or not 1 <= h.shape[1] <= h.shape[2]:
+                raise MimofmInputError(
+                    "papp expects a complex channel [batch, num_ue, num_bs_ant] with 1 <= num_ue <= "
+                    f"num_bs_ant; got a {h.dtype} tensor of shape {list(h.shape)}"
+                )
+            return
         if not h.is_complex() or h.dim() != 3 or tuple(h.shape[1:]) != (self.cfg.num_ue, self.cfg.num_bs_ant):
             raise MimofmInputError(
                 f"this papp checkpoint serves {self.cfg.num_ue} users × {self.cfg.num_bs_ant} "
@@ -259,8 +316,9 @@ class PaPP(nn.Module):
         ``num_rf`` (hybrid students): RF chains to serve, default the trained number.
         ``refine_steps`` (fully digital): that many sum-rate steps on the student's ``(λ, p)``
         (:func:`mimofm.precoders.refine.refine_structure`; ``papp-refined`` in the registry)."""
-        feats, ctx = self.extractor(h)
-        w = self.student(feats, h, num_rf, refine_steps)
+        view = GramView(h) if self.cfg.input_form == "user" else None
+        feats, ctx = self.extractor(h, view)
+        w = self.student(feats, h, num_rf, refine_steps, view)
         return (w, self.teacher(feats, ctx, h)) if with_teacher else w
 
     def hybrid_precoder(self, h: torch.Tensor, num_rf: int | None = None) -> HybridPrecoder:
@@ -283,19 +341,25 @@ class PaPP(nn.Module):
         return self.teacher(feats, ctx, h)
 
 
-def papp_multiplications(cfg: PaPPConfig) -> float:
-    """Real multiplications of the deployed path (extractor + student) for one sample (``[1, K, N]``)."""
-    k, n, e, w = cfg.num_ue, cfg.num_bs_ant, cfg.feature_dim, cfg.encoder_width
-    cnn, c_in = 0, 2
+def papp_multiplications(cfg: PaPPConfig, num_ue: int | None = None, num_bs_ant: int | None = None) -> float:
+    """Real multiplications of the deployed path (extractor + student) for one sample (``[1, K, N]``);
+    ``num_ue``/``num_bs_ant`` (default the config's) pick the configuration of a user-form model."""
+    k = cfg.num_ue if num_ue is None else num_ue
+    n = cfg.num_bs_ant if num_bs_ant is None else num_bs_ant
+    e, w = cfg.feature_dim, cfg.encoder_width
+    user = cfg.input_form == "user"
+    pixels = k * k if user else k * n
+    cnn, c_in = 0, F_P if user else 2
     for c in cfg.cnn_channels:
-        cnn += c * c_in * cfg.kernel**2 * k * n
+        cnn += c * c_in * cfg.kernel**2 * pixels
         c_in = c
-    cnn += c_in * k * n * e
-    enc_sizes = [2 * n + 1] + [w] * (cfg.encoder_layers - 1) + [e]
+    cnn += c_in * e if user else c_in * k * n * e
+    enc_sizes = [F_U + 2 * c_in if user else 2 * n + 1] + [w] * (cfg.encoder_layers - 1) + [e]
     enc = k * sum(a * b for a, b in itertools.pairwise(enc_sizes))
     merge = (len(QUANTILES) + 2) * e * e + k * (2 * e * e + e * e + 2 * e)
-    # per-user student: K times (E + 2K + 1) -> widths -> 2 (hybrid: 3)
-    st_sizes = [e + 2 * k + 1] + list(cfg.student_widths) + [2 if cfg.num_rf is None else 3]
+    # per-user student: K times (E + 2K + 1) (user form: E + F_U) -> widths -> 2 (hybrid: 3)
+    st_in = e + (F_U if user else 2 * k + 1)
+    st_sizes = [st_in] + list(cfg.student_widths) + [2 if cfg.num_rf is None else 3]
     student = k * sum(a * b for a, b in itertools.pairwise(st_sizes))
     basis = (
         4 * n * k * k + 16 * k**3 // 3 + 4 * n * k * k + 4 * n * k
@@ -315,5 +379,6 @@ def papp_multiplications(cfg: PaPPConfig) -> float:
             + 2 * r * r * k
             + 4 * n * r * k
         )
-    tokens = 3 * k * n
+    # tokens; user form: the features' Gram matrix (shared with the basis), K × K solves, W₀ for nothing
+    tokens = 4 * 4 * k**3 if user else 3 * k * n
     return float(cnn + enc + merge + student + basis + tokens + 4 * n * k)

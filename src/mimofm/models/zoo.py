@@ -288,7 +288,9 @@ def build_precoder(
         if entry.family == "fm"
         else _papp_run(net, entry.num_rf, entry.refine_steps)
     )
-    return PrecoderSpec(entry.name, "precoder", run, entry.description)
+    any_config = net.cfg.input_form == "user"
+    serves = None if any_config else (net.cfg.num_ue, net.cfg.num_bs_ant)
+    return PrecoderSpec(entry.name, "precoder", run, entry.description, needs_k_le_n=True, serves=serves)
 
 
 def build_precoders(

@@ -50,7 +50,8 @@ class PrecoderOutput:
 @dataclass(frozen=True)
 class PrecoderSpec:
     """A named precoder or bound: ``run(h [..., K, N]) -> PrecoderOutput``; ``needs_k_le_n``: refuses
-    ``K > N``; ``iterative``: reports iterations."""
+    ``K > N``; ``iterative``: reports iterations; ``serves``: the one ``(K, N)`` it was trained for (a
+    fixed-configuration checkpoint; None: any)."""
 
     name: str
     kind: Literal["precoder", "bound"]
@@ -58,6 +59,22 @@ class PrecoderSpec:
     description: str
     needs_k_le_n: bool = False
     iterative: bool = False
+    serves: tuple[int, int] | None = None
+
+    def check_configuration(self, num_ue: int, num_bs_ant: int, where: str = "the data") -> None:
+        """Raise :class:`MimofmInputError`, naming the fix, unless this precoder serves ``num_ue`` users on
+        ``num_bs_ant`` antennas."""
+        if self.needs_k_le_n and num_ue > num_bs_ant:
+            raise MimofmInputError(
+                f"{self.name} needs num_ue <= num_bs_ant; {where} has {num_ue} users and "
+                f"{num_bs_ant} antennas"
+            )
+        if self.serves is not None and self.serves != (num_ue, num_bs_ant):
+            raise MimofmInputError(
+                f"{self.name} is a fixed-configuration checkpoint for {self.serves[0]} users × "
+                f"{self.serves[1]} antennas; {where} has {num_ue} users × {num_bs_ant} antennas. "
+                "fm and papp serve any configuration; or train this one for yours"
+            )
 
 
 def _linear(fn) -> Callable[[torch.Tensor], PrecoderOutput]:

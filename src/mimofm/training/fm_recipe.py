@@ -29,7 +29,13 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from mimofm.channels.site_data import draw_samples, load_datasets, wmmse_reference
+from mimofm.channels.site_data import (
+    ReferenceRates,
+    check_configs,
+    draw_config_samples,
+    draw_samples,
+    load_datasets,
+)
 from mimofm.channels.types import Dataset
 from mimofm.core.energy import energy
 from mimofm.core.rates import user_rates
@@ -56,6 +62,10 @@ class FMRecipe:
     p_rf_w: float = 1.0
     rmax_samples: int = 128
     mixes: list[str] = field(default_factory=lambda: ["los", "nlos"])  # which user groups make datasets
+    # [[K, N_t], ...]: each step draws one (user-form models; N_t a sub-array of the sites'); empty: the
+    # model's num_ue on the full array
+    configs: list = field(default_factory=list)
+    rmax_iterations: int | None = None  # R^max from WMMSE truncated at this many iterations (None: converged)
     seed: int = 0
     name: str = "fm"
 
@@ -63,12 +73,20 @@ class FMRecipe:
         if not self.mixes or set(self.mixes) - {"los", "nlos"}:
             raise MimofmInputError(f"`mixes` must be a non-empty subset of ['los', 'nlos'], got {self.mixes}")
         self._data: list[Dataset] | None = None
-        self._rmax: torch.Tensor | None = None
+        self._rmax: ReferenceRates | None = None
 
     def config(self) -> dict:
+        """Every hyper-parameter as a plain dict (saved with the checkpoint)."""
         return asdict(self)
 
+    def configurations(self) -> list[tuple[int, int]]:
+        """The ``(K, N_t)`` pairs training draws from (``configs``, or the model's one)."""
+        n_full = self.datasets()[0].h.shape[-1]
+        return check_configs(self.configs or [[FMConfig(**self.model).num_ue, n_full]], n_full)
+
     def model_config(self) -> FMConfig:
+        """The model's :class:`FMConfig`: the recipe's overrides, the sites' array size, one head per
+        dataset plus the default head."""
         data = self.datasets()
         n = data[0].h.shape[-1]
         cfg = FMConfig(
@@ -84,26 +102,30 @@ class FMRecipe:
 
     # -- data -------------------------------------------------------------------------------------
     def datasets(self) -> list[Dataset]:
+        """The (site, LOS|NLOS) training datasets, loaded once."""
         if self._data is None:
-            self._data = load_datasets(self.sites, FMConfig(**self.model).num_ue, mixes=tuple(self.mixes))
+            k = max([FMConfig(**self.model).num_ue] + [int(c[0]) for c in self.configs])
+            self._data = load_datasets(self.sites, k, mixes=tuple(self.mixes))
         return self._data
 
-    def _draw(self, d: Dataset, n: int, seed: int, snr_db: float) -> torch.Tensor:
-        return draw_samples(d, n, FMConfig(**self.model).num_ue, seed, snr_db)
+    def _draw(self, d: Dataset, n: int, seed: int, snr_db: float, config: tuple[int, int]) -> torch.Tensor:
+        return draw_config_samples(d, n, *config, seed, snr_db)
 
-    def rmax(self) -> torch.Tensor:
-        """``[datasets, SNR grid]`` WMMSE mean sum rate (the paper's ``R_e^max``), computed once."""
+    def rmax(self, config: tuple[int, int] | None = None) -> torch.Tensor:
+        """``[datasets, SNR grid]`` WMMSE mean sum rate (the paper's ``R_e^max``) for ``config`` (default the
+        first), computed once per configuration."""
         if self._rmax is None:
-            self._rmax = wmmse_reference(
-                self.datasets(), self.snr_grid_db, self.rmax_samples, FMConfig(**self.model).num_ue
+            self._rmax = ReferenceRates(
+                self.datasets(), self.snr_grid_db, self.rmax_samples, self.rmax_iterations
             )
-        return self._rmax
+        return self._rmax(*(config or self.configurations()[0]))
 
     def samples_per_step(self) -> int:
         """Channel samples one step draws: a batch per dataset plus the default head's batch."""
         return self.batch_per_dataset * len(self.datasets()) + self.default_batch
 
     def build_model(self) -> FMPrecoder:
+        """A fresh model (and the first configuration's reference rates, so a bad site list fails early)."""
         self.rmax()
         return FMPrecoder(self.model_config())
 
@@ -121,22 +143,24 @@ class FMRecipe:
         the default head's batch, which mixes every dataset at one grid SNR."""
         rng = np.random.default_rng([self.seed, step])
         data = self.datasets()
-        k = FMConfig(**self.model).num_ue
-        out = {"h": [], "snr_index": [], "requests": []}
+        configs = self.configurations()
+        config = configs[int(rng.integers(len(configs)))] if len(configs) > 1 else configs[0]
+        k, rmax = config[0], self.rmax(config)
+        out = {"h": [], "snr_index": [], "requests": [], "config": config}
         for e, d in enumerate(data):
             si = int(rng.integers(len(self.snr_grid_db)))
             out["h"].append(
-                self._draw(d, self.batch_per_dataset, int(rng.integers(2**62)), self.snr_grid_db[si])
+                self._draw(d, self.batch_per_dataset, int(rng.integers(2**62)), self.snr_grid_db[si], config)
             )
             out["snr_index"].append(si)
-            out["requests"].append(self._requests(rng, self.batch_per_dataset, k, float(self.rmax()[e, si])))
+            out["requests"].append(self._requests(rng, self.batch_per_dataset, k, float(rmax[e, si])))
         mix = [int(x) for x in rng.integers(len(data), size=self.default_batch)]
         si = int(rng.integers(len(self.snr_grid_db)))
         out["default_snr_index"] = si
         out["default_h"] = torch.cat(
-            [self._draw(data[e], 1, int(rng.integers(2**62)), self.snr_grid_db[si]) for e in mix]
+            [self._draw(data[e], 1, int(rng.integers(2**62)), self.snr_grid_db[si], config) for e in mix]
         )
-        out["default_requests"] = self._requests(rng, self.default_batch, k, float(self.rmax()[:, si].mean()))
+        out["default_requests"] = self._requests(rng, self.default_batch, k, float(rmax[:, si].mean()))
         return out
 
     # -- loss ----------------------------------------------------------------------------------
@@ -179,8 +203,10 @@ class FMRecipe:
         return l_max + self.mu * l_ar + (1 - self.mu) * l_ec, rate, stats
 
     def loss(self, model: FMPrecoder, batch: dict, step: int):
+        """Site-weighted objective of every dataset head plus the default head's (module docstring) ->
+        (loss, metrics)."""
         phase2 = step >= self.pretrain_steps
-        rmax = self.rmax()
+        rmax = self.rmax(batch.get("config"))
         max_req = lambda h: torch.full(h.shape[:-1], 1e3, device=h.device)  # noqa: E731
         h_all = torch.cat(batch["h"])
         req_all = torch.cat(batch["requests"]) if phase2 else max_req(h_all)
@@ -230,7 +256,10 @@ class FMRecipe:
         out = {}
         data = self.datasets()
         for si, snr in enumerate(self.snr_grid_db):
-            hs = torch.cat([self._draw(d, 16, 20_000 + e, snr) for e, d in enumerate(data)])
-            r = user_rates(hs, model(hs).w).sum(-1).mean()
-            out[f"default_ratio_to_wmmse@{snr:g}dB"] = float(r / self.rmax()[:, si].mean())
+            ratios = []
+            for config in self.configurations():
+                hs = torch.cat([self._draw(d, 16, 20_000 + e, snr, config) for e, d in enumerate(data)])
+                r = user_rates(hs, model(hs).w).sum(-1).mean()
+                ratios.append(float(r / self.rmax(config)[:, si].mean()))
+            out[f"default_ratio_to_wmmse@{snr:g}dB"] = sum(ratios) / len(ratios)
         return out

@@ -26,7 +26,7 @@ import torch
 from torch.func import functional_call
 
 from mimofm.channels.sampling import imperfect_csi
-from mimofm.channels.site_data import draw_samples, load_datasets, wmmse_reference
+from mimofm.channels.site_data import ReferenceRates, check_configs, draw_config_samples, load_datasets
 from mimofm.channels.types import Dataset
 from mimofm.core.rates import sum_rate
 from mimofm.core.validation import MimofmInputError
@@ -57,6 +57,10 @@ class PaPPRecipe:
     rmax_samples: int = 128
     csi_error_fraction: float = 0.0  # share of domains whose CSI carries an estimation error
     csi_nmse_db_grid: list[float] = field(default_factory=lambda: [-20.0, -10.0])
+    # [[K, N_t], ...]: each domain batch draws one (user-form models; N_t a sub-array of the sites'); empty:
+    # the model's num_ue on the full array
+    configs: list = field(default_factory=list)
+    rmax_iterations: int | None = None  # R^WMMSE truncated at this many iterations (None: converged)
     seed: int = 0
     name: str = "papp"
 
@@ -72,32 +76,43 @@ class PaPPRecipe:
                 "`csi_error_fraction` must be in [0, 1], with a non-empty `csi_nmse_db_grid`"
             )
         self._data: list[Dataset] | None = None
-        self._rmax: torch.Tensor | None = None
+        self._rmax: ReferenceRates | None = None
 
     def config(self) -> dict:
+        """Every hyper-parameter as a plain dict (saved with the checkpoint)."""
         return asdict(self)
 
     def _cfg(self) -> PaPPConfig:
         n = self.datasets()[0].h.shape[-1]
         return PaPPConfig(num_bs_ant=n, **self.model)
 
+    def configurations(self) -> list[tuple[int, int]]:
+        """The ``(K, N_t)`` pairs training draws from (``configs``, or the model's one)."""
+        n_full = self.datasets()[0].h.shape[-1]
+        return check_configs(self.configs or [[PaPPConfig(**self.model).num_ue, n_full]], n_full)
+
     def datasets(self) -> list[Dataset]:
+        """The (site, LOS|NLOS) training datasets, loaded once."""
         if self._data is None:
-            self._data = load_datasets(self.sites, PaPPConfig(**self.model).num_ue)
+            k = max([PaPPConfig(**self.model).num_ue] + [int(c[0]) for c in self.configs])
+            self._data = load_datasets(self.sites, k)
         return self._data
 
-    def rmax(self) -> torch.Tensor:
+    def rmax(self, config: tuple[int, int] | None = None) -> torch.Tensor:
+        """``[datasets, SNR grid]`` WMMSE mean sum rate for ``config`` (default the first), computed once
+        per configuration."""
         if self._rmax is None:
-            self._rmax = wmmse_reference(
-                self.datasets(), self.snr_grid_db, self.rmax_samples, self._cfg().num_ue
+            self._rmax = ReferenceRates(
+                self.datasets(), self.snr_grid_db, self.rmax_samples, self.rmax_iterations
             )
-        return self._rmax
+        return self._rmax(*(config or self.configurations()[0]))
 
     def samples_per_step(self) -> int:
         """Channel samples one step draws (one batch per sampled domain)."""
         return self.domains_per_step * self.batch_per_domain
 
     def build_model(self) -> PaPP:
+        """A fresh model (and the first configuration's reference rates, so a bad site list fails early)."""
         self.rmax()
         return PaPP(self._cfg())
 
@@ -106,18 +121,19 @@ class PaPPRecipe:
         reference rate),
         deterministic in step; a ``csi_error_fraction`` of the domains see ``H + E`` at a grid NMSE."""
         rng = np.random.default_rng([self.seed, step])
-        data, k = self.datasets(), self._cfg().num_ue
+        data, configs = self.datasets(), self.configurations()
         out = []
         for e in self._domain_datasets(rng):
             si = int(rng.integers(len(self.snr_grid_db)))
-            h = draw_samples(
-                data[e], self.batch_per_domain, k, int(rng.integers(2**62)), self.snr_grid_db[si]
+            config = configs[int(rng.integers(len(configs)))] if len(configs) > 1 else configs[0]
+            h = draw_config_samples(
+                data[e], self.batch_per_domain, *config, int(rng.integers(2**62)), self.snr_grid_db[si]
             )
             seen = h
             if self.csi_error_fraction and rng.uniform() < self.csi_error_fraction:
                 nmse = self.csi_nmse_db_grid[int(rng.integers(len(self.csi_nmse_db_grid)))]
                 seen = imperfect_csi(h, nmse, int(rng.integers(2**62)))
-            out.append((h, seen, float(self.rmax()[e, si])))
+            out.append((h, seen, float(self.rmax(config)[e, si])))
         return out
 
     def _domain_datasets(self, rng: np.random.Generator):
@@ -152,6 +168,7 @@ class PaPPRecipe:
         return loss, stats
 
     def loss(self, model: PaPP, batch, step: int):
+        """Teacher + gated student loss over the step's domains, plain (DeepAll) or MLDG -> (loss, stats)."""
         student = step >= self.teacher_warmup_steps
         params = {**dict(model.named_parameters()), **dict(model.named_buffers())}
         if not self.mldg:
@@ -181,17 +198,21 @@ class PaPPRecipe:
     def evaluate(self, model: PaPP) -> dict[str, float]:
         """Student and teacher as ratios to WMMSE on a fixed draw of the training datasets, per grid SNR."""
         out = {}
-        data, k = self.datasets(), self._cfg().num_ue
+        data, configs = self.datasets(), self.configurations()
         for si, snr in enumerate(self.snr_grid_db):
-            hs = torch.cat([draw_samples(d, 16, k, 20_000 + e, snr) for e, d in enumerate(data)])
-            ref = float(self.rmax()[:, si].mean())
-            h64 = hs.to(torch.complex128)
-            out[f"student_ratio_to_wmmse@{snr:g}dB"] = (
-                float(sum_rate(h64, model(hs).to(torch.complex128)).mean()) / ref
-            )
-            out[f"teacher_ratio_to_wmmse@{snr:g}dB"] = (
-                float(sum_rate(h64, model.teacher_precoder(hs).to(torch.complex128)).mean()) / ref
-            )
+            student, teacher = [], []
+            for config in configs:
+                hs = torch.cat(
+                    [draw_config_samples(d, 16, *config, 20_000 + e, snr) for e, d in enumerate(data)]
+                )
+                ref = float(self.rmax(config)[:, si].mean())
+                h64 = hs.to(torch.complex128)
+                student.append(float(sum_rate(h64, model(hs).to(torch.complex128)).mean()) / ref)
+                teacher.append(
+                    float(sum_rate(h64, model.teacher_precoder(hs).to(torch.complex128)).mean()) / ref
+                )
+            out[f"student_ratio_to_wmmse@{snr:g}dB"] = sum(student) / len(student)
+            out[f"teacher_ratio_to_wmmse@{snr:g}dB"] = sum(teacher) / len(teacher)
         return out
 
 
