@@ -66,6 +66,7 @@ class FMRecipe:
     # model's num_ue on the full array
     configs: list = field(default_factory=list)
     rmax_iterations: int | None = None  # R^max from WMMSE truncated at this many iterations (None: converged)
+    equal_users: bool = False  # scale batches by num_ue/K: every configuration's step sees as many users
     seed: int = 0
     name: str = "fm"
 
@@ -111,6 +112,10 @@ class FMRecipe:
     def _draw(self, d: Dataset, n: int, seed: int, snr_db: float, config: tuple[int, int]) -> torch.Tensor:
         return draw_config_samples(d, n, *config, seed, snr_db)
 
+    def _size(self, batch: int, k: int) -> int:
+        """A batch of ``batch`` samples at the model's ``num_ue``, for ``k`` users (``equal_users``)."""
+        return max(2, round(batch * FMConfig(**self.model).num_ue / k)) if self.equal_users else batch
+
     def rmax(self, config: tuple[int, int] | None = None) -> torch.Tensor:
         """``[datasets, SNR grid]`` WMMSE mean sum rate (the paper's ``R_e^max``) for ``config`` (default the
         first), computed once per configuration."""
@@ -121,7 +126,8 @@ class FMRecipe:
         return self._rmax(*(config or self.configurations()[0]))
 
     def samples_per_step(self) -> int:
-        """Channel samples one step draws: a batch per dataset plus the default head's batch."""
+        """Channel samples one step draws: a batch per dataset plus the default head's batch (at the model's
+        ``num_ue``; ``equal_users`` scales a step at K users by num_ue/K)."""
         return self.batch_per_dataset * len(self.datasets()) + self.default_batch
 
     def build_model(self) -> FMPrecoder:
@@ -146,21 +152,21 @@ class FMRecipe:
         configs = self.configurations()
         config = configs[int(rng.integers(len(configs)))] if len(configs) > 1 else configs[0]
         k, rmax = config[0], self.rmax(config)
+        b = self._size(self.batch_per_dataset, k)
         out = {"h": [], "snr_index": [], "requests": [], "config": config}
         for e, d in enumerate(data):
             si = int(rng.integers(len(self.snr_grid_db)))
-            out["h"].append(
-                self._draw(d, self.batch_per_dataset, int(rng.integers(2**62)), self.snr_grid_db[si], config)
-            )
+            out["h"].append(self._draw(d, b, int(rng.integers(2**62)), self.snr_grid_db[si], config))
             out["snr_index"].append(si)
-            out["requests"].append(self._requests(rng, self.batch_per_dataset, k, float(rmax[e, si])))
-        mix = [int(x) for x in rng.integers(len(data), size=self.default_batch)]
+            out["requests"].append(self._requests(rng, b, k, float(rmax[e, si])))
+        b_default = self._size(self.default_batch, k)
+        mix = [int(x) for x in rng.integers(len(data), size=b_default)]
         si = int(rng.integers(len(self.snr_grid_db)))
         out["default_snr_index"] = si
         out["default_h"] = torch.cat(
             [self._draw(data[e], 1, int(rng.integers(2**62)), self.snr_grid_db[si], config) for e in mix]
         )
-        out["default_requests"] = self._requests(rng, self.default_batch, k, float(rmax[:, si].mean()))
+        out["default_requests"] = self._requests(rng, b_default, k, float(rmax[:, si].mean()))
         return out
 
     # -- loss ----------------------------------------------------------------------------------
@@ -211,7 +217,7 @@ class FMRecipe:
         h_all = torch.cat(batch["h"])
         req_all = torch.cat(batch["requests"]) if phase2 else max_req(h_all)
         feats = model.extractor(h_all, torch.log1p(req_all))
-        b = self.batch_per_dataset
+        b = batch["h"][0].shape[0]
         rates, objs, stats = [], [], []
         for e, h in enumerate(batch["h"]):
             r_e = float(rmax[e, batch["snr_index"][e]])

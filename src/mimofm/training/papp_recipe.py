@@ -61,6 +61,7 @@ class PaPPRecipe:
     # the model's num_ue on the full array
     configs: list = field(default_factory=list)
     rmax_iterations: int | None = None  # R^WMMSE truncated at this many iterations (None: converged)
+    equal_users: bool = False  # scale domain batches by num_ue/K: every configuration sees as many users
     seed: int = 0
     name: str = "papp"
 
@@ -126,9 +127,10 @@ class PaPPRecipe:
         for e in self._domain_datasets(rng):
             si = int(rng.integers(len(self.snr_grid_db)))
             config = configs[int(rng.integers(len(configs)))] if len(configs) > 1 else configs[0]
-            h = draw_config_samples(
-                data[e], self.batch_per_domain, *config, int(rng.integers(2**62)), self.snr_grid_db[si]
-            )
+            b = self.batch_per_domain
+            if self.equal_users:
+                b = max(2, round(b * PaPPConfig(**self.model).num_ue / config[0]))
+            h = draw_config_samples(data[e], b, *config, int(rng.integers(2**62)), self.snr_grid_db[si])
             seen = h
             if self.csi_error_fraction and rng.uniform() < self.csi_error_fraction:
                 nmse = self.csi_nmse_db_grid[int(rng.integers(len(self.csi_nmse_db_grid)))]
