@@ -5,7 +5,7 @@ from mimofm.channels.io import load_channels
 from mimofm.core.validation import MimofmInputError
 from mimofm.evaluation.tradeoff import TradeoffConfig, evaluate_tradeoff, random_requests, relative_rate_error
 from mimofm.models.fm import FMConfig, FMPrecoder
-from tests.models.test_fm import TINY, _site
+from tests.models.toys import FM_TINY, toy_site
 
 
 def test_random_requests_sum_to_beta_times_the_reference():
@@ -21,9 +21,9 @@ def test_relative_error_uses_the_floor_for_tiny_requests():
 
 
 def test_baselines_never_need_more_energy_than_fm_at_its_own_rates(tmp_path):
-    cs = load_channels(_site(tmp_path / "s.h5", 3))
+    cs = load_channels(toy_site(tmp_path / "s.h5", 3))
     torch.manual_seed(0)
-    model = FMPrecoder(FMConfig(num_bs_ant=16, **TINY)).eval()  # untrained: every antenna on
+    model = FMPrecoder(FMConfig(num_bs_ant=16, **FM_TINY)).eval()  # untrained: every antenna on
     cfg = TradeoffConfig(
         snr_db=[10.0], betas=[0.5], samples=12, greedy_samples=3, positions="all", exact_rates=False
     )  # the network's own powers and mask
@@ -43,9 +43,9 @@ def test_baselines_never_need_more_energy_than_fm_at_its_own_rates(tmp_path):
 
 
 def test_exact_layer_and_switch_off_meet_feasible_requests_with_less_energy(tmp_path):
-    cs = load_channels(_site(tmp_path / "s.h5", 3))
+    cs = load_channels(toy_site(tmp_path / "s.h5", 3))
     torch.manual_seed(0)
-    model = FMPrecoder(FMConfig(num_bs_ant=16, **TINY)).eval()
+    model = FMPrecoder(FMConfig(num_bs_ant=16, **FM_TINY)).eval()
     cfg = TradeoffConfig(snr_db=[20.0], betas=[0.2], samples=12, greedy_samples=0, positions="all")
     res = {}
     for exact in (False, True):

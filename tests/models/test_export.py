@@ -9,13 +9,13 @@ from mimofm.models.fm import FMConfig, FMPrecoder
 pytest.importorskip("onnxruntime")
 
 from mimofm.export import export_fm_onnx, run_onnx
-from tests.models.test_fm import TINY
+from tests.models.toys import FM_TINY
 
 
 @pytest.mark.parametrize("rate_mode", ["paper", "per-user"])
 def test_onnx_export_matches_pytorch_at_any_batch(tmp_path, rate_mode):
     torch.manual_seed(0)
-    model = FMPrecoder(FMConfig(num_bs_ant=16, rate_mode=rate_mode, **TINY)).eval()
+    model = FMPrecoder(FMConfig(num_bs_ant=16, rate_mode=rate_mode, **FM_TINY)).eval()
     with torch.no_grad():
         if model.extractor.user_rate_embed is not None:  # zero-initialized: make it matter
             model.extractor.user_rate_embed.weight.normal_()
@@ -43,7 +43,7 @@ def test_onnx_export_matches_pytorch_at_any_batch(tmp_path, rate_mode):
 
 
 def test_onnx_export_refuses_the_old_head():
-    model = FMPrecoder(FMConfig(num_bs_ant=16, head_form="rzf-mix", **TINY))
+    model = FMPrecoder(FMConfig(num_bs_ant=16, head_form="rzf-mix", **FM_TINY))
     with pytest.raises(MimofmInputError, match="head_form='structure'"):
         export_fm_onnx(model, "unused.onnx")
 

@@ -1,11 +1,8 @@
 import json
 
-import numpy as np
 import pytest
 import torch
 
-from mimofm.channels.store import write_site
-from mimofm.channels.types import ChannelSet
 from mimofm.core.energy import total_power
 from mimofm.core.rates import user_rates
 from mimofm.core.validation import MimofmInputError
@@ -13,25 +10,14 @@ from mimofm.models.fm import FMConfig, FMPrecoder
 from mimofm.models.zoo import load_fm
 from mimofm.precoders.structured import structured_precoder, transmit
 from mimofm.training.checkpoint import save_checkpoint
-from mimofm.training.fm_recipe import FMRecipe
 from mimofm.training.trainer import TrainConfig, train
 from tests.conftest import correlated
-
-TINY = {"num_ue": 4, "d_model": 32, "num_attention_heads": 2, "num_layers": 1, "ffn": 64, "dropout": 0.0}
-
-
-def _site(path, seed, n=200, ant=16, rank=3):
-    """A toy site file: correlated channels with raw-gain magnitudes and LOS flags."""
-    h = correlated(1, n, ant, seed=seed, snr_db=-90.0, rank=rank)[0].to(torch.complex64)
-    los = torch.from_numpy(np.arange(n) % 3 == 0)
-    split = np.zeros(n, dtype=np.int8)
-    write_site(path, ChannelSet(path.stem, h, los, torch.zeros(n, 3, dtype=torch.float64)), split=split)
-    return str(path)
+from tests.models.toys import FM_TINY, tiny_fm_recipe, toy_site
 
 
 def test_mask_is_binary_with_sigmoid_gradient_and_power_is_gamma():
     torch.manual_seed(0)
-    m = FMPrecoder(FMConfig(num_bs_ant=16, num_output_heads=2, **TINY))
+    m = FMPrecoder(FMConfig(num_bs_ant=16, num_output_heads=2, **FM_TINY))
     h = correlated(8, 4, 16, seed=1, snr_db=10.0).to(torch.complex64)
     with torch.no_grad():
         m.heads[0].mask_out.bias[:8] = -5.0  # switch antennas 0..7 off, γ stays high
@@ -49,7 +35,7 @@ def test_mask_is_binary_with_sigmoid_gradient_and_power_is_gamma():
 
 
 def test_max_rate_mode_uses_full_power_and_all_antennas():
-    m = FMPrecoder(FMConfig(num_bs_ant=16, **TINY))
+    m = FMPrecoder(FMConfig(num_bs_ant=16, **FM_TINY))
     out = m(correlated(4, 4, 16, seed=2).to(torch.complex64))
     assert bool((out.omega == 1).all()) and bool((out.gamma == 1).all())
     torch.testing.assert_close(
@@ -58,22 +44,14 @@ def test_max_rate_mode_uses_full_power_and_all_antennas():
 
 
 def test_checkpoint_shape_mismatch_is_a_clear_error():
-    m = FMPrecoder(FMConfig(num_bs_ant=16, **TINY))
+    m = FMPrecoder(FMConfig(num_bs_ant=16, **FM_TINY))
     with pytest.raises(MimofmInputError, match="serves 4 users × 16 antennas"):
         m.check_input(correlated(2, 4, 8).to(torch.complex64), None)
 
 
 def test_tiny_fm_training_beats_its_untrained_self(tmp_path):
-    sites = [_site(tmp_path / "a.h5", 1), _site(tmp_path / "b.h5", 2)]
-    rec = FMRecipe(
-        sites=sites,
-        model=TINY,
-        snr_grid_db=[10.0],
-        batch_per_dataset=16,
-        default_batch=32,
-        pretrain_steps=60,
-        rmax_samples=16,
-    )
+    sites = [toy_site(tmp_path / "a.h5", 1), toy_site(tmp_path / "b.h5", 2)]
+    rec = tiny_fm_recipe(sites, pretrain_steps=60, default_batch=32, rmax_samples=16)
     torch.manual_seed(0)
     before = rec.evaluate(rec.build_model())
     out = train(
@@ -85,16 +63,8 @@ def test_tiny_fm_training_beats_its_untrained_self(tmp_path):
 
 
 def test_phase_two_loss_runs_and_tracks_requests(tmp_path):
-    sites = [_site(tmp_path / "a.h5", 3)]
-    rec = FMRecipe(
-        sites=sites,
-        model=TINY,
-        snr_grid_db=[10.0],
-        batch_per_dataset=16,
-        default_batch=16,
-        pretrain_steps=0,
-        rmax_samples=8,
-    )
+    sites = [toy_site(tmp_path / "a.h5", 3)]
+    rec = tiny_fm_recipe(sites, pretrain_steps=0, default_batch=16, rmax_samples=8)
     torch.manual_seed(0)
     model = rec.build_model()
     loss, metrics = rec.loss(model, rec.batch(0), step=0)
@@ -108,7 +78,7 @@ def test_old_rzf_mix_checkpoints_still_load(tmp_path):
     from mimofm.models.zoo import load_fm
     from mimofm.training.checkpoint import save_checkpoint
 
-    cfg = FMConfig(num_bs_ant=16, head_form="rzf-mix", **TINY)
+    cfg = FMConfig(num_bs_ant=16, head_form="rzf-mix", **FM_TINY)
     m = FMPrecoder(cfg)
     arch = cfg.to_dict()
     arch.pop("head_form")  # a card written before `head_form` existed
@@ -122,9 +92,9 @@ def test_old_rzf_mix_checkpoints_still_load(tmp_path):
 
 def test_per_user_rate_mode_starts_as_the_paper_model_and_scales_lambda_by_gamma():
     torch.manual_seed(0)
-    paper = FMPrecoder(FMConfig(num_bs_ant=16, **TINY)).eval()
+    paper = FMPrecoder(FMConfig(num_bs_ant=16, **FM_TINY)).eval()
     torch.manual_seed(0)
-    per_user = FMPrecoder(FMConfig(num_bs_ant=16, rate_mode="per-user", **TINY)).eval()
+    per_user = FMPrecoder(FMConfig(num_bs_ant=16, rate_mode="per-user", **FM_TINY)).eval()
     per_user.load_state_dict(paper.state_dict(), strict=False)  # the extra embedding stays zero
     h = correlated(3, 4, 16, seed=5).to(torch.complex64)
     with torch.no_grad():
@@ -141,7 +111,7 @@ def test_per_user_rate_mode_starts_as_the_paper_model_and_scales_lambda_by_gamma
 def test_cards_of_the_short_lived_request_option_load_when_it_was_off(tmp_path):
     from mimofm.models.zoo import load_fm
 
-    cfg = FMConfig(num_bs_ant=16, **TINY)
+    cfg = FMConfig(num_bs_ant=16, **FM_TINY)
     arch = {**cfg.to_dict(), "request_in_user_tokens": False}
     arch.pop("rate_mode")
     save_checkpoint(
@@ -158,7 +128,7 @@ def test_cards_of_the_short_lived_request_option_load_when_it_was_off(tmp_path):
 
 def test_rate_target_mode_is_exact_where_the_beams_allow_and_keeps_the_head_elsewhere():
     torch.manual_seed(0)
-    m = FMPrecoder(FMConfig(num_bs_ant=16, **TINY)).eval()
+    m = FMPrecoder(FMConfig(num_bs_ant=16, **FM_TINY)).eval()
     h = correlated(32, 4, 16, seed=4, snr_db=15.0).to(torch.complex64)
     req = torch.full((32, 4), 0.3)
     req[16:] = 20.0  # far beyond any precoder at this SNR

@@ -3,22 +3,14 @@ import torch
 from mimofm.adaptation.common import local_dataset
 from mimofm.adaptation.fm import HeadAdaptation, similar_datasets
 from mimofm.models.zoo import load_fm
-from mimofm.training.fm_recipe import FMRecipe, load_datasets
+from mimofm.training.fm_recipe import load_datasets
 from mimofm.training.trainer import TrainConfig, train
-from tests.models.test_fm import TINY, _site
+from tests.models.toys import tiny_fm_recipe, toy_site
 
 
 def test_similarity_finds_the_same_site_and_head_adaptation_improves(tmp_path):
-    sites = [_site(tmp_path / "a.h5", 1, rank=3), _site(tmp_path / "b.h5", 2, rank=1)]
-    rec = FMRecipe(
-        sites=sites,
-        model=TINY,
-        snr_grid_db=[10.0],
-        batch_per_dataset=16,
-        default_batch=32,
-        pretrain_steps=30,
-        rmax_samples=8,
-    )
+    sites = [toy_site(tmp_path / "a.h5", 1, rank=3), toy_site(tmp_path / "b.h5", 2, rank=1)]
+    rec = tiny_fm_recipe(sites, pretrain_steps=30, default_batch=32, rmax_samples=8)
     train(rec, TrainConfig(steps=30, lr=3e-3, ckpt_every=30, out_dir=str(tmp_path / "pre")), progress=False)
     ckpt = str(tmp_path / "pre" / "last")
     model = load_fm(ckpt)

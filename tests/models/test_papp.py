@@ -14,6 +14,7 @@ from mimofm.precoders.wmmse import wmmse_precoder, wmmse_receivers
 from mimofm.training.papp_recipe import PaPPRecipe
 from mimofm.training.trainer import TrainConfig, train
 from tests.conftest import correlated
+from tests.models.toys import toy_site
 
 TINY = {
     "num_bs_ant": 16,
@@ -83,9 +84,7 @@ def test_bad_sizes_and_inputs_are_clear_errors():
 
 
 def _recipe(tmp_path, **kw):
-    from tests.models.test_fm import _site
-
-    sites = [_site(tmp_path / "a.h5", 1), _site(tmp_path / "b.h5", 2, rank=2)]
+    sites = [toy_site(tmp_path / "a.h5", 1), toy_site(tmp_path / "b.h5", 2, rank=2)]
     model = {k: v for k, v in TINY.items() if k != "num_bs_ant"}
     kw = {"domains_per_step": 4, "meta_gen_domains": 1, **kw}
     return PaPPRecipe(
@@ -152,12 +151,10 @@ def test_mldg_gradient_is_train_plus_beta_times_gen_at_the_virtual_step(tmp_path
 
 
 def test_finetuning_permutes_and_turns_users_and_improves_on_local_samples(tmp_path):
-    from tests.models.test_fm import _site
-
     rec = _recipe(tmp_path)
     torch.manual_seed(0)
     train(rec, TrainConfig(steps=20, lr=3e-3, ckpt_every=20, out_dir=str(tmp_path / "pre")), progress=False)
-    local = local_positions(load_channels(_site(tmp_path / "new.h5", 7, rank=2)), 12, 4, seed=0)
+    local = local_positions(load_channels(toy_site(tmp_path / "new.h5", 7, rank=2)), 12, 4, seed=0)
     ft = PaPPFineTune(
         checkpoint=str(tmp_path / "pre" / "last"), local=local, snr_grid_db=[10.0], batch_size=32
     )

@@ -57,6 +57,17 @@ def test_task_split_is_by_drop_and_samples_have_the_beamformed_snr(task_env):
     assert float(h.abs().square().sum(-1).mean()) == pytest.approx(10.0, rel=0.15)  # E‖h‖² = SNR
 
 
+def test_load_task_keeps_nothing_and_a_task_cache_reads_each_task_once(task_env):
+    from mimofm.channels.tasks import TaskCache, load_task
+
+    a, b = load_task("T4", POS), load_task("T4", POS)
+    assert a is not b and torch.equal(a.train, b.train) and torch.equal(a.test, b.test)
+    cache = TaskCache()
+    kept = cache.load("T4", POS)
+    assert cache.load("T4", POS) is kept and torch.equal(kept.test, a.test)
+    assert TaskCache().load("T4", POS) is not kept  # each cache belongs to its caller
+
+
 def test_batches_are_deterministic_and_training_runs_and_saves(task_env, mtl):
     rec = _recipe()
     b1, b2 = rec.batch(3), rec.batch(3)

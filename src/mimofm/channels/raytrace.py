@@ -83,6 +83,8 @@ class RTSettings:
     chunk: int = 100
 
     def validate(self) -> None:
+        """Raise :class:`MimofmInputError` for a non-positive frequency, an empty array, ``max_depth`` outside
+        0..10, ``chunk`` < 1 or ``samples_per_src`` < 1000."""
         if not (self.frequency_hz > 0 and math.isfinite(self.frequency_hz)):
             raise MimofmInputError(f"`frequency_hz` must be > 0, got {self.frequency_hz}")
         if self.rows < 1 or self.cols < 1:
@@ -94,6 +96,7 @@ class RTSettings:
 
     @property
     def num_bs_ant(self) -> int:
+        """BS antennas ``N_t = rows · cols``."""
         return self.rows * self.cols
 
 
@@ -114,6 +117,7 @@ class SiteSpec:
     note: str = ""
 
     def validate(self) -> None:
+        """Raise :class:`MimofmInputError` for an unknown scene or unless ``0 < d_min_m < d_max_m``."""
         if self.scene not in SCENES:
             raise MimofmInputError(f"unknown scene {self.scene!r}; valid: {', '.join(SCENES)}")
         if not 0 < self.d_min_m < self.d_max_m:
@@ -288,6 +292,8 @@ class SiteTracer:
         return h.astype(np.complex64), self.line_of_sight(pts)
 
     def metadata(self) -> dict:
+        """What a site file records about its generation: scene, site spec, settings, BS position and surface
+        height (m), Sionna RT version."""
         import sionna.rt as rt  # deferred: Sionna RT only when a site is traced
 
         return {

@@ -36,6 +36,7 @@ from mimofm.core.validation import MimofmInputError
 __all__ = [
     "DEFAULT_POSITIONS",
     "SamplePool",
+    "TaskCache",
     "draw_task_samples",
     "load_task",
     "snr_scale",
@@ -56,14 +57,13 @@ def _test_mask(num_positions: int) -> np.ndarray:
     return (np.arange(num_positions) // CHUNK_POSITIONS) % 10 >= 7
 
 
-_CACHE: dict[tuple, TaskData] = {}
-
-
 def load_task(name: str, positions: int = DEFAULT_POSITIONS, seed: int = 0, *, progress=None) -> TaskData:
-    """The task's train/test positions, generated with Sionna on first use and cached (memory and disk)."""
-    key = (name, positions, seed, str(task_dir()))
-    if key in _CACHE:
-        return _CACHE[key]
+    """The task's train/test positions ``[P, N_t]`` (complex64), generated with Sionna on first use and
+    cached on disk in :func:`task_dir`.
+
+    Every call reads and checks the file anew (no state is kept between calls); a caller that loads the
+    same tasks many times holds a :class:`TaskCache` instead.
+    """
     cfg = get_task(name)
     if positions < 64:
         raise MimofmInputError(f"`positions` must be >= 64 (one chunk), got {positions}")
@@ -80,9 +80,28 @@ def load_task(name: str, positions: int = DEFAULT_POSITIONS, seed: int = 0, *, p
         raise MimofmInputError(
             f"task {name}: {positions} positions give no train or no test chunk; use >= 512"
         )
-    data = TaskData(name, h[~mask].to(torch.complex64).contiguous(), h[mask].to(torch.complex64).contiguous())
-    _CACHE[key] = data
-    return data
+    return TaskData(name, h[~mask].to(torch.complex64).contiguous(), h[mask].to(torch.complex64).contiguous())
+
+
+class TaskCache:
+    """The task data one caller has loaded, kept for its own later loads (an evaluation sweep reads each
+    task once, not once per SNR and model).
+
+    Owned and passed explicitly by the caller; it lives as long as the caller keeps it. Keyed by
+    ``(task, positions, seed, task folder)``, so a changed ``$MIMOFM_TASK_DIR`` loads afresh.
+    """
+
+    def __init__(self) -> None:
+        self._data: dict[tuple[str, int, int, str], TaskData] = {}
+
+    def load(
+        self, name: str, positions: int = DEFAULT_POSITIONS, seed: int = 0, *, progress=None
+    ) -> TaskData:
+        """:func:`load_task` on the first call for a key, the kept :class:`TaskData` afterwards."""
+        key = (name, positions, seed, str(task_dir()))
+        if key not in self._data:
+            self._data[key] = load_task(name, positions, seed, progress=progress)
+        return self._data[key]
 
 
 def snr_scale(snr_db: float, num_bs_ant: int, convention: str = "received") -> float:

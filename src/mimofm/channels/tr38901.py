@@ -147,6 +147,7 @@ class TaskConfig:
 
     @property
     def num_bs_ant(self) -> int:
+        """BS antennas ``N_t = rows · cols``."""
         return self.rows * self.cols
 
     @property
@@ -161,14 +162,17 @@ class TaskConfig:
 
     @property
     def num_ue_range(self) -> tuple[int, int]:
+        """``(min_ue, max_ue)``: the users per multi-user sample, both ends included."""
         return (self.min_ue, self.max_ue)
 
     @property
     def label(self) -> str:
+        """Display name: scenario and LOS condition, e.g. ``"UMi NLOS"``."""
         los = "mixed" if self.los is None else ("LOS" if self.los else "NLOS")
         return f"{_SCENARIO_NAMES[self.scenario]} {los}"
 
     def validate(self) -> None:
+        """Raise :class:`MimofmInputError` naming the first invalid field (called at construction)."""
         if not isinstance(self.name, str) or not self.name:
             raise MimofmInputError(f"`name` must be a non-empty string, got {self.name!r}")
         if self.scenario not in SCENARIOS:
@@ -215,6 +219,7 @@ class TaskConfig:
             raise MimofmInputError(f"`seed` must be >= 0, got {self.seed}")
 
     def to_dict(self) -> dict:
+        """The fields plus the derived ``num_bs_ant``, ``pilot_length`` and ``feedback_bits``."""
         d = asdict(self)
         d.update(num_bs_ant=self.num_bs_ant, pilot_length=self.pilot_length, feedback_bits=self.feedback_bits)
         return d

@@ -34,10 +34,12 @@ class ChannelSet:
 
     @property
     def num_positions(self) -> int:
+        """Number of positions (rows of ``h``)."""
         return self.h.shape[0]
 
     @property
     def num_bs_ant(self) -> int:
+        """Number of BS antennas (columns of ``h``)."""
         return self.h.shape[1]
 
 

@@ -89,6 +89,7 @@ class LinkBudget:
 
     @property
     def noise_w(self) -> float:
+        """Noise power ``σ²`` in watts; raises if ``noise_dbm`` is not set."""
         if self.noise_dbm is None:
             raise MimofmInputError(
                 "this LinkBudget has no `noise_dbm`; give one or resolve it with an SNR target"
@@ -116,6 +117,7 @@ class LinkBudget:
         return 10.0 * math.log10(self.effective_tx_power_w * median_gain(h_positions) / self.noise_w)
 
     def to_dict(self) -> dict:
+        """The fields as a plain dict (for result JSON)."""
         return asdict(self)
 
 
@@ -146,6 +148,7 @@ class SNRSpec:
 
     @property
     def label(self) -> str:
+        """Display name of the point, e.g. ``"10 dB"``, ``"10 dB (per antenna)"`` or ``"noise -90 dBm"``."""
         if self.noise_dbm is not None:
             return f"noise {self.noise_dbm:g} dBm"
         return f"{self.snr_db:g} dB" + {"none": " (P/σ²)", "per-antenna": " (per antenna)"}.get(

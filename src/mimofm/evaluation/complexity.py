@@ -153,6 +153,7 @@ class ComplexityReport:
     torch_version: str = torch.__version__
 
     def to_dict(self) -> dict:
+        """The fields as a JSON-ready dict (batch sizes of ``seconds_per_precoder`` as string keys)."""
         d = asdict(self)
         d["seconds_per_precoder"] = {str(b): t for b, t in self.seconds_per_precoder.items()}
         return d

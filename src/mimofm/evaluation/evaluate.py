@@ -89,6 +89,7 @@ class EvalConfig:
 
     @property
     def has_wifoe(self) -> bool:
+        """Whether ``wifoe`` is among the precoders (case-insensitive)."""
         return any(p.strip().lower() == "wifoe" for p in self.precoders)
 
     def snr_points(self) -> list[SNRSpec]:

@@ -62,6 +62,8 @@ class TradeoffConfig:
     exact_rates: bool = True  # fm's exact power layer (FMPrecoder.forward); False: the network's own powers
 
     def validate(self) -> None:
+        """Raise :class:`MimofmInputError` for rate targets of the wrong length or sign, ``betas`` outside
+        (0, 1], too few samples, or non-positive powers or error floor."""
         if self.rate_targets is not None:
             if len(self.rate_targets) != self.num_ue:
                 raise MimofmInputError(

@@ -17,8 +17,9 @@ import zlib
 import torch
 
 from mimofm.adaptation.wifoe import checkpoint_recipe
-from mimofm.channels.tasks import DEFAULT_POSITIONS, draw_task_samples, load_task, snr_scale
+from mimofm.channels.tasks import DEFAULT_POSITIONS, TaskCache, draw_task_samples, load_task, snr_scale
 from mimofm.channels.tr38901 import TASKS, get_task
+from mimofm.channels.types import TaskData
 from mimofm.core.linkbudget import FDDOperatingPoint, median_gain
 from mimofm.core.rates import sum_rate
 from mimofm.core.validation import MimofmInputError
@@ -54,6 +55,11 @@ def checkpoint_positions(stem) -> int:
     return checkpoint_recipe(str(stem)).get("positions", DEFAULT_POSITIONS)
 
 
+def _task_data(task: str, positions: int, task_cache: TaskCache | None) -> TaskData:
+    """The task's positions, from ``task_cache`` when the caller holds one, else read from the task file."""
+    return load_task(task, positions) if task_cache is None else task_cache.load(task, positions)
+
+
 def task_draws(
     task: str,
     snr_db: float,
@@ -62,11 +68,13 @@ def task_draws(
     split: str = "test",
     positions: int = DEFAULT_POSITIONS,
     convention: str = "received",
+    task_cache: TaskCache | None = None,
 ) -> list[torch.Tensor]:
     """One ``[samples, K, N_t]`` draw per ``K`` of the task's range, SNR-scaled (``snr_db`` read in
-    ``convention``). The users drawn do not depend on the SNR or its convention."""
+    ``convention``). The users drawn do not depend on the SNR or its convention. ``task_cache``: the
+    caller's loaded task data (None: read from the task file)."""
     cfg = get_task(task)
-    pos = load_task(task, positions).split(split)
+    pos = _task_data(task, positions, task_cache).split(split)
     base = zlib.crc32(task.encode())
     return [
         draw_task_samples(pos, samples, k, seed * 1_000_003 + base + k, snr_db, convention)
@@ -117,11 +125,14 @@ def classical_rates(
     seed: int = 0,
     positions: int = DEFAULT_POSITIONS,
     convention: str = "received",
+    task_cache: TaskCache | None = None,
 ) -> dict[str, float]:
     """ZF and WMMSE mean sum rates with perfect CSI on :func:`task_draws` (cached per process)."""
     key = (task, snr_db, samples, seed, positions, convention)
     if key not in _CLASSICAL:
-        draws = task_draws(task, snr_db, samples, seed, positions=positions, convention=convention)
+        draws = task_draws(
+            task, snr_db, samples, seed, positions=positions, convention=convention, task_cache=task_cache
+        )
         _CLASSICAL[key] = {
             "zf": _mean_rate(draws, lambda h, i: zf(h)),
             "wmmse": _mean_rate(draws, lambda h, i: wmmse(h).w),
@@ -130,7 +141,13 @@ def classical_rates(
 
 
 def _lmmse_estimator(
-    task: str, snr_db: float, positions: int, convention: str, pilot_snr_db: float | None, seed: int
+    task: str,
+    snr_db: float,
+    positions: int,
+    convention: str,
+    pilot_snr_db: float | None,
+    seed: int,
+    task_cache: TaskCache | None = None,
 ):
     """The users' side of a classical FDD chain: ``L`` random Gaussian pilots of energy ``E_s``, LMMSE
     estimates
@@ -142,7 +159,8 @@ def _lmmse_estimator(
     cfg = get_task(task)
     n, L = cfg.num_bs_ant, cfg.pilot_length
     e_s = FDDOperatingPoint(snr_db, convention, pilot_snr_db).pilot_energy(n)
-    train = load_task(task, positions).train.to(torch.complex128) * snr_scale(snr_db, n, convention)
+    train = _task_data(task, positions, task_cache).train.to(torch.complex128)
+    train = train * snr_scale(snr_db, n, convention)
     c = train.T @ train.conj() / train.shape[0]  # E[g g^H], [N, N]
     g = torch.Generator().manual_seed(seed)
     x = torch.complex(*torch.randn(2, n, L, generator=g, dtype=torch.float64))
@@ -165,15 +183,19 @@ def lmmse_wmmse_rate(
     positions: int = DEFAULT_POSITIONS,
     convention: str = "received",
     pilot_snr_db: float | None = None,
+    task_cache: TaskCache | None = None,
 ) -> float:
     """A classical FDD reference with the task's pilot budget and **unquantized** feedback: the LMMSE estimate
     of :func:`_lmmse_estimator` fed back as is, WMMSE on the estimates, rates on the true channels. It shows
     what the pilots alone cost (the learned schemes also pay for B-bit feedback). ``pilot_snr_db``: as in
     :class:`~mimofm.core.linkbudget.FDDOperatingPoint` (default: full-energy pilots).
     """
-    estimate = _lmmse_estimator(task, snr_db, positions, convention, pilot_snr_db, seed)
+    task_cache = TaskCache() if task_cache is None else task_cache  # the estimator and the draws: one read
+    estimate = _lmmse_estimator(task, snr_db, positions, convention, pilot_snr_db, seed, task_cache)
     return _mean_rate(
-        task_draws(task, snr_db, samples, seed, positions=positions, convention=convention),
+        task_draws(
+            task, snr_db, samples, seed, positions=positions, convention=convention, task_cache=task_cache
+        ),
         lambda h, i: wmmse(estimate(h)).w,
     )
 
@@ -194,6 +216,7 @@ def codebook_rate(
     convention: str = "received",
     pilot_snr_db: float | None = None,
     perfect_ue_csi: bool = False,
+    task_cache: TaskCache | None = None,
 ) -> float:
     """5G NR codebook feedback at **equal bits**: each user estimates its channel from the task's ``L`` pilots
     (LMMSE, as :func:`lmmse_wmmse_rate`; ``perfect_ue_csi``: the true channel instead), reports a TS 38.214
@@ -206,7 +229,8 @@ def codebook_rate(
     rows, cols, bits = cfg.rows, cfg.cols, cfg.feedback_bits
     cqi = cqi_bits_for(rows, cols, bits)
     g_db = 10 * math.log10(FDDOperatingPoint(snr_db, convention).gain(cfg.num_bs_ant))
-    estimate = _lmmse_estimator(task, snr_db, positions, convention, pilot_snr_db, seed)
+    task_cache = TaskCache() if task_cache is None else task_cache  # the estimator and the draws: one read
+    estimate = _lmmse_estimator(task, snr_db, positions, convention, pilot_snr_db, seed, task_cache)
     bs = {"zf": zf, "rzf": rzf, "wmmse": lambda hh: wmmse(hh).w}[precoder]
 
     def precode(h, i):
@@ -214,9 +238,10 @@ def codebook_rate(
         fb = codebook_feedback_channel(seen, rows, cols, bits, kind, cqi, (g_db - 25.0, g_db + 10.0))
         return bs(fb)
 
-    return _mean_rate(
-        task_draws(task, snr_db, samples, seed, positions=positions, convention=convention), precode
+    draws = task_draws(
+        task, snr_db, samples, seed, positions=positions, convention=convention, task_cache=task_cache
     )
+    return _mean_rate(draws, precode)
 
 
 def evaluate_wifoe(
@@ -232,6 +257,7 @@ def evaluate_wifoe(
     pilot_snr_db: float | None = None,
     pilot_snr_offset_db: float | None = None,
     offset_convention: str = "received",
+    task_cache: TaskCache | None = None,
 ) -> list[dict]:
     """Rows ``{task, branch, snr_db, snr_convention, pilot_snr_db, pilot_energy, resolved_pilot_snr_db,
     rate, zf, wmmse, ratio_to_wmmse}`` for every task and SNR.
@@ -242,7 +268,9 @@ def evaluate_wifoe(
     ``pilot_snr_offset_db`` (pilot SNR = the data SNR read in ``offset_convention`` + offset, as the
     checkpoint was trained): the operating point
     (:class:`~mimofm.core.linkbudget.FDDOperatingPoint`; defaults: received SNR, full-energy pilots).
+    ``task_cache``: the caller's loaded task data (None: each task is read once for this call).
     """
+    task_cache = TaskCache() if task_cache is None else task_cache
     rows = []
     for t in tasks:
         br = (branches or {}).get(t, t)
@@ -253,9 +281,11 @@ def evaluate_wifoe(
             received = s + (10.0 * math.log10(n) if convention == "per-antenna" else 0.0)
             pilot = rule_pilot_snr((pilot_snr_db, pilot_snr_offset_db, offset_convention), received, n)
             op = FDDOperatingPoint(s, convention, pilot)
-            draws = task_draws(t, s, samples, seed, positions=positions, convention=convention)
+            draws = task_draws(
+                t, s, samples, seed, positions=positions, convention=convention, task_cache=task_cache
+            )
             r = wifoe_rate(model, t, draws, br, seed, pilot_energy=op.pilot_energy(n))
-            ref = classical_rates(t, s, samples, seed, positions, convention)
+            ref = classical_rates(t, s, samples, seed, positions, convention, task_cache)
             rows.append(
                 {
                     "task": t,

@@ -30,13 +30,12 @@ import torch
 
 from mimofm._io import write_json
 from mimofm.adaptation.fm import adapt_fm
-from mimofm.channels.bundled import bundled_dir
-from mimofm.channels.catalog import BUNDLED_HELDOUT
 from mimofm.core.rates import user_rates
 from mimofm.evaluation.complexity import complexity
-from mimofm.evaluation.evaluate import EvalConfig, compare_checkpoints, load_sets
+from mimofm.evaluation.evaluate import compare_checkpoints, load_sets
 from mimofm.evaluation.plots import plot_tradeoff
 from mimofm.evaluation.tradeoff import TradeoffConfig, evaluate_tradeoff
+from mimofm.experiments._heldout import HeldoutSpec, heldout_files, rate_table, ratio_table_md, sites_of
 from mimofm.experiments._steps import StepResult, Steps
 from mimofm.models.zoo import load_fm
 from mimofm.precoders.wmmse import wmmse
@@ -64,14 +63,13 @@ COMMAND = "python benchmarks/fm_paper.py --out {folder}"
 
 
 @dataclass(frozen=True)
-class FMPaperSpec:
-    """The fm paper analogue's operating points and budgets (defaults: the published run)."""
+class FMPaperSpec(HeldoutSpec):
+    """The fm paper analogue's operating points and budgets (defaults: the published run); ``snrs_db`` and
+    ``samples``: Fig. 2's sweep and samples per site and SNR."""
 
-    snrs_db: tuple[float, ...] = (0.0, 10.0, 20.0, 30.0)  # Fig. 2's sweep (median single-user SNR)
     classical: tuple[str, ...] = ("zf", "rzf", "wmmse", "dpc")
     few_shots: int = 10  # local positions of few-shot adaptation
     checkpoint: str | None = None  # pretrained fm (None: the shipped one)
-    samples: int = 1000  # Fig. 2: multi-user samples per site and SNR
     tradeoff_snr_db: float = 20.0
     tradeoff_samples: int = 300
     greedy_samples: int = 10
@@ -79,7 +77,6 @@ class FMPaperSpec:
     scratch_steps: int = 300
     table1_sites: tuple[str, ...] = ("munich-a", "sf-a", "canyon")
     table1_samples: int = 200
-    table1_snr_db: float = 20.0
 
 
 PAPER = FMPaperSpec()
@@ -107,8 +104,8 @@ def plot_fig2(doc: dict, path: Path, spec: FMPaperSpec = PAPER) -> None:
     """Sum rate ÷ WMMSE against SNR, one panel per site (``doc``: ``fig2.json``)."""
     snrs = list(spec.snrs_db)
     rows = doc["results"]
-    sites = list(dict.fromkeys(r["site"] for r in rows))
-    m = {(r["site"], r["snr_db"], r["precoder"]): r["sum_rate_mean"] for r in rows}
+    sites = sites_of(rows)
+    m = rate_table(rows)
     methods = list(dict.fromkeys(r["precoder"] for r in rows))
     fig, axes = plt.subplots(1, len(sites), figsize=(4.3 * len(sites), 3.6), squeeze=False, sharey=True)
     style = variant_styles([p for p in methods if p != "dpc"])  # a refined variant: its base's colour, dotted
@@ -184,20 +181,15 @@ def summary(f2: dict, f3: dict, spec: FMPaperSpec = PAPER) -> str:
     """The Fig. 2 and Fig. 3 tables (Markdown) with the fm issue's targets, met or not."""
     snrs = list(spec.snrs_db)
     rows = f2["results"]
-    sites = list(dict.fromkeys(r["site"] for r in rows))
-    m = {(r["site"], r["snr_db"], r["precoder"]): r["sum_rate_mean"] for r in rows}
+    sites = sites_of(rows)
+    m = rate_table(rows)
     methods = [p for p in dict.fromkeys(r["precoder"] for r in rows) if p != "wmmse"]
     out = [
         "### Maximum sum rate on held-out sites (Fig. 2 analogue)",
         "",
         "Ratio of mean sum rates to WMMSE, test positions, averaged over " + ", ".join(sites) + ".",
         "",
-        "| method | " + " | ".join(f"{s:g} dB" for s in snrs) + " | mean |",
-        "|---|" + "---|" * (len(snrs) + 1),
-    ]
-    for p in methods:
-        r = [sum(m[(s, x, p)] / m[(s, x, "wmmse")] for s in sites) / len(sites) for x in snrs]
-        out.append(f"| {p} | " + " | ".join(f"{v:.3f}" for v in r) + f" | {sum(r) / len(r):.3f} |")
+    ] + ratio_table_md(m, methods, sites, snrs)
     out += [
         "",
         "Per site (÷ WMMSE):",
@@ -340,15 +332,12 @@ def scratch_all(steps: Steps, out: Path, files: dict[str, str], model: dict, spe
 
 def fig2(sites, variants: dict[str, dict[str, str | None]], spec: FMPaperSpec) -> dict:
     """Fig. 2's rows: every variant and the classical precoders on the sites' test positions."""
-    cfg = EvalConfig(
-        precoders=list(spec.classical), snr_db=list(spec.snrs_db), samples=spec.samples, positions="test"
-    )
     return compare_checkpoints(
         sites,
         list(spec.classical),
         "fm",
         variants,
-        cfg,
+        spec.eval_config(spec.classical),
         progress=lambda s: log.info("fig2 %s", s),
         also=("fm-refined",),
     )
@@ -448,7 +437,7 @@ def run(out: Path, spec: FMPaperSpec = PAPER) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     steps = Steps(out)
-    files = {n: str(bundled_dir() / f"{n}.h5") for n in BUNDLED_HELDOUT}
+    files = heldout_files()
     sites = load_sets(list(files.values()))
     adapted = adapt_all(steps, out, sites, spec)
     arch = load_fm(spec.checkpoint).cfg.to_dict()

@@ -31,10 +31,16 @@ from pathlib import Path
 
 from mimofm._io import write_json
 from mimofm.adaptation.papp import finetune_papp
-from mimofm.channels.bundled import bundled_dir
-from mimofm.channels.catalog import BUNDLED_HELDOUT
 from mimofm.evaluation.complexity import mimofm_multiplications, paper_counts
 from mimofm.evaluation.evaluate import EvalConfig, compare_checkpoints, evaluate_sets, load_sets
+from mimofm.experiments._heldout import (
+    HeldoutSpec,
+    heldout_files,
+    mean_ratios,
+    rate_table,
+    ratio_table_md,
+    sites_of,
+)
 from mimofm.experiments._steps import StepResult, Steps
 from mimofm.models.zoo import shipped_checkpoint
 from mimofm.precoders.refine import REFINE_STEPS
@@ -61,8 +67,9 @@ COMMAND = "python benchmarks/papp_paper.py --out {folder}"
 
 
 @dataclass(frozen=True)
-class PappPaperSpec:
-    """The papp paper analogue's operating points and budgets (defaults: the published run)."""
+class PappPaperSpec(HeldoutSpec):
+    """The papp paper analogue's operating points and budgets (defaults: the published run); ``samples``:
+    the main evaluation's samples per site and SNR (csi and hybrid use half)."""
 
     snrs_db: tuple[float, ...] = (0.0, 10.0, 20.0, 30.0, 40.0)  # 40 dB: above the training grid (0–30 dB)
     shots: tuple[str, ...] = ("10", "20", "40", "100", "full")
@@ -80,7 +87,6 @@ class PappPaperSpec:
         "papp",
     )  # + papp-hbf(-4) if shipped
     min_gain: float = 0.001  # below a 0.1% gain of full fine-tuning, no recovery ratio is printed
-    table1_snr_db: float = 20.0
     fig2_left: tuple[str, ...] = (
         "zf",
         "wmmse",
@@ -91,7 +97,6 @@ class PappPaperSpec:
         "papp-ft-full",
         "papp-refined-zero",
     )
-    samples: int = 1000  # eval; csi and hybrid use half
 
 
 PAPER = PappPaperSpec()
@@ -124,8 +129,8 @@ def summary(doc: dict, spec: PappPaperSpec = PAPER) -> str:
     """Ratios to WMMSE per SNR, the few-shot recovery and the DeepAll comparison (Markdown)."""
     rows = doc["results"]
     snrs = _snrs(rows)
-    sites = list(dict.fromkeys(r["site"] for r in rows))
-    m = {(r["site"], r["snr_db"], r["precoder"]): r["sum_rate_mean"] for r in rows}
+    sites = sites_of(rows)
+    m = rate_table(rows)
     methods = [p for p in dict.fromkeys(r["precoder"] for r in rows) if p != "wmmse"]
     seeds = max((r.get("seeds", 1) for r in rows), default=1)
     intro = "Mean sum rate ÷ WMMSE on test positions, averaged over " + ", ".join(sites) + "."
@@ -136,12 +141,7 @@ def summary(doc: dict, spec: PappPaperSpec = PAPER) -> str:
         "",
         intro,
         "",
-        "| method | " + " | ".join(f"{s:g} dB" for s in snrs) + " | mean |",
-        "|---|" + "---|" * (len(snrs) + 1),
-    ]
-    for p in methods:
-        r = [sum(m[(s, x, p)] / m[(s, x, "wmmse")] for s in sites) / len(sites) for x in snrs]
-        out.append(f"| {p} | " + " | ".join(f"{v:.3f}" for v in r) + f" | {sum(r) / len(r):.3f} |")
+    ] + ratio_table_md(m, methods, sites, snrs)
     for pre in [x for x in ("papp", "papp-refined") if f"{x}-zero" in methods]:
         zero, full = _total(m, f"{pre}-zero", sites, snrs), _total(m, f"{pre}-ft-full", sites, snrs)
         if full / zero - 1 < spec.min_gain:  # a ratio of two differences within the noise says nothing
@@ -188,7 +188,7 @@ def _total(m: dict, p: str, sites: list[str], snrs: list[float]) -> float:
 def _per_seed_recovery(doc: dict, pre: str, n: str, sites: list[str], snrs: list[float], zero: float) -> str:
     """``"; per seed: a / b / c%"``: seed s of the budget against seed s of full fine-tuning, where the result
     keeps per-seed rows (``benchmarks/papp_paper.py`` fine-tunes on several draws of the local positions)."""
-    m = {(r["site"], r["snr_db"], r["precoder"]): r["sum_rate_mean"] for r in doc.get("per_seed", [])}
+    m = rate_table(doc.get("per_seed", []))
     seeds = sorted({int(p.rsplit("-s", 1)[1]) for (_, _, p) in m if p.startswith(f"{pre}-ft-{n}-s")})
     recs = []
     for s in seeds:
@@ -203,7 +203,7 @@ def table1_md(doc: dict, snr_db: float | None = None, spec: PappPaperSpec = PAPE
     zero-shot (mimofm's count of the deployed path), and papp-refined; the ≤ 1/50 target."""
     snr_db = spec.table1_snr_db if snr_db is None else snr_db
     rows = [r for r in doc["results"] if r["snr_db"] == snr_db]
-    sites = list(dict.fromkeys(r["site"] for r in rows))
+    sites = sites_of(rows)
     m = {(r["site"], r["precoder"]): r for r in rows}
     # SNR -> WMMSE's mean iteration count over the sites (it stops after a different number at each)
     iters = {}
@@ -269,8 +269,8 @@ def plot_ratios(doc: dict, path: Path, spec: PappPaperSpec = PAPER) -> None:
     """The Fig. 2 analogue, site means: left, sum rate vs SNR for ZF, WMMSE, DeepAll, scratch, papp zero-shot,
     fine-tuned and refined; right, every papp variant ÷ WMMSE on a scale where they can be told apart."""
     rows = doc["results"]
-    sites = list(dict.fromkeys(r["site"] for r in rows))
-    m = {(r["site"], r["snr_db"], r["precoder"]): r["sum_rate_mean"] for r in rows}
+    sites = sites_of(rows)
+    m = rate_table(rows)
     snrs = _snrs(rows)
     names = list(dict.fromkeys(r["precoder"] for r in rows))
 
@@ -295,7 +295,7 @@ def plot_ratios(doc: dict, path: Path, spec: PappPaperSpec = PAPER) -> None:
     for p in right:
         ax1.plot(
             snrs,
-            [sum(m[(s, x, p)] / m[(s, x, "wmmse")] for s in sites) / len(sites) for x in snrs],
+            mean_ratios(m, p, sites, snrs),
             label=p,
             **style[p],
         )
@@ -461,15 +461,12 @@ def finetune(steps: Steps, out: Path, sites, spec: PappPaperSpec) -> dict[str, d
 
 def evaluate(sites, variants: dict[str, dict[str, str | None]], spec: PappPaperSpec) -> dict:
     """``eval.json``: ZF, WMMSE and every papp variant (and its refinement), fine-tuned rows seed-averaged."""
-    cfg = EvalConfig(
-        precoders=["zf", "wmmse"], snr_db=list(spec.snrs_db), samples=spec.samples, positions="test"
-    )
     doc = compare_checkpoints(
         sites,
         ["zf", "wmmse"],
         "papp",
         variants,
-        cfg,
+        spec.eval_config(["zf", "wmmse"]),
         progress=lambda s: log.info("eval %s", s),
         also=("papp-refined",),
     )
@@ -511,10 +508,7 @@ def hybrid(sites, spec: PappPaperSpec) -> dict:
     (``hybrid.json``)."""
     log.info("hybrid")
     hbf = ["papp-hbf-4", "papp-hbf"] if _shipped("papp-hbf") else []
-    cfg = EvalConfig(
-        precoders=[*spec.hybrid, *hbf], snr_db=list(spec.snrs_db), samples=spec.samples // 2, positions="test"
-    )
-    return evaluate_sets(sites, cfg)
+    return evaluate_sets(sites, spec.eval_config([*spec.hybrid, *hbf], samples=spec.samples // 2))
 
 
 def run(out: Path, fig_dir: Path, spec: PappPaperSpec = PAPER) -> Path:
@@ -523,7 +517,8 @@ def run(out: Path, fig_dir: Path, spec: PappPaperSpec = PAPER) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     steps = Steps(out)
-    sites = load_sets([str(bundled_dir() / f"{n}.h5") for n in BUNDLED_HELDOUT])
+    files = heldout_files()
+    sites = load_sets(list(files.values()))
     da = _train_without_mldg(steps, out / "deepall", "deepall", spec)
     ft = finetune(steps, out, sites, spec)
     sc = {
@@ -532,7 +527,7 @@ def run(out: Path, fig_dir: Path, spec: PappPaperSpec = PAPER) -> Path:
             out / "scratch" / cs.name,
             f"scratch/{cs.name}",
             spec,
-            f"papp.sites=['{bundled_dir() / f'{cs.name}.h5'}']",
+            f"papp.sites=['{files[cs.name]}']",
         )
         for cs in sites
     }

@@ -32,6 +32,7 @@ import torch
 
 from mimofm._io import write_json
 from mimofm.adaptation.wifoe import checkpoint_recipe
+from mimofm.channels.tasks import TaskCache
 from mimofm.channels.tr38901 import get_task
 from mimofm.core.linkbudget import FDDOperatingPoint
 from mimofm.core.rates import sum_rate
@@ -147,14 +148,14 @@ def crossing(xs: list[float], ys: list[float], target: float) -> float | None:
 def run_data(out: Path, samples: int, spec: CalibrationSpec = CALIBRATION) -> dict:
     """Perfect-CSI WMMSE and ZF per Group 1 task over the data-SNR grid (a cached step per point), into
     ``data.json``."""
-    st = Steps(out)
+    st, tasks = Steps(out), TaskCache()
     doc: dict = {"samples": samples, "rates": {}}
     for snr in spec.data_grid:
         for t in spec.group1:
             k = f"{t}@{snr:g}"
             inputs = {"task": t, "snr_db": snr, "samples": samples}
             doc["rates"][k] = st.run(
-                f"data/{k}", lambda t=t, snr=snr: classical_rates(t, snr, samples), inputs
+                f"data/{k}", lambda t=t, snr=snr: classical_rates(t, snr, samples, task_cache=tasks), inputs
             ).value
             write_json(out / "data.json", doc)
         log.info("data %g dB done", snr)
@@ -175,15 +176,16 @@ def data_point(doc: dict, spec: CalibrationSpec = CALIBRATION) -> dict:
 def run_pilot(out: Path, samples: int, snr_db: float, spec: CalibrationSpec = CALIBRATION) -> dict:
     """LMMSE + WMMSE per Group 1 task over the pilot-SNR grid at data SNR ``snr_db`` (a cached step per
     point), into ``pilot.json``."""
-    st = Steps(out)
+    st, tasks = Steps(out), TaskCache()
     doc: dict = {"snr_db": snr_db, "samples": samples, "lmmse": {}, "wmmse": {}}
     for t in spec.group1:
-        doc["wmmse"][t] = classical_rates(t, snr_db, samples)["wmmse"]
+        doc["wmmse"][t] = classical_rates(t, snr_db, samples, task_cache=tasks)["wmmse"]
         for p in [*spec.pilot_grid, "default"]:
             k = f"{t}@{p}"
 
             def step(t=t, p=p) -> float:
-                return lmmse_wmmse_rate(t, snr_db, samples, pilot_snr_db=None if p == "default" else p)
+                pilot = None if p == "default" else p
+                return lmmse_wmmse_rate(t, snr_db, samples, pilot_snr_db=pilot, task_cache=tasks)
 
             inputs = {"task": t, "pilot": p, "snr_db": snr_db, "samples": samples}
             doc["lmmse"][k] = st.run(f"pilot/{k}", step, inputs).value
@@ -241,13 +243,14 @@ def run_cep(
     model = load_wifoe(str(d / "last")).eval()
     op = recipe.operating_point(snr_db)
     res: dict = {"offset_db": offset_db, "steps": steps, "snr_db": snr_db, "samples": samples, "rates": {}}
+    tasks = TaskCache()
     for t in spec.group1:
         n = model.branch(t).shape.num_bs_ant
-        draws = task_draws(t, snr_db, samples)
+        draws = task_draws(t, snr_db, samples, task_cache=tasks)
         res["rates"][t] = {
             "cep": wifoe_rate(model, t, draws, pilot_energy=op.pilot_energy(n)),
             "cep_est_wmmse": _estimate_then_wmmse(model, t, draws, op.pilot_energy(n)),
-            "wmmse": classical_rates(t, snr_db, samples)["wmmse"],
+            "wmmse": classical_rates(t, snr_db, samples, task_cache=tasks)["wmmse"],
         }
     write_json(d / "eval.json", res)
     log.info("CEP %+g dB: %.2f bit/s/Hz", offset_db, np.mean([v["cep"] for v in res["rates"].values()]))
@@ -368,23 +371,27 @@ def key(task: str, snr: float, pilot: float) -> str:
 def run_classical(out: Path, samples: int, spec: OperatingPointSpec = OPERATING_POINT) -> dict:
     """ZF, WMMSE, LMMSE and the NR codebooks at every point (a cached step per point), into
     ``classical.json``."""
-    st = Steps(out)
+    st, tasks = Steps(out), TaskCache()
     doc: dict = {"samples": samples, "rows": {}}
     for part, t, snr, pilot in points(spec):
         k = key(t, snr, pilot)
 
         def step(part=part, t=t, snr=snr, pilot=pilot, k=k) -> dict:
-            row = dict(classical_rates(t, snr, samples))
-            row["lmmse"] = lmmse_wmmse_rate(t, snr, samples, pilot_snr_db=pilot)
+            row = dict(classical_rates(t, snr, samples, task_cache=tasks))
+            row["lmmse"] = lmmse_wmmse_rate(t, snr, samples, pilot_snr_db=pilot, task_cache=tasks)
             if part != "dg" and (
                 part == "pilot" or snr == 10.0 + spec.shift_db
             ):  # codebooks at the calibrated SNR
                 cfg = get_task(t)
                 for bs in ("zf", "wmmse"):
-                    row[f"type1-{bs}"] = codebook_rate(t, snr, "type1", bs, samples, pilot_snr_db=pilot)
+                    row[f"type1-{bs}"] = codebook_rate(
+                        t, snr, "type1", bs, samples, pilot_snr_db=pilot, task_cache=tasks
+                    )
                 cqi = cqi_bits_for(cfg.rows, cfg.cols, cfg.feedback_bits)
                 if fit_to_bits(cfg.rows, cfg.cols, cfg.feedback_bits, cqi).type2 is not None:
-                    row["type2-wmmse"] = codebook_rate(t, snr, "type2", "wmmse", samples, pilot_snr_db=pilot)
+                    row["type2-wmmse"] = codebook_rate(
+                        t, snr, "type2", "wmmse", samples, pilot_snr_db=pilot, task_cache=tasks
+                    )
             log.info("classical %s", k)
             return row
 
@@ -462,7 +469,7 @@ def run_models(
 ) -> dict:
     """MTL (and the multi-task CEP ``cep``) and every trained per-task baseline at every point (a cached
     step per point and model), into ``models.json``."""
-    st = Steps(out)
+    st, tasks = Steps(out), TaskCache()
     stem = checkpoint or str(shipped_checkpoint("wifoe"))
     models = {"mtl": load_wifoe(stem)}
     if cep:
@@ -490,7 +497,7 @@ def run_models(
 
             def step(m=m, br=br, t=t, snr=snr, pilot=pilot) -> float:
                 e_s = FDDOperatingPoint(snr, "received", pilot).pilot_energy(m.branch(br).shape.num_bs_ant)
-                return wifoe_rate(m, t, task_draws(t, snr, samples), br, pilot_energy=e_s)
+                return wifoe_rate(m, t, task_draws(t, snr, samples, task_cache=tasks), br, pilot_energy=e_s)
 
             inputs = {"model": what, "task": t, "branch": br, "snr_db": snr, "pilot_snr_db": pilot}
             row[name] = st.run(f"models/{k}/{name}", step, {**inputs, "samples": samples}).value

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from mimofm._io import write_json
 from mimofm.adaptation.wifoe import checkpoint_recipe, finetune_wifoe
+from mimofm.channels.tasks import TaskCache
 from mimofm.channels.tr38901 import get_task
 from mimofm.evaluation.wifoe_eval import (
     checkpoint_pilot_rule,
@@ -493,10 +494,11 @@ def train_shard(
 
 
 class Models:
-    """Loads the trained models lazily."""
+    """Loads the trained models lazily; ``tasks``: the task data of the run, each task read once."""
 
     def __init__(self, out: Path, checkpoint: str) -> None:
         self.out, self.checkpoint = out, checkpoint
+        self.tasks = TaskCache()
 
     def get(self, name: str):
         stem = self.checkpoint if name == "mtl" else str(self.out / name / "last")
@@ -504,7 +506,8 @@ class Models:
 
 
 def _rate(models: Models, name: str, task: str, snr: float, samples: int, branch: str | None = None) -> float:
-    return wifoe_rate(models.get(name), task, task_draws(task, snr, samples), branch)
+    draws = task_draws(task, snr, samples, task_cache=models.tasks)
+    return wifoe_rate(models.get(name), task, draws, branch)
 
 
 def table2_fig3(models: Models, spec: WifoePaperSpec) -> dict:
@@ -515,8 +518,8 @@ def table2_fig3(models: Models, spec: WifoePaperSpec) -> dict:
     for snr in spec.snrs_db:
         log.info("table II / fig 3 at %g dB", snr)
         for t in spec.pretrain:
-            row = dict(classical_rates(t, snr, samples))
-            row["lmmse"] = lmmse_wmmse_rate(t, snr, samples)
+            row = dict(classical_rates(t, snr, samples, task_cache=models.tasks))
+            row["lmmse"] = lmmse_wmmse_rate(t, snr, samples, task_cache=models.tasks)
             row["mtl"] = _rate(models, "mtl", t, snr, samples)
             for m in ("stl", "cep", "dsc"):
                 row[m] = _rate(models, f"{m}/{t}", t, snr, samples)
@@ -545,7 +548,7 @@ def fig4(models: Models, spec: WifoePaperSpec) -> dict:
             s: {str(b): _rate(models, f"ft/{t}/{s}/{b}", t, snr, samples) for b in spec.budgets}
             for s in spec.strategies
         }
-        doc["rates"][t]["wmmse"] = classical_rates(t, snr, samples)["wmmse"]
+        doc["rates"][t]["wmmse"] = classical_rates(t, snr, samples, task_cache=models.tasks)["wmmse"]
     return doc
 
 
@@ -706,6 +709,7 @@ def fig4_val_report(out: Path, val: Fig4ValSpec, fig_dir: Path, spec: WifoePaper
     point = WiFoERecipe(**{k: rec[k] for k in keys if k in rec})
     snr, conv = point.eval_snr_db, point.snr_convention
     op = point.operating_point(snr)
+    tasks = TaskCache()
     rates: dict[str, float] = {}
     doc: dict = {
         "snr_db": snr,
@@ -731,7 +735,7 @@ def fig4_val_report(out: Path, val: Fig4ValSpec, fig_dir: Path, spec: WifoePaper
             continue
 
         def rate(task=task, d=d) -> float:
-            draws = task_draws(task, snr, val.samples, convention=conv)
+            draws = task_draws(task, snr, val.samples, convention=conv, task_cache=tasks)
             energy = op.pilot_energy(get_task(task).num_bs_ant)
             return wifoe_rate(load_wifoe(str(d / "best")), task, draws, pilot_energy=energy)
 
@@ -749,7 +753,8 @@ def fig4_val_report(out: Path, val: Fig4ValSpec, fig_dir: Path, spec: WifoePaper
         raise SystemExit(f"{len(missing)} runs not finished ({', '.join(missing)}); train them first")
     for task, per in doc["per_seed"].items():
         doc["rates"][task] = {s: {b: sum(v) / len(v) for b, v in runs.items()} for s, runs in per.items()}
-        doc["rates"][task]["wmmse"] = classical_rates(task, snr, val.samples, convention=conv)["wmmse"]
+        ref = classical_rates(task, snr, val.samples, convention=conv, task_cache=tasks)
+        doc["rates"][task]["wmmse"] = ref["wmmse"]
     write_json(out / "fig4.json", doc)
     plot_fig4(doc, Path(fig_dir) / "wifoe_fig4_val.png", fig4_val_title(doc), spec)
     text = fig4_val_markdown(doc, spec)

@@ -518,12 +518,14 @@ class CodebookConfig:
 
     @property
     def pmi_bits(self) -> int:
+        """Bits of the precoding-matrix indicator (Type I or Type II, from array and oversampling)."""
         if self.kind == "type1":
             return type1_bits(self.rows, self.cols, self.o1, self.o2)
         return type2_bits(self.rows, self.cols, self.num_beams, self.n_psk, self.o1, self.o2)
 
     @property
     def total_bits(self) -> int:
+        """Feedback bits of the configuration: ``pmi_bits + cqi_bits``."""
         return self.pmi_bits + self.cqi_bits
 
 

@@ -71,6 +71,8 @@ class TrainConfig:
     precision: str = "fp32"  # fp32 | bf16 (autocast)
 
     def validate(self) -> None:
+        """Raise :class:`MimofmInputError` for an unknown device or precision, ``cuda`` without a GPU, or
+        out-of-range steps, learning rate, schedule, clipping or ``keep_best`` settings."""
         if self.device not in ("cpu", "cuda", "auto") or self.precision not in ("fp32", "bf16"):
             raise MimofmInputError(
                 f"`device` must be cpu, cuda or auto and `precision` fp32 or bf16, got "
@@ -95,17 +97,25 @@ class Recipe(Protocol):
 
     name: str
 
-    def build_model(self) -> torch.nn.Module: ...
+    def build_model(self) -> torch.nn.Module:
+        """The model to train, freshly built (or initialised from a checkpoint the recipe names)."""
+        ...
 
-    def batch(self, step: int) -> Any: ...  # deterministic in (recipe seed, step)
+    def batch(self, step: int) -> Any:
+        """The training batch of ``step``, built on the CPU; deterministic in (recipe seed, step)."""
+        ...
 
-    def loss(
-        self, model: torch.nn.Module, batch: Any, step: int
-    ) -> tuple[torch.Tensor, dict[str, float]]: ...
+    def loss(self, model: torch.nn.Module, batch: Any, step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        """``(loss, stats)``: the scalar loss ``[]`` to minimise on ``batch`` and floats to log."""
+        ...
 
-    def evaluate(self, model: torch.nn.Module) -> dict[str, float]: ...
+    def evaluate(self, model: torch.nn.Module) -> dict[str, float]:
+        """Evaluation metrics of ``model`` (a CPU copy), higher is better for a ``keep_best`` key."""
+        ...
 
-    def config(self) -> dict: ...
+    def config(self) -> dict:
+        """The recipe's settings as a dict (saved with the checkpoint and in the run's config)."""
+        ...
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:

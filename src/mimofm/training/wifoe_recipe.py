@@ -107,9 +107,11 @@ class WiFoERecipe:
         self._val: list[SamplePool | None] | None = None  # per task, with val_fraction
 
     def config(self) -> dict:
+        """The recipe's fields as a dict (saved with the checkpoint)."""
         return asdict(self)
 
     def data(self) -> list[TaskData]:
+        """Per task of ``tasks``, its normalized positions (loaded once, then kept)."""
         if self._data is None:
             self._data = [load_task(t, self.positions, self.data_seed) for t in self.tasks]
         return self._data
@@ -141,6 +143,8 @@ class WiFoERecipe:
         return self.batch_per_task * len(self.tasks)
 
     def build_model(self) -> WiFoE:
+        """A fresh :class:`WiFoE` with one branch per task, or one whose trunk (and, with ``keep_branches``,
+        its matching branches) comes from ``init_from``; trunk frozen with ``freeze_trunk``."""
         self.data()
         shapes = [TaskShape.of(c) for c in self._cfgs]
         if not self.init_from:
@@ -196,6 +200,8 @@ class WiFoERecipe:
         return (r / torch.log2(1 + g / h.shape[-2]).sum(-1).clamp_min(1e-9)).mean(), r.mean()
 
     def loss(self, model: WiFoE, batch, step: int):
+        """Mean over tasks of ``−`` the (normalized) sum-rate objective plus ``aux_loss_weight ·`` the MoE
+        load-balancing loss; CEP stage 1: the user side's estimation NMSE. Returns ``(loss [], stats)``."""
         stats: dict[str, float] = {}
         losses, aux = [], []
         cep_est = model.cfg.feedback == "estimate" and step < self.cep_estimation_steps

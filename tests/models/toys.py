@@ -1,0 +1,37 @@
+"""Toy site files and the tiny fm settings that the model, adaptation, export and evaluation tests share."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mimofm.channels.store import write_site
+from mimofm.channels.types import ChannelSet
+from mimofm.training.fm_recipe import FMRecipe
+from tests.conftest import correlated
+
+FM_TINY = {"num_ue": 4, "d_model": 32, "num_attention_heads": 2, "num_layers": 1, "ffn": 64, "dropout": 0.0}
+
+
+def toy_site(path: Path, seed: int, n: int = 200, ant: int = 16, rank: int = 3) -> str:
+    """A toy site file: correlated channels with raw-gain magnitudes and LOS flags."""
+    h = correlated(1, n, ant, seed=seed, snr_db=-90.0, rank=rank)[0].to(torch.complex64)
+    los = torch.from_numpy(np.arange(n) % 3 == 0)
+    split = np.zeros(n, dtype=np.int8)
+    write_site(path, ChannelSet(path.stem, h, los, torch.zeros(n, 3, dtype=torch.float64)), split=split)
+    return str(path)
+
+
+def tiny_fm_recipe(sites: list[str], pretrain_steps: int, default_batch: int, rmax_samples: int) -> FMRecipe:
+    """An fm recipe of :data:`FM_TINY` on ``sites`` at 10 dB, 16 samples per dataset and step."""
+    return FMRecipe(
+        sites=sites,
+        model=FM_TINY,
+        snr_grid_db=[10.0],
+        batch_per_dataset=16,
+        default_batch=default_batch,
+        pretrain_steps=pretrain_steps,
+        rmax_samples=rmax_samples,
+    )
