@@ -286,6 +286,17 @@ class FMPrecoder(nn.Module):
         self.cfg = cfg
         self.extractor = FMFeatureExtractor(cfg)
         self.heads = nn.ModuleList(FMHead(cfg) for _ in range(cfg.num_output_heads))
+        if cfg.input_form == "user":  # ψ_e of each head's training dataset, saved with the weights
+            self.register_buffer("head_features", torch.zeros(cfg.num_output_heads, cfg.d_model))
+
+    @torch.no_grad()
+    def record_head_feature(self, head: int, feats: torch.Tensor, momentum: float = 0.98) -> None:
+        """Fold a batch's mean extractor feature (``feats`` ``[B, K+1, d]``) into ``head_features[head]``, the
+        running ``ψ_e = mean f_θ(H)`` of that head's training dataset (few-shot adaptation picks heads by
+        the cosine of ``ψ``, so it needs no training data; user form only)."""
+        psi = feats.detach().mean((0, 1)).to(self.head_features.dtype)
+        row = self.head_features[head]
+        self.head_features[head] = psi if bool((row == 0).all()) else momentum * row + (1 - momentum) * psi
 
     @property
     def default_head(self) -> int:

@@ -220,6 +220,9 @@ class FMRecipe:
         b = batch["h"][0].shape[0]
         rates, objs, stats = [], [], []
         for e, h in enumerate(batch["h"]):
+            if model.cfg.input_form == "user":  # ψ_e from the maximum-rate rows, as adaptation computes ψ
+                rows = feats[e * b : (e + 1) * b]
+                model.record_head_feature(e, rows[batch["requests"][e][:, 0] >= 1e3] if phase2 else rows)
             r_e = float(rmax[e, batch["snr_index"][e]])
             obj, rate, st = self._objective(
                 model.heads[e], feats[e * b : (e + 1) * b], h, batch["requests"][e] if phase2 else None, r_e
@@ -235,6 +238,8 @@ class FMRecipe:
         hd = batch["default_h"]
         req_d = batch["default_requests"] if phase2 else max_req(hd)
         fd = model.extractor(hd, torch.log1p(req_d)).detach()
+        if model.cfg.input_form == "user":
+            model.record_head_feature(model.default_head, fd[req_d[:, 0] >= 1e3] if phase2 else fd)
         obj_d, rd, st_d = self._objective(
             model.heads[model.default_head],
             fd,
