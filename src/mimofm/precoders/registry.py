@@ -87,12 +87,20 @@ def _linear(fn) -> Callable[[torch.Tensor], PrecoderOutput]:
     return run
 
 
-def _wmmse(setting: str, form: str) -> Callable[[torch.Tensor], PrecoderOutput]:
+def _wmmse(
+    setting: str, form: str, iterations: int | None = None
+) -> Callable[[torch.Tensor], PrecoderOutput]:
+    """WMMSE with ``setting``'s stopping rule, or exactly ``iterations`` iterations (truncated WMMSE)."""
+    tol = None if iterations is None else 0.0
+
     def run(h: torch.Tensor) -> PrecoderOutput:
-        r = wmmse(h, setting=setting, form=form)
+        r = wmmse(h, setting=setting, form=form, max_iter=iterations, tol=tol)
         return PrecoderOutput(w=r.w, sum_rate=r.sum_rate, iterations=r.iterations)
 
     return run
+
+
+TRUNCATED_WMMSE = (1, 2, 3, 5, 10)  # wmmse-<i>: WMMSE stopped after i iterations (the latency frontier)
 
 
 def _rzf_refined(h: torch.Tensor) -> PrecoderOutput:
@@ -137,6 +145,16 @@ def _build() -> dict[str, PrecoderSpec]:
             _wmmse("paper", "user"),
             "WMMSE, paper stopping rule, user-space form",
             iterative=True,
+        ),
+        *(
+            PrecoderSpec(
+                f"wmmse-{i}",
+                "precoder",
+                _wmmse("paper", "user", i),
+                f"WMMSE stopped after {i} iteration{'s' if i > 1 else ''}, user-space form",
+                iterative=True,
+            )
+            for i in TRUNCATED_WMMSE
         ),
         PrecoderSpec(
             "wmmse-antenna",
