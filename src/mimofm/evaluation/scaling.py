@@ -84,9 +84,9 @@ def _w(out) -> torch.Tensor:
 
 
 def _neural(shipped: torch.nn.Module, k: int, n: int) -> tuple[Callable[[torch.Tensor], torch.Tensor], bool]:
-    """``(precode, trained)``: the shipped model at its own size, else its architecture with random
-    weights."""
-    if (shipped.cfg.num_ue, shipped.cfg.num_bs_ant) == (k, n):
+    """``(precode, trained)``: the shipped model at its own size (a user-form model: at every size), else
+    its architecture with random weights."""
+    if shipped.cfg.input_form == "user" or (shipped.cfg.num_ue, shipped.cfg.num_bs_ant) == (k, n):
         model, trained = shipped, True
     else:
         cfg = dataclasses.replace(shipped.cfg, num_ue=k, num_bs_ant=n)
