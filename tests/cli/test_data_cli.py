@@ -9,6 +9,7 @@ import scipy.io
 import typer
 from typer.testing import CliRunner
 
+from mimofm.adaptation.common import fraction_split
 from mimofm.channels.bundled import bundled_dir
 from mimofm.channels.io import load_channels
 from mimofm.channels.store import read_site
@@ -76,6 +77,28 @@ def test_info_on_import_sources(tmp_path):
     res = _run("import", tmp_path / "h.mat", "--out", tmp_path / "h.h5")
     assert res.exit_code == 0, res.output
     assert read_site(tmp_path / "h.h5").name == "h"
+
+
+def test_import_writes_a_split_the_adaptation_would_make(tmp_path):
+    # [200] -> [40, 5]: 40 positions, 5 antennas, no split
+    h = (np.arange(200) + 1j).reshape(40, 5).astype(np.complex64)
+    np.savez(tmp_path / "user.npz", H=h)
+    res = _run(
+        "import", tmp_path / "user.npz", "--out", tmp_path / "s.h5", "--split", "0.8", "--split-seed", "3"
+    )
+    assert res.exit_code == 0, res.output
+    split = read_site(tmp_path / "s.h5").split.numpy()
+    assert np.bincount(split, minlength=3).tolist() == [
+        32,
+        4,
+        4,
+    ] and "split train 32, val 4, test 4" in " ".join(res.output.split())
+    np.testing.assert_array_equal(split, fraction_split(40, 0.8, 3))
+    assert not np.array_equal(split, fraction_split(40, 0.8, 4))  # the seed matters
+    # the default of `mimofm adapt` for a file without a split: 0.7 and its --seed
+    assert _run("import", tmp_path / "user.npz", "--out", tmp_path / "t.h5", "--split", "0.7").exit_code == 0
+    np.testing.assert_array_equal(read_site(tmp_path / "t.h5").split.numpy(), fraction_split(40, 0.7, 0))
+    _clean_error(_run("import", tmp_path / "user.npz", "--out", tmp_path / "u.h5", "--split", "1"), "(0, 1)")
 
 
 def test_info_reports_checksum_mismatch_and_exits_2(tmp_path):

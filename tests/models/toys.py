@@ -1,4 +1,5 @@
-"""Toy site files and the tiny fm settings that the model, adaptation, export and evaluation tests share."""
+"""Toy site files, a user's channel file, the tiny fm settings and a tiny pretrained user-form fm that the
+model, adaptation, export, evaluation and CLI tests share."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import torch
 from mimofm.channels.store import write_site
 from mimofm.channels.types import ChannelSet
 from mimofm.training.fm_recipe import FMRecipe
+from mimofm.training.trainer import TrainConfig, train
 from tests.conftest import correlated
 
 FM_TINY = {"num_ue": 4, "d_model": 32, "num_attention_heads": 2, "num_layers": 1, "ffn": 64, "dropout": 0.0}
@@ -35,3 +37,30 @@ def tiny_fm_recipe(sites: list[str], pretrain_steps: int, default_batch: int, rm
         pretrain_steps=pretrain_steps,
         rmax_samples=rmax_samples,
     )
+
+
+def user_file(path: Path, seed: int, n: int = 120, ant: int = 16, rank: int = 3) -> Path:
+    """A user's channel file as it comes: ``.npz`` with ``H`` ``[n, ant]`` (raw gains) only, no split."""
+    h = correlated(1, n, ant, seed=seed, snr_db=-90.0, rank=rank)[0].to(torch.complex64)
+    np.savez(path, H=h.numpy())
+    return path
+
+
+def tiny_user_fm(tmp: Path, steps: int = 6) -> str:
+    """A tiny user-form fm (rate targets per user) pretrained for ``steps`` steps on two toy sites with
+    2 users on 16 or 8 antennas, its heads' features recorded; returns the checkpoint stem."""
+    sites = [toy_site(tmp / "a.h5", 1, rank=3), toy_site(tmp / "b.h5", 2, rank=1)]
+    rec = FMRecipe(
+        sites=sites,
+        model={**FM_TINY, "num_ue": 2, "input_form": "user", "rate_mode": "per-user"},
+        snr_grid_db=[10.0],
+        batch_per_dataset=16,
+        default_batch=16,
+        pretrain_steps=2,
+        rmax_samples=8,
+        rmax_iterations=10,
+        configs=[[2, 16], [2, 8]],
+    )
+    torch.manual_seed(0)
+    train(rec, TrainConfig(steps=steps, lr=3e-3, ckpt_every=steps, out_dir=str(tmp / "pre")), progress=False)
+    return str(tmp / "pre" / "last")

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
 import typer
 from rich.markup import escape
 from rich.table import Table
 
+from mimofm.adaptation.common import fraction_split
 from mimofm.channels.formats import detect_format
 from mimofm.channels.io import export_npz, load_channels, site_info
 from mimofm.channels.store import write_site
+from mimofm.channels.types import SPLIT_NAMES
 from mimofm.cli._common import clean_errors, console, err_console
 from mimofm.core.validation import MimofmInputError
 
@@ -117,19 +120,36 @@ def import_command(
         None, "--name", help="Site name (default: the source's name or file stem)."
     ),
     force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
+    split: float | None = typer.Option(
+        None,
+        "--split",
+        help="Write a position split: this share of the positions train, the rest halved into val and "
+        "test (seeded permutation; replaces the source's split). `mimofm adapt` makes the same split "
+        "(0.7, --split-seed = its --seed) for a file without one.",
+    ),
+    split_seed: int = typer.Option(0, "--split-seed", help="Seed of the --split permutation."),
 ) -> None:
     """Import a channel file as a mimofm site file (HDF5, schema 1, checksummed, written atomically)."""
     _check_out(out, (".h5", ".hdf5"), force)
     if src.resolve() == out.resolve():
         raise MimofmInputError("`--out` must differ from the source file")
+    if split is not None and not 0 < split < 1:
+        raise MimofmInputError(f"`--split` must be a fraction in (0, 1), got {split}")
     cs, fmt = _load(src, name)
     meta = {k: v for k, v in cs.meta.items() if k != "name"}  # the site's `name` attribute is authoritative
     cs.meta = {**meta, "imported_from": {"file": src.name, "format": fmt}}
+    note = ""
+    if split is not None:
+        replaced = cs.split is not None
+        cs.split = torch.from_numpy(fraction_split(cs.num_positions, split, split_seed))
+        cs.meta["split_made"] = {"train_fraction": split, "seed": split_seed}
+        counts = ", ".join(f"{n} {int((cs.split == c).sum())}" for c, n in enumerate(SPLIT_NAMES))
+        note = f"; split {counts}" + (" (replacing the source's)" if replaced else "")
     with console.status(f"writing {out}…"):
         write_site(out, cs)
     console.print(
         f"imported [bold]{escape(cs.name)}[/]: {cs.num_positions} positions × {cs.num_bs_ant} antennas "
-        f"→ [bold]{escape(str(out))}[/]"
+        f"→ [bold]{escape(str(out))}[/]{note}"
     )
 
 
