@@ -192,19 +192,19 @@ def similar_datasets(
 
 class _Objective:
     """fm's phase-2 pretraining objective for one head, from :class:`~mimofm.training.fm_recipe.FMRecipe`
-    (its request draw and its per-head objective; a thin wrapper until the recipe makes them public)."""
+    (its request draw ``requests`` and its per-head objective ``head_objective``)."""
 
     def __init__(self, mu: float, p_tx_w: float, p_rf_w: float):
         self._recipe = FMRecipe(mu=mu, p_tx_w=p_tx_w, p_rf_w=p_rf_w)
 
     def requests(self, rng: np.random.Generator, n: int, k: int, r_max: float) -> torch.Tensor:
         """``[n, k]`` requests (bit/s/Hz) summing to ``β·r_max``; the first quarter maximum-rate (``1e3``)."""
-        return self._recipe._requests(rng, n, k, r_max)
+        return self._recipe.requests(rng, n, k, r_max)
 
     def __call__(self, head, feats: torch.Tensor, h: torch.Tensor, req: torch.Tensor, r_max: float):
         """(objective, mean maximum-rate sum rate, rate error / energy metrics) of ``head`` on ``feats``
         ``[B, K+1, d]``, ``h`` ``[B, K, N]``, ``req`` ``[B, K]``."""
-        return self._recipe._objective(head, feats, h, req, r_max)
+        return self._recipe.head_objective(head, feats, h, req, r_max)
 
 
 @dataclass

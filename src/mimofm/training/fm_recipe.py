@@ -135,7 +135,7 @@ class FMRecipe:
         self.rmax()
         return FMPrecoder(self.model_config())
 
-    def _requests(self, rng: np.random.Generator, n: int, k: int, r_max: float) -> torch.Tensor:
+    def requests(self, rng: np.random.Generator, n: int, k: int, r_max: float) -> torch.Tensor:
         """Phase-2 requests ``[n, k]``: ``R*_u ~ U(0,1)`` scaled to sum to ``β·R^max``, ``β ~ U(0,1)``;
         the first quarter keeps "very large requests" (``1e3``) so the maximum-rate mode is not forgotten."""
         r = rng.uniform(size=(n, k))
@@ -158,7 +158,7 @@ class FMRecipe:
             si = int(rng.integers(len(self.snr_grid_db)))
             out["h"].append(self._draw(d, b, int(rng.integers(2**62)), self.snr_grid_db[si], config))
             out["snr_index"].append(si)
-            out["requests"].append(self._requests(rng, b, k, float(rmax[e, si])))
+            out["requests"].append(self.requests(rng, b, k, float(rmax[e, si])))
         b_default = self._size(self.default_batch, k)
         mix = [int(x) for x in rng.integers(len(data), size=b_default)]
         si = int(rng.integers(len(self.snr_grid_db)))
@@ -166,7 +166,7 @@ class FMRecipe:
         out["default_h"] = torch.cat(
             [self._draw(data[e], 1, int(rng.integers(2**62)), self.snr_grid_db[si], config) for e in mix]
         )
-        out["default_requests"] = self._requests(rng, b_default, k, float(rmax[:, si].mean()))
+        out["default_requests"] = self.requests(rng, b_default, k, float(rmax[:, si].mean()))
         return out
 
     # -- loss ----------------------------------------------------------------------------------
@@ -174,7 +174,7 @@ class FMRecipe:
         a = ((rates.detach() - rmax) ** 2).clamp(1.0, self.clamp_t)
         return a / a.sum()
 
-    def _objective(
+    def head_objective(
         self, head, feats: torch.Tensor, h: torch.Tensor, req: torch.Tensor | None, r_max: float
     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
         """One head's loss on one batch -> (objective, mean max-rate sum rate, phase-2 metrics).
@@ -224,7 +224,7 @@ class FMRecipe:
                 rows = feats[e * b : (e + 1) * b]
                 model.record_head_feature(e, rows[batch["requests"][e][:, 0] >= 1e3] if phase2 else rows)
             r_e = float(rmax[e, batch["snr_index"][e]])
-            obj, rate, st = self._objective(
+            obj, rate, st = self.head_objective(
                 model.heads[e], feats[e * b : (e + 1) * b], h, batch["requests"][e] if phase2 else None, r_e
             )
             objs.append(obj)
@@ -240,7 +240,7 @@ class FMRecipe:
         fd = model.extractor(hd, torch.log1p(req_d)).detach()
         if model.cfg.input_form == "user":
             model.record_head_feature(model.default_head, fd[req_d[:, 0] >= 1e3] if phase2 else fd)
-        obj_d, rd, st_d = self._objective(
+        obj_d, rd, st_d = self.head_objective(
             model.heads[model.default_head],
             fd,
             hd,
