@@ -2,7 +2,9 @@
 
 scipy's MAT v5 reader is C code that can crash the interpreter on a malformed file (a fuzzer found a
 segmentation fault); parsing in a child process turns such a crash into a clean error in the parent.
-Usage: ``python -m mimofm.channels._mat5_child IN.mat OUT.npz name1,name2,...``; prints one JSON line.
+Usage: ``python -m mimofm.channels._mat5_child IN.mat OUT.npz name1,name2,...``; prints one JSON line:
+the variables it rejected (``rejected``: name -> kind) and every variable of the file (``variables``: name,
+shape, MATLAB class, as :func:`scipy.io.whosmat` lists them without reading their data).
 """
 
 import json
@@ -19,6 +21,7 @@ def main() -> int:
     import scipy.sparse  # deferred: as above
 
     try:
+        listing = [[name, list(shape), cls] for name, shape, cls in scipy.io.whosmat(src)]
         raw = scipy.io.loadmat(
             src, variable_names=names, squeeze_me=False, chars_as_strings=True, mat_dtype=False
         )
@@ -41,7 +44,7 @@ def main() -> int:
         else:
             arrays[k] = v
     np.savez(out, **arrays)
-    print(json.dumps({"rejected": kinds}))
+    print(json.dumps({"rejected": kinds, "variables": listing}))
     return 0
 
 

@@ -12,9 +12,14 @@ import numpy as np
 
 from mimofm.core.validation import MimofmInputError
 
-__all__ = ["SUPPORTED_EXTENSIONS", "check_h_array", "detect_format", "file_error"]
+__all__ = ["GAIN_FLOOR_DB", "SUPPORTED_EXTENSIONS", "check_h_array", "detect_format", "file_error"]
 
 SUPPORTED_EXTENSIONS = (".h5", ".hdf5", ".npz", ".npy", ".mat")
+
+# Imported channels with a gain ‖h‖² below this (dB) are refused: no radio link loses that much (free-space
+# loss at 100 GHz over 100 km is 172 dB), so such values are wrong units or numbers scaled towards
+# underflow, and no SNR setting makes sense of them.
+GAIN_FLOOR_DB = -300.0
 
 
 def file_error(path: Path, msg: str) -> MimofmInputError:

@@ -17,6 +17,12 @@ way whatever the format (the rules are documented in docs/data.md):
   ``num_positions × num_bs_ant`` matrix. MATLAB row/column vectors (``1×P`` or ``P×1``) are
   accepted for ``los`` and ``split``.
 
+Other layouts — DeepMIMO v4, Sionna (PHY and RT), QuaDRiGa, batches of users ``[B, K, N_t]``, subcarrier
+axes — and other variable names are read through :mod:`mimofm.channels.layouts` with the options of
+:class:`~mimofm.channels.layouts.ImportOptions` (``--var``, ``--subcarrier``, ``--layout``); every import is
+explained by one line (:class:`~mimofm.channels.layouts.ReadAs`), logged at INFO level by
+:func:`load_channels` and returned by :func:`read_channels` (see docs/byo-channels.md).
+
 Shape contract of the result: ``h`` complex ``[num_positions, num_bs_ant]`` (row n is the channel from
 the BS antennas to the UE at position n: ``y_n = H[n] @ x``; raw gains with path loss, or normalized
 gains), ``los`` bool ``[num_positions]``, ``positions`` float64 ``[num_positions, 2 or 3]`` (metres),
@@ -29,6 +35,8 @@ matrices and HDF5 object references are rejected. Every problem raises
 from __future__ import annotations
 
 import json
+import logging
+import math
 import subprocess
 import sys
 import tempfile
@@ -40,16 +48,64 @@ import numpy as np
 import torch
 
 from mimofm._io import atomic_path
-from mimofm.channels.formats import check_h_array, detect_format, file_error
+from mimofm.channels.formats import GAIN_FLOOR_DB, check_h_array, detect_format, file_error
+from mimofm.channels.layouts import (
+    CHANNEL_NAMES,
+    ImportOptions,
+    ReadAs,
+    apply_layout,
+    detect_layout,
+    parse_layout,
+)
 from mimofm.channels.store import read_site, read_site_with_header
 from mimofm.channels.types import SPLIT_NAMES, ChannelSet
 from mimofm.core.validation import MimofmInputError
 
-__all__ = ["export_npz", "load_channels", "save_channels_npz", "site_info"]
+__all__ = [
+    "ImportOptions",
+    "export_npz",
+    "load_channel_files",
+    "load_channels",
+    "read_channels",
+    "save_channels_npz",
+    "site_info",
+]
 
+log = logging.getLogger(__name__)
 
 # Variables read from imported files; anything else in the file is ignored.
 _IMPORT_NAMES = ("H", "H_real", "H_imag", "los", "positions", "split", "meta_json")
+# Also read: the other channel names of the layouts, Sionna's path delays (they mark path coefficients)
+# and DeepMIMO's receiver positions (used as `positions` when the file has none).
+_EXTRA_NAMES = ("tau", "rx_pos")
+
+
+def _wanted(var: str | None) -> tuple[str, ...]:
+    """The variables to read from a file: the import names, the channel names and ``var``."""
+    return tuple(dict.fromkeys(_IMPORT_NAMES + CHANNEL_NAMES + _EXTRA_NAMES + ((var,) if var else ())))
+
+
+class _Raw:
+    """What a reader found: ``arrays`` (name -> raw numpy array), ``listing`` (every variable of the file:
+    name, shape, type, for messages) and ``rejected`` (name -> the error reading it would raise; raised
+    only if that variable is needed)."""
+
+    def __init__(self, arrays: dict, listing: list | None = None, rejected: dict | None = None) -> None:
+        self.arrays = arrays
+        self.listing = (
+            listing if listing is not None else [(k, list(v.shape), str(v.dtype)) for k, v in arrays.items()]
+        )
+        self.rejected = rejected or {}
+
+    def has(self, key: str) -> bool:
+        """Whether ``key`` is in the file (read or rejected)."""
+        return key in self.arrays or key in self.rejected
+
+    def get(self, key: str) -> np.ndarray:
+        """The array ``key``; raises the stored error if it could not be read."""
+        if key in self.rejected:
+            raise self.rejected[key]
+        return self.arrays[key]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -93,7 +149,7 @@ def _read_npy(path: Path) -> dict[str, np.ndarray]:
     return {"H": h}
 
 
-def _read_mat5(path: Path) -> dict[str, np.ndarray]:
+def _read_mat5(path: Path, names: tuple[str, ...]) -> _Raw:
     """Parse a MATLAB v5 file in a child process (scipy's reader can crash on malformed files)."""
     _REJECT = {
         "sparse": "a MATLAB sparse matrix; save it full",
@@ -110,7 +166,7 @@ def _read_mat5(path: Path) -> dict[str, np.ndarray]:
                     "mimofm.channels._mat5_child",
                     str(path),
                     str(out),
-                    ",".join(_IMPORT_NAMES),
+                    ",".join(names),
                 ],
                 capture_output=True,
                 text=True,
@@ -133,12 +189,16 @@ def _read_mat5(path: Path) -> dict[str, np.ndarray]:
             ) from None
         if "error" in report:
             raise file_error(path, f"is not a readable MATLAB v5 .mat file ({report['error']})")
+        rejected = {}
         for key, kind in report.get("rejected", {}).items():
-            raise file_error(path, f"`{key}` is {_REJECT.get(kind, f'a MATLAB {kind}, not a numeric array')}")
+            err = file_error(path, f"`{key}` is {_REJECT.get(kind, f'a MATLAB {kind}, not a numeric array')}")
+            if key in _IMPORT_NAMES:
+                raise err
+            rejected[key] = err
         with np.load(out, allow_pickle=False) as z:
             raw = {k: z[k] for k in z.files}
     arrays = {}
-    for key in _IMPORT_NAMES:
+    for key in names:
         if key not in raw:
             continue
         v = raw[key]
@@ -147,7 +207,8 @@ def _read_mat5(path: Path) -> dict[str, np.ndarray]:
                 raise file_error(path, f"`meta_json` must be a char array holding JSON, got dtype {v.dtype}")
             v = np.array("".join(v.ravel().tolist()))
         arrays[key] = v
-    return arrays
+    listing = [(n, shape, cls) for n, shape, cls in report.get("variables", [])]
+    return _Raw(arrays, listing, rejected)
 
 
 def _hdf5_dataset(path: Path, f, key: str, matlab: bool) -> np.ndarray:
@@ -198,12 +259,32 @@ def _hdf5_dataset(path: Path, f, key: str, matlab: bool) -> np.ndarray:
     return a
 
 
-def _read_hdf5(path: Path, matlab: bool) -> dict[str, np.ndarray]:
+def _hdf5_listing(f) -> list:
+    """Every dataset of an HDF5 file (name, shape, dtype), groups walked, at most 50."""
+    found: list = []
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Dataset) and len(found) < 50 and not name.startswith("#refs#"):
+            found.append((name, list(obj.shape), str(obj.dtype)))
+
+    f.visititems(visit)
+    return found
+
+
+def _read_hdf5(path: Path, matlab: bool, names: tuple[str, ...]) -> _Raw:
+    arrays: dict[str, np.ndarray] = {}
+    rejected: dict[str, MimofmInputError] = {}
     try:
         with h5py.File(path, "r") as f:
-            arrays = {
-                k: _hdf5_dataset(path, f, k, matlab) for k in _IMPORT_NAMES if k in f and k != "meta_json"
-            }
+            for k in names:
+                if k == "meta_json" or k not in f:
+                    continue
+                try:
+                    arrays[k] = _hdf5_dataset(path, f, k, matlab)
+                except MimofmInputError as e:
+                    if k in _IMPORT_NAMES:
+                        raise
+                    rejected[k] = e  # raised only if this variable is the channel asked for
             if "meta_json" in f:
                 obj = f["meta_json"]
                 if matlab:
@@ -222,22 +303,189 @@ def _read_hdf5(path: Path, matlab: bool) -> dict[str, np.ndarray]:
             if "meta_json" in f.attrs:
                 m = f.attrs["meta_json"]
                 arrays["meta_json"] = np.array(m.decode() if isinstance(m, bytes) else str(m))
-            found = list(f.keys())
+            listing = _hdf5_listing(f)
     except MimofmInputError:
         raise
     except OSError as e:
         raise file_error(path, f"is not a readable HDF5 file (truncated or corrupt?): {e}") from None
-    if "H" not in arrays and "H_real" not in arrays:
+    return _Raw(arrays, listing, rejected)
+
+
+# ---------------------------------------------------------------------------------------------
+# the channel array: which variable, which layout (mimofm.channels.layouts)
+
+
+def _describe_listing(raw: _Raw) -> str:
+    items = [f"{n} {list(shape)} {kind}" for n, shape, kind in raw.listing[:12]]
+    more = f", ... ({len(raw.listing) - 12} more)" if len(raw.listing) > 12 else ""
+    return ", ".join(items) + more if items else "nothing"
+
+
+def _pick_var(path: Path, raw: _Raw, var: str | None) -> str:
+    """The name of the channel array: ``var``, else ``H`` (or ``H_real``/``H_imag``), else the one of
+    :data:`~mimofm.channels.layouts.CHANNEL_NAMES` in the file."""
+    if var is not None:
+        if var == "H" and (raw.has("H_real") or raw.has("H_imag")):
+            return "H"
+        if not raw.has(var):
+            raise file_error(path, f"has no variable `{var}` (`--var`); found: {_describe_listing(raw)}")
+        return var
+    if raw.has("H") or raw.has("H_real") or raw.has("H_imag"):
+        return "H"
+    found = [n for n in CHANNEL_NAMES if raw.has(n)]
+    if len(found) == 1:
+        return found[0]
+    if len(found) > 1:
         raise file_error(
             path,
-            "has no `H` dataset (nor `H_real`/`H_imag`) at its root (found: "
-            f"{', '.join(found) or 'nothing'})",
+            f"holds several channel arrays ({', '.join(f'`{n}`' for n in found)}); "
+            "pass --var NAME to pick one",
         )
-    return arrays
+    raise file_error(
+        path,
+        f"has no `H` array (nor {', '.join(CHANNEL_NAMES[1:])}); found: {_describe_listing(raw)}; "
+        "pass --var NAME for the array that holds the channel",
+    )
+
+
+def _aux_lengths(arrays: dict) -> tuple[int, ...]:
+    """Lengths of ``los``/``split`` (MATLAB vectors squeezed) and the rows of ``positions``."""
+    out = []
+    for k in ("los", "split"):
+        v = arrays.get(k)
+        if v is not None and (v.ndim == 1 or (v.ndim == 2 and 1 in v.shape)):
+            out.append(int(v.size))
+    pos = arrays.get("positions")
+    if pos is not None and pos.ndim == 2:
+        out.append(int(pos.shape[0]))
+    return tuple(out)
+
+
+def _reshape_aux(arrays: dict, position_shape: tuple[int, ...], repeat: int) -> None:
+    """Flatten ``los``/``split``/``positions`` laid out like the position axes, and repeat each entry
+    ``repeat`` times (``--subcarrier all``); arrays of other shapes are left for validation to refuse."""
+    p0 = math.prod(position_shape)
+    for k in ("los", "split"):
+        v = arrays.get(k)
+        if v is not None and v.ndim >= 1 and v.size == p0:
+            v = v.reshape(p0)  # [n...] -> [positions]
+            arrays[k] = np.repeat(v, repeat) if repeat > 1 else v
+    pos = arrays.get("positions")
+    if pos is not None and pos.ndim >= 2 and pos.shape[-1] in (2, 3) and pos.size == p0 * pos.shape[-1]:
+        pos = pos.reshape(p0, pos.shape[-1])  # [n..., 2|3] -> [positions, 2|3]
+        arrays["positions"] = np.repeat(pos, repeat, axis=0) if repeat > 1 else pos
+
+
+def _interpret(path: Path, fmt: str, raw: _Raw, options: ImportOptions) -> tuple[dict, ReadAs, tuple, int]:
+    """The file's arrays with ``H`` reduced to ``[num_positions, num_bs_ant]``, how it was read, the shape
+    of its position axes and the subcarrier repeat."""
+    var = "H" if fmt == "npy" else _pick_var(path, raw, options.var)
+    arrays = {k: v for k, v in raw.arrays.items() if k in ("los", "positions", "split", "meta_json")}
+    if "positions" not in arrays and "rx_pos" in raw.arrays:  # DeepMIMO's receiver positions
+        arrays["positions"] = raw.arrays["rx_pos"]
+    if var == "H":
+        h = _combine_real_imag(path, {k: raw.get(k) for k in ("H", "H_real", "H_imag") if raw.has(k)})
+    else:
+        h = raw.get(var)
+    if h.dtype.hasobject:
+        raise file_error(path, f"`{var}` has an object dtype; store a plain complex array")
+    if not np.iscomplexobj(h):
+        hint = (
+            " (for real and imaginary parts stored apart, name them `H_real` and `H_imag`)"
+            if var == "H"
+            else ""
+        )
+        if h.ndim >= 1 and h.shape[-1] == 2:
+            hint += "; a last axis of 2 holding real/imag parts: save `x[..., 0] + 1j * x[..., 1]`"
+        raise file_error(path, f"`{var}` must be complex, got dtype {h.dtype}{hint}")
+    if h.ndim < 2:
+        raise file_error(path, f"`{var}` must have shape [num_positions, num_bs_ant], got {list(h.shape)}")
+    if min(h.shape) == 0:
+        raise file_error(path, f"`{var}` is empty: shape {list(h.shape)}")
+    shape = tuple(int(x) for x in h.shape)
+    if options.layout is not None:
+        layout = parse_layout(path, options.layout, var, shape)
+    else:
+        layout = detect_layout(
+            path,
+            var,
+            shape,
+            matlab=fmt in ("mat-v5", "mat-v7.3"),
+            has_tau=raw.has("tau"),
+            subcarrier_given=options.subcarrier is not None,
+            aux_lengths=_aux_lengths(arrays),
+        )
+    h2, read_as, position_shape, repeat = apply_layout(path, var, h, layout, options.subcarrier)
+    if layout.labels != ("n", "ntx") or repeat > 1:
+        _reshape_aux(arrays, position_shape, repeat)
+    arrays["H"] = h2
+    return arrays, read_as, position_shape, repeat
 
 
 # ---------------------------------------------------------------------------------------------
 # validation shared by every format
+
+
+def _where(row: int, position_shape: tuple, repeat: int) -> str:
+    """Row ``row`` of ``H``, with its index in the source's position axes when they were flattened."""
+    text = f"{row}"
+    if len(position_shape) > 1 or repeat > 1:
+        idx = [int(i) for i in np.unravel_index(row // repeat, position_shape)]
+        text += f" = source position {idx}" + (f", subcarrier {row % repeat}" if repeat > 1 else "")
+    return text
+
+
+def _check_h(path: Path, h: np.ndarray, read_as: ReadAs, position_shape: tuple, repeat: int) -> None:
+    """Finite entries, no all-zero position, gains large enough for an SNR to mean something."""
+    var = read_as.var
+    finite = np.isfinite(h)
+    if not finite.all():
+        rows = np.flatnonzero(~finite.all(axis=1))
+        raise file_error(
+            path,
+            f"`{var}` has {int((~finite).sum())} NaN/Inf entries in {rows.size} positions (first: "
+            f"{_where(int(rows[0]), position_shape, repeat)}); every entry must be finite: fix or drop "
+            "those positions",
+        )
+    zero = ~np.abs(h).any(axis=1)
+    if zero.any():
+        hint = (
+            " (DeepMIMO gives users without paths an all-zero channel: keep the users with num_paths > 0)"
+            if "DeepMIMO" in read_as.what
+            else ""
+        )
+        first = _where(int(np.argmax(zero)), position_shape, repeat)
+        raise file_error(
+            path,
+            f"`{var}` has {int(zero.sum())} all-zero rows (first: {first}){hint}; "
+            "no precoder can serve a position without a channel: remove them",
+        )
+    g = (h.real.astype(np.float64) ** 2 + h.imag.astype(np.float64) ** 2).sum(axis=1)  # [positions] ‖h‖²
+    g_db = 10.0 * np.log10(g)
+    how = (
+        "mimofm sets the SNR with --snr-db (the noise power is chosen so that the site-median gain "
+        "‖h‖² reaches that SNR) or with --noise-dbm (the raw gains with --tx-power-dbm and --system-loss-db)"
+    )
+    median_db = float(np.sort(g_db)[(g_db.size - 1) // 2])  # the lower median, as median_gain
+    if median_db < GAIN_FLOOR_DB:
+        raise file_error(
+            path,
+            f"`{var}` has a median gain of {median_db:.1f} dB (‖h‖² over positions), below "
+            f"{GAIN_FLOOR_DB:g} dB: too small for an SNR to mean anything. {how}; no radio link loses "
+            f"{-median_db:.0f} dB (free space at 100 GHz over 100 km: 172 dB). Check that H holds linear "
+            "complex amplitudes (not dB or powers), or rescale it: with --snr-db a constant scale does not "
+            f"change the results, e.g. multiply H by {10 ** (-median_db / 20):.0e} for a median gain of 0 dB",
+        )
+    low = g_db < GAIN_FLOOR_DB
+    if low.any():
+        first = int(np.argmax(low))
+        raise file_error(
+            path,
+            f"`{var}` has {int(low.sum())} positions with a gain below {GAIN_FLOOR_DB:g} dB (first: "
+            f"{_where(first, position_shape, repeat)}, {g_db[first]:.1f} dB; median {median_db:.1f} dB): no "
+            f"SNR serves them ({how}); remove those positions",
+        )
+    check_h_array(path, h)
 
 
 def _vector(a: np.ndarray, n: int) -> np.ndarray | None:
@@ -276,19 +524,16 @@ def _combine_real_imag(path: Path, arrays: dict) -> np.ndarray:
     return (re.astype(ctype) + 1j * im.astype(ctype)).astype(ctype)
 
 
-def _channel_set(path: Path, arrays: dict[str, np.ndarray], name: str | None) -> ChannelSet:
-    if "H" not in arrays and "H_real" not in arrays and "H_imag" not in arrays:
-        raise file_error(path, f"has no `H` array (found: {', '.join(arrays) or 'nothing'})")
-    h = _combine_real_imag(path, arrays)
-    if h.dtype.hasobject:
-        raise file_error(path, "`H` has an object dtype; store a plain complex array")
-    if not np.iscomplexobj(h):
-        raise file_error(
-            path,
-            f"`H` must be complex, got dtype {h.dtype} "
-            "(for real and imaginary parts stored apart, name them `H_real` and `H_imag`)",
-        )
-    check_h_array(path, h)
+def _channel_set(
+    path: Path,
+    arrays: dict[str, np.ndarray],
+    name: str | None,
+    read_as: ReadAs,
+    position_shape: tuple = (),
+    repeat: int = 1,
+) -> ChannelSet:
+    h = arrays["H"]  # [num_positions, num_bs_ant], complex (see _interpret)
+    _check_h(path, h, read_as, position_shape or (h.shape[0],), repeat)
     n = h.shape[0]
 
     los = arrays.get("los")
@@ -354,15 +599,33 @@ def _channel_set(path: Path, arrays: dict[str, np.ndarray], name: str | None) ->
     )
 
 
-def load_channels(path: str | Path, name: str | None = None) -> ChannelSet:
-    """Load any supported channel file (see the module docstring); validates dtype, shape, finiteness
-    and non-zero users. Returns ``h`` complex ``[num_positions, num_bs_ant]``.
+def load_channels(
+    path: str | Path,
+    name: str | None = None,
+    *,
+    var: str | None = None,
+    subcarrier: str | int | None = None,
+    layout: str | None = None,
+) -> ChannelSet:
+    """Load any supported channel file (see the module docstring); validates dtype, shape, finiteness,
+    non-zero users and gains. Returns ``h`` complex ``[num_positions, num_bs_ant]``.
 
-    ``name`` overrides the site name (else the file's name, else the file stem).
+    ``name`` overrides the site name (else the file's name, else the file stem). ``var``, ``subcarrier``
+    and ``layout`` say how to read an imported array (:class:`~mimofm.channels.layouts.ImportOptions`; site
+    files ignore them). How the array was read is logged at INFO level (:func:`read_channels` returns it).
     """
+    return read_channels(path, name, ImportOptions(var=var, subcarrier=subcarrier, layout=layout))[0]
+
+
+def read_channels(
+    path: str | Path, name: str | None = None, options: ImportOptions | None = None
+) -> tuple[ChannelSet, ReadAs | None]:
+    """:func:`load_channels` with its explanation: ``(channel_set, read_as)``, ``read_as`` None for a site
+    file (already ``[num_positions, num_bs_ant]``; the options do not apply)."""
     path = Path(path)
+    options = options or ImportOptions()
     try:
-        return _load(path, name)
+        cs, read_as = _load(path, name, options)
     except MimofmInputError:
         raise
     except Exception as e:
@@ -371,24 +634,42 @@ def load_channels(path: str | Path, name: str | None = None) -> ChannelSet:
         raise file_error(
             path, f"is damaged or not a valid file of its format ({type(e).__name__}: {e})"
         ) from None
+    if read_as is not None:
+        log.info("%s: %s", path.name, read_as.line())
+    return cs, read_as
 
 
-def _load(path: Path, name: str | None) -> ChannelSet:
+def load_channel_files(
+    paths: list[str | Path], options: ImportOptions | None = None
+) -> list[tuple[ChannelSet, ReadAs | None]]:
+    """:func:`read_channels` of every path; site names must be distinct (they key results)."""
+    if not paths:
+        raise MimofmInputError("give at least one `--data` file")
+    out = [read_channels(p, None, options) for p in paths]
+    names = [cs.name for cs, _ in out]
+    if len(set(names)) != len(names):
+        raise MimofmInputError(f"two `--data` files have the same site name: {names}")
+    return out
+
+
+def _load(path: Path, name: str | None, options: ImportOptions) -> tuple[ChannelSet, ReadAs | None]:
     fmt = detect_format(path)
     if fmt == "mimofm-site":
         cs = read_site(path)
         if name:
             cs.name = name
-        return cs
+        return cs, None
+    names = _wanted(options.var)
     if fmt == "npz":
-        arrays = _read_npz(path)
+        raw = _Raw(_read_npz(path))
     elif fmt == "npy":
-        arrays = _read_npy(path)
+        raw = _Raw(_read_npy(path))
     elif fmt == "mat-v5":
-        arrays = _read_mat5(path)
+        raw = _read_mat5(path, names)
     else:  # hdf5 or mat-v7.3
-        arrays = _read_hdf5(path, matlab=(fmt == "mat-v7.3"))
-    return _channel_set(path, arrays, name)
+        raw = _read_hdf5(path, fmt == "mat-v7.3", names)
+    arrays, read_as, position_shape, repeat = _interpret(path, fmt, raw, options)
+    return _channel_set(path, arrays, name, read_as, position_shape, repeat), read_as
 
 
 def save_channels_npz(path: str | Path, cs: ChannelSet) -> None:
@@ -414,7 +695,7 @@ def export_npz(cs: ChannelSet, path: str | Path) -> Path:
     return path
 
 
-def site_info(path: str | Path) -> dict:
+def site_info(path: str | Path, options: ImportOptions | None = None) -> dict:
     """Summary of any importable channel file (a site file or an import source).
 
     Keys: ``file``, ``format``, ``name``, ``schema`` (None unless a site file), ``num_positions``,
@@ -422,16 +703,19 @@ def site_info(path: str | Path) -> dict:
     ``10·log10 ‖h‖²``; the lower median for an even count, as ``torch.median`` and the site-median SNR
     convention of :func:`mimofm.core.linkbudget.median_gain`), ``split_counts`` (None without ``split``),
     ``meta``, ``file_size_bytes``,
-    ``checksum_sha256`` and ``checksum_ok`` (None unless a site file), ``created_utc``.
+    ``checksum_sha256`` and ``checksum_ok`` (None unless a site file), ``created_utc``, ``read_as`` (how
+    an imported array was read, :meth:`~mimofm.channels.layouts.ReadAs.line`; None for a site file).
+    ``options``: how to read an imported array (:class:`~mimofm.channels.layouts.ImportOptions`).
     A site file whose checksum does not match is reported with ``checksum_ok`` False, not raised.
     """
     path = Path(path)
     fmt = detect_format(path)
     header = {"schema": None, "checksum_sha256": None, "checksum_ok": None, "created_utc": None}
+    read_as = None
     if fmt == "mimofm-site":
         cs, header = read_site_with_header(path)
     else:
-        cs = load_channels(path)
+        cs, read_as = read_channels(path, None, options)
     g = (cs.h.real.double().square() + cs.h.imag.double().square()).sum(-1)  # [num_positions] ‖h‖²
     return {
         "file": str(path),
@@ -452,4 +736,5 @@ def site_info(path: str | Path) -> dict:
         "checksum_sha256": header["checksum_sha256"],
         "checksum_ok": header["checksum_ok"],
         "created_utc": header["created_utc"],
+        "read_as": None if read_as is None else read_as.line(),
     }
