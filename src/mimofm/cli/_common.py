@@ -1,4 +1,5 @@
-"""CLI helpers: clean errors (no traceback, non-zero exit), list parsing, the results table."""
+"""CLI helpers: clean errors (no traceback, non-zero exit), list parsing, the results table, the channel-file
+import options (``--var``, ``--subcarrier``, ``--layout``)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import math
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from mimofm.channels.layouts import ImportOptions
 from mimofm.core.validation import MimofmInputError
 
 console = Console()
@@ -16,17 +19,66 @@ err_console = Console(stderr=True)
 
 
 def clean_errors(fn):
-    """Turn :class:`MimofmInputError` into a one-line message on stderr and exit code 2."""
+    """Turn :class:`MimofmInputError` into a one-line message on stderr and exit code 2.
+
+    The message is printed literally: Rich markup in it (shapes such as ``[num_positions, num_bs_ant]``,
+    file names with brackets) is escaped, so nothing in it is taken for a style and dropped.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except MimofmInputError as e:
-            err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
 
     return wrapper
+
+
+# the import options of every command that reads channel files (`data import|export|info`, `eval --data`)
+VAR_HELP = (
+    "Imported files: the array holding the channel (default: H, else the one of channel/channels "
+    "(DeepMIMO), h_freq/h_f/cfr/a/cir (Sionna), coeff (QuaDRiGa), h; an HDF5 path like grp/H is accepted)."
+)
+SUBCARRIER_HELP = (
+    "Imported arrays with a subcarrier axis: an index (0, 1, ...), `mean` (the average complex response over "
+    "the band; the default) or `all` (every subcarrier a position)."
+)
+LAYOUT_HELP = (
+    "Imported arrays: one label per axis, comma-separated, instead of auto-detection: n (positions; several "
+    "are flattened), ntx (BS antennas), sc (subcarriers), path (summed), t (time, size 1), nrx (UE antennas, "
+    "size 1), 1 (other size-1 axis). E.g. ntx,n reads a transposed H, n,nrx,ntx,sc a DeepMIMO v4 channel "
+    "(docs/byo-channels.md)."
+)
+
+
+def var_option():
+    """The ``--var`` option (see :data:`VAR_HELP`)."""
+    return typer.Option(None, "--var", help=VAR_HELP)
+
+
+def subcarrier_option():
+    """The ``--subcarrier`` option (see :data:`SUBCARRIER_HELP`)."""
+    return typer.Option(None, "--subcarrier", help=SUBCARRIER_HELP)
+
+
+def layout_option():
+    """The ``--layout`` option (see :data:`LAYOUT_HELP`)."""
+    return typer.Option(None, "--layout", help=LAYOUT_HELP)
+
+
+def import_options(var: str | None, subcarrier: str | None, layout: str | None) -> ImportOptions:
+    """The flags as :class:`~mimofm.channels.layouts.ImportOptions` (validated)."""
+    return ImportOptions(var=var, subcarrier=subcarrier, layout=layout)
+
+
+def print_read_as(file, read_as) -> None:
+    """The one line that says how an imported file was read (nothing for a site file)."""
+    if read_as is not None:
+        console.print(
+            f"[dim]{escape(str(file))}:[/] {escape(read_as.line())}", highlight=False, soft_wrap=True
+        )
 
 
 def parse_floats(text: str | None, name: str) -> list[float] | None:

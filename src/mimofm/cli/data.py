@@ -12,10 +12,20 @@ from rich.table import Table
 
 from mimofm.adaptation.common import fraction_split
 from mimofm.channels.formats import detect_format
-from mimofm.channels.io import export_npz, load_channels, site_info
+from mimofm.channels.io import export_npz, read_channels, site_info
+from mimofm.channels.layouts import ImportOptions
 from mimofm.channels.store import write_site
 from mimofm.channels.types import SPLIT_NAMES
-from mimofm.cli._common import clean_errors, console, err_console
+from mimofm.cli._common import (
+    clean_errors,
+    console,
+    err_console,
+    import_options,
+    layout_option,
+    print_read_as,
+    subcarrier_option,
+    var_option,
+)
 from mimofm.core.validation import MimofmInputError
 
 __all__ = ["data_app", "export_command", "import_command", "info_command"]
@@ -45,10 +55,13 @@ def _check_out(out: Path, suffixes: tuple[str, ...], force: bool) -> None:
         raise MimofmInputError(f"`--out` {str(out)!r} already exists; pass --force to replace it")
 
 
-def _load(src: Path, name: str | None):
+def _load(src: Path, name: str | None, options: ImportOptions):
+    """The channel set of ``src``, its format and how it was read (printed: one line)."""
     fmt = detect_format(src)
-    with console.status(f"reading {src} ({fmt})…"):
-        return load_channels(src, name=name), fmt
+    with console.status(f"reading {escape(str(src))} ({fmt})…"):
+        cs, read_as = read_channels(src, name, options)
+    print_read_as(src, read_as)
+    return cs, fmt, read_as
 
 
 @data_app.command("info")
@@ -56,10 +69,14 @@ def _load(src: Path, name: str | None):
 def info_command(
     file: Path = typer.Argument(..., help="Any importable channel file (.h5/.hdf5, .npz, .npy, .mat)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of a table."),
+    var: str | None = var_option(),
+    subcarrier: str | None = subcarrier_option(),
+    layout: str | None = layout_option(),
 ) -> None:
     """Summarize a channel file: size, LOS ratio, median gain, split, metadata, checksum."""
-    with console.status(f"reading {file}…"):
-        info = site_info(file)
+    options = import_options(var, subcarrier, layout)
+    with console.status(f"reading {escape(str(file))}…"):
+        info = site_info(file, options)
     if as_json:
         typer.echo(json.dumps(info, indent=2, sort_keys=True))
     else:
@@ -73,6 +90,7 @@ def info_command(
                 "format",
                 info["format"] + (f" (schema {info['schema']})" if info["schema"] is not None else ""),
             ),
+            ("read as", "—" if info["read_as"] is None else escape(info["read_as"])),
             ("positions", str(info["num_positions"])),
             ("BS antennas", str(info["num_bs_ant"])),
             ("dtype", info["dtype"]),
@@ -102,7 +120,7 @@ def info_command(
         console.print(table)
     if info["checksum_ok"] is False:
         err_console.print(
-            f"[bold red]error:[/] site file {str(file)!r}: checksum mismatch "
+            f"[bold red]error:[/] site file {escape(repr(str(file)))}: checksum mismatch "
             "(corrupted or edited); re-generate or re-import the site",
             highlight=False,
         )
@@ -128,16 +146,28 @@ def import_command(
         "(0.7, --split-seed = its --seed) for a file without one.",
     ),
     split_seed: int = typer.Option(0, "--split-seed", help="Seed of the --split permutation."),
+    var: str | None = var_option(),
+    subcarrier: str | None = subcarrier_option(),
+    layout: str | None = layout_option(),
 ) -> None:
-    """Import a channel file as a mimofm site file (HDF5, schema 1, checksummed, written atomically)."""
+    """Import a channel file as a mimofm site file (HDF5, schema 1, checksummed, written atomically).
+
+    DeepMIMO, Sionna, QuaDRiGa and other layouts are detected and explained in one line (see
+    docs/byo-channels.md); --var, --subcarrier and --layout override the detection.
+    """
+    options = import_options(var, subcarrier, layout)
     _check_out(out, (".h5", ".hdf5"), force)
     if src.resolve() == out.resolve():
         raise MimofmInputError("`--out` must differ from the source file")
     if split is not None and not 0 < split < 1:
         raise MimofmInputError(f"`--split` must be a fraction in (0, 1), got {split}")
-    cs, fmt = _load(src, name)
+    cs, fmt, read_as = _load(src, name, options)
     meta = {k: v for k, v in cs.meta.items() if k != "name"}  # the site's `name` attribute is authoritative
-    cs.meta = {**meta, "imported_from": {"file": src.name, "format": fmt}}
+    source = {"file": src.name, "format": fmt}
+    if read_as is not None:
+        source["read_as"] = read_as.line()
+        source["options"] = {k: v for k, v in vars(options).items() if v is not None}
+    cs.meta = {**meta, "imported_from": source}
     note = ""
     if split is not None:
         replaced = cs.split is not None
@@ -159,12 +189,16 @@ def export_command(
     src: Path = typer.Argument(..., help="Any importable channel file (a site file, .npz, .npy, .mat, .h5)."),
     out: Path = typer.Option(..., "--out", help="The .npz file to write."),
     force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
+    var: str | None = var_option(),
+    subcarrier: str | None = subcarrier_option(),
+    layout: str | None = layout_option(),
 ) -> None:
     """Export a channel file as .npz (H, los, positions, split, meta_json), written atomically."""
+    options = import_options(var, subcarrier, layout)
     _check_out(out, (".npz",), force)
     if src.resolve() == out.resolve():
         raise MimofmInputError("`--out` must differ from the source file")
-    cs, _ = _load(src, None)
+    cs, _, _ = _load(src, None, options)
     with console.status(f"writing {out}…"):
         export_npz(cs, out)
     console.print(

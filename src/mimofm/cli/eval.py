@@ -10,10 +10,23 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from mimofm._io import write_json
-from mimofm.cli._common import clean_errors, console, parse_floats, results_table, tradeoff_table
+from mimofm.channels.io import load_channel_files
+from mimofm.channels.layouts import ImportOptions
+from mimofm.cli._common import (
+    clean_errors,
+    console,
+    import_options,
+    layout_option,
+    parse_floats,
+    print_read_as,
+    results_table,
+    subcarrier_option,
+    tradeoff_table,
+    var_option,
+)
 from mimofm.core.linkbudget import LinkBudget
 from mimofm.core.validation import MimofmInputError
-from mimofm.evaluation.evaluate import EvalConfig, assign_checkpoint, evaluate, load_sets
+from mimofm.evaluation.evaluate import EvalConfig, assign_checkpoint, evaluate_sets
 from mimofm.evaluation.tradeoff import TradeoffConfig, evaluate_tradeoff
 from mimofm.evaluation.wifoe_eval import (
     checkpoint_pilot_rule,
@@ -38,8 +51,8 @@ def eval_command(
         None,
         "--data",
         help=(
-            "Channel file: site file (.h5), .npz/.npy/.mat/HDF5 with H [num_positions, num_bs_ant]; "
-            "repeatable."
+            "Channel file: site file (.h5), .npz/.npy/.mat/HDF5 with H \\[num_positions, num_bs_ant], or a "
+            "DeepMIMO, Sionna, QuaDRiGa array (see --var, --subcarrier, --layout); repeatable."
         ),
     ),
     task: str | None = typer.Option(
@@ -120,11 +133,17 @@ def eval_command(
             "(mimofm.channels.denoise)."
         ),
     ),
+    var: str | None = var_option(),
+    subcarrier: str | None = subcarrier_option(),
+    layout: str | None = layout_option(),
 ) -> None:
     """Evaluate classical precoders and bounds on the same multi-user samples (or fm's rate-target mode, or
     wifoe on 3GPP tasks)."""
     # None: --precoder not given (each mode has its own default)
     given = None if precoder is None else precoder.strip()
+    options = import_options(var, subcarrier, layout)
+    if not data and options.given:
+        raise MimofmInputError("--var, --subcarrier and --layout say how to read --data files; give one")
     if not data and (task is not None or given == "wifoe"):
         return _wifoe(given, task, snr_db, samples, seed, checkpoint, json_out, snr_convention, pilot_snr_db)
     if not data:
@@ -149,6 +168,7 @@ def eval_command(
             system_loss_db,
             p_rf_w,
             exact_rates,
+            options,
         )
     cfg = EvalConfig(
         precoders=[p.strip() for p in (given or DEFAULT_PRECODERS).split(",") if p.strip()],
@@ -170,6 +190,7 @@ def eval_command(
     cfg.validate()
     if checkpoint is not None:
         cfg = assign_checkpoint(cfg, str(checkpoint))
+    sets, read = _load_data(data, options)
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -178,7 +199,9 @@ def eval_command(
         transient=True,
     ) as prog:
         task = prog.add_task("evaluating", total=None)
-        result = evaluate(cfg, progress=lambda msg: prog.update(task, description=msg))
+        result = evaluate_sets(sets, cfg, progress=lambda msg: prog.update(task, description=msg))
+    if read:
+        result["data_read_as"] = read
     console.print(results_table(result, f"mimofm eval · {num_ue} users · {samples} samples · seed {seed}"))
     for r in result["results"]:
         if r["precoder"] == "wifoe":
@@ -198,6 +221,18 @@ def eval_command(
         console.print(f"results written to [bold]{json_out}[/]")
 
 
+def _load_data(data: list[Path], options: ImportOptions | None) -> tuple[list, list[dict]]:
+    """The channel sets of the --data files, each imported file's read-as line printed; returns the sets
+    and, for the result JSON, how each imported file was read."""
+    loaded = load_channel_files(list(data), options)
+    read = []
+    for path, (_, read_as) in zip(data, loaded):
+        print_read_as(path, read_as)
+        if read_as is not None:
+            read.append({"file": str(path), **read_as.to_dict()})
+    return [cs for cs, _ in loaded], read
+
+
 def _tradeoff(
     precoder,
     data,
@@ -215,6 +250,7 @@ def _tradeoff(
     system_loss_db,
     p_rf_w,
     exact_rates=True,
+    options: ImportOptions | None = None,
 ) -> None:
     if precoder is not None and precoder != "fm":
         raise MimofmInputError("`--rate-targets` evaluates fm against the QoS baselines; use `--precoder fm`")
@@ -235,7 +271,7 @@ def _tradeoff(
     )
     cfg.validate()
     model = load_fm(str(checkpoint) if checkpoint else None)
-    sets = load_sets([str(d) for d in data])
+    sets, read = _load_data(data, options)
     for cs in sets:
         model.check_input(torch.zeros(1, num_ue, cs.num_bs_ant, dtype=torch.complex64), None)
     with Progress(
@@ -250,6 +286,8 @@ def _tradeoff(
             sets, cfg, model, link_budget=budget, progress=lambda msg: prog.update(task, description=msg)
         )
     result["checkpoint"] = str(checkpoint) if checkpoint else "shipped"
+    if read:
+        result["data_read_as"] = read
     console.print(
         tradeoff_table(result, f"mimofm eval · fm rate targets · {num_ue} users · {samples} samples")
     )
