@@ -203,9 +203,9 @@ def parse_layout(path: Path, text: str, var: str, shape: tuple[int, ...]) -> Lay
 # auto-detection
 
 
-def _flip_hint(var: str, shape: tuple[int, ...], alternatives: list[str]) -> str:
+def _ambiguous(var: str, shape: tuple[int, ...], readings: str, alternatives: list[str]) -> str:
     opts = " or ".join(f"--layout {a}" for a in alternatives)
-    return f"{var!r} {list(shape)} is ambiguous; pass {opts} (see docs/byo-channels.md)"
+    return f"{var!r} {list(shape)} is ambiguous: {readings}; pass {opts} (see docs/byo-channels.md)"
 
 
 def detect_layout(
@@ -245,6 +245,17 @@ def detect_layout(
                 ("rx antennas", "tx antennas", "positions"),
                 "QuaDRiGa/MATLAB [rx, tx, positions]",
             )
+        if matlab and not subcarrier_given:
+            raise file_error(
+                path,
+                _ambiguous(
+                    var,
+                    shape,
+                    f"QuaDRiGa [N_r, N_t, n] with {a} UE antennas (each read as positions), [batch, users, "
+                    "antennas] or [positions, antennas, subcarriers]",
+                    ["n,ntx,n", "n,n,ntx", "n,ntx,sc"],
+                ),
+            )
         if subcarrier_given:
             return Layout(
                 ("n", "ntx", "sc"),
@@ -267,9 +278,13 @@ def detect_layout(
             )
         raise file_error(
             path,
-            _flip_hint(var, shape, ["n,n,ntx", "n,ntx,sc"])
-            + f": [batch, users, antennas] ({b} users of {c} antennas) or [positions, antennas, "
-            f"subcarriers] ({b} antennas, {c} subcarriers)",
+            _ambiguous(
+                var,
+                shape,
+                f"[batch, users, antennas] ({b} users of {c} antennas) or [positions, antennas, "
+                f"subcarriers] ({b} antennas, {c} subcarriers)",
+                ["n,n,ntx", "n,ntx,sc"],
+            ),
         )
     if nd == 4:
         a, b = shape[:2]
