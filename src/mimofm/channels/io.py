@@ -381,8 +381,6 @@ def _interpret(path: Path, fmt: str, raw: _Raw, options: ImportOptions) -> tuple
     of its position axes and the subcarrier repeat."""
     var = "H" if fmt == "npy" else _pick_var(path, raw, options.var)
     arrays = {k: v for k, v in raw.arrays.items() if k in ("los", "positions", "split", "meta_json")}
-    if "positions" not in arrays and "rx_pos" in raw.arrays:  # DeepMIMO's receiver positions
-        arrays["positions"] = raw.arrays["rx_pos"]
     if var == "H":
         h = _combine_real_imag(path, {k: raw.get(k) for k in ("H", "H_real", "H_imag") if raw.has(k)})
     else:
@@ -416,6 +414,15 @@ def _interpret(path: Path, fmt: str, raw: _Raw, options: ImportOptions) -> tuple
             aux_lengths=_aux_lengths(arrays),
         )
     h2, read_as, position_shape, repeat = apply_layout(path, var, h, layout, options.subcarrier)
+    rx_pos = raw.arrays.get("rx_pos")  # DeepMIMO's receiver positions, used when they fit
+    if (
+        "positions" not in arrays
+        and rx_pos is not None
+        and rx_pos.ndim == 2
+        and rx_pos.shape[1] in (2, 3)
+        and rx_pos.shape[0] == math.prod(position_shape)
+    ):
+        arrays["positions"] = rx_pos
     if layout.labels != ("n", "ntx") or repeat > 1:
         _reshape_aux(arrays, position_shape, repeat)
     arrays["H"] = h2
