@@ -88,6 +88,14 @@ CASES = {
     "npz-real-h": lambda tmp: load_channels(_npz(tmp, H=np.ones((3, 2)))),
     "npz-nan-h": lambda tmp: load_channels(_npz(tmp, H=np.full((3, 2), np.nan + 0j))),
     "not-npz": lambda tmp: (tmp.joinpath("junk.npz").write_bytes(b"junk"), load_channels(tmp / "junk.npz")),
+    "transposed-h": lambda tmp: load_channels(_npz(tmp, H=np.ones((64, 1000), dtype=np.complex64))),
+    "import-zero-row": lambda tmp: load_channels(
+        _npz(tmp, H=np.ones((6, 3), dtype=np.complex64) * (np.arange(6) != 1)[:, None])
+    ),
+    "tiny-gain": lambda tmp: load_channels(_npz(tmp, H=np.full((6, 3), 1e-17, dtype=np.complex64))),
+    "ambiguous-layout": lambda tmp: load_channels(_npz(tmp, H=np.ones((20, 32, 64), dtype=np.complex64))),
+    "no-channel-array": lambda tmp: load_channels(_npz(tmp, X=np.ones((6, 3), dtype=np.complex64))),
+    "bad-layout": lambda tmp: load_channels(_npz(tmp, H=np.ones((6, 3), dtype=np.complex64)), layout="n,bs"),
     "tampered-site": lambda tmp: load_channels(_tampered(tmp)),
     "snr-both": lambda tmp: EvalConfig(precoders=["zf"], snr_db=[1.0], noise_dbm=[-90.0]).validate(),
     "bad-snr-list": lambda tmp: __import__("mimofm.cli._common", fromlist=["parse_floats"]).parse_floats(
