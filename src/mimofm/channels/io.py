@@ -304,6 +304,8 @@ def _read_hdf5(path: Path, matlab: bool, names: tuple[str, ...]) -> _Raw:
                 m = f.attrs["meta_json"]
                 arrays["meta_json"] = np.array(m.decode() if isinstance(m, bytes) else str(m))
             listing = _hdf5_listing(f)
+            if matlab:  # shapes as MATLAB shows them (column-major: stored reversed)
+                listing = [(n, shape[::-1], dt) for n, shape, dt in listing]
     except MimofmInputError:
         raise
     except OSError as e:
