@@ -89,3 +89,30 @@ def test_the_page_is_a_plain_function_and_never_writes_the_shipped_cards(tmp_pat
     assert {n: p.read_bytes() for n, p in cards.items() if p.exists()} == before
     with pytest.raises(ValueError, match="keep"):
         benchmarks_page(PageInputs(), made="")
+
+
+def test_configuration_and_frontier_sections_come_from_their_json(tmp_path):
+    def row(p, k, n, rate, ratio, t):
+        return {
+            "group": "sites", "site": "s1", "num_ue": k, "num_bs_ant": n, "snr_db": 10.0, "kind": "precoder",
+            "precoder": p, "sum_rate_mean": rate, "ratio_to_wmmse": ratio, "seconds_per_precoder": t,
+        }  # fmt: skip
+
+    rows = [
+        row("fm", 2, 16, 9.9, 0.99, 3e-5),
+        row("zf-wf", 2, 16, 9.0, 0.9, 1e-6),
+        row("wmmse", 2, 16, 10, 1, 1e-4),
+    ]
+    conf = tmp_path / "conf.json"
+    conf.write_text(json.dumps({"rows": rows}))
+    front = tmp_path / "front.json"
+    spec = {"num_ue": 2, "num_bs_ant": 16, "samples": 8, "chunk": 8}
+    front.write_text(json.dumps({"rows": rows, "spec": spec, "threads": 2}))
+    old = tmp_path / "old.md"
+    old.write_text(
+        "# x\n\n## Summary\nsummary\n\n3GPP 38.901 tasks T1–T9 rows\n\n## Quality on the held-out\nq\n"
+    )
+    page = main(["--keep", str(old), "--configurations", str(conf), "--frontier", str(front)])
+    assert "## fm and papp on any number of users and antennas" in page
+    assert "| sites | 2 | 16 | 0.990 | 0.990 | yes |" in page
+    assert "## Rate against CPU time" in page and "10 dB: fm on the frontier" in page

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from mimofm.evaluation.complexity import mimofm_multiplications
 from mimofm.evaluation.training_cost import training_cost
+from mimofm.experiments import configurations, frontier
 from mimofm.experiments.wifoe_paper import FIG4_VAL_COMMAND, FIG4_VAL_HEADING
 from mimofm.precoders.refine import REFINE_STEPS
 from mimofm.reports.bench import cost_markdown, scaling_figure, scaling_markdown, tradeoff_markdown
@@ -413,6 +414,50 @@ def family_paper_section(family: str, folder: Path, command: str) -> list[str]:
     return paper_section(title, intro, folder, figures, command, skip_title=skip_title)
 
 
+CONFIGURATIONS_HEADING = "## fm and papp on any number of users and antennas"
+CONFIGURATIONS_COMMAND = (
+    "mimofm data tr38901 --task T10|T6 --positions 500 --seed 0 --out runs/data/t10.h5|t6.h5; "
+    "python benchmarks/configurations.py --extra runs/data/t10.h5 runs/data/t6.h5 "
+    "--json runs/configurations.json"
+)
+FRONTIER_HEADING = "## Rate against CPU time: is the learned part worth it?"
+
+
+def configurations_section(doc: dict, command: str) -> list[str]:
+    """The configuration study's section: one table per precoder of sum rate ÷ WMMSE by (K, N_t) and SNR."""
+    return [
+        CONFIGURATIONS_HEADING,
+        "",
+        "One shipped fm and one shipped papp checkpoint (user-space form, `docs/fm.md`) on held-out data "
+        "only: the bundled held-out sites' test positions (N_t < 64: the first rows of their 8×8 panel) and "
+        "TR 38.901 arrays no fm/papp model trained on (T10: 16×8 = 128 antennas, T6: 16×16 = 256). Cells: "
+        "mean over the group's sites of the sum rate ÷ converged WMMSE's on paired samples; `min`: the "
+        "lowest site and SNR; `≥ ZF-WF`: at or above ZF-WF at every site and SNR. Targets: ≥ 0.99 at "
+        "4 × 64, ≥ 0.97 elsewhere.",
+        "",
+        configurations.render(doc).rstrip(),
+        "",
+        f"Command: `{command}`",
+        "",
+    ]
+
+
+def frontier_section(doc: dict, command: str) -> list[str]:
+    """The frontier study's section: per SNR, time per precoder, ratio to WMMSE, frontier membership."""
+    return [
+        FRONTIER_HEADING,
+        "",
+        "A neural precoder earns its place only where no classical method is both at least as fast and at "
+        "least as good. Contenders include WMMSE stopped after 1, 2, 3, 5 and 10 iterations (user-space "
+        "form). Figure: `docs/figures/frontier.png`.",
+        "",
+        frontier.render(doc).rstrip(),
+        "",
+        f"Command: `{command}`",
+        "",
+    ]
+
+
 @dataclass
 class PageInputs:
     """What the page is made from: each section's result (a JSON file or a benchmark's output folder; None:
@@ -443,6 +488,10 @@ class PageInputs:
     scaling_command: str = "mimofm bench scaling --json runs/scaling.json"
     tradeoff: list[str] = field(default_factory=list)  # "LABEL=JSON" of fm rate-target results
     tradeoff_command: str = "mimofm eval --precoder fm --rate-targets random ..."
+    configurations: Path | None = None  # benchmarks/configurations.py's JSON
+    configurations_command: str = CONFIGURATIONS_COMMAND
+    frontier: Path | None = None  # benchmarks/frontier.py's JSON
+    frontier_command: str = "python benchmarks/frontier.py --threads 2 --json runs/frontier.json"
     keep: Path | None = None  # an earlier page: sections without their result are carried over verbatim
     figures: Path = Path("docs/figures")  # where the scaling plot is written
     page_dir: Path = Path(".")  # the folder the page will live in (image links)
@@ -491,6 +540,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--latency-1core", type=Path, default=None, help="JSON of mimofm bench latency --threads 1"
     )
     ap.add_argument("--latency-1core-command", default=d.latency_1core_command)
+    ap.add_argument("--configurations", type=Path, default=None, help="JSON of benchmarks/configurations.py")
+    ap.add_argument("--configurations-command", default=d.configurations_command)
+    ap.add_argument("--frontier", type=Path, default=None, help="JSON of benchmarks/frontier.py")
+    ap.add_argument("--frontier-command", default=d.frontier_command)
     ap.add_argument("--scaling", type=Path, default=None, help="JSON of mimofm bench scaling")
     ap.add_argument("--scaling-command", default=d.scaling_command)
     ap.add_argument(
@@ -581,6 +634,16 @@ def benchmarks_page(a: PageInputs, made: str) -> str:
     )
     lines += section(
         a.papp_paper, lambda: family_paper_section("papp", a.papp_paper, a.papp_paper_command), "## papp: "
+    )
+    lines += section(
+        a.configurations,
+        lambda: configurations_section(json.loads(a.configurations.read_text()), a.configurations_command),
+        CONFIGURATIONS_HEADING,
+    )
+    lines += section(
+        a.frontier,
+        lambda: frontier_section(json.loads(a.frontier.read_text()), a.frontier_command),
+        FRONTIER_HEADING,
     )
     lines += section(
         a.wifoe_op,
