@@ -179,3 +179,16 @@ def test_user_form_onnx_graphs_serve_any_configuration_like_pytorch(tmp_path):
         np.testing.assert_allclose(run_onnx(fm_path, h.numpy()), ref_max.numpy(), atol=2e-5)
         np.testing.assert_allclose(run_onnx(fm_path, h.numpy(), req), ref_req.numpy(), atol=2e-5)
         np.testing.assert_allclose(run_onnx(papp_path, h.numpy()), ref_papp.numpy(), atol=2e-5)
+
+
+def test_the_user_form_mask_keeps_the_k_most_likely_antennas_on_with_their_gradient():
+    torch.manual_seed(0)
+    m = FMPrecoder(FMConfig(input_form="user", rate_mode="per-user", **FM_TINY))
+    with torch.no_grad():
+        m.heads[0].mask_out[-1].bias.fill_(-30.0)  # every antenna's probability far below 0.5
+    h = correlated(3, 4, 16, seed=9).to(torch.complex64)
+    out = m(h, torch.full((3, 4), 0.5), exact_rates=False)
+    assert bool((out.omega.sum(-1) == 4).all())  # exactly K = 4 antennas on, never none
+    torch.testing.assert_close(total_power(out.w.to(torch.complex128)).float(), out.gamma.detach())
+    out.omega.sum().backward()
+    assert m.heads[0].mask_out[-1].weight.grad.abs().sum() > 0

@@ -262,7 +262,13 @@ class FMHead(nn.Module):
         rate_feat = feats[:, -1]  # [B, d]
         x = torch.cat([rate_feat[:, None, :].expand(-1, af.shape[1], -1), af], dim=-1)  # [B, N, d + F_A]
         s = torch.sigmoid(self.mask_out(x)[..., 0])  # [B, N]
-        return _STE.apply(s), torch.sigmoid(self.gamma_out(rate_feat)[:, 0])
+        omega = _STE.apply(s)
+        # the K most likely antennas stay on: K streams need K antennas, and with every antenna off the
+        # precoder is 0, where no rate has a gradient (a mask that once switched everything off never
+        # recovered in training); the straight-through gradient still reaches every antenna's logit
+        keep = torch.zeros_like(s).scatter_(1, s.topk(feats.shape[1] - 1, dim=1).indices, 1.0)
+        omega = omega + keep * (1.0 - omega).detach()
+        return omega, torch.sigmoid(self.gamma_out(rate_feat)[:, 0])
 
     def forward(
         self, feats: torch.Tensor, h: torch.Tensor, *, full_power: bool = False, view: GramView | None = None
