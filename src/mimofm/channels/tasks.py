@@ -93,6 +93,8 @@ class TaskCache:
 
     def __init__(self) -> None:
         self._data: dict[tuple[str, int, int, str], TaskData] = {}
+        # results computed from the tasks (e.g. the classical rates of a draw), keyed by their caller
+        self.results: dict[tuple, object] = {}
 
     def load(
         self, name: str, positions: int = DEFAULT_POSITIONS, seed: int = 0, *, progress=None

@@ -115,9 +115,6 @@ def wifoe_rate(
         model.train(was)
 
 
-_CLASSICAL: dict[tuple, dict[str, float]] = {}
-
-
 def classical_rates(
     task: str,
     snr_db: float,
@@ -127,17 +124,18 @@ def classical_rates(
     convention: str = "received",
     task_cache: TaskCache | None = None,
 ) -> dict[str, float]:
-    """ZF and WMMSE mean sum rates with perfect CSI on :func:`task_draws` (cached per process)."""
-    key = (task, snr_db, samples, seed, positions, convention)
-    if key not in _CLASSICAL:
-        draws = task_draws(
-            task, snr_db, samples, seed, positions=positions, convention=convention, task_cache=task_cache
-        )
-        _CLASSICAL[key] = {
-            "zf": _mean_rate(draws, lambda h, i: zf(h)),
-            "wmmse": _mean_rate(draws, lambda h, i: wmmse(h).w),
-        }
-    return _CLASSICAL[key]
+    """ZF and WMMSE mean sum rates with perfect CSI on :func:`task_draws`, kept in ``task_cache`` (when
+    given) for the caller's later calls with the same arguments."""
+    key = ("classical_rates", task, snr_db, samples, seed, positions, convention)
+    if task_cache is not None and key in task_cache.results:
+        return dict(task_cache.results[key])
+    draws = task_draws(
+        task, snr_db, samples, seed, positions=positions, convention=convention, task_cache=task_cache
+    )
+    rates = {"zf": _mean_rate(draws, lambda h, i: zf(h)), "wmmse": _mean_rate(draws, lambda h, i: wmmse(h).w)}
+    if task_cache is not None:
+        task_cache.results[key] = rates
+    return dict(rates)
 
 
 def _lmmse_estimator(
