@@ -8,18 +8,11 @@ from typer.testing import CliRunner
 from mimofm.cli.adapt import report_lines
 from mimofm.cli.main import app
 from mimofm.models.papp import PaPP, PaPPConfig
+from mimofm.models.zoo import shipped_checkpoint
 from mimofm.training.checkpoint import save_checkpoint
-from tests.models.toys import tiny_user_fm, user_file
+from tests.models.toys import PAPP_TINY, tiny_user_fm, user_file
 
 runner = CliRunner()
-PAPP_TINY = {
-    "cnn_channels": [4, 2],
-    "encoder_layers": 2,
-    "encoder_width": 32,
-    "feature_dim": 16,
-    "teacher_width": 32,
-    "student_widths": [32, 64],
-}
 
 
 def _run(*args):
@@ -81,8 +74,21 @@ def test_adapt_papp_on_one_user_file_and_fixed_configuration_errors(tmp_path):
     assert doc["num_ue"] == 3 and doc["num_bs_ant"] == 8 and doc["split"]["source"] == "made"
     row = next(line for line in res.output.splitlines() if line.startswith("adapted"))
     assert row.split() == ["adapted", f"{doc['report']['adapted']['ratio_to_wmmse']:.3f}", "—", "—"]
-    # the shipped papp is a fixed-configuration checkpoint (4 users × 64 antennas)
-    res = _run("papp", "--data", data, "--shots", 10, "--num-ue", 3, "--out-dir", tmp_path / "x")
+    # papp-lite is a fixed-configuration checkpoint (4 users × 64 antennas)
+    lite = str(shipped_checkpoint("papp-lite"))
+    res = _run(
+        "papp",
+        "--data",
+        data,
+        "--shots",
+        10,
+        "--num-ue",
+        3,
+        "--checkpoint",
+        lite,
+        "--out-dir",
+        tmp_path / "x",
+    )
     assert res.exit_code == 2 and "Traceback" not in res.output
     assert "fixed-configuration (antenna-form) checkpoint for 4 users × 64 antennas" in " ".join(
         res.output.split()

@@ -14,18 +14,9 @@ from mimofm.precoders.wmmse import wmmse_precoder, wmmse_receivers
 from mimofm.training.papp_recipe import PaPPRecipe
 from mimofm.training.trainer import TrainConfig, train
 from tests.conftest import correlated
-from tests.models.toys import toy_site
+from tests.models.toys import PAPP_TINY, toy_site
 
-TINY = {
-    "num_bs_ant": 16,
-    "num_ue": 4,
-    "cnn_channels": [4, 2],
-    "encoder_layers": 2,
-    "encoder_width": 32,
-    "feature_dim": 16,
-    "teacher_width": 32,
-    "student_widths": [32, 64],
-}
+TINY = {"num_bs_ant": 16, "num_ue": 4, **PAPP_TINY}
 
 
 def test_teacher_output_is_the_classical_wmmse_step_for_its_variables():

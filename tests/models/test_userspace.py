@@ -17,16 +17,9 @@ from mimofm.precoders.registry import PrecoderSpec
 from mimofm.precoders.structured import structured_precoder
 from mimofm.precoders.wmmse import wmmse_precoder, wmmse_receivers
 from tests.conftest import correlated
+from tests.models.toys import PAPP_TINY
 
 FM_TINY = {"d_model": 32, "num_attention_heads": 2, "num_layers": 1, "ffn": 64, "dropout": 0.0}
-PAPP_TINY = {
-    "cnn_channels": [4, 2],
-    "encoder_layers": 2,
-    "encoder_width": 32,
-    "feature_dim": 16,
-    "teacher_width": 32,
-    "student_widths": [32, 64],
-}
 CONFIGS = [(1, 8), (2, 16), (4, 64), (8, 32), (16, 16), (16, 256)]
 
 

@@ -15,6 +15,15 @@ from mimofm.training.trainer import TrainConfig, train
 from tests.conftest import correlated
 
 FM_TINY = {"num_ue": 4, "d_model": 32, "num_attention_heads": 2, "num_layers": 1, "ffn": 64, "dropout": 0.0}
+# a tiny papp extractor + teacher + student (any input form; add num_ue/num_bs_ant for the antenna form)
+PAPP_TINY = {
+    "cnn_channels": [4, 2],
+    "encoder_layers": 2,
+    "encoder_width": 32,
+    "feature_dim": 16,
+    "teacher_width": 32,
+    "student_widths": [32, 64],
+}
 
 
 def toy_site(path: Path, seed: int, n: int = 200, ant: int = 16, rank: int = 3) -> str:

@@ -43,6 +43,7 @@ __all__ = [
     "SiteSplit",
     "adaptation_config",
     "check_configuration",
+    "finish_run",
     "fraction_split",
     "held_out",
     "local_dataset",
@@ -315,3 +316,24 @@ def write_record(out_dir, record: dict) -> Path:
     path = Path(out_dir) / RECORD_FILE
     write_json(path, record)
     return path
+
+
+def finish_run(out: dict, out_dir, family: str, cs, shots, split, held, report: dict, **extra) -> dict:
+    """Write ``<out_dir>/adaptation.json`` for an adaptation run — the site, the split, the held-out draw,
+    the before/after ``report`` and ``extra`` (``num_ue``, ``num_bs_ant``, fm's similar heads ...) — and
+    return the shared loop's result ``out`` with those fields added."""
+    record = {
+        "family": family,
+        "site": cs.name,
+        **{k: extra.pop(k) for k in ("num_ue", "num_bs_ant") if k in extra},
+        "shots": str(shots),
+        "checkpoint": str(out["checkpoint"]),
+        "split": split.record(),
+        **extra,
+        "held_out": held.describe(),
+        "report": report,
+        "train_metrics": out["metrics"],
+    }
+    path = write_record(out_dir, record)
+    out.update(split=split.record(), report=report, held_out=held.describe(), record=str(path), **extra)
+    return out

@@ -44,11 +44,11 @@ from mimofm.adaptation.common import (
     HeldOut,
     adaptation_config,
     check_configuration,
+    finish_run,
     held_out,
     local_dataset,
     local_indices,
     site_split,
-    write_record,
 )
 from mimofm.channels.site_data import ReferenceRates, load_datasets
 from mimofm.channels.site_data import draw_samples as _samples
@@ -463,27 +463,5 @@ def adapt_fm(
     out = train(rec, adaptation_config(steps, lr, out_dir, seed), progress=progress)
     after = fm_report(out["model"], ev)
     report = {"zero-shot": before, "adapted": after}
-    record = {
-        "family": "fm",
-        "site": cs.name,
-        "num_ue": k,
-        "num_bs_ant": n,
-        "shots": str(shots),
-        "checkpoint": str(out["checkpoint"]),
-        "split": split.record(),
-        "similar": [list(s) for s in similar],
-        "head_init": head_init,
-        "held_out": held.describe(),
-        "report": report,
-        "train_metrics": out["metrics"],
-    }
-    path = write_record(out_dir, record)
-    out.update(
-        similar=similar,
-        head_init=head_init,
-        split=split.record(),
-        report=report,
-        held_out=held.describe(),
-        record=str(path),
-    )
-    return out
+    extra = {"num_ue": k, "num_bs_ant": n, "similar": [list(s) for s in similar], "head_init": head_init}
+    return finish_run(out, out_dir, "fm", cs, shots, split, held, report, **extra)

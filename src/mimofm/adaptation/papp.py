@@ -29,12 +29,12 @@ from mimofm.adaptation.common import (
     DEFAULT_SNR_GRID_DB,
     adaptation_config,
     check_configuration,
+    finish_run,
     held_out,
     local_dataset,
     local_indices,
     rzf_ratio_report,
     site_split,
-    write_record,
 )
 from mimofm.channels.sampling import permute_users, rotate_user_phases
 from mimofm.channels.site_data import draw_samples
@@ -154,18 +154,4 @@ def finetune_papp(
         progress=progress,
     )
     report = {"zero-shot": before, "adapted": {"ratio_to_wmmse": held.ratio_to_wmmse(out["model"])}}
-    record = {
-        "family": "papp",
-        "site": cs.name,
-        "num_ue": k,
-        "num_bs_ant": n,
-        "shots": str(shots),
-        "checkpoint": str(out["checkpoint"]),
-        "split": split.record(),
-        "held_out": held.describe(),
-        "report": report,
-        "train_metrics": out["metrics"],
-    }
-    path = write_record(out_dir, record)
-    out.update(split=split.record(), report=report, held_out=held.describe(), record=str(path))
-    return out
+    return finish_run(out, out_dir, "papp", cs, shots, split, held, report, num_ue=k, num_bs_ant=n)

@@ -423,39 +423,34 @@ CONFIGURATIONS_COMMAND = (
 FRONTIER_HEADING = "## Rate against CPU time: is the learned part worth it?"
 
 
+CONFIGURATIONS_INTRO = (
+    "One shipped fm and one shipped papp checkpoint (user-space form, `docs/fm.md`) on held-out data "
+    "only: the bundled held-out sites' test positions (N_t < 64: the first rows of their 8×8 panel) and "
+    "TR 38.901 arrays no fm/papp model trained on (T10: 16×8 = 128 antennas, T6: 16×16 = 256). Cells: "
+    "mean over the group's sites of the sum rate ÷ converged WMMSE's on paired samples; `min`: the "
+    "lowest site and SNR; `≥ ZF-WF`: at or above ZF-WF at every site and SNR. Targets: ≥ 0.99 at "
+    "4 × 64, ≥ 0.97 elsewhere."
+)
+FRONTIER_INTRO = (
+    "A neural precoder earns its place only where no classical method is both at least as fast and at "
+    "least as good. Contenders include WMMSE stopped after 1, 2, 3, 5 and 10 iterations (user-space "
+    "form). Figure: `docs/figures/frontier.png`."
+)
+
+
+def study_section(heading: str, intro: str, body: str, command: str) -> list[str]:
+    """A study's section: heading, what it measures, its rendered tables and the command that made it."""
+    return [heading, "", intro, "", body.rstrip(), "", f"Command: `{command}`", ""]
+
+
 def configurations_section(doc: dict, command: str) -> list[str]:
     """The configuration study's section: one table per precoder of sum rate ÷ WMMSE by (K, N_t) and SNR."""
-    return [
-        CONFIGURATIONS_HEADING,
-        "",
-        "One shipped fm and one shipped papp checkpoint (user-space form, `docs/fm.md`) on held-out data "
-        "only: the bundled held-out sites' test positions (N_t < 64: the first rows of their 8×8 panel) and "
-        "TR 38.901 arrays no fm/papp model trained on (T10: 16×8 = 128 antennas, T6: 16×16 = 256). Cells: "
-        "mean over the group's sites of the sum rate ÷ converged WMMSE's on paired samples; `min`: the "
-        "lowest site and SNR; `≥ ZF-WF`: at or above ZF-WF at every site and SNR. Targets: ≥ 0.99 at "
-        "4 × 64, ≥ 0.97 elsewhere.",
-        "",
-        configurations.render(doc).rstrip(),
-        "",
-        f"Command: `{command}`",
-        "",
-    ]
+    return study_section(CONFIGURATIONS_HEADING, CONFIGURATIONS_INTRO, configurations.render(doc), command)
 
 
 def frontier_section(doc: dict, command: str) -> list[str]:
     """The frontier study's section: per SNR, time per precoder, ratio to WMMSE, frontier membership."""
-    return [
-        FRONTIER_HEADING,
-        "",
-        "A neural precoder earns its place only where no classical method is both at least as fast and at "
-        "least as good. Contenders include WMMSE stopped after 1, 2, 3, 5 and 10 iterations (user-space "
-        "form). Figure: `docs/figures/frontier.png`.",
-        "",
-        frontier.render(doc).rstrip(),
-        "",
-        f"Command: `{command}`",
-        "",
-    ]
+    return study_section(FRONTIER_HEADING, FRONTIER_INTRO, frontier.render(doc), command)
 
 
 @dataclass
