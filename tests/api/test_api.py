@@ -31,8 +31,22 @@ def test_fm_rate_targets_are_checked():
     h = torch.randn(2, 4, 64, dtype=torch.complex64)
     with pytest.raises(MimofmInputError, match="rate_targets"):
         fm(h, rate_targets=-torch.ones(2, 4))
-    with pytest.raises(MimofmInputError, match="4 users × 64 antennas"):
-        fm(torch.randn(2, 4, 32, dtype=torch.complex64))
+    with pytest.raises(MimofmInputError, match="1 <= users <= antennas"):
+        fm(torch.randn(2, 9, 8, dtype=torch.complex64))
+    with pytest.raises(MimofmInputError, match="4 users × 64 antennas"):  # a fixed-configuration checkpoint
+        mimofm.load_precoder("papp-lite")(torch.randn(2, 4, 32, dtype=torch.complex64))
+
+
+@pytest.mark.parametrize("name", ["fm", "papp"])
+def test_fm_and_papp_serve_any_configuration_batched_or_not(name):
+    f = mimofm.load_precoder(name)
+    g = torch.Generator().manual_seed(0)
+    for k, n in [(1, 8), (2, 32), (8, 64), (16, 128)]:
+        h = torch.randn(3, 2, k, n, dtype=torch.complex64, generator=g) * 3
+        w = f(h)  # two batch axes
+        assert w.shape == (3, 2, n, k)
+        torch.testing.assert_close(mimofm.total_power(w), torch.ones(3, 2), rtol=1e-5, atol=0)
+        torch.testing.assert_close(f(h[1, 0]), w[1, 0], rtol=1e-4, atol=1e-6)  # unbatched [K, N]
 
 
 def test_papp_is_served_like_fm():

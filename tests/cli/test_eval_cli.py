@@ -255,3 +255,31 @@ def test_imperfect_csi_costs_rate_and_vanishes_at_tiny_error(tmp_path):
     assert tiny["zf"] == pytest.approx(perfect["zf"], rel=1e-4)
     assert bad["zf"] < 0.8 * perfect["zf"] and bad["rzf"] < perfect["rzf"]
     assert bad["dpc"] == perfect["dpc"]  # the bound keeps perfect CSI
+
+
+@pytest.mark.parametrize("num_ue", [2, 8])
+def test_fm_and_papp_serve_other_users_and_antennas_from_one_checkpoint(tmp_path, num_ue):
+    """`mimofm eval --precoder fm,papp,wmmse --num-ue K` on a 32-antenna file: both networks above 0.9 of WMMSE
+    and at or above ZF-WF, from the shipped checkpoints."""
+    from mimofm.channels.io import load_channels
+
+    cs = load_channels(bundled_dir() / "etoile-mixed.h5")
+    f = tmp_path / "h32.npy"
+    np.save(f, cs.h[:, :32].numpy())  # raw gains [positions, 32 antennas]
+    out = tmp_path / "r.json"
+    res = _run(
+        "eval", "--precoder", "fm,papp,zf-wf,wmmse", "--data", str(f), "--snr-db", "10",
+        "--num-ue", str(num_ue), "--samples", "48", "--json", str(out),
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    rows = {r["precoder"]: r for r in json.loads(out.read_text())["results"]}
+    for name in ("fm", "papp"):
+        assert rows[name]["ratio_to_wmmse"] > 0.9, (name, rows[name]["ratio_to_wmmse"])
+        assert rows[name]["sum_rate_mean"] >= rows["zf-wf"]["sum_rate_mean"]
+
+
+def test_a_fixed_configuration_checkpoint_is_refused_before_any_work(tmp_path):
+    res = runner.invoke(app, ["eval", "--precoder", "wmmse,papp-lite", "--data", SITE, "--snr-db", "10",
+                              "--num-ue", "8", "--samples", "8"])  # fmt: skip
+    assert res.exit_code == 2
+    assert "fixed-configuration checkpoint for 4 users × 64 antennas" in res.output
