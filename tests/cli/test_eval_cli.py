@@ -259,8 +259,8 @@ def test_imperfect_csi_costs_rate_and_vanishes_at_tiny_error(tmp_path):
 
 @pytest.mark.parametrize("num_ue", [2, 8])
 def test_fm_and_papp_serve_other_users_and_antennas_from_one_checkpoint(tmp_path, num_ue):
-    """`mimofm eval --precoder fm,papp,wmmse --num-ue K` on a 32-antenna file: both networks above 0.9 of WMMSE
-    and at or above ZF-WF, from the shipped checkpoints."""
+    """`mimofm eval --precoder fm,papp,wmmse --num-ue K` on a 32-antenna file: both networks above 0.9 of
+    WMMSE and at or above ZF-WF, from the shipped checkpoints."""
     from mimofm.channels.io import load_channels
 
     cs = load_channels(bundled_dir() / "etoile-mixed.h5")
