@@ -61,8 +61,9 @@ Precoder = Callable[..., Any]
 # SNR-scaled channel (‖h_k‖² = the user's SNR: 1e-6 is -60 dB)
 RAW_GAIN_THRESHOLD = 1e-6
 
-# a batched run: ``hb`` ``[B, K, N]`` (on the module's device), ``rates`` ``[B, K]`` or None -> ``W``
-# ``[B, N, K]``
+# a batched run: (the module's network or None, ``hb`` ``[B, K, N]`` on the module's device, ``rates``
+# ``[B, K]`` or None) -> ``W`` ``[B, N, K]``; the network is passed in, so that a copy of the module
+# (deepcopy) runs its own
 _Run = Callable[..., torch.Tensor]
 
 
@@ -115,7 +116,7 @@ class PrecoderModule(nn.Module):
             if rates.shape != ht.shape[:-1]:
                 raise MimofmInputError(f"`rate_targets` must be of shape {list(ht.shape[:-1])}")
             rb = rates.reshape(hb.shape[:-1]).to(self.device)  # [..., K] -> [B, K]
-        w = self._run(hb.to(self.device), rb, **kwargs)
+        w = self._run(self.network, hb.to(self.device), rb, **kwargs)
         return back(w.reshape(*lead, *w.shape[-2:]))  # [B, N, K] -> [..., N, K]
 
 
@@ -161,22 +162,22 @@ def _build(name: str, checkpoint: str | None, task: str | None) -> PrecoderModul
         steps = entry.refine_steps
         model = load_fm(checkpoint)
 
-        def fm(hb: torch.Tensor, rb: torch.Tensor | None) -> torch.Tensor:
+        def fm(net: nn.Module, hb: torch.Tensor, rb: torch.Tensor | None) -> torch.Tensor:
             if rb is not None and steps:
                 raise MimofmInputError("fm-refined is the maximum-sum-rate mode; use fm for rate targets")
-            model.check_input(hb, rb)
+            net.check_input(hb, rb)
             with torch.no_grad():
-                return model(hb.to(torch.complex64), rates=rb, refine_steps=steps).w.to(hb.dtype)
+                return net(hb.to(torch.complex64), rates=rb, refine_steps=steps).w.to(hb.dtype)
 
         return PrecoderModule(name, fm, model)
     if entry is not None and entry.num_rf is None:  # papp, papp-refined, papp-csi, papp-hbf, papp-lite
         steps = entry.refine_steps
         student = load_papp(checkpoint, shipped=entry.checkpoint)
 
-        def papp(hb: torch.Tensor, rb: torch.Tensor | None) -> torch.Tensor:
-            student.check_input(hb)
+        def papp(net: nn.Module, hb: torch.Tensor, rb: torch.Tensor | None) -> torch.Tensor:
+            net.check_input(hb)
             with torch.no_grad():
-                return student(hb.to(torch.complex64), refine_steps=steps).to(hb.dtype)
+                return net(hb.to(torch.complex64), refine_steps=steps).to(hb.dtype)
 
         return PrecoderModule(name, papp, student, rates_error="papp has no rate-target mode; use fm")
     if checkpoint is not None:
@@ -186,7 +187,7 @@ def _build(name: str, checkpoint: str | None, task: str | None) -> PrecoderModul
     # a classical precoder, or papp-hbf-4 (the shipped papp-hbf served with 4 RF chains)
     table = {name: build_precoder(name)}
 
-    def classical(hb: torch.Tensor, rb: torch.Tensor | None) -> torch.Tensor:
+    def classical(net: None, hb: torch.Tensor, rb: torch.Tensor | None) -> torch.Tensor:
         return run_precoder(name, hb, table).w
 
     return PrecoderModule(
@@ -254,6 +255,7 @@ def _wifoe(checkpoint: str | None, task: str | None) -> PrecoderModule:
     rule = checkpoint_pilot_rule(checkpoint or shipped_checkpoint("wifoe"))
 
     def wifoe(
+        net: nn.Module,
         hb: torch.Tensor,
         rb: torch.Tensor | None,
         generator: torch.Generator | None = None,
@@ -286,7 +288,7 @@ def _wifoe(checkpoint: str | None, task: str | None) -> PrecoderModule:
                 raise MimofmInputError(f"`pilot_snr_db` must be a finite number of dB, got {pilot!r}")
             pilot_energy = 1.0 if pilot is None else 10.0 ** (pilot / 10.0) * n / g
         with torch.no_grad():
-            return model(hb.to(torch.complex64), task, generator=generator, pilot_energy=pilot_energy).to(
+            return net(hb.to(torch.complex64), task, generator=generator, pilot_energy=pilot_energy).to(
                 hb.dtype
             )
 

@@ -1,6 +1,8 @@
 """`mimofm.load_precoder` as PyTorch users expect it: an nn.Module taking torch, numpy or nested lists,
 unbatched or with any leading shape, on a chosen device; raw channel gains refused."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -63,6 +65,14 @@ def test_a_precoder_is_an_nn_module_on_its_device():
     assert isinstance(fm.network, torch.nn.Module) and not fm.training
     assert fm.device == torch.device("cpu") and "name='fm'" in repr(fm)
     assert sum(p.numel() for p in fm.parameters()) == sum(p.numel() for p in fm.network.parameters()) > 0
+    twin = copy.deepcopy(fm)  # a copy runs its own network
+    h = _h(2, 4, 64)
+    assert twin.network is not fm.network
+    torch.testing.assert_close(twin(h), fm(h), rtol=0, atol=0)
+    with torch.no_grad():
+        for p in twin.network.parameters():
+            p.mul_(0.5)
+    assert not torch.equal(twin(h), fm(h))
     zf = mimofm.load_precoder("zf")
     assert zf.network is None and list(zf.parameters()) == [] and zf.name == "zf"
     with pytest.raises(MimofmInputError, match="unknown device"):

@@ -225,8 +225,8 @@ def _md(cell: object) -> str:
 
 def records_csv(records: Sequence[dict], columns: Sequence[str] | None = None) -> str:
     """CSV of dict records, one line each: ``columns`` (default: every key holding a scalar, in order of first
-    appearance), numbers at full precision, ``None`` or a missing key as an empty cell, lists and dicts as
-    JSON."""
+    appearance; nested lists and dicts are left to JSON), numbers at full precision, ``None`` or a missing key
+    as an empty cell, booleans as true/false, a list or dict in a given column as JSON."""
     if columns is None:
         columns = list(
             dict.fromkeys(k for r in records for k, v in r.items() if not isinstance(v, (list, dict)))
