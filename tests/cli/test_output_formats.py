@@ -54,12 +54,12 @@ def test_data_sites_piped_shows_every_full_site_name(plain_env, tmp_path):
     res = _run("data", "sites", "--site-dir", tmp_path)
     assert res.exit_code == 0, res.output
     assert "…" not in res.stdout  # nothing cut to fit 80 columns
-    lines = res.stdout.splitlines()
+    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in res.stdout.splitlines() if "│" in line]
+    by_site = {r[0]: r for r in rows}
     for name, spec in CATALOG.items():
-        row = next((line for line in lines if f" {name} " in f" {line} "), None)
-        assert row is not None, f"{name} missing:\n{res.stdout}"
-        assert spec.scene in row and spec.split in row
-    assert "etoile-mixed" in CATALOG and "bundled" in next(x for x in lines if " etoile-mixed " in x)
+        assert name in by_site, f"{name} missing:\n{res.stdout}"
+        assert by_site[name][1:3] == [spec.scene, spec.split]
+    assert by_site["etoile-mixed"][6] == "bundled"
 
 
 def test_data_sites_csv_markdown_and_json_agree(tmp_path):
