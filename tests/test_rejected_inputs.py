@@ -103,6 +103,9 @@ CASES = {
     ),
     "few-samples": lambda tmp: EvalConfig(precoders=["zf"], snr_db=[1.0], samples=1).validate(),
     "energy-range": lambda tmp: energy(torch.tensor([2.0]), torch.tensor(0.5), 20.0, 1.0),
+    "raw-gains": lambda tmp: __import__("mimofm.api", fromlist=["load_precoder"]).load_precoder("zf")(
+        _h(4, 8) * 1e-5
+    ),
 }
 
 

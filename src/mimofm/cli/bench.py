@@ -7,11 +7,19 @@ import time
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from mimofm._io import write_json
 from mimofm.channels.bundled import bundled_sites
-from mimofm.cli._common import clean_errors, console, parse_floats
+from mimofm.cli._common import (
+    Listing,
+    OutputFormat,
+    clean_errors,
+    console,
+    emit,
+    format_option,
+    message_console,
+    parse_floats,
+)
 from mimofm.core.validation import MimofmInputError
 from mimofm.evaluation.evaluate import EvalConfig, evaluate_sets
 from mimofm.evaluation.latency import LatencyConfig, latency
@@ -42,6 +50,7 @@ def latency_command(
     ),
     quick: bool = typer.Option(False, help="Batches 1 and 64, 2 repeats (seconds)."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the results JSON here."),
+    fmt: OutputFormat = format_option(),
 ) -> None:
     """Time per precoder at each batch, as a ratio to WMMSE in the same run, and precoders/s vs a cell's
     need."""
@@ -53,31 +62,36 @@ def latency_command(
     if threads < 0:
         raise MimofmInputError(f"--threads must be >= 0, got {threads}")
     cfg.threads = threads
-    with console.status("timing") as status:
+    out = message_console(fmt)
+    with out.status("timing") as status:
         res = latency(cfg, progress=lambda m: status.update(m))
-    table = Table(
+    header = ["method", "batch", "µs / precoder", "÷ WMMSE", "precoders / s", "of a cell's need"]
+    listing = Listing(
+        header=header,
         title=f"time per precoder · {cfg.num_ue} users × {cfg.num_bs_ant} antennas · CPU, "
-        f"{res['machine']['threads']} threads"
+        f"{res['machine']['threads']} threads",
+        right=frozenset(header),
+        no_wrap=False,
     )
-    for c in ("method", "batch", "µs / precoder", "÷ WMMSE", "precoders / s", "of a cell's need"):
-        table.add_column(c, justify="right")
     for r in res["rows"]:
-        table.add_row(
-            r["method"],
-            str(r["batch"]),
-            f"{r['seconds_per_precoder'] * 1e6:.1f}",
-            f"{r['ratio_to_wmmse']:.3f}",
-            f"{r['precoders_per_second']:.0f}",
-            f"{100 * r['budget_fraction']:.1f}%",
+        listing.rows.append(
+            [
+                r["method"],
+                str(r["batch"]),
+                f"{r['seconds_per_precoder'] * 1e6:.1f}",
+                f"{r['ratio_to_wmmse']:.3f}",
+                f"{r['precoders_per_second']:.0f}",
+                f"{100 * r['budget_fraction']:.1f}%",
+            ]
         )
-    table.caption = (
+    listing.caption = (
         f"need: {res['needed_per_second']:,} precoders/s per cell (100 MHz NR, 30 kHz SCS, 4-RB "
         "subbands, 0.5 ms slots); the ONNX contenders include the float64 K×K step forming W"
     )
-    console.print(table)
+    emit(fmt, listing, res, res["rows"])
     if json_out:
         write_json(json_out, res)
-        console.print(f"results written to [bold]{json_out}[/]")
+        out.print(f"results written to [bold]{json_out}[/]")
 
 
 @bench_app.command("scaling")
@@ -93,6 +107,7 @@ def scaling_command(
     wifoe_task: str = typer.Option("T4", help="3GPP task of the wifoe user sweep ('' for none)."),
     quick: bool = typer.Option(False, help="N_T 16,64, N_U 2,4, batch 32, 1 repeat (about 20 s)."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the results JSON here."),
+    fmt: OutputFormat = format_option(),
 ) -> None:
     """Time per precoder and sum rate ÷ WMMSE as N_T and N_U grow (neural models where they can)."""
     ints = lambda s, flag: [int(x) for x in parse_floats(s, flag)]  # noqa: E731
@@ -109,53 +124,65 @@ def scaling_command(
     if quick:
         q = ScalingConfig.quick()
         cfg.antennas, cfg.users, cfg.batch, cfg.repeats = q.antennas, q.users, q.batch, q.repeats
-    with console.status("scaling") as status:
+    out = message_console(fmt)
+    with out.status("scaling") as status:
         res = scaling(cfg, progress=lambda m: status.update(m))
-    table = Table(title=f"scaling · CPU, {res['machine']['threads']} threads · batch {cfg.batch}")
-    for c in ("sweep", "N_T", "N_U", "method", "µs / precoder", "time ÷ WMMSE", "rate ÷ WMMSE", "note"):
-        table.add_column(c, justify="left" if c in ("sweep", "method", "note") else "right")
+    listing = Listing(
+        header=["sweep", "N_T", "N_U", "method", "µs / precoder", "time ÷ WMMSE", "rate ÷ WMMSE", "note"],
+        title=f"scaling · CPU, {res['machine']['threads']} threads · batch {cfg.batch}",
+        right=frozenset(["N_T", "N_U", "µs / precoder", "time ÷ WMMSE", "rate ÷ WMMSE"]),
+        no_wrap=False,
+    )
     for r in res["rows"]:
         ratio = "-" if r["ratio_to_wmmse"] is None else f"{r['ratio_to_wmmse']:.3f}"
-        table.add_row(
-            r["sweep"],
-            str(r["num_bs_ant"]),
-            str(r["num_ue"]),
-            r["method"],
-            f"{r['seconds_per_precoder'] * 1e6:.1f}",
-            f"{r['time_ratio_to_wmmse']:.3f}",
-            ratio,
-            r["note"],
+        listing.rows.append(
+            [
+                r["sweep"],
+                str(r["num_bs_ant"]),
+                str(r["num_ue"]),
+                r["method"],
+                f"{r['seconds_per_precoder'] * 1e6:.1f}",
+                f"{r['time_ratio_to_wmmse']:.3f}",
+                ratio,
+                r["note"],
+            ]
         )
-    table.caption = (
+    listing.caption = (
         f"N_T sweep at N_U = {cfg.users_fixed}, N_U sweep at N_T = {cfg.antennas_fixed}: clustered channels, "
         "10 dB; fm/papp serve the size they were trained at (elsewhere: their architecture with random "
         f"weights, timed only); wifoe: end to end on {cfg.wifoe_task}'s test drops at "
         f"{cfg.wifoe_snr_db:g} dB received (pilots by the checkpoint's rule) vs perfect-CSI WMMSE"
     )
-    console.print(table)
+    emit(fmt, listing, res, res["rows"])
     if json_out:
         write_json(json_out, res)
-        console.print(f"results written to [bold]{json_out}[/]")
+        out.print(f"results written to [bold]{json_out}[/]")
 
 
 @bench_app.command("cost")
 @clean_errors
 def cost_command(
     json_out: Path | None = typer.Option(None, "--json", help="Write the rows JSON here."),
+    fmt: OutputFormat = format_option(),
 ) -> None:
     """Training cost of the shipped checkpoints (steps, samples, wall-clock, hardware) from their cards."""
     rows = training_cost()
-    table = Table(title="training cost of the shipped checkpoints (from their cards)")
-    for c in ("checkpoint", "steps", "samples", "wall-clock", "hardware", "quality reached"):
-        table.add_column(c, justify="left" if c in ("checkpoint", "hardware", "quality reached") else "right")
+    listing = Listing(
+        header=["checkpoint", "steps", "samples", "wall-clock", "hardware", "quality reached"],
+        title="training cost of the shipped checkpoints (from their cards)",
+        right=frozenset(["steps", "samples", "wall-clock"]),
+        no_wrap=False,
+    )
     for r in rows:
         samples = "?" if r["samples"] is None else f"{r['samples']:,}"
         hw = f"{r['device']} ×{r['threads']} threads, {r['world_size']} proc, {r['precision']}"
-        table.add_row(r["name"], str(r["steps"]), samples, f"{r['seconds'] / 60:.1f} min", hw, r["quality"])
-    console.print(table)
+        listing.rows.append(
+            [r["name"], str(r["steps"]), samples, f"{r['seconds'] / 60:.1f} min", hw, r["quality"]]
+        )
+    emit(fmt, listing, {"rows": rows}, rows)
     if json_out:
         write_json(json_out, {"rows": rows})
-        console.print(f"results written to [bold]{json_out}[/]")
+        message_console(fmt).print(f"results written to [bold]{json_out}[/]")
 
 
 @bench_app.command("suite")

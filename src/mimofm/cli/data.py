@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 import typer
 from rich.markup import escape
-from rich.table import Table
+from rich.text import Text
 
 from mimofm.adaptation.common import fraction_split
 from mimofm.channels.formats import detect_format
@@ -17,11 +17,16 @@ from mimofm.channels.layouts import ImportOptions
 from mimofm.channels.store import write_site
 from mimofm.channels.types import SPLIT_NAMES
 from mimofm.cli._common import (
+    Listing,
+    OutputFormat,
     clean_errors,
     console,
+    emit,
     err_console,
+    format_option,
     import_options,
     layout_option,
+    message_console,
     print_read_as,
     subcarrier_option,
     var_option,
@@ -68,56 +73,59 @@ def _load(src: Path, name: str | None, options: ImportOptions):
 @clean_errors
 def info_command(
     file: Path = typer.Argument(..., help="Any importable channel file (.h5/.hdf5, .npz, .npy, .mat)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of a table."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (same as --format json)."),
+    fmt: OutputFormat = format_option(),
     var: str | None = var_option(),
     subcarrier: str | None = subcarrier_option(),
     layout: str | None = layout_option(),
 ) -> None:
     """Summarize a channel file: size, LOS ratio, median gain, split, metadata, checksum."""
-    options = import_options(var, subcarrier, layout)
-    with console.status(f"reading {escape(str(file))}…"):
-        info = site_info(file, options)
     if as_json:
-        typer.echo(json.dumps(info, indent=2, sort_keys=True))
-    else:
-        table = Table(title=escape(info["name"]), show_header=False)
-        table.add_column("field", style="bold")
-        table.add_column("value", overflow="fold")
-        ok = info["checksum_ok"]
-        rows = [
-            ("file", escape(info["file"])),
-            (
-                "format",
-                info["format"] + (f" (schema {info['schema']})" if info["schema"] is not None else ""),
-            ),
-            ("read as", "—" if info["read_as"] is None else escape(info["read_as"])),
-            ("positions", str(info["num_positions"])),
-            ("BS antennas", str(info["num_bs_ant"])),
-            ("dtype", info["dtype"]),
-            ("LOS ratio", "—" if info["los_ratio"] is None else f"{info['los_ratio']:.3f}"),
-            ("median gain", f"{info['median_gain_db']:.1f} dB"),
-            ("positions stored", "yes" if info["has_positions"] else "no"),
-            (
-                "split",
-                "—"
-                if info["split_counts"] is None
-                else ", ".join(f"{k} {v}" for k, v in info["split_counts"].items()),
-            ),
-            ("file size", _size(info["file_size_bytes"])),
-            ("created (UTC)", info["created_utc"] or "—"),
-            (
-                "checksum",
-                "— (not a site file)"
-                if ok is None
-                else ("[green]ok[/] " if ok else "[bold red]MISMATCH[/] ") + info["checksum_sha256"],
-            ),
-        ]
-        for k, v in sorted(info["meta"].items()):
-            text = v if isinstance(v, str) else json.dumps(v, sort_keys=True)
-            rows.append((escape(f"meta.{k}"), escape(text if len(text) <= 200 else text[:197] + "…")))
-        for k, v in rows:
-            table.add_row(k, v)
-        console.print(table)
+        if fmt not in (OutputFormat.table, OutputFormat.json):
+            raise MimofmInputError(f"--json prints JSON; it cannot go with --format {fmt.value}")
+        fmt = OutputFormat.json
+    options = import_options(var, subcarrier, layout)
+    with message_console(fmt).status(f"reading {escape(str(file))}…"):
+        info = site_info(file, options)
+    ok = info["checksum_ok"]
+    rows: list[list] = [
+        ["file", info["file"]],
+        ["format", info["format"] + (f" (schema {info['schema']})" if info["schema"] is not None else "")],
+        ["read as", "—" if info["read_as"] is None else info["read_as"]],
+        ["positions", str(info["num_positions"])],
+        ["BS antennas", str(info["num_bs_ant"])],
+        ["dtype", info["dtype"]],
+        ["LOS ratio", "—" if info["los_ratio"] is None else f"{info['los_ratio']:.3f}"],
+        ["median gain", f"{info['median_gain_db']:.1f} dB"],
+        ["positions stored", "yes" if info["has_positions"] else "no"],
+        [
+            "split",
+            "—"
+            if info["split_counts"] is None
+            else ", ".join(f"{k} {v}" for k, v in info["split_counts"].items()),
+        ],
+        ["file size", _size(info["file_size_bytes"])],
+        ["created (UTC)", info["created_utc"] or "—"],
+        [
+            "checksum",
+            "— (not a site file)"
+            if ok is None
+            else Text.assemble(("ok" if ok else "MISMATCH", "green" if ok else "bold red"), " ")
+            + Text(info["checksum_sha256"]),
+        ],
+    ]
+    for k, v in sorted(info["meta"].items()):
+        text = v if isinstance(v, str) else json.dumps(v, sort_keys=True)
+        rows.append([f"meta.{k}", text if len(text) <= 200 else text[:197] + "…"])
+    listing = Listing(
+        header=["field", "value"],
+        rows=rows,
+        title=info["name"],
+        show_header=False,
+        no_wrap=False,
+        overflow="fold",
+    )
+    emit(fmt, listing, info, [info], sort_keys=True)
     if info["checksum_ok"] is False:
         err_console.print(
             f"[bold red]error:[/] site file {escape(repr(str(file)))}: checksum mismatch "

@@ -6,22 +6,26 @@ from pathlib import Path
 
 import torch
 import typer
+from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from mimofm._io import write_json
 from mimofm.channels.io import load_channel_files
 from mimofm.channels.layouts import ImportOptions
 from mimofm.cli._common import (
+    Listing,
+    OutputFormat,
     clean_errors,
-    console,
+    emit,
+    format_option,
     import_options,
     layout_option,
+    message_console,
     parse_floats,
     print_read_as,
-    results_table,
+    results_listing,
     subcarrier_option,
-    tradeoff_table,
+    tradeoff_listing,
     var_option,
 )
 from mimofm.core.linkbudget import LinkBudget
@@ -136,16 +140,22 @@ def eval_command(
     var: str | None = var_option(),
     subcarrier: str | None = subcarrier_option(),
     layout: str | None = layout_option(),
+    fmt: OutputFormat = format_option(),
 ) -> None:
     """Evaluate classical precoders and bounds on the same multi-user samples (or fm's rate-target mode, or
-    wifoe on 3GPP tasks)."""
+    wifoe on 3GPP tasks).
+
+    --format csv prints one line per (site, SNR, precoder) with the result fields; markdown the table; json
+    the whole result (as --json writes it)."""
     # None: --precoder not given (each mode has its own default)
     given = None if precoder is None else precoder.strip()
     options = import_options(var, subcarrier, layout)
     if not data and options.given:
         raise MimofmInputError("--var, --subcarrier and --layout say how to read --data files; give one")
     if not data and (task is not None or given == "wifoe"):
-        return _wifoe(given, task, snr_db, samples, seed, checkpoint, json_out, snr_convention, pilot_snr_db)
+        return _wifoe(
+            given, task, snr_db, samples, seed, checkpoint, json_out, snr_convention, pilot_snr_db, fmt
+        )
     if not data:
         raise MimofmInputError("give at least one --data channel file (or --task with --precoder wifoe)")
     if rate_targets is not None:
@@ -169,6 +179,7 @@ def eval_command(
             p_rf_w,
             exact_rates,
             options,
+            fmt,
         )
     cfg = EvalConfig(
         precoders=[p.strip() for p in (given or DEFAULT_PRECODERS).split(",") if p.strip()],
@@ -190,22 +201,24 @@ def eval_command(
     cfg.validate()
     if checkpoint is not None:
         cfg = assign_checkpoint(cfg, str(checkpoint))
-    sets, read = _load_data(data, options)
+    out = message_console(fmt)
+    sets, read = _load_data(data, options, out)
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
         TimeElapsedColumn(),
-        console=console,
+        console=out,
         transient=True,
     ) as prog:
         task = prog.add_task("evaluating", total=None)
         result = evaluate_sets(sets, cfg, progress=lambda msg: prog.update(task, description=msg))
     if read:
         result["data_read_as"] = read
-    console.print(results_table(result, f"mimofm eval · {num_ue} users · {samples} samples · seed {seed}"))
+    title = f"mimofm eval · {num_ue} users · {samples} samples · seed {seed}"
+    emit(fmt, results_listing(result, title), result, result["results"])
     for r in result["results"]:
         if r["precoder"] == "wifoe":
-            console.print(
+            out.print(
                 f"wifoe on {r['site']} at {r['snr_db']:g} dB: branch {r['wifoe_branch']}, pilot SNR "
                 f"{r['resolved_pilot_snr_db']:.1f} dB at the median position "
                 + (
@@ -218,16 +231,16 @@ def eval_command(
             )
     if json_out is not None:
         write_json(json_out, result)
-        console.print(f"results written to [bold]{json_out}[/]")
+        out.print(f"results written to [bold]{json_out}[/]")
 
 
-def _load_data(data: list[Path], options: ImportOptions | None) -> tuple[list, list[dict]]:
-    """The channel sets of the --data files, each imported file's read-as line printed; returns the sets
-    and, for the result JSON, how each imported file was read."""
+def _load_data(data: list[Path], options: ImportOptions | None, out: Console) -> tuple[list, list[dict]]:
+    """The channel sets of the --data files, each imported file's read-as line printed on ``out``; returns
+    the sets and, for the result JSON, how each imported file was read."""
     loaded = load_channel_files(list(data), options)
     read = []
     for path, (_, read_as) in zip(data, loaded):
-        print_read_as(path, read_as)
+        print_read_as(path, read_as, out)
         if read_as is not None:
             read.append({"file": str(path), **read_as.to_dict()})
     return [cs for cs, _ in loaded], read
@@ -251,6 +264,7 @@ def _tradeoff(
     p_rf_w,
     exact_rates=True,
     options: ImportOptions | None = None,
+    fmt: OutputFormat = OutputFormat.table,
 ) -> None:
     if precoder is not None and precoder != "fm":
         raise MimofmInputError("`--rate-targets` evaluates fm against the QoS baselines; use `--precoder fm`")
@@ -271,14 +285,15 @@ def _tradeoff(
     )
     cfg.validate()
     model = load_fm(str(checkpoint) if checkpoint else None)
-    sets, read = _load_data(data, options)
+    out = message_console(fmt)
+    sets, read = _load_data(data, options, out)
     for cs in sets:
         model.check_input(torch.zeros(1, num_ue, cs.num_bs_ant, dtype=torch.complex64), None)
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
         TimeElapsedColumn(),
-        console=console,
+        console=out,
         transient=True,
     ) as prog:
         task = prog.add_task("evaluating", total=None)
@@ -288,15 +303,25 @@ def _tradeoff(
     result["checkpoint"] = str(checkpoint) if checkpoint else "shipped"
     if read:
         result["data_read_as"] = read
-    console.print(
-        tradeoff_table(result, f"mimofm eval · fm rate targets · {num_ue} users · {samples} samples")
-    )
+    title = f"mimofm eval · fm rate targets · {num_ue} users · {samples} samples"
+    emit(fmt, tradeoff_listing(result, title), result, result["results"])
     if json_out is not None:
         write_json(json_out, result)
-        console.print(f"results written to [bold]{json_out}[/]")
+        out.print(f"results written to [bold]{json_out}[/]")
 
 
-def _wifoe(precoder, task, snr_db, samples, seed, checkpoint, json_out, snr_convention, pilot_snr_db) -> None:
+def _wifoe(
+    precoder,
+    task,
+    snr_db,
+    samples,
+    seed,
+    checkpoint,
+    json_out,
+    snr_convention,
+    pilot_snr_db,
+    fmt: OutputFormat = OutputFormat.table,
+) -> None:
     """``--precoder wifoe --task T1,G1``: the end-to-end FDD pipeline on 3GPP task test drops."""
     if precoder != "wifoe" or not task:
         raise MimofmInputError(
@@ -325,11 +350,12 @@ def _wifoe(precoder, task, snr_db, samples, seed, checkpoint, json_out, snr_conv
         pilot_snr_db, offset, rule_conv = checkpoint_pilot_rule(stem)
     # a task without a branch of its own: a same-shape pretraining task's branch (zero-shot), else an error
     branches = fallback_branches(model, tasks)
+    out = message_console(fmt)
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
         TimeElapsedColumn(),
-        console=console,
+        console=out,
         transient=True,
     ) as prog:
         bar = prog.add_task("evaluating", total=None)
@@ -347,11 +373,25 @@ def _wifoe(precoder, task, snr_db, samples, seed, checkpoint, json_out, snr_conv
             pilot_snr_offset_db=offset,
             offset_convention=rule_conv,
         )
-    table = Table(
+    listing = Listing(
+        header=[
+            "task",
+            "branch",
+            "L",
+            "B",
+            "SNR (dB)",
+            "pilot SNR (dB)",
+            "wifoe",
+            "ZF (perfect CSI)",
+            "WMMSE (perfect CSI)",
+            "wifoe ÷ WMMSE",
+        ],
         title=f"wifoe end to end (learned pilots, B-bit feedback) · mean sum rate (bit/s/Hz) over "
-        f"K = 3..8, {samples} samples per K, test drops"
+        f"K = 3..8, {samples} samples per K, test drops",
+        no_wrap=False,
     )
-    table.caption = (
+    listing.right = frozenset(listing.header)
+    listing.caption = (
         f"SNR read as {conv} ({'E‖h‖² = SNR' if conv == 'received' else 'E‖h‖² = N_t·SNR'}); pilot SNR "
         + (
             "full-energy pilots"
@@ -361,46 +401,33 @@ def _wifoe(precoder, task, snr_db, samples, seed, checkpoint, json_out, snr_conv
             else f"{pilot_snr_db:g} dB"
         )
     )
-    for col in (
-        "task",
-        "branch",
-        "L",
-        "B",
-        "SNR (dB)",
-        "pilot SNR (dB)",
-        "wifoe",
-        "ZF (perfect CSI)",
-        "WMMSE (perfect CSI)",
-        "wifoe ÷ WMMSE",
-    ):
-        table.add_column(col, justify="right")
     for r in rows:
         sh = model.branch(r["branch"]).shape
-        table.add_row(
-            r["task"],
-            r["branch"],
-            str(sh.pilot_length),
-            str(sh.feedback_bits),
-            f"{r['snr_db']:g}",
-            f"{r['resolved_pilot_snr_db']:.1f}",
-            f"{r['rate']:.2f}",
-            f"{r['zf']:.2f}",
-            f"{r['wmmse']:.2f}",
-            f"{r['ratio_to_wmmse']:.3f}",
+        listing.rows.append(
+            [
+                r["task"],
+                r["branch"],
+                str(sh.pilot_length),
+                str(sh.feedback_bits),
+                f"{r['snr_db']:g}",
+                f"{r['resolved_pilot_snr_db']:.1f}",
+                f"{r['rate']:.2f}",
+                f"{r['zf']:.2f}",
+                f"{r['wmmse']:.2f}",
+                f"{r['ratio_to_wmmse']:.3f}",
+            ]
         )
-    console.print(table)
+    result = {
+        "precoder": "wifoe",
+        "checkpoint": str(checkpoint) if checkpoint else "shipped",
+        "samples_per_k": samples,
+        "seed": seed,
+        "snr_convention": conv,
+        "pilot_snr_db": pilot_snr_db,
+        "pilot_snr_offset_db": offset,
+        "rows": rows,
+    }
+    emit(fmt, listing, result, rows)
     if json_out:
-        write_json(
-            json_out,
-            {
-                "precoder": "wifoe",
-                "checkpoint": str(checkpoint) if checkpoint else "shipped",
-                "samples_per_k": samples,
-                "seed": seed,
-                "snr_convention": conv,
-                "pilot_snr_db": pilot_snr_db,
-                "pilot_snr_offset_db": offset,
-                "rows": rows,
-            },
-        )
-        console.print(f"wrote {json_out}")
+        write_json(json_out, result)
+        out.print(f"wrote {json_out}")

@@ -16,14 +16,32 @@ from mimofm.cli.sites import raytrace_command, sites_command, tasks_command, tr3
 from mimofm.cli.train import train_command
 from mimofm.models.zoo import precoder_catalog
 
-__all__ = ["app", "precoders_command"]
+__all__ = ["app", "main_callback", "precoders_command"]
 
 app = typer.Typer(
-    add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     help="mimofm: deep-learning precoding for the massive-MIMO downlink.",
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from mimofm import __version__  # deferred: only `--version` needs it
+
+        typer.echo(f"mimofm {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the mimofm version and exit."
+    ),
+) -> None:
+    """mimofm: deep-learning precoding for the massive-MIMO downlink."""
+
+
 app.command("eval")(eval_command)
 app.command("quickstart")(quickstart_command)
 app.command("train")(train_command)

@@ -24,7 +24,7 @@ from mimofm.channels.io import load_channels, save_channels_npz
 from mimofm.channels.raytrace import RTSettings
 from mimofm.channels.store import write_site
 from mimofm.channels.tr38901 import TASKS, generate_task, get_task
-from mimofm.cli._common import clean_errors, console
+from mimofm.cli._common import Listing, OutputFormat, clean_errors, console, emit, format_option
 from mimofm.core.linkbudget import LinkBudget
 from mimofm.core.validation import MimofmInputError
 
@@ -111,52 +111,84 @@ def raytrace_command(
 def sites_command(
     site_dir: Path = typer.Option(DEFAULT_SITE_DIR, help="Folder of generated site files."),
     noise_dbm: float = typer.Option(-94.0, help="Noise power for the median-SNR column (20 MHz, NF 7 dB)."),
+    fmt: OutputFormat = format_option(),
 ) -> None:
     """The site catalog: splits, roles, and for generated sites their LOS ratio and median SNR."""
-    table = Table(title=f"mimofm site catalog · held-out scenes: {', '.join(HELDOUT_SCENES)}")
-    for col in (
-        "site",
-        "scene",
-        "split",
-        "role",
-        "anchor (x, y)",
-        "UE range",
-        "file",
-        "positions",
-        "LOS",
-        f"median SNR @ {noise_dbm:g} dBm",
-    ):
-        table.add_column(col)
     budget = LinkBudget(noise_dbm=noise_dbm)
+    records = []
     for spec in CATALOG.values():
         cands = [site_dir / f"{spec.name}.h5", bundled_dir() / f"{spec.name}.h5"]
         f = next((c for c in cands if c.exists()), None)
-        pos = los = snr = "-"
-        where = "not generated"
+        rec = {
+            "site": spec.name,
+            "scene": spec.scene,
+            "split": spec.split,
+            "role": spec.role or None,
+            "anchor_x_m": spec.anchor_xy[0],
+            "anchor_y_m": spec.anchor_xy[1],
+            "ue_min_m": spec.d_min_m,
+            "ue_max_m": spec.d_max_m,
+            "file": None,
+            "positions": None,
+            "los_ratio": None,
+            "los_ratio_is_candidate": False,
+            "median_snr_db": None,
+            "noise_dbm": noise_dbm,
+        }
         if f is not None:
             cs = load_channels(f)
-            pos = str(cs.num_positions)
-            los = f"{float(cs.los.float().mean()):.2f}" if cs.los is not None else "-"
-            snr = f"{budget.median_snr_db(cs.h):.1f} dB"
-            where = "bundled" if f.parent == bundled_dir() else str(f.parent)
+            rec["file"] = "bundled" if f.parent == bundled_dir() else str(f)
+            rec["positions"] = cs.num_positions
+            rec["los_ratio"] = float(cs.los.float().mean()) if cs.los is not None else None
+            rec["median_snr_db"] = budget.median_snr_db(cs.h)
+        elif "LOS " in spec.note:
+            try:  # the candidate LOS fraction noted when the anchor was chosen
+                rec["los_ratio"] = float(spec.note.split("LOS ")[-1].split()[0].rstrip(",;)"))
+                rec["los_ratio_is_candidate"] = True
+            except ValueError:
+                pass
+        records.append(rec)
+    listing = Listing(
+        header=[
+            "site",
+            "scene",
+            "split",
+            "role",
+            "anchor (x, y)",
+            "UE range",
+            "file",
+            "positions",
+            "LOS",
+            f"median SNR @ {noise_dbm:g} dBm",
+        ],
+        title=f"mimofm site catalog · held-out scenes: {', '.join(HELDOUT_SCENES)}",
+        caption="LOS with ~ : candidate LOS fraction measured when the anchor was chosen (site not generated "
+        "here)",
+        no_wrap=False,
+    )
+    for spec, rec in zip(CATALOG.values(), records):
+        generated = rec["file"] is not None
+        if generated:
+            los = "-" if rec["los_ratio"] is None else f"{rec['los_ratio']:.2f}"
         else:
             los = f"~{spec.note.split('LOS ')[-1]}" if "LOS " in spec.note else "-"
-        table.add_row(
-            spec.name,
-            spec.scene,
-            spec.split,
-            spec.role or "-",
-            f"({spec.anchor_xy[0]:g}, {spec.anchor_xy[1]:g})",
-            f"{spec.d_min_m:g}-{spec.d_max_m:g} m",
-            where,
-            pos,
-            los,
-            snr,
+        listing.rows.append(
+            [
+                spec.name,
+                spec.scene,
+                spec.split,
+                spec.role or "-",
+                f"({spec.anchor_xy[0]:g}, {spec.anchor_xy[1]:g})",
+                f"{spec.d_min_m:g}-{spec.d_max_m:g} m",
+                ("bundled" if rec["file"] == "bundled" else str(Path(rec["file"]).parent))
+                if generated
+                else "not generated",
+                "-" if rec["positions"] is None else str(rec["positions"]),
+                los,
+                "-" if rec["median_snr_db"] is None else f"{rec['median_snr_db']:.1f} dB",
+            ]
         )
-    table.caption = (
-        "LOS with ~ : candidate LOS fraction measured when the anchor was chosen (site not generated here)"
-    )
-    console.print(table)
+    emit(fmt, listing, records, records)
 
 
 @clean_errors
