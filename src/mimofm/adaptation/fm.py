@@ -190,23 +190,6 @@ def similar_datasets(
     return [(int(i), sims[int(i)]) for i in order]
 
 
-class _Objective:
-    """fm's phase-2 pretraining objective for one head, from :class:`~mimofm.training.fm_recipe.FMRecipe`
-    (its request draw ``requests`` and its per-head objective ``head_objective``)."""
-
-    def __init__(self, mu: float, p_tx_w: float, p_rf_w: float):
-        self._recipe = FMRecipe(mu=mu, p_tx_w=p_tx_w, p_rf_w=p_rf_w)
-
-    def requests(self, rng: np.random.Generator, n: int, k: int, r_max: float) -> torch.Tensor:
-        """``[n, k]`` requests (bit/s/Hz) summing to ``β·r_max``; the first quarter maximum-rate (``1e3``)."""
-        return self._recipe.requests(rng, n, k, r_max)
-
-    def __call__(self, head, feats: torch.Tensor, h: torch.Tensor, req: torch.Tensor, r_max: float):
-        """(objective, mean maximum-rate sum rate, rate error / energy metrics) of ``head`` on ``feats``
-        ``[B, K+1, d]``, ``h`` ``[B, K, N]``, ``req`` ``[B, K]``."""
-        return self._recipe.head_objective(head, feats, h, req, r_max)
-
-
 @dataclass
 class HeadAdaptation:
     """A recipe for the shared loop: train the default head on ``datasets`` with fm's objective (module
@@ -234,7 +217,7 @@ class HeadAdaptation:
 
     def __post_init__(self) -> None:
         self._rmax: ReferenceRates | None = None
-        self._obj: _Objective | None = None
+        self._obj: FMRecipe | None = None
 
     def config(self) -> dict:
         """The recipe as saved with the checkpoint (dataset names, not their channels)."""
@@ -247,11 +230,12 @@ class HeadAdaptation:
         """Users per sample: ``num_ue``, else the checkpoint's."""
         return int(self.num_ue) if self.num_ue is not None else fm_config(self.checkpoint).num_ue
 
-    def objective(self) -> _Objective:
-        """fm's objective with the checkpoint's energy model (``P_TX``, ``P_RF``)."""
+    def objective(self) -> FMRecipe:
+        """fm's pretraining recipe with ``mu`` and the checkpoint's energy model (``P_TX``, ``P_RF``): its
+        request draw (``requests``) and one-head objective (``head_objective``) are adaptation's."""
         if self._obj is None:
             cfg = fm_config(self.checkpoint)
-            self._obj = _Objective(self.mu, cfg.p_tx_w, cfg.p_rf_w)
+            self._obj = FMRecipe(mu=self.mu, p_tx_w=cfg.p_tx_w, p_rf_w=cfg.p_rf_w)
         return self._obj
 
     def rmax(self) -> torch.Tensor:
@@ -314,7 +298,9 @@ class HeadAdaptation:
         h, req, r_max = batch["h"], batch["requests"], float(batch["r_max"])
         with torch.no_grad():
             feats = model.extractor(h, torch.log1p(req))
-        obj, rate, stats = self.objective()(model.heads[model.default_head], feats, h, req, r_max)
+        obj, rate, stats = self.objective().head_objective(
+            model.heads[model.default_head], feats, h, req, r_max
+        )
         return obj, {"sum_rate": float(rate.detach()), "ratio_to_rmax": float(rate.detach()) / r_max, **stats}
 
     @torch.no_grad()

@@ -20,6 +20,7 @@ __all__ = [
     "check_configs",
     "draw_config_samples",
     "draw_samples",
+    "equal_users_batch",
     "load_datasets",
     "subarray",
     "wmmse_reference",
@@ -106,6 +107,12 @@ def subarray(h: torch.Tensor, num_bs_ant: int, block: int) -> torch.Tensor:
     if num_bs_ant == n_full:
         return h
     return h[..., block * num_bs_ant : (block + 1) * num_bs_ant] * math.sqrt(n_full / num_bs_ant)
+
+
+def equal_users_batch(batch: int, num_ue: int, k: int) -> int:
+    """Samples per batch at ``k`` users that carry as many users as ``batch`` samples at ``num_ue`` (at least
+    2): the recipes' ``equal_users`` rule."""
+    return max(2, round(batch * num_ue / k))
 
 
 def draw_config_samples(

@@ -28,7 +28,7 @@ import math
 
 import torch
 
-__all__ = ["F_A", "F_P", "F_U", "GramView", "antenna_features", "gram_view", "pair_features", "user_features"]
+__all__ = ["F_A", "F_P", "F_U", "GramView", "antenna_features", "pair_features", "user_features"]
 
 F_U, F_P, F_A = 8, 3, 3
 _DELTA = 1e-3  # ridge on the normalized Gram matrix for the orthogonality feature
@@ -52,6 +52,7 @@ class GramView:
         col = (m.mH @ gram @ m).diagonal(dim1=-2, dim2=-1).real.clamp_min(1e-300)  # ‖H^H m_u‖²  [B, K]
         self.m0 = m * torch.rsqrt(col * k)[..., None, :]  # unit-norm columns, power 1/K each
         self.k, self.n = k, h.shape[-1]
+        self.user_features: torch.Tensor | None = None  # filled by user_features() on first use
 
     def rzf_sinr(self) -> torch.Tensor:
         """``[B, K]`` SINR of each user under equal-power RZF (unit noise)."""
@@ -61,18 +62,20 @@ class GramView:
         return sig / (p.sum(-1) - sig + 1.0)
 
 
-def gram_view(h: torch.Tensor) -> GramView:
-    """:class:`GramView` of ``h`` ``[B, K, N]``."""
-    return GramView(h)
-
-
 def _log_snr(view: GramView) -> torch.Tensor:
     return torch.log10(view.g) / 3.0  # [B, K]
 
 
 def user_features(h: torch.Tensor, view: GramView | None = None) -> torch.Tensor:
-    """``h`` ``[B, K, N]`` -> ``[B, K, F_U]`` float32 (module docstring)."""
+    """``h`` ``[B, K, N]`` -> ``[B, K, F_U]`` float32 (module docstring); computed once per ``view`` (the
+    extractor and papp's student both read them)."""
     v = view or GramView(h)
+    if v.user_features is None:
+        v.user_features = _user_features(v)
+    return v.user_features
+
+
+def _user_features(v: GramView) -> torch.Tensor:
     k = v.k
     s = _log_snr(v)
     r2 = v.rho.abs().square()

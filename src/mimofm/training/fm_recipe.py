@@ -34,6 +34,7 @@ from mimofm.channels.site_data import (
     check_configs,
     draw_config_samples,
     draw_samples,
+    equal_users_batch,
     load_datasets,
 )
 from mimofm.channels.types import Dataset
@@ -114,7 +115,7 @@ class FMRecipe:
 
     def _size(self, batch: int, k: int) -> int:
         """A batch of ``batch`` samples at the model's ``num_ue``, for ``k`` users (``equal_users``)."""
-        return max(2, round(batch * FMConfig(**self.model).num_ue / k)) if self.equal_users else batch
+        return equal_users_batch(batch, FMConfig(**self.model).num_ue, k) if self.equal_users else batch
 
     def rmax(self, config: tuple[int, int] | None = None) -> torch.Tensor:
         """``[datasets, SNR grid]`` WMMSE mean sum rate (the paper's ``R_e^max``) for ``config`` (default the

@@ -26,7 +26,13 @@ import torch
 from torch.func import functional_call
 
 from mimofm.channels.sampling import imperfect_csi
-from mimofm.channels.site_data import ReferenceRates, check_configs, draw_config_samples, load_datasets
+from mimofm.channels.site_data import (
+    ReferenceRates,
+    check_configs,
+    draw_config_samples,
+    equal_users_batch,
+    load_datasets,
+)
 from mimofm.channels.types import Dataset
 from mimofm.core.rates import sum_rate
 from mimofm.core.validation import MimofmInputError
@@ -129,7 +135,7 @@ class PaPPRecipe:
             config = configs[int(rng.integers(len(configs)))] if len(configs) > 1 else configs[0]
             b = self.batch_per_domain
             if self.equal_users:
-                b = max(2, round(b * PaPPConfig(**self.model).num_ue / config[0]))
+                b = equal_users_batch(b, PaPPConfig(**self.model).num_ue, config[0])
             h = draw_config_samples(data[e], b, *config, int(rng.integers(2**62)), self.snr_grid_db[si])
             seen = h
             if self.csi_error_fraction and rng.uniform() < self.csi_error_fraction:
