@@ -10,6 +10,7 @@ import typer
 
 from mimofm._io import write_json
 from mimofm.channels.bundled import bundled_sites
+from mimofm.channels.io import load_channel_files
 from mimofm.cli._common import (
     Listing,
     OutputFormat,
@@ -17,10 +18,23 @@ from mimofm.cli._common import (
     console,
     emit,
     format_option,
+    import_options,
+    layout_option,
     message_console,
     parse_floats,
+    print_read_as,
+    subcarrier_option,
+    var_option,
 )
 from mimofm.core.validation import MimofmInputError
+from mimofm.evaluation.classical_speed import (
+    DEFAULT_METHODS,
+    ClassicalSpeedConfig,
+    CrossoverConfig,
+    classical_speed,
+    form_crossover,
+    sionna_kernels,
+)
 from mimofm.evaluation.evaluate import EvalConfig, evaluate_sets
 from mimofm.evaluation.latency import LatencyConfig, latency
 from mimofm.evaluation.scaling import ScalingConfig, scaling
@@ -29,7 +43,15 @@ from mimofm.experiments.benchmarks_page import PageInputs, benchmarks_page
 from mimofm.models.zoo import shipped_checkpoint
 from mimofm.reports import write_html
 
-__all__ = ["bench_app", "cost_command", "latency_command", "scaling_command", "suite_command"]
+__all__ = [
+    "bench_app",
+    "classical_command",
+    "cost_command",
+    "crossover_command",
+    "latency_command",
+    "scaling_command",
+    "suite_command",
+]
 
 bench_app = typer.Typer(add_completion=False, no_args_is_help=True)
 
@@ -89,6 +111,183 @@ def latency_command(
         "subbands, 0.5 ms slots); the ONNX contenders include the float64 K×K step forming W"
     )
     emit(fmt, listing, res, res["rows"])
+    if json_out:
+        write_json(json_out, res)
+        out.print(f"results written to [bold]{json_out}[/]")
+
+
+def _numpy_reference(path: Path | None) -> dict | None:
+    """The kernels of the NumPy reference file (default: the repository's benchmarks/numpy_reference.py), or
+    None when there is no such file (an installed package without the repository)."""
+    import importlib.util
+
+    import mimofm
+
+    if path is None:
+        path = Path(mimofm.__file__).resolve().parents[2] / "benchmarks" / "numpy_reference.py"
+        if not path.is_file():
+            return None
+    elif not path.is_file():
+        raise MimofmInputError(f"--reference {path}: no such file")
+    spec = importlib.util.spec_from_file_location("mimofm_numpy_reference", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if not isinstance(getattr(module, "REFERENCES", None), dict):
+        raise MimofmInputError(f"--reference {path} must define REFERENCES = {{method: function}}")
+    return module.REFERENCES
+
+
+def _bench_channels(data: Path | None, options, num_ue: int, batch: int, snr_db: float, seed: int, out):
+    """``[batch, num_ue, N]`` SNR-scaled channels (site-median convention) from ``data`` or the first bundled
+    held-out site's test positions, and the name of their source."""
+    from mimofm.core.linkbudget import LinkBudget, SNRSpec
+    from mimofm.evaluation.evaluate import sample_users
+
+    if data is None:
+        cs, positions = bundled_sites()[0], "test"
+    else:
+        [(cs, read_as)] = load_channel_files([data], options)
+        print_read_as(data, read_as, out)
+        positions = "all"
+    scale, _ = SNRSpec(snr_db=snr_db, relative_to="site-median").scale_for(cs.h, LinkBudget())
+    h = sample_users(cs, num_ue, batch, seed, positions) * scale  # [B, K, N]
+    return h, f"{cs.name} ({positions} positions)"
+
+
+@bench_app.command("classical")
+@clean_errors
+def classical_command(
+    data: Path | None = typer.Option(
+        None, "--data", help="Channel file to draw users from (default: the first bundled held-out site)."
+    ),
+    snr_db: float = typer.Option(10.0, help="Median single-user SNR of the drawn users (dB, site median)."),
+    num_ue: int = typer.Option(4, help="Users per sample."),
+    batch: int = typer.Option(1024, help="Samples per timed call."),
+    methods: str = typer.Option(",".join(DEFAULT_METHODS), help="Methods to time."),
+    precision: str = typer.Option("single,double", help="Arithmetic: single, double or both."),
+    threads: int = typer.Option(1, help="CPU threads for PyTorch and NumPy's BLAS (0: leave as is)."),
+    repeats: int = typer.Option(7, help="Timed calls per contender (median)."),
+    reference: Path | None = typer.Option(
+        None, help="NumPy reference file (default: the repository's benchmarks/numpy_reference.py)."
+    ),
+    sionna: bool = typer.Option(True, help="Time Sionna PHY's precoders too (where installed)."),
+    seed: int = typer.Option(0, help="Seed of the user draw."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the results JSON here."),
+    var: str | None = var_option(),
+    subcarrier: str | None = subcarrier_option(),
+    layout: str | None = layout_option(),
+    fmt: OutputFormat = format_option(),
+) -> None:
+    """Classical precoders side by side with a plain NumPy reference and Sionna, in one run: precoders/s,
+    speed-up and mean sum rate of each, on the same channels."""
+    cfg = ClassicalSpeedConfig(
+        methods=[m.strip() for m in methods.split(",") if m.strip()],
+        precisions=[p.strip() for p in precision.split(",") if p.strip()],
+        repeats=repeats,
+        threads=threads,
+    )
+    cfg.validate()
+    if batch < 1 or num_ue < 1:
+        raise MimofmInputError(f"--batch and --num-ue must be >= 1, got {batch}, {num_ue}")
+    options = import_options(var, subcarrier, layout)
+    if data is None and options.given:
+        raise MimofmInputError("--var, --subcarrier and --layout say how to read --data; give one")
+    out = message_console(fmt)
+    h, source = _bench_channels(data, options, num_ue, batch, snr_db, seed, out)
+    refs = {}
+    numpy_ref = _numpy_reference(reference)
+    if numpy_ref is None:
+        out.print("[yellow]no NumPy reference (benchmarks/numpy_reference.py is not beside this install)[/]")
+    else:
+        refs["numpy"] = numpy_ref
+    with out.status("timing") as status:
+        res = {}
+        for prec in cfg.precisions:
+            sk = sionna_kernels(prec) if sionna else {}
+            refs_p = refs | ({"sionna": sk} if sk else {})
+            part = classical_speed(
+                h,
+                ClassicalSpeedConfig(cfg.methods, [prec], cfg.repeats, cfg.threads),
+                refs_p,
+                progress=lambda m: status.update(m),
+            )
+            res = part if not res else res | {"rows": res["rows"] + part["rows"]}
+    res |= {"data": source, "snr_db": snr_db, "config": cfg.__dict__}
+    header = ["method", "precision", "implementation", "precoders / s", "× NumPy", "× Sionna", "sum rate"]
+    listing = Listing(
+        header=header,
+        title=f"classical precoders · {num_ue} users × {h.shape[-1]} antennas · batch {batch} · "
+        f"{res['machine']['threads']} thread(s) · {source} at {snr_db:g} dB",
+        right=frozenset(["precoders / s", "× NumPy", "× Sionna", "sum rate"]),
+        no_wrap=False,
+    )
+    for r in res["rows"]:
+        sp = r.get("speedup_vs", {})
+        listing.rows.append(
+            [
+                r["method"],
+                r["precision"],
+                r["implementation"],
+                f"{r['precoders_per_second']:,.0f}",
+                f"{sp['numpy']:.2f}" if "numpy" in sp else "",
+                f"{sp['sionna']:.2f}" if "sionna" in sp else "",
+                f"{r['sum_rate_mean']:.4f}",
+            ]
+        )
+    listing.caption = (
+        "× NumPy / × Sionna: that implementation's time ÷ mimofm's in this run (> 1: mimofm is faster); "
+        "sum rate in bit/s/Hz of what each returned, recomputed in float64. Sionna's ZF/MRT/RZF put equal "
+        "power on every user; mimofm's zf, mrt and rzf one global scale (rzf-eq is Sionna's variant)"
+    )
+    emit(fmt, listing, res, res["rows"])
+    if json_out:
+        write_json(json_out, res)
+        out.print(f"results written to [bold]{json_out}[/]")
+
+
+@bench_app.command("crossover")
+@clean_errors
+def crossover_command(
+    antennas: str = typer.Option("16,32,64,128,256,512,1024", help="N_T grid."),
+    users: str = typer.Option("2,4,8,16,32,64", help="N_U grid (points with N_U > N_T are skipped)."),
+    iterations: int = typer.Option(3, help="WMMSE updates per precoder."),
+    threads: int = typer.Option(1, help="CPU threads (0: leave as is)."),
+    repeats: int = typer.Option(3, help="Timed calls per point (median)."),
+    quick: bool = typer.Option(False, help="N_T 16,64 × N_U 2,8, one repeat (seconds)."),
+    plot: Path | None = typer.Option(None, help="Write the crossover plot (PNG) here."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the results JSON here."),
+    fmt: OutputFormat = format_option(),
+) -> None:
+    """Where WMMSE's user-space (K×K) and textbook (N_T×N_T) forms cross: time per precoder over N_T, N_U."""
+    ints = lambda s, flag: [int(x) for x in parse_floats(s, flag)]  # noqa: E731
+    cfg = (
+        CrossoverConfig.quick()
+        if quick
+        else CrossoverConfig(
+            ints(antennas, "--antennas"), ints(users, "--users"), iterations, repeats, threads
+        )
+    )
+    if cfg.iterations < 1 or cfg.repeats < 1:
+        raise MimofmInputError("--iterations and --repeats must be >= 1")
+    out = message_console(fmt)
+    with out.status("timing") as status:
+        res = form_crossover(cfg, progress=lambda m: status.update(m))
+    listing = Listing(
+        header=["N_T", "N_U", "user form µs", "textbook form µs", "textbook ÷ user"],
+        title=f"WMMSE forms · {cfg.iterations} updates · {res['machine']['threads']} thread(s)",
+        right=frozenset(["N_T", "N_U", "user form µs", "textbook form µs", "textbook ÷ user"]),
+    )
+    by = {(r["num_bs_ant"], r["num_ue"], r["form"]): r["seconds_per_precoder"] for r in res["rows"]}
+    for n, k, f in by:
+        if f == "user":
+            u, a = by[(n, k, "user")], by[(n, k, "antenna")]
+            listing.rows.append([str(n), str(k), f"{u * 1e6:.1f}", f"{a * 1e6:.1f}", f"{a / u:.2f}"])
+    emit(fmt, listing, res, res["rows"])
+    if plot:
+        from mimofm.evaluation.plots import plot_crossover
+
+        plot_crossover(res, plot)
+        out.print(f"plot written to [bold]{plot}[/]")
     if json_out:
         write_json(json_out, res)
         out.print(f"results written to [bold]{json_out}[/]")

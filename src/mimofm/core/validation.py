@@ -52,6 +52,11 @@ def check_channel(h: Any, name: str = "h", *, min_rank: int = 2) -> torch.Tensor
         )
     if any(s == 0 for s in h.shape):
         raise MimofmInputError(f"`{name}` has an empty dimension: {_describe(h)}")
+    # one cheap pass: the per-user energy is NaN/Inf when an entry is, and 0 for an all-zero user; only
+    # when it is not clean (or overflows/underflows) do the exact, slower checks run
+    energy = torch.view_as_real(h.resolve_conj()).square().sum(dim=(-2, -1))  # [..., K, N, 2] -> [..., K]
+    if bool((energy > 0).all()) and bool(torch.isfinite(energy).all()):
+        return h
     if not bool(torch.isfinite(h).all()):
         bad = int((~torch.isfinite(h)).sum())
         raise MimofmInputError(f"`{name}` contains {bad} NaN/Inf entries; every entry must be finite")

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 
 from mimofm._io import atomic_path
 
-__all__ = ["plot_complexity_vs_rate", "plot_sum_rate_vs_snr", "plot_tradeoff"]
+__all__ = ["plot_complexity_vs_rate", "plot_crossover", "plot_sum_rate_vs_snr", "plot_tradeoff"]
 
 
 def plot_sum_rate_vs_snr(result: dict, path: Path) -> Path:
@@ -110,4 +110,37 @@ def plot_complexity_vs_rate(result: dict, path: Path, snr_db: float | None = Non
     ax.set_xlabel("time per precoder (µs, CPU, batched)")
     ax.set_ylabel(f"sum rate ÷ WMMSE at {snr:g} dB ({len(sites)} sites)")
     ax.grid(alpha=0.3, which="both")
+    return _save(fig, path)
+
+
+def plot_crossover(result: dict, path: Path) -> Path:
+    """Time per precoder of WMMSE's two forms against N_T, one colour per N_U (solid: user space ``K × K``,
+    dashed: textbook ``N_T × N_T``), log-log; where a colour's lines cross, the forms cost the same."""
+    rows = result["rows"]
+    users = sorted({r["num_ue"] for r in rows})
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    colours = plt.cm.viridis([i / max(1, len(users) - 1) for i in range(len(users))])
+    for k, colour in zip(users, colours):
+        for form, style in (("user", "-o"), ("antenna", "--s")):
+            pts = sorted(
+                (r["num_bs_ant"], r["seconds_per_precoder"])
+                for r in rows
+                if r["num_ue"] == k and r["form"] == form
+            )
+            if pts:
+                x, y = zip(*pts)
+                ax.loglog(
+                    x,
+                    [v * 1e6 for v in y],
+                    style,
+                    color=colour,
+                    markersize=3,
+                    label=f"K={k}" if form == "user" else None,
+                )
+    ax.set_xlabel("antennas N_T")
+    ax.set_ylabel(f"µs per precoder ({result['config']['iterations']} WMMSE updates)")
+    ax.set_title("WMMSE: user-space form (solid) vs textbook form (dashed)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
     return _save(fig, path)

@@ -2,7 +2,10 @@
 
 Every function takes a channel ``h`` ``[..., num_ue, num_bs_ant]`` (complex64/complex128, row u is
 ``h_u^H``) and returns a precoder ``[..., num_bs_ant, num_ue]`` of the same dtype with
-``‖W‖_F² = power``. Computation runs in complex128 inside.
+``‖W‖_F² = power``. ZF, ZF-WF and RZF work in the user space: one Cholesky inverse of the ``K × K`` Gram
+matrix (:func:`mimofm.precoders._common.regularized_pinv`), never a decomposition of ``H`` itself except for
+the rare samples too ill-conditioned for it. ``precision="double"`` (default) computes in complex128;
+``"single"`` in complex64, about twice as fast, with ill-conditioned samples redone in double.
 """
 
 from __future__ import annotations
@@ -10,30 +13,48 @@ from __future__ import annotations
 import torch
 
 from mimofm.core.validation import MimofmInputError, check_num_ue_le_num_ant
-from mimofm.precoders._common import eye_like, gram, prepare, scale_to_power
+from mimofm.precoders._common import (
+    Precision,
+    gram,
+    precoder_from_x,
+    prepare,
+    regularized_inverse,
+    scale_to_power,
+)
 
-__all__ = ["mrt", "rzf", "water_filling", "zf", "zf_wf"]
+__all__ = ["mrt", "rzf", "rzf_equal_power", "water_filling", "zf", "zf_wf"]
 
 
-def mrt(h: torch.Tensor, power: float = 1.0) -> torch.Tensor:
+def mrt(h: torch.Tensor, power: float = 1.0, *, precision: Precision = "double") -> torch.Tensor:
     """Maximum-ratio transmission ``W ∝ H^H``: ``[..., K, N]`` -> ``[..., N, K]``."""
-    h64, power, _, dtype = prepare(h, power, 1.0)
-    return scale_to_power(h64.mH, power).to(dtype)
+    hc, power, _, dtype = prepare(h, power, 1.0, precision)
+    energy = torch.view_as_real(hc).square().sum(dim=(-3, -2, -1))  # ‖H‖_F²: [..., K, N, 2] -> [...]
+    # conj(H) scaled, then transposed (a view): [..., K, N] -> [..., N, K]
+    return (hc.conj() * torch.sqrt(power / energy)[..., None, None]).mT.to(dtype)
 
 
-def _pinv(h64: torch.Tensor) -> torch.Tensor:
-    """Pseudo-inverse ``H^+`` ``[..., N, K]`` (SVD based: finite for rank-deficient channels)."""
-    return torch.linalg.pinv(h64)
+def _user_space(hc: torch.Tensor, alpha: float, precision: Precision) -> tuple[torch.Tensor, torch.Tensor]:
+    """``X = (H H^H + αI)^{-1}`` ``[..., K, K]`` and the column energies of ``H^H X`` ``[..., K]``."""
+    k, n = hc.shape[-2], hc.shape[-1]
+    hb = hc.reshape(-1, k, n)  # [..., K, N] -> [B, K, N]
+    x, c = regularized_inverse(hb, gram(hb), alpha, precision)
+    return x.reshape(*hc.shape[:-2], k, k), c.reshape(hc.shape[:-1])  # [B, K, K] -> [..., K, K]
 
 
-def zf(h: torch.Tensor, power: float = 1.0) -> torch.Tensor:
+def _columns_scaled(hc: torch.Tensor, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """``H^H X diag(scale)``: the real per-column scale ``[..., K]`` is applied in the ``K × K`` space."""
+    return precoder_from_x(hc, x * scale.to(x.real.dtype)[..., None, :])
+
+
+def zf(h: torch.Tensor, power: float = 1.0, *, precision: Precision = "double") -> torch.Tensor:
     """Zero forcing ``W ∝ H^+ = H^H (H H^H)^{-1}`` with one global power scale (as in the papers).
 
     ``[..., K, N]`` -> ``[..., N, K]``; needs ``K <= N``.
     """
-    h64, power, _, dtype = prepare(h, power, 1.0)
-    check_num_ue_le_num_ant(h64, "zero forcing")
-    return scale_to_power(_pinv(h64), power).to(dtype)
+    hc, power, _, dtype = prepare(h, power, 1.0, precision)
+    check_num_ue_le_num_ant(hc, "zero forcing")
+    x, c = _user_space(hc, 0.0, precision)
+    return _columns_scaled(hc, x, torch.sqrt(power / c.sum(-1, keepdim=True)).expand_as(c)).to(dtype)
 
 
 def water_filling(floors: torch.Tensor, budget: float | torch.Tensor) -> torch.Tensor:
@@ -58,38 +79,61 @@ def water_filling(floors: torch.Tensor, budget: float | torch.Tensor) -> torch.T
     return (nu - floors).clamp_min(0.0)
 
 
-def zf_wf(h: torch.Tensor, power: float = 1.0, noise_power: float = 1.0) -> torch.Tensor:
+def zf_wf(
+    h: torch.Tensor, power: float = 1.0, noise_power: float = 1.0, *, precision: Precision = "double"
+) -> torch.Tensor:
     """Zero forcing with sum-rate-optimal water-filling power allocation over the ZF streams.
 
     With ``W = H^+ diag(√p)`` user k sees SNR ``p_k/σ²`` and the power spent is ``Σ c_k p_k`` with
     ``c_k = [(H H^H)^{-1}]_kk``; water-filling on floors ``c_k σ²`` maximizes the sum rate.
     ``[..., K, N]`` -> ``[..., N, K]``; needs ``K <= N``.
     """
-    h64, power, noise_power, dtype = prepare(h, power, noise_power)
-    check_num_ue_le_num_ant(h64, "zero forcing with water-filling")
-    hp = _pinv(h64)  # [..., N, K]
-    c = (hp.real.square() + hp.imag.square()).sum(-2)  # [..., K] column energies
-    q = water_filling(c * noise_power, power)  # power spent per stream
-    p = q / c
-    w = hp * torch.sqrt(p)[..., None, :]
-    return scale_to_power(w, power).to(dtype)  # removes round-off only
+    hc, power, noise_power, dtype = prepare(h, power, noise_power, precision)
+    check_num_ue_le_num_ant(hc, "zero forcing with water-filling")
+    x, c = _user_space(hc, 0.0, precision)  # [..., K, K], [..., K]
+    q = water_filling(c * noise_power, power)  # power spent per stream, Σ q = power
+    # Σ_k c_k p_k = Σ q: the division by Σ q removes round-off only
+    return _columns_scaled(hc, x, torch.sqrt(q / c * (power / q.sum(-1, keepdim=True)))).to(dtype)
 
 
 def rzf(
-    h: torch.Tensor, power: float = 1.0, noise_power: float = 1.0, alpha: float | None = None
+    h: torch.Tensor,
+    power: float = 1.0,
+    noise_power: float = 1.0,
+    alpha: float | None = None,
+    *,
+    precision: Precision = "double",
 ) -> torch.Tensor:
     """Regularized ZF ``W ∝ H^H (H H^H + α I)^{-1}``, one global power scale.
 
     The default ``α = K σ²/P`` is the MMSE-optimal regularization for equal user powers
     (Peel, Hochwald, Swindlehurst 2005). ``[..., K, N]`` -> ``[..., N, K]``; any ``K``.
     """
-    h64, power, noise_power, dtype = prepare(h, power, noise_power)
-    k = h64.shape[-2]
+    hc, power, noise_power, dtype = prepare(h, power, noise_power, precision)
+    k = hc.shape[-2]
     a = k * noise_power / power if alpha is None else float(alpha)
     if not (a >= 0 and a < float("inf")):
         raise MimofmInputError(f"`alpha` must be finite and >= 0, got {alpha!r}")
-    if a == 0:  # the ZF limit, well defined for any K through the pseudo-inverse
-        return scale_to_power(_pinv(h64), power).to(dtype)
-    g = gram(h64)  # [..., K, K]
-    x = torch.linalg.solve(g + a * eye_like(k, g), eye_like(k, g).expand_as(g))  # [..., K, K]
-    return scale_to_power(h64.mH @ x, power).to(dtype)
+    if a == 0 and k > hc.shape[-1]:  # the ZF limit for K > N: the pseudo-inverse keeps it well defined
+        return scale_to_power(torch.linalg.pinv(hc.to(torch.complex128)), power).to(dtype)
+    x, c = _user_space(hc, a, precision)
+    return _columns_scaled(hc, x, torch.sqrt(power / c.sum(-1, keepdim=True)).expand_as(c)).to(dtype)
+
+
+def rzf_equal_power(
+    h: torch.Tensor,
+    power: float = 1.0,
+    noise_power: float = 1.0,
+    alpha: float | None = None,
+    *,
+    precision: Precision = "double",
+) -> torch.Tensor:
+    """Regularized ZF with every column at power ``P/K`` (equal power per user, as Sionna's
+    ``rzf_precoding_matrix``): ``[..., K, N]`` -> ``[..., N, K]``; ``α`` as in :func:`rzf`."""
+    hc, power, noise_power, dtype = prepare(h, power, noise_power, precision)
+    k = hc.shape[-2]
+    a = k * noise_power / power if alpha is None else float(alpha)
+    if not (a > 0 and a < float("inf")):
+        raise MimofmInputError(f"`alpha` must be finite and > 0, got {alpha!r}")
+    x, c = _user_space(hc, a, precision)
+    return _columns_scaled(hc, x, torch.sqrt(power / k / c)).to(dtype)

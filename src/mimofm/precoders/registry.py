@@ -133,6 +133,12 @@ def _build() -> dict[str, PrecoderSpec]:
         PrecoderSpec("zf-wf", "precoder", _linear(linear.zf_wf), "zero forcing + water-filling powers", True),
         PrecoderSpec("rzf", "precoder", _linear(linear.rzf), "regularized ZF, α = K σ²/P"),
         PrecoderSpec(
+            "rzf-eq",
+            "precoder",
+            _linear(linear.rzf_equal_power),
+            "regularized ZF, α = K σ²/P, equal power per user (as Sionna's rzf_precoding_matrix)",
+        ),
+        PrecoderSpec(
             "rzf-refined",
             "precoder",
             _rzf_refined,

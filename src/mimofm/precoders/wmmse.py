@@ -3,14 +3,19 @@
 Two forms of the same iteration, which agree to numerical precision:
 
 * ``form="antenna"``: the textbook ``N_T``-dimensional update
-  ``W = (H^H D H + μ I)^{-1} H^H diag(u v)``, ``D = diag(v |u|²)``, with μ found by bisection on the
+  ``W = (H^H D H + μ I)^{-1} H^H diag(u v)``, ``D = diag(v |u|²)``, with μ found on the
   eigendecomposition of the ``N_T × N_T`` matrix ``H^H D H``. This is what the papers' complexity
   formulas count.
 * ``form="user"`` (default, what mimofm runs): the ``N_U``-dimensional form ``W = H^H X``
   (R-WMMSE, Zhao, Lu, Shi, Luo 2023). By the push-through identity
   ``X = D^{1/2} (M + μ I)^{-1} D^{-1/2} diag(u v)`` with ``M = D^{1/2} H H^H D^{1/2}`` (``K × K``),
-  so μ is found by bisection on the eigendecomposition of ``M``. After ``H H^H`` is formed once,
-  every iteration costs ``O(K³)`` instead of ``O(N_T³)``.
+  so μ is found on the eigendecomposition of ``M``. After ``H H^H`` is formed once, every iteration
+  costs ``O(K³)`` instead of ``O(N_T³)``.
+
+μ solves the secular equation ``Σ a_i/(λ_i + μ)² = P`` by Newton's method on its ``-1/2`` power
+(:func:`_solve_mu`): monotone from μ = 0 and exact to double precision in a few steps. Every sample stops
+on its own: samples that meet the stopping rule are retired from the batch, so a batch costs the sum of
+its samples' iterations, not its slowest sample's.
 
 All iterations run in float64/complex128 on the SNR-scaled channel (unit power, unit noise), so the
 algorithm is finite and exact for raw ray-traced gains (1e-4 ... 1e-14) and SNRs from -10 to 70 dB.
@@ -30,8 +35,17 @@ import torch
 
 from mimofm.core.rates import rates_from_hw
 from mimofm.core.validation import MimofmInputError, check_choice
-from mimofm.precoders._common import eye_like, fro2, gram, prepare, snr_scaled
-from mimofm.precoders.linear import zf_wf
+from mimofm.precoders._common import (
+    Precision,
+    eye_like,
+    fro2,
+    gram,
+    precoder_from_x,
+    prepare,
+    regularized_inverse,
+    snr_scaled,
+)
+from mimofm.precoders.linear import water_filling
 
 __all__ = [
     "SETTINGS",
@@ -59,8 +73,6 @@ SETTINGS: dict[str, WMMSESetting] = {
     "paper": WMMSESetting(tol=1e-3, max_iter=100),
     "reference": WMMSESetting(tol=1e-7, max_iter=500, random_starts=3, multi_start=True),
 }
-
-_BISECTION_STEPS = 64  # halvings of [0, μ_max]: μ is exact to double precision
 
 
 @dataclass
@@ -133,29 +145,41 @@ def wmmse_precoder(
 # --------------------------------------------------------------------------------------------
 
 
-def _bisect_mu(lam: torch.Tensor, num: torch.Tensor, power: float) -> torch.Tensor:
+_MU_STEPS = 40  # most Newton steps for μ; from the left they converge monotonically, quadratically near μ*
+
+
+def _solve_mu(lam: torch.Tensor, num: torch.Tensor, power: float) -> torch.Tensor:
     """Smallest μ ≥ 0 with ``f(μ) = Σ_i a_i / (λ_i + μ)² ≤ power`` (batched).
 
-    ``lam``/``num``: ``[..., M]`` eigenvalues (numerical null space set to 0, ignored) and
-    numerators ``a_i ≥ 0``. ``f`` is decreasing in μ, so bisection on ``[0, sqrt(Σ a / power)]``
-    (where ``f ≤ power`` holds) converges to the exact multiplier.
+    ``lam``/``num``: ``[B, M]`` eigenvalues (numerical null space set to 0, ignored) and numerators
+    ``a_i ≥ 0``. Newton's method on ``φ(μ) = f(μ)^{-1/2}`` (the secular-equation form of Moré and
+    Sorensen's trust-region solver): ``φ`` is increasing and concave, exactly linear for one term, so from
+    ``μ = 0`` the iterates rise monotonically to the root, never past it, and converge quadratically. A
+    sample stops when ``f`` is within 1e-13 of ``power``; the result is exact to double precision in a
+    handful of steps where bisection needs 64.
     """
     safe = lam > 0
-
-    def f(mu: torch.Tensor) -> torch.Tensor:
-        den = (lam + mu[..., None]).square()
-        return torch.where(safe, num / torch.where(safe, den, torch.ones_like(den)), 0.0).sum(-1)
-
-    zero = torch.zeros(lam.shape[:-1], dtype=lam.dtype, device=lam.device)
-    need = f(zero) > power
-    hi = torch.sqrt(torch.where(safe, num, 0.0).sum(-1) / power)  # f(hi) <= Σa/hi² = power
-    lo = zero.clone()
-    for _ in range(_BISECTION_STEPS):
-        mid = 0.5 * (lo + hi)
-        over = f(mid) > power
-        lo = torch.where(over, mid, lo)
-        hi = torch.where(over, hi, mid)
-    return torch.where(need, hi, zero)
+    num = torch.where(safe, num, 0.0)
+    lam = torch.where(safe, lam, 1.0)  # masked terms have num = 0
+    mu = torch.zeros(lam.shape[:-1], dtype=lam.dtype, device=lam.device)
+    inv = 1.0 / lam
+    t = num * inv.square()  # a_i / (λ_i + μ)²  [B, M]
+    f = t.sum(-1)
+    act = torch.nonzero(f > power * (1 + 1e-13)).flatten()  # samples with μ* > 0
+    for _ in range(_MU_STEPS):
+        if act.numel() == 0:
+            break
+        fa, ta, inva = f[act], t[act], inv[act]
+        # μ += f (√(f/P) − 1) / Σ a_i/(λ_i+μ)³  (Newton on f^{-1/2})
+        step = fa * (torch.sqrt(fa / power) - 1.0) / (ta * inva).sum(-1)
+        mu_a = mu[act] + step
+        mu[act] = mu_a
+        inva = 1.0 / (lam[act] + mu_a[:, None])
+        ta = num[act] * inva.square()
+        fa = ta.sum(-1)
+        f[act], t[act], inv[act] = fa, ta, inva
+        act = act[fa > power * (1 + 1e-13)]
+    return mu
 
 
 def _eig_mask(lam: torch.Tensor) -> torch.Tensor:
@@ -185,18 +209,19 @@ def _phase_weights(u: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torc
     return d, torch.sqrt(v) * torch.sgn(u)
 
 
-def _update_user(g: torch.Tensor, x: torch.Tensor, power: float) -> torch.Tensor:
-    """User-space WMMSE update ``X -> X'`` with ``W = H^H X`` and ``G = H H^H`` (all ``[..., K, K]``)."""
-    u, v = wmmse_receivers(g @ x)
+def _update_user(g: torch.Tensor, x: torch.Tensor, e: torch.Tensor, power: float) -> torch.Tensor:
+    """User-space WMMSE update ``X -> X'`` with ``W = H^H X``, ``G = H H^H`` and ``E = G X`` (all
+    ``[B, K, K]``)."""
+    u, v = wmmse_receivers(e)
     u = _switch_off_starved(u, v)
     d, c = _phase_weights(u, v)
-    sd = torch.sqrt(d).to(g.dtype)  # [..., K]
+    sd = torch.sqrt(d).to(g.dtype)  # [B, K]
     m = sd[..., :, None] * g * sd[..., None, :]  # D^{1/2} G D^{1/2}
-    lam, q = torch.linalg.eigh(m)  # [..., K], [..., K, K]
+    lam, q = torch.linalg.eigh(m)  # [B, K], [B, K, K]
     lam = _eig_mask(lam)
-    phi = q.mH * c[..., None, :]  # Q^H diag(c): [..., K, K]
-    pw = (phi.real.square() + phi.imag.square()).sum(-1)  # [..., K]
-    mu = _bisect_mu(lam, lam * pw, power)  # ‖W‖² = Σ λ_i p_i / (λ_i + μ)²
+    phi = q.mH * c[..., None, :]  # Q^H diag(c): [B, K, K]
+    pw = (phi.real.square() + phi.imag.square()).sum(-1)  # [B, K]
+    mu = _solve_mu(lam, lam * pw, power)  # ‖W‖² = Σ λ_i p_i / (λ_i + μ)²
     inv = torch.where(lam > 0, 1.0 / torch.where(lam > 0, lam + mu[..., None], torch.ones_like(lam)), 0.0)
     # X = D^{1/2} Q diag(1/(λ+μ)) Q^H diag(c)
     return sd[..., :, None] * (q * inv.to(q.dtype)[..., None, :]) @ phi
@@ -213,7 +238,7 @@ def _update_antenna(h: torch.Tensor, w: torch.Tensor, power: float) -> torch.Ten
     lam = _eig_mask(lam)
     b = e.mH @ (h.mH * (u * v)[..., None, :])  # E^H H^H diag(uv): [..., N, K]
     pw = (b.real.square() + b.imag.square()).sum(-1)  # [..., N]
-    mu = _bisect_mu(lam, pw, power)  # ‖W‖² = Σ_i ‖b_i‖² / (λ_i + μ)²
+    mu = _solve_mu(lam, pw, power)  # ‖W‖² = Σ_i ‖b_i‖² / (λ_i + μ)²
     inv = torch.where(lam > 0, 1.0 / torch.where(lam > 0, lam + mu[..., None], torch.ones_like(lam)), 0.0)
     return e @ (inv.to(b.dtype)[..., :, None] * b)
 
@@ -223,15 +248,20 @@ def _update_antenna(h: torch.Tensor, w: torch.Tensor, power: float) -> torch.Ten
 # --------------------------------------------------------------------------------------------
 
 
-def _starts_user(hs: torch.Tensor, g: torch.Tensor, setting: WMMSESetting, seed: int) -> list[torch.Tensor]:
-    """Starting points as ``X`` (``W = H^H X``), each ``[..., K, K]``, at unit power/noise."""
+def _starts_user(
+    hs: torch.Tensor, g: torch.Tensor, setting: WMMSESetting, seed: int, precision: Precision
+) -> list[torch.Tensor]:
+    """Starting points as ``X`` (``W = H^H X``), each ``[B, K, K]`` complex128, at unit power/noise: ZF-WF
+    (``K <= N``), RZF (α = K), MRT and the setting's random starts, all formed in the user space."""
     k, n = hs.shape[-2], hs.shape[-1]
+    eye = eye_like(k, g).expand_as(g)
     starts = []
-    if k <= n:
-        wz = zf_wf(hs)  # in the row space of H: recover X by least squares through G
-        starts.append(torch.linalg.pinv(g) @ (hs @ wz))
-    starts.append(torch.linalg.solve(g + k * eye_like(k, g), eye_like(k, g).expand_as(g)))  # RZF, α = K
-    starts.append(eye_like(k, g).expand_as(g).clone())  # MRT
+    if k <= n:  # ZF-WF: X = G^{-1} diag(√p), water-filling on the floors c_k = [G^{-1}]_kk
+        x, c = regularized_inverse(hs, g.to(hs.dtype), 0.0, precision)
+        q = water_filling(c.double(), 1.0)
+        starts.append(x.to(g.dtype) * torch.sqrt(q / c.double())[..., None, :])
+    starts.append(regularized_inverse(hs, g.to(hs.dtype), float(k), precision)[0].to(g.dtype))  # RZF, α = K
+    starts.append(eye.clone())  # MRT
     gen = torch.Generator(device="cpu").manual_seed(seed)
     for _ in range(setting.random_starts):
         re = torch.randn(g.shape, generator=gen, dtype=torch.float64)
@@ -245,42 +275,88 @@ def _normalize_x(g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return x * torch.where(p > 0, torch.rsqrt(p.clamp_min(1e-300)), torch.zeros_like(p))[..., None, None]
 
 
-def _iterate(step, rate_of, x0, setting: WMMSESetting, max_iter: int, tol: float, keep_history: bool):
-    """Run ``x -> step(x)`` per sample until the relative sum-rate change is below ``tol``.
+@dataclass
+class _Run:
+    """The outcome of :func:`_iterate` for a batch ``[B]``: best iterate ``[B, ...]``, its sum rate, the
+    updates run, the start's rate, the converged flags and the optional history ``[iters+1, B]``."""
 
-    Returns best iterate, its sum rate, iterations run, start rate, converged flag, history.
+    x: torch.Tensor
+    rate: torch.Tensor
+    iterations: torch.Tensor
+    start_rate: torch.Tensor
+    converged: torch.Tensor
+    history: torch.Tensor | None
+
+
+def _iterate(
+    step, ctx: torch.Tensor, x0: torch.Tensor, max_iter: int, tol: float, keep_history: bool
+) -> _Run:
+    """Run ``(x, r) -> step(ctx, x)`` per sample until its relative sum-rate change is below ``tol``.
+
+    ``ctx`` ``[B, ...]`` is the per-sample constant (``G`` or ``H``), ``x0`` ``[B, a, b]`` the start;
+    ``step(ctx, x)`` returns the next iterate and its sum rate ``[B']`` for any subset. A sample that
+    meets the stopping rule is *retired*: later updates run on the still-active samples only, so a batch
+    costs the sum of its samples' iterations rather than its slowest sample's times the batch.
     """
-    x = x0
-    r = rate_of(x)
+    x, r = x0, step.rate(ctx, x0)
     r0 = r.clone()
     best_x, best_r = x.clone(), r.clone()
     its = torch.zeros_like(r, dtype=torch.int64)
-    active = torch.ones_like(r, dtype=torch.bool)
-    converged = torch.zeros_like(active)
+    converged = torch.zeros_like(r, dtype=torch.bool)
     hist = [r.clone()] if keep_history else None
+    current = r.clone() if keep_history else None
+    act = torch.arange(r.shape[0], device=r.device)  # indices of the active samples
+    ca, xa, ra, bxa, bra = ctx, x, r, best_x.clone(), best_r.clone()
     for _ in range(max_iter):
-        xn = step(x)
-        rn = rate_of(xn)
+        if act.numel() == 0:
+            break
+        xn, rn = step(ca, xa)
         # defensive: a sample whose update is not finite keeps its last iterate and stops
         bad = ~(torch.isfinite(xn).flatten(-2).all(-1) & torch.isfinite(rn))
-        xn = torch.where(bad[..., None, None], x, xn)
-        rn = torch.where(bad, r, rn)
-        its += active.to(torch.int64)
-        conv = bad | ((rn - r).abs() <= tol * r.abs().clamp_min(1e-12))
-        sel = active[..., None, None]
-        x = torch.where(sel, xn, x)
-        r = torch.where(active, rn, r)
-        better = active & (r > best_r)
-        best_x = torch.where(better[..., None, None], x, best_x)
-        best_r = torch.where(better, r, best_r)
-        converged |= active & conv
-        active = active & ~conv
+        if bool(bad.any()):
+            xn = torch.where(bad[:, None, None], xa, xn)
+            rn = torch.where(bad, ra, rn)
+        its[act] += 1
+        conv = bad | ((rn - ra).abs() <= tol * ra.abs().clamp_min(1e-12))
+        better = rn > bra
+        bxa = torch.where(better[:, None, None], xn, bxa)
+        bra = torch.where(better, rn, bra)
         if keep_history:
-            hist.append(r.clone())
-        if not bool(active.any()):
-            break
+            current[act] = rn
+            hist.append(current.clone())
+        if bool(conv.any()):  # retire: write the finished samples back, keep the rest
+            done, keep = act[conv], ~conv
+            best_x[done], best_r[done], converged[done] = bxa[conv], bra[conv], True
+            act, ca, xa, ra, bxa, bra = act[keep], ca[keep], xn[keep], rn[keep], bxa[keep], bra[keep]
+        else:
+            xa, ra = xn, rn
+    best_x[act], best_r[act] = bxa, bra  # samples stopped by max_iter
     history = torch.stack(hist) if keep_history else None
-    return best_x, best_r, its, r0, converged, history
+    return _Run(best_x, best_r, its, r0, converged, history)
+
+
+class _UserStep:
+    """One user-space update on a subset: ``(G, X) -> (X', sum rate of X')``."""
+
+    @staticmethod
+    def rate(g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return rates_from_hw(g @ x).sum(-1)
+
+    def __call__(self, g: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        xn = _update_user(g, x, g @ x, 1.0)
+        return xn, self.rate(g, xn)
+
+
+class _AntennaStep:
+    """One textbook ``N_T``-dimensional update on a subset: ``(H, W) -> (W', sum rate of W')``."""
+
+    @staticmethod
+    def rate(h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return rates_from_hw(h @ w).sum(-1)
+
+    def __call__(self, h: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        wn = _update_antenna(h, w, 1.0)
+        return wn, self.rate(h, wn)
 
 
 def wmmse(
@@ -294,6 +370,7 @@ def wmmse(
     tol: float | None = None,
     seed: int = 0,
     return_history: bool = False,
+    precision: Precision = "double",
 ) -> WMMSEResult:
     """WMMSE precoder for sum-rate maximization under ``‖W‖_F² ≤ power``.
 
@@ -302,13 +379,16 @@ def wmmse(
         power: total transmit power P. noise_power: σ².
         setting: ``"paper"``, ``"reference"`` or a :class:`WMMSESetting`.
         form: ``"user"`` (``N_U``-dimensional, default) or ``"antenna"`` (textbook ``N_T``-dimensional).
-        max_iter, tol: override the setting's stopping rule.
+        max_iter, tol: override the setting's stopping rule (``tol=0`` with ``max_iter=i``: exactly ``i``
+            updates, the truncated WMMSE).
         seed: seed of the random starts (``reference`` setting).
         return_history: keep the per-iteration sum rate (single-start settings only).
+        precision: arithmetic of the ``N``-dimensional products (``H H^H``, ``W = H^H X``; user form):
+            ``double`` (default) or ``single``. The ``K × K`` iterations always run in double.
     Returns:
         :class:`WMMSEResult` with ``w`` ``[..., num_bs_ant, num_ue]`` in the API dtype.
     """
-    h64, power, noise_power, dtype = prepare(h, power, noise_power)
+    hc, power, noise_power, dtype = prepare(h, power, noise_power, precision)
     if isinstance(setting, str):
         setting = SETTINGS[check_choice(setting, "WMMSE setting", tuple(SETTINGS))]
     check_choice(form, "WMMSE form", ("user", "antenna"))
@@ -319,46 +399,50 @@ def wmmse(
     if return_history and setting.multi_start:
         raise MimofmInputError("`return_history` needs a single-start setting (e.g. 'paper')")
 
-    hs = snr_scaled(h64, power, noise_power)  # unit power, unit noise from here on
-    g = gram(hs)  # [..., K, K]
-    x_starts = _starts_user(hs, g, setting, seed)
+    batch, k, n = hc.shape[:-2], hc.shape[-2], hc.shape[-1]
+    hs = snr_scaled(hc, power, noise_power).reshape(-1, k, n)  # [..., K, N] -> [B, K, N], unit power/noise
+    g = gram(hs).to(torch.complex128)  # [B, K, K]
+    x_starts = _starts_user(hs, g, setting, seed, precision)
 
     if form == "user":
-        step = lambda x: _update_user(g, x, 1.0)  # noqa: E731
-        rate_of = lambda x: rates_from_hw(g @ x).sum(-1)  # noqa: E731
-        to_w = lambda x: hs.mH @ x  # noqa: E731
-        starts = x_starts
+        step, ctx, starts = _UserStep(), g, x_starts
     else:
-        step = lambda w: _update_antenna(hs, w, 1.0)  # noqa: E731
-        rate_of = lambda w: rates_from_hw(hs @ w).sum(-1)  # noqa: E731
-        to_w = lambda w: w  # noqa: E731
-        starts = [hs.mH @ x for x in x_starts]
+        h128 = hs.to(torch.complex128)
+        step, ctx, starts = _AntennaStep(), h128, [h128.mH @ x for x in x_starts]
 
     if not setting.multi_start:
-        rates0 = torch.stack([rate_of(s) for s in starts])  # [S, ...]
+        rates0 = torch.stack([step.rate(ctx, s) for s in starts])  # [S, B]
         pick = rates0.argmax(0)  # best start per sample
-        s = torch.stack(starts)  # [S, ..., a, b]
-        idx = pick[None, ..., None, None].expand((1,) + s.shape[1:])
-        starts = [torch.gather(s, 0, idx)[0]]
+        s = torch.stack(starts)  # [S, B, a, b]
+        starts = [s[pick, torch.arange(s.shape[1], device=s.device)]]
 
-    best = None
+    best: _Run | None = None
     for s0 in starts:
-        out = _iterate(step, rate_of, s0, setting, max_iter, tol, return_history)
+        out = _iterate(step, ctx, s0, max_iter, tol, return_history)
         if best is None:
-            best = list(out)
+            best = out
             continue
-        better = out[1] > best[1]
-        best[0] = torch.where(better[..., None, None], out[0], best[0])
-        for i in (1, 2, 3, 4):
-            best[i] = torch.where(better, out[i], best[i])
-    x, r, its, r0, conv, hist = best
+        better = out.rate > best.rate
+        best.x = torch.where(better[:, None, None], out.x, best.x)
+        for f in ("rate", "iterations", "start_rate", "converged"):
+            setattr(best, f, torch.where(better, getattr(out, f), getattr(best, f)))
 
-    w = to_w(x)
     # full power can only raise every SINR (unit noise); ‖W‖ < 1 happens when μ = 0
-    p = fro2(w)
-    w = w * torch.where(p > 0, torch.rsqrt(p.clamp_min(1e-300)), torch.zeros_like(p))[..., None, None]
-    r = rates_from_hw(hs @ w).sum(-1)
-    w = w * (power**0.5)
+    if form == "user":
+        x = _normalize_x(g, best.x)
+        r = step.rate(g, x)
+        w = precoder_from_x(hs, x.to(hs.dtype))
+    else:
+        p = fro2(best.x)
+        w = best.x * torch.where(p > 0, torch.rsqrt(p.clamp_min(1e-300)), torch.zeros_like(p))[:, None, None]
+        r = step.rate(ctx, w)
+    w = (w * (power**0.5)).reshape(*batch, n, k)  # [B, N, K] -> [..., N, K]
+    hist = None if best.history is None else best.history.reshape(-1, *batch)  # [T, B] -> [T, ...]
     return WMMSEResult(
-        w=w.to(dtype), sum_rate=r, iterations=its, start_sum_rate=r0, converged=conv, history=hist
+        w=w.to(dtype),
+        sum_rate=r.reshape(batch),  # [B] -> [...]
+        iterations=best.iterations.reshape(batch),
+        start_sum_rate=best.start_rate.reshape(batch),
+        converged=best.converged.reshape(batch),
+        history=hist,
     )
