@@ -19,7 +19,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _numpy_reference():
-    spec = importlib.util.spec_from_file_location("numpy_reference", ROOT / "benchmarks" / "numpy_reference.py")
+    spec = importlib.util.spec_from_file_location(
+        "numpy_reference", ROOT / "benchmarks" / "numpy_reference.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
