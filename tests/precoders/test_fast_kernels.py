@@ -139,3 +139,17 @@ def test_single_precision_wmmse_matches_double():
     r64 = wmmse(h, max_iter=5, tol=0.0).sum_rate
     r32 = wmmse(h.to(torch.complex64), max_iter=5, tol=0.0, precision="single").sum_rate
     torch.testing.assert_close(r32, r64, rtol=1e-4, atol=0)
+
+
+@pytest.mark.parametrize("snr_db", [0.0, 30.0])
+def test_dpc_newton_agrees_with_water_filling_alone(snr_db, monkeypatch):
+    from mimofm.precoders import bounds
+
+    h = correlated(64, 4, 16, seed=19, snr_db=snr_db)
+    fast = bounds.dpc_sum_capacity(h)
+    assert int(fast.iterations.max()) <= 10  # the Newton phase finishes every sample
+    monkeypatch.setattr(bounds, "_NEWTON_STEPS", 0)
+    slow = bounds.dpc_sum_capacity(h)
+    assert float(slow.iterations.double().mean()) > 3 * float(fast.iterations.double().mean())
+    torch.testing.assert_close(fast.sum_rate, slow.sum_rate, rtol=1e-8, atol=0)
+    assert bool((fast.upper_bound >= slow.sum_rate - 1e-9).all())
