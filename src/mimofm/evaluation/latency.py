@@ -1,8 +1,9 @@
 """Time per precoder of PyTorch and ONNX Runtime contenders, side by side, and the real-time budget.
 
 Every contender runs on the same seeded clustered channels (``mimofm.evaluation.complexity``) at each
-batch size; the median of ``repeats`` calls (after a warm-up) divided by the batch is the time per
-precoder, reported with its ratio to WMMSE measured in the same run. ONNX sessions are created before
+batch size, under ``torch.inference_mode``; the median of ``repeats`` calls (after a warm-up) divided by
+the batch is the time per precoder (at batch 1: the p50 of 200 calls after 10 warm-up calls, with the p99
+beside it), reported with its ratio to WMMSE measured in the same run. ONNX sessions are created before
 timing; the ONNX contenders include the float64 ``K × K`` step that forms ``W`` from the graph's outputs.
 wifoe runs end to end on its task with the same antenna count (T4: 64): pilots with noise, the users'
 B-bit feedback and the BS decoder — everything an FDD deployment computes per precoder.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import platform
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,6 +159,22 @@ def _counts(name: str, fn: Callable, cfg: LatencyConfig, held: dict) -> dict:
     return {"multiplications": mults, "measured_flops_matmul_only": int(fc.get_total_flops())}
 
 
+BATCH1_CALLS = 200  # timed batch-1 calls (after 10 warm-up calls) behind the p50/p99 latencies
+
+
+def _percentiles(fn: Callable, h: torch.Tensor, calls: int) -> dict[str, float]:
+    """p50 and p99 seconds of ``calls`` single calls of ``fn(h)`` after 10 warm-up calls."""
+    for _ in range(10):
+        fn(h)
+    times = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        fn(h)
+        times.append(time.perf_counter() - t0)
+    p50, p99 = np.percentile(times, [50, 99])
+    return {"p50": float(p50), "p99": float(p99)}
+
+
 def latency(cfg: LatencyConfig, progress: Callable[[str], None] | None = None) -> dict:
     """``{"rows": [...], "machine": ...}``: seconds per precoder, ratio to WMMSE, precoders/s, budget
     share."""
@@ -166,15 +184,19 @@ def latency(cfg: LatencyConfig, progress: Callable[[str], None] | None = None) -
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     held: dict[str, torch.nn.Module] = {}  # the shipped models this run needs, each loaded once
-    with tempfile.TemporaryDirectory() as d, torch.no_grad():
+    with tempfile.TemporaryDirectory() as d, torch.inference_mode():
         fns = {m: _contender(m, cfg, Path(d), held) for m in cfg.methods}
         for b in cfg.batches:
             h = _channels(b, cfg.num_ue, cfg.num_bs_ant, cfg.seed, "cpu")
-            t = {}
+            t, tails = {}, {}
             for m, fn in fns.items():
                 if progress:
                     progress(f"batch {b} · {m}")
-                t[m] = _timed(fn, h, cfg.repeats) / b
+                if b == 1:  # one precoder per call: the latency distribution, not just its median
+                    tails[m] = _percentiles(fn, h, max(cfg.repeats, BATCH1_CALLS))
+                    t[m] = tails[m]["p50"]
+                else:
+                    t[m] = _timed(fn, h, cfg.repeats) / b
             for m in cfg.methods:
                 rows.append(
                     {
@@ -184,6 +206,8 @@ def latency(cfg: LatencyConfig, progress: Callable[[str], None] | None = None) -
                         "ratio_to_wmmse": t[m] / t["wmmse"],
                         "precoders_per_second": 1.0 / t[m],
                         "budget_fraction": 1.0 / t[m] / NEEDED_PER_SECOND,
+                        "p50_seconds": tails[m]["p50"] if m in tails else None,
+                        "p99_seconds": tails[m]["p99"] if m in tails else None,
                     }
                 )
         ops = {m: _counts(m, fn, cfg, held) for m, fn in fns.items()}

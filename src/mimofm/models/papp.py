@@ -148,7 +148,8 @@ class PaPPExtractor(nn.Module):
     def from_features(self, uf: torch.Tensor, pf: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """User form: ``uf`` ``[B, K, F_U]``, ``pf`` ``[B, K, K, F_P]`` -> (features ``[B, K, E]``, context
         ``[B, E]``)."""
-        fmap = self.cnn(pf.permute(0, 3, 1, 2))  # [B, K, K, F_P] -> [B, F_P, K, K] -> [B, C, K, K]
+        # [B, K, K, F_P] -> [B, F_P, K, K] (contiguous: twice as fast in oneDNN) -> [B, C, K, K]
+        fmap = self.cnn(pf.permute(0, 3, 1, 2).contiguous())
         g = torch.relu(self.cnn_out(fmap.mean((-2, -1))))  # [B, E]
         rows = torch.cat([fmap.mean(-1), fmap.amax(-1)], dim=1)  # [B, 2C, K]
         z = self.encoder(torch.cat([uf, rows.transpose(1, 2)], dim=-1))  # [B, K, F_U + 2C] -> [B, K, E]

@@ -21,6 +21,8 @@ import math
 
 import torch
 
+from mimofm.precoders._common import precoder_from_x
+
 __all__ = [
     "exact_rate_powers",
     "exact_rates_or_keep",
@@ -32,6 +34,13 @@ __all__ = [
 ]
 
 
+def _unit_columns(g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``X`` ``[B, K, K]`` with columns scaled so that ``H^H X`` has unit-norm columns, from ``G = H H^H``:
+    ``‖H^H x_k‖² = x_k^H G x_k``, all in the user space."""
+    c = (x.conj() * (g @ x)).sum(-2).real  # [B, K]
+    return x * torch.rsqrt(c.clamp_min(1e-300))[..., None, :].to(x.dtype)
+
+
 def rzf_directions(h: torch.Tensor) -> torch.Tensor:
     """Regularized-ZF columns ``H^H (H H^H + K I)^{-1}`` with unit norm: ``h`` ``[B, K, N]`` -> ``[B, N, K]``.
 
@@ -41,9 +50,9 @@ def rzf_directions(h: torch.Tensor) -> torch.Tensor:
     h64 = h.to(torch.complex128)
     k = h.shape[-2]
     eye = torch.eye(k, dtype=h64.dtype, device=h.device)
-    # [B, N, K] @ solve([B, K, K], [B, K, K]) -> [B, N, K]
-    b = h64.mH @ torch.linalg.solve(h64 @ h64.mH + k * eye, eye.expand(h64.shape[:-2] + (k, k)))
-    return (b / b.norm(dim=-2, keepdim=True).clamp_min(1e-300)).to(torch.complex64)
+    g = h64 @ h64.mH  # [B, K, K]
+    x = torch.linalg.solve(g + k * eye, eye.expand(h64.shape[:-2] + (k, k)))  # [B, K, K]
+    return precoder_from_x(h64, _unit_columns(g, x)).to(torch.complex64)  # [B, N, K]
 
 
 def structured_precoder(h: torch.Tensor, lam: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
@@ -60,11 +69,12 @@ def structured_precoder(h: torch.Tensor, lam: torch.Tensor, p: torch.Tensor) -> 
     h64 = h.to(torch.complex128)
     k = h.shape[-2]
     eye = torch.eye(k, dtype=h64.dtype, device=h.device).expand(h64.shape[:-2] + (k, k))
-    m = eye + lam.to(torch.float64)[..., :, None] * (h64 @ h64.mH)  # I + Λ H H^H  [B, K, K]
-    v = h64.mH @ torch.linalg.solve(m, eye)  # [B, N, K]
-    v = v / v.norm(dim=-2, keepdim=True).clamp_min(1e-300)
+    g = h64 @ h64.mH  # [B, K, K]
+    m = eye + lam.to(torch.float64)[..., :, None] * g  # I + Λ H H^H  [B, K, K]
+    x = _unit_columns(g, torch.linalg.solve(m, eye))  # V = H^H X with unit columns
     # a softmax share can underflow to exactly 0: √0 has an infinite derivative (0·∞ = NaN in backward)
-    return (v * torch.sqrt(p.to(torch.float64).clamp_min(1e-300))[..., None, :]).to(torch.complex64)
+    x = x * torch.sqrt(p.to(torch.float64).clamp_min(1e-300))[..., None, :].to(x.dtype)
+    return precoder_from_x(h64, x).to(torch.complex64)  # [B, N, K]
 
 
 def hybrid_structure(
