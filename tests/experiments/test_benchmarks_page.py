@@ -116,3 +116,48 @@ def test_configuration_and_frontier_sections_come_from_their_json(tmp_path):
     assert "## fm and papp on any number of users and antennas" in page
     assert "| sites | 2 | 16 | 0.990 | 0.990 | yes |" in page
     assert "## Rate against CPU time" in page and "10 dB: fm on the frontier" in page
+
+
+def test_classical_speed_section_shows_ratios_rates_and_the_crossover():
+    from mimofm.experiments.benchmarks_page import CLASSICAL_SPEED_HEADING, classical_speed_section
+
+    def row(method, impl, pps, rate, speedup=None):
+        r = {
+            "method": method,
+            "implementation": impl,
+            "precision": "single",
+            "batch": 1024,
+            "precoders_per_second": pps,
+            "sum_rate_mean": rate,
+        }
+        return r | ({"speedup_vs": speedup} if speedup else {})
+
+    doc = {
+        "num_ue": 4,
+        "num_bs_ant": 64,
+        "data": "site (test positions)",
+        "snr_db": 10.0,
+        "config": {"repeats": 7},
+        "machine": {"threads": 1, "processor": "cpu", "torch": "x", "numpy": "y"},
+        "rows": [
+            row("zf-wf", "mimofm", 300000, 6.08, {"numpy": 2.5}),
+            row("zf-wf", "numpy", 120000, 6.08),
+            row("rzf-eq", "mimofm", 370000, 6.31, {"numpy": 1.96, "sionna": 3.23}),
+            row("rzf-eq", "numpy", 189000, 6.31),
+            row("rzf-eq", "sionna", 114000, 6.31),
+        ],
+    }
+    xo = {
+        "config": {"iterations": 3},
+        "machine": {"threads": 1},
+        "rows": [
+            {"num_bs_ant": 64, "num_ue": 4, "form": "user", "seconds_per_precoder": 1e-5},
+            {"num_bs_ant": 64, "num_ue": 4, "form": "antenna", "seconds_per_precoder": 2e-4},
+        ],
+    }
+    text = "\n".join(classical_speed_section(doc, "cmd-a", xo, "cmd-b", "figures/crossover.png"))
+    assert text.startswith(CLASSICAL_SPEED_HEADING)
+    assert "| zf-wf | 300,000 | 120,000 | 2.50 |  |  | ≥ 1 | 6.0800 | 6.0800 |  |" in text
+    assert "| rzf-eq | 370,000 | 189,000 | 1.96 | 114,000 | 3.23 |  | 6.3100 | 6.3100 | 6.3100 |" in text
+    assert "| 64 | 20.0 (10 / 200 µs) |" in text
+    assert "Command: `cmd-a`" in text and "Command: `cmd-b`" in text and "figures/crossover.png" in text

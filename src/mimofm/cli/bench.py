@@ -156,6 +156,30 @@ def _bench_channels(data: Path | None, options, num_ue: int, batch: int, snr_db:
     return h, f"{cs.name} ({positions} positions)"
 
 
+def _classical_side_by_side(
+    h, cfg: ClassicalSpeedConfig, reference: Path | None, sionna: bool, out, progress
+):
+    """:func:`classical_speed` of ``cfg`` with the NumPy reference (when found) and Sionna's kernels (when
+    ``sionna`` and installed), one precision after the other."""
+    refs = {}
+    numpy_ref = _numpy_reference(reference)
+    if numpy_ref is None:
+        out.print("[yellow]no NumPy reference (benchmarks/numpy_reference.py is not beside this install)[/]")
+    else:
+        refs["numpy"] = numpy_ref
+    res: dict = {}
+    for prec in cfg.precisions:
+        sk = sionna_kernels(prec) if sionna else {}
+        part = classical_speed(
+            h,
+            ClassicalSpeedConfig(cfg.methods, [prec], cfg.repeats, cfg.threads),
+            refs | ({"sionna": sk} if sk else {}),
+            progress=progress,
+        )
+        res = part if not res else res | {"rows": res["rows"] + part["rows"]}
+    return res | {"config": cfg.__dict__}
+
+
 @bench_app.command("classical")
 @clean_errors
 def classical_command(
@@ -196,25 +220,9 @@ def classical_command(
         raise MimofmInputError("--var, --subcarrier and --layout say how to read --data; give one")
     out = message_console(fmt)
     h, source = _bench_channels(data, options, num_ue, batch, snr_db, seed, out)
-    refs = {}
-    numpy_ref = _numpy_reference(reference)
-    if numpy_ref is None:
-        out.print("[yellow]no NumPy reference (benchmarks/numpy_reference.py is not beside this install)[/]")
-    else:
-        refs["numpy"] = numpy_ref
     with out.status("timing") as status:
-        res = {}
-        for prec in cfg.precisions:
-            sk = sionna_kernels(prec) if sionna else {}
-            refs_p = refs | ({"sionna": sk} if sk else {})
-            part = classical_speed(
-                h,
-                ClassicalSpeedConfig(cfg.methods, [prec], cfg.repeats, cfg.threads),
-                refs_p,
-                progress=lambda m: status.update(m),
-            )
-            res = part if not res else res | {"rows": res["rows"] + part["rows"]}
-    res |= {"data": source, "snr_db": snr_db, "config": cfg.__dict__}
+        res = _classical_side_by_side(h, cfg, reference, sionna, out, lambda m: status.update(m))
+    res |= {"data": source, "snr_db": snr_db}
     header = ["method", "precision", "implementation", "precoders / s", "× NumPy", "× Sionna", "sum rate"]
     listing = Listing(
         header=header,
@@ -396,7 +404,8 @@ def suite_command(
     ),
     samples: int = typer.Option(1000, help="Multi-user samples per site and SNR (full mode)."),
 ) -> None:
-    """Quality on the bundled held-out sites, latency, scaling and training cost in one run, then the page."""
+    """Quality on the bundled held-out sites, latency, scaling, the classical kernels side by side with NumPy
+    and Sionna, WMMSE's form crossover and training cost in one run, then the page."""
     t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     n = 100 if quick else samples
@@ -412,6 +421,8 @@ def suite_command(
     )
     lcfg = LatencyConfig()
     scfg = ScalingConfig.quick() if quick else ScalingConfig()
+    ccfg = ClassicalSpeedConfig(repeats=2 if quick else 7)
+    xcfg = CrossoverConfig.quick() if quick else CrossoverConfig()
     if quick:
         lcfg.batches, lcfg.repeats = [1, 64], 2
     with console.status("benchmark suite") as status:
@@ -420,6 +431,12 @@ def suite_command(
         )
         write_json(out / "latency.json", latency(lcfg, progress=lambda m: status.update(f"latency · {m}")))
         write_json(out / "scaling.json", scaling(scfg, progress=lambda m: status.update(f"scaling · {m}")))
+        h, source = _bench_channels(None, None, 4, 128 if quick else 1024, 10.0, 0, console)
+        classical = _classical_side_by_side(
+            h, ccfg, None, True, console, lambda m: status.update(f"classical · {m}")
+        )
+        write_json(out / "classical.json", classical | {"data": source, "snr_db": 10.0})
+        write_json(out / "crossover.json", form_crossover(xcfg, lambda m: status.update(f"crossover · {m}")))
     cmd = f"mimofm bench suite --out {out}" + (" --quick" if quick else f" --samples {n}")
     inputs = PageInputs(
         eval=out / "eval.json",
@@ -428,6 +445,10 @@ def suite_command(
         latency_command=cmd,
         scaling=out / "scaling.json",
         scaling_command=cmd,
+        classical=out / "classical.json",
+        classical_command=cmd,
+        crossover=out / "crossover.json",
+        crossover_command=cmd,
         figures=out,
         page_dir=out,
     )
