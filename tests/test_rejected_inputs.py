@@ -58,6 +58,14 @@ def _tampered(tmp):
     return p
 
 
+def _bad_split(tmp):
+    from mimofm.adaptation.common import read_split_file
+
+    cs = load_channels(bundled_dir() / "etoile-mixed.h5")
+    np.save(tmp / "split.npy", np.zeros(cs.num_positions + 1, dtype=np.int8))
+    read_split_file(tmp / "split.npy", cs)
+
+
 CASES = {
     "nan-channel": lambda tmp: mrt(_with_nan(_h())),
     "zero-user": lambda tmp: zf(torch.zeros(2, 4, dtype=torch.complex64)),
@@ -75,6 +83,8 @@ CASES = {
     ),
     "unknown-precoder": lambda tmp: parse_precoders("zf,magic"),
     "unknown-setting": lambda tmp: wmmse(_h(), setting="fast"),
+    "unknown-precision": lambda tmp: zf(_h(), precision="quad"),
+    "bad-split": _bad_split,
     "unknown-scene": lambda tmp: (
         __import__("mimofm.channels.raytrace", fromlist=["SiteSpec"])
         .SiteSpec("x", "atlantis", (0.0, 0.0))

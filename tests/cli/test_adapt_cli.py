@@ -94,3 +94,35 @@ def test_adapt_papp_on_one_user_file_and_fixed_configuration_errors(tmp_path):
         res.output.split()
     )
     assert not (tmp_path / "x").exists()
+
+
+def test_eval_scores_the_positions_an_adaptation_held_out(tmp_path):
+    import numpy as np
+
+    data = user_file(tmp_path / "local.npz", 7, n=60)
+    codes = np.zeros(60, dtype=np.int8)
+    codes[40:50], codes[50:] = 1, 2
+    np.save(tmp_path / "split.npy", codes)
+    base = ["eval", "--data", str(data), "--var", "H", "--precoder", "zf", "--num-ue", "2", "--samples", "8"]
+    res = runner.invoke(app, [*base, "--positions", "test", "--snr-db", "10"])
+    assert res.exit_code == 2 and "needs a position split" in res.output
+    out = tmp_path / "r.json"
+    res = runner.invoke(
+        app,
+        [
+            *base,
+            "--positions",
+            "test",
+            "--snr-db",
+            "10",
+            "--split",
+            str(tmp_path / "split.npy"),
+            "--json",
+            str(out),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert json.loads(out.read_text())["results"][0]["num_samples"] == 8
+    np.save(tmp_path / "short.npy", codes[:50])
+    res = runner.invoke(app, [*base, "--snr-db", "10", "--split", str(tmp_path / "short.npy")])
+    assert res.exit_code == 2 and "is not a split of" in res.output

@@ -118,6 +118,26 @@ class SiteSplit:
         }
 
 
+def read_split_file(path: str | Path, cs, fix: str = "") -> np.ndarray:
+    """The position split ``[num_positions]`` int8 (0 train, 1 val, 2 test) stored in ``path`` (a
+    ``split.npy`` that adaptation wrote) for the channel set ``cs``; a named error, ending with ``fix``,
+    when it is unreadable or not a split of ``cs``."""
+    try:
+        codes = np.load(path, allow_pickle=False, mmap_mode="r")
+    except (OSError, ValueError) as e:
+        raise MimofmInputError(f"{str(path)!r} is not a readable split array ({e})") from None
+    if (
+        codes.shape != (cs.num_positions,)
+        or codes.dtype.kind not in "iu"
+        or not np.isin(codes, (0, 1, 2)).all()
+    ):
+        raise MimofmInputError(
+            f"{str(path)!r} is not a split of {cs.name} ({cs.num_positions} positions, codes 0/1/2)"
+            + (f"; {fix}" if fix else "")
+        )
+    return np.array(codes, dtype=np.int8)
+
+
 def site_split(cs, out_dir, seed: int = 0, *, fresh: bool = False, log: Callable = print) -> SiteSplit:
     """The split of ``cs`` (a :class:`~mimofm.channels.types.ChannelSet`) that adaptation uses: the file's
     own; else ``<out_dir>/split.npy`` left by an earlier run in that folder (unless ``fresh``); else a new
@@ -127,20 +147,8 @@ def site_split(cs, out_dir, seed: int = 0, *, fresh: bool = False, log: Callable
         return SiteSplit(cs.split.numpy().astype(np.int8), "file")
     path = Path(out_dir) / SPLIT_FILE
     if path.exists() and not fresh:
-        try:
-            codes = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as e:
-            raise MimofmInputError(f"{str(path)!r} is not a readable split array ({e})") from None
-        if (
-            codes.shape != (cs.num_positions,)
-            or codes.dtype.kind not in "iu"
-            or not np.isin(codes, (0, 1, 2)).all()
-        ):
-            raise MimofmInputError(
-                f"{str(path)!r} is not a split of {cs.name} ({cs.num_positions} positions, codes 0/1/2); "
-                "use a new --out-dir"
-            )
-        split = SiteSplit(codes.astype(np.int8), "reused", str(path))
+        codes = read_split_file(path, cs, "use a new --out-dir")
+        split = SiteSplit(codes, "reused", str(path))
         log(f"{cs.name} has no position split: reusing {path} ({_counts_text(split)})")
         return split
     codes = fraction_split(cs.num_positions, DEFAULT_TRAIN_FRACTION, seed)

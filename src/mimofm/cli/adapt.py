@@ -18,8 +18,16 @@ from mimofm.adaptation.common import RECORD_FILE
 from mimofm.adaptation.fm import adapt_fm
 from mimofm.adaptation.papp import finetune_papp
 from mimofm.adaptation.wifoe import finetune_wifoe
-from mimofm.channels.io import load_channels
-from mimofm.cli._common import clean_errors, console
+from mimofm.channels.io import load_channel_files
+from mimofm.cli._common import (
+    clean_errors,
+    console,
+    import_options,
+    layout_option,
+    print_read_as,
+    subcarrier_option,
+    var_option,
+)
 from mimofm.core.validation import MimofmInputError
 
 __all__ = ["adapt_command", "report_lines", "report_table"]
@@ -139,12 +147,18 @@ def adapt_command(
         Path("runs/adapt"),
         help="The adapted checkpoint goes here (last.*; wifoe with --val-fraction: best.*).",
     ),
+    var: str | None = var_option(),
+    subcarrier: str | None = subcarrier_option(),
+    layout: str | None = layout_option(),
 ) -> None:
     """Adapt a pretrained model to a new site: fm few-shot/full (a new head), papp fine-tuning (whole
     model)."""
     ckpt = str(checkpoint) if checkpoint else None
     if family in ("fm", "papp") and data is None:
         raise MimofmInputError(f"`mimofm adapt {family}` needs --data FILE")
+    options = import_options(var, subcarrier, layout)
+    if options.given and data is None:
+        raise MimofmInputError("--var, --subcarrier and --layout say how to read --data; give one")
     if family != "wifoe" and val_fraction:
         raise MimofmInputError(
             f"--val-fraction is for wifoe; `mimofm adapt {family}` trains a fixed number of steps"
@@ -180,7 +194,7 @@ def adapt_command(
         )
     elif family == "fm":
         out = adapt_fm(
-            load_channels(data),
+            _site(data, options),
             shots,
             checkpoint=ckpt,
             num_ue=num_ue,
@@ -194,7 +208,7 @@ def adapt_command(
         )
     elif family == "papp":
         out = finetune_papp(
-            load_channels(data),
+            _site(data, options),
             shots,
             checkpoint=ckpt,
             num_ue=num_ue,
@@ -223,6 +237,13 @@ def adapt_command(
         highlight=False,
         soft_wrap=True,
     )
+
+
+def _site(data: Path, options):
+    """The channel set of ``data`` read with the import ``options``, its read-as line printed."""
+    [(cs, read_as)] = load_channel_files([data], options)
+    print_read_as(data, read_as, console)
+    return cs
 
 
 def _log(text: str) -> None:

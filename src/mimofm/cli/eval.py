@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -10,6 +11,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from mimofm._io import write_json
+from mimofm.adaptation.common import read_split_file
 from mimofm.channels.io import load_channel_files
 from mimofm.channels.layouts import ImportOptions
 from mimofm.cli._common import (
@@ -137,6 +139,14 @@ def eval_command(
             "(mimofm.channels.denoise)."
         ),
     ),
+    split: Path | None = typer.Option(
+        None,
+        "--split",
+        help=(
+            "Position split (split.npy from `mimofm adapt --out-dir`) for a --data file without one: "
+            "with --positions test, score exactly the positions the adaptation held out."
+        ),
+    ),
     var: str | None = var_option(),
     subcarrier: str | None = subcarrier_option(),
     layout: str | None = layout_option(),
@@ -150,6 +160,8 @@ def eval_command(
     # None: --precoder not given (each mode has its own default)
     given = None if precoder is None else precoder.strip()
     options = import_options(var, subcarrier, layout)
+    if split is not None and len(data or []) != 1:
+        raise MimofmInputError("--split belongs to one --data file; give exactly one")
     if not data and options.given:
         raise MimofmInputError("--var, --subcarrier and --layout say how to read --data files; give one")
     if not data and (task is not None or given == "wifoe"):
@@ -180,6 +192,7 @@ def eval_command(
             exact_rates,
             options,
             fmt,
+            split,
         )
     cfg = EvalConfig(
         precoders=[p.strip() for p in (given or DEFAULT_PRECODERS).split(",") if p.strip()],
@@ -202,7 +215,7 @@ def eval_command(
     if checkpoint is not None:
         cfg = assign_checkpoint(cfg, str(checkpoint))
     out = message_console(fmt)
-    sets, read = _load_data(data, options, out)
+    sets, read = _load_data(data, options, out, split)
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -234,16 +247,26 @@ def eval_command(
         out.print(f"results written to [bold]{json_out}[/]")
 
 
-def _load_data(data: list[Path], options: ImportOptions | None, out: Console) -> tuple[list, list[dict]]:
+def _load_data(
+    data: list[Path], options: ImportOptions | None, out: Console, split: Path | None = None
+) -> tuple[list, list[dict]]:
     """The channel sets of the --data files, each imported file's read-as line printed on ``out``; returns
-    the sets and, for the result JSON, how each imported file was read."""
+    the sets and, for the result JSON, how each imported file was read. ``split``: a split.npy for the one
+    file (which must have none of its own)."""
     loaded = load_channel_files(list(data), options)
     read = []
     for path, (_, read_as) in zip(data, loaded):
         print_read_as(path, read_as, out)
         if read_as is not None:
             read.append({"file": str(path), **read_as.to_dict()})
-    return [cs for cs, _ in loaded], read
+    sets = [cs for cs, _ in loaded]
+    if split is not None:
+        cs = sets[0]
+        if cs.split is not None:
+            raise MimofmInputError(f"{data[0]} has a position split of its own; drop --split")
+        sets[0] = replace(cs, split=torch.from_numpy(read_split_file(split, cs)))
+        out.print(f"position split: {split}", highlight=False)
+    return sets, read
 
 
 def _tradeoff(
@@ -265,6 +288,7 @@ def _tradeoff(
     exact_rates=True,
     options: ImportOptions | None = None,
     fmt: OutputFormat = OutputFormat.table,
+    split: Path | None = None,
 ) -> None:
     if precoder is not None and precoder != "fm":
         raise MimofmInputError("`--rate-targets` evaluates fm against the QoS baselines; use `--precoder fm`")
@@ -286,7 +310,7 @@ def _tradeoff(
     cfg.validate()
     model = load_fm(str(checkpoint) if checkpoint else None)
     out = message_console(fmt)
-    sets, read = _load_data(data, options, out)
+    sets, read = _load_data(data, options, out, split)
     for cs in sets:
         model.check_input(torch.zeros(1, num_ue, cs.num_bs_ant, dtype=torch.complex64), None)
     with Progress(
