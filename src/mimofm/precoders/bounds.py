@@ -93,14 +93,15 @@ def _evaluate(g: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     s = torch.eye(k, dtype=g.dtype, device=g.device) + d[:, :, None] * gd  # I + D G D
     low, _ = torch.linalg.cholesky_ex(s)
     logdet = 2.0 * torch.log(torch.diagonal(low, dim1=-2, dim2=-1).real).sum(-1)
-    b = g - gd @ torch.cholesky_inverse(low) @ gd.mH
+    y = torch.linalg.solve_triangular(low, gd.mH, upper=False)  # L^{-1} D G: [B, K, K]
+    b = g - y.mH @ y  # G D (L L^H)^{-1} D G
     return logdet, torch.diagonal(b, dim1=-2, dim2=-1).real, b
 
 
-def _start(g: torch.Tensor) -> torch.Tensor:
-    """The best of three dual-MAC powers ``[B, K]`` as Newton's start: equal powers, all power on the
-    strongest user, and water-filling over the users' single-user gains (the optimum of orthogonal users);
-    optima often sit on a face of the simplex, where equal powers start far away."""
+def _start(g: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The best of three dual-MAC powers ``[B, K]`` as Newton's start, with its :func:`_evaluate` values:
+    equal powers, all power on the strongest user, and water-filling over the users' single-user gains
+    (the optimum of orthogonal users); optima often sit on a face of the simplex, far from equal powers."""
     gains = torch.diagonal(g, dim1=-2, dim2=-1).real  # ‖h_k‖²: [B, K]
     starts = torch.stack(
         [
@@ -109,25 +110,34 @@ def _start(g: torch.Tensor) -> torch.Tensor:
             water_filling(1.0 / gains, 1.0),
         ]
     )  # [3, B, K]
-    ld = torch.stack([_evaluate(g, s)[0] for s in starts])  # [3, B]
-    return starts[ld.argmax(0), torch.arange(g.shape[0], device=g.device)]
+    evals = [_evaluate(g, s) for s in starts]
+    pick, rows = torch.stack([e[0] for e in evals]).argmax(0), torch.arange(g.shape[0], device=g.device)
+    # the chosen start and its objective, gradient and B: [B, K], [B], [B, K], [B, K, K]
+    return (
+        starts[pick, rows],
+        *(torch.stack([e[i] for e in evals])[pick, rows] for i in range(3)),
+    )
 
 
-def _newton(g: torch.Tensor, q: torch.Tensor, tol: float, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Projected Newton on the simplex ``{q ≥ 0, Σ q = 1}`` for the dual-MAC objective (in place on ``q``
-    ``[B, K]``); returns the steps taken ``[B]`` and which samples reached the gap tolerance ``[B]``.
+def _newton(
+    g: torch.Tensor, start: tuple[torch.Tensor, ...], tol: float, steps: int
+) -> tuple[torch.Tensor, ...]:
+    """Projected Newton on the simplex ``{q ≥ 0, Σ q = 1}`` for the dual-MAC objective from ``start``
+    (:func:`_start`'s powers and values). Returns the powers ``[B, K]``, their objective ``[B]`` and gradient
+    ``[B, K]``, the steps taken ``[B]`` and which samples reached the gap tolerance ``[B]``.
 
     Each step solves the equality-constrained Newton system on the free users (``q_k > 0``, or a gradient
     above the current average ``Σ q a``) with the Hessian ``−|B|²`` (element-wise), then backtracks
-    (Armijo) within the ratio-test step that keeps ``q ≥ 0``. The objective is self-concordant, so the
-    iteration converges quadratically: a few steps replace hundreds of averaged water-filling updates.
+    (Armijo) along the projection arc onto the simplex. The objective is self-concordant, so the iteration
+    converges quadratically: a few steps replace hundreds of averaged water-filling updates.
     """
+    q, logdet, a, bmat = (t.clone() for t in start)
     b_all, k = q.shape
     its = torch.zeros(b_all, dtype=torch.int64, device=q.device)
     done = torch.zeros(b_all, dtype=torch.bool, device=q.device)
     act = torch.arange(b_all, device=q.device)
-    ga, qa = g, q
-    logdet, a, bmat = _evaluate(ga, qa)
+    ld_all, a_all = logdet.clone(), a.clone()
+    ga, qa = g, q.clone()
     eye = torch.eye(k + 1, dtype=q.dtype, device=q.device)
     for _ in range(steps):
         avg = (qa * a).sum(-1, keepdim=True)
@@ -171,12 +181,14 @@ def _newton(g: torch.Tensor, q: torch.Tensor, tol: float, steps: int) -> tuple[t
         finished = met | stuck
         done[act[met]] = True
         q[act] = torch.where(met[:, None], qa, new_q)
+        ld_all[act] = torch.where(met, logdet, new_ld)
+        a_all[act] = torch.where(met[:, None], a, new_a)
         keep = ~finished
         act, ga = act[keep], ga[keep]
         qa, logdet, a, bmat = new_q[keep], new_ld[keep], new_a[keep], new_b[keep]
         if act.numel() == 0:
             break
-    return its, done
+    return q, ld_all, a_all, its, done
 
 
 def dpc_sum_capacity(
@@ -210,11 +222,8 @@ def dpc_sum_capacity(
     hs = hs.reshape(-1, k, hs.shape[-1])
     g = gram(hs)  # [B, K, K]
 
-    q = _start(g)
-    its, _ = _newton(
-        g, q, tol, min(_NEWTON_STEPS, int(max_iter))
-    )  # most samples finish here; the rest continue by water-filling from q
-    logdet, a, _ = _evaluate(g, q)
+    # most samples finish in the Newton phase; the rest continue by water-filling from its q
+    q, logdet, a, its, _ = _newton(g, _start(g), tol, min(_NEWTON_STEPS, int(max_iter)))
     # the square root of G (one eigendecomposition) only for the water-filling updates, filled on demand
     l = torch.zeros_like(g)
 
