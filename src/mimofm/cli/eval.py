@@ -20,6 +20,7 @@ from mimofm.cli._common import (
     format_option,
     import_options,
     layout_option,
+    max_memory_option,
     message_console,
     parse_floats,
     print_read_as,
@@ -140,6 +141,7 @@ def eval_command(
     var: str | None = var_option(),
     subcarrier: str | None = subcarrier_option(),
     layout: str | None = layout_option(),
+    max_memory: str | None = max_memory_option(),
     fmt: OutputFormat = format_option(),
 ) -> None:
     """Evaluate classical precoders and bounds on the same multi-user samples (or fm's rate-target mode, or
@@ -149,7 +151,7 @@ def eval_command(
     the whole result (as --json writes it)."""
     # None: --precoder not given (each mode has its own default)
     given = None if precoder is None else precoder.strip()
-    options = import_options(var, subcarrier, layout)
+    options = import_options(var, subcarrier, layout, max_memory)
     if not data and options.given:
         raise MimofmInputError("--var, --subcarrier and --layout say how to read --data files; give one")
     if not data and (task is not None or given == "wifoe"):
