@@ -787,13 +787,15 @@ def import_site(
     *,
     prepare: Callable[[ChannelStream], tuple[dict, np.ndarray | None]] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    overwrite: bool = True,
 ) -> ChannelStream:
     """Import any channel file as a site file ``out``, reading and writing ``H`` in blocks (bounded memory:
     the budget covers one block, ``‖h‖²`` per position and ``los``/``positions``/``split``), atomically.
 
     ``prepare(stream)`` is called once the file is open and checked, before any of ``H`` is read; it returns
     the site's ``meta`` and a ``split`` (or None to keep the file's). ``progress(rows_done, num_positions)``
-    is called after each block. Returns the (closed) stream: ``name``, ``shape``, ``read_as``, ...
+    is called after each block. ``overwrite`` False refuses an existing ``out``, even one that appears
+    while the import runs. Returns the (closed) stream: ``name``, ``shape``, ``read_as``, ...
     """
     src, out = Path(src), Path(out)
     with open_channels(src, name, options) as stream:
@@ -815,6 +817,7 @@ def import_site(
                 positions=stream.positions,
                 split=split if split is not None else stream.split,
                 meta=meta,
+                overwrite=overwrite,
             )
         except MimofmInputError:
             raise

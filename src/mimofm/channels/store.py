@@ -262,12 +262,14 @@ def write_site_blocks(
     positions=None,
     split=None,
     meta: dict | None = None,
+    overwrite: bool = True,
 ) -> Path:
     """Write a site file whose ``H`` ``[num_positions, num_bs_ant]`` (``shape``) arrives in row blocks, in
     order, from ``blocks`` (each complex ``[rows, num_bs_ant]``, validated as :func:`write_site` does);
     only one block is held at a time. Atomic: the file is written under a temporary name and renamed
     when complete, so an error or a kill (even during a block) leaves the old ``path`` or none, never a
-    part of the new one. ``los``, ``positions``, ``split`` and ``meta`` as in :func:`write_site`.
+    part of the new one. ``los``, ``positions``, ``split`` and ``meta`` as in :func:`write_site`. With
+    ``overwrite`` False an existing ``path`` (even one created while this file was written) is refused.
     """
     path = Path(path)
     _check_site_suffix(path)
@@ -279,27 +281,42 @@ def write_site_blocks(
     aux = _prepare_aux(path, n, los, positions, split)
     meta_json = _meta_json(path, meta or {})
     hasher = SiteHasher((n, num_bs_ant))
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        ds = f.create_dataset("H", shape=(n, num_bs_ant), dtype=DTYPES["H"])
-        row = 0
-        for block in blocks:
-            h64 = _prepare(path, block, num_bs_ant=num_bs_ant)["H"]
-            if row + h64.shape[0] > n:
-                raise _site_bad(path, f"more than the {n} rows of `H` were given")
-            ds[row : row + h64.shape[0]] = h64
-            hasher.update_h(h64)
-            row += h64.shape[0]
-        if row != n:
-            raise _site_bad(path, f"`H` got {row} rows of the {n} declared")
-        for key in DATASETS[1:]:
-            if key in aux:
-                f.create_dataset(key, data=aux[key], dtype=DTYPES[key])
-        f.attrs["mimofm_site_schema"] = np.int64(SCHEMA_VERSION)
-        f.attrs["name"] = name
-        f.attrs["checksum_sha256"] = hasher.hexdigest(name, aux, json.loads(meta_json))
-        f.attrs["meta_json"] = meta_json
-        f.attrs["created_utc"] = _now()
+    exists = _site_bad(
+        path, "already exists (another process wrote it meanwhile?); pass --force to replace it"
+    )
+    if not overwrite and (path.exists() or path.is_symlink()):
+        raise exists
+    try:
+        with atomic_path(path, overwrite) as tmp, h5py.File(tmp, "w") as f:
+            _write_blocks(path, f, hasher, n, num_bs_ant, blocks, aux, name, meta_json)
+    except FileExistsError:
+        raise exists from None
     return path
+
+
+def _write_blocks(
+    path: Path, f, hasher, n: int, num_bs_ant: int, blocks, aux: dict, name: str, meta_json: str
+) -> None:
+    """The body of :func:`write_site_blocks`, into the open temporary file ``f``."""
+    ds = f.create_dataset("H", shape=(n, num_bs_ant), dtype=DTYPES["H"])
+    row = 0
+    for block in blocks:
+        h64 = _prepare(path, block, num_bs_ant=num_bs_ant)["H"]
+        if row + h64.shape[0] > n:
+            raise _site_bad(path, f"more than the {n} rows of `H` were given")
+        ds[row : row + h64.shape[0]] = h64
+        hasher.update_h(h64)
+        row += h64.shape[0]
+    if row != n:
+        raise _site_bad(path, f"`H` got {row} rows of the {n} declared")
+    for key in DATASETS[1:]:
+        if key in aux:
+            f.create_dataset(key, data=aux[key], dtype=DTYPES[key])
+    f.attrs["mimofm_site_schema"] = np.int64(SCHEMA_VERSION)
+    f.attrs["name"] = name
+    f.attrs["checksum_sha256"] = hasher.hexdigest(name, aux, json.loads(meta_json))
+    f.attrs["meta_json"] = meta_json
+    f.attrs["created_utc"] = _now()
 
 
 # ---------------------------------------------------------------------------------------------

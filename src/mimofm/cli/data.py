@@ -197,7 +197,7 @@ def import_command(
         return meta, made
 
     with row_progress(f"importing {escape(src.name)}") as update:
-        stream = import_site(src, out, name, options, prepare=prepare, progress=update)
+        stream = import_site(src, out, name, options, prepare=prepare, progress=update, overwrite=force)
     num_positions, num_bs_ant = stream.shape
     console.print(
         f"imported [bold]{escape(stream.name)}[/]: {num_positions} positions × {num_bs_ant} antennas "
