@@ -637,10 +637,12 @@ class ChannelStream:
         low = g < 10.0 ** (GAIN_FLOOR_DB / 10.0)
         if low.any():
             first = int(np.argmax(low))
+            with np.errstate(divide="ignore"):  # an underflowed gain of 0 is -inf dB
+                first_db = float(10.0 * np.log10(g[first]))
             raise file_error(
                 self.path,
                 f"`{var}` has {int(low.sum())} positions with a gain below {GAIN_FLOOR_DB:g} dB (first: "
-                f"{_where(first, plan.position_shape, plan.repeat)}, {10.0 * np.log10(g[first]):.1f} dB; "
+                f"{_where(first, plan.position_shape, plan.repeat)}, {first_db:.1f} dB; "
                 f"median {median_db:.1f} dB): no SNR serves them ({_GAIN_HOW}); remove those positions",
             )
 
@@ -680,14 +682,16 @@ class ChannelStream:
 
 
 def _gain(block: np.ndarray) -> np.ndarray:
-    """``‖h‖²`` per row, float64 ``[rows]``."""
-    return (block.real.astype(np.float64) ** 2 + block.imag.astype(np.float64) ** 2).sum(axis=1)
+    """``‖h‖²`` per row, float64 ``[rows]`` (inf where it overflows, 0 where it underflows)."""
+    with np.errstate(over="ignore", under="ignore"):
+        return (block.real.astype(np.float64) ** 2 + block.imag.astype(np.float64) ** 2).sum(axis=1)
 
 
 def _median_db(g: np.ndarray) -> float:
     """The lower median of ``10·log10 g`` (as ``torch.median`` and the site-median SNR convention)."""
     k = (g.size - 1) // 2
-    return float(10.0 * np.log10(np.partition(g, k)[k]))
+    with np.errstate(divide="ignore"):
+        return float(10.0 * np.log10(np.partition(g, k)[k]))
 
 
 def open_channels(
