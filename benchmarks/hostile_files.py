@@ -116,17 +116,16 @@ def main() -> int:
                 else hostile.write_case(case, tmp)
             )
             r = timed(cli("data", "import", path, "--out", tmp / "out.h5", "--force"))
-            ok = (
-                r["exit"] == 2
-                and r["peak_rss_mb"] < 500
-                and r["wall_s"] < 2
-                and not (tmp / "out.h5").exists()
-            )
+            r.pop("stdout")
+            r.update(in_process(path, tmp / "out.h5"))
+            ok = r["exit"] == 2 and r["peak_rss_mb"] < 500 and r["refusal_s"] < 2
+            ok = ok and not (tmp / "out.h5").exists()
             r = {"case": case, "file_bytes": path.stat().st_size, **r, "target_met": ok}
             rows.append(r)
             print(
-                f"{case:26} {r['file_bytes']:>11,} B  exit {r['exit']}  peak RSS {r['peak_rss_mb']:6.0f} MB  "
-                f"{r['wall_s']:5.2f} s  {'OK ' if ok else 'MISS'}  {r['error'][:150]}",
+                f"{case:26} {r['file_bytes']:>11,} B  exit {r['exit']}  peak RSS {r['peak_rss_mb']:4.0f} MB  "
+                f"CLI {r['wall_s']:5.2f} s  refused in {r['refusal_s'] * 1000:7.1f} ms ({r['outcome']})  "
+                f"{'OK ' if ok else 'MISS'}  {r['error'][:110]}",
                 flush=True,
             )
         if not args.skip_stream:
