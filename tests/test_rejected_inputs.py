@@ -18,6 +18,7 @@ from mimofm.precoders.linear import mrt, zf
 from mimofm.precoders.qos import qos_power_min
 from mimofm.precoders.registry import parse_precoders
 from mimofm.precoders.wmmse import wmmse
+from tests.channels import hostile
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "errors.md"
 
@@ -113,6 +114,24 @@ CASES = {
     ),
     "few-samples": lambda tmp: EvalConfig(precoders=["zf"], snr_db=[1.0], samples=1).validate(),
     "energy-range": lambda tmp: energy(torch.tensor([2.0]), torch.tensor(0.5), 20.0, 1.0),
+    "hdf5-external-link": lambda tmp: load_channels(hostile.hdf5_external_link(tmp / "x.h5")),
+    "hdf5-virtual": lambda tmp: load_channels(hostile.hdf5_virtual(tmp / "x.h5")),
+    "hdf5-external-storage": lambda tmp: load_channels(hostile.hdf5_external_storage(tmp / "x.h5")),
+    "implausible-ratio": lambda tmp: load_channels(hostile.npz_forged_size(tmp / "x.npz")),
+    "forged-npy-header": lambda tmp: load_channels(hostile.npy_declared_huge(tmp / "x.npy")),
+    "huge-hdf5-chunk": lambda tmp: load_channels(hostile.hdf5_huge_chunk(tmp / "x.h5")),
+    "over-budget": lambda tmp: load_channels(
+        _npz(tmp, H=np.ones((99_999, 8), np.complex64)), max_memory="1M"
+    ),
+    "aux-too-large": lambda tmp: load_channels(
+        _npz(tmp, H=np.ones((6, 3), np.complex64), los=np.ones(100, bool) * np.ones((1000, 1), bool))
+    ),
+    "out-symlink": lambda tmp: (
+        tmp.joinpath("o.h5").symlink_to(tmp / "nowhere.h5"),
+        __import__("mimofm.cli.data", fromlist=["_check_out"])._check_out(
+            tmp / "a.npz", tmp / "o.h5", (".h5",), False
+        ),
+    ),
     "raw-gains": lambda tmp: __import__("mimofm.api", fromlist=["load_precoder"]).load_precoder("zf")(
         _h(4, 8) * 1e-5
     ),

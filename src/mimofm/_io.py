@@ -12,10 +12,13 @@ from typing import Any
 
 
 @contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success fsync it and rename it over ``path``.
 
     A crash leaves either the old file or the new one, never a half-written file under the final name.
+    A symlink at ``path`` is replaced itself; the file it points to is never written. With ``overwrite``
+    False the new file is linked in only if nothing exists at ``path`` at that moment (else
+    :class:`FileExistsError`): of two writers racing for one new path, the second fails cleanly.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -29,7 +32,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.chmod(tmp_path, 0o666 & ~umask)
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
-        os.replace(tmp_path, path)
+        if overwrite:
+            os.replace(tmp_path, path)
+        else:
+            os.link(tmp_path, path)  # atomic, and fails if `path` exists (a file, a link, a dangling link)
         dfd = os.open(path.parent, os.O_RDONLY)
         try:
             os.fsync(dfd)

@@ -139,3 +139,28 @@ def test_force_replaces(tmp_path):
     assert _run("import", SITE, "--out", out, "--name", "again", "--force").exit_code == 0
     assert read_site(out).name == "again"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.h5"]
+
+
+def test_out_symlink_needs_force_and_force_replaces_the_link_not_its_target(tmp_path):
+    target = tmp_path / "precious.h5"
+    target.write_bytes(b"keep me")
+    link = tmp_path / "link.h5"
+    link.symlink_to(target)
+    _clean_error(_run("import", SITE, "--out", link), "is a symlink; pass --force")
+    dangling = tmp_path / "dangling.h5"
+    dangling.symlink_to(tmp_path / "nowhere.h5")
+    _clean_error(_run("import", SITE, "--out", dangling), "is a symlink")
+    assert _run("import", SITE, "--out", link, "--force").exit_code == 0
+    assert target.read_bytes() == b"keep me" and not link.is_symlink()
+    assert read_site(link).num_positions == load_channels(SITE).num_positions
+
+
+def test_import_refuses_a_hostile_file_cleanly(tmp_path):
+    from tests.channels.hostile import hdf5_virtual
+
+    res = _run("import", hdf5_virtual(tmp_path / "v.h5"), "--out", tmp_path / "o.h5")
+    _clean_error(res, "is an HDF5 virtual dataset")
+    assert not (tmp_path / "o.h5").exists()
+    np.save(tmp_path / "h.npy", np.ones((50_000, 8), dtype=np.complex64))
+    _clean_error(_run("info", tmp_path / "h.npy", "--max-memory", "1M"), "more than the memory budget")
+    _clean_error(_run("info", tmp_path / "h.npy", "--max-memory", "lots"), "`--max-memory` must be a size")

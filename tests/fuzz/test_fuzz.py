@@ -1,8 +1,11 @@
 """Fuzz targets: every importer, the site-file reader, recipe files and the CLI's argument parsing.
 
-Each target feeds mutated or random input; the only acceptable outcomes are success or the
-documented clean error (MimofmInputError; exit code 0 or 2 without a traceback for the CLI).
-CI runs a bounded number of cases; ``MIMOFM_FUZZ_CASES=10000`` runs the long benchmark mode.
+Each target feeds mutated or random input — byte flips, and header-level lies (tests/fuzz/lies.py:
+declared shapes against payloads, zip size fields, HDF5 chunks and unwritten data, link objects); the only
+acceptable outcomes are success or the documented clean error (MimofmInputError; exit code 0 or 2
+without a traceback for the CLI), within a 256 MiB memory budget. CI runs a bounded number of cases;
+``MIMOFM_FUZZ_CASES=10000`` runs the long benchmark mode (benchmarks/fuzz_importers.py runs 10 000 cases
+per importer).
 """
 
 import contextlib
@@ -19,10 +22,11 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from mimofm.channels.bundled import bundled_dir
-from mimofm.channels.io import load_channels
+from mimofm.channels.io import load_channels, site_info
 from mimofm.cli.main import app
 from mimofm.core.validation import MimofmInputError
 from mimofm.training.recipes import load_recipe
+from tests.fuzz.lies import BUILDERS
 
 CASES = int(os.environ.get("MIMOFM_FUZZ_CASES", "60"))
 FUZZ = settings(
@@ -77,11 +81,27 @@ def mutated(draw, corpus: dict[str, bytes]):
 def _fuzz_load(tmp, ext: str, data: bytes) -> None:
     p = tmp / f"f{ext}"
     p.write_bytes(data)
+    load_outcome(p)
+
+
+def load_outcome(p) -> str:
+    """Load ``p`` within a 256 MiB budget: ``"ok"`` (a valid channel set) or ``"refused"`` (the clean
+    error); anything else raises."""
     try:
-        cs = load_channels(p)
+        cs = load_channels(p, max_memory="256M")
     except MimofmInputError:
-        return
+        return "refused"
     assert np.isfinite(cs.h.numpy()).all() and (np.abs(cs.h.numpy()).max(1) > 0).all()
+    info = site_info(p)  # read in blocks: agrees with the whole read
+    assert info["num_positions"] == cs.num_positions and info["num_bs_ant"] == cs.num_bs_ant
+    return "ok"
+
+
+@FUZZ
+@given(st.sampled_from(sorted(BUILDERS)), st.integers(0, 2**32 - 1))
+def test_importers_header_level_lies(tmp_path_factory, kind, seed):
+    p = BUILDERS[kind](np.random.default_rng(seed), tmp_path_factory.mktemp("lie"))
+    load_outcome(p)
 
 
 def test_importers_mutated_files(tmp_path_factory):

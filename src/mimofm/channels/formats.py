@@ -103,9 +103,9 @@ def detect_format(path: str | Path) -> str:
     return "mimofm-site" if "mimofm_site_schema" in attrs else "hdf5"
 
 
-def check_h_array(path: Path, h: np.ndarray) -> None:
-    """Content checks of ``H`` ``[num_positions, num_bs_ant]``: complex, 2-D, non-empty, finite, no zero
-    rows."""
+def check_h_array(path: Path, h: np.ndarray, row0: int = 0) -> None:
+    """Content checks of ``H`` ``[num_positions, num_bs_ant]`` (or of a block of its rows starting at row
+    ``row0``): complex, 2-D, non-empty, finite, no zero rows."""
     if not np.iscomplexobj(h):
         raise file_error(path, f"`H` must be complex, got dtype {h.dtype}")
     if h.ndim != 2:
@@ -118,5 +118,6 @@ def check_h_array(path: Path, h: np.ndarray) -> None:
     zero = ~np.abs(h).any(axis=1)
     if zero.any():
         raise file_error(
-            path, f"`H` has {int(zero.sum())} all-zero rows (first: {int(np.argmax(zero))}); remove them"
+            path,
+            f"`H` has {int(zero.sum())} all-zero rows (first: {row0 + int(np.argmax(zero))}); remove them",
         )

@@ -40,32 +40,46 @@ import math
 import subprocess
 import sys
 import tempfile
-import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import h5py
 import numpy as np
 import torch
 
 from mimofm._io import atomic_path
-from mimofm.channels.formats import GAIN_FLOOR_DB, check_h_array, detect_format, file_error
+from mimofm.channels.formats import GAIN_FLOOR_DB, detect_format, file_error
 from mimofm.channels.layouts import (
     CHANNEL_NAMES,
     ImportOptions,
+    LayoutPlan,
     ReadAs,
-    apply_layout,
     detect_layout,
     parse_layout,
+    plan_layout,
+    reduce_block,
 )
-from mimofm.channels.store import read_site, read_site_with_header
+from mimofm.channels.limits import (
+    MAX_INFLATE_RATIO,
+    ImplausibleSizeError,
+    check_budget,
+    check_ratio,
+    format_bytes,
+    parse_memory,
+)
+from mimofm.channels.sources import ArraySource, Container, MemorySource, open_container
+from mimofm.channels.store import SiteReader, write_site_blocks
 from mimofm.channels.types import SPLIT_NAMES, ChannelSet
 from mimofm.core.validation import MimofmInputError
 
 __all__ = [
+    "BLOCK_BYTES",
+    "ChannelStream",
     "ImportOptions",
     "export_npz",
+    "import_site",
     "load_channel_files",
     "load_channels",
+    "open_channels",
     "read_channels",
     "save_channels_npz",
     "site_info",
@@ -85,77 +99,30 @@ def _wanted(var: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(_IMPORT_NAMES + CHANNEL_NAMES + _EXTRA_NAMES + ((var,) if var else ())))
 
 
-class _Raw:
-    """What a reader found: ``arrays`` (name -> raw numpy array), ``listing`` (every variable of the file:
-    name, shape, type, for messages) and ``rejected`` (name -> the error reading it would raise; raised
-    only if that variable is needed)."""
-
-    def __init__(self, arrays: dict, listing: list | None = None, rejected: dict | None = None) -> None:
-        self.arrays = arrays
-        self.listing = (
-            listing if listing is not None else [(k, list(v.shape), str(v.dtype)) for k, v in arrays.items()]
-        )
-        self.rejected = rejected or {}
-
-    def has(self, key: str) -> bool:
-        """Whether ``key`` is in the file (read or rejected)."""
-        return key in self.arrays or key in self.rejected
-
-    def get(self, key: str) -> np.ndarray:
-        """The array ``key``; raises the stored error if it could not be read."""
-        if key in self.rejected:
-            raise self.rejected[key]
-        return self.arrays[key]
-
-
 # ---------------------------------------------------------------------------------------------
-# readers: each returns a dict of raw numpy arrays (the names in _IMPORT_NAMES), not yet validated
+# MATLAB v5: parsed in a child process (scipy's reader can crash on malformed files), sizes checked first
+
+_MAT5_REJECT = {
+    "sparse": "a MATLAB sparse matrix; save it full",
+    "struct": "a MATLAB struct; store a numeric matrix",
+    "object": "a MATLAB cell array or object (object dtype); store a numeric matrix",
+}
 
 
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except ValueError as e:
-        if "pickle" in str(e):  # object arrays need pickle
-            raise file_error(
-                path, f"cannot be read without pickle ({e}); store plain numeric arrays"
-            ) from None
-        raise file_error(path, f"is not a readable .npz archive ({e})") from None
-    except (zipfile.BadZipFile, OSError, EOFError) as e:
-        raise file_error(path, f"is not a readable .npz archive ({e})") from None
+def _child_limits(max_memory: int):
+    """Cap the child's address space: a safety net behind the declared-size checks."""
+
+    def limit() -> None:
+        import resource  # deferred: POSIX only, and only in the child
+
+        cap = max(4 * 2**30, 3 * max_memory + 2 * 2**30)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
+    return limit
 
 
-def _read_npy(path: Path) -> dict[str, np.ndarray]:
-    try:
-        with open(path, "rb") as f:
-            version = np.lib.format.read_magic(f)
-            header = (
-                np.lib.format.read_array_header_1_0
-                if version == (1, 0)
-                else np.lib.format.read_array_header_2_0
-            )(f)
-        if header[2].hasobject:
-            raise file_error(
-                path,
-                f"holds an object array (dtype {header[2]}) that cannot be read without pickle; "
-                "store a plain complex array",
-            )
-        h = np.load(path, allow_pickle=False)
-    except MimofmInputError:
-        raise
-    except (ValueError, OSError, EOFError) as e:
-        raise file_error(path, f"is not a readable .npy file ({e})") from None
-    return {"H": h}
-
-
-def _read_mat5(path: Path, names: tuple[str, ...]) -> _Raw:
-    """Parse a MATLAB v5 file in a child process (scipy's reader can crash on malformed files)."""
-    _REJECT = {
-        "sparse": "a MATLAB sparse matrix; save it full",
-        "struct": "a MATLAB struct; store a numeric matrix",
-        "object": "a MATLAB cell array or object (object dtype); store a numeric matrix",
-    }
+def _read_mat5(path: Path, names: tuple[str, ...], max_memory: int) -> Container:
+    """Parse a MATLAB v5 file in a child process, its variables' declared sizes checked before reading."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "vars.npz"
         try:
@@ -167,10 +134,13 @@ def _read_mat5(path: Path, names: tuple[str, ...]) -> _Raw:
                     str(path),
                     str(out),
                     ",".join(names),
+                    str(max_memory),
+                    str(MAX_INFLATE_RATIO),
                 ],
                 capture_output=True,
                 text=True,
                 timeout=120,
+                preexec_fn=_child_limits(max_memory) if sys.platform != "win32" else None,
             )
         except subprocess.TimeoutExpired:
             raise file_error(
@@ -185,19 +155,26 @@ def _read_mat5(path: Path, names: tuple[str, ...]) -> _Raw:
             report = json.loads(proc.stdout.strip().splitlines()[-1])
         except (IndexError, json.JSONDecodeError):
             raise file_error(
-                path, f"is not a readable MATLAB v5 .mat file (reader exit {proc.returncode})"
+                path,
+                f"is not a readable MATLAB v5 .mat file (reader exit {proc.returncode}"
+                + (", out of memory)" if "MemoryError" in proc.stderr else ")"),
             ) from None
+        if "budget" in report:
+            check_budget(path, report["budget"]["what"], report["budget"]["need"], max_memory)
+        if "implausible" in report:
+            check_ratio(path, "its variables", report["implausible"]["declared"], path.stat().st_size)
         if "error" in report:
             raise file_error(path, f"is not a readable MATLAB v5 .mat file ({report['error']})")
         rejected = {}
         for key, kind in report.get("rejected", {}).items():
-            err = file_error(path, f"`{key}` is {_REJECT.get(kind, f'a MATLAB {kind}, not a numeric array')}")
+            msg = _MAT5_REJECT.get(kind, f"a MATLAB {kind}, not a numeric array")
+            err = file_error(path, f"`{key}` is {msg}")
             if key in _IMPORT_NAMES:
                 raise err
             rejected[key] = err
         with np.load(out, allow_pickle=False) as z:
             raw = {k: z[k] for k in z.files}
-    arrays = {}
+    sources = {}
     for key in names:
         if key not in raw:
             continue
@@ -206,124 +183,22 @@ def _read_mat5(path: Path, names: tuple[str, ...]) -> _Raw:
             if v.dtype.kind != "U":
                 raise file_error(path, f"`meta_json` must be a char array holding JSON, got dtype {v.dtype}")
             v = np.array("".join(v.ravel().tolist()))
-        arrays[key] = v
+        sources[key] = MemorySource(key, v)
     listing = [(n, shape, cls) for n, shape, cls in report.get("variables", [])]
-    return _Raw(arrays, listing, rejected)
-
-
-def _hdf5_dataset(path: Path, f, key: str, matlab: bool) -> np.ndarray:
-    obj = f[key]
-    if not isinstance(obj, h5py.Dataset):
-        raise file_error(
-            path,
-            f"`{key}` is an HDF5 group, not a dataset (a MATLAB struct or sparse matrix?); "
-            "store a full numeric matrix",
-        )
-    cls = obj.attrs.get("MATLAB_class")
-    cls = cls.decode() if isinstance(cls, bytes) else cls
-    if cls in ("cell", "struct") or h5py.check_dtype(ref=obj.dtype) is not None:
-        raise file_error(
-            path, f"`{key}` is a MATLAB cell array or holds HDF5 object references; store a numeric matrix"
-        )
-    if obj.attrs.get("MATLAB_empty", 0):
-        raise file_error(path, f"`{key}` is an empty MATLAB array")
-    if h5py.check_dtype(vlen=obj.dtype) is not None or obj.dtype.hasobject:
-        raise file_error(
-            path, f"`{key}` has a variable-length/object dtype ({obj.dtype}); store a numeric array"
-        )
-    try:
-        a = obj[()]
-    except (OSError, ValueError, TypeError) as e:
-        raise file_error(path, f"cannot read `{key}` (truncated or corrupt file?): {e}") from None
-    if not isinstance(a, np.ndarray):
-        a = np.asarray(a)
-    names = a.dtype.names
-    if names is not None:
-        pair = next((p for p in (("real", "imag"), ("r", "i")) if set(names) == set(p)), None)
-        if pair is None:
-            raise file_error(
-                path,
-                f"`{key}` has a compound dtype with fields {list(names)}; only complex "
-                "compounds (fields real/imag or r/i) are read",
-            )
-        re, im = a[pair[0]], a[pair[1]]
-        if re.dtype.kind not in "fiu" or im.dtype.kind not in "fiu":
-            raise file_error(path, f"`{key}` compound fields must be numeric, got {re.dtype}/{im.dtype}")
-        ctype = np.complex64 if (re.dtype.itemsize <= 4 and im.dtype.itemsize <= 4) else np.complex128
-        a = re.astype(ctype) + 1j * im.astype(ctype)
-        a = a.astype(ctype)
-    if matlab:
-        if cls == "char" and key == "meta_json":
-            return np.array("".join(chr(c) for c in a.ravel(order="F").tolist()))
-        a = np.transpose(a)  # MATLAB is column-major: reverse the axes back
-    return a
-
-
-def _hdf5_listing(f) -> list:
-    """Every dataset of an HDF5 file (name, shape, dtype), groups walked, at most 50."""
-    found: list = []
-
-    def visit(name, obj):
-        if isinstance(obj, h5py.Dataset) and len(found) < 50 and not name.startswith("#refs#"):
-            found.append((name, list(obj.shape), str(obj.dtype)))
-
-    f.visititems(visit)
-    return found
-
-
-def _read_hdf5(path: Path, matlab: bool, names: tuple[str, ...]) -> _Raw:
-    arrays: dict[str, np.ndarray] = {}
-    rejected: dict[str, MimofmInputError] = {}
-    try:
-        with h5py.File(path, "r") as f:
-            for k in names:
-                if k == "meta_json" or k not in f:
-                    continue
-                try:
-                    arrays[k] = _hdf5_dataset(path, f, k, matlab)
-                except MimofmInputError as e:
-                    if k in _IMPORT_NAMES:
-                        raise
-                    rejected[k] = e  # raised only if this variable is the channel asked for
-            if "meta_json" in f:
-                obj = f["meta_json"]
-                if matlab:
-                    arrays["meta_json"] = _hdf5_dataset(path, f, "meta_json", matlab)
-                elif (
-                    isinstance(obj, h5py.Dataset)
-                    and h5py.check_string_dtype(obj.dtype) is not None
-                    and obj.shape == ()
-                ):
-                    m = obj[()]
-                    arrays["meta_json"] = np.array(m.decode() if isinstance(m, bytes) else str(m))
-                else:
-                    raise file_error(
-                        path, "`meta_json` must be a scalar string (root attribute or dataset) holding JSON"
-                    )
-            if "meta_json" in f.attrs:
-                m = f.attrs["meta_json"]
-                arrays["meta_json"] = np.array(m.decode() if isinstance(m, bytes) else str(m))
-            listing = _hdf5_listing(f)
-            if matlab:  # shapes as MATLAB shows them (column-major: stored reversed)
-                listing = [(n, shape[::-1], dt) for n, shape, dt in listing]
-    except MimofmInputError:
-        raise
-    except OSError as e:
-        raise file_error(path, f"is not a readable HDF5 file (truncated or corrupt?): {e}") from None
-    return _Raw(arrays, listing, rejected)
+    return Container(sources, listing, rejected)
 
 
 # ---------------------------------------------------------------------------------------------
 # the channel array: which variable, which layout (mimofm.channels.layouts)
 
 
-def _describe_listing(raw: _Raw) -> str:
+def _describe_listing(raw: Container) -> str:
     items = [f"{n} {list(shape)} {kind}" for n, shape, kind in raw.listing[:12]]
     more = f", ... ({len(raw.listing) - 12} more)" if len(raw.listing) > 12 else ""
     return ", ".join(items) + more if items else "nothing"
 
 
-def _pick_var(path: Path, raw: _Raw, var: str | None) -> str:
+def _pick_var(path: Path, raw: Container, var: str | None) -> str:
     """The name of the channel array: ``var``, else ``H`` (or ``H_real``/``H_imag``), else the one of
     :data:`~mimofm.channels.layouts.CHANNEL_NAMES` in the file."""
     if var is not None:
@@ -348,6 +223,44 @@ def _pick_var(path: Path, raw: _Raw, var: str | None) -> str:
         f"has no `H` array (nor {', '.join(CHANNEL_NAMES[1:])}); found: {_describe_listing(raw)}; "
         "pass --var NAME for the array that holds the channel",
     )
+
+
+class _PairSource(ArraySource):
+    """``H_real`` + ``1j * H_imag``, read block by block."""
+
+    def __init__(self, re: ArraySource, im: ArraySource):
+        ctype = np.complex64 if (re.dtype == np.float32 and im.dtype == np.float32) else np.complex128
+        axes = tuple(a for a in re.stream_axes if a in im.stream_axes)
+        super().__init__("H", re.shape, ctype, axes)
+        self.re, self.im = re, im
+
+    def _combine(self, re: np.ndarray, im: np.ndarray) -> np.ndarray:
+        return (re.astype(self.dtype) + 1j * im.astype(self.dtype)).astype(self.dtype)
+
+    def read_all(self) -> np.ndarray:
+        """Both parts, combined."""
+        return self._combine(self.re.read_all(), self.im.read_all())
+
+    def read(self, axis: int, start: int, stop: int) -> np.ndarray:
+        """A block of both parts, combined."""
+        return self._combine(self.re.read(axis, start, stop), self.im.read(axis, start, stop))
+
+
+def _channel_source(path: Path, raw: Container, var: str) -> ArraySource:
+    """The source of the channel array ``var`` (``H_real`` + ``H_imag`` combined), dtype checked."""
+    if var == "H" and not raw.has("H"):
+        if not raw.has("H_real") or not raw.has("H_imag"):
+            raise file_error(path, "has only one of `H_real`/`H_imag`; both are needed")
+        re, im = raw.get("H_real"), raw.get("H_imag")
+        for k, a in (("H_real", re), ("H_imag", im)):
+            if a.dtype.kind not in "fiu":
+                raise file_error(path, f"`{k}` must be real numeric, got dtype {a.dtype}")
+        if re.shape != im.shape:
+            raise file_error(path, f"`H_real` {list(re.shape)} and `H_imag` {list(im.shape)} differ in shape")
+        return _PairSource(re, im)
+    if var == "H" and (raw.has("H_real") or raw.has("H_imag")):
+        raise file_error(path, "has both `H` and `H_real`/`H_imag`; keep one form")
+    return raw.get(var)
 
 
 def _aux_lengths(arrays: dict) -> tuple[int, ...]:
@@ -378,123 +291,93 @@ def _reshape_aux(arrays: dict, position_shape: tuple[int, ...], repeat: int) -> 
         arrays["positions"] = np.repeat(pos, repeat, axis=0) if repeat > 1 else pos
 
 
-def _interpret(path: Path, fmt: str, raw: _Raw, options: ImportOptions) -> tuple[dict, ReadAs, tuple, int]:
-    """The file's arrays with ``H`` reduced to ``[num_positions, num_bs_ant]``, how it was read, the shape
-    of its position axes and the subcarrier repeat."""
-    var = "H" if fmt == "npy" else _pick_var(path, raw, options.var)
-    arrays = {k: v for k, v in raw.arrays.items() if k in ("los", "positions", "split", "meta_json")}
-    if var == "H":
-        h = _combine_real_imag(path, {k: raw.get(k) for k in ("H", "H_real", "H_imag") if raw.has(k)})
-    else:
-        h = raw.get(var)
-    if h.dtype.hasobject:
-        raise file_error(path, f"`{var}` has an object dtype; store a plain complex array")
-    if not np.iscomplexobj(h):
-        hint = (
-            " (for real and imaginary parts stored apart, name them `H_real` and `H_imag`)"
-            if var == "H"
-            else ""
-        )
-        if h.ndim >= 1 and h.shape[-1] == 2:
-            hint += "; a last axis of 2 holding real/imag parts: save `x[..., 0] + 1j * x[..., 1]`"
-        raise file_error(path, f"`{var}` must be complex, got dtype {h.dtype}{hint}")
-    if h.ndim < 2:
-        raise file_error(path, f"`{var}` must have shape [num_positions, num_bs_ant], got {list(h.shape)}")
-    if min(h.shape) == 0:
-        raise file_error(path, f"`{var}` is empty: shape {list(h.shape)}")
-    shape = tuple(int(x) for x in h.shape)
-    if options.layout is not None:
-        layout = parse_layout(path, options.layout, var, shape)
-    else:
-        layout = detect_layout(
-            path,
-            var,
-            shape,
-            matlab=fmt in ("mat-v5", "mat-v7.3"),
-            has_tau=raw.has("tau"),
-            subcarrier_given=options.subcarrier is not None,
-            aux_lengths=_aux_lengths(arrays),
-        )
-    h2, read_as, position_shape, repeat = apply_layout(path, var, h, layout, options.subcarrier)
-    rx_pos = raw.arrays.get("rx_pos")  # DeepMIMO's receiver positions, used when they fit
-    if (
-        "positions" not in arrays
-        and rx_pos is not None
-        and rx_pos.ndim == 2
-        and rx_pos.shape[1] in (2, 3)
-        and rx_pos.shape[0] == math.prod(position_shape)
-    ):
-        arrays["positions"] = rx_pos
-    if layout.labels != ("n", "ntx") or repeat > 1:
-        _reshape_aux(arrays, position_shape, repeat)
-    arrays["H"] = h2
-    return arrays, read_as, position_shape, repeat
+_AUX_NAMES = ("los", "positions", "split", "rx_pos", "meta_json")
+_MAX_META_BYTES = 16 * 2**20
 
 
-# ---------------------------------------------------------------------------------------------
-# validation shared by every format
+def _read_aux(path: Path, raw: Container, h: ArraySource, var: str, budget: int) -> dict[str, np.ndarray]:
+    """Read ``los``, ``positions``, ``split``, ``rx_pos`` and ``meta_json``, their declared sizes checked
+    first: at most three entries per entry of the channel array, all within the budget."""
+    limit = 3 * h.size + 4096
+    found = {}
+    for k in _AUX_NAMES:
+        if not raw.has(k):
+            continue
+        if k == "rx_pos" and k in raw.rejected:
+            continue  # optional: used only when it fits
+        src = raw.get(k)
+        if k == "meta_json":
+            if src.nbytes > _MAX_META_BYTES:
+                raise ImplausibleSizeError(
+                    f"channel file {str(path)!r}: `meta_json` declares {format_bytes(src.nbytes)}; "
+                    f"metadata is at most {format_bytes(_MAX_META_BYTES)}"
+                )
+        elif src.size > limit:
+            raise ImplausibleSizeError(
+                f"channel file {str(path)!r}: `{k}` declares {list(src.shape)} ({src.size} entries), more "
+                f"than three per entry of the channel array `{var}` {list(h.shape)}; refused before reading"
+            )
+        found[k] = src
+    check_budget(path, "its los/positions/split", sum(s.nbytes for s in found.values()), budget)
+    return {k: s.read_all() for k, s in found.items()}
 
 
-def _where(row: int, position_shape: tuple, repeat: int) -> str:
-    """Row ``row`` of ``H``, with its index in the source's position axes when they were flattened."""
-    text = f"{row}"
-    if len(position_shape) > 1 or repeat > 1:
-        idx = [int(i) for i in np.unravel_index(row // repeat, position_shape)]
-        text += f" = source position {idx}" + (f", subcarrier {row % repeat}" if repeat > 1 else "")
-    return text
+def _validate_aux(path: Path, arrays: dict, n: int, h_shape: tuple) -> dict:
+    """``los`` bool ``[n]``, ``positions`` float64 ``[n, 2|3]``, ``split`` int8 ``[n]`` (or None each) and
+    ``meta`` (a dict), validated."""
+    los = arrays.get("los")
+    if los is not None:
+        v = _vector(los, n)
+        ok = v is not None and (
+            v.dtype == bool or np.issubdtype(v.dtype, np.integer) or np.issubdtype(v.dtype, np.floating)
+        )
+        if not ok:
+            raise file_error(
+                path,
+                f"`los` must be bool/int of shape [{n}], got {los.dtype} {list(los.shape)}"
+                + _hint(h_shape, los.size),
+            )
+        if v.dtype != bool and not np.isin(v, (0, 1)).all():
+            raise file_error(path, "`los` values must be 0/1 (or bool)")
+        los = v.astype(bool)
 
+    pos = arrays.get("positions")
+    if pos is not None:
+        if (
+            pos.ndim != 2
+            or pos.shape[0] != n
+            or pos.shape[1] not in (2, 3)
+            or not (np.issubdtype(pos.dtype, np.floating) or np.issubdtype(pos.dtype, np.integer))
+        ):
+            hint = _hint(h_shape, pos.shape[0]) if pos.ndim == 2 else ""
+            raise file_error(
+                path,
+                f"`positions` must be float of shape [{n}, 2|3], got {pos.dtype} {list(pos.shape)}{hint}",
+            )
+        if not np.isfinite(pos).all():
+            raise file_error(path, "`positions` has NaN/Inf entries")
+        pos = np.ascontiguousarray(pos, dtype=np.float64)
 
-def _check_h(path: Path, h: np.ndarray, read_as: ReadAs, position_shape: tuple, repeat: int) -> None:
-    """Finite entries, no all-zero position, gains large enough for an SNR to mean something."""
-    var = read_as.var
-    finite = np.isfinite(h)
-    if not finite.all():
-        rows = np.flatnonzero(~finite.all(axis=1))
-        raise file_error(
-            path,
-            f"`{var}` has {int((~finite).sum())} NaN/Inf entries in {rows.size} positions (first: "
-            f"{_where(int(rows[0]), position_shape, repeat)}); every entry must be finite: fix or drop "
-            "those positions",
-        )
-    zero = ~np.abs(h).any(axis=1)
-    if zero.any():
-        hint = (
-            " (DeepMIMO gives users without paths an all-zero channel: keep the users with num_paths > 0)"
-            if "DeepMIMO" in read_as.what
-            else ""
-        )
-        first = _where(int(np.argmax(zero)), position_shape, repeat)
-        raise file_error(
-            path,
-            f"`{var}` has {int(zero.sum())} all-zero rows (first: {first}){hint}; "
-            "no precoder can serve a position without a channel: remove them",
-        )
-    g = (h.real.astype(np.float64) ** 2 + h.imag.astype(np.float64) ** 2).sum(axis=1)  # [positions] ‖h‖²
-    g_db = 10.0 * np.log10(g)
-    how = (
-        "mimofm sets the SNR with --snr-db (the noise power is chosen so that the site-median gain "
-        "‖h‖² reaches that SNR) or with --noise-dbm (the raw gains with --tx-power-dbm and --system-loss-db)"
-    )
-    median_db = float(np.sort(g_db)[(g_db.size - 1) // 2])  # the lower median, as median_gain
-    if median_db < GAIN_FLOOR_DB:
-        raise file_error(
-            path,
-            f"`{var}` has a median gain of {median_db:.1f} dB (‖h‖² over positions), below "
-            f"{GAIN_FLOOR_DB:g} dB: too small for an SNR to mean anything. {how}; no radio link loses "
-            f"{-median_db:.0f} dB (free space at 100 GHz over 100 km: 172 dB). Check that H holds linear "
-            "complex amplitudes (not dB or powers), or rescale it: with --snr-db a constant scale does not "
-            f"change the results, e.g. multiply H by {10 ** (-median_db / 20):.0e} for a median gain of 0 dB",
-        )
-    low = g_db < GAIN_FLOOR_DB
-    if low.any():
-        first = int(np.argmax(low))
-        raise file_error(
-            path,
-            f"`{var}` has {int(low.sum())} positions with a gain below {GAIN_FLOOR_DB:g} dB (first: "
-            f"{_where(first, position_shape, repeat)}, {g_db[first]:.1f} dB; median {median_db:.1f} dB): no "
-            f"SNR serves them ({how}); remove those positions",
-        )
-    check_h_array(path, h)
+    split = arrays.get("split")
+    if split is not None:
+        v = _vector(split, n)
+        if v is None or not (np.issubdtype(v.dtype, np.integer) or np.issubdtype(v.dtype, np.floating)):
+            raise file_error(
+                path, f"`split` must be int of shape [{n}], got {split.dtype} {list(split.shape)}"
+            )
+        if not np.isin(v, (0, 1, 2)).all():
+            raise file_error(path, "`split` values must be 0 (train), 1 (val) or 2 (test)")
+        split = v.astype(np.int8)
+
+    meta = {}
+    if "meta_json" in arrays:
+        try:
+            meta = json.loads(str(arrays["meta_json"]))
+        except json.JSONDecodeError as e:
+            raise file_error(path, f"`meta_json` is not valid JSON ({e})") from None
+        if not isinstance(meta, dict):
+            raise file_error(path, f"`meta_json` must hold a JSON object, got {type(meta).__name__}")
+    return {"los": los, "positions": pos, "split": split, "meta": meta}
 
 
 def _vector(a: np.ndarray, n: int) -> np.ndarray | None:
@@ -516,96 +399,335 @@ def _hint(h_shape: tuple, a_len: int) -> str:
     return ""
 
 
-def _combine_real_imag(path: Path, arrays: dict) -> np.ndarray:
-    if "H" in arrays:
-        if "H_real" in arrays or "H_imag" in arrays:
-            raise file_error(path, "has both `H` and `H_real`/`H_imag`; keep one form")
-        return arrays["H"]
-    if "H_real" not in arrays or "H_imag" not in arrays:
-        raise file_error(path, "has only one of `H_real`/`H_imag`; both are needed")
-    re, im = arrays["H_real"], arrays["H_imag"]
-    for k, a in (("H_real", re), ("H_imag", im)):
-        if a.dtype.kind not in "fiu":
-            raise file_error(path, f"`{k}` must be real numeric, got dtype {a.dtype}")
-    if re.shape != im.shape:
-        raise file_error(path, f"`H_real` {list(re.shape)} and `H_imag` {list(im.shape)} differ in shape")
-    ctype = np.complex64 if (re.dtype == np.float32 and im.dtype == np.float32) else np.complex128
-    return (re.astype(ctype) + 1j * im.astype(ctype)).astype(ctype)
+# ---------------------------------------------------------------------------------------------
+# validation shared by every format, block by block
 
 
-def _channel_set(
-    path: Path,
-    arrays: dict[str, np.ndarray],
-    name: str | None,
-    read_as: ReadAs,
-    position_shape: tuple = (),
-    repeat: int = 1,
-) -> ChannelSet:
-    h = arrays["H"]  # [num_positions, num_bs_ant], complex (see _interpret)
-    _check_h(path, h, read_as, position_shape or (h.shape[0],), repeat)
-    n = h.shape[0]
+def _where(row: int, position_shape: tuple, repeat: int) -> str:
+    """Row ``row`` of ``H``, with its index in the source's position axes when they were flattened."""
+    text = f"{row}"
+    if len(position_shape) > 1 or repeat > 1:
+        idx = [int(i) for i in np.unravel_index(row // repeat, position_shape)]
+        text += f" = source position {idx}" + (f", subcarrier {row % repeat}" if repeat > 1 else "")
+    return text
 
-    los = arrays.get("los")
-    if los is not None:
-        v = _vector(los, n)
-        ok = v is not None and (
-            v.dtype == bool or np.issubdtype(v.dtype, np.integer) or np.issubdtype(v.dtype, np.floating)
-        )
-        if not ok:
-            raise file_error(
-                path,
-                f"`los` must be bool/int of shape [{n}], got {los.dtype} {list(los.shape)}"
-                + _hint(h.shape, los.size),
+
+_GAIN_HOW = (
+    "mimofm sets the SNR with --snr-db (the noise power is chosen so that the site-median gain "
+    "‖h‖² reaches that SNR) or with --noise-dbm (the raw gains with --tx-power-dbm and --system-loss-db)"
+)
+
+
+# source bytes read per block when a file is streamed
+BLOCK_BYTES = 32 * 2**20
+
+
+class ChannelStream:
+    """An open channel file, checked from its header and metadata, whose ``H`` is read in row blocks.
+
+    Open one with :func:`open_channels` (a context manager). Attributes, known before any of ``H`` is read:
+    ``path``, ``format``, ``name``, ``meta``, ``read_as`` (None for a site file), ``shape`` (``H``'s
+    ``[num_positions, num_bs_ant]``), ``dtype`` (complex64 or complex128), ``los``, ``positions``,
+    ``split`` (validated numpy arrays or None), ``header`` (a site file's schema/checksum/created; else
+    all None) and ``max_memory`` (the budget, bytes).
+
+    :meth:`blocks` yields the rows of ``H`` block by block, each validated (finite, no all-zero row); after
+    the last block it checks what needs every row (the gain floor for imports, the checksum for site
+    files) and fills :attr:`gains` (``‖h‖²`` per position, float64). A consumer that writes the blocks out
+    must commit only after the iteration ends without an error.
+    """
+
+    def __init__(self, path: Path, fmt: str, max_memory: int):
+        self.path, self.format, self.max_memory = path, fmt, max_memory
+        self.read_as: ReadAs | None = None
+        self.header = {"schema": None, "checksum_sha256": None, "checksum_ok": None, "created_utc": None}
+        self.gains: np.ndarray | None = None
+        self._raw: Container | None = None
+        self._site: SiteReader | None = None
+        self._src: ArraySource | None = None
+        self._plan: LayoutPlan | None = None
+        self.verify_checksum = True
+
+    # -- opening -----------------------------------------------------------------------------
+
+    def _open_site(self, name: str | None) -> None:
+        self._site = r = SiteReader(self.path, self.max_memory)
+        self.name, self.meta, self.shape = name or r.name, r.meta, r.shape
+        self.dtype = np.dtype(np.complex64)
+        self.los, self.positions, self.split = (r.aux.get(k) for k in ("los", "positions", "split"))
+        self.header = r.header
+
+    def _open_import(self, name: str | None, options: ImportOptions) -> None:
+        path, fmt = self.path, self.format
+        names = _wanted(options.var)
+        if fmt == "mat-v5":
+            self._raw = raw = _read_mat5(path, names, self.max_memory)
+        else:
+            self._raw = raw = open_container(path, fmt, names, _IMPORT_NAMES)
+        var = "H" if fmt == "npy" else _pick_var(path, raw, options.var)
+        h = _channel_source(path, raw, var)
+        if h.dtype.hasobject:
+            raise file_error(path, f"`{var}` has an object dtype; store a plain complex array")
+        if h.dtype.kind != "c":
+            hint = (
+                " (for real and imaginary parts stored apart, name them `H_real` and `H_imag`)"
+                if var == "H"
+                else ""
             )
-        if v.dtype != bool and not np.isin(v, (0, 1)).all():
-            raise file_error(path, "`los` values must be 0/1 (or bool)")
-        los = torch.from_numpy(v.astype(bool))
-
-    pos = arrays.get("positions")
-    if pos is not None:
+            if h.ndim >= 1 and h.shape[-1] == 2:
+                hint += "; a last axis of 2 holding real/imag parts: save `x[..., 0] + 1j * x[..., 1]`"
+            raise file_error(path, f"`{var}` must be complex, got dtype {h.dtype}{hint}")
+        if h.ndim < 2:
+            raise file_error(
+                path, f"`{var}` must have shape [num_positions, num_bs_ant], got {list(h.shape)}"
+            )
+        if min(h.shape) == 0:
+            raise file_error(path, f"`{var}` is empty: shape {list(h.shape)}")
+        arrays = _read_aux(path, raw, h, var, self.max_memory)
+        if options.layout is not None:
+            layout = parse_layout(path, options.layout, var, h.shape)
+        else:
+            layout = detect_layout(
+                path,
+                var,
+                h.shape,
+                matlab=fmt in ("mat-v5", "mat-v7.3"),
+                has_tau=raw.has("tau"),
+                subcarrier_given=options.subcarrier is not None,
+                aux_lengths=_aux_lengths(arrays),
+            )
+        plan = plan_layout(path, var, h.shape, layout, options.subcarrier)
+        rx_pos = arrays.pop("rx_pos", None)  # DeepMIMO's receiver positions, used when they fit
         if (
-            pos.ndim != 2
-            or pos.shape[0] != n
-            or pos.shape[1] not in (2, 3)
-            or not (np.issubdtype(pos.dtype, np.floating) or np.issubdtype(pos.dtype, np.integer))
+            "positions" not in arrays
+            and rx_pos is not None
+            and rx_pos.ndim == 2
+            and rx_pos.shape[1] in (2, 3)
+            and rx_pos.shape[0] == math.prod(plan.position_shape)
         ):
-            hint = _hint(h.shape, pos.shape[0]) if pos.ndim == 2 else ""
-            raise file_error(
-                path,
-                f"`positions` must be float of shape [{n}, 2|3], got {pos.dtype} {list(pos.shape)}{hint}",
-            )
-        if not np.isfinite(pos).all():
-            raise file_error(path, "`positions` has NaN/Inf entries")
-        pos = torch.from_numpy(np.ascontiguousarray(pos, dtype=np.float64))
+            arrays["positions"] = rx_pos
+        if layout.labels != ("n", "ntx") or plan.repeat > 1:
+            _reshape_aux(arrays, plan.position_shape, plan.repeat)
+        aux = _validate_aux(path, arrays, plan.read_as.shape[0], plan.read_as.shape)
+        self.los, self.positions, self.split, self.meta = (
+            aux["los"],
+            aux["positions"],
+            aux["split"],
+            aux["meta"],
+        )
+        self.name = name or self.meta.get("name") or path.stem
+        self._src, self._plan, self.read_as = h, plan, plan.read_as
+        self.shape = plan.read_as.shape
+        self.dtype = np.dtype(np.complex64 if h.dtype == np.complex64 else np.complex128)
 
-    split = arrays.get("split")
-    if split is not None:
-        v = _vector(split, n)
-        if v is None or not (np.issubdtype(v.dtype, np.integer) or np.issubdtype(v.dtype, np.floating)):
-            raise file_error(
-                path, f"`split` must be int of shape [{n}], got {split.dtype} {list(split.shape)}"
-            )
-        if not np.isin(v, (0, 1, 2)).all():
-            raise file_error(path, "`split` values must be 0 (train), 1 (val) or 2 (test)")
-        split = torch.from_numpy(v.astype(np.int8))
+    # -- memory ------------------------------------------------------------------------------
 
-    meta = {}
-    if "meta_json" in arrays:
+    def _aux_bytes(self) -> int:
+        return sum(a.nbytes for a in (self.los, self.positions, self.split) if a is not None)
+
+    def _block_plan(self) -> tuple[int, int, bool]:
+        """(entries of the block axis per block, source bytes per block, whether the source streams)."""
+        if self._site is not None:
+            rows = self._site.block_rows(BLOCK_BYTES)
+            return rows, rows * self.shape[1] * self.dtype.itemsize, True
+        src, axis = self._src, self._plan.block_axis
+        entry = max(1, src.nbytes // src.shape[axis])
+        per = max(1, min(src.shape[axis], BLOCK_BYTES // entry))
+        return per, per * entry, axis in src.stream_axes
+
+    def memory_needed(self, whole: bool) -> int:
+        """Bytes held at once: reading in blocks (``whole`` False), or holding all of ``H`` (True)."""
+        _, block, streams = self._block_plan()
+        need = self._aux_bytes() + 8 * self.shape[0] + 4 * block
+        if not streams:
+            need += self._src.nbytes
+        if whole:
+            need += self.shape[0] * self.shape[1] * self.dtype.itemsize
+        return need
+
+    def check_memory(self, whole: bool) -> None:
+        """Raise :class:`~mimofm.channels.limits.MemoryBudgetError` if :meth:`memory_needed` exceeds the
+        budget."""
+        what = f"`{self.read_as.var if self.read_as else 'H'}` read as {list(self.shape)} {self.dtype}"
+        hint = " (`mimofm data import` and `mimofm data info` read in blocks and need less)" if whole else ""
+        if not whole and self._src is not None and self._plan.block_axis not in self._src.stream_axes:
+            hint = (
+                f" (this {self.format} array is read whole: its positions axis "
+                f"{self._plan.block_axis} cannot be read in blocks; a C-order .npy/.npz with positions "
+                "first, or HDF5, streams)"
+            )
+        check_budget(self.path, what, self.memory_needed(whole), self.max_memory, hint)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def blocks(self, progress: Callable[[int], None] | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """``(first_row, block)``: the rows of ``H`` in order, ``block`` ``[rows, num_bs_ant]`` of
+        :attr:`dtype`, validated; ``progress(rows_done)`` after each block. Raises after the last block if
+        a check over all rows fails (see the class docstring)."""
+        self.check_memory(whole=False)
+        n = self.shape[0]
+        self.gains = gains = np.empty(n, dtype=np.float64)
+        if self._site is not None:
+            for r0, block in self._site.blocks(self._site.block_rows(BLOCK_BYTES)):
+                gains[r0 : r0 + block.shape[0]] = _gain(block)
+                yield r0, block
+                if progress is not None:
+                    progress(r0 + block.shape[0])
+            if self.verify_checksum and not self.header["checksum_ok"]:
+                raise file_error(
+                    self.path,
+                    "checksum mismatch: the content differs from what was written "
+                    "(corrupted or edited); re-generate or re-import the site",
+                )
+            return
+        plan, src = self._plan, self._src
+        axis, (per, _, streams) = plan.block_axis, self._block_plan()
+        reader = src if streams else MemorySource(src.name, src.read_all())
+        for e0 in range(0, src.shape[axis], per):
+            block = reduce_block(plan, reader.read(axis, e0, min(e0 + per, src.shape[axis])))
+            r0 = e0 * plan.rows_per_entry
+            self._check_block(block, r0)
+            gains[r0 : r0 + block.shape[0]] = _gain(block)
+            yield r0, block
+            if progress is not None:
+                progress(r0 + block.shape[0])
+        self._check_gains(gains)
+
+    def _check_block(self, h: np.ndarray, r0: int) -> None:
+        """Finite entries, no all-zero position (rows ``r0 ...`` of ``H``)."""
+        var, plan = self.read_as.var, self._plan
+        more = "at least " if r0 + h.shape[0] < self.shape[0] else ""
+        finite = np.isfinite(h)
+        if not finite.all():
+            rows = np.flatnonzero(~finite.all(axis=1))
+            raise file_error(
+                self.path,
+                f"`{var}` has {more}{int((~finite).sum())} NaN/Inf entries in {rows.size} positions (first: "
+                f"{_where(r0 + int(rows[0]), plan.position_shape, plan.repeat)}); every entry must be "
+                "finite: fix or drop those positions",
+            )
+        zero = ~np.abs(h).any(axis=1)
+        if zero.any():
+            hint = (
+                " (DeepMIMO gives users without paths an all-zero channel: keep the users with num_paths > 0)"
+                if "DeepMIMO" in self.read_as.what
+                else ""
+            )
+            first = _where(r0 + int(np.argmax(zero)), plan.position_shape, plan.repeat)
+            raise file_error(
+                self.path,
+                f"`{var}` has {more}{int(zero.sum())} all-zero rows (first: {first}){hint}; "
+                "no precoder can serve a position without a channel: remove them",
+            )
+
+    def _check_gains(self, g: np.ndarray) -> None:
+        """Gains large enough for an SNR to mean something: the median and every position."""
+        var, plan = self.read_as.var, self._plan
+        median_db = _median_db(g)
+        if median_db < GAIN_FLOOR_DB:
+            raise file_error(
+                self.path,
+                f"`{var}` has a median gain of {median_db:.1f} dB (‖h‖² over positions), below "
+                f"{GAIN_FLOOR_DB:g} dB: too small for an SNR to mean anything. {_GAIN_HOW}; no radio link "
+                f"loses {-median_db:.0f} dB (free space at 100 GHz over 100 km: 172 dB). Check that H holds "
+                "linear complex amplitudes (not dB or powers), or rescale it: with --snr-db a constant scale "
+                f"does not change the results, e.g. multiply H by {10 ** (-median_db / 20):.0e} for a median "
+                "gain of 0 dB",
+            )
+        low = g < 10.0 ** (GAIN_FLOOR_DB / 10.0)
+        if low.any():
+            first = int(np.argmax(low))
+            with np.errstate(divide="ignore"):  # an underflowed gain of 0 is -inf dB
+                first_db = float(10.0 * np.log10(g[first]))
+            raise file_error(
+                self.path,
+                f"`{var}` has {int(low.sum())} positions with a gain below {GAIN_FLOOR_DB:g} dB (first: "
+                f"{_where(first, plan.position_shape, plan.repeat)}, {first_db:.1f} dB; "
+                f"median {median_db:.1f} dB): no SNR serves them ({_GAIN_HOW}); remove those positions",
+            )
+
+    # -- results -----------------------------------------------------------------------------
+
+    def channel_set(self, h: np.ndarray) -> ChannelSet:
+        """The :class:`ChannelSet` of this file with ``h`` (all of ``H``, as read by :meth:`blocks`)."""
+        return ChannelSet(
+            name=self.name,
+            h=torch.from_numpy(h),
+            los=None if self.los is None else torch.from_numpy(self.los),
+            positions=None if self.positions is None else torch.from_numpy(self.positions),
+            meta=self.meta,
+            split=None if self.split is None else torch.from_numpy(self.split),
+        )
+
+    def read_all(self) -> ChannelSet:
+        """Every row of ``H`` in memory (the budget checked first), as a :class:`ChannelSet`."""
+        self.check_memory(whole=True)
+        h = np.empty(self.shape, dtype=self.dtype)
+        for r0, block in self.blocks():
+            h[r0 : r0 + block.shape[0]] = block
+        return self.channel_set(h)
+
+    def close(self) -> None:
+        """Close the file."""
+        for r in (self._raw, self._site):
+            if r is not None:
+                r.close()
+        self._raw = self._site = None
+
+    def __enter__(self) -> ChannelStream:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _gain(block: np.ndarray) -> np.ndarray:
+    """``‖h‖²`` per row, float64 ``[rows]`` (inf where it overflows, 0 where it underflows)."""
+    with np.errstate(over="ignore", under="ignore"):
+        return (block.real.astype(np.float64) ** 2 + block.imag.astype(np.float64) ** 2).sum(axis=1)
+
+
+def _median_db(g: np.ndarray) -> float:
+    """The lower median of ``10·log10 g`` (as ``torch.median`` and the site-median SNR convention)."""
+    k = (g.size - 1) // 2
+    with np.errstate(divide="ignore"):
+        return float(10.0 * np.log10(np.partition(g, k)[k]))
+
+
+def open_channels(
+    path: str | Path, name: str | None = None, options: ImportOptions | None = None
+) -> ChannelStream:
+    """Open any supported channel file for reading in blocks (:class:`ChannelStream`); everything that the
+    header and metadata tell (format, dtype, shape, layout, declared sizes, links out of the file,
+    ``los``/``positions``/``split``) is checked here, before any of ``H`` is read.
+
+    ``options.max_memory`` is the memory budget (default: half the available memory).
+    """
+    path = Path(path)
+    options = options or ImportOptions()
+    budget = parse_memory(options.max_memory)
+    try:
+        fmt = detect_format(path)
+        stream = ChannelStream(path, fmt, budget)
         try:
-            meta = json.loads(str(arrays["meta_json"]))
-        except json.JSONDecodeError as e:
-            raise file_error(path, f"`meta_json` is not valid JSON ({e})") from None
-        if not isinstance(meta, dict):
-            raise file_error(path, f"`meta_json` must hold a JSON object, got {type(meta).__name__}")
-    h = np.ascontiguousarray(h, dtype=np.complex64 if h.dtype == np.complex64 else np.complex128)
-    return ChannelSet(
-        name=name or meta.get("name") or path.stem,
-        h=torch.from_numpy(h),
-        los=los,
-        positions=pos,
-        meta=meta,
-        split=split,
-    )
+            if fmt == "mimofm-site":
+                stream._open_site(name)
+            else:
+                stream._open_import(name, options)
+        except BaseException:
+            stream.close()
+            raise
+    except MimofmInputError:
+        raise
+    except Exception as e:
+        raise _damaged(path, e) from None
+    return stream
+
+
+def _damaged(path: Path, e: Exception) -> MimofmInputError:
+    # a damaged container (HDF5 B-tree, zip directory, .npy header, MATLAB header) fails deep inside its
+    # library with whatever that library raises; to the user it is one clean error
+    return file_error(path, f"is damaged or not a valid file of its format ({type(e).__name__}: {e})")
 
 
 def load_channels(
@@ -615,15 +737,18 @@ def load_channels(
     var: str | None = None,
     subcarrier: str | int | None = None,
     layout: str | None = None,
+    max_memory: str | int | None = None,
 ) -> ChannelSet:
     """Load any supported channel file (see the module docstring); validates dtype, shape, finiteness,
     non-zero users and gains. Returns ``h`` complex ``[num_positions, num_bs_ant]``.
 
     ``name`` overrides the site name (else the file's name, else the file stem). ``var``, ``subcarrier``
     and ``layout`` say how to read an imported array (:class:`~mimofm.channels.layouts.ImportOptions`; site
-    files ignore them). How the array was read is logged at INFO level (:func:`read_channels` returns it).
+    files ignore them); ``max_memory`` is the memory budget (bytes, or a size such as ``"4G"``; default half
+    the available memory). How the array was read is logged at INFO level (:func:`read_channels` returns it).
     """
-    return read_channels(path, name, ImportOptions(var=var, subcarrier=subcarrier, layout=layout))[0]
+    options = ImportOptions(var=var, subcarrier=subcarrier, layout=layout, max_memory=max_memory)
+    return read_channels(path, name, options)[0]
 
 
 def read_channels(
@@ -632,17 +757,14 @@ def read_channels(
     """:func:`load_channels` with its explanation: ``(channel_set, read_as)``, ``read_as`` None for a site
     file (already ``[num_positions, num_bs_ant]``; the options do not apply)."""
     path = Path(path)
-    options = options or ImportOptions()
-    try:
-        cs, read_as = _load(path, name, options)
-    except MimofmInputError:
-        raise
-    except Exception as e:
-        # a damaged container (HDF5 B-tree, zip directory, .npy header parsed by ast, MATLAB header) fails
-        # deep inside its library with whatever that library raises; to the user it is one clean error
-        raise file_error(
-            path, f"is damaged or not a valid file of its format ({type(e).__name__}: {e})"
-        ) from None
+    with open_channels(path, name, options) as stream:
+        try:
+            cs = stream.read_all()
+        except MimofmInputError:
+            raise
+        except Exception as e:
+            raise _damaged(path, e) from None
+        read_as = stream.read_as
     if read_as is not None:
         log.info("%s: %s", path.name, read_as.line())
     return cs, read_as
@@ -661,24 +783,53 @@ def load_channel_files(
     return out
 
 
-def _load(path: Path, name: str | None, options: ImportOptions) -> tuple[ChannelSet, ReadAs | None]:
-    fmt = detect_format(path)
-    if fmt == "mimofm-site":
-        cs = read_site(path)
-        if name:
-            cs.name = name
-        return cs, None
-    names = _wanted(options.var)
-    if fmt == "npz":
-        raw = _Raw(_read_npz(path))
-    elif fmt == "npy":
-        raw = _Raw(_read_npy(path))
-    elif fmt == "mat-v5":
-        raw = _read_mat5(path, names)
-    else:  # hdf5 or mat-v7.3
-        raw = _read_hdf5(path, fmt == "mat-v7.3", names)
-    arrays, read_as, position_shape, repeat = _interpret(path, fmt, raw, options)
-    return _channel_set(path, arrays, name, read_as, position_shape, repeat), read_as
+def import_site(
+    src: str | Path,
+    out: str | Path,
+    name: str | None = None,
+    options: ImportOptions | None = None,
+    *,
+    prepare: Callable[[ChannelStream], tuple[dict, np.ndarray | None]] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    overwrite: bool = True,
+) -> ChannelStream:
+    """Import any channel file as a site file ``out``, reading and writing ``H`` in blocks (bounded memory:
+    the budget covers one block, ``‖h‖²`` per position and ``los``/``positions``/``split``), atomically.
+
+    ``prepare(stream)`` is called once the file is open and checked, before any of ``H`` is read; it returns
+    the site's ``meta`` and a ``split`` (or None to keep the file's). ``progress(rows_done, num_positions)``
+    is called after each block. ``overwrite`` False refuses an existing ``out``, even one that appears
+    while the import runs. Returns the (closed) stream: ``name``, ``shape``, ``read_as``, ...
+    """
+    src, out = Path(src), Path(out)
+    with open_channels(src, name, options) as stream:
+        meta, split = prepare(stream) if prepare is not None else (stream.meta, None)
+        total = stream.shape[0]
+
+        def rows():
+            tick = (lambda done: progress(done, total)) if progress is not None else None
+            for _, block in stream.blocks(tick):
+                yield block
+
+        try:
+            write_site_blocks(
+                out,
+                stream.name,
+                stream.shape,
+                rows(),
+                los=stream.los,
+                positions=stream.positions,
+                split=split if split is not None else stream.split,
+                meta=meta,
+                overwrite=overwrite,
+            )
+        except MimofmInputError:
+            raise
+        except Exception as e:
+            raise _damaged(src, e) from None
+    if stream.read_as is not None:
+        log.info("%s: %s", src.name, stream.read_as.line())
+    return stream
 
 
 def save_channels_npz(path: str | Path, cs: ChannelSet) -> None:
@@ -704,8 +855,13 @@ def export_npz(cs: ChannelSet, path: str | Path) -> Path:
     return path
 
 
-def site_info(path: str | Path, options: ImportOptions | None = None) -> dict:
-    """Summary of any importable channel file (a site file or an import source).
+def site_info(
+    path: str | Path,
+    options: ImportOptions | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
+    """Summary of any importable channel file (a site file or an import source), read in blocks (bounded
+    memory, see :func:`open_channels`).
 
     Keys: ``file``, ``format``, ``name``, ``schema`` (None unless a site file), ``num_positions``,
     ``num_bs_ant``, ``los_ratio`` (None without ``los``), ``median_gain_db`` (median over positions of
@@ -715,32 +871,38 @@ def site_info(path: str | Path, options: ImportOptions | None = None) -> dict:
     ``checksum_sha256`` and ``checksum_ok`` (None unless a site file), ``created_utc``, ``read_as`` (how
     an imported array was read, :meth:`~mimofm.channels.layouts.ReadAs.line`; None for a site file).
     ``options``: how to read an imported array (:class:`~mimofm.channels.layouts.ImportOptions`).
+    ``progress(rows_done, num_positions)`` is called after each block.
     A site file whose checksum does not match is reported with ``checksum_ok`` False, not raised.
     """
     path = Path(path)
-    fmt = detect_format(path)
-    header = {"schema": None, "checksum_sha256": None, "checksum_ok": None, "created_utc": None}
-    read_as = None
-    if fmt == "mimofm-site":
-        cs, header = read_site_with_header(path)
-    else:
-        cs, read_as = read_channels(path, None, options)
-    g = (cs.h.real.double().square() + cs.h.imag.double().square()).sum(-1)  # [num_positions] ‖h‖²
+    with open_channels(path, None, options) as stream:
+        stream.verify_checksum = False
+        total = stream.shape[0]
+        tick = (lambda done: progress(done, total)) if progress is not None else None
+        try:
+            for _ in stream.blocks(tick):
+                pass
+        except MimofmInputError:
+            raise
+        except Exception as e:
+            raise _damaged(path, e) from None
+        header, read_as = stream.header, stream.read_as
+    los, split = stream.los, stream.split
     return {
         "file": str(path),
-        "format": fmt,
-        "name": cs.name,
+        "format": stream.format,
+        "name": stream.name,
         "schema": header["schema"],
-        "num_positions": cs.num_positions,
-        "num_bs_ant": cs.num_bs_ant,
-        "dtype": str(cs.h.dtype).replace("torch.", ""),
-        "los_ratio": None if cs.los is None else float(cs.los.float().mean()),
-        "median_gain_db": float(10.0 * np.log10(float(g.median()))),
-        "has_positions": cs.positions is not None,
+        "num_positions": int(stream.shape[0]),
+        "num_bs_ant": int(stream.shape[1]),
+        "dtype": str(stream.dtype),
+        "los_ratio": None if los is None else float(los.astype(np.float64).mean()),
+        "median_gain_db": _median_db(stream.gains),
+        "has_positions": stream.positions is not None,
         "split_counts": None
-        if cs.split is None
-        else {n: int((cs.split == i).sum()) for i, n in enumerate(SPLIT_NAMES)},
-        "meta": cs.meta,
+        if split is None
+        else {n: int((split == i).sum()) for i, n in enumerate(SPLIT_NAMES)},
+        "meta": stream.meta,
         "file_size_bytes": path.stat().st_size,
         "checksum_sha256": header["checksum_sha256"],
         "checksum_ok": header["checksum_ok"],

@@ -50,6 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from mimofm.channels.formats import file_error
+from mimofm.channels.limits import parse_memory
 from mimofm.core.validation import MimofmInputError
 
 __all__ = [
@@ -57,11 +58,14 @@ __all__ = [
     "LABELS",
     "ImportOptions",
     "Layout",
+    "LayoutPlan",
     "ReadAs",
     "apply_layout",
     "detect_layout",
     "parse_layout",
     "parse_subcarrier",
+    "plan_layout",
+    "reduce_block",
 ]
 
 LABELS = {
@@ -86,17 +90,21 @@ _MAX_USERS_PER_BATCH = 16
 
 @dataclass(frozen=True)
 class ImportOptions:
-    """How to read an imported channel file (the ``--var``, ``--subcarrier`` and ``--layout`` flags).
+    """How to read an imported channel file (the ``--var``, ``--subcarrier``, ``--layout`` and
+    ``--max-memory`` flags).
 
     ``var``: the array holding the channel (default: ``H``, else one of :data:`CHANNEL_NAMES`; an HDF5 path
     like ``group/H`` is accepted). ``subcarrier``: an index, ``"mean"`` or ``"all"`` (default ``"mean"``
     when there is a subcarrier axis). ``layout``: comma-separated axis labels (see the module docstring),
-    one per axis, instead of auto-detection.
+    one per axis, instead of auto-detection. ``max_memory``: the memory budget of the reader, bytes or a size
+    such as ``"4G"`` (stored as bytes; default None: half the available memory, see
+    :mod:`mimofm.channels.limits`).
     """
 
     var: str | None = None
     subcarrier: str | int | None = None
     layout: str | None = None
+    max_memory: str | int | None = None
 
     def __post_init__(self) -> None:
         if self.var is not None and (not isinstance(self.var, str) or not self.var.strip()):
@@ -104,11 +112,21 @@ class ImportOptions:
         object.__setattr__(self, "subcarrier", parse_subcarrier(self.subcarrier))
         if self.layout is not None and (not isinstance(self.layout, str) or not self.layout.strip()):
             raise MimofmInputError(f"`--layout` must be comma-separated axis labels, got {self.layout!r}")
+        if self.max_memory is not None:
+            object.__setattr__(self, "max_memory", parse_memory(self.max_memory))
 
     @property
     def given(self) -> bool:
-        """Whether any option differs from the default."""
+        """Whether any reading option (``var``, ``subcarrier``, ``layout``) differs from the default."""
         return any(v is not None for v in (self.var, self.subcarrier, self.layout))
+
+    def reading(self) -> dict:
+        """The options that say how the array was read (not the memory budget), those given."""
+        return {
+            k: v
+            for k, v in (("var", self.var), ("subcarrier", self.subcarrier), ("layout", self.layout))
+            if v is not None
+        }
 
 
 @dataclass(frozen=True)
@@ -383,16 +401,30 @@ def _size_one(path: Path, label: str, name: str, size: int) -> MimofmInputError:
     return file_error(path, fix)
 
 
-def apply_layout(
-    path: Path, var: str, a: np.ndarray, layout: Layout, subcarrier: str | int | None
-) -> tuple[np.ndarray, ReadAs, tuple[int, ...], int]:
-    """Reduce ``a`` to ``H [num_positions, num_bs_ant]`` by ``layout`` (see the module docstring).
+@dataclass(frozen=True)
+class LayoutPlan:
+    """How an array of a given shape is reduced to ``H``: the checked layout, the explanation (``read_as``),
+    the sizes of the position axes (``position_shape``), the subcarrier repeat and the block axis.
 
-    Returns ``(h, read_as, position_shape, repeat)``: ``position_shape`` the sizes of the ``n`` axes before
-    flattening (the file's ``los``/``positions``/``split`` follow them) and ``repeat`` the number of
-    subcarriers each position was expanded into (``--subcarrier all``; else 1).
+    The array can be reduced in blocks along ``block_axis`` (its first position axis): a block of ``b``
+    entries of that axis gives ``b * rows_per_entry`` consecutive rows of ``H`` (:func:`reduce_block`).
     """
-    labels, names, shape = list(layout.labels), list(layout.names), tuple(a.shape)
+
+    layout: Layout
+    subcarrier: str | int | None
+    read_as: ReadAs
+    position_shape: tuple[int, ...]
+    repeat: int
+    block_axis: int
+    rows_per_entry: int
+
+
+def plan_layout(
+    path: Path, var: str, shape: tuple[int, ...], layout: Layout, subcarrier: str | int | None
+) -> LayoutPlan:
+    """Check ``layout`` against the array's ``shape`` and explain the reduction, reading no data (see
+    :func:`apply_layout`)."""
+    labels, names, shape = list(layout.labels), list(layout.names), tuple(int(s) for s in shape)
     for lab, name, size in zip(labels, names, shape):
         if lab in ("nrx", "t", "1") and size != 1:
             raise _size_one(path, lab, name, size)
@@ -403,26 +435,17 @@ def apply_layout(
             "subcarrier axis; drop --subcarrier (or mark the axis `sc` in --layout)",
         )
     steps: list[str] = []
-    wide = np.complex128 if a.dtype == np.complex128 else np.complex64
     paths = [i for i, lab in enumerate(labels) if lab == "path"]
     if paths:
-        count = math.prod(shape[i] for i in paths)
-        a = a.sum(axis=tuple(paths), dtype=np.complex128).astype(wide)
-        steps.append(f"sum over {count} paths")
-        labels = [lab for i, lab in enumerate(labels) if i not in paths]
-        names = [nm for i, nm in enumerate(names) if i not in paths]
+        steps.append(f"sum over {math.prod(shape[i] for i in paths)} paths")
     repeat = 1
     if "sc" in labels:
-        i = labels.index("sc")
-        count = a.shape[i]
+        count = shape[labels.index("sc")]
         mode = "mean" if subcarrier is None else subcarrier
         if mode == "mean":
-            a = a.mean(axis=i, dtype=np.complex128).astype(wide)
             steps.append(f"subcarrier mean over {count}")
-            del labels[i], names[i]
         elif mode == "all":
             repeat = count
-            labels[i] = "n_sc"  # flattened after the other position axes
             steps.append(f"all {count} subcarriers as positions")
         else:
             if mode >= count:
@@ -431,38 +454,75 @@ def apply_layout(
                     f"`--subcarrier {mode}` is out of range: {var!r} has {count} subcarriers "
                     f"(0..{count - 1})",
                 )
-            a = np.take(a, mode, axis=i)
             steps.append(f"subcarrier {mode} of {count}")
-            del labels[i], names[i]
-    keep = [i for i, lab in enumerate(labels) if lab in ("n", "ntx", "n_sc")]
-    drop = tuple(i for i in range(len(labels)) if i not in keep)
-    a = np.squeeze(a, axis=drop)  # size-1 axes (nrx, t, 1) dropped
-    labels = [labels[i] for i in keep]
-    names = [names[i] for i in keep]
-    pos = [i for i, lab in enumerate(labels) if lab == "n"] + [
-        i for i, lab in enumerate(labels) if lab == "n_sc"
-    ]
+    pos = [i for i, lab in enumerate(labels) if lab == "n"]
     ant = [i for i, lab in enumerate(labels) if lab == "ntx"]
-    position_shape = tuple(a.shape[i] for i in pos if labels[i] == "n")
-    if len(position_shape) > 1:
-        steps.append("positions = " + " × ".join(f"{names[i]} {a.shape[i]}" for i in pos if labels[i] == "n"))
+    position_shape = tuple(shape[i] for i in pos)
+    if len(pos) > 1:
+        steps.append("positions = " + " × ".join(f"{names[i]} {shape[i]}" for i in pos))
     if len(ant) > 1:
-        steps.append("antennas = " + " × ".join(f"{names[i]} {a.shape[i]}" for i in ant))
-    num_positions = math.prod(a.shape[i] for i in pos)
-    num_ant = math.prod(a.shape[i] for i in ant)
-    order = pos + ant
-    if order != list(range(len(order))):
-        a = np.transpose(a, order)  # [..., ntx, ..., n, ...] -> [n..., ntx...]
-        if layout.labels == ("ntx", "n"):
-            steps.append("transposed")
-    h = np.ascontiguousarray(a).reshape(num_positions, num_ant)  # [n..., ntx...] -> [positions, antennas]
+        steps.append("antennas = " + " × ".join(f"{names[i]} {shape[i]}" for i in ant))
+    if layout.labels == ("ntx", "n"):
+        steps.append("transposed")
+    num_positions = math.prod(position_shape) * repeat
+    num_ant = math.prod(shape[i] for i in ant)
     read_as = ReadAs(
         var=var,
-        source_shape=tuple(int(s) for s in shape),
+        source_shape=shape,
         labels=tuple(layout.labels),
         what=layout.what,
         steps=tuple(steps),
         shape=(int(num_positions), int(num_ant)),
         note=layout.note,
     )
-    return h, read_as, position_shape, repeat
+    block_axis = pos[0]
+    rows_per_entry = num_positions // shape[block_axis]
+    return LayoutPlan(layout, subcarrier, read_as, position_shape, repeat, block_axis, rows_per_entry)
+
+
+def reduce_block(plan: LayoutPlan, a: np.ndarray) -> np.ndarray:
+    """Reduce ``a`` — the whole array, or a block of it along ``plan.block_axis`` — to rows of ``H``
+    ``[rows, num_bs_ant]`` (complex64 for a complex64 input, else complex128)."""
+    labels = list(plan.layout.labels)
+    wide = np.complex64 if a.dtype == np.complex64 else np.complex128
+    paths = [i for i, lab in enumerate(labels) if lab == "path"]
+    if paths:
+        a = a.sum(axis=tuple(paths), dtype=np.complex128).astype(wide)
+        labels = [lab for i, lab in enumerate(labels) if i not in paths]
+    if "sc" in labels:
+        i = labels.index("sc")
+        mode = "mean" if plan.subcarrier is None else plan.subcarrier
+        if mode == "mean":
+            a = a.mean(axis=i, dtype=np.complex128).astype(wide)
+            del labels[i]
+        elif mode == "all":
+            labels[i] = "n_sc"  # flattened after the other position axes
+        else:
+            a = np.take(a, mode, axis=i)
+            del labels[i]
+    keep = [i for i, lab in enumerate(labels) if lab in ("n", "ntx", "n_sc")]
+    drop = tuple(i for i in range(len(labels)) if i not in keep)
+    a = np.squeeze(a, axis=drop)  # size-1 axes (nrx, t, 1) dropped
+    labels = [labels[i] for i in keep]
+    pos = [i for i, lab in enumerate(labels) if lab == "n"] + [
+        i for i, lab in enumerate(labels) if lab == "n_sc"
+    ]
+    ant = [i for i, lab in enumerate(labels) if lab == "ntx"]
+    order = pos + ant
+    if order != list(range(len(order))):
+        a = np.transpose(a, order)  # [..., ntx, ..., n, ...] -> [n..., ntx...]
+    # [n..., ntx...] -> [rows, antennas]
+    return np.ascontiguousarray(a, dtype=wide).reshape(-1, plan.read_as.shape[1])
+
+
+def apply_layout(
+    path: Path, var: str, a: np.ndarray, layout: Layout, subcarrier: str | int | None
+) -> tuple[np.ndarray, ReadAs, tuple[int, ...], int]:
+    """Reduce ``a`` to ``H [num_positions, num_bs_ant]`` by ``layout`` (see the module docstring).
+
+    Returns ``(h, read_as, position_shape, repeat)``: ``position_shape`` the sizes of the ``n`` axes before
+    flattening (the file's ``los``/``positions``/``split`` follow them) and ``repeat`` the number of
+    subcarriers each position was expanded into (``--subcarrier all``; else 1).
+    """
+    plan = plan_layout(path, var, tuple(a.shape), layout, subcarrier)
+    return reduce_block(plan, a), plan.read_as, plan.position_shape, plan.repeat

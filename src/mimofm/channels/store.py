@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,12 +37,15 @@ import torch
 
 from mimofm._io import atomic_path
 from mimofm.channels.formats import check_h_array, detect_format
+from mimofm.channels.limits import check_budget, check_hdf5_dataset, default_max_memory, hdf5_lookup
 from mimofm.channels.types import ChannelSet
 from mimofm.core.validation import MimofmInputError
 
 __all__ = [
     "SCHEMA_VERSION",
     "PartialSite",
+    "SiteHasher",
+    "SiteReader",
     "canonical_json",
     "is_site_file",
     "partial_path",
@@ -49,6 +53,7 @@ __all__ = [
     "read_site_with_header",
     "site_checksum",
     "write_site",
+    "write_site_blocks",
 ]
 
 SCHEMA_VERSION = 1
@@ -79,19 +84,48 @@ def site_checksum(name: str, arrays: dict[str, np.ndarray], meta: dict) -> str:
     split``: the line ``"<name> <dtype.str> <shape as JSON>\\n"`` (e.g. ``H <c8 [600,64]``) then the
     array's raw C-order little-endian bytes in its schema dtype; finally the canonical JSON of
     ``{"meta": meta, "name": name}``. ``created_utc`` is not covered (re-writing the same content gives
-    the same checksum).
+    the same checksum). :class:`SiteHasher` computes the same digest with ``H`` fed in blocks.
     """
-    d = hashlib.sha256(b"mimofm-site-v1\n")
-    for key in DATASETS:
-        a = arrays.get(key)
-        if a is None:
-            continue
-        a = np.ascontiguousarray(a, dtype=DTYPES[key])
-        d.update(f"{key} {a.dtype.str} {json.dumps(list(a.shape), separators=(',', ':'))}\n".encode())
-        # [...] -> [bytes]: the array's little-endian bytes in C order
-        d.update(a.reshape(-1).view(np.uint8))
-    d.update(canonical_json({"meta": meta, "name": name}).encode())
-    return d.hexdigest()
+    h = np.ascontiguousarray(arrays["H"], dtype=DTYPES["H"])
+    hasher = SiteHasher(h.shape)
+    hasher.update_h(h)
+    return hasher.hexdigest(name, {k: v for k, v in arrays.items() if k != "H"}, meta)
+
+
+class SiteHasher:
+    """:func:`site_checksum` with ``H`` ``[num_positions, num_bs_ant]`` fed in row blocks, in order."""
+
+    def __init__(self, h_shape: tuple[int, int]):
+        self._d = hashlib.sha256(b"mimofm-site-v1\n")
+        self._d.update(self._line("H", DTYPES["H"], h_shape))
+        self._rows, self._total = 0, int(h_shape[0])
+
+    @staticmethod
+    def _line(key: str, dtype: np.dtype, shape) -> bytes:
+        return f"{key} {dtype.str} {json.dumps([int(s) for s in shape], separators=(',', ':'))}\n".encode()
+
+    def update_h(self, block: np.ndarray) -> None:
+        """Feed the next rows of ``H`` (any complex dtype; hashed as complex64)."""
+        block = np.ascontiguousarray(block, dtype=DTYPES["H"])
+        self._rows += block.shape[0]
+        # [rows, num_bs_ant] -> [bytes]: the block's little-endian bytes in C order
+        self._d.update(block.reshape(-1).view(np.uint8))
+
+    def hexdigest(self, name: str, aux: dict[str, np.ndarray], meta: dict) -> str:
+        """The digest, after every row of ``H``, with the other datasets ``aux`` and ``meta``."""
+        if self._rows != self._total:
+            raise ValueError(f"hashed {self._rows} rows of H, the site has {self._total}")
+        d = self._d.copy()
+        for key in DATASETS[1:]:
+            a = aux.get(key)
+            if a is None:
+                continue
+            a = np.ascontiguousarray(a, dtype=DTYPES[key])
+            d.update(self._line(key, a.dtype, a.shape))
+            # [...] -> [bytes]: the array's little-endian bytes in C order
+            d.update(a.reshape(-1).view(np.uint8))
+        d.update(canonical_json({"meta": meta, "name": name}).encode())
+        return d.hexdigest()
 
 
 def partial_path(path: str | Path) -> Path:
@@ -125,8 +159,12 @@ def _prepare(path: Path, h, los=None, positions=None, split=None, num_bs_ant: in
     with np.errstate(over="ignore"):
         h64 = np.ascontiguousarray(h, dtype=np.complex64)
     check_h_array(path, h64)  # also catches overflow to Inf / underflow to all-zero rows in complex64
-    n = h64.shape[0]
-    out = {"H": h64}
+    return {"H": h64, **_prepare_aux(path, h64.shape[0], los, positions, split)}
+
+
+def _prepare_aux(path: Path, n: int, los=None, positions=None, split=None) -> dict:
+    """Validate ``los``, ``positions``, ``split`` for ``n`` positions; the schema's numpy arrays."""
+    out = {}
     for key, val in (("los", los), ("positions", positions), ("split", split)):
         if val is None:
             continue
@@ -214,6 +252,73 @@ def write_site(path: str | Path, channel_set: ChannelSet, split=None) -> Path:
     return path
 
 
+def write_site_blocks(
+    path: str | Path,
+    name: str,
+    shape: tuple[int, int],
+    blocks: Iterable[np.ndarray],
+    *,
+    los=None,
+    positions=None,
+    split=None,
+    meta: dict | None = None,
+    overwrite: bool = True,
+) -> Path:
+    """Write a site file whose ``H`` ``[num_positions, num_bs_ant]`` (``shape``) arrives in row blocks, in
+    order, from ``blocks`` (each complex ``[rows, num_bs_ant]``, validated as :func:`write_site` does);
+    only one block is held at a time. Atomic: the file is written under a temporary name and renamed
+    when complete, so an error or a kill (even during a block) leaves the old ``path`` or none, never a
+    part of the new one. ``los``, ``positions``, ``split`` and ``meta`` as in :func:`write_site`. With
+    ``overwrite`` False an existing ``path`` (even one created while this file was written) is refused.
+    """
+    path = Path(path)
+    _check_site_suffix(path)
+    if not isinstance(name, str) or not name:
+        raise _site_bad(path, f"the site name must be a non-empty string, got {name!r}")
+    n, num_bs_ant = int(shape[0]), int(shape[1])
+    if n < 1 or num_bs_ant < 1:
+        raise _site_bad(path, f"`H` must be non-empty, got shape {[n, num_bs_ant]}")
+    aux = _prepare_aux(path, n, los, positions, split)
+    meta_json = _meta_json(path, meta or {})
+    hasher = SiteHasher((n, num_bs_ant))
+    exists = _site_bad(
+        path, "already exists (another process wrote it meanwhile?); pass --force to replace it"
+    )
+    if not overwrite and (path.exists() or path.is_symlink()):
+        raise exists
+    try:
+        with atomic_path(path, overwrite) as tmp, h5py.File(tmp, "w") as f:
+            _write_blocks(path, f, hasher, n, num_bs_ant, blocks, aux, name, meta_json)
+    except FileExistsError:
+        raise exists from None
+    return path
+
+
+def _write_blocks(
+    path: Path, f, hasher, n: int, num_bs_ant: int, blocks, aux: dict, name: str, meta_json: str
+) -> None:
+    """The body of :func:`write_site_blocks`, into the open temporary file ``f``."""
+    ds = f.create_dataset("H", shape=(n, num_bs_ant), dtype=DTYPES["H"])
+    row = 0
+    for block in blocks:
+        h64 = _prepare(path, block, num_bs_ant=num_bs_ant)["H"]
+        if row + h64.shape[0] > n:
+            raise _site_bad(path, f"more than the {n} rows of `H` were given")
+        ds[row : row + h64.shape[0]] = h64
+        hasher.update_h(h64)
+        row += h64.shape[0]
+    if row != n:
+        raise _site_bad(path, f"`H` got {row} rows of the {n} declared")
+    for key in DATASETS[1:]:
+        if key in aux:
+            f.create_dataset(key, data=aux[key], dtype=DTYPES[key])
+    f.attrs["mimofm_site_schema"] = np.int64(SCHEMA_VERSION)
+    f.attrs["name"] = name
+    f.attrs["checksum_sha256"] = hasher.hexdigest(name, aux, json.loads(meta_json))
+    f.attrs["meta_json"] = meta_json
+    f.attrs["created_utc"] = _now()
+
+
 # ---------------------------------------------------------------------------------------------
 # reading
 
@@ -235,17 +340,37 @@ def _attr_str(path: Path, attrs, key: str) -> str:
     return v
 
 
-def read_site_with_header(path: Path) -> tuple[ChannelSet, dict]:
-    """Read and validate everything but the checksum; returns the set and the file's header attributes."""
-    if path.suffix.lower() not in (".h5", ".hdf5"):
-        raise _site_bad(path, "site files end in .h5 or .hdf5")
-    if not path.exists():
-        raise MimofmInputError(f"site file {str(path)!r} does not exist")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise _site_bad(path, f"is not a readable HDF5 file (truncated or corrupt?): {e}") from None
-    with f:
+class SiteReader:
+    """An open site file, checked from its metadata before any data is read: root attributes, datasets
+    (no links out of the file, schema dtypes and shapes), ``los``/``positions``/``split`` read and checked;
+    ``H`` is then read in row blocks by :meth:`blocks`, which checks each block (finite, no all-zero row)
+    and the checksum after the last one.
+
+    Attributes: ``name``, ``meta``, ``header`` (``schema``, ``checksum_sha256``, ``created_utc``;
+    ``checksum_ok`` once :meth:`blocks` has run to the end), ``shape`` (of ``H``), ``aux`` (the optional
+    datasets). ``max_memory``: bytes the reader may hold (the optional datasets and one block; default
+    :func:`~mimofm.channels.limits.default_max_memory`). Use it as a context manager.
+    """
+
+    def __init__(self, path: str | Path, max_memory: int | None = None):
+        self.path = path = Path(path)
+        if path.suffix.lower() not in (".h5", ".hdf5"):
+            raise _site_bad(path, "site files end in .h5 or .hdf5")
+        if not path.exists():
+            raise MimofmInputError(f"site file {str(path)!r} does not exist")
+        self.max_memory = default_max_memory() if max_memory is None else int(max_memory)
+        try:
+            self._f = h5py.File(path, "r")
+        except OSError as e:
+            raise _site_bad(path, f"is not a readable HDF5 file (truncated or corrupt?): {e}") from None
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self) -> None:
+        path, f = self.path, self._f
         attrs = f.attrs
         missing = [k for k in ROOT_ATTRS if k not in attrs]
         if missing:
@@ -280,58 +405,118 @@ def read_site_with_header(path: Path) -> tuple[ChannelSet, dict]:
         if not isinstance(meta, dict):
             raise _site_bad(path, f"`meta_json` must hold a JSON object, got {type(meta).__name__}")
 
+        datasets = {}
         for key in f:
             if key not in DATASETS:
                 raise _site_bad(
                     path,
                     f"unexpected member `{key}`; a site file holds only the datasets {', '.join(DATASETS)}",
                 )
-            if not isinstance(f[key], h5py.Dataset):
+            obj = hdf5_lookup(path, f, key)  # refuses external links before anything is opened
+            if not isinstance(obj, h5py.Dataset):
                 raise _site_bad(path, f"`{key}` must be a dataset, not a group")
-        if "H" not in f:
+            if obj.dtype != DTYPES[key]:
+                raise _site_bad(path, f"`{key}` must have dtype {DTYPES[key]}, got {obj.dtype}")
+            check_hdf5_dataset(path, key, obj)
+            datasets[key] = obj
+        if "H" not in datasets:
             raise _site_bad(path, "has no `H` dataset")
-        arrays = {}
-        for key in DATASETS:
-            if key not in f:
+        h = datasets["H"]
+        if h.ndim != 2 or min(h.shape) == 0:
+            raise _site_bad(
+                path, f"`H` must have shape [num_positions, num_bs_ant] (non-empty), got {list(h.shape)}"
+            )
+        n = int(h.shape[0])
+        want = {"los": (n,), "positions": (n, 3), "split": (n,)}
+        for key, shape in want.items():
+            if key in datasets and datasets[key].shape != shape:
+                raise _site_bad(
+                    path, f"`{key}` must have shape {list(shape)}, got {list(datasets[key].shape)}"
+                )
+        aux_bytes = sum(DTYPES[k].itemsize * int(np.prod(want[k])) for k in want if k in datasets)
+        check_budget(path, "the site's los/positions/split", aux_bytes, self.max_memory)
+        aux = {}
+        for key in want:
+            if key not in datasets:
                 continue
-            ds = f[key]
-            if ds.dtype != DTYPES[key]:
-                raise _site_bad(path, f"`{key}` must have dtype {DTYPES[key]}, got {ds.dtype}")
             try:
-                arrays[key] = np.ascontiguousarray(ds[()], dtype=DTYPES[key])
+                aux[key] = np.ascontiguousarray(datasets[key][()], dtype=DTYPES[key])
             except (OSError, ValueError, TypeError) as e:
                 raise _site_bad(path, f"cannot read `{key}` (truncated or corrupt file?): {e}") from None
+        if "positions" in aux and not np.isfinite(aux["positions"]).all():
+            raise _site_bad(path, "`positions` has NaN/Inf entries")
+        if "split" in aux and not np.isin(aux["split"], (0, 1, 2)).all():
+            raise _site_bad(path, "`split` values must be 0 (train), 1 (val) or 2 (test)")
+        self.name, self.meta, self.aux, self._h = name, meta, aux, h
+        self.shape = (n, int(h.shape[1]))
+        self.header = {
+            "schema": int(schema),
+            "checksum_sha256": checksum,
+            "created_utc": created,
+            "checksum_ok": None,
+        }
 
-    h = arrays["H"]
-    if h.ndim != 2 or min(h.shape) == 0:
-        raise _site_bad(
-            path, f"`H` must have shape [num_positions, num_bs_ant] (non-empty), got {list(h.shape)}"
+    def block_rows(self, block_bytes: int = 32 * 2**20) -> int:
+        """Rows per block of about ``block_bytes`` (at least one)."""
+        return max(1, block_bytes // (self.shape[1] * DTYPES["H"].itemsize))
+
+    def blocks(self, rows: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """``(first_row, block)`` for consecutive blocks of ``H`` (complex64 ``[rows, num_bs_ant]``), each
+        checked (finite, no all-zero row); after the last one ``header["checksum_ok"]`` is set."""
+        rows = rows or self.block_rows()
+        n = self.shape[0]
+        hasher = SiteHasher(self.shape)
+        for r0 in range(0, n, rows):
+            try:
+                block = np.ascontiguousarray(self._h[r0 : r0 + rows], dtype=DTYPES["H"])
+            except (OSError, ValueError, TypeError) as e:
+                raise _site_bad(self.path, f"cannot read `H` (truncated or corrupt file?): {e}") from None
+            check_h_array(self.path, block, row0=r0)
+            hasher.update_h(block)
+            yield r0, block
+        self.header["checksum_ok"] = hasher.hexdigest(self.name, self.aux, self.meta) == (
+            self.header["checksum_sha256"].lower()
         )
-    n = h.shape[0]
-    want = {"los": (n,), "positions": (n, 3), "split": (n,)}
-    for key, shape in want.items():
-        if key in arrays and arrays[key].shape != shape:
-            raise _site_bad(path, f"`{key}` must have shape {list(shape)}, got {list(arrays[key].shape)}")
-    check_h_array(path, h)
-    if "positions" in arrays and not np.isfinite(arrays["positions"]).all():
-        raise _site_bad(path, "`positions` has NaN/Inf entries")
-    if "split" in arrays and not np.isin(arrays["split"], (0, 1, 2)).all():
-        raise _site_bad(path, "`split` values must be 0 (train), 1 (val) or 2 (test)")
 
+    def close(self) -> None:
+        """Close the file."""
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+
+    def __enter__(self) -> SiteReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def read_site_with_header(path: Path, max_memory: int | None = None) -> tuple[ChannelSet, dict]:
+    """Read and validate everything but the checksum; returns the set and the file's header attributes
+    (``checksum_ok`` tells whether the checksum matches). ``max_memory``: the memory budget in bytes
+    (default: :func:`~mimofm.channels.limits.default_max_memory`)."""
+    with SiteReader(path, max_memory) as r:
+        n, num_bs_ant = r.shape
+        need = n * num_bs_ant * DTYPES["H"].itemsize + sum(a.nbytes for a in r.aux.values())
+        check_budget(
+            r.path,
+            f"`H` [{n}, {num_bs_ant}] complex64",
+            need,
+            r.max_memory,
+            " (`mimofm data info` and `mimofm data import` read a site file in blocks)",
+        )
+        h = np.empty((n, num_bs_ant), dtype=DTYPES["H"])
+        for r0, block in r.blocks():
+            h[r0 : r0 + block.shape[0]] = block
+        aux, header = r.aux, dict(r.header)
     cs = ChannelSet(
-        name=name,
+        name=r.name,
         h=torch.from_numpy(h),
-        los=torch.from_numpy(arrays["los"]) if "los" in arrays else None,
-        positions=torch.from_numpy(arrays["positions"]) if "positions" in arrays else None,
-        meta=meta,
-        split=torch.from_numpy(arrays["split"]) if "split" in arrays else None,
+        los=torch.from_numpy(aux["los"]) if "los" in aux else None,
+        positions=torch.from_numpy(aux["positions"]) if "positions" in aux else None,
+        meta=r.meta,
+        split=torch.from_numpy(aux["split"]) if "split" in aux else None,
     )
-    header = {
-        "schema": int(schema),
-        "checksum_sha256": checksum,
-        "created_utc": created,
-        "checksum_ok": site_checksum(name, arrays, meta) == checksum.lower(),
-    }
     return cs, header
 
 

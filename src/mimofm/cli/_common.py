@@ -9,11 +9,13 @@ import functools
 import json
 import math
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import typer
 from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -103,9 +105,45 @@ def layout_option():
     return typer.Option(None, "--layout", help=LAYOUT_HELP)
 
 
-def import_options(var: str | None, subcarrier: str | None, layout: str | None) -> ImportOptions:
+MAX_MEMORY_HELP = (
+    "Memory budget for reading channel files, e.g. 512M or 8G (default: half the available memory). Files "
+    "whose declared sizes need more are refused before any data is read; `data import` and `data info` "
+    "read in blocks and need little."
+)
+
+
+def max_memory_option():
+    """The ``--max-memory`` option (see :data:`MAX_MEMORY_HELP`)."""
+    return typer.Option(None, "--max-memory", help=MAX_MEMORY_HELP)
+
+
+def import_options(
+    var: str | None, subcarrier: str | None, layout: str | None, max_memory: str | None = None
+) -> ImportOptions:
     """The flags as :class:`~mimofm.channels.layouts.ImportOptions` (validated)."""
-    return ImportOptions(var=var, subcarrier=subcarrier, layout=layout)
+    return ImportOptions(var=var, subcarrier=subcarrier, layout=layout, max_memory=max_memory)
+
+
+@contextmanager
+def row_progress(description: str, out: Console | None = None):
+    """A progress bar over the rows of a channel file; yields ``update(rows_done, total)``. Shown only on a
+    terminal, and removed when done."""
+    out = out or console
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f}/{task.total:,.0f} rows"),
+        TimeRemainingColumn(),
+        console=out,
+        transient=True,
+        disable=not out.is_terminal,
+    ) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
 
 
 def print_read_as(file, read_as, out: Console | None = None) -> None:

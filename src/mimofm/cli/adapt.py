@@ -24,6 +24,7 @@ from mimofm.cli._common import (
     console,
     import_options,
     layout_option,
+    max_memory_option,
     print_read_as,
     subcarrier_option,
     var_option,
@@ -150,13 +151,14 @@ def adapt_command(
     var: str | None = var_option(),
     subcarrier: str | None = subcarrier_option(),
     layout: str | None = layout_option(),
+    max_memory: str | None = max_memory_option(),
 ) -> None:
     """Adapt a pretrained model to a new site: fm few-shot/full (a new head), papp fine-tuning (whole
     model)."""
     ckpt = str(checkpoint) if checkpoint else None
     if family in ("fm", "papp") and data is None:
         raise MimofmInputError(f"`mimofm adapt {family}` needs --data FILE")
-    options = import_options(var, subcarrier, layout)
+    options = import_options(var, subcarrier, layout, max_memory)
     if options.given and data is None:
         raise MimofmInputError("--var, --subcarrier and --layout say how to read --data; give one")
     if family != "wifoe" and val_fraction:

@@ -20,6 +20,7 @@ from mimofm.cli._common import (
     format_option,
     import_options,
     layout_option,
+    max_memory_option,
     message_console,
     parse_floats,
     print_read_as,
@@ -202,6 +203,7 @@ def classical_command(
     var: str | None = var_option(),
     subcarrier: str | None = subcarrier_option(),
     layout: str | None = layout_option(),
+    max_memory: str | None = max_memory_option(),
     fmt: OutputFormat = format_option(),
 ) -> None:
     """Classical precoders side by side with a plain NumPy reference and Sionna, in one run: precoders/s,
@@ -215,7 +217,7 @@ def classical_command(
     cfg.validate()
     if batch < 1 or num_ue < 1:
         raise MimofmInputError(f"--batch and --num-ue must be >= 1, got {batch}, {num_ue}")
-    options = import_options(var, subcarrier, layout)
+    options = import_options(var, subcarrier, layout, max_memory)
     if data is None and options.given:
         raise MimofmInputError("--var, --subcarrier and --layout say how to read --data; give one")
     out = message_console(fmt)

@@ -5,16 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
 import typer
 from rich.markup import escape
 from rich.text import Text
 
 from mimofm.adaptation.common import fraction_split
 from mimofm.channels.formats import detect_format
-from mimofm.channels.io import export_npz, read_channels, site_info
+from mimofm.channels.io import export_npz, import_site, read_channels, site_info
 from mimofm.channels.layouts import ImportOptions
-from mimofm.channels.store import write_site
 from mimofm.channels.types import SPLIT_NAMES
 from mimofm.cli._common import (
     Listing,
@@ -26,8 +24,10 @@ from mimofm.cli._common import (
     format_option,
     import_options,
     layout_option,
+    max_memory_option,
     message_console,
     print_read_as,
+    row_progress,
     subcarrier_option,
     var_option,
 )
@@ -51,13 +51,19 @@ def _size(n: int) -> str:
     return f"{n} B"  # unreachable
 
 
-def _check_out(out: Path, suffixes: tuple[str, ...], force: bool) -> None:
+def _check_out(src: Path, out: Path, suffixes: tuple[str, ...], force: bool) -> None:
+    """``--out``: the right suffix, not a directory, not the source; an existing file or symlink (even a
+    dangling one) only with ``--force``, which replaces the link itself, never the file it points to."""
     if out.suffix.lower() not in suffixes:
         raise MimofmInputError(f"`--out` {str(out)!r} must end in {' or '.join(suffixes)}")
-    if out.is_dir():
+    link = out.is_symlink()
+    if out.is_dir() and not link:
         raise MimofmInputError(f"`--out` {str(out)!r} is a directory")
-    if out.exists() and not force:
-        raise MimofmInputError(f"`--out` {str(out)!r} already exists; pass --force to replace it")
+    if (out.exists() or link) and not force:
+        what = "is a symlink" if link else "already exists"
+        raise MimofmInputError(f"`--out` {str(out)!r} {what}; pass --force to replace it")
+    if not link and src.resolve() == out.resolve():
+        raise MimofmInputError("`--out` must differ from the source file")
 
 
 def _load(src: Path, name: str | None, options: ImportOptions):
@@ -78,15 +84,16 @@ def info_command(
     var: str | None = var_option(),
     subcarrier: str | None = subcarrier_option(),
     layout: str | None = layout_option(),
+    max_memory: str | None = max_memory_option(),
 ) -> None:
     """Summarize a channel file: size, LOS ratio, median gain, split, metadata, checksum."""
     if as_json:
         if fmt not in (OutputFormat.table, OutputFormat.json):
             raise MimofmInputError(f"--json prints JSON; it cannot go with --format {fmt.value}")
         fmt = OutputFormat.json
-    options = import_options(var, subcarrier, layout)
-    with message_console(fmt).status(f"reading {escape(str(file))}…"):
-        info = site_info(file, options)
+    options = import_options(var, subcarrier, layout, max_memory)
+    with row_progress(f"reading {escape(file.name)}", message_console(fmt)) as update:
+        info = site_info(file, options, progress=update)
     ok = info["checksum_ok"]
     rows: list[list] = [
         ["file", info["file"]],
@@ -157,37 +164,44 @@ def import_command(
     var: str | None = var_option(),
     subcarrier: str | None = subcarrier_option(),
     layout: str | None = layout_option(),
+    max_memory: str | None = max_memory_option(),
 ) -> None:
     """Import a channel file as a mimofm site file (HDF5, schema 1, checksummed, written atomically).
 
     DeepMIMO, Sionna, QuaDRiGa and other layouts are detected and explained in one line (see
-    docs/byo-channels.md); --var, --subcarrier and --layout override the detection.
+    docs/byo-channels.md); --var, --subcarrier and --layout override the detection. The file is checked
+    from its header before any data is read, then read and written in blocks (bounded memory, a
+    progress bar on a terminal); a failure or a kill leaves --out as it was.
     """
-    options = import_options(var, subcarrier, layout)
-    _check_out(out, (".h5", ".hdf5"), force)
-    if src.resolve() == out.resolve():
-        raise MimofmInputError("`--out` must differ from the source file")
+    options = import_options(var, subcarrier, layout, max_memory)
+    _check_out(src, out, (".h5", ".hdf5"), force)
     if split is not None and not 0 < split < 1:
         raise MimofmInputError(f"`--split` must be a fraction in (0, 1), got {split}")
-    cs, fmt, read_as = _load(src, name, options)
-    meta = {k: v for k, v in cs.meta.items() if k != "name"}  # the site's `name` attribute is authoritative
-    source = {"file": src.name, "format": fmt}
-    if read_as is not None:
-        source["read_as"] = read_as.line()
-        source["options"] = {k: v for k, v in vars(options).items() if v is not None}
-    cs.meta = {**meta, "imported_from": source}
-    note = ""
-    if split is not None:
-        replaced = cs.split is not None
-        cs.split = torch.from_numpy(fraction_split(cs.num_positions, split, split_seed))
-        cs.meta["split_made"] = {"train_fraction": split, "seed": split_seed}
-        counts = ", ".join(f"{n} {int((cs.split == c).sum())}" for c, n in enumerate(SPLIT_NAMES))
-        note = f"; split {counts}" + (" (replacing the source's)" if replaced else "")
-    with console.status(f"writing {out}…"):
-        write_site(out, cs)
+    note = []
+
+    def prepare(stream):
+        print_read_as(src, stream.read_as)
+        meta = {k: v for k, v in stream.meta.items() if k != "name"}  # the site's `name` attribute rules
+        source = {"file": src.name, "format": stream.format}
+        if stream.read_as is not None:
+            source["read_as"] = stream.read_as.line()
+            source["options"] = options.reading()
+        meta["imported_from"] = source
+        made = None
+        if split is not None:
+            made = fraction_split(stream.shape[0], split, split_seed)
+            meta["split_made"] = {"train_fraction": split, "seed": split_seed}
+            counts = ", ".join(f"{n} {int((made == c).sum())}" for c, n in enumerate(SPLIT_NAMES))
+            replaced = " (replacing the source's)" if stream.split is not None else ""
+            note.append(f"; split {counts}{replaced}")
+        return meta, made
+
+    with row_progress(f"importing {escape(src.name)}") as update:
+        stream = import_site(src, out, name, options, prepare=prepare, progress=update, overwrite=force)
+    num_positions, num_bs_ant = stream.shape
     console.print(
-        f"imported [bold]{escape(cs.name)}[/]: {cs.num_positions} positions × {cs.num_bs_ant} antennas "
-        f"→ [bold]{escape(str(out))}[/]{note}"
+        f"imported [bold]{escape(stream.name)}[/]: {num_positions} positions × {num_bs_ant} antennas "
+        f"→ [bold]{escape(str(out))}[/]{''.join(note)}"
     )
 
 
@@ -200,12 +214,11 @@ def export_command(
     var: str | None = var_option(),
     subcarrier: str | None = subcarrier_option(),
     layout: str | None = layout_option(),
+    max_memory: str | None = max_memory_option(),
 ) -> None:
     """Export a channel file as .npz (H, los, positions, split, meta_json), written atomically."""
-    options = import_options(var, subcarrier, layout)
-    _check_out(out, (".npz",), force)
-    if src.resolve() == out.resolve():
-        raise MimofmInputError("`--out` must differ from the source file")
+    options = import_options(var, subcarrier, layout, max_memory)
+    _check_out(src, out, (".npz",), force)
     cs, _, _ = _load(src, None, options)
     with console.status(f"writing {out}…"):
         export_npz(cs, out)

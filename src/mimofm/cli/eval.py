@@ -22,6 +22,7 @@ from mimofm.cli._common import (
     format_option,
     import_options,
     layout_option,
+    max_memory_option,
     message_console,
     parse_floats,
     print_read_as,
@@ -150,6 +151,7 @@ def eval_command(
     var: str | None = var_option(),
     subcarrier: str | None = subcarrier_option(),
     layout: str | None = layout_option(),
+    max_memory: str | None = max_memory_option(),
     fmt: OutputFormat = format_option(),
 ) -> None:
     """Evaluate classical precoders and bounds on the same multi-user samples (or fm's rate-target mode, or
@@ -159,7 +161,7 @@ def eval_command(
     the whole result (as --json writes it)."""
     # None: --precoder not given (each mode has its own default)
     given = None if precoder is None else precoder.strip()
-    options = import_options(var, subcarrier, layout)
+    options = import_options(var, subcarrier, layout, max_memory)
     if split is not None and len(data or []) != 1:
         raise MimofmInputError("--split belongs to one --data file; give exactly one")
     if not data and options.given:
