@@ -151,13 +151,13 @@ def test_classical_speed_section_shows_ratios_rates_and_the_crossover():
         "config": {"iterations": 3},
         "machine": {"threads": 1},
         "rows": [
-            {"num_bs_ant": 64, "num_ue": 4, "form": "user", "seconds_per_precoder": 1e-5},
-            {"num_bs_ant": 64, "num_ue": 4, "form": "antenna", "seconds_per_precoder": 2e-4},
+            {"num_bs_ant": 64, "num_ue": 4, "form": "user", "batch": 256, "seconds_per_precoder": 1e-5},
+            {"num_bs_ant": 64, "num_ue": 4, "form": "antenna", "batch": 256, "seconds_per_precoder": 2e-4},
         ],
     }
     text = "\n".join(classical_speed_section(doc, "cmd-a", xo, "cmd-b", "figures/crossover.png"))
     assert text.startswith(CLASSICAL_SPEED_HEADING)
     assert "| zf-wf | 300,000 | 120,000 | 2.50 |  |  | ≥ 1 | 6.0800 | 6.0800 |  |" in text
     assert "| rzf-eq | 370,000 | 189,000 | 1.96 | 114,000 | 3.23 |  | 6.3100 | 6.3100 | 6.3100 |" in text
-    assert "| 64 | 20.0 (10 / 200 µs) |" in text
+    assert "| 64 | 20.0 (10 / 200 µs) |" in text and "Batch per call: 256 at N_T = 64" in text
     assert "Command: `cmd-a`" in text and "Command: `cmd-b`" in text and "figures/crossover.png" in text
