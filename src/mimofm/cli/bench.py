@@ -173,7 +173,7 @@ def _classical_side_by_side(
         sk = sionna_kernels(prec) if sionna else {}
         part = classical_speed(
             h,
-            ClassicalSpeedConfig(cfg.methods, [prec], cfg.repeats, cfg.threads),
+            ClassicalSpeedConfig(cfg.methods, [prec], cfg.repeats, cfg.threads, cfg.device),
             refs | ({"sionna": sk} if sk else {}),
             progress=progress,
         )
@@ -194,6 +194,10 @@ def classical_command(
     precision: str = typer.Option("single,double", help="Arithmetic: single, double or both."),
     threads: int = typer.Option(1, help="CPU threads for PyTorch and NumPy's BLAS (0: leave as is)."),
     repeats: int = typer.Option(7, help="Timed calls per contender (median)."),
+    device: str = typer.Option(
+        "cpu",
+        help="Where mimofm's and Sionna's kernels run (cpu, cuda); the NumPy reference runs on the CPU.",
+    ),
     reference: Path | None = typer.Option(
         None, help="NumPy reference file (default: the repository's benchmarks/numpy_reference.py)."
     ),
@@ -213,6 +217,7 @@ def classical_command(
         precisions=[p.strip() for p in precision.split(",") if p.strip()],
         repeats=repeats,
         threads=threads,
+        device=device,
     )
     cfg.validate()
     if batch < 1 or num_ue < 1:
@@ -229,7 +234,7 @@ def classical_command(
     listing = Listing(
         header=header,
         title=f"classical precoders · {num_ue} users × {h.shape[-1]} antennas · batch {batch} · "
-        f"{res['machine']['threads']} thread(s) · {source} at {snr_db:g} dB",
+        f"{res['machine']['device']}, {res['machine']['threads']} CPU thread(s) · {source} at {snr_db:g} dB",
         right=frozenset(["precoders / s", "× NumPy", "× Sionna", "sum rate"]),
         no_wrap=False,
     )

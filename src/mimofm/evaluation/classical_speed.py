@@ -68,6 +68,7 @@ class ClassicalSpeedConfig:
     precisions: list[str] = field(default_factory=lambda: list(PRECISIONS))
     repeats: int = 7
     threads: int = 1
+    device: str = "cpu"  # where mimofm's and Sionna's kernels run ("cuda" on a GPU); NumPy runs on the CPU
 
     def validate(self) -> None:
         """Raise :class:`MimofmInputError` on an unknown method or precision, or a bad count."""
@@ -77,6 +78,8 @@ class ClassicalSpeedConfig:
         for m in self.methods:
             if m not in known:
                 raise MimofmInputError(f"unknown method {m!r}; valid: {', '.join(sorted(known))}")
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise MimofmInputError(f"device {self.device!r} asked for, but no CUDA device is available")
         if self.repeats < 1 or self.threads < 0:
             raise MimofmInputError(
                 f"repeats must be >= 1 and threads >= 0, got {self.repeats}, {self.threads}"
@@ -128,12 +131,16 @@ def sionna_kernels(precision: str) -> dict[str, Kernel]:
 
 
 def _timed(fn: Kernel, h, repeats: int) -> tuple[float, object]:
-    """Median seconds of ``repeats`` calls after one warm-up, and the warm-up's output."""
+    """Median seconds of ``repeats`` calls after one warm-up, and the warm-up's output (CUDA work is
+    synchronized inside each timed call)."""
+    cuda = isinstance(h, torch.Tensor) and h.is_cuda
     out = fn(h)
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn(h)
+        if cuda:
+            torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
     return statistics.median(times), out
 
@@ -142,6 +149,7 @@ def _mean_rate(h128: torch.Tensor, out) -> float:
     """Mean sum rate (bit/s/Hz, unit noise) of a contender's output on the float64 channel ``[B, K, N]``."""
     if isinstance(out, np.ndarray):
         out = torch.from_numpy(np.ascontiguousarray(out))
+    out = out.cpu()
     out = out.to(torch.complex128) if out.is_complex() else out.double()
     if out.dim() == 1:  # a bound: its own sum rate
         return float(out.mean())
@@ -179,7 +187,8 @@ def classical_speed(
     Returns:
         ``{"rows": [...], "machine": ..., "config": ...}``; each row: method, implementation, precision,
         batch, seconds_per_batch, precoders_per_second, sum_rate_mean and ``speedup_vs`` (mimofm rows:
-        reference name -> that reference's time ÷ mimofm's, >1 means mimofm is faster).
+        reference name -> that reference's time ÷ mimofm's, >1 means mimofm is faster) and the device
+        that produced the row.
     """
     cfg.validate()
     if h.dim() != 3 or not h.is_complex():
@@ -190,8 +199,8 @@ def classical_speed(
     rows = []
     with _thread_limit(cfg.threads):
         for prec in cfg.precisions:
-            ht = h.to(_DTYPE[prec])
-            hn = ht.numpy()
+            hn = h.to(_DTYPE[prec]).numpy()
+            ht = h.to(device=cfg.device, dtype=_DTYPE[prec])
             impls = {"mimofm": mimofm_kernels(prec)} | {name: dict(k) for name, k in refs.items()}
             for m in cfg.methods:
                 timed = {}
@@ -207,6 +216,7 @@ def classical_speed(
                         {
                             "method": m,
                             "implementation": impl,
+                            "device": "cpu" if impl.startswith("numpy") else cfg.device,
                             "precision": prec,
                             "batch": batch,
                             "seconds_per_batch": secs,
@@ -228,7 +238,8 @@ def classical_speed(
             "threads": cfg.threads or torch.get_num_threads(),
             "torch": torch.__version__,
             "numpy": np.__version__,
-            "device": "cpu",
+            "device": cfg.device
+            + (f" ({torch.cuda.get_device_name(cfg.device)})" if cfg.device.startswith("cuda") else ""),
         },
     }
 

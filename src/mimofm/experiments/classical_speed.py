@@ -28,7 +28,8 @@ def render_speed(doc: dict) -> str:
     m = doc["machine"]
     out.append(
         f"{doc['num_ue']} users × {doc['num_bs_ant']} antennas, batch {doc['rows'][0]['batch']}, "
-        f"{doc['data']} at {doc['snr_db']:g} dB; {m['threads']} thread(s), {m['processor']}, torch "
+        f"{doc['data']} at {doc['snr_db']:g} dB; mimofm and Sionna on {m.get('device', 'cpu')}, NumPy on the "
+        f"CPU; {m['threads']} CPU thread(s), {m['processor']}, torch "
         f"{m['torch']}, NumPy {m['numpy']}; median of {doc['config']['repeats']} timed calls after a warm-up."
     )
     for prec in dict.fromkeys(r["precision"] for r in doc["rows"]):
@@ -95,7 +96,7 @@ def render_crossover(doc: dict) -> str:
     return (
         f"Cells: time of the textbook N_T × N_T form ÷ time of the user-space K × K form, both for "
         f"{cfg['iterations']} WMMSE updates (user / textbook µs per precoder); {doc['machine']['threads']} "
-        f"thread(s). Batch per call: {sizes} (the textbook form's N_T³ work sets it; at the small batches the "
-        "user form's time is mostly per-call overhead, so its advantage there is understated). The forms "
+        f"thread(s). Batch per call: {sizes} (the textbook form's N_T³ work sets it; at the small batches "
+        "the user form's time is mostly per-call overhead, so its advantage there is understated). The forms "
         "cost the same where N_U ≈ N_T.\n\n" + "\n".join(markdown_table(header, body))
     )
