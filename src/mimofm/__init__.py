@@ -42,7 +42,7 @@ def __getattr__(name: str):  # lazy: `import mimofm` stays cheap for the CLI
     elif name == "LinkBudget":
         from mimofm.core import linkbudget as module
     elif name == "MimofmInputError":
-        from mimofm.core import validation as module
+        from mimofm.core import errors as module
     elif name == "load_channels":
         from mimofm.channels import io as module
     elif name in ("EvalConfig", "evaluate"):

@@ -1,6 +1,10 @@
 """CLI helpers: the shared consoles, clean errors (no traceback, non-zero exit), list parsing, the output
 formats (``--format table|csv|markdown|json``), the results table, the channel-file import options
-(``--var``, ``--subcarrier``, ``--layout``)."""
+(``--var``, ``--subcarrier``, ``--layout``).
+
+Start-up: every ``mimofm`` call imports this module and all the command modules (Typer reads the commands'
+signatures), so none of them imports PyTorch, NumPy or a mimofm module that does at module level; each
+command imports what it needs inside its body (tests/cli/test_startup.py keeps PyTorch out)."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import math
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console, ConsoleDimensions
@@ -19,9 +24,11 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
-from mimofm.channels.layouts import ImportOptions
-from mimofm.core.validation import MimofmInputError
+from mimofm.core.errors import MimofmInputError
 from mimofm.reports.tables import csv_table, markdown_table
+
+if TYPE_CHECKING:
+    from mimofm.channels.layouts import ImportOptions
 
 # the width of output that goes to a pipe, a file or a captured stream: wide enough that no table is cut
 PIPE_WIDTH = 1000
@@ -121,6 +128,8 @@ def import_options(
     var: str | None, subcarrier: str | None, layout: str | None, max_memory: str | None = None
 ) -> ImportOptions:
     """The flags as :class:`~mimofm.channels.layouts.ImportOptions` (validated)."""
+    from mimofm.channels.layouts import ImportOptions  # deferred: loads NumPy, h5py and PyTorch
+
     return ImportOptions(var=var, subcarrier=subcarrier, layout=layout, max_memory=max_memory)
 
 

@@ -14,11 +14,6 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from mimofm.adaptation.common import RECORD_FILE
-from mimofm.adaptation.fm import adapt_fm
-from mimofm.adaptation.papp import finetune_papp
-from mimofm.adaptation.wifoe import finetune_wifoe
-from mimofm.channels.io import load_channel_files
 from mimofm.cli._common import (
     clean_errors,
     console,
@@ -29,7 +24,7 @@ from mimofm.cli._common import (
     subcarrier_option,
     var_option,
 )
-from mimofm.core.validation import MimofmInputError
+from mimofm.core.errors import MimofmInputError
 
 __all__ = ["adapt_command", "report_lines", "report_table"]
 
@@ -183,6 +178,8 @@ def adapt_command(
             )
             if v is not None
         }
+        from mimofm.adaptation.wifoe import finetune_wifoe
+
         out = finetune_wifoe(
             task,
             budget,
@@ -195,6 +192,8 @@ def adapt_command(
             **point,
         )
     elif family == "fm":
+        from mimofm.adaptation.fm import adapt_fm
+
         out = adapt_fm(
             _site(data, options),
             shots,
@@ -209,6 +208,8 @@ def adapt_command(
             log=_log,
         )
     elif family == "papp":
+        from mimofm.adaptation.papp import finetune_papp
+
         out = finetune_papp(
             _site(data, options),
             shots,
@@ -227,6 +228,8 @@ def adapt_command(
         console.print(f"adapted wifoe: {out['checkpoint']}.safetensors", highlight=False)
         _print_metrics(out["metrics"])
         return
+    from mimofm.adaptation.common import RECORD_FILE
+
     held = out["held_out"]
     trained = "every train position" if str(shots) == "full" else f"{shots} shots"
     _print_report(
@@ -243,6 +246,8 @@ def adapt_command(
 
 def _site(data: Path, options):
     """The channel set of ``data`` read with the import ``options``, its read-as line printed."""
+    from mimofm.channels.io import load_channel_files
+
     [(cs, read_as)] = load_channel_files([data], options)
     print_read_as(data, read_as, console)
     return cs

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from mimofm._io import write_json
-from mimofm.channels.bundled import bundled_sites
-from mimofm.channels.io import load_channel_files
 from mimofm.cli._common import (
     Listing,
     OutputFormat,
@@ -27,22 +26,12 @@ from mimofm.cli._common import (
     subcarrier_option,
     var_option,
 )
-from mimofm.core.validation import MimofmInputError
-from mimofm.evaluation.classical_speed import (
-    DEFAULT_METHODS,
-    ClassicalSpeedConfig,
-    CrossoverConfig,
-    classical_speed,
-    form_crossover,
-    sionna_kernels,
-)
-from mimofm.evaluation.evaluate import EvalConfig, evaluate_sets
-from mimofm.evaluation.latency import LatencyConfig, latency
-from mimofm.evaluation.scaling import ScalingConfig, scaling
-from mimofm.evaluation.training_cost import training_cost
-from mimofm.experiments.benchmarks_page import PageInputs, benchmarks_page
-from mimofm.models.zoo import shipped_checkpoint
+from mimofm.core.errors import MimofmInputError
+from mimofm.evaluation.classical_names import DEFAULT_METHODS
 from mimofm.reports import write_html
+
+if TYPE_CHECKING:
+    from mimofm.evaluation.classical_speed import ClassicalSpeedConfig
 
 __all__ = [
     "bench_app",
@@ -77,6 +66,8 @@ def latency_command(
 ) -> None:
     """Time per precoder at each batch, as a ratio to WMMSE in the same run, and precoders/s vs a cell's
     need."""
+    from mimofm.evaluation.latency import LatencyConfig, latency
+
     cfg = LatencyConfig(batches=[int(b) for b in parse_floats(batches, "--batches")], repeats=repeats)
     if methods is not None:
         cfg.methods = [m.strip() for m in methods.split(",") if m.strip()]
@@ -143,6 +134,8 @@ def _numpy_reference(path: Path | None) -> dict | None:
 def _bench_channels(data: Path | None, options, num_ue: int, batch: int, snr_db: float, seed: int, out):
     """``[batch, num_ue, N]`` SNR-scaled channels (site-median convention) from ``data`` or the first bundled
     held-out site's test positions, and the name of their source."""
+    from mimofm.channels.bundled import bundled_sites
+    from mimofm.channels.io import load_channel_files
     from mimofm.core.linkbudget import LinkBudget, SNRSpec
     from mimofm.evaluation.evaluate import sample_users
 
@@ -162,6 +155,8 @@ def _classical_side_by_side(
 ):
     """:func:`classical_speed` of ``cfg`` with the NumPy reference (when found) and Sionna's kernels (when
     ``sionna`` and installed), one precision after the other."""
+    from mimofm.evaluation.classical_speed import ClassicalSpeedConfig, classical_speed, sionna_kernels
+
     refs = {}
     numpy_ref = _numpy_reference(reference)
     if numpy_ref is None:
@@ -212,6 +207,8 @@ def classical_command(
 ) -> None:
     """Classical precoders side by side with a plain NumPy reference and Sionna, in one run: precoders/s,
     speed-up and mean sum rate of each, on the same channels."""
+    from mimofm.evaluation.classical_speed import ClassicalSpeedConfig
+
     cfg = ClassicalSpeedConfig(
         methods=[m.strip() for m in methods.split(",") if m.strip()],
         precisions=[p.strip() for p in precision.split(",") if p.strip()],
@@ -276,6 +273,8 @@ def crossover_command(
     fmt: OutputFormat = format_option(),
 ) -> None:
     """Where WMMSE's user-space (K×K) and textbook (N_T×N_T) forms cross: time per precoder over N_T, N_U."""
+    from mimofm.evaluation.classical_speed import CrossoverConfig, form_crossover
+
     ints = lambda s, flag: [int(x) for x in parse_floats(s, flag)]  # noqa: E731
     cfg = (
         CrossoverConfig.quick()
@@ -326,6 +325,8 @@ def scaling_command(
     fmt: OutputFormat = format_option(),
 ) -> None:
     """Time per precoder and sum rate ÷ WMMSE as N_T and N_U grow (neural models where they can)."""
+    from mimofm.evaluation.scaling import ScalingConfig, scaling
+
     ints = lambda s, flag: [int(x) for x in parse_floats(s, flag)]  # noqa: E731
     cfg = ScalingConfig(
         antennas=ints(antennas, "--antennas"),
@@ -382,6 +383,8 @@ def cost_command(
     fmt: OutputFormat = format_option(),
 ) -> None:
     """Training cost of the shipped checkpoints (steps, samples, wall-clock, hardware) from their cards."""
+    from mimofm.evaluation.training_cost import training_cost
+
     rows = training_cost()
     listing = Listing(
         header=["checkpoint", "steps", "samples", "wall-clock", "hardware", "quality reached"],
@@ -413,6 +416,14 @@ def suite_command(
 ) -> None:
     """Quality on the bundled held-out sites, latency, scaling, the classical kernels side by side with NumPy
     and Sionna, WMMSE's form crossover and training cost in one run, then the page."""
+    from mimofm.channels.bundled import bundled_sites
+    from mimofm.evaluation.classical_speed import ClassicalSpeedConfig, CrossoverConfig, form_crossover
+    from mimofm.evaluation.evaluate import EvalConfig, evaluate_sets
+    from mimofm.evaluation.latency import LatencyConfig, latency
+    from mimofm.evaluation.scaling import ScalingConfig, scaling
+    from mimofm.experiments.benchmarks_page import PageInputs, benchmarks_page
+    from mimofm.models.zoo import shipped_checkpoint
+
     t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     n = 100 if quick else samples

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
 from rich.text import Text
 
-from mimofm.adaptation.common import fraction_split
-from mimofm.channels.formats import detect_format
-from mimofm.channels.io import export_npz, import_site, read_channels, site_info
-from mimofm.channels.layouts import ImportOptions
-from mimofm.channels.types import SPLIT_NAMES
 from mimofm.cli._common import (
     Listing,
     OutputFormat,
@@ -31,7 +27,10 @@ from mimofm.cli._common import (
     subcarrier_option,
     var_option,
 )
-from mimofm.core.validation import MimofmInputError
+from mimofm.core.errors import MimofmInputError
+
+if TYPE_CHECKING:
+    from mimofm.channels.layouts import ImportOptions
 
 __all__ = ["data_app", "export_command", "import_command", "info_command"]
 
@@ -68,6 +67,9 @@ def _check_out(src: Path, out: Path, suffixes: tuple[str, ...], force: bool) -> 
 
 def _load(src: Path, name: str | None, options: ImportOptions):
     """The channel set of ``src``, its format and how it was read (printed: one line)."""
+    from mimofm.channels.formats import detect_format
+    from mimofm.channels.io import read_channels
+
     fmt = detect_format(src)
     with console.status(f"reading {escape(str(src))} ({fmt})…"):
         cs, read_as = read_channels(src, name, options)
@@ -87,6 +89,8 @@ def info_command(
     max_memory: str | None = max_memory_option(),
 ) -> None:
     """Summarize a channel file: size, LOS ratio, median gain, split, metadata, checksum."""
+    from mimofm.channels.io import site_info
+
     if as_json:
         if fmt not in (OutputFormat.table, OutputFormat.json):
             raise MimofmInputError(f"--json prints JSON; it cannot go with --format {fmt.value}")
@@ -173,6 +177,10 @@ def import_command(
     from its header before any data is read, then read and written in blocks (bounded memory, a
     progress bar on a terminal); a failure or a kill leaves --out as it was.
     """
+    from mimofm.adaptation.common import fraction_split
+    from mimofm.channels.io import import_site
+    from mimofm.channels.types import SPLIT_NAMES
+
     options = import_options(var, subcarrier, layout, max_memory)
     _check_out(src, out, (".h5", ".hdf5"), force)
     if split is not None and not 0 < split < 1:
@@ -217,6 +225,8 @@ def export_command(
     max_memory: str | None = max_memory_option(),
 ) -> None:
     """Export a channel file as .npz (H, los, positions, split, meta_json), written atomically."""
+    from mimofm.channels.io import export_npz
+
     options = import_options(var, subcarrier, layout, max_memory)
     _check_out(src, out, (".npz",), force)
     cs, _, _ = _load(src, None, options)

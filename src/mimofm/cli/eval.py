@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from mimofm._io import write_json
-from mimofm.adaptation.common import read_split_file
-from mimofm.channels.io import load_channel_files
-from mimofm.channels.layouts import ImportOptions
 from mimofm.cli._common import (
     Listing,
     OutputFormat,
@@ -31,18 +28,10 @@ from mimofm.cli._common import (
     tradeoff_listing,
     var_option,
 )
-from mimofm.core.linkbudget import LinkBudget
-from mimofm.core.validation import MimofmInputError
-from mimofm.evaluation.evaluate import EvalConfig, assign_checkpoint, evaluate_sets
-from mimofm.evaluation.tradeoff import TradeoffConfig, evaluate_tradeoff
-from mimofm.evaluation.wifoe_eval import (
-    checkpoint_pilot_rule,
-    checkpoint_positions,
-    checkpoint_snrs,
-    evaluate_wifoe,
-    fallback_branches,
-)
-from mimofm.models.zoo import load_fm, load_wifoe, shipped_checkpoint
+from mimofm.core.errors import MimofmInputError
+
+if TYPE_CHECKING:
+    from mimofm.channels.layouts import ImportOptions
 
 __all__ = ["DEFAULT_PRECODERS", "eval_command"]
 
@@ -196,6 +185,8 @@ def eval_command(
             fmt,
             split,
         )
+    from mimofm.evaluation.evaluate import EvalConfig, assign_checkpoint, evaluate_sets
+
     cfg = EvalConfig(
         precoders=[p.strip() for p in (given or DEFAULT_PRECODERS).split(",") if p.strip()],
         data=[str(d) for d in data],
@@ -255,6 +246,11 @@ def _load_data(
     """The channel sets of the --data files, each imported file's read-as line printed on ``out``; returns
     the sets and, for the result JSON, how each imported file was read. ``split``: a split.npy for the one
     file (which must have none of its own)."""
+    import torch
+
+    from mimofm.adaptation.common import read_split_file
+    from mimofm.channels.io import load_channel_files
+
     loaded = load_channel_files(list(data), options)
     read = []
     for path, (_, read_as) in zip(data, loaded):
@@ -292,6 +288,12 @@ def _tradeoff(
     fmt: OutputFormat = OutputFormat.table,
     split: Path | None = None,
 ) -> None:
+    import torch
+
+    from mimofm.core.linkbudget import LinkBudget
+    from mimofm.evaluation.tradeoff import TradeoffConfig, evaluate_tradeoff
+    from mimofm.models.zoo import load_fm
+
     if precoder is not None and precoder != "fm":
         raise MimofmInputError("`--rate-targets` evaluates fm against the QoS baselines; use `--precoder fm`")
     budget = LinkBudget(tx_power_dbm, system_loss_db)
@@ -349,6 +351,15 @@ def _wifoe(
     fmt: OutputFormat = OutputFormat.table,
 ) -> None:
     """``--precoder wifoe --task T1,G1``: the end-to-end FDD pipeline on 3GPP task test drops."""
+    from mimofm.evaluation.wifoe_eval import (
+        checkpoint_pilot_rule,
+        checkpoint_positions,
+        checkpoint_snrs,
+        evaluate_wifoe,
+        fallback_branches,
+    )
+    from mimofm.models.zoo import load_wifoe, shipped_checkpoint
+
     if precoder != "wifoe" or not task:
         raise MimofmInputError(
             "3GPP task evaluation is `--precoder wifoe --task NAME[,NAME]` (see `mimofm data tasks`)"

@@ -8,10 +8,7 @@ from pathlib import Path
 import typer
 
 from mimofm.cli._common import clean_errors, console
-from mimofm.core.validation import MimofmInputError
-from mimofm.evaluation.onnx_parity import PARITY_TOLERANCE, onnx_parity, wifoe_onnx_parity
-from mimofm.export import export_fm_onnx, export_papp_onnx, export_wifoe_onnx
-from mimofm.models.zoo import load_fm, load_papp, load_wifoe
+from mimofm.core.errors import MimofmInputError
 
 __all__ = ["export_app", "onnx_command"]
 
@@ -34,12 +31,16 @@ def onnx_command(
     ckpt = str(checkpoint) if checkpoint else None
     if precoder == "wifoe":
         return _wifoe(task, ckpt, out, opset, check_samples)
+    if precoder not in ("fm", "papp"):
+        raise MimofmInputError(f"export is implemented for fm, papp and wifoe, not {precoder!r}")
+    from mimofm.evaluation.onnx_parity import PARITY_TOLERANCE, onnx_parity
+    from mimofm.export import export_fm_onnx, export_papp_onnx
+    from mimofm.models.zoo import load_fm, load_papp
+
     if precoder == "fm":
         model, export = load_fm(ckpt), export_fm_onnx
-    elif precoder == "papp":
-        model, export = load_papp(ckpt), export_papp_onnx
     else:
-        raise MimofmInputError(f"export is implemented for fm, papp and wifoe, not {precoder!r}")
+        model, export = load_papp(ckpt), export_papp_onnx
     out.parent.mkdir(parents=True, exist_ok=True)
     export(model, out, opset=opset)
     site, errs = onnx_parity(model, out, check_samples)
@@ -57,6 +58,10 @@ def _wifoe(task: str | None, ckpt: str | None, out: Path, opset: int, check_samp
     test drops."""
     if not task:
         raise MimofmInputError("`--precoder wifoe` needs --task NAME (a branch of the checkpoint)")
+    from mimofm.evaluation.onnx_parity import PARITY_TOLERANCE, wifoe_onnx_parity
+    from mimofm.export import export_wifoe_onnx
+    from mimofm.models.zoo import load_wifoe
+
     model = load_wifoe(ckpt)
     model.branch(task)
     stem = out.with_suffix("") if out.suffix == ".onnx" else out

@@ -14,7 +14,6 @@ from mimofm.cli.quickstart import quickstart_command
 from mimofm.cli.report import report_command
 from mimofm.cli.sites import raytrace_command, sites_command, tasks_command, tr38901_command
 from mimofm.cli.train import train_command
-from mimofm.models.zoo import precoder_catalog
 
 __all__ = ["app", "main_callback", "precoders_command"]
 
@@ -61,6 +60,8 @@ data_app.command("tasks")(tasks_command)
 @app.command("precoders")
 def precoders_command() -> None:
     """List the available precoders and bounds."""
+    from mimofm.models.zoo import precoder_catalog
+
     for name, (kind, description) in precoder_catalog().items():
         console.print(f"[bold]{name:14s}[/] {kind:9s} {description}")
 

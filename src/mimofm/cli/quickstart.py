@@ -8,13 +8,7 @@ from pathlib import Path
 import typer
 
 from mimofm._io import write_json
-from mimofm.channels.bundled import bundled_sites
 from mimofm.cli._common import clean_errors, console, results_table, tradeoff_table
-from mimofm.evaluation.evaluate import EvalConfig, evaluate_sets
-from mimofm.evaluation.plots import plot_complexity_vs_rate, plot_sum_rate_vs_snr, plot_tradeoff
-from mimofm.evaluation.tradeoff import TradeoffConfig, evaluate_tradeoff
-from mimofm.evaluation.wifoe_eval import checkpoint_pilot_rule, checkpoint_snrs, evaluate_wifoe
-from mimofm.models.zoo import load_fm, load_wifoe, shipped_checkpoint
 from mimofm.reports import write_html
 
 __all__ = ["quickstart_command"]
@@ -29,6 +23,12 @@ def quickstart_command(
     """Shipped neural precoders (fm, papp, papp-hbf) zero-shot beside MRT, ZF, ZF-WF, RZF, WMMSE and the DPC
     bound on the bundled held-out sites over an SNR sweep; fm's rate-target mode; wifoe end to end on a 3GPP
     task; a report folder with plots."""
+    from mimofm.channels.bundled import bundled_sites
+    from mimofm.evaluation.evaluate import EvalConfig, evaluate_sets
+    from mimofm.evaluation.plots import plot_complexity_vs_rate, plot_sum_rate_vs_snr, plot_tradeoff
+    from mimofm.evaluation.tradeoff import TradeoffConfig, evaluate_tradeoff
+    from mimofm.models.zoo import load_fm, shipped_checkpoint
+
     t0 = time.perf_counter()
     sets = bundled_sites()
 
@@ -87,6 +87,9 @@ def quickstart_command(
 
 def _wifoe(out: Path, samples: int, seed: int, task: str = "T4") -> str:
     """The shipped wifoe end to end on one 3GPP task's test drops (generated with Sionna on first use)."""
+    from mimofm.evaluation.wifoe_eval import checkpoint_pilot_rule, checkpoint_snrs, evaluate_wifoe
+    from mimofm.models.zoo import load_wifoe, shipped_checkpoint
+
     stem = shipped_checkpoint("wifoe")
     snrs, conv = checkpoint_snrs(stem)  # the shipped model's own operating point
     fixed, offset, rule_conv = checkpoint_pilot_rule(stem)

@@ -17,16 +17,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from mimofm.channels.bundled import bundled_dir
-from mimofm.channels.catalog import CATALOG, HELDOUT_SCENES, get_site, position_split, sites
-from mimofm.channels.generate import generate_site_file
-from mimofm.channels.io import load_channels, save_channels_npz
-from mimofm.channels.raytrace import RTSettings
-from mimofm.channels.store import write_site
-from mimofm.channels.tr38901 import TASKS, generate_task, get_task
 from mimofm.cli._common import Listing, OutputFormat, clean_errors, console, emit, format_option
-from mimofm.core.linkbudget import LinkBudget
-from mimofm.core.validation import MimofmInputError
+from mimofm.core.errors import MimofmInputError
 
 __all__ = ["DEFAULT_SITE_DIR", "raytrace_command", "sites_command", "tasks_command", "tr38901_command"]
 
@@ -34,6 +26,8 @@ DEFAULT_SITE_DIR = Path(os.environ.get("MIMOFM_SITE_DIR", Path.home() / ".cache"
 
 
 def _select(site: list[str] | None, split: list[str] | None, all_sites: bool):
+    from mimofm.channels.catalog import get_site, sites
+
     chosen = [get_site(s) for s in (site or [])]
     for sp in split or []:
         chosen += sites(sp)
@@ -68,6 +62,9 @@ def raytrace_command(
     overwrite: bool = typer.Option(False, help="Regenerate sites whose file exists."),
 ) -> None:
     """Ray-trace catalog sites with Sionna RT into HDF5 site files (resumes if interrupted)."""
+    from mimofm.channels.generate import generate_site_file
+    from mimofm.channels.raytrace import RTSettings
+
     settings = RTSettings(
         frequency_hz=frequency_ghz * 1e9,
         rows=rows,
@@ -114,6 +111,11 @@ def sites_command(
     fmt: OutputFormat = format_option(),
 ) -> None:
     """The site catalog: splits, roles, and for generated sites their LOS ratio and median SNR."""
+    from mimofm.channels.bundled import bundled_dir
+    from mimofm.channels.catalog import CATALOG, HELDOUT_SCENES
+    from mimofm.channels.io import load_channels
+    from mimofm.core.linkbudget import LinkBudget
+
     budget = LinkBudget(noise_dbm=noise_dbm)
     records = []
     for spec in CATALOG.values():
@@ -210,6 +212,11 @@ def tr38901_command(
     overwrite: bool = typer.Option(False, help="Replace an existing file."),
 ) -> None:
     """Generate a 3GPP TR 38.901 task with Sionna PHY into a site file."""
+    from mimofm.channels.catalog import position_split
+    from mimofm.channels.io import save_channels_npz
+    from mimofm.channels.store import write_site
+    from mimofm.channels.tr38901 import generate_task, get_task
+
     cfg = get_task(task)
     if los is not None and scenario is None:
         raise MimofmInputError("--los goes with --scenario")
@@ -239,6 +246,8 @@ def tr38901_command(
 
 def tasks_command() -> None:
     """The 3GPP task catalog (wifoe-style heterogeneous configurations)."""
+    from mimofm.channels.tr38901 import TASKS
+
     table = Table(title="mimofm 3GPP TR 38.901 tasks")
     for col in ("task", "group", "scenario", "LOS", "array", "N_t", "f (GHz)", "users", "L", "B"):
         table.add_column(col)

@@ -9,37 +9,38 @@ import sys
 import time
 from pathlib import Path
 
-import torch
 import typer
 
 from mimofm._io import write_json
 from mimofm.cli._common import clean_errors, console
-from mimofm.core.validation import MimofmInputError
-from mimofm.models.checkpoint import sha256_file
-from mimofm.models.zoo import shipped_checkpoint
-from mimofm.training.fm_recipe import FMRecipe
-from mimofm.training.papp_recipe import PaPPRecipe
-from mimofm.training.recipes import _check_keys, load_recipe, resolve_sites
-from mimofm.training.toy import ToyRecipe
-from mimofm.training.trainer import train
-from mimofm.training.wifoe_recipe import WiFoERecipe
+from mimofm.core.errors import MimofmInputError
 
 __all__ = ["train_command"]
 
 
 def _build(family: str, section: dict):
+    from mimofm.training.recipes import _check_keys, resolve_sites
+
     if family == "fm":
+        from mimofm.training.fm_recipe import FMRecipe
+
         _check_keys("fm", section, FMRecipe)
         section["sites"] = resolve_sites(section.get("sites", "catalog:train"))
         return FMRecipe(**section)
     if family == "papp":
+        from mimofm.training.papp_recipe import PaPPRecipe
+
         _check_keys("papp", section, PaPPRecipe)
         section["sites"] = resolve_sites(section.get("sites", "catalog:train"))
         return PaPPRecipe(**section)
     if family == "wifoe":
+        from mimofm.training.wifoe_recipe import WiFoERecipe
+
         _check_keys("wifoe", section, WiFoERecipe)
         return WiFoERecipe(**section)
     if family == "toy":
+        from mimofm.training.toy import ToyRecipe
+
         _check_keys("toy", section, ToyRecipe)
         return ToyRecipe(**section)
     raise MimofmInputError(f"unknown model family {family!r}; valid: fm, papp, wifoe, toy")
@@ -59,6 +60,9 @@ def train_command(
     ),
 ) -> None:
     """Train a model family from a recipe file (progress bar, checkpoints, exact resume)."""
+    from mimofm.training.recipes import load_recipe
+    from mimofm.training.trainer import train
+
     fam, cfg, section = load_recipe(recipe, set_ or [])
     if fam != family:
         raise MimofmInputError(f"recipe {recipe.name} is for {fam!r}, not {family!r}")
@@ -77,6 +81,11 @@ def train_command(
 
 def _ship(stem: Path, name: str, recipe: Path, overrides: list[str], secs: float) -> None:
     """Copy a checkpoint into mimofm/assets/checkpoints with a card (command, hardware, metrics)."""
+    import torch
+
+    from mimofm.models.checkpoint import sha256_file
+    from mimofm.models.zoo import shipped_checkpoint
+
     dst = shipped_checkpoint(name)
     dst.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(stem.with_suffix(".safetensors"), dst.with_suffix(".safetensors"))

@@ -11,6 +11,8 @@ from typing import Any
 
 import torch
 
+from mimofm.core.errors import MimofmInputError
+
 __all__ = [
     "MimofmInputError",
     "check_channel",
@@ -20,10 +22,6 @@ __all__ = [
     "check_precoder",
     "check_rates",
 ]
-
-
-class MimofmInputError(ValueError):
-    """Raised for invalid user input. The CLI prints its message without a traceback."""
 
 
 def _describe(x: Any) -> str:

@@ -26,6 +26,7 @@ import torch
 
 from mimofm.core.rates import sum_rate
 from mimofm.core.validation import MimofmInputError, check_choice
+from mimofm.evaluation.classical_names import DEFAULT_METHODS, PRECISIONS
 from mimofm.precoders import linear
 from mimofm.precoders.bounds import dpc_sum_capacity
 from mimofm.precoders.wmmse import wmmse
@@ -40,19 +41,6 @@ __all__ = [
     "sionna_kernels",
 ]
 
-DEFAULT_METHODS = (
-    "mrt",
-    "zf",
-    "zf-wf",
-    "rzf",
-    "rzf-eq",
-    "wmmse",
-    "wmmse-1",
-    "wmmse-3",
-    "wmmse-10",
-    "dpc",
-)
-PRECISIONS = ("single", "double")
 _DTYPE = {"single": torch.complex64, "double": torch.complex128}
 
 Kernel = Callable[[object], object]
