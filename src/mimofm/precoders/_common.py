@@ -62,12 +62,10 @@ def regularized_inverse(
     low, info = torch.linalg.cholesky_ex(a)
     x, failed = _cholesky_inverse(low, info)  # [B, K, K], [B]
     bad = failed | ~(_trace(a) * _trace(x) <= MAX_CONDITION[precision])  # [B]; NaN counts as bad
-    # ‖H^H X e_k‖² = [X (A - αI) X]_kk = [X]_kk - α [X²]_kk  (X Hermitian)
-    c = torch.diagonal(x, dim1=-2, dim2=-1).real
-    if alpha:
-        c = c - alpha * torch.view_as_real(x).square().sum(dim=(-3, -1))  # [B, K, K, 2] -> [B, K]
+    # ‖H^H X e_k‖² = [X^H G X]_kk as a sum of products (X - αX² would cancel when α ≫ ‖G‖)
+    c = column_energies(g, x)
     if bool(bad.any()):
-        idx = torch.nonzero(bad).flatten()
+        idx = torch.nonzero(bad).flatten()  # [B] -> [B_bad]
         fix, c_fix = _double_inverse(h[idx].to(torch.complex128), alpha)
         x, c = x.clone(), c.clone()
         x[idx], c[idx] = fix.to(x.dtype), c_fix.to(c.dtype)
@@ -83,13 +81,18 @@ def _double_inverse(h: torch.Tensor, alpha: float) -> tuple[torch.Tensor, torch.
     x, failed = _cholesky_inverse(low, info)
     worse = failed | ~(_trace(a) * _trace(x) <= MAX_CONDITION["double"])
     if bool(worse.any()):
-        idx = torch.nonzero(worse).flatten()
+        idx = torch.nonzero(worse).flatten()  # [B] -> [B_worse]
         # the pseudo-inverse drops the directions round-off cannot resolve (λ < max(K, N)·ε·λ_max)
         rtol = max(k, n) * torch.finfo(torch.float64).eps
         x[idx] = torch.linalg.pinv(a[idx], rtol=rtol, hermitian=True)
-    # ‖H^H X e_k‖² = [X^H G X]_kk: [B', K, K] -> [B', K]
-    c = torch.einsum("bik,bij,bjk->bk", x.conj(), g, x).real
-    return x, c
+    # the K x K identity ‖H^H X e_k‖² = [X^H G X]_kk loses digits at these condition numbers: measure the
+    # columns of H^H X itself  ([B', N, K, 2] -> [B', K])
+    return x, torch.view_as_real(precoder_from_x(h, x)).square().sum(dim=(-3, -1))
+
+
+def column_energies(g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``‖H^H X e_k‖² = [X^H G X]_kk`` from ``G = H H^H`` and ``X`` (both ``[..., K, K]``) -> ``[..., K]``."""
+    return (x.conj() * (g @ x)).sum(-2).real
 
 
 def precoder_from_x(h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

@@ -164,7 +164,7 @@ def _newton(
         accepted = stuck.clone()
         new_q, new_ld, new_a, new_b = qa.clone(), logdet.clone(), a.clone(), bmat.clone()
         for _ in range(_HALVINGS):
-            trial = torch.nonzero(~accepted).flatten()
+            trial = torch.nonzero(~accepted).flatten()  # [B'] -> [B_trial]
             if trial.numel() == 0:
                 break
             qt = water_filling(-(base[trial] + t[trial, None] * d[trial]), 1.0)  # projection onto the simplex

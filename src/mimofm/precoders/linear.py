@@ -16,7 +16,6 @@ from mimofm.core.validation import MimofmInputError, check_num_ue_le_num_ant
 from mimofm.precoders._common import (
     Precision,
     gram,
-    precoder_from_x,
     prepare,
     regularized_inverse,
     scale_to_power,
@@ -34,16 +33,21 @@ def mrt(h: torch.Tensor, power: float = 1.0, *, precision: Precision = "double")
 
 
 def _user_space(hc: torch.Tensor, alpha: float, precision: Precision) -> tuple[torch.Tensor, torch.Tensor]:
-    """``X = (H H^H + αI)^{-1}`` ``[..., K, K]`` and the column energies of ``H^H X`` ``[..., K]``."""
+    """The rows ``T = X^T conj(H)`` ``[..., K, N]`` of ``W = H^H X = T^T``, ``X = (H H^H + αI)^{-1}``, and
+    their energies ``[..., K]`` (the column powers of ``H^H X``, measured, so powers are exact at any
+    condition number)."""
     k, n = hc.shape[-2], hc.shape[-1]
     hb = hc.reshape(-1, k, n)  # [..., K, N] -> [B, K, N]
-    x, c = regularized_inverse(hb, gram(hb), alpha, precision)
-    return x.reshape(*hc.shape[:-2], k, k), c.reshape(hc.shape[:-1])  # [B, K, K] -> [..., K, K]
+    x, _ = regularized_inverse(hb, gram(hb), alpha, precision)
+    # [B, K, K] @ [B, K, N] -> [B, K, N] -> [..., K, N]
+    t = (x.mT.contiguous() @ hb.conj().resolve_conj()).reshape(hc.shape)
+    return t, torch.view_as_real(t).square().sum(dim=(-2, -1))  # [..., K, N, 2] -> [..., K]
 
 
-def _columns_scaled(hc: torch.Tensor, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """``H^H X diag(scale)``: the real per-column scale ``[..., K]`` is applied in the ``K × K`` space."""
-    return precoder_from_x(hc, x * scale.to(x.real.dtype)[..., None, :])
+def _columns_scaled(t: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """``W = T^T diag(scale)``: rows ``[..., K, N]`` times a real per-row scale ``[..., K]`` ->
+    ``[..., N, K]`` (a transposed view)."""
+    return (t * scale.to(t.real.dtype)[..., :, None]).mT
 
 
 def zf(h: torch.Tensor, power: float = 1.0, *, precision: Precision = "double") -> torch.Tensor:
@@ -53,8 +57,8 @@ def zf(h: torch.Tensor, power: float = 1.0, *, precision: Precision = "double") 
     """
     hc, power, _, dtype = prepare(h, power, 1.0, precision)
     check_num_ue_le_num_ant(hc, "zero forcing")
-    x, c = _user_space(hc, 0.0, precision)
-    return _columns_scaled(hc, x, torch.sqrt(power / c.sum(-1, keepdim=True)).expand_as(c)).to(dtype)
+    t, c = _user_space(hc, 0.0, precision)
+    return _columns_scaled(t, torch.sqrt(power / c.sum(-1, keepdim=True)).expand_as(c)).to(dtype)
 
 
 def water_filling(floors: torch.Tensor, budget: float | torch.Tensor) -> torch.Tensor:
@@ -90,10 +94,10 @@ def zf_wf(
     """
     hc, power, noise_power, dtype = prepare(h, power, noise_power, precision)
     check_num_ue_le_num_ant(hc, "zero forcing with water-filling")
-    x, c = _user_space(hc, 0.0, precision)  # [..., K, K], [..., K]
+    t, c = _user_space(hc, 0.0, precision)  # [..., K, N], [..., K]
     q = water_filling(c * noise_power, power)  # power spent per stream, Σ q = power
     # Σ_k c_k p_k = Σ q: the division by Σ q removes round-off only
-    return _columns_scaled(hc, x, torch.sqrt(q / c * (power / q.sum(-1, keepdim=True)))).to(dtype)
+    return _columns_scaled(t, torch.sqrt(q / c * (power / q.sum(-1, keepdim=True)))).to(dtype)
 
 
 def rzf(
@@ -116,8 +120,8 @@ def rzf(
         raise MimofmInputError(f"`alpha` must be finite and >= 0, got {alpha!r}")
     if a == 0 and k > hc.shape[-1]:  # the ZF limit for K > N: the pseudo-inverse keeps it well defined
         return scale_to_power(torch.linalg.pinv(hc.to(torch.complex128)), power).to(dtype)
-    x, c = _user_space(hc, a, precision)
-    return _columns_scaled(hc, x, torch.sqrt(power / c.sum(-1, keepdim=True)).expand_as(c)).to(dtype)
+    t, c = _user_space(hc, a, precision)
+    return _columns_scaled(t, torch.sqrt(power / c.sum(-1, keepdim=True)).expand_as(c)).to(dtype)
 
 
 def rzf_equal_power(
@@ -135,5 +139,5 @@ def rzf_equal_power(
     a = k * noise_power / power if alpha is None else float(alpha)
     if not (a > 0 and a < float("inf")):
         raise MimofmInputError(f"`alpha` must be finite and > 0, got {alpha!r}")
-    x, c = _user_space(hc, a, precision)
-    return _columns_scaled(hc, x, torch.sqrt(power / k / c)).to(dtype)
+    t, c = _user_space(hc, a, precision)
+    return _columns_scaled(t, torch.sqrt(power / k / c)).to(dtype)

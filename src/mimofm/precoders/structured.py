@@ -21,7 +21,7 @@ import math
 
 import torch
 
-from mimofm.precoders._common import precoder_from_x
+from mimofm.precoders._common import column_energies, precoder_from_x
 
 __all__ = [
     "exact_rate_powers",
@@ -37,7 +37,7 @@ __all__ = [
 def _unit_columns(g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """``X`` ``[B, K, K]`` with columns scaled so that ``H^H X`` has unit-norm columns, from ``G = H H^H``:
     ``‖H^H x_k‖² = x_k^H G x_k``, all in the user space."""
-    c = (x.conj() * (g @ x)).sum(-2).real  # [B, K]
+    c = column_energies(g, x)  # [B, K]
     return x * torch.rsqrt(c.clamp_min(1e-300))[..., None, :].to(x.dtype)
 
 
