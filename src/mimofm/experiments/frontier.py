@@ -30,7 +30,18 @@ __all__ = ["NEURAL", "QUICK", "FrontierSpec", "frontier_points", "plot", "render
 log = logging.getLogger(__name__)
 
 NEURAL = ("fm", "papp", "papp-lite")
-CLASSICAL = ("zf-wf", "rzf", "rzf-refined", "wmmse-1", "wmmse-2", "wmmse-3", "wmmse-5", "wmmse-10", "wmmse")
+CLASSICAL = (
+    "zf-wf",
+    "rzf",
+    "rzf-eq",
+    "rzf-refined",
+    "wmmse-1",
+    "wmmse-2",
+    "wmmse-3",
+    "wmmse-5",
+    "wmmse-10",
+    "wmmse",
+)
 
 
 @dataclass(frozen=True)
