@@ -1,8 +1,8 @@
 """Time per precoder of PyTorch and ONNX Runtime contenders, side by side, and the real-time budget.
 
 Every contender runs on the same seeded clustered channels (``mimofm.evaluation.complexity``) at each
-batch size, under ``torch.inference_mode``; the median of ``repeats`` calls (after a warm-up) divided by
-the batch is the time per precoder (at batch 1: the p50 of 200 calls after 10 warm-up calls, with the p99
+batch size (the networks' forward passes under ``torch.inference_mode``); the median of ``repeats`` calls
+(after a warm-up) divided by the batch is the time per precoder (at batch 1: the p50 of 200 calls after 10 warm-up calls, with the p99
 beside it), reported with its ratio to WMMSE measured in the same run. ONNX sessions are created before
 timing; the ONNX contenders include the float64 ``K × K`` step that forms ``W`` from the graph's outputs.
 wifoe runs end to end on its task with the same antenna count (T4: 64): pilots with noise, the users'
@@ -184,7 +184,7 @@ def latency(cfg: LatencyConfig, progress: Callable[[str], None] | None = None) -
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     held: dict[str, torch.nn.Module] = {}  # the shipped models this run needs, each loaded once
-    with tempfile.TemporaryDirectory() as d, torch.inference_mode():
+    with tempfile.TemporaryDirectory() as d, torch.no_grad():
         fns = {m: _contender(m, cfg, Path(d), held) for m in cfg.methods}
         for b in cfg.batches:
             h = _channels(b, cfg.num_ue, cfg.num_bs_ant, cfg.seed, "cpu")

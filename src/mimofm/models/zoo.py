@@ -228,13 +228,19 @@ def _load_for(entry: NeuralEntry, checkpoint: str | None) -> torch.nn.Module:
     return load_papp(checkpoint, shipped=entry.checkpoint)
 
 
+def _inference(refine_steps: int):
+    """``torch.inference_mode`` for a plain forward pass; ``torch.no_grad`` when sum-rate refinement steps
+    follow (they differentiate through the structured output, which inference tensors cannot)."""
+    return torch.no_grad() if refine_steps else torch.inference_mode()
+
+
 def _fm_run(model: FMPrecoder, refine_steps: int) -> Callable[[torch.Tensor], PrecoderOutput]:
     """fm zero-shot (default head, maximum-sum-rate requests) on an SNR-scaled channel ``[..., K, N]``;
     ``refine_steps``: that many sum-rate steps on the head's ``(λ, p)`` (``fm-refined``)."""
 
     def run(h: torch.Tensor) -> PrecoderOutput:
         model.check_input(h, None)
-        with torch.no_grad():
+        with _inference(refine_steps):
             w = model(h.to(torch.complex64), refine_steps=refine_steps).w
         return PrecoderOutput(
             w=w, sum_rate=rates_from_hw(h.to(torch.complex128) @ w.to(torch.complex128)).sum(-1)
@@ -250,7 +256,7 @@ def _papp_run(model: PaPP, num_rf: int | None, refine_steps: int) -> Callable[[t
 
     def run(h: torch.Tensor) -> PrecoderOutput:
         model.check_input(h)
-        with torch.no_grad():
+        with _inference(refine_steps):
             w = model(h.to(torch.complex64), num_rf=num_rf, refine_steps=refine_steps)
         return PrecoderOutput(
             w=w, sum_rate=rates_from_hw(h.to(torch.complex128) @ w.to(torch.complex128)).sum(-1)
