@@ -2,11 +2,12 @@
 
 Every contender runs on the same seeded clustered channels (``mimofm.evaluation.complexity``) at each
 batch size (the networks' forward passes under ``torch.inference_mode``); the median of ``repeats`` calls
-(after a warm-up) divided by the batch is the time per precoder (at batch 1: the p50 of 200 calls after 10
-warm-up calls, with the p99 beside it), reported with its ratio to WMMSE measured in the same run. ONNX
-sessions are created before timing; the ONNX contenders include the float64 ``K × K`` step that forms
-``W`` from the graph's outputs. wifoe runs end to end on its task with the same antenna count (T4: 64): pilots with noise, the users'
-B-bit feedback and the BS decoder — everything an FDD deployment computes per precoder.
+(after a warm-up) divided by the batch is the time per precoder (at batch 1: the p50 of 200 calls after
+10 warm-up calls, with the p99 beside it), reported with its ratio to WMMSE measured in the same run.
+ONNX sessions are created before timing; the ONNX contenders include the float64 ``K × K`` step that
+forms ``W`` from the graph's outputs. wifoe runs end to end on its task with the same antenna count (T4:
+64): pilots with noise, the users' B-bit feedback and the BS decoder — everything an FDD deployment
+computes per precoder.
 
 Real-time budget: a 100 MHz NR carrier at 30 kHz subcarrier spacing (273 resource blocks, 0.5 ms
 slots) precoded per subband of 4 resource blocks needs ``69 × 2000 = 138,000`` precoders per second
