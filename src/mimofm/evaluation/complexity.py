@@ -86,7 +86,7 @@ def mimofm_multiplications(name: str, k: int, n: int, iterations: float | None =
     i = iterations or 0.0
     if name == "mrt":
         return float(norm)
-    if name in ("zf", "rzf"):
+    if name in ("zf", "rzf", "rzf-eq"):
         return gram + _SOLVE * k**3 + 4 * n * k * k + norm
     if name == "zf-wf":
         return gram + _SOLVE * k**3 + 4 * n * k * k + 2 * n * k + 4 * k + norm
