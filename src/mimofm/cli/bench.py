@@ -46,6 +46,16 @@ __all__ = [
 bench_app = typer.Typer(add_completion=False, no_args_is_help=True)
 
 
+def _emit_and_save(fmt: OutputFormat, listing: Listing | None, res: dict, json_out: Path | None, out) -> None:
+    """Print ``listing`` in ``fmt`` (``res`` and its rows for json/csv; None: print nothing) and write ``res``
+    to ``json_out`` when given, saying so on ``out``."""
+    if listing is not None:
+        emit(fmt, listing, res, res["rows"])
+    if json_out:
+        write_json(json_out, res)
+        out.print(f"results written to [bold]{json_out}[/]")
+
+
 @bench_app.command("latency")
 @clean_errors
 def latency_command(
@@ -104,10 +114,7 @@ def latency_command(
         "subbands, 0.5 ms slots); the ONNX contenders include the float64 K×K step forming W; batch 1: "
         "p50 and p99 of 200 calls after 10 warm-up calls"
     )
-    emit(fmt, listing, res, res["rows"])
-    if json_out:
-        write_json(json_out, res)
-        out.print(f"results written to [bold]{json_out}[/]")
+    _emit_and_save(fmt, listing, res, json_out, out)
 
 
 def _numpy_reference(path: Path | None) -> dict | None:
@@ -253,10 +260,7 @@ def classical_command(
         "sum rate in bit/s/Hz of what each returned, recomputed in float64. Sionna's ZF/MRT/RZF put equal "
         "power on every user; mimofm's zf, mrt and rzf one global scale (rzf-eq is Sionna's variant)"
     )
-    emit(fmt, listing, res, res["rows"])
-    if json_out:
-        write_json(json_out, res)
-        out.print(f"results written to [bold]{json_out}[/]")
+    _emit_and_save(fmt, listing, res, json_out, out)
 
 
 @bench_app.command("crossover")
@@ -298,15 +302,13 @@ def crossover_command(
         if f == "user":
             u, a = by[(n, k, "user")], by[(n, k, "antenna")]
             listing.rows.append([str(n), str(k), f"{u * 1e6:.1f}", f"{a * 1e6:.1f}", f"{a / u:.2f}"])
-    emit(fmt, listing, res, res["rows"])
+    _emit_and_save(fmt, listing, res, None, out)
     if plot:
         from mimofm.evaluation.plots import plot_crossover
 
         plot_crossover(res, plot)
         out.print(f"plot written to [bold]{plot}[/]")
-    if json_out:
-        write_json(json_out, res)
-        out.print(f"results written to [bold]{json_out}[/]")
+    _emit_and_save(fmt, None, res, json_out, out)
 
 
 @bench_app.command("scaling")
@@ -370,10 +372,7 @@ def scaling_command(
         f"weights, timed only); wifoe: end to end on {cfg.wifoe_task}'s test drops at "
         f"{cfg.wifoe_snr_db:g} dB received (pilots by the checkpoint's rule) vs perfect-CSI WMMSE"
     )
-    emit(fmt, listing, res, res["rows"])
-    if json_out:
-        write_json(json_out, res)
-        out.print(f"results written to [bold]{json_out}[/]")
+    _emit_and_save(fmt, listing, res, json_out, out)
 
 
 @bench_app.command("cost")
@@ -398,10 +397,7 @@ def cost_command(
         listing.rows.append(
             [r["name"], str(r["steps"]), samples, f"{r['seconds'] / 60:.1f} min", hw, r["quality"]]
         )
-    emit(fmt, listing, {"rows": rows}, rows)
-    if json_out:
-        write_json(json_out, {"rows": rows})
-        message_console(fmt).print(f"results written to [bold]{json_out}[/]")
+    _emit_and_save(fmt, listing, {"rows": rows}, json_out, message_console(fmt))
 
 
 @bench_app.command("suite")

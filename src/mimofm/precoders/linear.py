@@ -100,6 +100,15 @@ def zf_wf(
     return _columns_scaled(t, torch.sqrt(q / c * (power / q.sum(-1, keepdim=True)))).to(dtype)
 
 
+def _alpha(alpha: float | None, k: int, power: float, noise_power: float, *, allow_zero: bool) -> float:
+    """RZF's regularization: ``alpha``, or the MMSE choice ``K σ²/P``; finite and ``>= 0`` (``> 0`` unless
+    ``allow_zero``), else a named error."""
+    a = k * noise_power / power if alpha is None else float(alpha)
+    if not (a < float("inf") and (a >= 0 if allow_zero else a > 0)):
+        raise MimofmInputError(f"`alpha` must be finite and {'>=' if allow_zero else '>'} 0, got {alpha!r}")
+    return a
+
+
 def rzf(
     h: torch.Tensor,
     power: float = 1.0,
@@ -115,9 +124,7 @@ def rzf(
     """
     hc, power, noise_power, dtype = prepare(h, power, noise_power, precision)
     k = hc.shape[-2]
-    a = k * noise_power / power if alpha is None else float(alpha)
-    if not (a >= 0 and a < float("inf")):
-        raise MimofmInputError(f"`alpha` must be finite and >= 0, got {alpha!r}")
+    a = _alpha(alpha, k, power, noise_power, allow_zero=True)
     if a == 0 and k > hc.shape[-1]:  # the ZF limit for K > N: the pseudo-inverse keeps it well defined
         return scale_to_power(torch.linalg.pinv(hc.to(torch.complex128)), power).to(dtype)
     t, c = _user_space(hc, a, precision)
@@ -136,8 +143,6 @@ def rzf_equal_power(
     ``rzf_precoding_matrix``): ``[..., K, N]`` -> ``[..., N, K]``; ``α`` as in :func:`rzf`."""
     hc, power, noise_power, dtype = prepare(h, power, noise_power, precision)
     k = hc.shape[-2]
-    a = k * noise_power / power if alpha is None else float(alpha)
-    if not (a > 0 and a < float("inf")):
-        raise MimofmInputError(f"`alpha` must be finite and > 0, got {alpha!r}")
+    a = _alpha(alpha, k, power, noise_power, allow_zero=False)
     t, c = _user_space(hc, a, precision)
     return _columns_scaled(t, torch.sqrt(power / k / c)).to(dtype)
