@@ -20,6 +20,7 @@ __all__ = [
     "method_styles",
     "plot_complexity_vs_rate",
     "plot_crossover",
+    "plot_latency",
     "plot_sum_rate_vs_snr",
     "plot_tradeoff",
     "reference_method",
@@ -251,4 +252,34 @@ def plot_crossover(result: dict, path: Path) -> Path:
     ax.set_title("WMMSE: user-space form (solid) vs textbook form (dashed)", fontsize=10)
     ax.grid(alpha=0.3, which="both")
     _shared_legend(fig, [ax], ncol=min(len(users), 8))
+    return _save(fig, path)
+
+
+def plot_latency(result: dict, path: Path) -> Path:
+    """Time per precoder against the batch size (log-log), one line per method (a colour, marker and line
+    style each), with each method's time ÷ WMMSE's in a second panel when WMMSE was timed."""
+    rows = result["rows"]
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    styles = method_styles(methods)
+    ratio = "wmmse" in methods and all(r.get("ratio_to_wmmse") is not None for r in rows)
+    fig, axes = plt.subplots(
+        1, 2 if ratio else 1, figsize=(10.0 if ratio else 6.0, 4.8), squeeze=False, layout="constrained"
+    )
+    for p in methods:
+        pts = sorted(
+            (r["batch"], r["seconds_per_precoder"], r.get("ratio_to_wmmse")) for r in rows if r["method"] == p
+        )
+        x, y, q = zip(*pts)
+        axes[0][0].plot(x, [v * 1e6 for v in y], label=p, **styles[p])
+        if ratio:
+            axes[0][1].plot(x, q, label=p, **styles[p])
+    for ax in axes[0]:
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("batch (precoders per call)")
+        ax.grid(alpha=0.3, which="both")
+    axes[0][0].set_ylabel("µs per precoder")
+    if ratio:
+        axes[0][1].set_ylabel("time ÷ WMMSE's (same batch)")
+    _shared_legend(fig, axes.flat)
     return _save(fig, path)

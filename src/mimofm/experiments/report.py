@@ -26,9 +26,19 @@ _TITLES = {
 }
 
 
-def build_report(folders: dict[str, Path], out: Path) -> Path:
-    """Write ``out/report.md`` (and the same as ``out/report.html``) and its PNGs from the benchmark
-    folders ``{family: folder}`` (missing ones skipped)."""
+def build_report(folders: dict[str, Path], out: Path, command: str | None = None) -> Path:
+    """Write ``out/report.md`` (and the same as the standalone ``out/report.html``, made by ``command``) and
+    its PNGs from the benchmark folders ``{family: folder}`` (families not given are skipped). A given
+    folder that does not exist raises :class:`MimofmInputError` before anything is written."""
+    for fam in FAMILIES:
+        folder = folders.get(fam)
+        if folder is not None and not Path(folder).is_dir():
+            raise MimofmInputError(
+                f"{fam}: results folder {str(folder)!r} does not exist (run the command in "
+                f"docs/{fam}.md, or leave the option out)"
+            )
+    if not any(folders.get(fam) is not None for fam in FAMILIES):
+        raise MimofmInputError("no results folder given (--fm, --papp, --wifoe)")
     out.mkdir(parents=True, exist_ok=True)
     lines = [
         "# mimofm: the papers' analogues",
@@ -37,17 +47,11 @@ def build_report(folders: dict[str, Path], out: Path) -> Path:
         "names the command that produced its data.",
         "",
     ]
-    done = []
     for fam in FAMILIES:
         folder = folders.get(fam)
         if folder is None:
             continue
         folder = Path(folder)
-        if not folder.is_dir():
-            raise MimofmInputError(
-                f"{fam}: results folder {str(folder)!r} does not exist (run the command in "
-                f"docs/{fam}.md, or leave the option out)"
-            )
         mod = _MODULES[fam]
         try:
             md, pngs = mod.render(folder, out)
@@ -62,10 +66,7 @@ def build_report(folders: dict[str, Path], out: Path) -> Path:
             "",
         ]
         lines += md.splitlines() + [""] + [f"![{p.stem}]({p.name})" for p in pngs] + [""]
-        done.append(fam)
-    if not done:
-        raise MimofmInputError("no results folder given (--fm, --papp, --wifoe)")
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n")
-    write_html(path)
+    write_html(path, command=command)
     return path
