@@ -71,8 +71,10 @@ def test_report_from_stored_papp_results(tmp_path):
     assert "papp-lite needs 1/207 of WMMSE's multiplications at 20 dB (target ≤ 1/50: met" in md
     assert (out / "papp_ratios.png").stat().st_size > 1000
     page = (out / "report.html").read_text()  # the same report as a standalone page
+    assert "<table>" in page and "papp-zero" in page
+    # one file: the figure embedded, not linked
     assert (
-        "<table>" in page and '<img alt="papp_ratios" src="papp_ratios.png"' in page and "papp-zero" in page
+        '<img alt="papp_ratios" src="data:image/png;base64,' in page and 'src="papp_ratios.png"' not in page
     )
 
 
@@ -84,6 +86,26 @@ def test_report_errors_name_the_missing_input(tmp_path):
     assert r.exit_code != 0 and "eval.json is missing" in r.output
     r = CliRunner().invoke(app, ["report", "--fm", "", "--wifoe", "", "--papp", ""])
     assert r.exit_code != 0 and "no results folder" in r.output
+
+
+def test_report_without_inputs_names_what_to_give_and_leaves_no_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # none of the default folders (runs/fm_paper, ...) exists here
+    r = CliRunner().invoke(app, ["report"])
+    assert r.exit_code == 2
+    assert "nothing to report: give result JSON files" in r.output and "runs/papp_paper" in r.output
+    assert not (tmp_path / "runs").exists()  # no empty report folder left behind
+    r = CliRunner().invoke(app, ["report", "--papp", "nope", "--out", "rep"])
+    assert r.exit_code == 2 and "does not exist" in r.output and not (tmp_path / "rep").exists()
+
+
+def test_report_uses_the_default_folders_that_exist(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    _papp_eval(tmp_path / "runs" / "papp_paper")  # only papp's default folder exists: fm and wifoe skipped
+    r = CliRunner().invoke(app, ["report"])
+    assert r.exit_code == 0, r.output
+    md = (tmp_path / "runs" / "report" / "report.md").read_text()
+    assert "## papp:" in md and "## fm:" not in md and "## wifoe:" not in md
 
 
 def test_seed_mean_averages_fine_tuning_seeds_and_reports_each():
