@@ -284,3 +284,27 @@ def test_report_from_stored_wifoe_results_includes_the_validated_fig4(tmp_path):
     assert "3.10 / 5700 · 3.30 / 6000" in md and "within 1% of STL at 2000 samples: ratios 0.970" in md
     for png in ("wifoe_fig3", "wifoe_fig4", "wifoe_fig5", "wifoe_fig4_val"):
         assert (out / f"{png}.png").stat().st_size > 1000 and f"![{png}]({png}.png)" in md
+
+
+def test_quickstart_report_has_sections_captions_and_context(tmp_path):
+    from mimofm.cli.quickstart import _report as quickstart_report
+    from mimofm.evaluation.plots import plot_sum_rate_vs_snr, plot_tradeoff
+    from mimofm.reports import write_html
+    from tests.reports import results_docs as docs
+
+    result, trade = docs.eval_doc(), docs.tradeoff_doc()
+    pngs = [
+        plot_sum_rate_vs_snr(result, tmp_path / "sum_rate_vs_snr.png"),
+        plot_tradeoff(trade, tmp_path / "fm_energy_vs_rate.png"),
+    ]
+    md = quickstart_report(result, trade, pngs, 100, 0)
+    assert "## Sum rate on the held-out sites" in md and "## fm rate-target mode" in md
+    assert "*Rate error*: the mean relative per-user error |r_u − R*_u| / max(R*_u, 0.1)" in md
+    assert "| s1 | 0.2 | 2.00 | 2.10 | 4.2% | 30.0 |" in md
+    (tmp_path / "report.md").write_text(md)
+    page = write_html(tmp_path / "report.md", command="mimofm quickstart --samples 100").read_text()
+    assert page.count("<figure>") == 2 and page.count('src="data:image/png;base64,') == 2
+    assert (
+        "bottom row: each precoder&#x27;s sum rate ÷ WMMSE&#x27;s" in page or "÷ WMMSE's on the same" in page
+    )
+    assert "made by <code>mimofm quickstart --samples 100</code>" in page and "mimofm 0.1.0" in page

@@ -469,7 +469,7 @@ def suite_command(
     page = benchmarks_page(inputs, made=f"`{cmd}`")
     (out / "BENCHMARKS.md").write_text(page + "\n")
 
-    write_html(out / "BENCHMARKS.md")
+    write_html(out / "BENCHMARKS.md", command=cmd)
     console.print(
         f"benchmark page: [bold]{out / 'BENCHMARKS.md'}[/] (and .html, the JSONs, scaling.png) · "
         f"{time.perf_counter() - t0:.0f} s"
