@@ -79,8 +79,12 @@ def scaling_markdown(doc: dict, command: str, figure: str | None = None) -> list
 
 
 def scaling_figure(doc: dict, path: Path) -> Path:
-    """2 × 2: time per precoder (log) and rate ÷ WMMSE against N_T (left) and N_U (right)."""
+    """2 × 2: time per precoder (log) and rate ÷ WMMSE against N_T (left) and N_U (right); a colour, marker
+    and line style per method."""
+    from mimofm.evaluation.plots import method_styles  # deferred: the page's Markdown needs no plots
+
     sweeps = _sweeps(doc)
+    styles = method_styles(list(dict.fromkeys(r["method"] for r in doc["rows"])))
     fig, ax = plt.subplots(2, 2, figsize=(10, 7), sharex="col")
     for col, (sweep, xkey, label) in enumerate(
         (("N_T", "num_bs_ant", "BS antennas N_T (N_U = 4)"), ("N_U", "num_ue", "users N_U (N_T = 64)"))
@@ -89,10 +93,12 @@ def scaling_figure(doc: dict, path: Path) -> Path:
         for method in dict.fromkeys(r["method"] for r in rows):
             mine = [r for r in rows if r["method"] == method]
             xs = [r[xkey] for r in mine]
-            ax[0, col].plot(xs, [r["seconds_per_precoder"] * 1e6 for r in mine], "o-", label=method)
+            ax[0, col].plot(
+                xs, [r["seconds_per_precoder"] * 1e6 for r in mine], label=method, **styles[method]
+            )
             q = [(r[xkey], r["ratio_to_wmmse"]) for r in mine if r["ratio_to_wmmse"] is not None]
             if q:
-                ax[1, col].plot(*zip(*q), "o-", label=method)
+                ax[1, col].plot(*zip(*q), label=method, **styles[method])
         wf = [
             r
             for r in sweeps.get(next((s for s in sweeps if s.startswith("wifoe")), ""), [])
