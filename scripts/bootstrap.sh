@@ -6,12 +6,19 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 
-# Sionna RT on the CPU needs LLVM >= 19 (Debian 12's default LLVM 15 makes Dr.Jit abort).
+# Sionna RT on the CPU needs LLVM >= 19 (Debian 12's default LLVM 15 makes Dr.Jit abort); the HTML
+# report's test needs chromium and its driver.
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
   if ! compgen -G "/usr/lib/*-linux-gnu/libLLVM-19.so*" >/dev/null; then
     echo "[bootstrap] installing libllvm19 (Sionna RT on the CPU)"
     (apt-get install -y -qq libllvm19 >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get install -y -qq libllvm19 >/dev/null; }) \
       || echo "[bootstrap] warning: libllvm19 could not be installed; ray tracing will be unavailable"
+  fi
+  # the report page's test opens it in a real headless browser (Debian's chromium, driven by Selenium)
+  if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    echo "[bootstrap] installing chromium and chromium-driver (the HTML report's browser test)"
+    (apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get install -y -qq chromium chromium-driver >/dev/null; }) \
+      || echo "[bootstrap] warning: chromium could not be installed; the browser test will be skipped"
   fi
 fi
 

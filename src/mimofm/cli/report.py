@@ -19,8 +19,8 @@ _DEFAULTS = {"fm": Path("runs/fm_paper"), "papp": Path("runs/papp_paper"), "wifo
 def _folder_option(family: str):
     return typer.Option(
         None,
-        help=f"Output folder of benchmarks/{family}_paper.py [default: {_DEFAULTS[family]} when it exists; "
-        "'' to skip].",
+        help=f"Output folder of benchmarks/{family}_paper.py (default: {_DEFAULTS[family]} when it exists; "
+        "'' to skip).",
         show_default=False,
     )
 
@@ -32,6 +32,7 @@ def report_command(
         help="Result JSON files of `mimofm eval --json` (also --rate-targets, --task) or `mimofm bench "
         "latency|scaling|classical|crossover|cost --json`; given, the report is of these files alone.",
         show_default=False,
+        metavar="RESULT.json",
     ),
     fm: Path | None = _folder_option("fm"),
     papp: Path | None = _folder_option("papp"),
