@@ -6,6 +6,7 @@ import json
 
 from typer.testing import CliRunner
 
+import mimofm
 from mimofm.cli.main import app
 from mimofm.experiments.papp_paper import PAPER as PAPP
 
@@ -307,4 +308,7 @@ def test_quickstart_report_has_sections_captions_and_context(tmp_path):
     assert (
         "bottom row: each precoder&#x27;s sum rate ÷ WMMSE&#x27;s" in page or "÷ WMMSE's on the same" in page
     )
-    assert "made by <code>mimofm quickstart --samples 100</code>" in page and "mimofm 0.1.0" in page
+    assert (
+        "made by <code>mimofm quickstart --samples 100</code>" in page
+        and f"mimofm {mimofm.__version__}" in page
+    )

@@ -9,6 +9,7 @@ import re
 import pytest
 from typer.testing import CliRunner
 
+import mimofm
 from mimofm.cli.main import app
 from mimofm.reports.results import result_kind
 from tests.reports import results_docs as docs
@@ -86,7 +87,7 @@ def test_report_of_eval_and_bench_results(tmp_path):
     ]
     assert all((out / p).stat().st_size > 5000 for p in pngs)
     page = (out / "report.html").read_text()
-    assert "<title>mimofm report</title>" in page and "mimofm 0.1.0" in page
+    assert "<title>mimofm report</title>" in page and f"mimofm {mimofm.__version__}" in page
     assert len(re.findall(r"<h2 id=", page)) == 6 and '<nav aria-label="sections">' in page
     # one file: every figure embedded as a PNG data URI, numbered and captioned
     srcs = re.findall(r'<img alt="[^"]*" src="([^"]*)"', page)

@@ -68,6 +68,17 @@ def _figures(body: str, folder: Path) -> str:
     return _IMG.sub(lambda m: m.group(0) if "data:" in m.group(0) else embed(m.group(0)), body)
 
 
+def _version() -> str:
+    """The installed mimofm's version (read from the package metadata: ``mimofm/__init__`` is a layer
+    above this one)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mimofm")
+    except PackageNotFoundError:
+        return "(version unknown: not installed)"
+
+
 def write_html(md_path: Path, command: str | None = None) -> Path:
     """``X.html`` next to the Markdown file ``X.md``: the same page as one standalone file; returns its path.
 
@@ -77,14 +88,12 @@ def write_html(md_path: Path, command: str | None = None) -> Path:
     whose caption is the image's Markdown title (or alt text)."""
     import markdown  # deferred: only the HTML output needs it
 
-    from mimofm import __version__
-
     md_path = Path(md_path)
     text = md_path.read_text()
     title = next((ln[2:].strip() for ln in text.splitlines() if ln.startswith("# ")), md_path.stem)
     body = markdown.markdown(text, extensions=["tables", "fenced_code", "toc"])
     body = _figures(body, md_path.parent)
-    meta = f"mimofm {html.escape(__version__)} · {time.strftime('%Y-%m-%d %H:%M')}"
+    meta = f"mimofm {html.escape(_version())} · {time.strftime('%Y-%m-%d %H:%M')}"
     if command:
         meta += f" · made by <code>{html.escape(command)}</code>"
     head = f'<p class="meta">{meta}</p>'
