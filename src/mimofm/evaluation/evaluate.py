@@ -60,7 +60,15 @@ __all__ = [
 
 @dataclass
 class EvalConfig:
-    """Everything that determines an evaluation's numbers (saved in the result JSON)."""
+    """Everything that determines an evaluation's numbers (saved in the result JSON).
+
+    ``precoders``: registry names (``mimofm precoders``) and bounds; ``data``: channel files (what
+    :func:`evaluate` loads; :func:`evaluate_sets` takes loaded sets). The SNR points: ``snr_db`` (dB, in
+    ``snr_convention``: ``site-median``, ``per-antenna`` or ``none``) or ``noise_dbm`` (dBm, with
+    ``tx_power_dbm`` in dBm and ``system_loss_db`` in dB: the :class:`~mimofm.core.linkbudget.LinkBudget`).
+    ``num_ue`` users per sample, ``[samples, num_ue, num_bs_ant]`` drawn with ``seed`` from the
+    ``positions`` split and run ``chunk`` samples at a time; the other fields are commented in the source.
+    """
 
     precoders: list[str]
     data: list[str] = field(default_factory=list)
