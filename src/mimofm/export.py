@@ -7,16 +7,22 @@ graph too (:func:`mimofm.precoders.structured.hybrid_structure`: a Cholesky fact
 which ONNX has no operators for).
 
 fm's ONNX graph is the whole network — tokens from the channel, the transformer, one head — with real
-inputs and outputs (ONNX has no complex type):
+inputs and outputs (ONNX has no complex type). Two forms (``output=`` of :func:`export_fm_onnx`):
 
-* inputs: ``h_re``, ``h_im`` ``[B, K, N]`` float32 (SNR-scaled channel), ``rates`` ``[B, K]`` float32
-  per-user requests in bit/s/Hz (``1e3`` for "maximum sum rate");
-* outputs: ``lam``, ``p`` ``[B, K]`` (the optimal-structure parameters), ``omega`` ``[B, N]`` (0/1 antenna
-  mask), ``gamma`` ``[B]`` (power scale). The batch axis is dynamic.
+* ``"W"`` (default; :class:`FMPrecoderGraph`, :class:`FMUserPrecoderGraph`): the precoder itself in the
+  maximum-sum-rate mode. Inputs ``h_re``, ``h_im`` ``[B, K, N]`` float32 (SNR-scaled channel; the user form
+  also takes its features ``uf``, ``pf``); outputs ``W_re``, ``W_im`` ``[B, N, K]`` float32, ``‖W‖_F = 1``,
+  every antenna on. The ``K × K`` solve ``V = H^H (I + Λ H H^H)^{-1}`` runs in the graph on the real
+  ``2K × 2K`` embedding of the complex system, through ONNX Runtime's ``com.microsoft::Inverse`` contrib
+  operator (CPU and CUDA providers; standard ONNX has no matrix inverse), in float32.
+* ``"factors"`` (:class:`FMGraph`, :class:`FMUserGraph`): inputs ``h_re``, ``h_im`` (user form: ``uf``,
+  ``pf``, ``af``) and ``rates`` ``[B, K]`` float32 per-user requests in bit/s/Hz (``1e3`` for "maximum
+  sum rate"); outputs ``lam``, ``p`` ``[B, K]`` (the optimal-structure parameters), ``omega`` ``[B, N]``
+  (0/1 antenna mask), ``gamma`` ``[B]`` (power scale). :func:`fm_precoder_from_outputs` forms ``W`` from
+  them in float64 outside the graph, including the rate-target mode's exact power layer and antenna
+  switch-off (iterative, data-dependent: not in the graph). Rate requests need this form.
 
-:func:`fm_precoder_from_outputs` forms ``W = √γ·(Ω ⊙ V diag(√p))`` with ``V = H^H (I + Λ H H^H)^{-1}``
-(unit-norm columns) — one ``K × K`` solve per sample, done in float64 outside the graph because ONNX has
-no linear solver and the channel's dynamic range needs double precision there.
+The batch axis is dynamic; a user-form graph also has dynamic users and antennas.
 """
 
 from __future__ import annotations
@@ -35,11 +41,13 @@ from mimofm.core.validation import MimofmInputError
 from mimofm.models.fm import FMPrecoder
 from mimofm.models.layers import MoEFFN, user_tokens_real
 from mimofm.models.userspace import GramView, antenna_features, pair_features, user_features
-from mimofm.precoders.structured import exact_rates_or_keep, hybrid_structure
+from mimofm.precoders.structured import exact_rates_or_keep, hybrid_structure, structured_precoder_real
 
 __all__ = [
     "FMGraph",
+    "FMPrecoderGraph",
     "FMUserGraph",
+    "FMUserPrecoderGraph",
     "PaPPGraph",
     "PaPPUserGraph",
     "WiFoEBSGraph",
@@ -95,6 +103,51 @@ class FMUserGraph(nn.Module):
         return lam, p, omega, gamma
 
 
+MAX_SUM_RATE_REQUEST = 1e3  # bit/s/Hz: the "very large requests" of fm's maximum-sum-rate mode
+
+
+def _full_power_w(head, feats: torch.Tensor, h_re: torch.Tensor, h_im: torch.Tensor):
+    """The maximum-sum-rate precoder of ``head`` from the extractor's ``feats`` ``[B, K+1, d]`` and the
+    channel ``h_re``, ``h_im`` ``[B, K, N]``: ``(W_re, W_im)`` ``[B, N, K]``, ``‖W‖_F = 1`` (``Σ p = 1``)."""
+    lam, p = head.structure(feats)
+    return structured_precoder_real(h_re, h_im, lam, p)
+
+
+def _max_rate_log_requests(h_re: torch.Tensor) -> torch.Tensor:
+    """``log1p`` of the maximum-sum-rate requests, ``[B, K]`` from ``h_re`` ``[B, K, N]``."""
+    return torch.log1p(torch.full_like(h_re[..., 0], MAX_SUM_RATE_REQUEST))
+
+
+class FMPrecoderGraph(nn.Module):
+    """fm (one head) for export as the precoder itself, maximum-sum-rate mode:
+    ``(h_re, h_im)`` ``[B, K, N]`` -> ``(W_re, W_im)`` ``[B, N, K]``, ``‖W‖_F = 1``."""
+
+    def __init__(self, model: FMPrecoder, head: int | None = None):
+        super().__init__()
+        self.factors = FMGraph(model, head)
+
+    def forward(self, h_re: torch.Tensor, h_im: torch.Tensor):
+        """``h_re``, ``h_im`` ``[B, K, N]`` (SNR-scaled channel) -> ``W_re``, ``W_im`` ``[B, N, K]``."""
+        tokens = user_tokens_real(h_re, h_im)
+        feats = self.factors.extractor.from_tokens(tokens, _max_rate_log_requests(h_re))
+        return _full_power_w(self.factors.head, feats, h_re, h_im)
+
+
+class FMUserPrecoderGraph(nn.Module):
+    """A user-form fm (one head) for export as the precoder itself, maximum-sum-rate mode:
+    ``(uf, pf, h_re, h_im)`` -> ``(W_re, W_im)`` ``[B, N, K]``; batch, users and antennas dynamic."""
+
+    def __init__(self, model: FMPrecoder, head: int | None = None):
+        super().__init__()
+        self.factors = FMUserGraph(model, head)
+
+    def forward(self, uf: torch.Tensor, pf: torch.Tensor, h_re: torch.Tensor, h_im: torch.Tensor):
+        """``uf`` ``[B, K, F_U]``, ``pf`` ``[B, K, K, F_P]`` (user-space features), ``h_re``, ``h_im``
+        ``[B, K, N]`` -> ``W_re``, ``W_im`` ``[B, N, K]``."""
+        feats = self.factors.extractor.from_user_features(uf, pf, _max_rate_log_requests(h_re))
+        return _full_power_w(self.factors.head, feats, h_re, h_im)
+
+
 class PaPPUserGraph(nn.Module):
     """A user-form papp's deployed path for export: ``(uf [B, K, F_U], pf [B, K, K, F_P]) -> (λ, p)``."""
 
@@ -119,17 +172,47 @@ def user_form_feeds(h: np.ndarray, antennas: bool) -> dict[str, np.ndarray]:
     return feeds
 
 
-def _user_form_args(k: int, n: int, fm: bool) -> tuple[tuple, tuple]:
-    """Example inputs of a user-form graph and their dynamic axes (batch, users, antennas)."""
+def _user_form_args(k: int, n: int, inputs: str) -> tuple[tuple, tuple]:
+    """Example inputs of a user-form graph and their dynamic axes (batch, users, antennas); ``inputs``:
+    ``"papp"`` (uf, pf), ``"fm-factors"`` (uf, pf, af, rates) or ``"fm-W"`` (uf, pf, h_re, h_im)."""
     h = torch.randn(2, k, n, dtype=torch.complex128)
     view = GramView(h)
     args = (user_features(h, view), pair_features(h, view))
     batch, users = torch.export.Dim("batch"), torch.export.Dim("users", min=2, max=256)
+    antennas = torch.export.Dim("antennas", min=2, max=65536)
     dyn: tuple = ({0: batch, 1: users}, {0: batch, 1: users, 2: users})
-    if fm:
+    if inputs == "fm-factors":
         args += (antenna_features(h, view), torch.ones(2, k))
-        dyn += ({0: batch, 1: torch.export.Dim("antennas", min=2, max=65536)}, {0: batch, 1: users})
+        dyn += ({0: batch, 1: antennas}, {0: batch, 1: users})
+    elif inputs == "fm-W":
+        args += (h.real.float().contiguous(), h.imag.float().contiguous())
+        dyn += ({0: batch, 1: users, 2: antennas}, {0: batch, 1: users, 2: antennas})
     return args, dyn
+
+
+def _contrib_translations() -> dict:
+    """The exporter's custom translations: ``aten.linalg_inv_ex`` -> ONNX Runtime's
+    ``com.microsoft::Inverse`` (batched, float/double; standard ONNX has no matrix inverse)."""
+    import onnx  # deferred: optional heavy dependencies, needed only when writing a file
+    import onnxscript
+    from onnxscript import opset18
+
+    param = onnx.defs.OpSchema.FormalParameter
+    schema = onnx.defs.OpSchema(
+        "Inverse",
+        "com.microsoft",
+        1,
+        inputs=[param("X", "T")],
+        outputs=[param("Y", "T")],
+        type_constraints=[("T", ["tensor(float)", "tensor(double)", "tensor(float16)"], "")],
+    )
+    inverse = onnxscript.values.Op(onnxscript.values.Opset("com.microsoft", 1), "Inverse", schema)
+
+    def linalg_inv_ex(a):
+        """``(A^{-1}, info = 0)``: the graph cannot report a singular matrix (ORT's kernel does not)."""
+        return inverse(a), opset18.Constant(value_int=0)
+
+    return {torch.ops.aten.linalg_inv_ex.default: linalg_inv_ex}
 
 
 def _export(
@@ -166,6 +249,7 @@ def _export(
                     opset_version=opset,
                     dynamo=True,
                     dynamic_shapes=dynamic,
+                    custom_translation_table=_contrib_translations(),
                     verbose=False,
                     external_data=False,
                 )  # one self-contained file
@@ -181,14 +265,25 @@ def _export(
     return Path(path)
 
 
-def export_fm_onnx(model: FMPrecoder, path: str | Path, *, head: int | None = None, opset: int = 18) -> Path:
-    """Write fm (default head unless ``head``) as an ONNX file with a dynamic batch axis (inputs ``h_re``,
-    ``h_im`` ``[B, K, N]``, ``rates`` ``[B, K]``; outputs as :class:`FMGraph`). A user-form fm: inputs
-    ``uf``, ``pf``, ``af``, ``rates`` (:class:`FMUserGraph`; :func:`run_onnx` computes them from ``h``),
-    batch, users and antennas all dynamic."""
+def export_fm_onnx(
+    model: FMPrecoder, path: str | Path, *, head: int | None = None, opset: int = 18, output: str = "W"
+) -> Path:
+    """Write fm (default head unless ``head``) as an ONNX file with a dynamic batch axis.
+
+    ``output="W"`` (default): the maximum-sum-rate precoder itself, inputs ``h_re``, ``h_im`` ``[B, K, N]``
+    float32, outputs ``W_re``, ``W_im`` ``[B, N, K]`` (:class:`FMPrecoderGraph`; the user form also takes
+    ``uf``, ``pf``: :class:`FMUserPrecoderGraph`); needs ONNX Runtime's ``com.microsoft`` operators.
+    ``output="factors"``: inputs ``h_re``, ``h_im``, ``rates`` ``[B, K]`` bit/s/Hz, outputs ``(λ, p, Ω, γ)``
+    (:class:`FMGraph`; user form: ``uf``, ``pf``, ``af``, ``rates``, :class:`FMUserGraph`), ``W`` formed by
+    :func:`fm_precoder_from_outputs` — the form that serves rate requests. :func:`run_onnx` runs either
+    (and computes a user form's features from ``h``); a user form has dynamic users and antennas too.
+    """
+    if output not in ("W", "factors"):
+        raise MimofmInputError(f"`output` must be 'W' or 'factors', got {output!r}")
     k, n = model.cfg.num_ue, model.cfg.num_bs_ant
     meta = {
         "mimofm.family": "fm",
+        "mimofm.output": output,
         "mimofm.rate_mode": model.cfg.rate_mode,
         "mimofm.input_form": model.cfg.input_form,
         "mimofm.num_ue": str(k),
@@ -196,9 +291,18 @@ def export_fm_onnx(model: FMPrecoder, path: str | Path, *, head: int | None = No
         "mimofm.p_tx_w": repr(model.cfg.p_tx_w),
         "mimofm.p_rf_w": repr(model.cfg.p_rf_w),
     }
+    user = model.cfg.input_form == "user"
+    if output == "W":
+        outputs = ["W_re", "W_im"]
+        if user:
+            args, dyn = _user_form_args(k, n, "fm-W")
+            graph = FMUserPrecoderGraph(model, head)
+            return _export(graph, args, ["uf", "pf", "h_re", "h_im"], outputs, path, opset, meta, dynamic=dyn)
+        args = (torch.randn(2, k, n), torch.randn(2, k, n))
+        return _export(FMPrecoderGraph(model, head), args, ["h_re", "h_im"], outputs, path, opset, meta)
     outputs = ["lam", "p", "omega", "gamma"]
-    if model.cfg.input_form == "user":
-        args, dyn = _user_form_args(k, n, fm=True)
+    if user:
+        args, dyn = _user_form_args(k, n, "fm-factors")
         graph = FMUserGraph(model, head)
         return _export(graph, args, ["uf", "pf", "af", "rates"], outputs, path, opset, meta, dynamic=dyn)
     args = (torch.randn(2, k, n), torch.randn(2, k, n), torch.ones(2, k))
@@ -228,7 +332,7 @@ def export_papp_onnx(model, path: str | Path, *, opset: int = 18) -> Path:
     meta["mimofm.input_form"] = model.cfg.input_form
     outputs = ["lam", "p"]
     if model.cfg.input_form == "user":
-        args, dyn = _user_form_args(k, n, fm=False)
+        args, dyn = _user_form_args(k, n, "papp")
         return _export(PaPPUserGraph(model), args, ["uf", "pf"], outputs, path, opset, meta, dynamic=dyn)
     if r is not None:
         meta["mimofm.num_rf"] = str(r)
@@ -424,10 +528,13 @@ def fm_precoder_from_outputs(
 
 
 def run_onnx(path: str | Path, h: np.ndarray, rates: np.ndarray | None = None, *, session=None) -> np.ndarray:
-    """Run an exported fm or papp with ONNX Runtime (CPU) and return ``W`` ``[B, N, K]``.
+    """Run an exported fm or papp with ONNX Runtime (CPU) and return ``W`` ``[B, N, K]`` complex.
 
-    ``rates``: fm's per-user requests (None: maximum sum rate); papp has none. ``session``: an open
-    ``onnxruntime.InferenceSession`` of ``path`` to reuse (timing loops).
+    ``h`` ``[B, K, N]`` the SNR-scaled channel. ``rates``: fm's per-user requests ``[B, K]`` in bit/s/Hz
+    (None: maximum sum rate; they need a graph exported with ``output="factors"``); papp has none.
+    ``session``: an open ``onnxruntime.InferenceSession`` of ``path`` to reuse (timing loops). An fm
+    ``W`` graph's result is its float32 output (complex64); the factor graphs' ``W`` is formed in float64
+    (complex128).
     """
     import onnxruntime as ort  # deferred: optional heavy dependency, needed only to run a graph
 
@@ -435,10 +542,14 @@ def run_onnx(path: str | Path, h: np.ndarray, rates: np.ndarray | None = None, *
     sess = session or ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     meta = sess.get_modelmeta().custom_metadata_map
     family = meta.get("mimofm.family", "fm")
+    w_graph = family == "fm" and meta.get("mimofm.output", "factors") == "W"
+    h_real = {"h_re": h.real.astype(np.float32), "h_im": h.imag.astype(np.float32)}
     if meta.get("mimofm.input_form", "antenna") == "user":
-        feed = user_form_feeds(h, antennas=family == "fm")
+        feed = user_form_feeds(h, antennas=family == "fm" and not w_graph)
+        if w_graph:
+            feed |= h_real
     else:
-        feed = {"h_re": h.real.astype(np.float32), "h_im": h.imag.astype(np.float32)}
+        feed = h_real
     if family == "papp":
         if rates is not None:
             raise MimofmInputError("papp has no rate-target mode")
@@ -448,9 +559,19 @@ def run_onnx(path: str | Path, h: np.ndarray, rates: np.ndarray | None = None, *
             a, wd = hybrid_structure(torch.from_numpy(h), lam_a, lam_d, p, int(meta["mimofm.num_rf"]))
             return normalize_power(a @ wd).numpy()
         return fm_precoder_from_outputs(h, out[0], out[1], None, None, full_power=True)
+    if w_graph:
+        if rates is not None:
+            raise MimofmInputError(
+                "this fm graph outputs W for the maximum-sum-rate mode; rate requests need the factorised "
+                "graph (`mimofm export onnx --factorised`, `export_fm_onnx(..., output='factors')`)"
+            )
+        w_re, w_im = sess.run(None, feed)
+        return (w_re + 1j * w_im).astype(np.complex64)
     full = rates is None
     feed["rates"] = (
-        np.full(h.shape[:-1], 1e3, dtype=np.float32) if full else np.asarray(rates, dtype=np.float32)
+        np.full(h.shape[:-1], MAX_SUM_RATE_REQUEST, dtype=np.float32)
+        if full
+        else np.asarray(rates, dtype=np.float32)
     )
     lam, p, omega, gamma = sess.run(None, feed)
     return fm_precoder_from_outputs(

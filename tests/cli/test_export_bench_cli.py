@@ -15,12 +15,15 @@ def test_export_onnx_of_the_shipped_fm_reports_parity(tmp_path):
         app, ["export", "onnx", "--precoder", "fm", "--out", str(out), "--check-samples", "16"]
     )
     assert res.exit_code == 0, res.output
-    assert out.stat().st_size > 1e6 and "max |ΔW|" in res.output
+    text = " ".join(res.output.split())  # Rich may wrap the line
+    assert out.stat().st_size > 1e6 and "max |ΔW| " in text and "(maximum sum rate)" in text
 
 
 def test_export_refuses_unknown_precoders(tmp_path):
     res = runner.invoke(app, ["export", "onnx", "--precoder", "zf", "--out", str(tmp_path / "x.onnx")])
     assert res.exit_code == 2 and "implemented for fm" in res.output
+    res = runner.invoke(app, ["export", "onnx", "--precoder", "papp", "--factorised", "--out", "x.onnx"])
+    assert res.exit_code == 2 and "`--factorised` is for fm" in res.output
 
 
 def test_bench_latency_quick_json(tmp_path):

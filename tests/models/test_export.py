@@ -13,7 +13,7 @@ from tests.models.toys import FM_TINY
 
 
 @pytest.mark.parametrize("rate_mode", ["paper", "per-user"])
-def test_onnx_export_matches_pytorch_at_any_batch(tmp_path, rate_mode):
+def test_factorised_onnx_export_matches_pytorch_at_any_batch(tmp_path, rate_mode):
     torch.manual_seed(0)
     model = FMPrecoder(FMConfig(num_bs_ant=16, rate_mode=rate_mode, **FM_TINY)).eval()
     with torch.no_grad():
@@ -21,7 +21,7 @@ def test_onnx_export_matches_pytorch_at_any_batch(tmp_path, rate_mode):
             model.extractor.user_rate_embed.weight.normal_()
         model.heads[0].mask_out.bias[:5] = -4.0  # some antennas off in rate-request mode
         model.heads[0].mask_out.bias[-1] = 0.0
-    path = export_fm_onnx(model, tmp_path / "fm.onnx")
+    path = export_fm_onnx(model, tmp_path / "fm.onnx", output="factors")
     for batch in (1, 7):  # exported at batch 2: the batch axis is dynamic
         h = torch.randn(batch, 4, 16, dtype=torch.complex64) * 10 ** torch.empty(batch, 4, 1).uniform_(-1, 1)
         rates = torch.rand(batch, 4) * 2
@@ -40,6 +40,31 @@ def test_onnx_export_matches_pytorch_at_any_batch(tmp_path, rate_mode):
     assert (off | exact).all()
     with torch.no_grad():
         assert (np.abs(model(h, rates=rates, exact_rates=False).w.numpy()[:, :5]) == 0).all()
+
+
+def test_the_default_fm_graph_outputs_w_itself_like_pytorch_at_any_batch(tmp_path):
+    import onnx
+
+    torch.manual_seed(0)
+    model = FMPrecoder(FMConfig(num_bs_ant=16, **FM_TINY)).eval()
+    path = export_fm_onnx(model, tmp_path / "fm.onnx")
+    proto = onnx.load(str(path))
+    assert [o.name for o in proto.graph.output] == ["W_re", "W_im"]
+    assert [i.name for i in proto.graph.input] == ["h_re", "h_im"]
+    assert {(n.domain, n.op_type) for n in proto.graph.node} >= {("com.microsoft", "Inverse")}
+    for batch in (1, 6):  # exported at batch 2: the batch axis is dynamic
+        # per-user gains over two decades (20 dB spread), as on ray-traced sites
+        h = torch.randn(batch, 4, 16, dtype=torch.complex64) * 10 ** torch.empty(batch, 4, 1).uniform_(-1, 1)
+        with torch.no_grad():
+            w_t = model(h).w.numpy()
+        w_o = run_onnx(path, h.numpy())
+        assert w_o.shape == (batch, 16, 4) and w_o.dtype == np.complex64
+        assert np.abs(w_o - w_t).max() < 2e-5  # float32 graph vs complex128 solve in PyTorch
+        np.testing.assert_allclose((np.abs(w_o) ** 2).sum((1, 2)), 1.0, rtol=1e-5)
+    with pytest.raises(MimofmInputError, match="--factorised"):
+        run_onnx(path, h.numpy(), np.ones((batch, 4), dtype=np.float32))
+    with pytest.raises(MimofmInputError, match="'W' or 'factors'"):
+        export_fm_onnx(model, tmp_path / "x.onnx", output="w")
 
 
 def test_onnx_export_refuses_the_old_head():

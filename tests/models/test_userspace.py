@@ -161,14 +161,19 @@ def test_user_form_onnx_graphs_serve_any_configuration_like_pytorch(tmp_path):
     torch.manual_seed(0)
     fm = FMPrecoder(FMConfig(input_form="user", rate_mode="per-user", **FM_TINY)).eval()
     papp = PaPP(PaPPConfig(input_form="user", **PAPP_TINY)).eval()
-    fm_path, papp_path = export_fm_onnx(fm, tmp_path / "fm.onnx"), export_papp_onnx(papp, tmp_path / "p.onnx")
-    for k, n in [(2, 8), (8, 32), (16, 128)]:
+    fm_w_path = export_fm_onnx(fm, tmp_path / "fm-w.onnx")  # W itself: the default
+    fm_path = export_fm_onnx(fm, tmp_path / "fm.onnx", output="factors")
+    papp_path = export_papp_onnx(papp, tmp_path / "p.onnx")
+    for k, n in [(2, 8), (8, 32), (16, 128)]:  # one graph each, users and antennas dynamic
         h = correlated(3, k, n, seed=k + n)
         h32 = h.to(torch.complex64)
         req = np.full((3, k), 0.5, dtype=np.float32)
         with torch.no_grad():
             ref_max, ref_req = fm(h32).w, fm(h32, torch.from_numpy(req)).w
             ref_papp = papp(h32)
+        w_graph = run_onnx(fm_w_path, h.numpy())
+        assert w_graph.shape == (3, n, k)
+        np.testing.assert_allclose(w_graph, ref_max.numpy(), atol=2e-5)  # float32 in the graph
         np.testing.assert_allclose(run_onnx(fm_path, h.numpy()), ref_max.numpy(), atol=2e-5)
         np.testing.assert_allclose(run_onnx(fm_path, h.numpy(), req), ref_req.numpy(), atol=2e-5)
         np.testing.assert_allclose(run_onnx(papp_path, h.numpy()), ref_papp.numpy(), atol=2e-5)

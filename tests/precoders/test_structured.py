@@ -13,6 +13,7 @@ from mimofm.precoders.structured import (
     prune_antennas,
     rzf_directions,
     structured_precoder,
+    structured_precoder_real,
     transmit,
 )
 from mimofm.precoders.wmmse import wmmse
@@ -131,3 +132,17 @@ def test_rzf_directions_are_the_equal_power_structure_and_transmit_scales_to_gam
     w = transmit(d, omega, gamma)
     torch.testing.assert_close(total_power(w), gamma, rtol=1e-5, atol=0)
     assert float(w[:, :5].abs().max()) == 0.0  # a switched-off antenna radiates nothing
+
+
+def test_the_real_form_of_the_structure_is_the_complex_one_in_double_and_close_in_single():
+    # the 2K x 2K real embedding (the ONNX graphs' form) inverts the same K x K complex system
+    h = correlated(5, 6, 24, seed=4, snr_db=20.0)
+    lam = torch.softmax(torch.randn(5, 6, generator=torch.Generator().manual_seed(0)), -1)
+    p = torch.softmax(torch.randn(5, 6, generator=torch.Generator().manual_seed(1)), -1)
+    ref = structured_precoder(h, lam, p).to(torch.complex128)
+    w_re, w_im = structured_precoder_real(h.real, h.imag, lam.double(), p.double())
+    torch.testing.assert_close(torch.complex(w_re, w_im), ref, rtol=0, atol=1e-6)  # ref is complex64
+    w_re, w_im = structured_precoder_real(h.real.float(), h.imag.float(), lam, p)
+    assert w_re.dtype == torch.float32
+    torch.testing.assert_close(torch.complex(w_re, w_im).to(torch.complex128), ref, rtol=0, atol=1e-5)
+    torch.testing.assert_close((w_re.square() + w_im.square()).sum(-2), p, rtol=1e-5, atol=0)

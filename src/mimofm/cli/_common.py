@@ -20,7 +20,15 @@ from typing import TYPE_CHECKING
 import typer
 from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -153,6 +161,36 @@ def row_progress(description: str, out: Console | None = None):
             bar.update(task, completed=done, total=total)
 
         yield update
+
+
+@contextmanager
+def work_progress(description: str, out: Console | None = None):
+    """A bar over a long evaluation's or benchmark's units of work: the running unit, units done of the total,
+    elapsed time and the time remaining. Yields ``(describe, steps)``, the callbacks the evaluation functions
+    take as ``progress(message)`` and ``steps(done, total)`` (:mod:`mimofm.evaluation.steps`). Shown only on
+    a terminal, and removed when done."""
+    out = out or console
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=out,
+        transient=True,
+        disable=not out.is_terminal,
+    ) as bar:
+        task = bar.add_task(description, total=None)
+
+        def describe(message: str) -> None:
+            bar.update(task, description=message)
+
+        def steps(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield describe, steps
 
 
 def print_read_as(file, read_as, out: Console | None = None) -> None:

@@ -25,6 +25,7 @@ from mimofm.cli._common import (
     print_read_as,
     subcarrier_option,
     var_option,
+    work_progress,
 )
 from mimofm.core.errors import MimofmInputError
 from mimofm.evaluation.classical_names import DEFAULT_METHODS
@@ -87,8 +88,8 @@ def latency_command(
         raise MimofmInputError(f"--threads must be >= 0, got {threads}")
     cfg.threads = threads
     out = message_console(fmt)
-    with out.status("timing") as status:
-        res = latency(cfg, progress=lambda m: status.update(m))
+    with work_progress("timing", out) as (describe, steps):
+        res = latency(cfg, progress=describe, steps=steps)
     header = ["method", "batch", "µs / precoder", "p99 µs", "÷ WMMSE", "precoders / s", "of a cell's need"]
     listing = Listing(
         header=header,
@@ -158,11 +159,17 @@ def _bench_channels(data: Path | None, options, num_ue: int, batch: int, snr_db:
 
 
 def _classical_side_by_side(
-    h, cfg: ClassicalSpeedConfig, reference: Path | None, sionna: bool, out, progress
+    h, cfg: ClassicalSpeedConfig, reference: Path | None, sionna: bool, out, progress, steps=None
 ):
     """:func:`classical_speed` of ``cfg`` with the NumPy reference (when found) and Sionna's kernels (when
-    ``sionna`` and installed), one precision after the other."""
-    from mimofm.evaluation.classical_speed import ClassicalSpeedConfig, classical_speed, sionna_kernels
+    ``sionna`` and installed), one precision after the other; ``steps(done, total)`` counts the timings
+    of all precisions together."""
+    from mimofm.evaluation.classical_speed import (
+        ClassicalSpeedConfig,
+        classical_speed,
+        classical_speed_steps,
+        sionna_kernels,
+    )
 
     refs = {}
     numpy_ref = _numpy_reference(reference)
@@ -171,14 +178,23 @@ def _classical_side_by_side(
     else:
         refs["numpy"] = numpy_ref
     res: dict = {}
+    parts = []
     for prec in cfg.precisions:
         sk = sionna_kernels(prec) if sionna else {}
-        part = classical_speed(
-            h,
-            ClassicalSpeedConfig(cfg.methods, [prec], cfg.repeats, cfg.threads, cfg.device),
-            refs | ({"sionna": sk} if sk else {}),
-            progress=progress,
-        )
+        one = ClassicalSpeedConfig(cfg.methods, [prec], cfg.repeats, cfg.threads, cfg.device)
+        parts.append((one, refs | ({"sionna": sk} if sk else {})))
+    total = sum(classical_speed_steps(one, part_refs) for one, part_refs in parts)
+    before = 0
+    if steps is not None:
+        steps(0, total)
+    for one, part_refs in parts:
+
+        def part_steps(done: int, _: int, base: int = before) -> None:
+            if done and steps is not None:  # each part's (0, its total) is the whole's (before, total)
+                steps(base + done, total)
+
+        part = classical_speed(h, one, part_refs, progress=progress, steps=part_steps)
+        before += classical_speed_steps(one, part_refs)
         res = part if not res else res | {"rows": res["rows"] + part["rows"]}
     return res | {"config": cfg.__dict__}
 
@@ -231,8 +247,8 @@ def classical_command(
         raise MimofmInputError("--var, --subcarrier and --layout say how to read --data; give one")
     out = message_console(fmt)
     h, source = _bench_channels(data, options, num_ue, batch, snr_db, seed, out)
-    with out.status("timing") as status:
-        res = _classical_side_by_side(h, cfg, reference, sionna, out, lambda m: status.update(m))
+    with work_progress("timing", out) as (describe, steps):
+        res = _classical_side_by_side(h, cfg, reference, sionna, out, describe, steps)
     res |= {"data": source, "snr_db": snr_db}
     header = ["method", "precision", "implementation", "precoders / s", "× NumPy", "× Sionna", "sum rate"]
     listing = Listing(
@@ -290,8 +306,8 @@ def crossover_command(
     if cfg.iterations < 1 or cfg.repeats < 1:
         raise MimofmInputError("--iterations and --repeats must be >= 1")
     out = message_console(fmt)
-    with out.status("timing") as status:
-        res = form_crossover(cfg, progress=lambda m: status.update(m))
+    with work_progress("timing", out) as (describe, steps):
+        res = form_crossover(cfg, progress=describe, steps=steps)
     listing = Listing(
         header=["N_T", "N_U", "user form µs", "textbook form µs", "textbook ÷ user"],
         title=f"WMMSE forms · {cfg.iterations} updates · {res['machine']['threads']} thread(s)",
@@ -344,8 +360,8 @@ def scaling_command(
         q = ScalingConfig.quick()
         cfg.antennas, cfg.users, cfg.batch, cfg.repeats = q.antennas, q.users, q.batch, q.repeats
     out = message_console(fmt)
-    with out.status("scaling") as status:
-        res = scaling(cfg, progress=lambda m: status.update(m))
+    with work_progress("scaling", out) as (describe, steps):
+        res = scaling(cfg, progress=describe, steps=steps)
     listing = Listing(
         header=["sweep", "N_T", "N_U", "method", "µs / precoder", "time ÷ WMMSE", "rate ÷ WMMSE", "note"],
         title=f"scaling · CPU, {res['machine']['threads']} threads · batch {cfg.batch}",

@@ -27,6 +27,7 @@ from mimofm.cli._common import (
     subcarrier_option,
     tradeoff_listing,
     var_option,
+    work_progress,
 )
 from mimofm.core.errors import MimofmInputError
 
@@ -209,15 +210,8 @@ def eval_command(
         cfg = assign_checkpoint(cfg, str(checkpoint))
     out = message_console(fmt)
     sets, read = _load_data(data, options, out, split)
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=out,
-        transient=True,
-    ) as prog:
-        task = prog.add_task("evaluating", total=None)
-        result = evaluate_sets(sets, cfg, progress=lambda msg: prog.update(task, description=msg))
+    with work_progress("evaluating", out) as (describe, steps):
+        result = evaluate_sets(sets, cfg, progress=describe, steps=steps)
     if read:
         result["data_read_as"] = read
     title = f"mimofm eval · {num_ue} users · {samples} samples · seed {seed}"

@@ -26,8 +26,20 @@ def onnx_command(
     out: Path = typer.Option(Path("runs/export/fm.onnx"), help="ONNX file to write."),
     opset: int = typer.Option(18, help="ONNX opset."),
     check_samples: int = typer.Option(256, help="Bundled-site samples for the parity check against PyTorch."),
+    factorised: bool = typer.Option(
+        False,
+        "--factorised",
+        help="fm: output the factors (λ, p, Ω, γ) with a `rates` input instead of W; W is then formed "
+        "outside the graph (mimofm.export.run_onnx). Rate requests need it: the exact power layer of "
+        "the rate-target mode is iterative and stays outside the graph.",
+    ),
 ) -> None:
-    """Export a neural precoder to ONNX and report the parity with PyTorch (max abs error of W)."""
+    """Export a neural precoder to ONNX and report the parity with PyTorch (max abs error of W).
+
+    fm's graph outputs the maximum-sum-rate precoder W itself (W_re, W_im [B, N, K], float32; inputs
+    h_re, h_im [B, K, N]); it uses ONNX Runtime's com.microsoft::Inverse operator. --factorised keeps the
+    factor graph, which also serves per-user rate requests.
+    """
     ckpt = str(checkpoint) if checkpoint else None
     if precoder == "wifoe":
         return _wifoe(task, ckpt, out, opset, check_samples)
@@ -37,12 +49,15 @@ def onnx_command(
     from mimofm.export import export_fm_onnx, export_papp_onnx
     from mimofm.models.zoo import load_fm, load_papp
 
-    if precoder == "fm":
-        model, export = load_fm(ckpt), export_fm_onnx
-    else:
-        model, export = load_papp(ckpt), export_papp_onnx
+    if factorised and precoder != "fm":
+        raise MimofmInputError("`--factorised` is for fm (papp's graph always outputs its factors)")
     out.parent.mkdir(parents=True, exist_ok=True)
-    export(model, out, opset=opset)
+    if precoder == "fm":
+        model = load_fm(ckpt)
+        export_fm_onnx(model, out, opset=opset, output="factors" if factorised else "W")
+    else:
+        model = load_papp(ckpt)
+        export_papp_onnx(model, out, opset=opset)
     site, errs = onnx_parity(model, out, check_samples)
     console.print(f"wrote [bold]{out}[/] ({out.stat().st_size / 1e6:.1f} MB, opset {opset}, dynamic batch)")
     console.print(

@@ -14,7 +14,8 @@ __all__ = ["apply_mask_and_scale", "energy", "normalize_power", "total_power"]
 
 
 def total_power(w: torch.Tensor) -> torch.Tensor:
-    """``‖W‖_F²`` per sample: ``[..., num_bs_ant, num_ue]`` -> ``[...]``."""
+    """``‖W‖_F²`` per sample: complex ``[..., num_bs_ant, num_ue]`` -> real ``[...]``, in the units of
+    ``W``'s squared entries (units of the power budget for mimofm's precoders, where ``≤ 1``)."""
     return (w.real.square() + w.imag.square()).sum(dim=(-2, -1))
 
 

@@ -62,10 +62,20 @@ def sinr(h: torch.Tensor, w: torch.Tensor, noise_power: float | torch.Tensor = 1
 
 
 def user_rates(h: torch.Tensor, w: torch.Tensor, noise_power: float | torch.Tensor = 1.0) -> torch.Tensor:
-    """Per-user rate ``log2(1 + SINR_u)`` in bit/s/Hz (eq. 3): ``[..., num_ue]``."""
+    """Per-user rate ``log2(1 + SINR_u)`` in bit/s/Hz (eq. 3): ``[..., num_ue]`` real.
+
+    Args:
+        h: ``[..., num_ue, num_bs_ant]`` complex channel (row ``u`` is ``h_u^H``), SNR-scaled when
+            ``noise_power`` is 1.
+        w: ``[..., num_bs_ant, num_ue]`` complex precoder, its power used as is (``‖W‖_F² ≤ 1`` in units of
+            the power budget).
+        noise_power: σ² in the units of ``h``'s squared gains, scalar or broadcastable to ``[...]``.
+    """
     return torch.log2(1.0 + sinr(h, w, noise_power))
 
 
 def sum_rate(h: torch.Tensor, w: torch.Tensor, noise_power: float | torch.Tensor = 1.0) -> torch.Tensor:
-    """Sum rate over users in bit/s/Hz: ``[...]``."""
+    """Sum rate over users in bit/s/Hz: ``h`` ``[..., num_ue, num_bs_ant]``, ``w``
+    ``[..., num_bs_ant, num_ue]`` (complex) -> ``[...]`` real; the sum of :func:`user_rates` (same
+    arguments and units)."""
     return user_rates(h, w, noise_power).sum(dim=-1)

@@ -27,6 +27,7 @@ import torch
 from mimofm.core.rates import sum_rate
 from mimofm.core.validation import MimofmInputError, check_choice
 from mimofm.evaluation.classical_names import DEFAULT_METHODS, PRECISIONS
+from mimofm.evaluation.steps import StepCallback, StepCounter
 from mimofm.precoders import linear
 from mimofm.precoders.bounds import dpc_sum_capacity
 from mimofm.precoders.wmmse import wmmse
@@ -36,6 +37,7 @@ __all__ = [
     "ClassicalSpeedConfig",
     "CrossoverConfig",
     "classical_speed",
+    "classical_speed_steps",
     "form_crossover",
     "mimofm_kernels",
     "sionna_kernels",
@@ -159,11 +161,31 @@ def _thread_limit(threads: int):
     return stack
 
 
+def _implementations(precision: str, refs: Mapping[str, Mapping[str, Kernel]]) -> dict[str, dict]:
+    """mimofm's kernels at ``precision`` and each reference's, by implementation name."""
+    return {"mimofm": mimofm_kernels(precision)} | {name: dict(k) for name, k in refs.items()}
+
+
+def classical_speed_steps(
+    cfg: ClassicalSpeedConfig, references: Mapping[str, Mapping[str, Kernel]] | None = None
+) -> int:
+    """How many timings :func:`classical_speed` runs for ``cfg`` and ``references``: one per precision,
+    method and implementation that has the method."""
+    return sum(
+        m in kernels
+        for prec in cfg.precisions
+        for kernels in _implementations(prec, dict(references or {})).values()
+        for m in cfg.methods
+    )
+
+
 def classical_speed(
     h: torch.Tensor,
     cfg: ClassicalSpeedConfig,
     references: Mapping[str, Mapping[str, Kernel]] | None = None,
     progress: Callable[[str], None] | None = None,
+    *,
+    steps: StepCallback | None = None,
 ) -> dict:
     """Time every method of ``cfg`` in mimofm and in each reference, on the SNR-scaled channels ``h``.
 
@@ -172,6 +194,8 @@ def classical_speed(
         cfg: methods, precisions, repeats, threads.
         references: implementation name -> {method -> kernel}; a kernel takes a NumPy array when the name
             starts with ``numpy``, else a tensor. Methods a reference lacks are skipped for it.
+        progress: called with ``"precision · method · implementation"`` as each timing starts.
+        steps: called with ``(done, total)`` as each timing finishes (:func:`classical_speed_steps`).
     Returns:
         ``{"rows": [...], "machine": ..., "config": ...}``; each row: method, implementation, precision,
         batch, seconds_per_batch, precoders_per_second, sum_rate_mean and ``speedup_vs`` (mimofm rows:
@@ -185,11 +209,12 @@ def classical_speed(
     h128 = h.to(torch.complex128)
     batch = h.shape[0]
     rows = []
+    counter = StepCounter(classical_speed_steps(cfg, refs), steps)
     with _thread_limit(cfg.threads):
         for prec in cfg.precisions:
             hn = h.to(_DTYPE[prec]).numpy()
             ht = h.to(device=cfg.device, dtype=_DTYPE[prec])
-            impls = {"mimofm": mimofm_kernels(prec)} | {name: dict(k) for name, k in refs.items()}
+            impls = _implementations(prec, refs)
             for m in cfg.methods:
                 timed = {}
                 for impl, kernels in impls.items():
@@ -199,6 +224,7 @@ def classical_speed(
                         progress(f"{prec} · {m} · {impl}")
                     arg = hn if impl.startswith("numpy") else ht
                     secs, out = _timed(kernels[m], arg, cfg.repeats)
+                    counter.advance()
                     timed[impl] = secs
                     rows.append(
                         {
@@ -252,36 +278,40 @@ class CrossoverConfig:
         return cls(antennas=[16, 64], users=[2, 8], repeats=1, max_batch=32)
 
 
-def form_crossover(cfg: CrossoverConfig, progress: Callable[[str], None] | None = None) -> dict:
+def form_crossover(
+    cfg: CrossoverConfig, progress: Callable[[str], None] | None = None, *, steps: StepCallback | None = None
+) -> dict:
     """Seconds per precoder of ``cfg.iterations`` WMMSE updates in the user-space and the textbook form.
 
     Rows: num_bs_ant, num_ue, form (``user`` / ``antenna``), batch, seconds_per_precoder. Channels are the
     seeded clustered channels of :mod:`mimofm.evaluation.complexity` (median single-user SNR 10 dB).
+    ``progress(message)`` as each timing starts, ``steps(done, total)`` as it finishes (two forms per
+    ``(N, K)`` point with ``K ≤ N``).
     """
     from mimofm.evaluation.complexity import _channels
 
     rows = []
+    points = [(n, k) for n in cfg.antennas for k in cfg.users if k <= n]
+    counter = StepCounter(2 * len(points), steps)
     with _thread_limit(cfg.threads):
-        for n in cfg.antennas:
-            for k in cfg.users:
-                if k > n:
-                    continue
-                b = max(2, min(cfg.max_batch, cfg.work // (n * n)))
-                h = _channels(b, k, n, cfg.seed, "cpu")
-                for form in ("user", "antenna"):
-                    if progress:
-                        progress(f"N={n} K={k} {form}")
-                    fn = lambda x, f=form: wmmse(x, form=f, max_iter=cfg.iterations, tol=0.0)  # noqa: E731
-                    secs, _ = _timed(fn, h, cfg.repeats)
-                    rows.append(
-                        {
-                            "num_bs_ant": n,
-                            "num_ue": k,
-                            "form": form,
-                            "batch": b,
-                            "seconds_per_precoder": secs / b,
-                        }
-                    )
+        for n, k in points:
+            b = max(2, min(cfg.max_batch, cfg.work // (n * n)))
+            h = _channels(b, k, n, cfg.seed, "cpu")
+            for form in ("user", "antenna"):
+                if progress:
+                    progress(f"N={n} K={k} {form}")
+                fn = lambda x, f=form: wmmse(x, form=f, max_iter=cfg.iterations, tol=0.0)  # noqa: E731
+                secs, _ = _timed(fn, h, cfg.repeats)
+                counter.advance()
+                rows.append(
+                    {
+                        "num_bs_ant": n,
+                        "num_ue": k,
+                        "form": form,
+                        "batch": b,
+                        "seconds_per_precoder": secs / b,
+                    }
+                )
     return {
         "config": asdict(cfg),
         "rows": rows,

@@ -26,6 +26,7 @@ from mimofm.channels.types import ChannelSet
 from mimofm.core.linkbudget import LinkBudget, SNRSpec, median_gain
 from mimofm.core.rates import sum_rate
 from mimofm.core.validation import MimofmInputError
+from mimofm.evaluation.steps import StepCallback, StepCounter
 from mimofm.evaluation.wifoe_eval import (
     checkpoint_pilot_rule,
     file_pilot_energy,
@@ -59,7 +60,15 @@ __all__ = [
 
 @dataclass
 class EvalConfig:
-    """Everything that determines an evaluation's numbers (saved in the result JSON)."""
+    """Everything that determines an evaluation's numbers (saved in the result JSON).
+
+    ``precoders``: registry names (``mimofm precoders``) and bounds; ``data``: channel files (what
+    :func:`evaluate` loads; :func:`evaluate_sets` takes loaded sets). The SNR points: ``snr_db`` (dB, in
+    ``snr_convention``: ``site-median``, ``per-antenna`` or ``none``) or ``noise_dbm`` (dBm, with
+    ``tx_power_dbm`` in dBm and ``system_loss_db`` in dB: the :class:`~mimofm.core.linkbudget.LinkBudget`).
+    ``num_ue`` users per sample, ``[samples, num_ue, num_bs_ant]`` drawn with ``seed`` from the
+    ``positions`` split and run ``chunk`` samples at a time; the other fields are commented in the source.
+    """
 
     precoders: list[str]
     data: list[str] = field(default_factory=list)
@@ -228,12 +237,16 @@ def evaluate_sets(
     cfg: EvalConfig,
     progress: Callable[[str], None] | None = None,
     table: Mapping[str, PrecoderSpec] = CLASSICAL,
+    *,
+    steps: StepCallback | None = None,
 ) -> dict:
     """Evaluate ``cfg.precoders`` on loaded channel sets; returns the JSON-able result dict.
 
     Names are looked up in ``table`` (default: the classical precoders and bounds; a plug-in's table from
     :func:`~mimofm.precoders.registry.register_precoder`), then among the neural precoders, each built
-    once from its checkpoint (``cfg.checkpoints``, else the shipped one).
+    once from its checkpoint (``cfg.checkpoints``, else the shipped one). ``progress(message)`` names
+    each unit of work as it starts (set · SNR point · precoder); ``steps(done, total)`` counts them as
+    they finish (total: sets × SNR points × precoders).
     """
     cfg.validate(table)
     specs = build_precoders(cfg.classical(), cfg.checkpoints, table) if cfg.classical() else []
@@ -246,6 +259,8 @@ def evaluate_sets(
         for k_spec in specs:
             k_spec.check_configuration(cfg.num_ue, cs.num_bs_ant, f"--num-ue with {cs.name}")
     results = []
+    per_point = len(specs) + (model is not None)  # wifoe joins the classical and neural specs
+    counter = StepCounter(len(sets) * len(cfg.snr_points()) * per_point, steps)
     for cs in sets:
         h_users = sample_users(cs, cfg.num_ue, cfg.samples, cfg.seed, cfg.positions)  # [S, K, N] raw gains
         branch = _wifoe_branch(model, cs, cfg, progress)
@@ -267,6 +282,7 @@ def evaluate_sets(
                     spec, hs, cfg.chunk, None if spec.name == "wifoe" else h_est
                 )
                 per[spec.name] = (rates, iters, secs)
+                counter.advance()
             dpc = per.get("dpc")
             for spec in point_specs:
                 rates, iters, secs = per[spec.name]
@@ -410,6 +426,11 @@ def compare_checkpoints(
     }
 
 
-def evaluate(cfg: EvalConfig, progress: Callable[[str], None] | None = None) -> dict:
-    """Load ``cfg.data`` files and evaluate (see :func:`evaluate_sets`)."""
-    return evaluate_sets(load_sets(cfg.data), cfg, progress)
+def evaluate(
+    cfg: EvalConfig, progress: Callable[[str], None] | None = None, *, steps: StepCallback | None = None
+) -> dict:
+    """Load ``cfg.data`` files and evaluate (see :func:`evaluate_sets`): the paired evaluation of
+    ``mimofm eval`` -> the JSON-able result dict (rows: site, precoder, SNR, sum rate in bit/s/Hz with
+    its 95 % interval, seconds per precoder). ``progress(message)`` / ``steps(done, total)``: as
+    :func:`evaluate_sets`."""
+    return evaluate_sets(load_sets(cfg.data), cfg, progress, steps=steps)

@@ -30,6 +30,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from mimofm.channels.tr38901 import get_task
 from mimofm.core.validation import MimofmInputError
 from mimofm.evaluation.complexity import _channels, _timed, mimofm_multiplications
+from mimofm.evaluation.steps import StepCallback, StepCounter
 from mimofm.export import (
     export_fm_onnx,
     export_papp_onnx,
@@ -176,15 +177,19 @@ def _percentiles(fn: Callable, h: torch.Tensor, calls: int) -> dict[str, float]:
     return {"p50": float(p50), "p99": float(p99)}
 
 
-def latency(cfg: LatencyConfig, progress: Callable[[str], None] | None = None) -> dict:
+def latency(
+    cfg: LatencyConfig, progress: Callable[[str], None] | None = None, *, steps: StepCallback | None = None
+) -> dict:
     """``{"rows": [...], "machine": ...}``: seconds per precoder, ratio to WMMSE, precoders/s, budget
-    share."""
+    share. ``progress(message)`` as each (batch, method) timing starts, ``steps(done, total)`` as it
+    finishes (total: batches × methods)."""
     if "wmmse" not in cfg.methods:
         raise MimofmInputError("include wmmse: every time is reported as a ratio to it")
     rows = []
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     held: dict[str, torch.nn.Module] = {}  # the shipped models this run needs, each loaded once
+    counter = StepCounter(len(cfg.batches) * len(cfg.methods), steps)
     with tempfile.TemporaryDirectory() as d, torch.no_grad():
         fns = {m: _contender(m, cfg, Path(d), held) for m in cfg.methods}
         for b in cfg.batches:
@@ -198,6 +203,7 @@ def latency(cfg: LatencyConfig, progress: Callable[[str], None] | None = None) -
                     t[m] = tails[m]["p50"]
                 else:
                     t[m] = _timed(fn, h, cfg.repeats) / b
+                counter.advance()
             for m in cfg.methods:
                 rows.append(
                     {

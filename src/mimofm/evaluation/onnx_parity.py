@@ -1,7 +1,8 @@
 """Parity of exported ONNX graphs with their PyTorch models, on real channels.
 
-fm and papp are checked on a bundled held-out site at 20 dB median SNR (fm in both of its modes:
-maximum sum rate and random rate requests); wifoe end to end (pilots with the same noise, the user
+fm and papp are checked on a bundled held-out site at 20 dB median SNR (fm's factorised graph in both of
+its modes, maximum sum rate and random rate requests; fm's ``W`` graph in the maximum-sum-rate mode, the
+one it serves); wifoe end to end (pilots with the same noise, the user
 graph, the BS graph) on its task's test drops for every ``K`` of the task. Each check returns the
 largest absolute difference of ``W`` per mode; :data:`PARITY_TOLERANCE` is what export accepts.
 """
@@ -15,7 +16,7 @@ import torch
 
 from mimofm.channels.bundled import bundled_sites
 from mimofm.evaluation.wifoe_eval import task_draws
-from mimofm.export import run_onnx, run_wifoe_onnx
+from mimofm.export import ort_session, run_onnx, run_wifoe_onnx
 from mimofm.models.fm import FMPrecoder
 from mimofm.models.papp import PaPP
 from mimofm.models.wifoe import WiFoE
@@ -30,10 +31,18 @@ def onnx_parity(
 ) -> tuple[str, dict[str, float]]:
     """``(site name, {mode: max |ΔW|})`` of the fm or papp graph at ``path`` against ``model`` on
     ``samples`` draws of ``K = model.cfg.num_ue`` users ``[samples, K, N]`` from the first bundled site,
-    scaled to 20 dB median SNR (fm: modes ``maximum sum rate`` and ``rate requests``, requests
-    ``U(0, 3)`` bit/s/Hz; papp: ``student``)."""
+    scaled to 20 dB median SNR (fm: modes ``maximum sum rate`` and, for a factorised graph, ``rate
+    requests``, requests ``U(0, 3)`` bit/s/Hz; papp: ``student``)."""
     fm = isinstance(model, FMPrecoder)
-    modes = ("maximum sum rate", "rate requests") if fm else ("student",)
+    session = ort_session(path)
+    w_graph = session.get_modelmeta().custom_metadata_map.get("mimofm.output") == "W"
+    modes = (
+        ("student",)
+        if not fm
+        else ("maximum sum rate",)
+        if w_graph
+        else ("maximum sum rate", "rate requests")
+    )
     cs = bundled_sites()[0]
     g = cs.h.abs().square().sum(-1).median()
     k = model.cfg.num_ue
@@ -45,7 +54,7 @@ def onnx_parity(
         for mode in modes:
             r = rates if mode == "rate requests" else None
             w_t = (model(h, rates=r).w if fm else model(h)).numpy()
-            w_o = run_onnx(path, h.numpy(), None if r is None else r.numpy())
+            w_o = run_onnx(path, h.numpy(), None if r is None else r.numpy(), session=session)
             errs[mode] = float(np.abs(w_o - w_t).max())
     return cs.name, errs
 

@@ -34,6 +34,7 @@ from mimofm.core.linkbudget import FDDOperatingPoint
 from mimofm.core.rates import sum_rate
 from mimofm.core.validation import MimofmInputError
 from mimofm.evaluation.complexity import _channels, _timed
+from mimofm.evaluation.steps import StepCallback, StepCounter
 from mimofm.evaluation.wifoe_eval import checkpoint_pilot_rule, rule_pilot_snr
 from mimofm.models.zoo import load_fm, load_papp, load_wifoe, shipped_checkpoint
 from mimofm.precoders.registry import get_precoder
@@ -95,7 +96,9 @@ def _neural(shipped: torch.nn.Module, k: int, n: int) -> tuple[Callable[[torch.T
     return (lambda h: _w(model(h.to(torch.complex64)))), trained
 
 
-def _point(sweep: str, k: int, n: int, cfg: ScalingConfig, shipped: dict, progress) -> list[dict]:
+def _point(
+    sweep: str, k: int, n: int, cfg: ScalingConfig, shipped: dict, progress, counter: StepCounter
+) -> list[dict]:
     h = _channels(cfg.batch, k, n, cfg.seed + 1000 * k + n, "cpu")
     rows, times, rates = [], {}, {}
     for m in cfg.methods:
@@ -118,6 +121,7 @@ def _point(sweep: str, k: int, n: int, cfg: ScalingConfig, shipped: dict, progre
                 if trained
                 else None
             )
+        counter.advance()
         rows.append({"sweep": sweep, "num_ue": k, "num_bs_ant": n, "method": m, "note": note})
     for r in rows:
         m = r["method"]
@@ -130,7 +134,13 @@ def _point(sweep: str, k: int, n: int, cfg: ScalingConfig, shipped: dict, progre
     return rows
 
 
-def _wifoe_rows(cfg: ScalingConfig, progress) -> list[dict]:
+def _wifoe_users(cfg: ScalingConfig) -> list[int]:
+    """The user counts of the wifoe sweep: ``cfg.users`` that its task's array can serve."""
+    return [k for k in cfg.users if k <= get_task(cfg.wifoe_task).num_bs_ant] if cfg.wifoe_task else []
+
+
+def _wifoe_rows(cfg: ScalingConfig, progress, counter: StepCounter | None = None) -> list[dict]:
+    counter = counter or StepCounter(0)
     task = get_task(cfg.wifoe_task)
     model = load_wifoe(None)
     pilot = rule_pilot_snr(
@@ -143,7 +153,7 @@ def _wifoe_rows(cfg: ScalingConfig, progress) -> list[dict]:
         )
     pos = load_task(task.name, DEFAULT_POSITIONS).split("test")
     rows = []
-    for k in [k for k in cfg.users if k <= task.num_bs_ant]:
+    for k in _wifoe_users(cfg):
         if progress:
             progress(f"wifoe users: {task.name} N_U={k}")
         h = draw_task_samples(pos, cfg.batch, k, cfg.seed + k, cfg.wifoe_snr_db)
@@ -158,6 +168,7 @@ def _wifoe_rows(cfg: ScalingConfig, progress) -> list[dict]:
                 m: float(sum_rate(h.to(torch.complex128), f(h).to(torch.complex128)).mean())
                 for m, f in fns.items()
             }
+        counter.advance()
         inside = task.min_ue <= k <= task.max_ue
         for m in fns:
             rows.append(
@@ -180,23 +191,25 @@ def _wifoe_rows(cfg: ScalingConfig, progress) -> list[dict]:
     return rows
 
 
-def scaling(cfg: ScalingConfig, progress: Callable[[str], None] | None = None) -> dict:
+def scaling(
+    cfg: ScalingConfig, progress: Callable[[str], None] | None = None, *, steps: StepCallback | None = None
+) -> dict:
     """``{"rows": [...], "config", "machine"}`` (row keys: sweep — ``N_T``, ``N_U`` or ``wifoe N_U (task)``
     —, num_ue, num_bs_ant, method, note,
     seconds_per_precoder, time_ratio_to_wmmse, sum_rate, ratio_to_wmmse — the last two ``None`` where no
-    trained model exists at that size)."""
+    trained model exists at that size). ``progress(message)`` as each (point, method) timing starts,
+    ``steps(done, total)`` as it finishes (a wifoe user count is one step)."""
     cfg.validate()
     # the shipped neural models, loaded once for every point
     shipped = {m: load_fm() if m == "fm" else load_papp() for m in NEURAL if m in cfg.methods}
     rows = []
-    for n in cfg.antennas:
-        if n >= cfg.users_fixed:
-            rows += _point("N_T", cfg.users_fixed, n, cfg, shipped, progress)
-    for k in cfg.users:
-        if k <= cfg.antennas_fixed:
-            rows += _point("N_U", k, cfg.antennas_fixed, cfg, shipped, progress)
+    points = [("N_T", cfg.users_fixed, n) for n in cfg.antennas if n >= cfg.users_fixed]
+    points += [("N_U", k, cfg.antennas_fixed) for k in cfg.users if k <= cfg.antennas_fixed]
+    counter = StepCounter(len(points) * len(cfg.methods) + len(_wifoe_users(cfg)), steps)
+    for sweep, k, n in points:
+        rows += _point(sweep, k, n, cfg, shipped, progress, counter)
     if cfg.wifoe_task:
-        rows += _wifoe_rows(cfg, progress)
+        rows += _wifoe_rows(cfg, progress, counter)
     return {
         "config": dataclasses.asdict(cfg),
         "rows": rows,

@@ -7,7 +7,8 @@ are real ``[B, K]``, an antenna mask ``[B, N]``, a power scale ``[B]``. Rates ar
 units of the total power budget, energies in W.
 
 * :func:`structured_precoder`: the optimal linear-beamforming structure from ``2K`` parameters ``(λ, p)``
-  (fm's and papp's heads); :func:`rzf_directions` its ``λ = 1/K`` basis (fm's ``rzf-mix`` head).
+  (fm's and papp's heads); :func:`rzf_directions` its ``λ = 1/K`` basis (fm's ``rzf-mix`` head);
+  :func:`structured_precoder_real` the same map in real arithmetic (the ONNX graphs' form).
 * :func:`hybrid_structure`: a hybrid (analog × digital) precoder from ``3K`` parameters (papp's hybrid
   student).
 * :func:`transmit`: mask, normalize and scale a beam matrix (fm's output layer).
@@ -30,6 +31,7 @@ __all__ = [
     "prune_antennas",
     "rzf_directions",
     "structured_precoder",
+    "structured_precoder_real",
     "transmit",
 ]
 
@@ -75,6 +77,37 @@ def structured_precoder(h: torch.Tensor, lam: torch.Tensor, p: torch.Tensor) -> 
     # a softmax share can underflow to exactly 0: √0 has an infinite derivative (0·∞ = NaN in backward)
     x = x * torch.sqrt(p.to(torch.float64).clamp_min(1e-300))[..., None, :].to(x.dtype)
     return precoder_from_x(h64, x).to(torch.complex64)  # [B, N, K]
+
+
+def structured_precoder_real(
+    h_re: torch.Tensor, h_im: torch.Tensor, lam: torch.Tensor, p: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`structured_precoder` in real arithmetic, in the inputs' dtype: ``(W_re, W_im)`` ``[B, N, K]``.
+
+    ``h_re``, ``h_im`` ``[B, K, N]`` the SNR-scaled channel's real and imaginary parts, ``lam``, ``p``
+    ``[B, K]`` as :func:`structured_precoder` (total power ``Σ p``). The complex ``K × K`` system
+    ``M = I + Λ H H^H`` is inverted through its real ``2K × 2K`` embedding ``[[M_re, -M_im], [M_im, M_re]]``,
+    whose inverse is ``[[X_re, -X_im], [X_im, X_re]]`` with ``X = M^{-1}``; one ``torch.linalg.inv_ex`` (no
+    error-check side effect, so that it exports to ONNX as one ``Inverse``). For graphs without complex
+    tensors (ONNX); in float32 its error grows with the conditioning of ``M`` (docs/fm.md, "Export").
+    """
+    k = h_re.shape[-2]
+    h_re_t, h_im_t = h_re.transpose(-2, -1), h_im.transpose(-2, -1)  # [B, K, N] -> [B, N, K]
+    # G = H H^H = (A + iB)(Aᵀ - iBᵀ): re = A Aᵀ + B Bᵀ, im = B Aᵀ - A Bᵀ  [B, K, K]
+    g_re = h_re @ h_re_t + h_im @ h_im_t
+    g_im = h_im @ h_re_t - h_re @ h_im_t
+    eye = torch.eye(k, dtype=h_re.dtype, device=h_re.device)
+    m_re, m_im = eye + lam[..., :, None] * g_re, lam[..., :, None] * g_im  # I + Λ G  [B, K, K]
+    # real embedding [B, 2K, 2K]: rows [M_re, -M_im] over [M_im, M_re]
+    emb = torch.cat([torch.cat([m_re, -m_im], -1), torch.cat([m_im, m_re], -1)], -2)
+    inv = torch.linalg.inv_ex(emb)[0]  # [B, 2K, 2K]
+    x_re, x_im = inv[..., :k, :k], inv[..., k:, :k]  # M^{-1} = X_re + i X_im  [B, K, K]
+    # V = H^H X = (Aᵀ - iBᵀ)(X_re + i X_im)  [B, N, K]
+    v_re = h_re_t @ x_re + h_im_t @ x_im
+    v_im = h_re_t @ x_im - h_im_t @ x_re
+    norm = torch.sqrt((v_re.square() + v_im.square()).sum(-2, keepdim=True).clamp_min(1e-30))  # [B, 1, K]
+    scale = torch.sqrt(p)[..., None, :] / norm  # [B, 1, K]
+    return v_re * scale, v_im * scale
 
 
 def hybrid_structure(
