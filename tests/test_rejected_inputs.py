@@ -67,6 +67,13 @@ def _bad_split(tmp):
     read_split_file(tmp / "split.npy", cs)
 
 
+def _onnx_output(tmp):
+    from mimofm.export import export_fm_onnx
+    from mimofm.models.zoo import load_fm
+
+    export_fm_onnx(load_fm(), tmp / "fm.onnx", output="X")
+
+
 CASES = {
     "nan-channel": lambda tmp: mrt(_with_nan(_h())),
     "zero-user": lambda tmp: zf(torch.zeros(2, 4, dtype=torch.complex64)),
@@ -86,6 +93,7 @@ CASES = {
     "unknown-setting": lambda tmp: wmmse(_h(), setting="fast"),
     "unknown-precision": lambda tmp: zf(_h(), precision="quad"),
     "bad-split": _bad_split,
+    "onnx-output": _onnx_output,
     "unknown-scene": lambda tmp: (
         __import__("mimofm.channels.raytrace", fromlist=["SiteSpec"])
         .SiteSpec("x", "atlantis", (0.0, 0.0))
