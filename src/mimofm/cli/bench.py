@@ -112,7 +112,8 @@ def latency_command(
         )
     listing.caption = (
         f"need: {res['needed_per_second']:,} precoders/s per cell (100 MHz NR, 30 kHz SCS, 4-RB "
-        "subbands, 0.5 ms slots); the ONNX contenders include the float64 K×K step forming W; batch 1: "
+        "subbands, 0.5 ms slots); fm-onnx's graph outputs W, papp-onnx includes the float64 K×K step "
+        "forming W; batch 1: "
         "p50 and p99 of 200 calls after 10 warm-up calls"
     )
     _emit_and_save(fmt, listing, res, json_out, out)
