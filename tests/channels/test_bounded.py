@@ -1,6 +1,7 @@
 """Bounded resources on hostile and huge files (issue 27): refused before reading, links out refused, blocks
 give the same site as a whole read, the memory budget, atomic output under kill -9, --force over a symlink."""
 
+import json
 import os
 import random
 import signal
@@ -184,6 +185,10 @@ def test_kill_9_during_import_leaves_the_old_or_the_new_site(tmp_path):
     assert len(names) > 1  # some kills landed after a completed import
     leftovers = [p.name for p in tmp_path.iterdir() if p.name not in ("h.npy", "site.h5")]
     assert all(n.startswith(".site.h5.") and n.endswith(".tmp") for n in leftovers)
+    # each import sweeps what killed writers left: at most the last child's temporary file remains
+    assert len(leftovers) <= 1
+    import_site(tmp_path / "h.npy", out, name="final")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["h.npy", "site.h5"]
 
 
 def test_no_overwrite_refuses_a_file_that_appears(tmp_path):
@@ -210,3 +215,22 @@ def test_streams_keep_los_positions_split(tmp_path, monkeypatch):
     np.testing.assert_array_equal(site.los.numpy(), los)
     np.testing.assert_array_equal(site.split.numpy(), split)
     np.testing.assert_allclose(site.positions.numpy(), pos)
+
+
+def test_a_write_sweeps_dead_writers_temporary_files_only(tmp_path):
+    import socket
+    import subprocess
+
+    from mimofm._io import write_json
+
+    host = socket.gethostname()
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that no longer runs
+    stale = tmp_path / f".r.json.{host}-{dead.pid}.abc.tmp"
+    live = tmp_path / f".r.json.{host}-{os.getpid()}.def.tmp"
+    other_host = tmp_path / f".r.json.elsewhere-{dead.pid}.ghi.tmp"
+    for p in (stale, live, other_host):
+        p.write_text("partial")
+    write_json(tmp_path / "r.json", {"a": 1})
+    assert not stale.exists() and live.exists() and other_host.exists()
+    assert json.loads((tmp_path / "r.json").read_text()) == {"a": 1}
