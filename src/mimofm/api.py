@@ -48,6 +48,7 @@ from mimofm.models.zoo import (
     load_fm,
     load_papp,
     load_wifoe,
+    polished,
     precoder_catalog,
     shipped_checkpoint,
 )
@@ -163,11 +164,12 @@ def _build(name: str, checkpoint: str | None, task: str | None) -> PrecoderModul
         model = load_fm(checkpoint)
 
         def fm(net: nn.Module, hb: torch.Tensor, rb: torch.Tensor | None) -> torch.Tensor:
-            if rb is not None and steps:
-                raise MimofmInputError("fm-refined is the maximum-sum-rate mode; use fm for rate targets")
+            if rb is not None and (steps or entry.wmmse_steps):
+                raise MimofmInputError(f"{name} is the maximum-sum-rate mode; use fm for rate targets")
             net.check_input(hb, rb)
             with torch.no_grad():
-                return net(hb.to(torch.complex64), rates=rb, refine_steps=steps).w.to(hb.dtype)
+                w = net(hb.to(torch.complex64), rates=rb, refine_steps=steps).w
+            return polished(hb, w, entry.wmmse_steps).to(hb.dtype)
 
         return PrecoderModule(name, fm, model)
     if entry is not None and entry.num_rf is None:  # papp, papp-refined, papp-csi, papp-hbf, papp-lite
@@ -177,7 +179,8 @@ def _build(name: str, checkpoint: str | None, task: str | None) -> PrecoderModul
         def papp(net: nn.Module, hb: torch.Tensor, rb: torch.Tensor | None) -> torch.Tensor:
             net.check_input(hb)
             with torch.no_grad():
-                return net(hb.to(torch.complex64), refine_steps=steps).to(hb.dtype)
+                w = net(hb.to(torch.complex64), refine_steps=steps)
+            return polished(hb, w, entry.wmmse_steps).to(hb.dtype)
 
         return PrecoderModule(name, papp, student, rates_error="papp has no rate-target mode; use fm")
     if checkpoint is not None:

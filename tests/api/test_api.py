@@ -110,3 +110,27 @@ def test_refined_precoders_take_a_checkpoint_and_gain_over_their_base():
         )
     with pytest.raises(MimofmInputError, match="maximum-sum-rate"):
         mimofm.load_precoder("fm-refined")(h, rate_targets=torch.ones(16, 4))
+
+
+def test_wmmse_polished_precoders_are_one_update_on_the_network_and_never_below_it():
+    from mimofm.core.rates import sum_rate
+    from mimofm.precoders.wmmse import wmmse
+    from tests.conftest import correlated
+
+    h = correlated(12, 6, 32, seed=3, snr_db=0.0).to(torch.complex64)
+    h64 = h.to(torch.complex128)
+    for base in ("fm", "papp"):
+        plain = mimofm.load_precoder(base)(h)
+        polished = mimofm.load_precoder(f"{base}+wmmse-1")(h)
+        expect = wmmse(h64, start=plain.to(torch.complex128), max_iter=1, tol=0.0).w
+        torch.testing.assert_close(polished, expect.to(h.dtype), rtol=1e-4, atol=1e-5)
+        assert bool(
+            (
+                sum_rate(h64, polished.to(torch.complex128))
+                >= sum_rate(h64, plain.to(torch.complex128)) - 1e-5
+            ).all()
+        )
+    two = mimofm.load_precoder("papp+wmmse-2")(h).to(torch.complex128)
+    assert float(sum_rate(h64, two).mean()) > float(sum_rate(h64, polished.to(torch.complex128)).mean())
+    with pytest.raises(MimofmInputError, match="maximum-sum-rate"):
+        mimofm.load_precoder("fm+wmmse-1")(h, rate_targets=torch.ones(12, 6))

@@ -161,3 +161,27 @@ def test_classical_speed_section_shows_ratios_rates_and_the_crossover():
     assert "| rzf-eq | 370,000 | 189,000 | 1.96 | 114,000 | 3.23 |  | 6.3100 | 6.3100 | 6.3100 |" in text
     assert "| 64 | 20.0 (10 / 200 µs) |" in text and "Batch per call: 256 at N_T = 64" in text
     assert "Command: `cmd-a`" in text and "Command: `cmd-b`" in text and "figures/crossover.png" in text
+
+
+def test_frontier_section_has_a_subsection_per_configuration(tmp_path):
+    def row(p, rate, ratio, t):
+        return {
+            "site": "s1", "snr_db": 0.0, "kind": "precoder", "precoder": p, "sum_rate_mean": rate,
+            "ratio_to_wmmse": ratio, "seconds_per_precoder": t,
+        }  # fmt: skip
+
+    files = []
+    for k, fast_neural in ((4, False), (16, True)):
+        rows = [row("papp", 9.5, 0.95, 1e-6 if fast_neural else 1e-4), row("wmmse-1", 9.7, 0.97, 1e-5)]
+        rows.append(row("wmmse", 10, 1, 1e-3))
+        f = tmp_path / f"front{k}.json"
+        spec = {"num_ue": k, "num_bs_ant": 64, "samples": 8, "chunk": 8}
+        f.write_text(json.dumps({"rows": rows, "spec": spec, "threads": 1}))
+        files.append(str(f))
+    old = tmp_path / "old.md"
+    old.write_text("# x\n\n## Summary\ns\n\n3GPP 38.901 tasks T1–T9 rows\n\n## Quality on the held-out\nq\n")
+    page = main(["--keep", str(old), "--frontier", *files])
+    four, sixteen = page.index("### 4 users × 64 antennas"), page.index("### 16 users × 64 antennas")
+    assert four < sixteen
+    assert "0 dB: no neural precoder on the frontier" in page[four:sixteen]
+    assert "0 dB: papp on the frontier" in page[sixteen:]

@@ -44,7 +44,15 @@ def test_one_checkpoint_each_serves_every_configuration_and_the_table_reads_the_
     doc = run_configurations(spec, checkpoints=_tiny_checkpoints(tmp_path))
     configs = {(r["num_ue"], r["num_bs_ant"]) for r in doc["rows"]}
     assert configs == {(2, 16), (8, 32)}
-    assert {r["precoder"] for r in doc["rows"]} == {"fm", "papp", "zf-wf", "rzf", "wmmse"}
+    assert {r["precoder"] for r in doc["rows"]} == {
+        "fm", "fm+wmmse-1", "papp", "papp+wmmse-1", "papp+wmmse-2", "wmmse-3", "zf-wf", "rzf", "wmmse",
+    }  # fmt: skip
+    # the WMMSE updates after a network never lose rate, and start no lower than ZF-WF
+    rate = {(r["precoder"], r["site"], r["num_ue"]): r["sum_rate_mean"] for r in doc["rows"]}
+    for (p, site, k), v in rate.items():
+        if "+wmmse" in p:
+            base = p.split("+")[0]
+            assert v >= rate[(base, site, k)] - 1e-9 and v >= rate[("zf-wf", site, k)] - 1e-9
     header, rows = summary_rows(doc, "fm")
     assert header[:3] == ["data", "K", "N_t"] and len(rows) == 2
     # the table's cell is the mean over the three held-out sites of the rows' ratio to WMMSE

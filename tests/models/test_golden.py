@@ -24,6 +24,10 @@ GOLDEN: dict[tuple[str, int, int, float], float] = {
     ("papp", 4, 64, 10.0): 0.9850449939817721,
     ("papp", 8, 32, 20.0): 0.9714494127611916,
     ("papp", 2, 16, 0.0): 0.9992269375529723,
+    # the networks followed by WMMSE updates (mimofm.models.zoo.polished): pinned with the same checkpoints
+    ("papp+wmmse-1", 16, 64, 10.0): 0.9385969039159309,
+    ("papp+wmmse-2", 8, 32, 20.0): 0.9810999169721247,
+    ("fm+wmmse-1", 4, 64, 0.0): 0.9922090144634462,
     ("papp-lite", 4, 64, 10.0): 0.9555892566496064,
     ("papp-csi", 4, 64, 10.0): 0.9596170166206681,
     ("papp-hbf", 4, 64, 10.0): 0.9505595410447212,

@@ -76,3 +76,12 @@ def test_refined_counts_add_the_steps_to_the_base():
     assert refine_multiplications(4, 0) == 0.0 and refine_multiplications(4, 20) > refine_multiplications(
         4, 10
     )
+
+
+def test_wmmse_polished_counts_add_the_updates_and_the_start_to_the_network():
+    k, n = 4, 64
+    base = mimofm_multiplications("papp", k, n)
+    one, two = mimofm_multiplications("papp+wmmse-1", k, n), mimofm_multiplications("papp+wmmse-2", k, n)
+    update = mimofm_multiplications("wmmse-2", k, n, 2.0) - mimofm_multiplications("wmmse-1", k, n, 1.0)
+    assert one > base + mimofm_multiplications("wmmse-1", k, n, 1.0)
+    assert two - one == pytest.approx(update)

@@ -134,3 +134,65 @@ def test_starved_users_do_not_break_the_iteration():
     from mimofm.precoders.wmmse import _switch_off_starved
 
     assert _switch_off_starved(u, torch.ones(1, 2, dtype=torch.float64))[0, 1] == 0
+
+
+def _bisected_step(h, w0, power=1.0):
+    """One textbook WMMSE update from ``w0`` with μ bisected so that ‖W‖² = power (independent of mimofm's
+    Newton solve and of its user-space form)."""
+    u, v = wmmse_receivers(h @ w0)
+    lo = torch.full(h.shape[:-2], 1e-12, dtype=torch.float64)
+    hi = torch.full(h.shape[:-2], 1e6, dtype=torch.float64)
+    for _ in range(200):
+        mid = (lo * hi).sqrt()
+        too_much = total_power(wmmse_precoder(h, u, v, mid)) > power
+        lo, hi = torch.where(too_much, mid, lo), torch.where(too_much, hi, mid)
+    return wmmse_precoder(h, u, v, (lo * hi).sqrt())
+
+
+@pytest.mark.parametrize("form", ["user", "antenna"])
+def test_start_from_a_given_precoder_is_one_textbook_update(form):
+    """``start=W0, max_iter=1``: exactly one WMMSE update from W0 (the warm start of ``papp+wmmse-1``)."""
+    h = correlated(8, 4, 16, seed=11, snr_db=5.0)
+    w0 = mrt(h)
+    r = wmmse(h, start=w0, max_iter=1, tol=0.0, form=form)
+    expect = _bisected_step(h, w0)
+    torch.testing.assert_close(r.w, expect, rtol=1e-7, atol=1e-8)
+    torch.testing.assert_close(r.start_sum_rate, sum_rate(h, w0), rtol=1e-10, atol=0)
+    assert bool((r.sum_rate > r.start_sum_rate).all())
+
+
+def test_start_outside_the_row_space_is_projected_and_never_lost():
+    """A start with power in the users' null space enters as its row-space part at full power: every
+    h_u^H w_k kept, so no rate lost; 0 updates return exactly that projection, and i updates never fall
+    below the start."""
+    h = rayleigh(6, 3, 10, seed=12, snr_db=0.0)
+    w_row = zf_wf(h)
+    null = torch.eye(10, dtype=h.dtype) - h.mH @ torch.linalg.solve(h @ h.mH, h)  # [B, N, N] projector
+    junk = null @ torch.randn(6, 10, 3, dtype=h.dtype, generator=torch.Generator().manual_seed(0))
+    w0 = 0.5 * (w_row + junk)  # less than full power in the row space, the rest wasted
+    r0 = wmmse(h, start=w0, max_iter=0, tol=0.0)
+    torch.testing.assert_close(r0.w, w_row / total_power(w_row).sqrt()[:, None, None], rtol=1e-9, atol=1e-10)
+    assert bool((r0.sum_rate >= sum_rate(h, w0)).all())
+    r2 = wmmse(h, start=w0, max_iter=2, tol=0.0)
+    assert bool((r2.sum_rate >= r0.sum_rate - 1e-12).all())
+
+
+def test_start_among_the_classical_starts_keeps_the_best():
+    """``start_only=False``: the given start competes with ZF-WF/RZF/MRT; a poor start (MRT at high SNR)
+    loses to ZF-WF and the result equals the paper setting's, a start better than all of them is kept."""
+    h = correlated(8, 4, 16, seed=13, snr_db=30.0)
+    poor = wmmse(h, start=mrt(h), start_only=False, max_iter=2, tol=0.0)
+    plain = wmmse(h, max_iter=2, tol=0.0)
+    torch.testing.assert_close(poor.w, plain.w, rtol=1e-12, atol=1e-13)
+    good = wmmse(h, setting="reference").w  # converged: a better start than any classical one
+    kept = wmmse(h, start=good, start_only=False, max_iter=0, tol=0.0)
+    torch.testing.assert_close(kept.sum_rate, sum_rate(h, good), rtol=1e-9, atol=0)
+    assert bool((kept.start_sum_rate > plain.start_sum_rate).all())
+
+
+def test_start_is_checked():
+    h = rayleigh(2, 2, 4)
+    with pytest.raises(MimofmInputError, match="start"):
+        wmmse(h, start=torch.zeros(2, 4, 3, dtype=h.dtype))
+    with pytest.raises(MimofmInputError, match="start"):
+        wmmse(h, start=mrt(h), setting="reference")

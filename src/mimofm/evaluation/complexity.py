@@ -121,6 +121,12 @@ def mimofm_multiplications(name: str, k: int, n: int, iterations: float | None =
         return gram + 3 * evaluation + i * (2 * evaluation + 2 / 3 * (k + 1) ** 3 + 8 * k * k)
     if name == "qos":
         return gram + i * (_SOLVE * k**3 + 4 * k) + _SOLVE * k**3 + 4 * n * k * k + _SOLVE * k**3
+    if "+wmmse-" in name:  # the network + G, the start's projection G^{-1} H W and i user-space updates
+        base_name, steps = name.split("+wmmse-")
+        base = mimofm_multiplications(base_name, k, n, iterations)
+        polish = mimofm_multiplications(f"wmmse-{steps}", k, n, float(steps))
+        start = 4 * n * k * k + _SOLVE * k**3
+        return None if base is None or polish is None else base + polish + start
     if name.endswith("-refined"):  # the base precoder + the user-space sum-rate steps on its (λ, p)
         from mimofm.precoders.refine import refine_multiplications
 

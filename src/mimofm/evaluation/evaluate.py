@@ -143,20 +143,21 @@ class EvalConfig:
 def assign_checkpoint(cfg: EvalConfig, checkpoint: str) -> EvalConfig:
     """``cfg`` with ``checkpoint`` (a stem) serving its one neural model: wifoe's (then no other neural
     precoder may be asked for: ambiguous), else the one checkpoint name the neural precoders of
-    ``cfg.precoders`` are served by (``fm-refined`` / ``papp-refined`` serve ``fm`` / ``papp``'s)."""
+    ``cfg.precoders`` are served by (``fm-refined`` / ``papp+wmmse-1`` serve ``fm`` / ``papp``'s)."""
     if cfg.has_wifoe:
-        others = sorted({p.removesuffix("-refined") for p in cfg.classical()} & set(NEURAL_CHECKPOINTS))
+        others = sorted({NEURAL[p].checkpoint for p in cfg.classical() if p in NEURAL})
         if others:
             raise MimofmInputError(
                 f"`--checkpoint` with wifoe and {', '.join(others)} is ambiguous; evaluate them "
                 "in separate runs"
             )
         return replace(cfg, wifoe_checkpoint=checkpoint)
-    neural = sorted({p.removesuffix("-refined") for p in cfg.precoders} & set(NEURAL_CHECKPOINTS))
+    neural = sorted({NEURAL[p].checkpoint for p in cfg.precoders if p in NEURAL})
     if len(neural) != 1:
         raise MimofmInputError(
-            f"`--checkpoint` needs exactly one neural precoder ({', '.join(NEURAL_CHECKPOINTS)}, "
-            f"or fm-refined / papp-refined) in `--precoder`, got {neural or 'none'}"
+            f"`--checkpoint` needs exactly one neural precoder ({', '.join(NEURAL_CHECKPOINTS)}) in "
+            f"`--precoder`, with or without its variants (e.g. papp, papp-refined, papp+wmmse-1), got "
+            f"{neural or 'none'}"
         )
     return replace(cfg, checkpoints={**cfg.checkpoints, neural[0]: checkpoint})
 

@@ -431,12 +431,17 @@ CONFIGURATIONS_INTRO = (
     "TR 38.901 arrays no fm/papp model trained on (T10: 16×8 = 128 antennas, T6: 16×16 = 256). Cells: "
     "mean over the group's sites of the sum rate ÷ converged WMMSE's on paired samples; `min`: the "
     "lowest site and SNR; `≥ ZF-WF`: at or above ZF-WF at every site and SNR. Targets: ≥ 0.99 at "
-    "4 × 64, ≥ 0.97 elsewhere."
+    "4 × 64, ≥ 0.97 elsewhere. `fm+wmmse-1`, `papp+wmmse-1`, `papp+wmmse-2`: the same checkpoints followed "
+    "by one or two user-space WMMSE updates from the best (by sum rate) of the network's precoder and "
+    "WMMSE's ZF-WF/RZF/MRT starts (`mimofm.models.zoo.polished`), so never below the network or ZF-WF; "
+    "`wmmse-3`, WMMSE stopped after 3 updates from its own start, is the classical point of similar cost."
 )
 FRONTIER_INTRO = (
     "A neural precoder earns its place only where no classical method is both at least as fast and at "
     "least as good. Contenders include WMMSE stopped after 1, 2, 3, 5 and 10 iterations (user-space "
-    "form). Figure: `docs/figures/frontier.png`."
+    "form), and the networks followed by one or two WMMSE updates from the best of their precoder and "
+    "WMMSE's classical starts (`papp+wmmse-1`, `papp+wmmse-2`, `fm+wmmse-1`; their time includes the "
+    "network's). Figures: `docs/figures/frontier.png` (4 × 64), `docs/figures/frontier_16x64.png`."
 )
 
 
@@ -450,9 +455,16 @@ def configurations_section(doc: dict, command: str) -> list[str]:
     return study_section(CONFIGURATIONS_HEADING, CONFIGURATIONS_INTRO, configurations.render(doc), command)
 
 
-def frontier_section(doc: dict, command: str) -> list[str]:
-    """The frontier study's section: per SNR, time per precoder, ratio to WMMSE, frontier membership."""
-    return study_section(FRONTIER_HEADING, FRONTIER_INTRO, frontier.render(doc), command)
+def frontier_section(docs: list[dict], command: str) -> list[str]:
+    """The frontier study's section: per configuration (one ``docs`` entry each, a subsection when there
+    are several) and SNR, time per precoder, ratio to WMMSE, frontier membership."""
+    if len(docs) == 1:
+        return study_section(FRONTIER_HEADING, FRONTIER_INTRO, frontier.render(docs[0]), command)
+    parts = []
+    for doc in docs:
+        k, n = doc["spec"]["num_ue"], doc["spec"]["num_bs_ant"]
+        parts += [f"### {k} users × {n} antennas", "", frontier.render(doc).rstrip(), ""]
+    return study_section(FRONTIER_HEADING, FRONTIER_INTRO, "\n".join(parts), command)
 
 
 CLASSICAL_SPEED_HEADING = "## Classical precoders side by side: mimofm, NumPy, Sionna"
@@ -522,7 +534,7 @@ class PageInputs:
     tradeoff_command: str = "mimofm eval --precoder fm --rate-targets random ..."
     configurations: Path | None = None  # benchmarks/configurations.py's JSON
     configurations_command: str = CONFIGURATIONS_COMMAND
-    frontier: Path | None = None  # benchmarks/frontier.py's JSON
+    frontier: list[Path] | None = None  # benchmarks/frontier.py's JSON, one per configuration
     frontier_command: str = "python benchmarks/frontier.py --threads 2 --json runs/frontier.json"
     classical: Path | None = None  # mimofm bench classical's JSON
     classical_command: str = CLASSICAL_SPEED_COMMAND
@@ -578,7 +590,13 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--latency-1core-command", default=d.latency_1core_command)
     ap.add_argument("--configurations", type=Path, default=None, help="JSON of benchmarks/configurations.py")
     ap.add_argument("--configurations-command", default=d.configurations_command)
-    ap.add_argument("--frontier", type=Path, default=None, help="JSON of benchmarks/frontier.py")
+    ap.add_argument(
+        "--frontier",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="JSON of benchmarks/frontier.py (one per K × N_t)",
+    )
     ap.add_argument("--frontier-command", default=d.frontier_command)
     ap.add_argument("--classical", type=Path, default=None, help="JSON of mimofm bench classical")
     ap.add_argument("--classical-command", default=d.classical_command)
@@ -682,7 +700,7 @@ def benchmarks_page(a: PageInputs, made: str) -> str:
     )
     lines += section(
         a.frontier,
-        lambda: frontier_section(json.loads(a.frontier.read_text()), a.frontier_command),
+        lambda: frontier_section([json.loads(f.read_text()) for f in a.frontier], a.frontier_command),
         FRONTIER_HEADING,
     )
     lines += section(

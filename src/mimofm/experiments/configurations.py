@@ -25,7 +25,7 @@ __all__ = ["QUICK", "ConfigSpec", "render", "run_configurations", "subarray_set"
 
 log = logging.getLogger(__name__)
 
-NEURAL = ("fm", "papp")
+NEURAL = ("fm", "fm+wmmse-1", "papp", "papp+wmmse-1", "papp+wmmse-2")
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class ConfigSpec:
     extra_num_ue: tuple[int, ...] = (4, 8)
     snrs_db: tuple[float, ...] = (0.0, 10.0, 20.0, 30.0)
     samples: int = 200  # multi-user samples per (file, K, N_t, SNR)
-    precoders: tuple[str, ...] = ("fm", "papp", "zf-wf", "rzf", "wmmse")
+    precoders: tuple[str, ...] = (*NEURAL, "wmmse-3", "zf-wf", "rzf", "wmmse")
     seed: int = 0
 
 
@@ -129,9 +129,10 @@ def summary_rows(doc: dict, precoder: str) -> tuple[list[str], list[list[str]]]:
 
 
 def render(doc: dict) -> str:
-    """Markdown: one table per neural precoder (and ZF-WF, the classical floor) of sum rate ÷ WMMSE."""
+    """Markdown: one table per neural precoder (and WMMSE stopped after 3 updates, ZF-WF and RZF) of sum
+    rate ÷ WMMSE."""
     lines = []
-    for p in [*NEURAL, "zf-wf", "rzf"]:
+    for p in [*NEURAL, "wmmse-3", "zf-wf", "rzf"]:
         if not any(r["precoder"] == p for r in doc["rows"]):
             continue
         header, rows = summary_rows(doc, p)

@@ -1,8 +1,9 @@
 """Is the learned part worth it? Sum rate against CPU time per precoder, neural against classical.
 
 On the held-out sites' test positions at ``K × N_t`` (default 4 × 64) and each SNR, every contender —
-fm, papp, papp-lite, and ZF-WF, RZF, rzf-refined, WMMSE stopped after 1, 2, 3, 5, 10 iterations and
-WMMSE run to its stopping rule — precodes the same user sets (a paired evaluation,
+fm, papp, papp-lite, papp and fm followed by one or two WMMSE updates from their output (``papp+wmmse-1``,
+``papp+wmmse-2``, ``fm+wmmse-1``), and ZF-WF, RZF, rzf-refined, WMMSE stopped after 1, 2, 3, 5, 10
+iterations and WMMSE run to its stopping rule — precodes the same user sets (a paired evaluation,
 :func:`mimofm.evaluation.evaluate.evaluate_sets`), which also times each one in chunks of ``chunk``
 precoders on this CPU, in the same run. A point is on the *frontier* when no other point is both at
 least as fast and at least as good (and better in one). A neural precoder earns its place only where it
@@ -12,6 +13,7 @@ is on the frontier.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,8 @@ from mimofm.channels.io import load_channels
 from mimofm.evaluation.evaluate import EvalConfig, evaluate_sets
 from mimofm.experiments._heldout import heldout_files
 from mimofm.experiments.configurations import subarray_set
+from mimofm.models.zoo import NEURAL as NEURAL_ENTRIES
+from mimofm.models.zoo import build_precoder
 from mimofm.reports.plots import plt, savefig
 from mimofm.reports.tables import markdown_table
 
@@ -29,7 +33,8 @@ __all__ = ["NEURAL", "QUICK", "FrontierSpec", "frontier_points", "plot", "render
 
 log = logging.getLogger(__name__)
 
-NEURAL = ("fm", "papp", "papp-lite")
+# the networks alone, and papp / fm with WMMSE updates started from their precoder (``*+wmmse-i``)
+NEURAL = ("fm", "papp", "papp-lite", "papp+wmmse-1", "papp+wmmse-2", "fm+wmmse-1")
 CLASSICAL = (
     "zf-wf",
     "rzf",
@@ -69,8 +74,9 @@ def run_frontier(
     :func:`evaluate_sets`, ``seconds_per_precoder`` measured in this run)."""
     sets = [load_channels(Path(p)) for p in heldout_files().values()]
     sets = [subarray_set(s, spec.num_bs_ant) for s in sets]
+    names = [n for n in spec.precoders if _serves(n, spec.num_ue, spec.num_bs_ant, checkpoints or {})]
     cfg = EvalConfig(
-        precoders=list(spec.precoders),
+        precoders=names,
         snr_db=list(spec.snrs_db),
         num_ue=spec.num_ue,
         samples=spec.samples,
@@ -86,6 +92,19 @@ def run_frontier(
         "threads": torch.get_num_threads(),
         "machine": doc["machine"],
     }
+
+
+def _serves(name: str, num_ue: int, num_bs_ant: int, checkpoints: dict[str, str]) -> bool:
+    """Whether ``name`` serves ``num_ue × num_bs_ant`` (a fixed-configuration checkpoint such as papp-lite
+    serves its own only; it is left out of other configurations' frontiers, with a log line)."""
+    if name not in NEURAL_ENTRIES:
+        return True
+    ckpt = NEURAL_ENTRIES[name].checkpoint
+    serves = build_precoder(name, checkpoint=checkpoints.get(ckpt)).serves
+    if serves is None or serves == (num_ue, num_bs_ant):
+        return True
+    log.info("%s serves %d × %d only: left out at %d × %d", name, *serves, num_ue, num_bs_ant)
+    return False
 
 
 def frontier_points(doc: dict, snr_db: float) -> list[dict]:
@@ -150,38 +169,65 @@ def render(doc: dict) -> str:
     return "\n".join([*lines, "Verdict: " + "; ".join(verdict) + ".", ""])
 
 
+def _style(p: dict) -> dict:
+    """Marker of a frontier point: networks filled red (circles alone, diamonds with WMMSE updates after
+    them), classical open blue (squares: WMMSE, triangles: linear and refined)."""
+    if p["neural"]:
+        return {"marker": "D" if "+wmmse" in p["precoder"] else "o", "color": "C3"}
+    return {"marker": "s" if p["precoder"].startswith("wmmse") else "^", "color": "C0", "mfc": "none"}
+
+
 def plot(doc: dict, path: Path) -> Path:
-    """One panel per SNR: ratio to WMMSE against µs per precoder (log), the frontier as a step line, neural
-    precoders as filled markers, classical as open ones, each labelled."""
+    """A 2-column grid of panels, one per SNR: ratio to WMMSE against µs per precoder (log), the frontier
+    as a step line, each point labelled. The y axis starts just below the lowest neural point; classical
+    points under it are listed in the panel's corner instead."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
     snrs = sorted({r["snr_db"] for r in doc["rows"]})
-    fig, axes = plt.subplots(1, len(snrs), figsize=(4.2 * len(snrs), 3.8), squeeze=False)
-    for ax, snr in zip(axes[0], snrs):
+    cols = min(2, len(snrs))
+    rows = -(-len(snrs) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(6.2 * cols, 4.6 * rows), squeeze=False)
+    for ax, snr in zip(axes.flat, snrs):
         pts = frontier_points(doc, snr)
+        lowest = min([p["ratio"] for p in pts if p["neural"]] or [p["ratio"] for p in pts])
+        floor = math.floor((lowest - 0.005) * 100) / 100
+        top = max(p["ratio"] for p in pts) + 0.006
         front = [p for p in pts if p["on_frontier"]]
         ax.step(
             [p["seconds"] * 1e6 for p in front], [p["ratio"] for p in front], where="post", color="0.6", lw=1
         )
+        below = []
         for p in pts:
-            style = (
-                {"marker": "o", "color": "C3"}
-                if p["neural"]
-                else {"marker": "s", "color": "C0", "mfc": "none"}
-            )
-            ax.plot(p["seconds"] * 1e6, p["ratio"], linestyle="none", **style)
+            if p["ratio"] < floor:
+                below.append(f"{p['precoder']} {p['ratio']:.2f}")
+                continue
+            ax.plot(p["seconds"] * 1e6, p["ratio"], linestyle="none", ms=6, **_style(p))
             ax.annotate(
-                p["precoder"],
-                (p["seconds"] * 1e6, p["ratio"]),
-                fontsize=7,
-                xytext=(3, 3),
-                textcoords="offset points",
-            )
+                p["precoder"], (p["seconds"] * 1e6, p["ratio"]), fontsize=7, xytext=(4, -3),
+                textcoords="offset points", color="C3" if p["neural"] else "0.2",
+            )  # fmt: skip
+        if below:
+            ax.text(
+                0.98, 0.03, "below the axis: " + ", ".join(below), transform=ax.transAxes, ha="right",
+                fontsize=7, color="0.35",
+            )  # fmt: skip
+        ax.set_ylim(floor, top)
         ax.set_xscale("log")
-        ax.set_title(f"{snr:g} dB")
-        ax.set_xlabel("CPU µs per precoder")
-        ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("sum rate ÷ WMMSE")
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_title(f"{snr:g} dB", fontsize=10)
+        ax.set_xlabel("CPU µs per precoder (log)")
+        ax.set_ylabel("sum rate ÷ WMMSE")
+        ax.grid(alpha=0.3, which="both")
+    for ax in list(axes.flat)[len(snrs) :]:
+        ax.set_visible(False)
+    spec = doc.get("spec", {})
+    size = f"{spec['num_ue']} users × {spec['num_bs_ant']} antennas; " if "num_ue" in spec else ""
     fig.suptitle(
-        "Rate against CPU time (held-out sites; red: neural, blue: classical; grey: frontier)", fontsize=9
+        f"Rate against CPU time ({size}held-out sites). Red: neural (diamonds: + WMMSE updates), "
+        "blue: classical; grey: the frontier",
+        fontsize=10,
     )
     fig.tight_layout()
     return savefig(fig, path)

@@ -30,6 +30,7 @@ from mimofm.models.papp import PaPP, PaPPConfig
 from mimofm.models.wifoe import WiFoE, WiFoEConfig
 from mimofm.precoders.refine import REFINE_STEPS
 from mimofm.precoders.registry import CLASSICAL, PrecoderOutput, PrecoderSpec
+from mimofm.precoders.wmmse import wmmse
 
 __all__ = [
     "NEURAL",
@@ -44,6 +45,7 @@ __all__ = [
     "load_papp",
     "load_wifoe",
     "papp_config",
+    "polished",
     "precoder_catalog",
     "shipped_checkpoint",
 ]
@@ -58,8 +60,9 @@ NEURAL_CHECKPOINTS = ("fm", *PAPP_CHECKPOINTS)
 @dataclass(frozen=True)
 class NeuralEntry:
     """A neural precoder name: its ``family``, the shipped ``checkpoint`` that serves it (one of
-    :data:`NEURAL_CHECKPOINTS`), ``num_rf`` RF chains (papp-hbf; None: the trained count) and
-    ``refine_steps`` sum-rate steps on the network's ``(λ, p)`` (``*-refined``)."""
+    :data:`NEURAL_CHECKPOINTS`), ``num_rf`` RF chains (papp-hbf; None: the trained count),
+    ``refine_steps`` sum-rate steps on the network's ``(λ, p)`` (``*-refined``) and ``wmmse_steps`` WMMSE
+    updates started from the network's precoder (``*+wmmse-i``)."""
 
     name: str
     family: Literal["fm", "papp"]
@@ -67,6 +70,7 @@ class NeuralEntry:
     description: str
     num_rf: int | None = None
     refine_steps: int = 0
+    wmmse_steps: int = 0
 
 
 NEURAL: Mapping[str, NeuralEntry] = MappingProxyType(
@@ -81,7 +85,31 @@ NEURAL: Mapping[str, NeuralEntry] = MappingProxyType(
                 f"fm, then {REFINE_STEPS} sum-rate steps on its head's (λ, p) in the user space (K×K)",
                 refine_steps=REFINE_STEPS,
             ),
+            NeuralEntry(
+                "fm+wmmse-1",
+                "fm",
+                "fm",
+                "fm, then one user-space WMMSE update from the best of its precoder and ZF-WF/RZF/MRT "
+                "(never below fm or ZF-WF)",
+                wmmse_steps=1,
+            ),
             NeuralEntry("papp", "papp", "papp", "papp plug-and-play student, zero-shot (shipped checkpoint)"),
+            NeuralEntry(
+                "papp+wmmse-1",
+                "papp",
+                "papp",
+                "papp, then one user-space WMMSE update from the best of its precoder and ZF-WF/RZF/MRT "
+                "(never below papp or ZF-WF)",
+                wmmse_steps=1,
+            ),
+            NeuralEntry(
+                "papp+wmmse-2",
+                "papp",
+                "papp",
+                "papp, then two user-space WMMSE updates from the best of its precoder and ZF-WF/RZF/MRT "
+                "(never below papp or ZF-WF)",
+                wmmse_steps=2,
+            ),
             NeuralEntry(
                 "papp-refined",
                 "papp",
@@ -234,33 +262,51 @@ def _inference(refine_steps: int):
     return torch.no_grad() if refine_steps else torch.inference_mode()
 
 
-def _fm_run(model: FMPrecoder, refine_steps: int) -> Callable[[torch.Tensor], PrecoderOutput]:
-    """fm zero-shot (default head, maximum-sum-rate requests) on an SNR-scaled channel ``[..., K, N]``;
-    ``refine_steps``: that many sum-rate steps on the head's ``(λ, p)`` (``fm-refined``)."""
+def polished(h: torch.Tensor, w: torch.Tensor, wmmse_steps: int) -> torch.Tensor:
+    """A network's precoder ``w`` ``[..., N, K]`` for the SNR-scaled channel ``h`` ``[..., K, N]`` after
+    ``wmmse_steps`` user-space WMMSE updates (``*+wmmse-i``; 0: ``w`` as it is).
+
+    The updates start from the best, by sum rate, of ``w`` and WMMSE's classical starts (ZF-WF, RZF, MRT:
+    one ``K × K`` solve each). WMMSE never lowers the sum rate of its start, so the result is at least the
+    network's and at least ZF-WF's; at full power.
+    """
+    if not wmmse_steps:
+        return w
+    out = wmmse(h.to(torch.complex128), start=w, start_only=False, max_iter=wmmse_steps, tol=0.0)
+    return out.w.to(w.dtype)
+
+
+def _network_output(h: torch.Tensor, w: torch.Tensor, wmmse_steps: int) -> PrecoderOutput:
+    """A network's ``w`` on ``h`` as a :class:`PrecoderOutput`, after :func:`polished`."""
+    w = polished(h, w, wmmse_steps)
+    return PrecoderOutput(
+        w=w, sum_rate=rates_from_hw(h.to(torch.complex128) @ w.to(torch.complex128)).sum(-1)
+    )
+
+
+def _fm_run(model: FMPrecoder, entry: NeuralEntry) -> Callable[[torch.Tensor], PrecoderOutput]:
+    """fm zero-shot (default head, maximum-sum-rate requests) on an SNR-scaled channel ``[..., K, N]``, with
+    ``entry``'s refinement steps on the head's ``(λ, p)`` (``fm-refined``) or WMMSE updates after it."""
 
     def run(h: torch.Tensor) -> PrecoderOutput:
         model.check_input(h, None)
-        with _inference(refine_steps):
-            w = model(h.to(torch.complex64), refine_steps=refine_steps).w
-        return PrecoderOutput(
-            w=w, sum_rate=rates_from_hw(h.to(torch.complex128) @ w.to(torch.complex128)).sum(-1)
-        )
+        with _inference(entry.refine_steps):
+            w = model(h.to(torch.complex64), refine_steps=entry.refine_steps).w
+        return _network_output(h, w, entry.wmmse_steps)
 
     return run
 
 
-def _papp_run(model: PaPP, num_rf: int | None, refine_steps: int) -> Callable[[torch.Tensor], PrecoderOutput]:
-    """papp zero-shot: extractor + student on an SNR-scaled channel ``[..., K, N]``, served with ``num_rf``
-    RF chains (hybrid students; None: the trained count); ``refine_steps``: that many sum-rate steps on
-    the student's ``(λ, p)`` (``papp-refined``)."""
+def _papp_run(model: PaPP, entry: NeuralEntry) -> Callable[[torch.Tensor], PrecoderOutput]:
+    """papp zero-shot: extractor + student on an SNR-scaled channel ``[..., K, N]``, served with
+    ``entry.num_rf`` RF chains (hybrid students; None: the trained count), with ``entry``'s refinement
+    steps on the student's ``(λ, p)`` (``papp-refined``) or WMMSE updates after it."""
 
     def run(h: torch.Tensor) -> PrecoderOutput:
         model.check_input(h)
-        with _inference(refine_steps):
-            w = model(h.to(torch.complex64), num_rf=num_rf, refine_steps=refine_steps)
-        return PrecoderOutput(
-            w=w, sum_rate=rates_from_hw(h.to(torch.complex128) @ w.to(torch.complex128)).sum(-1)
-        )
+        with _inference(entry.refine_steps):
+            w = model(h.to(torch.complex64), num_rf=entry.num_rf, refine_steps=entry.refine_steps)
+        return _network_output(h, w, entry.wmmse_steps)
 
     return run
 
@@ -289,11 +335,7 @@ def build_precoder(
         raise MimofmInputError(f"unknown precoder {name!r}; valid: {', '.join([*table, *NEURAL])}")
     entry = NEURAL[name]
     net = model if model is not None else _load_for(entry, checkpoint)
-    run = (
-        _fm_run(net, entry.refine_steps)
-        if entry.family == "fm"
-        else _papp_run(net, entry.num_rf, entry.refine_steps)
-    )
+    run = _fm_run(net, entry) if entry.family == "fm" else _papp_run(net, entry)
     any_config = net.cfg.input_form == "user"
     serves = None if any_config else (net.cfg.num_ue, net.cfg.num_bs_ant)
     return PrecoderSpec(entry.name, "precoder", run, entry.description, needs_k_le_n=True, serves=serves)

@@ -270,6 +270,20 @@ def _starts_user(
     return [_normalize_x(g, x) for x in starts]
 
 
+def _start_from_w(hs: torch.Tensor, g: torch.Tensor, w: torch.Tensor, precision: Precision) -> torch.Tensor:
+    """A given precoder ``w`` ``[..., N, K]`` as a user-space start ``X = G^{-1} H W`` ``[B, K, K]``
+    (complex128, unit power): ``H H^H X = H W``, so every rate is kept while the power spent outside the
+    users' row space is dropped."""
+    k, n = hs.shape[-2], hs.shape[-1]
+    if w.shape[-2:] != (n, k) or w.numel() != hs.shape[0] * n * k:
+        raise MimofmInputError(
+            f"`start` must be [..., {n}, {k}] like the channel's batch, got {tuple(w.shape)}"
+        )
+    w = w.reshape(-1, n, k).to(device=hs.device, dtype=torch.complex128)  # [..., N, K] -> [B, N, K]
+    ginv = regularized_inverse(hs, g.to(hs.dtype), 0.0, precision)[0].to(torch.complex128)
+    return _normalize_x(g, ginv @ (hs.to(torch.complex128) @ w))
+
+
 def _normalize_x(g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     p = torch.einsum("...ik,...ij,...jk->...", x.conj(), g, x).real  # tr(X^H G X) = ‖H^H X‖²
     return x * torch.where(p > 0, torch.rsqrt(p.clamp_min(1e-300)), torch.zeros_like(p))[..., None, None]
@@ -371,6 +385,8 @@ def wmmse(
     seed: int = 0,
     return_history: bool = False,
     precision: Precision = "double",
+    start: torch.Tensor | None = None,
+    start_only: bool = True,
 ) -> WMMSEResult:
     """WMMSE precoder for sum-rate maximization under ``‖W‖_F² ≤ power``.
 
@@ -385,6 +401,13 @@ def wmmse(
         return_history: keep the per-iteration sum rate (single-start settings only).
         precision: arithmetic of the ``N``-dimensional products (``H H^H``, ``W = H^H X``; user form):
             ``double`` (default) or ``single``. The ``K × K`` iterations always run in double.
+        start: ``[..., num_bs_ant, num_ue]`` a precoder to start from instead of the setting's starts
+            (e.g. a network's output: ``wmmse(h, start=w, max_iter=1, tol=0)`` is one WMMSE update on
+            it). Any scale; it enters as its projection ``H^H G^{-1} H W`` on the users' row space, which
+            keeps every ``h_u^H w_k`` and so every rate, at full power. The result is never worse than
+            the start (single-start settings only).
+        start_only: with ``start``: iterate from it alone (default), or from the best (by sum rate) of it
+            and the setting's ZF-WF/RZF/MRT starts, so that the result is never below any of them.
     Returns:
         :class:`WMMSEResult` with ``w`` ``[..., num_bs_ant, num_ue]`` in the API dtype.
     """
@@ -396,13 +419,15 @@ def wmmse(
     tol = setting.tol if tol is None else float(tol)
     if max_iter < 0 or not tol >= 0:
         raise MimofmInputError(f"`max_iter` must be >= 0 and `tol` >= 0, got {max_iter}, {tol}")
-    if return_history and setting.multi_start:
-        raise MimofmInputError("`return_history` needs a single-start setting (e.g. 'paper')")
+    if (return_history or start is not None) and setting.multi_start:
+        raise MimofmInputError("`return_history` and `start` need a single-start setting (e.g. 'paper')")
 
     batch, k, n = hc.shape[:-2], hc.shape[-2], hc.shape[-1]
     hs = snr_scaled(hc, power, noise_power).reshape(-1, k, n)  # [..., K, N] -> [B, K, N], unit power/noise
     g = gram(hs).to(torch.complex128)  # [B, K, K]
-    x_starts = _starts_user(hs, g, setting, seed, precision)
+    x_starts = [] if start is not None and start_only else _starts_user(hs, g, setting, seed, precision)
+    if start is not None:
+        x_starts.insert(0, _start_from_w(hs, g, start, precision))  # first: wins the ties
 
     if form == "user":
         step, ctx, starts = _UserStep(), g, x_starts
