@@ -185,3 +185,16 @@ def test_frontier_section_has_a_subsection_per_configuration(tmp_path):
     assert four < sixteen
     assert "0 dB: no neural precoder on the frontier" in page[four:sixteen]
     assert "0 dB: papp on the frontier" in page[sixteen:]
+
+
+def test_an_update_of_a_kept_page_keeps_its_recipe_lines(tmp_path):
+    """Every update of a kept page, an --eval one included, lists the earlier commands first."""
+    _eval_json(tmp_path / "eval.json")
+    old = tmp_path / "old.md"
+    old.write_text(
+        "# x\n\n## Summary\ns\n\n## fm: the paper's results\nfm table\n\n"
+        "## How this page was made\n\n`first command`  \nthen: `second command`\n"
+    )
+    page = main(["--keep", str(old), "--eval", str(tmp_path / "eval.json")])
+    recipe = page[page.index("## How this page was made") :]
+    assert recipe.index("`first command`") < recipe.index("then: `second command`") < recipe.index("--eval")

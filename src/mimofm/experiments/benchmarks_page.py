@@ -758,7 +758,7 @@ def benchmarks_page(a: PageInputs, made: str) -> str:
         "## Time per precoder (CPU)",
     )
     before = []
-    if q is None:  # an update of a kept page: its own recipe first, then this update
+    if old is not None:  # an update of a kept page: its own recipe first, then this update
         try:
             before = [x.rstrip() for x in keep_block(old, "## How this page was made")[1:] if x.strip()]
             before = [x for x in before if x != "then: " + made]  # the same update again: listed once
