@@ -191,3 +191,23 @@ def test_bounded_teacher_corrections_stay_finite_where_unbounded_ones_overflow()
             outs[clamp] = m.teacher_precoder(h)
     assert not bool(torch.isfinite(outs[None]).all())
     assert bool(torch.isfinite(outs[10.0]).all())
+
+
+def test_init_from_continues_from_a_checkpoint_and_refuses_another_architecture(tmp_path):
+    from mimofm.training.checkpoint import save_checkpoint
+
+    rec = _recipe(tmp_path)
+    torch.manual_seed(0)
+    first = rec.build_model()
+    save_checkpoint(
+        tmp_path / "start", first, config={"recipe_name": "papp"}, meta={"architecture": first.cfg.to_dict()}
+    )
+    torch.manual_seed(1)  # a fresh model would differ
+    cont = _recipe(tmp_path, init_from=str(tmp_path / "start")).build_model()
+    for (name, a), b in zip(first.state_dict().items(), cont.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+    wider = {**{k: v for k, v in TINY.items() if k != "num_bs_ant"}, "feature_dim": 24}
+    with pytest.raises(MimofmInputError, match="another architecture"):
+        PaPPRecipe(
+            **{**_recipe(tmp_path).config(), "model": wider, "init_from": str(tmp_path / "start")}
+        ).build_model()

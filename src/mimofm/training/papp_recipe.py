@@ -68,6 +68,9 @@ class PaPPRecipe:
     configs: list = field(default_factory=list)
     rmax_iterations: int | None = None  # R^WMMSE truncated at this many iterations (None: converged)
     equal_users: bool = False  # scale domain batches by num_ue/K: every configuration sees as many users
+    # a papp checkpoint stem to start from (its architecture must equal ``model``'s): continued pretraining,
+    # e.g. on a configuration mix of its own; "" (default): a fresh model
+    init_from: str = ""
     seed: int = 0
     name: str = "papp"
 
@@ -119,9 +122,21 @@ class PaPPRecipe:
         return self.domains_per_step * self.batch_per_domain
 
     def build_model(self) -> PaPP:
-        """A fresh model (and the first configuration's reference rates, so a bad site list fails early)."""
+        """A fresh model, or ``init_from``'s weights (and the first configuration's reference rates, so a bad
+        site list fails early)."""
         self.rmax()
-        return PaPP(self._cfg())
+        model = PaPP(self._cfg())
+        if self.init_from:
+            from mimofm.models.zoo import load_papp
+
+            start = load_papp(self.init_from)
+            if start.cfg != model.cfg:
+                raise MimofmInputError(
+                    f"`init_from` {self.init_from!r} has another architecture than the recipe's `model`: "
+                    f"{start.cfg} vs {model.cfg}"
+                )
+            model.load_state_dict(start.state_dict())
+        return model
 
     def batch(self, step: int) -> list[tuple[torch.Tensor, torch.Tensor, float]]:
         """``domains_per_step`` (true channel ``[B, K, N]``, the channel the model sees, WMMSE
