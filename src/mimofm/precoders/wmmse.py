@@ -285,7 +285,8 @@ def _start_from_w(hs: torch.Tensor, g: torch.Tensor, w: torch.Tensor, precision:
 
 
 def _normalize_x(g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    p = torch.einsum("...ik,...ij,...jk->...", x.conj(), g, x).real  # tr(X^H G X) = ‖H^H X‖²
+    gx = g @ x  # [B, K, K]
+    p = (gx.real * x.real + gx.imag * x.imag).sum((-2, -1))  # Re tr(X^H G X) = ‖H^H X‖²  [B]
     return x * torch.where(p > 0, torch.rsqrt(p.clamp_min(1e-300)), torch.zeros_like(p))[..., None, None]
 
 
