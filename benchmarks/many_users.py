@@ -1,7 +1,8 @@
 """Where papp's gap at many users comes from: seen sites against held-out sites, and more K = 16 training.
 
-    python benchmarks/papp_more_users.py [--checkpoint LABEL=STEM ...] [--samples 100]
-                                         [--json runs/papp_more_users.json] [--md runs/papp_more_users.md]
+    python benchmarks/many_users.py [--checkpoint LABEL=STEM ...] [--samples 100]
+                                         [--precoders papp,papp+wmmse-2]
+                                         [--json runs/many_users.json] [--md runs/many_users.md]
 
 For each checkpoint (default: the shipped papp) and K = 4 and 16 users on the full 64-antenna panel, the
 sum rate ÷ converged WMMSE of ``papp`` and ``papp+wmmse-2`` at 0/10/20/30 dB, averaged over two groups:
@@ -9,7 +10,8 @@ sum rate ÷ converged WMMSE of ``papp`` and ``papp+wmmse-2`` at 0/10/20/30 dB, a
 * *seen sites*: the pretraining (train-split) sites, at their test positions, which training never drew;
 * *held-out sites*: the bundled held-out sites, at their test positions (what BENCHMARKS.md reports).
 
-The difference between the two groups is the site generalisation gap. Comparing the shipped checkpoint
+The difference between the two groups is the site generalisation gap. ``--precoders fm,fm+wmmse-1`` asks
+the same of fm (``--checkpoint`` stems are then fm checkpoints). Comparing the shipped checkpoint
 with ``recipes/papp-more-users.yaml`` (1500 more steps, K = 16 in 8 of 19 domains) shows how much of it
 more exposure to many users closes.
 """
@@ -27,6 +29,7 @@ from mimofm.channels.io import load_channels
 from mimofm.evaluation.evaluate import EvalConfig, evaluate_sets
 from mimofm.experiments._heldout import heldout_files
 from mimofm.experiments._steps import setup_logging
+from mimofm.models.zoo import NEURAL
 from mimofm.reports.tables import markdown_table
 from mimofm.training.recipes import resolve_sites
 
@@ -34,7 +37,9 @@ SNRS = (0.0, 10.0, 20.0, 30.0)
 PRECODERS = ("papp", "papp+wmmse-2")
 
 
-def run(checkpoints: dict[str, str | None], samples: int) -> list[dict]:
+def run(
+    checkpoints: dict[str, str | None], samples: int, precoders: tuple[str, ...] = PRECODERS
+) -> list[dict]:
     """One row per (checkpoint, precoder, K, group, SNR): the mean over the group's sites of the ratio."""
     groups = {
         "seen sites": [load_channels(Path(p)) for p in resolve_sites("catalog:train")],
@@ -45,15 +50,15 @@ def run(checkpoints: dict[str, str | None], samples: int) -> list[dict]:
         for k in (4, 16):
             for group, sets in groups.items():
                 cfg = EvalConfig(
-                    precoders=[*PRECODERS, "wmmse"],
+                    precoders=[*precoders, "wmmse"],
                     snr_db=list(SNRS),
                     num_ue=k,
                     samples=samples,
                     positions="test",
-                    checkpoints={"papp": stem} if stem else {},
+                    checkpoints={NEURAL[precoders[0]].checkpoint: stem} if stem else {},
                 )
                 res = evaluate_sets(sets, cfg)["results"]
-                for p in PRECODERS:
+                for p in precoders:
                     for s in SNRS:
                         v = [r["ratio_to_wmmse"] for r in res if r["precoder"] == p and r["snr_db"] == s]
                         rows.append(
@@ -89,15 +94,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument(
         "--checkpoint", action="append", default=[], metavar="LABEL=STEM",
-        help="a papp checkpoint stem under a label (repeatable; default: the shipped papp)",
+        help="a checkpoint stem of the --precoders' family under a label (repeatable; default: shipped)",
     )  # fmt: skip
     ap.add_argument("--samples", type=int, default=100, help="user sets per site and SNR")
-    ap.add_argument("--json", type=Path, default=Path("runs/papp_more_users.json"))
-    ap.add_argument("--md", type=Path, default=Path("runs/papp_more_users.md"))
+    ap.add_argument("--precoders", default=",".join(PRECODERS), help="one network family and its variants")
+    ap.add_argument("--json", type=Path, default=Path("runs/many_users.json"))
+    ap.add_argument("--md", type=Path, default=Path("runs/many_users.md"))
     a = ap.parse_args()
     checkpoints = dict(c.split("=", 1) for c in a.checkpoint) or {"shipped": None}
     setup_logging()
-    rows = run(checkpoints, a.samples)
+    rows = run(checkpoints, a.samples, tuple(a.precoders.split(",")))
     a.json.parent.mkdir(parents=True, exist_ok=True)
     a.json.write_text(json.dumps({"rows": rows, "samples": a.samples, "checkpoints": checkpoints}, indent=1))
     a.md.write_text(render(rows) + "\n")
