@@ -513,7 +513,7 @@ def fm_precoder_from_outputs(
     if full_power:
         return v
     if rates is not None:
-        w, _, _ = exact_rates_or_keep(
+        w, _, _, _ = exact_rates_or_keep(
             torch.from_numpy(h),
             torch.from_numpy(v),
             torch.from_numpy(omega),

@@ -55,6 +55,19 @@ def test_exact_layer_and_switch_off_meet_feasible_requests_with_less_energy(tmp_
     assert fm["rel_rate_error_feasible_mean"] < 1e-4 < raw["rel_rate_error_feasible_mean"]
     assert fm["antennas_on_mean"] < raw["antennas_on_mean"] == 16  # antennas switched off on fm's beams
     assert res[True]["qos@fm-rates"]["fm_energy_ratio"] < 1  # below QoS with every antenna on
+    assert raw["qos_beams_fraction"] == 0.0
+
+
+def test_demanding_feasible_requests_are_met_on_qos_beams_where_fms_cannot(tmp_path):
+    """An untrained fm's beams cannot meet large requests; the exact layer then transmits the QoS beams,
+    so every request QoS can meet is met, and the share served that way is recorded."""
+    cs = load_channels(toy_site(tmp_path / "s.h5", 3))
+    torch.manual_seed(0)
+    model = FMPrecoder(FMConfig(num_bs_ant=16, **FM_TINY)).eval()
+    cfg = TradeoffConfig(snr_db=[20.0], betas=[0.8], samples=16, greedy_samples=0, positions="all")
+    fm = next(r for r in evaluate_tradeoff([cs], cfg, model)["results"] if r["method"] == "fm")
+    assert fm["rel_rate_error_feasible_mean"] < 1e-4
+    assert 0.0 < fm["qos_beams_fraction"] <= 1.0
 
 
 def test_fixed_targets_need_one_rate_per_user():

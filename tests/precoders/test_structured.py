@@ -7,8 +7,14 @@ from mimofm.core.energy import total_power
 from mimofm.core.rates import sum_rate, user_rates
 from mimofm.precoders.hybrid import phase_extraction_hybrid
 from mimofm.precoders.linear import rzf
+from mimofm.precoders.qos import qos_power_min
 from mimofm.precoders.structured import (
+    SERVED_ALL_ANTENNAS,
+    SERVED_MASKED,
+    SERVED_OWN,
+    SERVED_QOS,
     exact_rate_powers,
+    exact_rates_or_keep,
     hybrid_structure,
     prune_antennas,
     rzf_directions,
@@ -146,3 +152,35 @@ def test_the_real_form_of_the_structure_is_the_complex_one_in_double_and_close_i
     assert w_re.dtype == torch.float32
     torch.testing.assert_close(torch.complex(w_re, w_im).to(torch.complex128), ref, rtol=0, atol=1e-5)
     torch.testing.assert_close((w_re.square() + w_im.square()).sum(-2), p, rtol=1e-5, atol=0)
+
+
+def test_rate_mode_serves_feasible_requests_with_qos_beams_where_the_networks_cannot():
+    """The order of fm's exact rate layer: masked beams, then every antenna, then the QoS beams, then the
+    head's own precoder, each sample where the earlier steps cannot meet its requests within the budget."""
+    h = correlated(
+        4, 4, 16, seed=7, snr_db=20.0, rank=2
+    )  # users sharing few directions: MRT is interference-bound
+    mrt_beams = h.mH.clone()  # [B, N, K]
+    ones = torch.ones(4, 16, dtype=torch.float64)
+    half = ones.clone()
+    half[:, 8:] = 0.0
+    half[0, 1:] = 0.0  # one antenna left: its beams all point the same way
+    gamma = torch.ones(4, dtype=torch.float64)
+    zf_rate = user_rates(h, rzf(h, alpha=1e-9))  # what zero-forcing beams reach
+    req = torch.stack(
+        [
+            0.5 * user_rates(h[0:1], transmit(mrt_beams[0:1], ones[0:1], gamma[0:1]))[0],  # all antennas can
+            0.02 * user_rates(h[1:2], transmit(mrt_beams[1:2], half[1:2], gamma[1:2]))[0],  # masked beams can
+            0.8 * zf_rate[2],  # only interference-free beams can
+            torch.full((4,), 40.0, dtype=torch.float64),  # nothing can
+        ]
+    )
+    w, om, g, served = exact_rates_or_keep(h, mrt_beams, half, gamma, req)
+    assert served.tolist() == [SERVED_ALL_ANTENNAS, SERVED_MASKED, SERVED_QOS, SERVED_OWN]
+    got = user_rates(h, w.to(h.dtype))
+    torch.testing.assert_close(got[:3], req[:3], rtol=1e-6, atol=1e-9)
+    q = qos_power_min(h[2:3], req[2:3], max_power=1.0)
+    torch.testing.assert_close(g[2], q.power[0], rtol=1e-6, atol=0)  # the QoS beams' least power
+    assert bool((om[0] == 1).all()) and om[1].sum() == 8 and bool((om[2] == 1).all()) and om[3].sum() == 8
+    _, _, _, without = exact_rates_or_keep(h, mrt_beams, half, gamma, req, qos_fallback=False)
+    assert without.tolist() == [SERVED_ALL_ANTENNAS, SERVED_MASKED, SERVED_OWN, SERVED_OWN]

@@ -38,6 +38,7 @@ from mimofm.core.rates import user_rates
 from mimofm.core.validation import MimofmInputError
 from mimofm.evaluation.evaluate import machine_info, sample_users, summarize_ci
 from mimofm.precoders.qos import greedy_antenna_selection, qos_power_min
+from mimofm.precoders.structured import SERVED_OWN, SERVED_QOS
 from mimofm.precoders.wmmse import wmmse
 
 __all__ = ["TradeoffConfig", "evaluate_tradeoff", "random_requests", "relative_rate_error"]
@@ -100,8 +101,10 @@ def _fm_run(
     exact_rates: bool = True,
     energy_w: tuple[float, float] | None = None,
 ):
-    """fm with requests -> achieved rates ``[S, K]``, Ω ``[S, N]``, γ ``[S]`` (float64)."""
-    rates, om, ga = [], [], []
+    """fm with requests -> achieved rates ``[S, K]``, Ω ``[S, N]``, γ ``[S]`` (float64), and how each
+    sample was served ``[S]`` (:func:`mimofm.precoders.structured.exact_rates_or_keep`; all
+    ``SERVED_OWN`` without ``exact_rates``)."""
+    rates, om, ga, served = [], [], [], []
     with torch.no_grad():
         for i in range(0, hs.shape[0], chunk):
             h = hs[i : i + chunk]
@@ -114,7 +117,10 @@ def _fm_run(
             rates.append(user_rates(h, out.w.to(h.dtype)))
             om.append(out.omega.double())
             ga.append(out.gamma.double())
-    return torch.cat(rates), torch.cat(om), torch.cat(ga)
+            served.append(
+                out.served if out.served is not None else torch.full_like(out.gamma, SERVED_OWN).long()
+            )
+    return torch.cat(rates), torch.cat(om), torch.cat(ga), torch.cat(served)
 
 
 def _row(
@@ -174,7 +180,9 @@ def evaluate_tradeoff(
                 base = {"site": cs.name, "snr_db": float(snr), "beta": beta}
                 if progress:
                     progress(f"{cs.name} · {snr:g} dB · β {beta} · fm")
-                ach, om, ga = _fm_run(model, hs, req, cfg.chunk, cfg.exact_rates, (cfg.p_tx_w, cfg.p_rf_w))
+                ach, om, ga, served = _fm_run(
+                    model, hs, req, cfg.chunk, cfg.exact_rates, (cfg.p_tx_w, cfg.p_rf_w)
+                )
                 e_fm = energy(om, ga, cfg.p_tx_w, cfg.p_rf_w)
                 err = relative_rate_error(ach, req, cfg.error_floor)
                 all_ok = torch.ones(hs.shape[0], dtype=torch.bool)
@@ -194,6 +202,7 @@ def evaluate_tradeoff(
                         rel_rate_error_feasible_mean=float(err[feas].mean()) if bool(feas.any()) else None,
                         antennas_on_mean=float(om.sum(-1).mean()),
                         gamma_mean=float(ga.mean()),
+                        qos_beams_fraction=float((served == SERVED_QOS).double().mean()),
                     )
                 )
                 if progress:

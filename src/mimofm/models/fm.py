@@ -68,12 +68,14 @@ class FMConfig:
 @dataclass
 class FMOutput:
     """``w`` ``[B, N, K]`` transmitted precoder, ``omega`` ``[B, N]`` (0/1 forward, sigmoid gradient),
-    ``gamma`` ``[B]`` power scale, ``features`` ``[B, K+1, d]``."""
+    ``gamma`` ``[B]`` power scale, ``features`` ``[B, K+1, d]``; ``served`` ``[B]`` (rate-target mode with
+    exact powers: how each sample was served, :func:`mimofm.precoders.structured.exact_rates_or_keep`)."""
 
     w: torch.Tensor
     omega: torch.Tensor
     gamma: torch.Tensor
     features: torch.Tensor
+    served: torch.Tensor | None = None
 
 
 def fm_flops(cfg: FMConfig, num_ue: int | None = None, num_bs_ant: int | None = None) -> float:
@@ -349,7 +351,9 @@ class FMPrecoder(nn.Module):
         ``exact_rates`` (rate-target mode only): keep the network's beams and antenna mask but replace its
         powers by the least powers that meet the requests exactly
         (:func:`~mimofm.precoders.structured.exact_rate_powers`), wherever those beams can within the power
-        budget; ``gamma`` is then the power actually transmitted. ``prune`` (with ``exact_rates``): then
+        budget, and use the QoS power-minimizing beams where they cannot but other beams can
+        (:func:`~mimofm.precoders.structured.exact_rates_or_keep`); ``gamma`` is then the power actually
+        transmitted. ``prune`` (with ``exact_rates``): then
         switch further antennas off on those beams while the energy of eq. 4 falls
         (:func:`~mimofm.precoders.structured.prune_antennas`), for ``energy_w = (P_TX, P_RF)`` in W
         (default: the config's).
@@ -379,5 +383,6 @@ class FMPrecoder(nn.Module):
         w = transmit(w_raw, omega, gamma)
         if exact_rates and not full_power:
             ew = (energy_w or (self.cfg.p_tx_w, self.cfg.p_rf_w)) if prune else None
-            w, omega, gamma = exact_rates_or_keep(h, w_raw, omega, gamma, rates, ew)
+            w, omega, gamma, served = exact_rates_or_keep(h, w_raw, omega, gamma, rates, ew)
+            return FMOutput(w=w.to(h.dtype), omega=omega, gamma=gamma, features=feats, served=served)
         return FMOutput(w=w.to(h.dtype), omega=omega, gamma=gamma, features=feats)

@@ -13,7 +13,8 @@ units of the total power budget, energies in W.
   student).
 * :func:`transmit`: mask, normalize and scale a beam matrix (fm's output layer).
 * :func:`exact_rate_powers`, :func:`prune_antennas`, :func:`exact_rates_or_keep`: fm's rate-target mode
-  on fixed beams (least powers meeting the requests, greedy antenna switch-off).
+  on fixed beams (least powers meeting the requests, greedy antenna switch-off, the QoS beams where the
+  network's cannot meet feasible requests).
 """
 
 from __future__ import annotations
@@ -23,8 +24,13 @@ import math
 import torch
 
 from mimofm.precoders._common import column_energies, precoder_from_x
+from mimofm.precoders.qos import qos_power_min
 
 __all__ = [
+    "SERVED_ALL_ANTENNAS",
+    "SERVED_MASKED",
+    "SERVED_OWN",
+    "SERVED_QOS",
     "exact_rate_powers",
     "exact_rates_or_keep",
     "hybrid_structure",
@@ -221,6 +227,10 @@ def prune_antennas(
     return cur_w.to(w.dtype), cur_om.to(omega.dtype)
 
 
+# how each sample of :func:`exact_rates_or_keep` was served
+SERVED_MASKED, SERVED_ALL_ANTENNAS, SERVED_QOS, SERVED_OWN = 0, 1, 2, 3
+
+
 def exact_rates_or_keep(
     h: torch.Tensor,
     w_raw: torch.Tensor,
@@ -228,19 +238,27 @@ def exact_rates_or_keep(
     gamma: torch.Tensor,
     rates: torch.Tensor,
     energy_w: tuple[float, float] | None = None,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Rate-target mode with exact powers: ``(W, Ω, γ)`` from a head's beams ``w_raw``, mask and power.
+    qos_fallback: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Rate-target mode with exact powers: ``(W, Ω, γ, served)`` from a head's beams, mask and power.
 
     ``h`` ``[B, K, N]``, ``w_raw`` ``[B, N, K]`` (un-normalized beams), ``omega`` ``[B, N]``, ``gamma``
-    ``[B]``, ``rates`` ``[B, K]`` bit/s/Hz -> ``W`` ``[B, N, K]``, ``Ω`` ``[B, N]``, ``γ`` ``[B]``.
-    Per sample, in order: the masked beams with :func:`exact_rate_powers` if they can meet ``rates``
-    within the budget; else the same beams with every antenna on (meeting the requests comes before
-    saving RF power, as in the paper's loss with ``μ`` near 1); else (requests these beams cannot meet
-    within the budget) the head's own precoder ``√γ·(Ω ⊙ W)``. Giving every user the same largest
-    feasible fraction of its request instead was tried on the validation sites and rejected: it cut the
-    sum rate delivered and raised the mean error over all requests (e.g. 37% → 52% at 10 dB, β = 0.8).
-    ``energy_w = (P_TX, P_RF)`` in W: then :func:`prune_antennas` lowers the energy of the exact solutions
-    further. ``γ`` is the power transmitted. No gradient flows through the choice.
+    ``[B]``, ``rates`` ``[B, K]`` bit/s/Hz -> ``W`` ``[B, N, K]``, ``Ω`` ``[B, N]``, ``γ`` ``[B]``,
+    ``served`` ``[B]`` int64 (:data:`SERVED_MASKED` … :data:`SERVED_OWN`). Per sample, in order:
+
+    0. the masked beams with :func:`exact_rate_powers` if they can meet ``rates`` within the budget;
+    1. else the same beams with every antenna on (meeting the requests comes before saving RF power, as in
+       the paper's loss with ``μ`` near 1);
+    2. else, with ``qos_fallback``, the QoS power-minimizing beams
+       (:func:`mimofm.precoders.qos.qos_power_min`, every antenna on) when the requests are feasible within
+       the budget at all: the network's beams cannot meet requests that other beams can;
+    3. else (no beams can meet them within the budget) the head's own precoder ``√γ·(Ω ⊙ W)``.
+
+    Giving every user the same largest feasible fraction of its request instead of 3 was tried on the
+    validation sites and rejected: it cut the sum rate delivered and raised the mean error over all
+    requests (e.g. 37% → 52% at 10 dB, β = 0.8). ``energy_w = (P_TX, P_RF)`` in W: then
+    :func:`prune_antennas` lowers the energy of the exact solutions (0–2) further. ``γ`` is the power
+    transmitted. No gradient flows through the choice.
     """
     w = transmit(w_raw, omega, gamma)
     with torch.no_grad():
@@ -252,10 +270,22 @@ def exact_rates_or_keep(
     w = torch.where(
         ok_m[:, None, None], w_m.to(w.dtype), torch.where(use_a[:, None, None], w_a.to(w.dtype), w)
     )
-    omega = torch.where(use_a[:, None], ones, omega)
+    served = torch.where(ok_m, SERVED_MASKED, torch.where(use_a, SERVED_ALL_ANTENNAS, SERVED_OWN))
+    rest = torch.nonzero(served == SERVED_OWN).flatten()  # [B_rest]
+    if qos_fallback and rest.numel():
+        with torch.no_grad():
+            q = qos_power_min(h[rest], rates[rest].double(), max_power=1.0)
+        take = rest[q.within_budget]
+        if take.numel():
+            w, served = w.clone(), served.clone()
+            w[take] = q.w[q.within_budget].to(w.dtype)
+            served[take] = SERVED_QOS
+    on_all = (served == SERVED_ALL_ANTENNAS) | (served == SERVED_QOS)
+    omega = torch.where(on_all[:, None], ones, omega)
+    met = served != SERVED_OWN
     if energy_w is not None:
         with torch.no_grad():
-            w_p, om_p = prune_antennas(h, w, omega, rates, ok_m | use_a, *energy_w)
+            w_p, om_p = prune_antennas(h, w, omega, rates, met, *energy_w)
         w, omega = w_p.to(w.dtype), om_p
     power = w.abs().square().sum((-2, -1)).to(gamma.dtype).clamp(max=1.0)  # float32 rounding of Σq ≤ 1
-    return w, omega, torch.where(ok_m | use_a, power, gamma)
+    return w, omega, torch.where(met, power, gamma), served

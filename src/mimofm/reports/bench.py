@@ -167,6 +167,11 @@ def cost_markdown(rows: list[dict], command: str) -> list[str]:
     return out + ["", f"Command: `{command}`", ""]
 
 
+def _share(x: float) -> str:
+    """A fraction as a percentage; ``–`` for a result without it (made before it was recorded)."""
+    return "–" if x != x else f"{100 * x:.0f}%"
+
+
 def tradeoff_markdown(variants: dict[str, dict], command: str) -> list[str]:
     """fm's rate-target mode, one row per (variant, SNR, β), means over the sites of each
     ``mimofm eval --rate-targets`` result in ``variants`` ``{label: result JSON}``."""
@@ -180,14 +185,15 @@ def tradeoff_markdown(variants: dict[str, dict], command: str) -> list[str]:
         "minimization can meet at all. Energy E = γ·P_TX + P_RF·(antennas on) (P_TX = 20 W, P_RF = 1 W); QoS "
         "/ "
         "greedy: least energy reaching fm's achieved rates with every antenna on / with greedy antenna "
-        "switch-off (greedy on the first samples only). The fm section's Fig. 3 analogue above uses the "
-        "exact "
-        "layer (the default) at 20 dB.",
+        "switch-off (greedy on the first samples only). fm on QoS beams: the share of samples whose "
+        "requests fm's own beams could not meet but the QoS power-minimizing beams could, which the exact "
+        "layer then transmits (`mimofm.precoders.structured.exact_rates_or_keep`). The fm section's Fig. 3 "
+        "analogue above uses the exact layer (the default) at 20 dB.",
         "",
         "| fm powers | SNR | β | rate error | error (QoS-feasible) | fm W | antennas | fm ÷ QoS | fm ÷ "
         "greedy | "
-        "QoS feasible |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "QoS feasible | fm on QoS beams |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for label, doc in variants.items():
         rows = doc["results"]
@@ -205,6 +211,7 @@ def tradeoff_markdown(variants: dict[str, dict], command: str) -> list[str]:
                 f"{mean('fm', 'energy_w_mean'):.1f} | "
                 f"{mean('fm', 'antennas_on_mean'):.1f} | {mean('qos@fm-rates', 'fm_energy_ratio'):.3f} | "
                 f"{mean('greedy@fm-rates', 'fm_energy_ratio'):.3f} | "
-                f"{100 * mean('qos@requests', 'feasible_fraction'):.0f}% |"
+                f"{100 * mean('qos@requests', 'feasible_fraction'):.0f}% | "
+                f"{_share(mean('fm', 'qos_beams_fraction'))} |"
             )
     return out + ["", f"Command: `{command}`", ""]
