@@ -35,3 +35,14 @@ def test_the_study_times_and_rates_every_contender_in_one_run(tmp_path):
     assert all(p["seconds"] > 0 for p in pts)
     assert next(p for p in pts if p["precoder"] == "wmmse")["ratio"] == 1.0
     assert plot(doc, tmp_path / "f.png").stat().st_size > 1000
+
+
+def test_fixed_configuration_checkpoints_are_read_from_their_cards_not_loaded():
+    """What a neural name serves, read from its checkpoint card, is what its built precoder reports."""
+    from mimofm.models.zoo import NEURAL, build_precoder, neural_serves
+
+    assert neural_serves("papp-lite") == (4, 64)
+    assert neural_serves("papp") is None and neural_serves("fm+wmmse-1") is None
+    for name in ("fm", "papp+wmmse-2", "papp-lite", "papp-hbf-4"):
+        assert neural_serves(name) == build_precoder(name).serves, name
+    assert set(NEURAL) >= {"papp+wmmse-1", "papp+wmmse-2", "fm+wmmse-1"}

@@ -21,6 +21,9 @@ def test_a_site_list_mixes_the_catalog_with_extra_files(tmp_path, monkeypatch):
         resolve_sites(["catalog:train", "extra.h5"])
     with pytest.raises(MimofmInputError, match="catalog:<split>"):
         resolve_sites(3)
+    (tmp_path / f"{names[0]}.h5").write_bytes(b"")
+    with pytest.raises(MimofmInputError, match="catalog:<split>"):
+        resolve_sites(["catalog:train", 3])
 
 
 @pytest.mark.parametrize("name", ["papp-more-users", "papp-more-sites"])

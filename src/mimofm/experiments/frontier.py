@@ -25,7 +25,7 @@ from mimofm.evaluation.evaluate import EvalConfig, evaluate_sets
 from mimofm.experiments._heldout import heldout_files
 from mimofm.experiments.configurations import subarray_set
 from mimofm.models.zoo import NEURAL as NEURAL_ENTRIES
-from mimofm.models.zoo import build_precoder
+from mimofm.models.zoo import neural_serves
 from mimofm.reports.plots import plt, savefig
 from mimofm.reports.tables import markdown_table
 
@@ -99,8 +99,7 @@ def _serves(name: str, num_ue: int, num_bs_ant: int, checkpoints: dict[str, str]
     serves its own only; it is left out of other configurations' frontiers, with a log line)."""
     if name not in NEURAL_ENTRIES:
         return True
-    ckpt = NEURAL_ENTRIES[name].checkpoint
-    serves = build_precoder(name, checkpoint=checkpoints.get(ckpt)).serves
+    serves = neural_serves(name, checkpoints.get(NEURAL_ENTRIES[name].checkpoint))
     if serves is None or serves == (num_ue, num_bs_ant):
         return True
     log.info("%s serves %d × %d only: left out at %d × %d", name, *serves, num_ue, num_bs_ant)

@@ -380,9 +380,8 @@ class FMPrecoder(nn.Module):
                 features=feats,
             )
         w_raw, omega, gamma = out_head(feats, h, full_power=bool(full_power), view=view)
-        w = transmit(w_raw, omega, gamma)
+        w, served = transmit(w_raw, omega, gamma), None
         if exact_rates and not full_power:
             ew = (energy_w or (self.cfg.p_tx_w, self.cfg.p_rf_w)) if prune else None
             w, omega, gamma, served = exact_rates_or_keep(h, w_raw, omega, gamma, rates, ew)
-            return FMOutput(w=w.to(h.dtype), omega=omega, gamma=gamma, features=feats, served=served)
-        return FMOutput(w=w.to(h.dtype), omega=omega, gamma=gamma, features=feats)
+        return FMOutput(w=w.to(h.dtype), omega=omega, gamma=gamma, features=feats, served=served)

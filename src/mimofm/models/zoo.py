@@ -44,6 +44,7 @@ __all__ = [
     "load_fm",
     "load_papp",
     "load_wifoe",
+    "neural_serves",
     "papp_config",
     "polished",
     "precoder_catalog",
@@ -336,9 +337,23 @@ def build_precoder(
     entry = NEURAL[name]
     net = model if model is not None else _load_for(entry, checkpoint)
     run = _fm_run(net, entry) if entry.family == "fm" else _papp_run(net, entry)
-    any_config = net.cfg.input_form == "user"
-    serves = None if any_config else (net.cfg.num_ue, net.cfg.num_bs_ant)
+    serves = _serves(net.cfg)
     return PrecoderSpec(entry.name, "precoder", run, entry.description, needs_k_le_n=True, serves=serves)
+
+
+def _serves(cfg: FMConfig | PaPPConfig) -> tuple[int, int] | None:
+    """``(K, N_t)`` a fixed-configuration architecture serves; None for the user-space form (any)."""
+    return None if cfg.input_form == "user" else (cfg.num_ue, cfg.num_bs_ant)
+
+
+def neural_serves(name: str, checkpoint: str | None = None) -> tuple[int, int] | None:
+    """The ``(K, N_t)`` the neural precoder ``name`` (from :data:`NEURAL`, served by ``checkpoint`` or the
+    shipped one) is limited to, read from the checkpoint's card without loading its weights; None when it
+    serves any configuration."""
+    entry = NEURAL[name]
+    if entry.family == "fm":
+        return _serves(fm_config(checkpoint))
+    return _serves(papp_config(checkpoint, shipped=entry.checkpoint))
 
 
 def build_precoders(

@@ -75,7 +75,11 @@ def resolve_sites(spec: Any) -> list[str]:
     ``"catalog:<split>"`` entry in it is replaced by that split's files (e.g. the catalog plus TR 38.901
     files from ``mimofm data tr38901``)."""
     if isinstance(spec, list) and any(isinstance(s, str) and s.startswith("catalog:") for s in spec):
-        return [f for s in spec for f in resolve_sites(s if s.startswith("catalog:") else [s])]
+        return [
+            f
+            for s in spec
+            for f in resolve_sites(s if isinstance(s, str) and s.startswith("catalog:") else [s])
+        ]
     if isinstance(spec, str) and spec.startswith("catalog:"):
         split = spec.split(":", 1)[1]
         files = [site_dir() / f"{s.name}.h5" for s in sites(split)]
